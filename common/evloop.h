@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small epoll event loop, in the spirit of Redis's ae: file events with a
+ * callback each, and a wait bounded by the caller's next deadline. Timers
+ * are the caller's business (evloop_now_ms gives the monotonic clock).
+ */
+#ifndef COLO_EVLOOP_H
+#define COLO_EVLOOP_H
+
+#include <stdint.h>
+
+#define EV_READ 0x1u
+#define EV_WRITE 0x2u
+
+struct evloop;
+typedef void (*ev_fn)(struct evloop *l, int fd, uint32_t events, void *opaque);
+
+struct evloop *evloop_new(void);
+void evloop_free(struct evloop *l);                  /* NULL-safe */
+int evloop_add(struct evloop *l, int fd, uint32_t events, ev_fn fn,
+	       void *opaque);                         /* 0 or -errno */
+int evloop_mod(struct evloop *l, int fd, uint32_t events);
+int evloop_del(struct evloop *l, int fd);             /* before close(fd) */
+/* Waits up to timeout_ms (-1: forever) and runs the callbacks of the ready
+ * fds. Returns how many ran, or -errno. */
+int evloop_run_once(struct evloop *l, int timeout_ms);
+uint64_t evloop_now_ms(void);                         /* CLOCK_MONOTONIC */
+
+#endif

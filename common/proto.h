@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The replication wire protocol between colo-primary and colo-secondary.
+ *
+ * Every message is a frame: an 8-byte header (type u16, flags u16, payload
+ * length u32, all big-endian) and the payload. Fixed-width big-endian fields
+ * throughout. The decoders are pure (bytes in, struct out), check structure
+ * only (lengths, counts, enum ranges) and never trust a length to size a
+ * read; whether a block id or page range fits the RAM layout is checked by
+ * the receiver with proto_check_range(), where the layout is known.
+ *
+ *   primary                          secondary
+ *   HELLO (version, layout, digest) ->
+ *                                    <- HELLO_ACK | REFUSE (reason)
+ *   live sync:  PAGES / DISCARD ...  ->        (into the RAM cache)
+ *   checkpoint: CKPT_BEGIN, PAGES / DISCARD ..., DEVICE_STATE, CKPT_END ->
+ *                                    <- [VERIFY] CKPT_ACK
+ *   colo state: INPUT ...            ->
+ *                                    <- OUTPUT ...
+ *   either way: HEARTBEAT
+ */
+#ifndef COLO_PROTO_H
+#define COLO_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ramblock.h"
+
+#define PROTO_VERSION 1
+#define PROTO_HDR_LEN 8
+#define PROTO_DIGEST_LEN 32            /* SHA-256 */
+#define PROTO_MAX_PAGES_PER_MSG 256    /* 1 MiB of data */
+#define PROTO_MAX_DATA (1u << 20)      /* INPUT / OUTPUT / DEVICE_STATE data */
+#define PROTO_MAX_VERIFY_DIGESTS 65536
+#define PROTO_MAX_PAYLOAD (PROTO_MAX_VERIFY_DIGESTS * PROTO_DIGEST_LEN + 64)
+#define PROTO_REASON_MAX 256
+
+enum proto_type {
+	PROTO_HELLO = 1,
+	PROTO_HELLO_ACK,
+	PROTO_REFUSE,
+	PROTO_PAGES,
+	PROTO_DISCARD,
+	PROTO_CKPT_BEGIN,
+	PROTO_DEVICE_STATE,
+	PROTO_CKPT_END,
+	PROTO_CKPT_ACK,
+	PROTO_INPUT,
+	PROTO_OUTPUT,
+	PROTO_HEARTBEAT,
+	PROTO_VERIFY,
+	PROTO__MAX
+};
+
+/* PAGES flags */
+#define PROTO_PAGES_ZERO 0x1u   /* every page is zero; no data follows */
+/* CKPT_BEGIN flags */
+#define PROTO_CKPT_FIRST 0x1u   /* ends the live sync: start the SVM */
+#define PROTO_CKPT_VERIFY 0x2u  /* answer with VERIFY before CKPT_ACK */
+
+enum proto_input_kind {
+	PROTO_IN_OPEN = 1, PROTO_IN_DATA, PROTO_IN_CLOSE, PROTO_IN_TICK,
+	PROTO_IN__MAX
+};
+enum proto_output_kind { PROTO_OUT_DATA = 1, PROTO_OUT_CLOSE, PROTO_OUT__MAX };
+
+struct proto_hello {
+	uint32_t version;
+	uint32_t page_size;
+	uint8_t guest_digest[PROTO_DIGEST_LEN];
+	uint32_t nblocks;                      /* 1..RAM_MAX_BLOCKS */
+	struct {
+		uint32_t id;
+		char name[RAM_BLOCK_NAME_MAX];     /* NUL-terminated on decode */
+		uint64_t size;
+		uint64_t guest_addr;
+	} blocks[RAM_MAX_BLOCKS];
+};
+
+struct proto_refuse { char reason[PROTO_REASON_MAX]; };
+
+struct proto_pages {
+	uint32_t block;
+	uint64_t first;                        /* page index in the block */
+	uint32_t count;                        /* 1..PROTO_MAX_PAGES_PER_MSG */
+	uint32_t flags;                        /* PROTO_PAGES_* */
+	const uint8_t *data;                   /* count pages, NULL when ZERO */
+};
+
+struct proto_discard { uint32_t block; uint64_t first; uint64_t count; };
+
+struct proto_ckpt_begin { uint64_t id; uint32_t flags; };
+
+/* The "device state": what the SVM's daemon must know besides RAM. */
+struct proto_device_state {
+	uint64_t input_seq;                    /* last input event before it */
+	uint64_t clock_ms;                     /* the daemon clock ticks carry */
+	uint32_t nconns;                       /* open connections */
+	const uint8_t *conn_ids;               /* nconns big-endian u32 */
+};
+
+struct proto_ckpt_end { uint64_t id; uint64_t pages; };
+struct proto_ckpt_ack { uint64_t id; int32_t status; };  /* 0 or -errno */
+
+struct proto_input {
+	uint64_t seq;
+	uint32_t conn;
+	uint32_t kind;                         /* enum proto_input_kind */
+	uint64_t arg;                          /* TICK: clock in ms */
+	uint32_t len;
+	const uint8_t *data;
+};
+
+struct proto_output {
+	uint32_t conn;
+	uint32_t kind;                         /* enum proto_output_kind */
+	uint32_t len;
+	const uint8_t *data;
+};
+
+struct proto_heartbeat { uint64_t time_ms; };
+
+struct proto_verify {
+	uint64_t id;
+	uint32_t chunk_pages;
+	uint32_t ndigests;
+	const uint8_t *digests;                /* ndigests * PROTO_DIGEST_LEN */
+};
+
+struct proto_msg {
+	enum proto_type type;
+	union {
+		struct proto_hello hello;
+		struct proto_refuse refuse;
+		struct proto_pages pages;
+		struct proto_discard discard;
+		struct proto_ckpt_begin ckpt_begin;
+		struct proto_device_state device_state;
+		struct proto_ckpt_end ckpt_end;
+		struct proto_ckpt_ack ckpt_ack;
+		struct proto_input input;
+		struct proto_output output;
+		struct proto_heartbeat heartbeat;
+		struct proto_verify verify;
+	};
+};
+
+const char *proto_type_name(uint32_t type);   /* "PAGES", or "unknown" */
+
+/* Header: 0, or -EPROTO (unknown type, payload over PROTO_MAX_PAYLOAD). */
+int proto_decode_hdr(const uint8_t hdr[PROTO_HDR_LEN], uint32_t *type,
+		     uint32_t *len);
+/* Payload of a frame of type; pointers in m point into payload. 0 or
+ * -EPROTO (wrong length, count out of range, bad enum). */
+int proto_decode(uint32_t type, const uint8_t *payload, size_t len,
+		 struct proto_msg *m);
+
+/* The frame's total size: header, fixed part and variable data. */
+size_t proto_frame_len(const struct proto_msg *m);
+/* Encodes the whole frame into buf (cap >= proto_frame_len). Returns the
+ * length written, or 0 when it does not fit. */
+size_t proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap);
+
+/* Does [first, first + count) of block lie inside the layout? 0 or -ERANGE. */
+int proto_check_range(const struct ram_layout *l, uint32_t block,
+		      uint64_t first, uint64_t count);
+
+/* Framed I/O over a transport (proto-io.c). */
+struct xport;
+struct proto_rxbuf { uint8_t *buf; size_t cap; };
+/* Encodes m and queues it on x (buffered; xport_flush sends). 0 or -errno. */
+int proto_send(struct xport *x, const struct proto_msg *m);
+/* Reads and decodes one frame; pointers in m point into rx. 0, -ECONNRESET
+ * at EOF, -EPROTO for a malformed frame, or -errno. */
+int proto_recv(struct xport *x, struct proto_rxbuf *rx, struct proto_msg *m);
+void proto_rxbuf_free(struct proto_rxbuf *rx);
+
+#endif

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The comparator: per connection, the PVM's output and the SVM's output as
+ * two byte queues. Pure logic: no sockets, no clock of its own.
+ *
+ *      PVM output ──► [ pvm queue ]──┐
+ *                                    ├─ equal prefix ──► release to client
+ *      SVM output ──► [ svm queue ]──┘
+ *                                    └─ differ ────────► ask for checkpoint
+ *
+ * Bytes are compared as streams (a TCP connection has no packet boundaries
+ * worth keeping). While the queues agree, the common prefix is released and
+ * dropped from both. The first difference marks the connection diverged:
+ * from then on nothing of it is released until cmp_checkpoint_done(), which
+ * releases everything the PVM holds and drops what the SVM sent (I5).
+ */
+#ifndef COLO_COMPARE_H
+#define COLO_COMPARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Positive result codes of cmp_push_* (negative values are -errno). */
+#define CMP_OK 0
+#define CMP_MISMATCH 1      /* the streams differ: checkpoint needed */
+
+struct cmp;
+
+/* Called with bytes that may go to the client, in order, per connection. */
+typedef void (*cmp_release_fn)(void *opaque, uint32_t conn,
+			       const uint8_t *buf, size_t len);
+
+struct cmp *cmp_new(cmp_release_fn release, void *opaque);
+void cmp_free(struct cmp *c);                        /* NULL-safe */
+
+int cmp_conn_open(struct cmp *c, uint32_t conn);     /* 0, -EEXIST, -ENOMEM */
+/* Forget a connection and whatever it holds. */
+void cmp_conn_close(struct cmp *c, uint32_t conn);
+
+/* now_ms stamps the PVM bytes for cmp_oldest_pvm_ms. CMP_OK, CMP_MISMATCH,
+ * -ENOENT (unknown conn) or -ENOMEM. Releases what it can before return. */
+int cmp_push_pvm(struct cmp *c, uint32_t conn, const void *buf, size_t len,
+		 uint64_t now_ms);
+int cmp_push_svm(struct cmp *c, uint32_t conn, const void *buf, size_t len);
+
+/* After an acknowledged checkpoint: release all held PVM bytes, drop all
+ * SVM bytes, and clear every diverged mark. */
+void cmp_checkpoint_done(struct cmp *c);
+
+/* Stamp of the oldest PVM byte still held, or UINT64_MAX if none. */
+uint64_t cmp_oldest_pvm_ms(const struct cmp *c);
+/* PVM bytes held for conn (0 for an unknown conn). */
+size_t cmp_pvm_held(const struct cmp *c, uint32_t conn);
+
+struct cmp_stats {
+	uint64_t released_bytes;
+	uint64_t mismatches;          /* connections found diverged */
+	uint64_t held_bytes;          /* PVM bytes held now */
+};
+void cmp_get_stats(const struct cmp *c, struct cmp_stats *st);
+
+#endif
