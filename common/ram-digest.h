@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Digests of guest RAM chunk by chunk, for `verify`: both sides digest the
+ * same chunks of the same layout and compare. Chunks never straddle blocks;
+ * they are numbered block by block.
+ */
+#ifndef COLO_RAM_DIGEST_H
+#define COLO_RAM_DIGEST_H
+
+#include <stdint.h>
+
+#include "ramblock.h"
+
+#define RAM_DIGEST_CHUNK_PAGES 512     /* 2 MiB */
+
+uint32_t ram_digest_nchunks(const struct ram_layout *l, uint32_t chunk_pages);
+/* Fills out[nchunks * 32]. 0 or -errno. */
+int ram_digest_chunks(const struct ram_layout *l, uint32_t chunk_pages,
+		      uint8_t *out);
+/* Where chunk i lies: block, byte offset in the block, length. */
+void ram_digest_chunk_range(const struct ram_layout *l, uint32_t chunk_pages,
+			    uint32_t i, uint32_t *block, uint64_t *offset,
+			    uint64_t *len);
+
+#endif

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The checkpoint transaction, seen from the primary:
+ *
+ *   1. bring the PVM to a safe point (barrier)
+ *   2. CKPT_BEGIN, dirty pages and discards (ram_save_complete), the
+ *      device state, CKPT_END
+ *   3. wait for the secondary: OUTPUT it still forwards is compared as
+ *      usual; [VERIFY]; CKPT_ACK
+ *   4. release the PVM output held back, drop the SVM's (I5), resume
+ *
+ * The PVM stays paused from 1 to 4 simply because no event is sent to it:
+ * the main thread is busy here.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "evloop.h"
+#include "internal.h"
+#include "log.h"
+#include "ram-digest.h"
+#include "xport.h"
+
+#define MAX_CONNS_IN_STATE 65536
+
+static int send_device_state(struct primary *p)
+{
+	struct proto_msg m = { .type = PROTO_DEVICE_STATE };
+	uint32_t *ids = calloc(MAX_CONNS_IN_STATE, sizeof(*ids));
+	size_t n, i;
+	int ret;
+
+	if (!ids)
+		return -ENOMEM;
+	n = proxy_conn_ids(p, ids, MAX_CONNS_IN_STATE);
+	for (i = 0; i < n; i++)
+		ids[i] = htonl(ids[i]);
+	m.device_state.input_seq = p->input_seq;
+	m.device_state.clock_ms = p->last_tick_ms;
+	m.device_state.nconns = (uint32_t)n;
+	m.device_state.conn_ids = (const uint8_t *)ids;
+	ret = proto_send(p->link, &m);
+	free(ids);
+	return ret;
+}
+
+static int send_checkpoint(struct primary *p, uint32_t flags,
+			   struct ckpt_result *res)
+{
+	struct proto_msg m = { .type = PROTO_CKPT_BEGIN };
+	int64_t pages;
+	int ret;
+
+	m.ckpt_begin.id = res->id;
+	m.ckpt_begin.flags = flags;
+	ret = proto_send(p->link, &m);
+	if (ret < 0)
+		return ret;
+	pages = ram_save_complete(&p->rs, p->link);
+	if (pages < 0)
+		return (int)pages;
+	res->pages = (uint64_t)pages;
+	ret = send_device_state(p);
+	if (ret < 0)
+		return ret;
+	m.type = PROTO_CKPT_END;
+	m.ckpt_end.id = res->id;
+	m.ckpt_end.pages = res->pages;
+	ret = proto_send(p->link, &m);
+	return ret < 0 ? ret : xport_flush(p->link);
+}
+
+static void compare_digests(struct primary *p, const struct proto_verify *v,
+			    struct ckpt_result *res)
+{
+	uint32_t i;
+
+	for (i = 0; i < res->nchunks; i++) {
+		struct ckpt_diff *d;
+
+		if (!memcmp(res->pvm_digests + (size_t)i * DIGEST_LEN,
+			    v->digests + (size_t)i * DIGEST_LEN, DIGEST_LEN))
+			continue;
+		d = realloc(res->diff, (res->ndiff + 1) * sizeof(*d));
+		if (!d)
+			return;
+		res->diff = d;
+		d += res->ndiff++;
+		ram_digest_chunk_range(&p->ram, res->chunk_pages, i, &d->block,
+				       &d->offset, &d->length);
+	}
+}
+
+int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
+			struct ckpt_result *wait)
+{
+	if (m->type == PROTO_VERIFY) {
+		const struct proto_verify *v = &m->verify;
+
+		if (!wait->verify || v->id != wait->id ||
+		    v->chunk_pages != wait->chunk_pages ||
+		    v->ndigests != wait->nchunks) {
+			log_error("secondary's VERIFY does not match checkpoint "
+				  "%llu (%u chunks of %u pages)",
+				  (unsigned long long)wait->id, wait->nchunks,
+				  wait->chunk_pages);
+			return -EPROTO;
+		}
+		compare_digests(p, v, wait);
+		wait->verified = true;
+		return 0;
+	}
+	if (m->ckpt_ack.id != wait->id) {
+		log_error("secondary acknowledged checkpoint %llu, expected %llu",
+			  (unsigned long long)m->ckpt_ack.id,
+			  (unsigned long long)wait->id);
+		return -EPROTO;
+	}
+	wait->acked = true;
+	wait->status = m->ckpt_ack.status;
+	return 1;
+}
+
+static int wait_ack(struct primary *p, struct ckpt_result *res)
+{
+	struct proto_msg m;
+	int ret;
+
+	do {
+		ret = proto_recv(p->link, &p->rx, &m);
+		if (ret == 0)
+			ret = link_handle_msg(p, &m, res);
+	} while (ret == 0);
+	if (ret < 0)
+		return ret;
+	if (res->status) {
+		log_error("secondary failed checkpoint %llu: %s",
+			  (unsigned long long)res->id, strerror(-res->status));
+		return res->status;
+	}
+	if (res->verify && !res->verified) {
+		log_error("secondary acknowledged without the RAM digests");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int do_checkpoint(struct primary *p, uint32_t flags,
+			 struct ckpt_result *res)
+{
+	uint64_t t0 = evloop_now_ms();
+	struct ram_save_stats before, after;
+	int ret;
+
+	ram_state_get_stats(&p->rs, &before);
+	ret = pvm_barrier(p);
+	if (ret < 0)
+		return ret;
+	res->id = p->ckpt_count + 1;
+	ret = send_checkpoint(p, flags, res);
+	if (ret < 0)
+		return ret;
+	if (res->verify) {
+		res->chunk_pages = RAM_DIGEST_CHUNK_PAGES;
+		res->nchunks = ram_digest_nchunks(&p->ram, res->chunk_pages);
+		res->pvm_digests = malloc((size_t)res->nchunks * DIGEST_LEN);
+		if (!res->pvm_digests)
+			return -ENOMEM;
+		ret = ram_digest_chunks(&p->ram, res->chunk_pages,
+					res->pvm_digests);
+		if (ret < 0)
+			return ret;
+	}
+	ret = wait_ack(p, res);
+	if (ret < 0)
+		return ret;
+	cmp_checkpoint_done(p->cmp);
+	ram_state_get_stats(&p->rs, &after);
+	res->bytes = after.bytes_sent - before.bytes_sent;
+	res->pause_ms = (double)(evloop_now_ms() - t0);
+	p->ckpt_count++;
+	p->last_ckpt_ms = evloop_now_ms();
+	p->ckpt_requested = false;
+	p->last_ckpt = *res;
+	p->last_ckpt.pvm_digests = NULL;
+	p->last_ckpt.diff = NULL;
+	return 0;
+}
+
+void ckpt_result_free(struct ckpt_result *res)
+{
+	free(res->pvm_digests);
+	free(res->diff);
+	res->pvm_digests = NULL;
+	res->diff = NULL;
+}
+
+/* The first checkpoint ends live sync; the SVM starts from its cache. */
+int colo_first_checkpoint(struct primary *p)
+{
+	struct ckpt_result res = { 0 };
+	int ret;
+
+	ret = do_checkpoint(p, PROTO_CKPT_FIRST, &res);
+	ckpt_result_free(&res);
+	return ret;
+}
+
+int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
+{
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (p->state != COLO_STATE_COLO || !p->link)
+		return -ENOTCONN;
+	res->verify = verify;
+	ret = do_checkpoint(p, verify ? PROTO_CKPT_VERIFY : 0, res);
+	if (ret < 0 && ret != -ECHILD)
+		link_lost(p, "checkpoint failed");
+	return ret;
+}
+
+uint64_t colo_next_deadline_ms(struct primary *p)
+{
+	uint64_t d = p->last_tick_ms + 1000, oldest;
+
+	if (p->state != COLO_STATE_COLO)
+		return d;
+	if (p->last_ckpt_ms + p->opts.checkpoint_delay_ms < d)
+		d = p->last_ckpt_ms + p->opts.checkpoint_delay_ms;
+	oldest = cmp_oldest_pvm_ms(p->cmp);
+	if (oldest != UINT64_MAX && oldest + p->opts.compare_timeout_ms < d)
+		d = oldest + p->opts.compare_timeout_ms;
+	return d;
+}
+
+void colo_maybe_checkpoint(struct primary *p)
+{
+	uint64_t now = evloop_now_ms(), oldest;
+	struct ckpt_result res;
+
+	if (p->state != COLO_STATE_COLO)
+		return;
+	oldest = cmp_oldest_pvm_ms(p->cmp);
+	if (p->ckpt_requested) {
+		/* counted where the mismatch was seen */
+	} else if (now - p->last_ckpt_ms >= p->opts.checkpoint_delay_ms) {
+		p->periodic_ckpts++;
+	} else if (oldest != UINT64_MAX &&
+		   now - oldest >= p->opts.compare_timeout_ms) {
+		p->timeout_ckpts++;
+	} else {
+		return;
+	}
+	if (colo_checkpoint(p, false, &res) == 0)
+		log_debug("checkpoint %llu: %llu pages, %.1f ms",
+			  (unsigned long long)res.id,
+			  (unsigned long long)res.pages, res.pause_ms);
+	ckpt_result_free(&res);
+}

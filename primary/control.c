@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+/* The primary's control commands: status, checkpoint, verify, set. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl-server.h"
+#include "digest.h"
+#include "internal.h"
+#include "log.h"
+
+static json_object *ckpt_json(const struct ckpt_result *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_uint64(r->id));
+	json_object_object_add(o, "pause_ms",
+			       json_object_new_double(r->pause_ms));
+	json_object_object_add(o, "pages", json_object_new_uint64(r->pages));
+	json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
+	return o;
+}
+
+static int cmd_status(void *opaque, json_object *args, json_object **ret,
+		      struct ctl_error *err)
+{
+	struct primary *p = opaque;
+	json_object *o = json_object_new_object(), *reasons, *sync, *tun;
+	struct cmp_stats cs;
+	struct ram_save_stats rs;
+	char hex[2 * DIGEST_LEN + 1];
+
+	(void)args;
+	(void)err;
+	cmp_get_stats(p->cmp, &cs);
+	ram_state_get_stats(&p->rs, &rs);
+	digest_hex(p->guest_digest, hex);
+	json_object_object_add(o, "role", json_object_new_string("primary"));
+	json_object_object_add(o, "state",
+			       json_object_new_string(colo_state_name(p->state)));
+	json_object_object_add(o, "checkpoints",
+			       json_object_new_uint64(p->ckpt_count));
+	json_object_object_add(o, "last_checkpoint", ckpt_json(&p->last_ckpt));
+	reasons = json_object_new_object();
+	json_object_object_add(reasons, "mismatch",
+			       json_object_new_uint64(p->mismatch_ckpts));
+	json_object_object_add(reasons, "timeout",
+			       json_object_new_uint64(p->timeout_ckpts));
+	json_object_object_add(reasons, "periodic",
+			       json_object_new_uint64(p->periodic_ckpts));
+	json_object_object_add(reasons, "manual",
+			       json_object_new_uint64(p->manual_ckpts));
+	json_object_object_add(o, "checkpoint_reasons", reasons);
+	json_object_object_add(o, "ram_bytes",
+			       json_object_new_uint64(ram_layout_bytes(&p->ram)));
+	json_object_object_add(o, "mismatches",
+			       json_object_new_uint64(cs.mismatches));
+	json_object_object_add(o, "held_bytes",
+			       json_object_new_uint64(cs.held_bytes));
+	json_object_object_add(o, "released_bytes",
+			       json_object_new_uint64(cs.released_bytes));
+	json_object_object_add(o, "clients",
+			       json_object_new_uint64(p->nclients));
+	json_object_object_add(o, "input_seq",
+			       json_object_new_uint64(p->input_seq));
+	json_object_object_add(o, "hinted_pages",
+			       json_object_new_uint64(rs.hinted_pages));
+	sync = json_object_new_object();
+	json_object_object_add(sync, "ms",
+			       json_object_new_double(p->last_sync_ms));
+	json_object_object_add(sync, "pages",
+			       json_object_new_uint64(p->last_sync_pages));
+	json_object_object_add(sync, "bytes",
+			       json_object_new_uint64(p->last_sync_bytes));
+	json_object_object_add(o, "live_sync", sync);
+	tun = json_object_new_object();
+	json_object_object_add(tun, "checkpoint-delay",
+			       json_object_new_uint64(p->opts.checkpoint_delay_ms));
+	json_object_object_add(tun, "compare-timeout",
+			       json_object_new_uint64(p->opts.compare_timeout_ms));
+	json_object_object_add(tun, "max-wait",
+			       json_object_new_uint64(atomic_load(&p->max_wait_ms)));
+	json_object_object_add(o, "tunables", tun);
+	json_object_object_add(o, "secondary",
+			       json_object_new_string(p->opts.secondary ?
+						      p->opts.secondary : ""));
+	json_object_object_add(o, "guest_sha256", json_object_new_string(hex));
+	json_object_object_add(o, "last_error",
+			       json_object_new_string(p->last_error));
+	*ret = o;
+	return 0;
+}
+
+static int not_protected(struct primary *p, struct ctl_error *err)
+{
+	ctl_error_set(err, "GenericError",
+		      "no checkpoint possible: pair is in state %s%s%s",
+		      colo_state_name(p->state), p->last_error[0] ? "; " : "",
+		      p->last_error);
+	return -ENOTCONN;
+}
+
+static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
+			  struct ctl_error *err)
+{
+	struct primary *p = opaque;
+	struct ckpt_result r;
+	int rc;
+
+	(void)args;
+	if (p->state != COLO_STATE_COLO)
+		return not_protected(p, err);
+	p->manual_ckpts++;
+	rc = colo_checkpoint(p, false, &r);
+	if (rc < 0) {
+		ctl_error_set(err, "GenericError", "checkpoint failed: %s",
+			      strerror(-rc));
+		ckpt_result_free(&r);
+		return rc;
+	}
+	*ret = ckpt_json(&r);
+	ckpt_result_free(&r);
+	return 0;
+}
+
+static int cmd_verify(void *opaque, json_object *args, json_object **ret,
+		      struct ctl_error *err)
+{
+	struct primary *p = opaque;
+	struct ckpt_result r;
+	json_object *o, *diffs;
+	size_t i;
+	int rc;
+
+	(void)args;
+	if (p->state != COLO_STATE_COLO)
+		return not_protected(p, err);
+	p->manual_ckpts++;
+	rc = colo_checkpoint(p, true, &r);
+	if (rc < 0) {
+		ctl_error_set(err, "GenericError", "verify failed: %s",
+			      strerror(-rc));
+		ckpt_result_free(&r);
+		return rc;
+	}
+	o = ckpt_json(&r);
+	json_object_object_add(o, "identical",
+			       json_object_new_boolean(r.ndiff == 0));
+	json_object_object_add(o, "chunks", json_object_new_uint64(r.nchunks));
+	json_object_object_add(o, "chunk_bytes",
+			       json_object_new_uint64((uint64_t)r.chunk_pages <<
+						      RAM_PAGE_SHIFT));
+	diffs = json_object_new_array();
+	for (i = 0; i < r.ndiff; i++) {
+		json_object *d = json_object_new_object();
+		uint64_t base = p->ram.blocks[r.diff[i].block].guest_addr;
+
+		json_object_object_add(d, "block",
+				       json_object_new_uint64(r.diff[i].block));
+		json_object_object_add(d, "start",
+				       json_object_new_uint64(r.diff[i].offset));
+		json_object_object_add(d, "length",
+				       json_object_new_uint64(r.diff[i].length));
+		json_object_object_add(d, "guest_addr",
+				       json_object_new_uint64(base +
+							      r.diff[i].offset));
+		json_object_array_add(diffs, d);
+	}
+	json_object_object_add(o, "differing", diffs);
+	if (r.ndiff)
+		log_error("verify: %zu chunks differ between PVM and SVM",
+			  r.ndiff);
+	ckpt_result_free(&r);
+	*ret = o;
+	return 0;
+}
+
+static int cmd_set(void *opaque, json_object *args, json_object **ret,
+		   struct ctl_error *err)
+{
+	struct primary *p = opaque;
+	json_object *jn, *jv;
+	const char *name, *value;
+	char *end;
+	unsigned long long v;
+
+	if (!args || !json_object_object_get_ex(args, "name", &jn) ||
+	    !json_object_object_get_ex(args, "value", &jv)) {
+		ctl_error_set(err, "GenericError",
+			      "set needs arguments name and value");
+		return -EINVAL;
+	}
+	name = json_object_get_string(jn);
+	value = json_object_get_string(jv);
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (errno || end == value || *end || v == 0 || v > 86400000ULL) {
+		ctl_error_set(err, "GenericError",
+			      "%s: '%s' is not a time in ms (1..86400000)",
+			      name, value);
+		return -EINVAL;
+	}
+	if (!strcmp(name, "checkpoint-delay"))
+		p->opts.checkpoint_delay_ms = (unsigned)v;
+	else if (!strcmp(name, "compare-timeout"))
+		p->opts.compare_timeout_ms = (unsigned)v;
+	else if (!strcmp(name, "max-wait"))
+		atomic_store(&p->max_wait_ms, (unsigned)v);
+	else {
+		ctl_error_set(err, "GenericError",
+			      "unknown tunable '%s' (checkpoint-delay, "
+			      "compare-timeout, max-wait)", name);
+		return -EINVAL;
+	}
+	log_info("%s set to %llu ms", name, v);
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, name, json_object_new_uint64(v));
+	return 0;
+}
+
+static const struct ctl_command primary_commands[] = {
+	{ "status", cmd_status },
+	{ "checkpoint", cmd_checkpoint },
+	{ "verify", cmd_verify },
+	{ "set", cmd_set },
+	{ NULL, NULL },
+};
+
+int primary_control_init(struct primary *p)
+{
+	p->ctl = ctl_server_new(p->loop, p->opts.control, primary_commands, p);
+	return p->ctl ? 0 : -EINVAL;
+}

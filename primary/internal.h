@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The primary's context, shared by its files (not part of its API).
+ *
+ * Threads: the main thread runs the event loop (clients, the PVM's channel,
+ * the link in colo state, the control socket) and checkpoints. The
+ * migration thread runs live sync and owns the link until it ends. The hint
+ * thread answers the PVM's free page hints. ram_state has its own lock
+ * (bitmap_mutex); everything else here belongs to the main thread, except
+ * where a field says otherwise.
+ */
+#ifndef COLO_PRIMARY_INTERNAL_H
+#define COLO_PRIMARY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compare.h"
+#include "dirtylog.h"
+#include "guestproc.h"
+#include "primary.h"
+#include "proto.h"
+#include "ram-save.h"
+#include "ramblock.h"
+
+struct evloop;
+struct ctl_server;
+struct xport;
+struct xport_tls_ctx;
+
+enum colo_state {
+	COLO_STATE_STANDALONE,   /* no secondary: output goes straight out */
+	COLO_STATE_CONNECTING,   /* dialling the secondary */
+	COLO_STATE_SYNCING,      /* live sync running */
+	COLO_STATE_COLO,         /* protected: outputs compared */
+};
+
+struct client {
+	uint32_t id;
+	int fd;
+	uint8_t *out;            /* released bytes not yet written */
+	size_t out_len, out_cap;
+	bool guest_closed;       /* close once everything is released */
+	bool gone;               /* client side closed */
+};
+
+struct ckpt_diff {
+	uint32_t block;
+	uint64_t offset, length;     /* bytes within the block */
+};
+
+struct ckpt_result {
+	uint64_t id;
+	uint64_t pages;
+	uint64_t bytes;
+	double pause_ms;
+	/* filled while waiting for the acknowledgement */
+	bool acked;
+	int status;                  /* the secondary's, 0 or -errno */
+	bool verify;                 /* asked for a RAM comparison */
+	bool verified;               /* the secondary's digests arrived */
+	uint32_t chunk_pages, nchunks;
+	uint8_t *pvm_digests;        /* nchunks * 32 */
+	struct ckpt_diff *diff;
+	size_t ndiff;
+};
+
+struct primary {
+	struct primary_opts opts;       /* tunables may change via `set` */
+	struct evloop *loop;
+	struct ctl_server *ctl;
+	_Atomic bool stop;              /* the migration thread reads it */
+	int sig_fd;
+
+	struct ram_layout ram;
+	uint8_t guest_digest[PROTO_DIGEST_LEN];
+	struct guestproc pvm;
+	struct dirtylog dlog;
+	struct ram_state rs;
+	pthread_t hint_thread;
+	bool hint_thread_started;
+
+	/* clients */
+	int listen_fd;
+	struct client **clients;        /* indexed by id % clients_cap */
+	size_t clients_cap, nclients;
+	uint32_t next_conn_id;
+	uint64_t input_seq;             /* last event sent to the PVM */
+	uint64_t barrier_id;
+	uint64_t last_tick_ms;
+
+	/* the secondary */
+	enum colo_state state;
+	struct xport_tls_ctx *tls;
+	struct xport *link;
+	struct proto_rxbuf rx;
+	char last_error[1024];
+
+	/* live sync */
+	pthread_t mig_thread;
+	bool mig_running;
+	int mig_event_fd;               /* migration thread -> main: done */
+	_Atomic int mig_result;         /* 0 converged, -errno */
+	uint64_t sync_started_ms;
+	struct ram_save_stats sync_base;  /* stats when live sync began */
+	_Atomic unsigned max_wait_ms;     /* `set max-wait` changes it */
+	double last_sync_ms;
+	uint64_t last_sync_pages, last_sync_bytes;
+
+	/* comparison and checkpoints */
+	struct cmp *cmp;
+	bool ckpt_requested;
+	uint64_t last_ckpt_ms;
+	uint64_t ckpt_count;
+	uint64_t mismatch_ckpts, timeout_ckpts, periodic_ckpts, manual_ckpts;
+	struct ckpt_result last_ckpt;
+};
+
+/* proxy.c */
+int proxy_init(struct primary *p);
+void proxy_deinit(struct primary *p);
+void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
+		   size_t len);
+void proxy_guest_closed(struct primary *p, uint32_t conn);
+void proxy_flush_closing(struct primary *p);
+size_t proxy_conn_ids(struct primary *p, uint32_t *ids, size_t max);
+
+/* pvm.c */
+int pvm_start(struct primary *p);
+int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
+		   uint64_t arg, const void *data, size_t len);
+void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
+int pvm_barrier(struct primary *p);
+void *pvm_hint_thread(void *opaque);
+
+/* link.c */
+int link_connect(struct primary *p);
+void link_lost(struct primary *p, const char *why);
+void link_on_readable(struct evloop *l, int fd, uint32_t events,
+		      void *opaque);
+int link_handle_msg(struct primary *p, const struct proto_msg *m,
+		    struct ckpt_result *wait);
+
+/* migration.c */
+void colo_enter(struct primary *p);
+int migration_start(struct primary *p);
+void migration_on_done(struct evloop *l, int fd, uint32_t events,
+		       void *opaque);
+
+/* checkpoint.c */
+int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
+			struct ckpt_result *wait);
+int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
+void colo_maybe_checkpoint(struct primary *p);
+uint64_t colo_next_deadline_ms(struct primary *p);
+int colo_first_checkpoint(struct primary *p);
+void ckpt_result_free(struct ckpt_result *res);
+
+/* control.c */
+int primary_control_init(struct primary *p);
+
+const char *colo_state_name(enum colo_state s);
+
+#endif

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The replication link to the secondary: dialling, the hello exchange, and
+ * the messages the secondary sends once the pair is in colo state.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evloop.h"
+#include "internal.h"
+#include "log.h"
+#include "xport.h"
+
+#define DIAL_TIMEOUT_MS 2000
+#define DIAL_RETRY_MS 500
+#define LINK_TIMEOUT_MS 15000
+
+static int dial(struct primary *p)
+{
+	char err[256];
+	uint64_t last_log = 0;
+	int fd;
+
+	for (;;) {
+		if (atomic_load(&p->stop))
+			return -ECANCELED;
+		fd = net_connect(p->opts.secondary, DIAL_TIMEOUT_MS, err,
+				 sizeof(err));
+		if (fd >= 0)
+			break;
+		if (evloop_now_ms() - last_log >= 10000) {
+			log_warn("secondary %s not reachable yet (%s); retrying",
+				 p->opts.secondary, err);
+			last_log = evloop_now_ms();
+		}
+		usleep(DIAL_RETRY_MS * 1000);
+	}
+	if (p->opts.insecure) {
+		p->link = xport_tcp_new(fd);
+		if (!p->link)
+			return -ENOMEM;
+	} else {
+		p->link = xport_tls_new(p->tls, fd, LINK_TIMEOUT_MS, err,
+					sizeof(err));
+		if (!p->link) {
+			snprintf(p->last_error, sizeof(p->last_error), "%s",
+				 err);
+			log_error("%s", err);
+			return -ECONNREFUSED;
+		}
+	}
+	return xport_set_timeout(p->link, LINK_TIMEOUT_MS);
+}
+
+static int hello(struct primary *p)
+{
+	struct proto_msg m = { .type = PROTO_HELLO };
+	uint32_t i;
+	int ret;
+
+	m.hello.version = PROTO_VERSION;
+	m.hello.page_size = RAM_PAGE_SIZE;
+	memcpy(m.hello.guest_digest, p->guest_digest, PROTO_DIGEST_LEN);
+	m.hello.nblocks = p->ram.nblocks;
+	for (i = 0; i < p->ram.nblocks; i++) {
+		const struct ramblock *rb = &p->ram.blocks[i];
+
+		m.hello.blocks[i].id = rb->id;
+		snprintf(m.hello.blocks[i].name, RAM_BLOCK_NAME_MAX, "%s",
+			 rb->name);
+		m.hello.blocks[i].size = rb->size;
+		m.hello.blocks[i].guest_addr = rb->guest_addr;
+	}
+	ret = proto_send(p->link, &m);
+	if (ret == 0)
+		ret = xport_flush(p->link);
+	if (ret == 0)
+		ret = proto_recv(p->link, &p->rx, &m);
+	if (ret < 0) {
+		snprintf(p->last_error, sizeof(p->last_error),
+			 "hello with %s failed: %s", p->opts.secondary,
+			 strerror(-ret));
+		return ret;
+	}
+	if (m.type == PROTO_REFUSE) {
+		snprintf(p->last_error, sizeof(p->last_error),
+			 "secondary %s refused us: %s", p->opts.secondary,
+			 m.refuse.reason);
+		return -ECONNREFUSED;
+	}
+	if (m.type != PROTO_HELLO_ACK) {
+		snprintf(p->last_error, sizeof(p->last_error),
+			 "secondary %s answered hello with %s",
+			 p->opts.secondary, proto_type_name(m.type));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Runs on the migration thread; the main thread leaves the link alone. */
+int link_connect(struct primary *p)
+{
+	int ret = dial(p);
+
+	if (ret == 0)
+		ret = hello(p);
+	if (ret < 0 && ret != -ECANCELED && !p->last_error[0])
+		snprintf(p->last_error, sizeof(p->last_error),
+			 "cannot reach secondary %s: %s", p->opts.secondary,
+			 strerror(-ret));
+	if (ret == 0)
+		log_info("connected to secondary %s (%s)", p->opts.secondary,
+			 p->opts.insecure ? "plain TCP, --insecure" :
+					    "TLS 1.3, mutual authentication");
+	return ret;
+}
+
+/*
+ * The secondary is gone. The PVM is now the only copy, so holding output
+ * back protects nobody: release it and go on unprotected.
+ */
+void link_lost(struct primary *p, const char *why)
+{
+	if (!p->link)
+		return;
+	log_error("secondary lost (%s): continuing unprotected", why);
+	snprintf(p->last_error, sizeof(p->last_error), "secondary lost: %s",
+		 why);
+	if (p->state == COLO_STATE_COLO)
+		evloop_del(p->loop, xport_fd(p->link));
+	xport_free(p->link);
+	p->link = NULL;
+	p->state = COLO_STATE_STANDALONE;
+	p->ckpt_requested = false;
+	cmp_checkpoint_done(p->cmp);
+	cmp_free(p->cmp);
+	p->cmp = cmp_new(proxy_release, p);
+}
+
+/*
+ * One message from the secondary. wait is the checkpoint being waited for
+ * (NULL outside a checkpoint). Returns 1 when wait's ack arrived, 0 to go
+ * on, -errno when the link must end.
+ */
+int link_handle_msg(struct primary *p, const struct proto_msg *m,
+		    struct ckpt_result *wait)
+{
+	int ret;
+
+	switch (m->type) {
+	case PROTO_OUTPUT:
+		if (m->output.kind != PROTO_OUT_DATA)
+			return 0;
+		ret = cmp_push_svm(p->cmp, m->output.conn, m->output.data,
+				   m->output.len);
+		if (ret == CMP_MISMATCH) {
+			if (!p->ckpt_requested)
+				p->mismatch_ckpts++;
+			p->ckpt_requested = true;
+		}
+		return 0;
+	case PROTO_HEARTBEAT:
+		return 0;
+	case PROTO_VERIFY:
+	case PROTO_CKPT_ACK:
+		if (!wait) {
+			log_error("secondary sent %s outside a checkpoint",
+				  proto_type_name(m->type));
+			return -EPROTO;
+		}
+		return checkpoint_on_reply(p, m, wait);
+	default:
+		log_error("secondary sent unexpected %s",
+			  proto_type_name(m->type));
+		return -EPROTO;
+	}
+}
+
+void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct primary *p = opaque;
+	struct proto_msg m;
+	int ret;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	do {
+		ret = proto_recv(p->link, &p->rx, &m);
+		if (ret == 0)
+			ret = link_handle_msg(p, &m, NULL);
+		if (ret < 0) {
+			link_lost(p, ret == -ECONNRESET ? "connection closed" :
+							  strerror(-ret));
+			return;
+		}
+	} while (xport_has_buffered(p->link));
+}

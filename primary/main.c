@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+/* colo-primary: command line. Bad flags stop start-up with a one-line reason. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "primary.h"
+
+static const char usage[] =
+	"usage: colo-primary --service HOST:PORT --control PATH --guest PATH\n"
+	"                    --ram SIZE [--secondary HOST:PORT]\n"
+	"                    (--tls-creds DIR | --insecure)\n"
+	"                    [--checkpoint-delay MS] [--compare-timeout MS]\n"
+	"                    [--max-wait MS] [--clear-bitmap-shift N] [--verbose]\n";
+
+enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_RAM, OPT_SECONDARY,
+       OPT_TLS, OPT_INSECURE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
+       OPT_VERBOSE, OPT_HELP };
+
+static const struct option options[] = {
+	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "guest", required_argument, NULL, OPT_GUEST },
+	{ "ram", required_argument, NULL, OPT_RAM },
+	{ "secondary", required_argument, NULL, OPT_SECONDARY },
+	{ "tls-creds", required_argument, NULL, OPT_TLS },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "checkpoint-delay", required_argument, NULL, OPT_DELAY },
+	{ "compare-timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "max-wait", required_argument, NULL, OPT_MAXWAIT },
+	{ "clear-bitmap-shift", required_argument, NULL, OPT_SHIFT },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void die(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "colo-primary: ");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
+static unsigned parse_ms(const char *flag, const char *s)
+{
+	uint64_t v;
+
+	if (config_parse_u64(s, 1, 86400000, &v))
+		die("%s: '%s' is not a time in ms (1..86400000)", flag, s);
+	return (unsigned)v;
+}
+
+int main(int argc, char **argv)
+{
+	struct primary_opts o;
+	enum log_level level = LOG_LVL_INFO;
+	uint64_t v;
+	int c;
+
+	primary_opts_defaults(&o);
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_SERVICE: o.service = optarg; break;
+		case OPT_CONTROL: o.control = optarg; break;
+		case OPT_GUEST: o.guest = optarg; break;
+		case OPT_SECONDARY: o.secondary = optarg; break;
+		case OPT_TLS: o.tls_creds = optarg; break;
+		case OPT_INSECURE: o.insecure = true; break;
+		case OPT_RAM:
+			if (config_parse_size(optarg, &o.ram_bytes) ||
+			    o.ram_bytes % 4096 || o.ram_bytes < (1 << 20))
+				die("--ram: '%s' is not a size of at least 1M "
+				    "in whole 4K pages%s", optarg, "");
+			break;
+		case OPT_DELAY:
+			o.checkpoint_delay_ms = parse_ms("--checkpoint-delay",
+							 optarg);
+			break;
+		case OPT_TIMEOUT:
+			o.compare_timeout_ms = parse_ms("--compare-timeout",
+							optarg);
+			break;
+		case OPT_MAXWAIT:
+			o.max_wait_ms = parse_ms("--max-wait", optarg);
+			break;
+		case OPT_SHIFT:
+			if (config_parse_u64(optarg, 6, 31, &v))
+				die("--clear-bitmap-shift: '%s' is not in 6..31%s",
+				    optarg, "");
+			o.clear_bitmap_shift = (unsigned)v;
+			break;
+		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
+		case OPT_HELP: fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		die("unexpected argument '%s'%s", argv[optind], "");
+	if (!o.service)
+		die("--service HOST:PORT is required%s%s", "", "");
+	if (!o.control)
+		die("--control PATH is required%s%s", "", "");
+	if (!o.guest)
+		die("--guest PATH is required%s%s", "", "");
+	if (o.tls_creds && o.insecure)
+		die("--tls-creds and --insecure exclude each other%s%s", "", "");
+	if (o.secondary && !o.tls_creds && !o.insecure)
+		die("--secondary needs --tls-creds DIR (or --insecure for "
+		    "plain TCP)%s%s", "", "");
+
+	log_init("colo-primary", level);
+	return primary_run(&o) < 0 ? 1 : 0;
+}

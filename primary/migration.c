@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Live sync: the migration thread dials the secondary, then pre-copies RAM
+ * while the PVM keeps serving. Each ram_save_iterate sends for at most
+ * max_wait and gives bitmap_mutex back; after each full pass the dirty log
+ * is synced again. When what is left is small, the thread hands over to the
+ * main thread, whose first checkpoint (stop-and-copy) ends the sync.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "evloop.h"
+#include "internal.h"
+#include "log.h"
+#include "xport.h"
+
+/* Small enough to send in a short pause: 8 MiB. */
+#define CONVERGED_PAGES 2048
+/* A guest that dirties faster than we send never converges; stop-and-copy
+ * after this many passes anyway, with a longer pause. */
+#define MAX_PASSES 30
+
+static int live_sync(struct primary *p)
+{
+	unsigned passes = 0;
+	int ret;
+
+	for (;;) {
+		if (atomic_load(&p->stop))
+			return -ECANCELED;
+		ret = ram_save_iterate(&p->rs, p->link,
+				       atomic_load(&p->max_wait_ms));
+		if (ret < 0)
+			return ret;
+		if (ret == 1) {
+			int64_t dirty;
+
+			ram_state_lock(&p->rs);
+			dirty = migration_bitmap_sync(&p->rs);
+			ram_state_unlock(&p->rs);
+			if (dirty < 0)
+				return (int)dirty;
+			passes++;
+			log_debug("live sync pass %u: %lld pages dirty", passes,
+				  (long long)dirty);
+			if (dirty <= CONVERGED_PAGES)
+				return 0;
+			if (passes >= MAX_PASSES) {
+				log_warn("live sync not converging after %u "
+					 "passes (%lld pages dirty); stopping "
+					 "the guest to finish", passes,
+					 (long long)dirty);
+				return 0;
+			}
+		}
+	}
+}
+
+static void *migration_thread(void *opaque)
+{
+	struct primary *p = opaque;
+	uint64_t one = 1;
+	int ret;
+
+	ret = link_connect(p);
+	if (ret == 0) {
+		p->sync_started_ms = evloop_now_ms();
+		ret = live_sync(p);
+		if (ret < 0 && ret != -ECANCELED && !p->last_error[0])
+			snprintf(p->last_error, sizeof(p->last_error),
+				 "live sync failed: %s", strerror(-ret));
+	}
+	atomic_store(&p->mig_result, ret);
+	if (write(p->mig_event_fd, &one, sizeof(one)) < 0)
+		log_error("waking the main thread: %s", strerror(errno));
+	return NULL;
+}
+
+int migration_start(struct primary *p)
+{
+	char err[256];
+	int ret;
+
+	if (!p->opts.insecure && !p->tls) {
+		p->tls = xport_tls_ctx_new(p->opts.tls_creds, XPORT_TLS_CLIENT,
+					   err, sizeof(err));
+		if (!p->tls) {
+			log_error("%s", err);
+			return -EINVAL;
+		}
+	}
+	if (p->mig_event_fd < 0) {
+		p->mig_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (p->mig_event_fd < 0)
+			return -errno;
+		ret = evloop_add(p->loop, p->mig_event_fd, EV_READ,
+				 migration_on_done, p);
+		if (ret < 0)
+			return ret;
+	}
+	p->last_error[0] = '\0';
+	ram_state_lock(&p->rs);
+	/* A new secondary has nothing: everything is dirty again. */
+	ram_state_reset_dirty(&p->rs);
+	p->sync_base = p->rs.stats;
+	ram_state_unlock(&p->rs);
+	p->state = COLO_STATE_SYNCING;
+	ret = pthread_create(&p->mig_thread, NULL, migration_thread, p);
+	if (ret) {
+		p->state = COLO_STATE_STANDALONE;
+		return -ret;
+	}
+	p->mig_running = true;
+	return 0;
+}
+
+/* Protected from here on: compare every connection's output. */
+void colo_enter(struct primary *p)
+{
+	uint32_t ids[4096];
+	size_t n = proxy_conn_ids(p, ids, 4096), i;
+
+	for (i = 0; i < n; i++)
+		cmp_conn_open(p->cmp, ids[i]);
+	p->state = COLO_STATE_COLO;
+	p->last_ckpt_ms = evloop_now_ms();
+	if (evloop_add(p->loop, xport_fd(p->link), EV_READ, link_on_readable,
+		       p) < 0)
+		link_lost(p, "cannot watch the link");
+}
+
+void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct primary *p = opaque;
+	struct ram_save_stats st;
+	uint64_t v;
+	int ret;
+
+	(void)l;
+	(void)events;
+	if (read(fd, &v, sizeof(v)) < 0 || !p->mig_running)
+		return;
+	pthread_join(p->mig_thread, NULL);
+	p->mig_running = false;
+	ret = atomic_load(&p->mig_result);
+	if (ret == 0)
+		ret = colo_first_checkpoint(p);
+	if (ret < 0) {
+		if (ret != -ECANCELED)
+			log_error("protection not established: %s",
+				  p->last_error[0] ? p->last_error :
+						     strerror(-ret));
+		xport_free(p->link);
+		p->link = NULL;
+		p->state = COLO_STATE_STANDALONE;
+		return;
+	}
+	ram_state_get_stats(&p->rs, &st);
+	p->last_sync_ms = (double)(evloop_now_ms() - p->sync_started_ms);
+	p->last_sync_pages = st.pages_sent - p->sync_base.pages_sent;
+	p->last_sync_bytes = st.bytes_sent - p->sync_base.bytes_sent;
+	colo_enter(p);
+	log_info("protected: live sync took %.0f ms, %llu pages (%llu MiB of "
+		 "data); pair in colo state", p->last_sync_ms,
+		 (unsigned long long)p->last_sync_pages,
+		 (unsigned long long)(p->last_sync_bytes >> 20));
+}

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/*
+ * colo-primary's life: start the PVM, open the client port and the control
+ * socket, say "ready", start live sync towards the secondary if there is
+ * one, then run the event loop until told to stop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ctl-server.h"
+#include "digest.h"
+#include "evloop.h"
+#include "internal.h"
+#include "log.h"
+#include "xport.h"
+
+#define TICK_MS 1000
+
+void primary_opts_defaults(struct primary_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->ram_bytes = 256ULL << 20;
+	o->checkpoint_delay_ms = 20000;
+	o->compare_timeout_ms = 3000;
+	o->max_wait_ms = 50;
+	o->clear_bitmap_shift = CLEAR_BITMAP_SHIFT_DEFAULT;
+}
+
+const char *colo_state_name(enum colo_state s)
+{
+	switch (s) {
+	case COLO_STATE_STANDALONE: return "standalone";
+	case COLO_STATE_CONNECTING: return "connecting";
+	case COLO_STATE_SYNCING: return "syncing";
+	case COLO_STATE_COLO: return "colo";
+	}
+	return "unknown";
+}
+
+static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct primary *p = opaque;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		log_info("signal %u: shutting down", si.ssi_signo);
+	p->stop = true;
+}
+
+static int signals_init(struct primary *p)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	p->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (p->sig_fd < 0)
+		return -errno;
+	return evloop_add(p->loop, p->sig_fd, EV_READ, on_signal, p);
+}
+
+static void tick(struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (now - p->last_tick_ms < TICK_MS)
+		return;
+	p->last_tick_ms = now;
+	pvm_send_event(p, CHAN_EV_TICK, 0, now, NULL, 0);
+}
+
+static int setup(struct primary *p)
+{
+	char hex[2 * DIGEST_LEN + 1];
+	int ret;
+
+	p->loop = evloop_new();
+	if (!p->loop)
+		return -ENOMEM;
+	ret = signals_init(p);
+	if (ret < 0)
+		return ret;
+	ret = digest_file(p->opts.guest, p->guest_digest);
+	if (ret < 0) {
+		log_error("cannot read guest binary %s: %s", p->opts.guest,
+			  strerror(-ret));
+		return ret;
+	}
+	digest_hex(p->guest_digest, hex);
+	log_info("guest %s sha256 %s", p->opts.guest, hex);
+	ret = ram_layout_create(&p->ram, p->opts.ram_bytes);
+	if (ret < 0) {
+		log_error("cannot create %llu bytes of guest RAM: %s",
+			  (unsigned long long)p->opts.ram_bytes,
+			  strerror(-ret));
+		return ret;
+	}
+	p->cmp = cmp_new(proxy_release, p);
+	if (!p->cmp)
+		return -ENOMEM;
+	ret = pvm_start(p);
+	if (ret < 0)
+		return ret;
+	ret = proxy_init(p);
+	if (ret < 0)
+		return ret;
+	return primary_control_init(p);
+}
+
+static void teardown(struct primary *p)
+{
+	p->stop = true;
+	if (p->mig_running) {
+		pthread_join(p->mig_thread, NULL);
+		p->mig_running = false;
+	}
+	ctl_server_free(p->ctl);
+	proxy_deinit(p);
+	/* The hint thread ends when the guest's end of its socket closes. */
+	if (p->pvm.pid > 0)
+		kill(p->pvm.pid, SIGKILL);
+	if (p->hint_thread_started) {
+		shutdown(p->pvm.hint_fd, SHUT_RDWR);
+		pthread_join(p->hint_thread, NULL);
+	}
+	guestproc_stop(&p->pvm);
+	dirtylog_close(&p->dlog);
+	ram_state_deinit(&p->rs);
+	xport_free(p->link);
+	xport_tls_ctx_free(p->tls);
+	proto_rxbuf_free(&p->rx);
+	cmp_free(p->cmp);
+	ram_layout_destroy(&p->ram);
+	if (p->mig_event_fd >= 0)
+		close(p->mig_event_fd);
+	if (p->sig_fd >= 0)
+		close(p->sig_fd);
+	evloop_free(p->loop);
+}
+
+int primary_run(const struct primary_opts *o)
+{
+	struct primary *p = calloc(1, sizeof(*p));
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	p->opts = *o;
+	atomic_store(&p->max_wait_ms, o->max_wait_ms);
+	p->sig_fd = -1;
+	p->listen_fd = -1;
+	p->mig_event_fd = -1;
+	p->pvm.pid = -1;
+	p->state = COLO_STATE_STANDALONE;
+	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
+
+	ret = setup(p);
+	if (ret < 0)
+		goto out;
+	log_info("serving on %s, control on %s, %llu MiB guest RAM",
+		 o->service, o->control,
+		 (unsigned long long)(o->ram_bytes >> 20));
+	fprintf(stderr, "ready\n");
+	if (o->secondary) {
+		ret = migration_start(p);
+		if (ret < 0)
+			goto out;
+	} else {
+		log_warn("no --secondary: running unprotected (standalone)");
+	}
+
+	while (!p->stop) {
+		uint64_t now = evloop_now_ms();
+		uint64_t deadline = colo_next_deadline_ms(p);
+		int timeout = deadline > now ? (int)(deadline - now) : 0;
+
+		if (timeout > TICK_MS)
+			timeout = TICK_MS;
+		ret = evloop_run_once(p->loop, timeout);
+		if (ret < 0 && ret != -EINTR) {
+			log_error("event loop: %s", strerror(-ret));
+			break;
+		}
+		if (p->state == COLO_STATE_COLO && p->link &&
+		    xport_has_buffered(p->link))
+			link_on_readable(p->loop, xport_fd(p->link), EV_READ, p);
+		colo_maybe_checkpoint(p);
+		proxy_flush_closing(p);
+		tick(p);
+	}
+	ret = p->pvm.pid < 0 && !p->stop ? -ECHILD : 0;
+out:
+	teardown(p);
+	free(p);
+	return ret;
+}

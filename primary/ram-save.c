@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sending guest RAM to the secondary. The shape follows QEMU's
+ * migration/ram.c: a migration bitmap of pages still to send, a dirty log
+ * read from the kernel by migration_bitmap_sync, and a clear bitmap so that
+ * re-protecting written pages happens lazily, a chunk at a time, just before
+ * the chunk's first page goes out.
+ *
+ * Why the clear happens right before sending and never after: clearing
+ * re-arms write tracking for the pages we are about to read. A guest write
+ * that lands after the clear is logged again and sent by a later pass. Were
+ * the clear to come after a page was read, a write between the read and the
+ * clear would be forgotten.
+ */
+#include "ram-save.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dirtylog.h"
+#include "log.h"
+#include "proto.h"
+#include "xport.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
+		   struct dirtylog *dlog, unsigned clear_shift)
+{
+	uint32_t i;
+
+	memset(rs, 0, sizeof(*rs));
+	if (clear_shift < CLEAR_BITMAP_SHIFT_MIN ||
+	    clear_shift > CLEAR_BITMAP_SHIFT_MAX)
+		return -EINVAL;
+	pthread_mutex_init(&rs->bitmap_mutex, NULL);
+	rs->dlog = dlog;
+	rs->clear_shift = clear_shift;
+	rs->nblocks = ram->nblocks;
+	for (i = 0; i < ram->nblocks; i++) {
+		struct ram_block_state *bs = &rs->blocks[i];
+		uint64_t pages = ramblock_pages(&ram->blocks[i]);
+		uint64_t chunks = ((pages - 1) >> clear_shift) + 1;
+
+		bs->rb = &ram->blocks[i];
+		if (bitmap_init(&bs->bmap, pages) ||
+		    bitmap_init(&bs->clear_bmap, chunks)) {
+			ram_state_deinit(rs);
+			return -ENOMEM;
+		}
+		bitmap_fill(&bs->bmap);
+		bitmap_fill(&bs->clear_bmap);
+		rs->dirty_pages += pages;
+	}
+	return 0;
+}
+
+void ram_state_deinit(struct ram_state *rs)
+{
+	uint32_t i;
+
+	for (i = 0; i < rs->nblocks; i++) {
+		bitmap_deinit(&rs->blocks[i].bmap);
+		bitmap_deinit(&rs->blocks[i].clear_bmap);
+	}
+	free(rs->discards);
+	rs->discards = NULL;
+	rs->nblocks = 0;
+	pthread_mutex_destroy(&rs->bitmap_mutex);
+}
+
+void ram_state_reset_dirty(struct ram_state *rs)
+{
+	uint32_t i;
+
+	ram_state_assert_locked(rs);
+	rs->dirty_pages = 0;
+	for (i = 0; i < rs->nblocks; i++) {
+		bitmap_fill(&rs->blocks[i].bmap);
+		bitmap_fill(&rs->blocks[i].clear_bmap);
+		rs->dirty_pages += rs->blocks[i].bmap.nbits;
+	}
+	rs->ndiscards = 0;
+	rs->cur_block = 0;
+	rs->cur_page = 0;
+}
+
+void ram_state_lock(struct ram_state *rs)
+{
+	pthread_mutex_lock(&rs->bitmap_mutex);
+	atomic_store(&rs->mutex_owner, (unsigned long)pthread_self());
+}
+
+void ram_state_unlock(struct ram_state *rs)
+{
+	atomic_store(&rs->mutex_owner, 0UL);
+	pthread_mutex_unlock(&rs->bitmap_mutex);
+}
+
+void ram_state_assert_locked(struct ram_state *rs)
+{
+	if (atomic_load(&rs->mutex_owner) != (unsigned long)pthread_self()) {
+		log_error("bitmap_mutex is not held by this thread");
+		abort();
+	}
+}
+
+int64_t migration_bitmap_sync(struct ram_state *rs)
+{
+	uint32_t i;
+
+	ram_state_assert_locked(rs);
+	for (i = 0; i < rs->nblocks; i++) {
+		struct ram_block_state *bs = &rs->blocks[i];
+		int64_t n = dirtylog_sync(rs->dlog, bs->rb->guest_addr,
+					  bs->rb->size, &bs->bmap, 0);
+
+		if (n < 0)
+			return n;
+		bitmap_fill(&bs->clear_bmap);
+	}
+	rs->dirty_pages = 0;
+	for (i = 0; i < rs->nblocks; i++)
+		rs->dirty_pages += bitmap_count(&rs->blocks[i].bmap);
+	rs->stats.syncs++;
+	return (int64_t)rs->dirty_pages;
+}
+
+/*
+ * Re-protect, in the chunk, exactly the pages whose bits are set: those are
+ * the ones about to be sent. A page written since the last sync but not in
+ * the bitmap keeps its logged state, so the next sync still finds it.
+ */
+static int clear_chunk_log(struct ram_state *rs, struct ram_block_state *bs,
+			   uint64_t chunk)
+{
+	uint64_t start = chunk << rs->clear_shift;
+	uint64_t end = start + (1ULL << rs->clear_shift);
+	uint64_t p;
+
+	if (end > bs->bmap.nbits)
+		end = bs->bmap.nbits;
+	for (p = bitmap_next_set(&bs->bmap, start); p < end;) {
+		uint64_t q = bitmap_next_clear(&bs->bmap, p);
+		int ret;
+
+		if (q > end)
+			q = end;
+		ret = dirtylog_clear(rs->dlog,
+				     bs->rb->guest_addr + (p << RAM_PAGE_SHIFT),
+				     (q - p) << RAM_PAGE_SHIFT);
+		if (ret < 0)
+			return ret;
+		rs->stats.log_clears++;
+		p = bitmap_next_set(&bs->bmap, q);
+	}
+	return 0;
+}
+
+bool migration_bitmap_clear_dirty(struct ram_state *rs, uint32_t block,
+				  uint64_t page)
+{
+	struct ram_block_state *bs = &rs->blocks[block];
+	uint64_t chunk = page >> rs->clear_shift;
+
+	ram_state_assert_locked(rs);
+	if (bitmap_test_and_clear(&bs->clear_bmap, chunk)) {
+		int ret = clear_chunk_log(rs, bs, chunk);
+
+		if (ret < 0)
+			log_error("clearing the dirty log of chunk %llu: %s",
+				  (unsigned long long)chunk, strerror(-ret));
+	}
+	if (!bitmap_test_and_clear(&bs->bmap, page))
+		return false;
+	rs->dirty_pages--;
+	return true;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < RAM_PAGE_SIZE / sizeof(*w); i += 4)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+			return false;
+	return true;
+}
+
+/* Send count pages starting at first, which are all zero or all not. */
+static int send_pages(struct ram_state *rs, struct xport *x, uint32_t block,
+		      uint64_t first, uint32_t count, bool zero)
+{
+	struct proto_msg m = { .type = PROTO_PAGES };
+	int ret;
+
+	m.pages.block = block;
+	m.pages.first = first;
+	m.pages.count = count;
+	m.pages.flags = zero ? PROTO_PAGES_ZERO : 0;
+	m.pages.data = zero ? NULL : ramblock_page(rs->blocks[block].rb, first);
+	ret = proto_send(x, &m);
+	if (ret < 0)
+		return ret;
+	rs->stats.pages_sent += count;
+	if (zero)
+		rs->stats.zero_pages += count;
+	else
+		rs->stats.bytes_sent += (uint64_t)count << RAM_PAGE_SHIFT;
+	return 0;
+}
+
+/*
+ * Send the dirty run that starts at page: clear each page's bit, then send
+ * the run split into zero and non-zero stretches. A run stays inside one
+ * clear chunk and one message. Returns pages handled or -errno.
+ */
+static int64_t save_run(struct ram_state *rs, struct xport *x, uint32_t block,
+			uint64_t page)
+{
+	struct ram_block_state *bs = &rs->blocks[block];
+	uint64_t chunk_end = ((page >> rs->clear_shift) + 1) << rs->clear_shift;
+	uint64_t end = bitmap_next_clear(&bs->bmap, page);
+	uint64_t p, start;
+	int ret;
+
+	if (end > chunk_end)
+		end = chunk_end;
+	if (end - page > PROTO_MAX_PAGES_PER_MSG)
+		end = page + PROTO_MAX_PAGES_PER_MSG;
+	for (p = page; p < end; p++)
+		migration_bitmap_clear_dirty(rs, block, p);
+
+	start = page;
+	while (start < end) {
+		bool zero = page_is_zero(ramblock_page(bs->rb, start));
+
+		for (p = start + 1; p < end; p++)
+			if (page_is_zero(ramblock_page(bs->rb, p)) != zero)
+				break;
+		ret = send_pages(rs, x, block, start, (uint32_t)(p - start),
+				 zero);
+		if (ret < 0)
+			return ret;
+		start = p;
+	}
+	return (int64_t)(end - page);
+}
+
+static int flush_discards(struct ram_state *rs, struct xport *x)
+{
+	size_t i;
+	int ret;
+
+	ram_state_assert_locked(rs);
+	for (i = 0; i < rs->ndiscards; i++) {
+		struct proto_msg m = { .type = PROTO_DISCARD };
+
+		m.discard.block = rs->discards[i].block;
+		m.discard.first = rs->discards[i].first;
+		m.discard.count = rs->discards[i].count;
+		ret = proto_send(x, &m);
+		if (ret < 0)
+			return ret;
+	}
+	rs->ndiscards = 0;
+	return 0;
+}
+
+/* Find the next dirty page at or after the cursor; false at the end. */
+static bool next_dirty(struct ram_state *rs, uint32_t *block, uint64_t *page)
+{
+	while (rs->cur_block < rs->nblocks) {
+		struct bitmap *bm = &rs->blocks[rs->cur_block].bmap;
+		uint64_t p = bitmap_next_set(bm, rs->cur_page);
+
+		if (p < bm->nbits) {
+			*block = rs->cur_block;
+			*page = p;
+			return true;
+		}
+		rs->cur_block++;
+		rs->cur_page = 0;
+	}
+	return false;
+}
+
+int ram_save_iterate(struct ram_state *rs, struct xport *x,
+		     unsigned max_wait_ms)
+{
+	uint64_t start = now_ms();
+	unsigned runs = 0;
+	int done = 0;
+	int ret;
+
+	ram_state_lock(rs);
+	rs->stats.iterations++;
+	ret = flush_discards(rs, x);
+	while (ret >= 0) {
+		uint32_t block;
+		uint64_t page;
+		int64_t n;
+
+		if (!next_dirty(rs, &block, &page)) {
+			rs->cur_block = 0;
+			rs->cur_page = 0;
+			done = 1;
+			break;
+		}
+		n = save_run(rs, x, block, page);
+		if (n < 0) {
+			ret = (int)n;
+			break;
+		}
+		rs->cur_page = page + (uint64_t)n;
+		/* The clock is cheap, but not per page. */
+		if ((++runs & 15) == 0 && now_ms() - start >= max_wait_ms)
+			break;
+	}
+	ram_state_unlock(rs);
+	if (ret < 0)
+		return ret;
+	ret = xport_flush(x);
+	return ret < 0 ? ret : done;
+}
+
+int64_t ram_save_complete(struct ram_state *rs, struct xport *x)
+{
+	uint64_t before;
+	int64_t ret;
+	uint32_t block;
+	uint64_t page;
+
+	ram_state_lock(rs);
+	before = rs->stats.pages_sent;
+	ret = flush_discards(rs, x);
+	if (ret >= 0)
+		ret = migration_bitmap_sync(rs);
+	rs->cur_block = 0;
+	rs->cur_page = 0;
+	while (ret >= 0 && next_dirty(rs, &block, &page)) {
+		int64_t n = save_run(rs, x, block, page);
+
+		if (n < 0)
+			ret = n;
+		else
+			rs->cur_page = page + (uint64_t)n;
+	}
+	rs->cur_block = 0;
+	rs->cur_page = 0;
+	if (ret >= 0)
+		ret = (int64_t)(rs->stats.pages_sent - before);
+	ram_state_unlock(rs);
+	return ret;
+}
+
+static int queue_discard(struct ram_state *rs, uint32_t block, uint64_t first,
+			 uint64_t count)
+{
+	struct ram_discard *last = rs->ndiscards ?
+				   &rs->discards[rs->ndiscards - 1] : NULL;
+
+	if (last && last->block == block && last->first + last->count == first) {
+		last->count += count;
+		return 0;
+	}
+	if (rs->ndiscards == rs->discards_cap) {
+		size_t cap = rs->discards_cap ? rs->discards_cap * 2 : 64;
+		struct ram_discard *d = realloc(rs->discards, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		rs->discards = d;
+		rs->discards_cap = cap;
+	}
+	rs->discards[rs->ndiscards++] = (struct ram_discard){ block, first, count };
+	return 0;
+}
+
+int ram_discard_hint(struct ram_state *rs, uint32_t block, uint64_t offset,
+		     uint64_t len)
+{
+	struct ram_block_state *bs;
+	uint64_t first, count, p;
+	int ret;
+
+	if (block >= rs->nblocks || len == 0 ||
+	    (offset | len) & (RAM_PAGE_SIZE - 1))
+		return -EINVAL;
+	bs = &rs->blocks[block];
+	if (offset > bs->rb->size || len > bs->rb->size - offset)
+		return -EINVAL;
+	first = offset >> RAM_PAGE_SHIFT;
+	count = len >> RAM_PAGE_SHIFT;
+
+	ram_state_lock(rs);
+	for (p = first; p < first + count; p++)
+		if (bitmap_test_and_clear(&bs->bmap, p))
+			rs->dirty_pages--;
+	/* Without this the next sync would find the guest's zeroing writes
+	 * and send the pages anyway. */
+	ret = dirtylog_clear(rs->dlog, bs->rb->guest_addr + offset, len);
+	if (ret == 0)
+		ret = queue_discard(rs, block, first, count);
+	if (ret == 0)
+		rs->stats.hinted_pages += count;
+	ram_state_unlock(rs);
+	return ret;
+}
+
+uint64_t ram_state_dirty_pages(struct ram_state *rs)
+{
+	uint64_t n;
+
+	ram_state_lock(rs);
+	n = rs->dirty_pages;
+	ram_state_unlock(rs);
+	return n;
+}
+
+void ram_state_get_stats(struct ram_state *rs, struct ram_save_stats *st)
+{
+	ram_state_lock(rs);
+	*st = rs->stats;
+	ram_state_unlock(rs);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sending guest RAM: the migration bitmap, the lazily cleared dirty log
+ * (clear_bmap) and free page hints, as in QEMU's migration/ram.c.
+ *
+ * bitmap_mutex guards every block's bmap and clear_bmap, dirty_pages and the
+ * queue of discards (I1). The migration thread takes it once per
+ * ram_save_iterate, for at most max_wait, never once per page; the hint
+ * path takes it once per hint (I3); a checkpoint takes it once (the guest
+ * is paused then).
+ */
+#ifndef COLO_RAM_SAVE_H
+#define COLO_RAM_SAVE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bitmap.h"
+#include "ramblock.h"
+
+struct dirtylog;
+struct xport;
+
+#define CLEAR_BITMAP_SHIFT_MIN 6
+#define CLEAR_BITMAP_SHIFT_MAX 31
+#define CLEAR_BITMAP_SHIFT_DEFAULT 18    /* 1 GiB chunks of 4 KiB pages */
+
+struct ram_block_state {
+	struct ramblock *rb;
+	struct bitmap bmap;        /* pages still to send */
+	struct bitmap clear_bmap;  /* chunks whose dirty log is not cleared */
+};
+
+struct ram_discard {
+	uint32_t block;
+	uint64_t first, count;
+};
+
+struct ram_save_stats {
+	uint64_t pages_sent;       /* zero pages included */
+	uint64_t zero_pages;
+	uint64_t bytes_sent;       /* payload bytes put on the wire */
+	uint64_t iterations;
+	uint64_t syncs;
+	uint64_t hinted_pages;     /* pages taken out by free page hints */
+	uint64_t log_clears;       /* dirty-log clear calls (clear_bmap) */
+};
+
+struct ram_state {
+	pthread_mutex_t bitmap_mutex;
+	_Atomic(unsigned long) mutex_owner;  /* pthread_self() of the holder */
+
+	/* Guarded by bitmap_mutex. */
+	uint32_t nblocks;
+	struct ram_block_state blocks[RAM_MAX_BLOCKS];
+	uint64_t dirty_pages;
+	struct ram_discard *discards;
+	size_t ndiscards, discards_cap;
+	struct ram_save_stats stats;
+	uint32_t cur_block;        /* where the walk goes on */
+	uint64_t cur_page;
+
+	/* Set at init, read-only after. */
+	struct dirtylog *dlog;
+	unsigned clear_shift;
+};
+
+/* Every page starts dirty (the first pass sends all of RAM) and every chunk
+ * starts uncleared. 0 or -errno. */
+int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
+		   struct dirtylog *dlog, unsigned clear_shift);
+void ram_state_deinit(struct ram_state *rs);
+
+/* Caller holds bitmap_mutex: every page dirty again, discards dropped
+ * (for a new secondary, which has nothing). */
+void ram_state_reset_dirty(struct ram_state *rs);
+
+void ram_state_lock(struct ram_state *rs);
+void ram_state_unlock(struct ram_state *rs);
+/* Aborts unless the calling thread holds bitmap_mutex. */
+void ram_state_assert_locked(struct ram_state *rs);
+
+/* Caller holds bitmap_mutex. Reads the dirty log into the bitmaps (without
+ * clearing it; see migration_bitmap_clear_dirty) and marks every chunk
+ * uncleared. Returns the dirty page count or -errno. */
+int64_t migration_bitmap_sync(struct ram_state *rs);
+
+/* Caller holds bitmap_mutex. Before the first page of a chunk is sent, the
+ * chunk's dirty log is cleared for the pages about to be sent (I2); then the
+ * page's bit is cleared. Returns whether it was dirty. */
+bool migration_bitmap_clear_dirty(struct ram_state *rs, uint32_t block,
+				  uint64_t page);
+
+/*
+ * One bounded step of live sync: takes bitmap_mutex once, sends queued
+ * discards, then dirty pages from where the last step stopped, until
+ * max_wait_ms has passed or the walk reaches the end of RAM. Returns 1 when
+ * this step completed a pass over RAM, 0 when time ran out first, -errno.
+ */
+int ram_save_iterate(struct ram_state *rs, struct xport *x,
+		     unsigned max_wait_ms);
+
+/* Stop-and-copy (the guest is paused): sync the log and send every dirty
+ * page and queued discard. Takes bitmap_mutex once. Pages sent or -errno. */
+int64_t ram_save_complete(struct ram_state *rs, struct xport *x);
+
+/*
+ * Free page hint from the guest: [offset, offset + len) of block, page
+ * aligned, now zero and unused. Under bitmap_mutex: drop the pages' dirty
+ * bits and count, clear their dirty log so the next sync does not bring
+ * them back, and queue a DISCARD so the secondary zeroes its copy (I3).
+ * 0 or -errno (-EINVAL for a range outside the block).
+ */
+int ram_discard_hint(struct ram_state *rs, uint32_t block, uint64_t offset,
+		     uint64_t len);
+
+/* Dirty pages left (takes the lock). */
+uint64_t ram_state_dirty_pages(struct ram_state *rs);
+void ram_state_get_stats(struct ram_state *rs, struct ram_save_stats *st);
+
+#endif

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+/* The secondary's control commands. */
+#include <errno.h>
+#include <json-c/json.h>
+
+#include "ctl-server.h"
+#include "digest.h"
+#include "internal.h"
+
+static const char *state_for_status(const struct secondary *s)
+{
+	return s->state == IN_HELLO || s->state == IN_SYNC ? "syncing" :
+	       s->state == IN_CKPT ? "colo" : in_state_name(s->state);
+}
+
+static int cmd_status(void *opaque, json_object *args, json_object **ret,
+		      struct ctl_error *err)
+{
+	struct secondary *s = opaque;
+	json_object *o = json_object_new_object(), *last;
+	char hex[2 * DIGEST_LEN + 1];
+
+	(void)args;
+	(void)err;
+	digest_hex(s->guest_digest, hex);
+	json_object_object_add(o, "role", json_object_new_string("secondary"));
+	json_object_object_add(o, "state",
+			       json_object_new_string(state_for_status(s)));
+	json_object_object_add(o, "checkpoints",
+			       json_object_new_uint64(s->ckpt_count));
+	last = json_object_new_object();
+	json_object_object_add(last, "pages",
+			       json_object_new_uint64(s->last_ckpt_pages));
+	json_object_object_add(last, "bytes",
+			       json_object_new_uint64(s->last_ckpt_pages << 12));
+	json_object_object_add(last, "flushed_pages",
+			       json_object_new_uint64(s->last_ckpt_flushed));
+	json_object_object_add(last, "pause_ms",
+			       json_object_new_double(s->last_ckpt_apply_ms));
+	json_object_object_add(o, "last_checkpoint", last);
+	json_object_object_add(o, "ram_bytes",
+			       json_object_new_uint64(s->have_ram ?
+					ram_layout_bytes(&s->ram) : 0));
+	json_object_object_add(o, "mismatches", json_object_new_uint64(0));
+	json_object_object_add(o, "input_seq",
+			       json_object_new_uint64(s->input_seq));
+	json_object_object_add(o, "primary",
+			       json_object_new_string(s->link ? s->peer : ""));
+	json_object_object_add(o, "svm_pid",
+			       json_object_new_int(s->svm.pid));
+	json_object_object_add(o, "guest_sha256", json_object_new_string(hex));
+	json_object_object_add(o, "last_error",
+			       json_object_new_string(s->last_error));
+	*ret = o;
+	return 0;
+}
+
+static const struct ctl_command secondary_commands[] = {
+	{ "status", cmd_status },
+	{ NULL, NULL },
+};
+
+int secondary_control_init(struct secondary *s)
+{
+	s->ctl = ctl_server_new(s->loop, s->opts.control, secondary_commands,
+				s);
+	return s->ctl ? 0 : -EINVAL;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The secondary's context, shared by its files (not part of its API). One
+ * thread: the event loop handles the primary's link, the SVM's channel and
+ * the control socket. The RAM cache has its own lock for the day pages
+ * arrive on another thread (RDMA); here it is taken once per message.
+ */
+#ifndef COLO_SECONDARY_INTERNAL_H
+#define COLO_SECONDARY_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dirtylog.h"
+#include "guestproc.h"
+#include "proto.h"
+#include "ramblock.h"
+#include "ramcache.h"
+#include "secondary.h"
+
+struct evloop;
+struct ctl_server;
+struct xport;
+struct xport_tls_ctx;
+
+enum in_state {
+	IN_WAITING,    /* no primary connected */
+	IN_HELLO,      /* connected, hello not yet accepted */
+	IN_SYNC,       /* live sync: pages into the cache */
+	IN_CKPT,       /* between CKPT_BEGIN and CKPT_END */
+	IN_COLO,       /* the SVM runs on the primary's input */
+};
+
+struct secondary {
+	struct secondary_opts opts;
+	struct evloop *loop;
+	struct ctl_server *ctl;
+	bool stop;
+	int sig_fd;
+	uint8_t guest_digest[PROTO_DIGEST_LEN];
+
+	/* the primary */
+	int listen_fd;
+	struct xport_tls_ctx *tls;
+	struct xport *link;
+	char peer[64];
+	struct proto_rxbuf rx;
+	enum in_state state;
+	char last_error[1024];
+
+	/* RAM, set up from the primary's hello */
+	bool have_ram;
+	struct ram_layout ram;
+	struct ramcache cache;
+
+	/* the SVM */
+	struct guestproc svm;
+	struct dirtylog dlog;
+	uint64_t input_seq;          /* last event fed to the SVM */
+	uint64_t barrier_id;
+
+	/* the checkpoint being received */
+	uint64_t ckpt_id;
+	uint32_t ckpt_flags;
+	uint64_t ckpt_pages;         /* pages received in it */
+	bool have_devstate;
+	uint64_t dev_input_seq;
+	uint64_t ckpt_begin_ms;
+
+	/* stats */
+	uint64_t ckpt_count;
+	uint64_t last_ckpt_pages, last_ckpt_flushed;
+	double last_ckpt_apply_ms;
+	uint64_t sync_pages;
+};
+
+/* incoming.c: one message from the primary; -errno ends the connection. */
+int incoming_handle(struct secondary *s, const struct proto_msg *m);
+const char *in_state_name(enum in_state st);
+/* Forget the primary: close the link, stop the SVM, drop RAM. */
+void incoming_reset(struct secondary *s, const char *why);
+
+/* svm.c */
+int svm_start(struct secondary *s);
+void svm_stop(struct secondary *s);
+int svm_feed(struct secondary *s, const struct proto_input *in);
+int svm_barrier(struct secondary *s);
+void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
+void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque);
+
+/* link.c */
+int sec_link_send(struct secondary *s, const struct proto_msg *m);
+void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque);
+
+/* control.c */
+int secondary_control_init(struct secondary *s);
+
+#endif

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The secondary's end of the replication link: one primary at a time. A
+ * connection that fails its TLS handshake or sends anything malformed is
+ * closed with a log line; the daemon goes on listening.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evloop.h"
+#include "internal.h"
+#include "log.h"
+#include "xport.h"
+
+#define LINK_TIMEOUT_MS 15000
+
+int sec_link_send(struct secondary *s, const struct proto_msg *m)
+{
+	int ret;
+
+	if (!s->link)
+		return -ENOTCONN;
+	ret = proto_send(s->link, m);
+	return ret < 0 ? ret : xport_flush(s->link);
+}
+
+static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct secondary *s = opaque;
+	struct proto_msg m;
+	int ret;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	do {
+		ret = proto_recv(s->link, &s->rx, &m);
+		if (ret == 0)
+			ret = incoming_handle(s, &m);
+		if (ret < 0) {
+			const char *why = ret == -ECONNRESET ?
+					  "connection closed" :
+					  ret == -EPROTO ? "malformed message" :
+					  strerror(-ret);
+
+			incoming_reset(s, why);
+			return;
+		}
+	} while (s->link && xport_has_buffered(s->link));
+}
+
+void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct secondary *s = opaque;
+	char peer[64], err[256];
+	struct xport *x;
+	int cfd;
+
+	(void)events;
+	cfd = net_accept(fd, peer, sizeof(peer));
+	if (cfd < 0)
+		return;
+	if (s->link) {
+		log_warn("refusing %s: already serving primary %s", peer,
+			 s->peer);
+		close(cfd);
+		return;
+	}
+	if (s->opts.insecure) {
+		x = xport_tcp_new(cfd);
+	} else {
+		x = xport_tls_new(s->tls, cfd, LINK_TIMEOUT_MS, err,
+				  sizeof(err));
+		if (!x) {
+			log_error("rejecting %s: %s", peer, err);
+			snprintf(s->last_error, sizeof(s->last_error),
+				 "rejected %s: %s", peer, err);
+			return;
+		}
+	}
+	if (!x || xport_set_timeout(x, LINK_TIMEOUT_MS) < 0 ||
+	    evloop_add(l, xport_fd(x), EV_READ, on_link, s) < 0) {
+		log_error("cannot take connection from %s", peer);
+		xport_free(x);
+		return;
+	}
+	s->link = x;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	s->state = IN_HELLO;
+	log_info("primary %s connected", peer);
+}

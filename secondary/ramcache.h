@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The secondary's RAM cache, as in QEMU's COLO: a full copy of the PVM's RAM
+ * as of the last checkpoint, plus whatever pages of the next one have
+ * arrived. Incoming pages only ever go here; the SVM's RAM changes only in
+ * colo_flush_ram_cache, after a whole checkpoint has arrived (I7).
+ *
+ * bitmap_mutex guards the per-block dirty bitmaps: pages received since the
+ * last flush, to which the flush adds the pages the SVM itself wrote (I4).
+ */
+#ifndef COLO_RAMCACHE_H
+#define COLO_RAMCACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bitmap.h"
+#include "ramblock.h"
+
+struct dirtylog;
+
+struct ramcache {
+	pthread_mutex_t bitmap_mutex;
+	_Atomic(unsigned long) mutex_owner;
+
+	struct ram_layout *ram;            /* the SVM's RAM (alias views) */
+	uint8_t *cache[RAM_MAX_BLOCKS];    /* same size as each block */
+	/* Guarded by bitmap_mutex. */
+	struct bitmap dirty[RAM_MAX_BLOCKS];
+	uint64_t received_pages;           /* stats */
+	uint64_t flushed_pages;
+	/* The SVM's dirty log; NULL until the SVM runs. */
+	struct dirtylog *dlog;
+};
+
+int ramcache_init(struct ramcache *rc, struct ram_layout *ram);
+void ramcache_deinit(struct ramcache *rc);
+
+void ramcache_lock(struct ramcache *rc);
+void ramcache_unlock(struct ramcache *rc);
+void ramcache_assert_locked(struct ramcache *rc);
+
+/* Store count pages at first (data NULL: zero pages). The range must have
+ * been checked against the layout (proto_check_range); -ERANGE otherwise. */
+int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
+		   uint64_t count, const uint8_t *data);
+
+/*
+ * Caller holds bitmap_mutex: add the pages the SVM wrote since the last
+ * flush to the dirty bitmaps and re-protect them. Pages found or -errno.
+ */
+int64_t ramblock_sync_dirty_bitmap(struct ramcache *rc);
+
+/*
+ * Make the SVM's RAM equal to the cache: under bitmap_mutex, sync the SVM's
+ * dirty log, copy every page either side dirtied from the cache, in
+ * contiguous runs, and clear the bitmaps. The SVM must be at a safe point.
+ * Pages copied or -errno.
+ */
+int64_t colo_flush_ram_cache(struct ramcache *rc);
+
+/* Before the SVM first runs: copy all of the cache into its RAM. */
+int ramcache_load_all(struct ramcache *rc);
+
+#endif

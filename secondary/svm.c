@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The SVM: the secondary's copy of the guest. It starts from the RAM cache
+ * after live sync, then gets the primary's input events in order; its
+ * output goes back to the primary's comparator.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "evloop.h"
+#include "internal.h"
+#include "log.h"
+#include "xport.h"
+
+#define GUEST_START_TIMEOUT_MS 10000
+#define BARRIER_TIMEOUT_MS 30000
+
+int svm_start(struct secondary *s)
+{
+	int ret;
+
+	ret = guestproc_spawn(&s->svm, s->opts.guest, &s->ram, true,
+			      GUEST_START_TIMEOUT_MS);
+	if (ret < 0)
+		return ret;
+	ret = dirtylog_open(&s->dlog, s->svm.pid);
+	if (ret < 0)
+		return ret;
+	ramcache_lock(&s->cache);
+	s->cache.dlog = &s->dlog;
+	ramcache_unlock(&s->cache);
+	ret = evloop_add(s->loop, s->svm.chan_fd, EV_READ, svm_on_readable, s);
+	if (ret == 0)
+		ret = evloop_add(s->loop, s->svm.hint_fd, EV_READ, svm_on_hint,
+				 s);
+	return ret;
+}
+
+void svm_stop(struct secondary *s)
+{
+	if (s->svm.pid < 0)
+		return;
+	evloop_del(s->loop, s->svm.chan_fd);
+	evloop_del(s->loop, s->svm.hint_fd);
+	if (s->have_ram) {
+		ramcache_lock(&s->cache);
+		s->cache.dlog = NULL;
+		ramcache_unlock(&s->cache);
+	}
+	dirtylog_close(&s->dlog);
+	guestproc_stop(&s->svm);
+}
+
+int svm_feed(struct secondary *s, const struct proto_input *in)
+{
+	static const uint32_t types[PROTO_IN__MAX] = {
+		[PROTO_IN_OPEN] = CHAN_EV_OPEN,
+		[PROTO_IN_DATA] = CHAN_EV_DATA,
+		[PROTO_IN_CLOSE] = CHAN_EV_CLOSE,
+		[PROTO_IN_TICK] = CHAN_EV_TICK,
+	};
+	struct chan_msg ev = {
+		.conn = in->conn, .seq = in->seq, .a = in->arg,
+		.len = in->len, .data = in->data,
+	};
+
+	if (in->seq != s->input_seq + 1) {
+		log_error("input event %llu from %s, expected %llu",
+			  (unsigned long long)in->seq, s->peer,
+			  (unsigned long long)(s->input_seq + 1));
+		return -EPROTO;
+	}
+	ev.type = types[in->kind];
+	s->input_seq = in->seq;
+	return chan_send(s->svm.chan_fd, &ev);
+}
+
+static int forward_output(struct secondary *s, const struct chan_msg *m)
+{
+	struct proto_msg out = { .type = PROTO_OUTPUT };
+
+	out.output.conn = m->conn;
+	out.output.kind = m->type == CHAN_OUTPUT ? PROTO_OUT_DATA :
+						   PROTO_OUT_CLOSE;
+	out.output.len = m->type == CHAN_OUTPUT ? m->len : 0;
+	out.output.data = m->data;
+	if (!s->link)
+		return 0;
+	return sec_link_send(s, &out);
+}
+
+/* Forward what the SVM wrote. -ECONNRESET once it is gone. */
+static int svm_drain(struct secondary *s, uint64_t *barrier_done)
+{
+	struct chan_msg m;
+	int ret;
+
+	for (;;) {
+		while ((ret = chan_next(&s->svm.rd, &m)) == 1) {
+			if (m.type == CHAN_BARRIER_DONE) {
+				if (barrier_done)
+					*barrier_done = m.a;
+			} else if (m.type == CHAN_OUTPUT || m.type == CHAN_CLOSE) {
+				int r = forward_output(s, &m);
+
+				if (r < 0)
+					return r;
+			}
+		}
+		if (ret < 0)
+			return ret;
+		ret = chan_fill(&s->svm.rd);
+		if (ret == -EAGAIN || ret == -EINTR)
+			return 0;
+		if (ret <= 0)
+			return ret == 0 ? -ECONNRESET : ret;
+	}
+}
+
+void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct secondary *s = opaque;
+	int ret;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	ret = svm_drain(s, NULL);
+	if (ret < 0) {
+		log_error("SVM channel: %s", strerror(-ret));
+		incoming_reset(s, "the SVM went away");
+	}
+}
+
+/* The secondary sends nothing between checkpoints, so a hint needs no work
+ * here: the next checkpoint overwrites whatever the SVM freed. */
+void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct secondary *s = opaque;
+	struct chan_reader rd = { .fd = fd };
+	struct chan_msg m, ack = { .type = CHAN_HINT_ACK };
+
+	(void)l;
+	(void)events;
+	if (chan_reader_init(&rd, fd) < 0)
+		return;
+	if (chan_recv(&rd, &m) == 0 && m.type == CHAN_HINT)
+		chan_send(fd, &ack);
+	else
+		incoming_reset(s, "the SVM's hint channel closed");
+	chan_reader_deinit(&rd);
+}
+
+int svm_barrier(struct secondary *s)
+{
+	uint64_t id = ++s->barrier_id, done = 0;
+	uint64_t deadline = evloop_now_ms() + BARRIER_TIMEOUT_MS;
+	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
+	int ret;
+
+	ret = chan_send(s->svm.chan_fd, &ev);
+	while (ret >= 0 && done != id) {
+		struct pollfd pfd = { .fd = s->svm.chan_fd, .events = POLLIN };
+		uint64_t now = evloop_now_ms();
+
+		if (now >= deadline) {
+			log_error("SVM did not reach a safe point in %d ms",
+				  BARRIER_TIMEOUT_MS);
+			return -ETIMEDOUT;
+		}
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return -errno;
+		ret = svm_drain(s, &done);
+	}
+	return ret < 0 ? ret : 0;
+}
