@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The pair on loopback with TLS: comes up, takes 100k keys through the
+# primary, checkpoints on demand, and PVM and SVM RAM are identical.
+source "$(dirname "$0")/lib.sh"
+command -v redis-cli >/dev/null || { echo "SKIP: redis-cli missing"; exit 77; }
+
+start_pair "$KV" --ram 512M
+wait_state "$PSOCK" colo 120
+wait_state "$SSOCK" colo 10
+pass "pair in colo state over TLS"
+
+# 100k keys, pipelined.
+python3 - "$T/load.resp" <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:
+    for i in range(100000):
+        k, v = b"key:%d" % i, b"value-%d" % (i * 7)
+        f.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
+PY
+out=$(redis-cli -h 127.0.0.1 -p "$PPORT" --pipe <"$T/load.resp" 2>&1) ||
+	fail "redis-cli --pipe: $out"
+[[ $out == *"errors: 0, replies: 100000"* ]] || fail "pipe: $out"
+n=$(redis-cli -h 127.0.0.1 -p "$PPORT" DBSIZE)
+[[ $n == 100000 ]] || fail "DBSIZE is $n"
+pass "100k keys written through the primary"
+
+out=$(ctl "$PSOCK" checkpoint) || fail "checkpoint: $out"
+echo "  $out"
+out=$(ctl "$PSOCK" verify) || fail "verify: $out"
+[[ $out == identical* ]] || fail "verify said: $out"
+pass "checkpoint and verify: identical"
+
+for i in 0 4242 99999; do
+	v=$(redis-cli -h 127.0.0.1 -p "$PPORT" GET "key:$i")
+	[[ $v == "value-$((i * 7))" ]] || fail "GET key:$i gave '$v'"
+done
+pass "values read back"
+
+# A mixed workload from the real client, then the RAM is still identical.
+out=$(redis-benchmark -h 127.0.0.1 -p "$PPORT" -q -n 2000 -c 10 \
+	-t ping,set,get,incr,lpush,lpop,sadd,hset,mset 2>&1) ||
+	fail "redis-benchmark: $out"
+for t in PING_INLINE PING_MBULK SET GET INCR LPUSH LPOP SADD HSET MSET; do
+	grep -q "^$t: .* requests per second" <<<"$out" ||
+		fail "redis-benchmark has no $t result: $out"
+done
+out=$(ctl "$PSOCK" verify) || fail "verify after benchmark: $out"
+[[ $out == identical* ]] || fail "verify after benchmark said: $out"
+pass "redis-benchmark ran clean; still identical"
+
+s=$("$CTL" -s "$PSOCK" status --json)
+python3 - "$s" <<'PY' || fail "status --json lacks fields: $s"
+import json, sys
+s = json.loads(sys.argv[1])
+for k in ("role", "state", "checkpoints", "last_checkpoint", "ram_bytes",
+          "mismatches"):
+    assert k in s, k
+for k in ("pause_ms", "pages", "bytes"):
+    assert k in s["last_checkpoint"], k
+assert s["role"] == "primary" and s["state"] == "colo"
+assert s["checkpoints"] >= 3
+assert s["ram_bytes"] == 512 << 20
+PY
+pass "status --json"
+
+ctl "$PSOCK" set checkpoint-delay 700 >/dev/null || fail "set"
+before=$(status_field "$PSOCK" 's["checkpoints"]')
+sleep 2.5
+after=$(status_field "$PSOCK" 's["checkpoints"]')
+(( after >= before + 2 )) || fail "periodic checkpoints: $before -> $after"
+pass "set checkpoint-delay takes effect ($before -> $after)"

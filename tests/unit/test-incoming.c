@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The secondary's incoming state machine against bad input (I6) and
+ * partial checkpoints (I7): a message that is out of range, out of order
+ * or of another version is refused before it touches the RAM cache, and
+ * nothing a checkpoint brings reaches the SVM's RAM before the whole
+ * checkpoint is there.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "log.h"
+#include "secondary-int.h"
+#include "tap.h"
+
+#define RAM_BYTES (4u << 20)
+#define PAGES (RAM_BYTES / 4096)
+
+static uint8_t page_b[2 * 4096];
+
+static void setup(struct secondary *s, enum in_state st)
+{
+	memset(s, 0, sizeof(*s));
+	s->svm.pid = -1;
+	strcpy(s->peer, "test");
+	memset(s->guest_digest, 0x11, sizeof(s->guest_digest));
+	CHECK(ram_layout_create(&s->ram, RAM_BYTES) == 0);
+	CHECK(ramcache_init(&s->cache, &s->ram) == 0);
+	s->have_ram = true;
+	s->state = st;
+	/* The SVM's RAM holds pattern A. */
+	memset(s->ram.blocks[0].alias, 0xa5, RAM_BYTES);
+}
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static int pages(struct secondary *s, uint32_t block, uint64_t first,
+		 uint32_t count, const uint8_t *data)
+{
+	struct proto_msg m = { .type = PROTO_PAGES };
+
+	m.pages.block = block;
+	m.pages.first = first;
+	m.pages.count = count;
+	m.pages.flags = data ? 0 : PROTO_PAGES_ZERO;
+	m.pages.data = data;
+	return incoming_handle(s, &m);
+}
+
+static void test_ranges(void)
+{
+	struct secondary s;
+	struct proto_msg m = { .type = PROTO_DISCARD };
+
+	setup(&s, IN_SYNC);
+	memset(s.cache.cache[0], 0x3c, RAM_BYTES);
+	CHECK_EQ(pages(&s, 1, 0, 1, page_b), -ERANGE);
+	CHECK_EQ(pages(&s, 0, PAGES - 1, 2, page_b), -ERANGE);
+	CHECK_EQ(pages(&s, 0, PAGES, 1, NULL), -ERANGE);
+	CHECK_EQ(pages(&s, 0, UINT64_MAX, 2, NULL), -ERANGE);
+	m.discard.block = 0;
+	m.discard.first = 1;
+	m.discard.count = UINT64_MAX;          /* first + count wraps */
+	CHECK_EQ(incoming_handle(&s, &m), -ERANGE);
+	m.discard.block = RAM_MAX_BLOCKS + 1;
+	m.discard.count = 1;
+	CHECK_EQ(incoming_handle(&s, &m), -ERANGE);
+	CHECK(all_bytes(s.cache.cache[0], RAM_BYTES, 0x3c));
+	CHECK(all_bytes(s.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	CHECK_EQ(bitmap_count(&s.cache.dirty[0]), 0);
+	/* The last page in range is fine. */
+	CHECK_EQ(pages(&s, 0, PAGES - 1, 1, page_b), 0);
+	CHECK_EQ(bitmap_count(&s.cache.dirty[0]), 1);
+	incoming_reset(&s, "test");
+}
+
+static void test_partial_checkpoint(void)
+{
+	struct secondary s;
+	struct proto_msg m = { .type = PROTO_CKPT_BEGIN };
+
+	setup(&s, IN_COLO);
+	m.ckpt_begin.id = 7;
+	CHECK_EQ(incoming_handle(&s, &m), 0);
+	CHECK_EQ(s.state, IN_CKPT);
+	CHECK_EQ(pages(&s, 0, 10, 2, page_b), 0);
+	CHECK(!memcmp(s.cache.cache[0] + 10 * 4096, page_b, sizeof(page_b)));
+	/* Arrived, but only in the cache. */
+	CHECK(all_bytes(s.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	/* A message that does not belong ends it; the SVM is untouched. */
+	m.type = PROTO_INPUT;
+	m.input.seq = 1;
+	m.input.kind = PROTO_IN_DATA;
+	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	m.type = PROTO_CKPT_END;            /* END without device state */
+	m.ckpt_end.id = 7;
+	m.ckpt_end.pages = 2;
+	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	CHECK(all_bytes(s.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	incoming_reset(&s, "test");
+}
+
+static void test_order(void)
+{
+	struct secondary s;
+	struct proto_msg m = { .type = PROTO_CKPT_END };
+
+	setup(&s, IN_SYNC);
+	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);      /* END before BEGIN */
+	m.type = PROTO_CKPT_BEGIN;                       /* not marked first */
+	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	m.type = PROTO_HELLO;                            /* hello twice */
+	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	m.type = PROTO_CKPT_ACK;                         /* our own message */
+	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	m.type = PROTO_CKPT_BEGIN;
+	m.ckpt_begin.id = 1;
+	m.ckpt_begin.flags = PROTO_CKPT_FIRST;
+	CHECK_EQ(incoming_handle(&s, &m), 0);
+	m.type = PROTO_DEVICE_STATE;
+	CHECK_EQ(incoming_handle(&s, &m), 0);
+	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);      /* device state twice */
+	incoming_reset(&s, "test");
+}
+
+static void test_hello(void)
+{
+	struct secondary s;
+	struct proto_msg m = { .type = PROTO_HELLO };
+
+	memset(&s, 0, sizeof(s));
+	s.svm.pid = -1;
+	s.state = IN_HELLO;
+	memset(s.guest_digest, 0x11, DIGEST_LEN);
+	m.hello.version = PROTO_VERSION + 1;
+	m.hello.page_size = 4096;
+	m.hello.nblocks = 1;
+	m.hello.blocks[0].size = RAM_BYTES;
+	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
+	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
+	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK(strstr(s.last_error, "protocol version 2"));
+	CHECK(!s.have_ram);
+
+	m.hello.version = PROTO_VERSION;
+	memset(m.hello.guest_digest, 0x22, DIGEST_LEN);
+	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK(strstr(s.last_error, "2222222222"));
+	CHECK(strstr(s.last_error, "1111111111"));
+
+	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
+	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE + 1;
+	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	m.hello.blocks[0].guest_addr = (1ULL << 47) - 4096;
+	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
+	m.hello.nblocks = 2;
+	m.hello.blocks[1] = m.hello.blocks[0];
+	m.hello.blocks[1].id = 1;                        /* overlaps block 0 */
+	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK(strstr(s.last_error, "overlap"));
+	CHECK(!s.have_ram);
+	CHECK_EQ(s.state, IN_HELLO);
+}
+
+int main(void)
+{
+	log_init("test-incoming", LOG_LVL_ERROR);
+	memset(page_b, 0x5b, sizeof(page_b));
+	test_ranges();
+	test_partial_checkpoint();
+	test_order();
+	test_hello();
+	printf("incoming: all checks passed\n");
+	return 0;
+}
