@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CHAN_ENV_RAM "COLO_GUEST_RAM"
 #define CHAN_ENV_CHAN "COLO_GUEST_CHAN"
@@ -61,6 +62,30 @@ struct chan_msg {
 /* Writes one whole message (header and data), retrying on EINTR and short
  * writes. 0 or -errno; -EMSGSIZE when len > CHAN_MAX_DATA. */
 int chan_send(int fd, const struct chan_msg *m);
+
+/*
+ * The daemon's side must never block writing to its guest: the guest may be
+ * blocked writing output that only the daemon's loop reads. A writer queues
+ * whole messages and writes what the socket takes; the loop calls
+ * chan_flush again when the fd is writable.
+ */
+struct chan_writer {
+	int fd;
+	uint8_t *buf;
+	size_t start, end, cap;
+};
+
+int chan_writer_init(struct chan_writer *w, int fd);
+void chan_writer_deinit(struct chan_writer *w);
+/* Queue one message (copied) and write what can go now. 0 or -errno (the
+ * guest is gone); -EMSGSIZE when len > CHAN_MAX_DATA. */
+int chan_queue(struct chan_writer *w, const struct chan_msg *m);
+/* Write what is queued without blocking: bytes still queued, or -errno. */
+ssize_t chan_flush(struct chan_writer *w);
+static inline size_t chan_queued(const struct chan_writer *w)
+{
+	return w->end - w->start;
+}
 
 struct chan_reader {
 	int fd;

@@ -19,6 +19,7 @@ struct guestproc {
 	int chan_fd;            /* event channel, daemon end (non-blocking) */
 	int hint_fd;            /* hint channel, daemon end (blocking) */
 	struct chan_reader rd;  /* buffered reader over chan_fd */
+	struct chan_writer wr;  /* queued events, never a blocking write */
 };
 
 /*
@@ -29,6 +30,26 @@ struct guestproc {
  */
 int guestproc_spawn(struct guestproc *gp, const char *path,
 		    const struct ram_layout *ram, bool resume, int timeout_ms);
+
+/* Queue an event for the guest. 0 or -errno (the guest is gone). */
+int guestproc_send(struct guestproc *gp, const struct chan_msg *m);
+/* The loop interest the channel needs now: EV_READ, plus EV_WRITE while
+ * events are queued. */
+uint32_t guestproc_events(const struct guestproc *gp);
+/*
+ * Wait (up to timeout_ms) until the guest answers barrier id, writing queued
+ * events and handing every other message it sends to on_msg meanwhile. The
+ * guest is then at a safe point. 0, -ETIMEDOUT, or -errno (guest gone, or
+ * what on_msg returned).
+ */
+int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
+		      int (*on_msg)(void *opaque, const struct chan_msg *m),
+		      void *opaque);
+/* Write queued events and read what arrived, handing messages to on_msg,
+ * without blocking. 0, or -errno (guest gone, malformed, on_msg's error). */
+int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,
+		   int (*on_msg)(void *opaque, const struct chan_msg *m),
+		   void *opaque);
 
 /* SIGKILL and reap; NULL-safe and idempotent. */
 void guestproc_stop(struct guestproc *gp);

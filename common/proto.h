@@ -156,11 +156,20 @@ int proto_decode_hdr(const uint8_t hdr[PROTO_HDR_LEN], uint32_t *type,
 int proto_decode(uint32_t type, const uint8_t *payload, size_t len,
 		 struct proto_msg *m);
 
-/* The frame's total size: header, fixed part and variable data. */
+/* The frame's total size: header, fixed part and variable data; 0 for a
+ * message the decoder would refuse (the encoders check the same rules). */
 size_t proto_frame_len(const struct proto_msg *m);
 /* Encodes the whole frame into buf (cap >= proto_frame_len). Returns the
- * length written, or 0 when it does not fit. */
+ * length written, or 0 when it does not fit or m is invalid. */
 size_t proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap);
+/* The frame up to its bulk data (pages, conn ids, input/output bytes,
+ * digests), which is left where it is: *data and *datalen say what follows
+ * (NULL, 0 for none). For senders that write the data without a copy.
+ * Returns the length written, or 0 when m is invalid or does not fit; a
+ * head is at most PROTO_HEAD_MAX bytes. */
+#define PROTO_HEAD_MAX 512
+size_t proto_encode_head(const struct proto_msg *m, uint8_t *buf, size_t cap,
+			 const uint8_t **data, size_t *datalen);
 
 /* Does [first, first + count) of block lie inside the layout? 0 or -ERANGE. */
 int proto_check_range(const struct ram_layout *l, uint32_t block,

@@ -4,11 +4,24 @@
  * does for TCP and TLS): plain TCP (only with --insecure), TLS 1.3 with
  * mutual X.509 authentication (the default), and RDMA.
  *
- * Contract of the wrappers: sockets are blocking with the timeout set by
- * xport_set_timeout (a stalled peer gives -ETIMEDOUT, never a hang); writes
- * are buffered until xport_flush or until the buffer fills; reads are
- * buffered too, so a caller driven by poll() must also drain while
- * xport_has_buffered() says so (TLS holds decrypted bytes poll cannot see).
+ * Contract of the wrappers: the socket is non-blocking from xport_init on.
+ * The blocking calls (xport_read, xport_read_full, xport_write, xport_flush)
+ * wait in poll() for at most the timeout set by xport_set_timeout (15 s
+ * until set) without progress, then give -ETIMEDOUT: a stalled peer never
+ * hangs us. Writes are buffered until xport_flush or until 64 KiB are
+ * queued; reads are buffered too, so a caller driven by poll() must also
+ * drain while xport_has_buffered() says so (TLS holds decrypted bytes poll
+ * cannot see). A blocking read also pushes out queued output whenever the
+ * socket takes it, so waiting for the answer to a queued request is safe.
+ *
+ * An event loop that must never block (two peers that both write a lot
+ * would otherwise fill both socket buffers and wait on each other for ever)
+ * uses the _nb calls instead: xport_queue appends without writing,
+ * xport_flush_nb writes what the socket takes now, and xport_read_nb reads
+ * what is there now; -EAGAIN means "wait for EV_WRITE (flush) or EV_READ
+ * (read) on xport_fd and call again". The two styles mix: a blocking call
+ * after an -EAGAIN simply finishes the job.
+ *
  * Errors are negative errno values; the reason is logged once, where it is
  * found, naming the peer and the failing call.
  */
@@ -21,6 +34,13 @@
 
 struct xport;
 
+/*
+ * read and write never block: a count, 0 for EOF (read), or -errno, with
+ * -EAGAIN when the socket is not ready. An implementation whose -EAGAIN
+ * awaits the other direction (TLS: a read that must write first) says so in
+ * x->wait_for (POLLIN or POLLOUT); the common layer clears it before each
+ * call.
+ */
 struct xport_ops {
 	const char *name;                                   /* "tcp", "tls" */
 	ssize_t (*read)(struct xport *x, void *buf, size_t len);   /* 0: EOF */
@@ -33,21 +53,41 @@ struct xport {
 	const struct xport_ops *ops;
 	int fd;
 	char peer[64];                 /* "host:port" for messages */
-	unsigned char *wbuf;
-	size_t wlen, wcap;
+	int timeout_ms;                /* of the blocking calls; -1: none */
+	int werr;                      /* a write broke the stream: sticky */
+	short wait_for;                /* see struct xport_ops */
+	unsigned char *wbuf;           /* queued output is [wstart, wlen) */
+	size_t wstart, wlen, wcap;
 	unsigned char *rbuf;
 	size_t rstart, rend, rcap;
 };
 
-/* Common parts, used by the implementations. */
+/* Common parts, used by the implementations; sets fd O_NONBLOCK. */
 int xport_init(struct xport *x, const struct xport_ops *ops, int fd);
 
-ssize_t xport_read(struct xport *x, void *buf, size_t len);  /* 0: EOF */
+/* Blocking. A count (0: EOF), -ETIMEDOUT (nothing lost: wait again), -errno. */
+ssize_t xport_read(struct xport *x, void *buf, size_t len);
 /* 0, -ECONNRESET when the peer closed first, -ETIMEDOUT, -errno. */
 int xport_read_full(struct xport *x, void *buf, size_t len);
+/* Buffers; writes (blocking) once 64 KiB are queued. 0 or -errno. */
 int xport_write(struct xport *x, const void *buf, size_t len);
+/* Writes everything queued, blocking. 0, -ETIMEDOUT (the rest stays
+ * queued: flush again or free), -errno. */
 int xport_flush(struct xport *x);
+
+/* Non-blocking. A count (0: EOF), -EAGAIN when nothing is there, -errno. */
+ssize_t xport_read_nb(struct xport *x, void *buf, size_t len);
+/* Appends to the output queue, which grows as needed; never writes.
+ * 0 or -errno (-ENOMEM, or the error that broke an earlier write). */
+int xport_queue(struct xport *x, const void *buf, size_t len);
+/* Writes as much of the queue as the socket takes now. 0 when all is out,
+ * -EAGAIN when some is left (wait for EV_WRITE and call again), -errno. */
+int xport_flush_nb(struct xport *x);
+/* Bytes queued for output and not yet written. */
+size_t xport_queued(const struct xport *x);
+
 bool xport_has_buffered(const struct xport *x);
+/* Bounds each wait of the blocking calls for progress; ms <= 0: no limit. */
 int xport_set_timeout(struct xport *x, int ms);
 static inline int xport_fd(const struct xport *x) { return x->fd; }
 void xport_free(struct xport *x);   /* closes the fd; NULL-safe */
@@ -57,6 +97,8 @@ int net_listen(const char *hostport, char *err, size_t errlen);
 int net_connect(const char *hostport, int timeout_ms, char *err,
 		size_t errlen);
 int net_accept(int lfd, char *peer, size_t peerlen);
+/* "ip:port" ("[v6]:port") of a connected socket's peer; 0 or -errno. */
+int net_peer_name(int fd, char *buf, size_t buflen);
 
 /* Plain TCP over a connected socket; takes ownership of fd. */
 struct xport *xport_tcp_new(int fd);
@@ -77,5 +119,7 @@ void xport_tls_ctx_free(struct xport_tls_ctx *ctx);
  * of fd either way. NULL on failure, with the reason in err. */
 struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
 			    char *err, size_t errlen);
+/* The negotiated protocol (0x0304 for TLS 1.3), or 0 if x is not TLS. */
+int xport_tls_version(const struct xport *x);
 
 #endif

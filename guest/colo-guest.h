@@ -36,6 +36,9 @@ struct colo_guest_ops {
  * after printing the reason to stderr.
  */
 struct colo_guest *colo_guest_init(void);
+/* Closes the channels and frees the handle (NULL is fine). Guest RAM stays
+ * mapped until the process exits. */
+void colo_guest_free(struct colo_guest *g);
 
 /* True when RAM came from a checkpoint: the app must not initialise. */
 bool colo_guest_resumed(const struct colo_guest *g);

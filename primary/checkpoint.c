@@ -19,7 +19,7 @@
 
 #include "digest.h"
 #include "evloop.h"
-#include "internal.h"
+#include "primary-int.h"
 #include "log.h"
 #include "ram-digest.h"
 #include "xport.h"

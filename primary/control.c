@@ -7,7 +7,7 @@
 
 #include "ctl-server.h"
 #include "digest.h"
-#include "internal.h"
+#include "primary-int.h"
 #include "log.h"
 
 static json_object *ckpt_json(const struct ckpt_result *r)

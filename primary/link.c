@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "evloop.h"
-#include "internal.h"
+#include "primary-int.h"
 #include "log.h"
 #include "xport.h"
 

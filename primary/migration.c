@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "evloop.h"
-#include "internal.h"
+#include "primary-int.h"
 #include "log.h"
 #include "xport.h"
 

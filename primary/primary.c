@@ -16,7 +16,7 @@
 #include "ctl-server.h"
 #include "digest.h"
 #include "evloop.h"
-#include "internal.h"
+#include "primary-int.h"
 #include "log.h"
 #include "xport.h"
 

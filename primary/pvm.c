@@ -5,17 +5,18 @@
  * and goes to the comparator, or straight to the client when unprotected.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "evloop.h"
-#include "internal.h"
+#include "primary-int.h"
 #include "log.h"
 #include "xport.h"
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
+
+static void watch(struct primary *p);
 
 static void pvm_died(struct primary *p)
 {
@@ -58,11 +59,12 @@ int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
 
 	if (p->pvm.pid < 0)
 		return -ECHILD;
-	ret = chan_send(p->pvm.chan_fd, &ev);
+	ret = guestproc_send(&p->pvm, &ev);
 	if (ret < 0) {
 		pvm_died(p);
 		return ret;
 	}
+	watch(p);
 	if (p->state == COLO_STATE_COLO) {
 		static const uint32_t kinds[CHAN__MAX] = {
 			[CHAN_EV_OPEN] = PROTO_IN_OPEN,
@@ -87,9 +89,9 @@ int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
 	return 0;
 }
 
-static void handle_guest_msg(struct primary *p, const struct chan_msg *m,
-			     uint64_t *barrier_done)
+static int on_pvm_msg(void *opaque, const struct chan_msg *m)
 {
+	struct primary *p = opaque;
 	int ret;
 
 	switch (m->type) {
@@ -110,34 +112,16 @@ static void handle_guest_msg(struct primary *p, const struct chan_msg *m,
 	case CHAN_CLOSE:
 		proxy_guest_closed(p, m->conn);
 		break;
-	case CHAN_BARRIER_DONE:
-		if (barrier_done)
-			*barrier_done = m->a;
-		break;
 	default:
 		log_warn("PVM sent an unexpected message type %u", m->type);
 	}
+	return 0;
 }
 
-/* Drain what the PVM has written. Returns -ECONNRESET once it is gone. */
-static int pvm_drain(struct primary *p, uint64_t *barrier_done)
+static void watch(struct primary *p)
 {
-	struct chan_msg m;
-	int ret;
-
-	for (;;) {
-		while ((ret = chan_next(&p->pvm.rd, &m)) == 1)
-			handle_guest_msg(p, &m, barrier_done);
-		if (ret < 0) {
-			log_error("PVM channel: malformed message");
-			return ret;
-		}
-		ret = chan_fill(&p->pvm.rd);
-		if (ret == -EAGAIN || ret == -EINTR)
-			return 0;
-		if (ret <= 0)
-			return ret == 0 ? -ECONNRESET : ret;
-	}
+	if (p->pvm.pid >= 0)
+		evloop_mod(p->loop, p->pvm.chan_fd, guestproc_events(&p->pvm));
 }
 
 void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -147,8 +131,10 @@ void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 	(void)l;
 	(void)fd;
 	(void)events;
-	if (pvm_drain(p, NULL) < 0)
+	if (guestproc_pump(&p->pvm, NULL, on_pvm_msg, p) < 0)
 		pvm_died(p);
+	else
+		watch(p);
 }
 
 /*
@@ -157,32 +143,17 @@ void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
  */
 int pvm_barrier(struct primary *p)
 {
-	uint64_t id = ++p->barrier_id, done = 0;
-	uint64_t deadline = evloop_now_ms() + BARRIER_TIMEOUT_MS;
-	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
 	int ret;
 
 	if (p->pvm.pid < 0)
 		return -ECHILD;
-	ret = chan_send(p->pvm.chan_fd, &ev);
-	while (ret >= 0 && done != id) {
-		struct pollfd pfd = { .fd = p->pvm.chan_fd, .events = POLLIN };
-		uint64_t now = evloop_now_ms();
-
-		if (now >= deadline) {
-			log_error("PVM did not reach a safe point in %d ms",
-				  BARRIER_TIMEOUT_MS);
-			return -ETIMEDOUT;
-		}
-		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
-			return -errno;
-		ret = pvm_drain(p, &done);
-	}
-	if (ret < 0) {
+	ret = guestproc_barrier(&p->pvm, ++p->barrier_id, BARRIER_TIMEOUT_MS,
+				on_pvm_msg, p);
+	if (ret < 0 && ret != -ETIMEDOUT)
 		pvm_died(p);
-		return ret;
-	}
-	return 0;
+	else
+		watch(p);
+	return ret;
 }
 
 /*

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dirtylog.h"
 #include "log.h"
@@ -197,6 +198,22 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
+/*
+ * Pages of [page, end) that are holes in the memfd, counted from page: they
+ * read as zero, but reading them through the alias would allocate them.
+ */
+static uint64_t hole_until(const struct ramblock *rb, uint64_t page,
+			   uint64_t end)
+{
+	off_t data = lseek(rb->memfd, (off_t)(page << RAM_PAGE_SHIFT),
+			   SEEK_DATA);
+
+	if (data < 0)
+		return errno == ENXIO ? end : page;  /* ENXIO: no data after */
+	data >>= RAM_PAGE_SHIFT;
+	return (uint64_t)data < end ? (uint64_t)data : end;
+}
+
 /* Send count pages starting at first, which are all zero or all not. */
 static int send_pages(struct ram_state *rs, struct xport *x, uint32_t block,
 		      uint64_t first, uint32_t count, bool zero)
@@ -243,8 +260,19 @@ static int64_t save_run(struct ram_state *rs, struct xport *x, uint32_t block,
 
 	start = page;
 	while (start < end) {
-		bool zero = page_is_zero(ramblock_page(bs->rb, start));
+		uint64_t hole_end = hole_until(bs->rb, start, end);
+		bool zero;
 
+		if (hole_end > start) {
+			/* Never written: zero, and not worth faulting in. */
+			ret = send_pages(rs, x, block, start,
+					 (uint32_t)(hole_end - start), true);
+			if (ret < 0)
+				return ret;
+			start = hole_end;
+			continue;
+		}
+		zero = page_is_zero(ramblock_page(bs->rb, start));
 		for (p = start + 1; p < end; p++)
 			if (page_is_zero(ramblock_page(bs->rb, p)) != zero)
 				break;
@@ -299,7 +327,7 @@ int ram_save_iterate(struct ram_state *rs, struct xport *x,
 		     unsigned max_wait_ms)
 {
 	uint64_t start = now_ms();
-	unsigned runs = 0;
+	uint64_t unclocked = 0;		/* pages sent since the last look */
 	int done = 0;
 	int ret;
 
@@ -323,9 +351,18 @@ int ram_save_iterate(struct ram_state *rs, struct xport *x,
 			break;
 		}
 		rs->cur_page = page + (uint64_t)n;
-		/* The clock is cheap, but not per page. */
-		if ((++runs & 15) == 0 && now_ms() - start >= max_wait_ms)
-			break;
+		/*
+		 * The clock is cheap, but not per page. Count pages, not
+		 * runs: a run can be a whole message, and sixteen of those
+		 * (16 MiB) would hold the lock far past max_wait on a slow
+		 * link.
+		 */
+		unclocked += (uint64_t)n;
+		if (unclocked >= 64) {
+			unclocked = 0;
+			if (now_ms() - start >= max_wait_ms)
+				break;
+		}
 	}
 	ram_state_unlock(rs);
 	if (ret < 0)

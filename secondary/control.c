@@ -5,7 +5,7 @@
 
 #include "ctl-server.h"
 #include "digest.h"
-#include "internal.h"
+#include "secondary-int.h"
 
 static const char *state_for_status(const struct secondary *s)
 {

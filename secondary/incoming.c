@@ -21,7 +21,7 @@
 
 #include "digest.h"
 #include "evloop.h"
-#include "internal.h"
+#include "secondary-int.h"
 #include "log.h"
 #include "ram-digest.h"
 #include "xport.h"
@@ -169,9 +169,10 @@ static int on_pages(struct secondary *s, const struct proto_msg *m)
 	if (proto_check_range(&s->ram, block, first, count) < 0)
 		return bad_range(s, proto_type_name(m->type), block, first,
 				 count);
-	if (s->state == IN_CKPT)
+	/* CKPT_END counts the pages sent; discarded ranges are not pages. */
+	if (s->state == IN_CKPT && !discard)
 		s->ckpt_pages += count;
-	else
+	else if (!discard)
 		s->sync_pages += count;
 	return ramcache_store(&s->cache, block, first, count, data);
 }

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "evloop.h"
-#include "internal.h"
+#include "secondary-int.h"
 #include "log.h"
 #include "xport.h"
 

@@ -2,6 +2,7 @@
 #include "ramcache.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -85,7 +86,9 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 	dst = rc->cache[block] + (first << RAM_PAGE_SHIFT);
 	if (data)
 		memcpy(dst, data, count << RAM_PAGE_SHIFT);
-	else
+	else if (madvise(dst, count << RAM_PAGE_SHIFT, MADV_DONTNEED) < 0)
+		/* The cache is private anonymous memory: dropping the pages
+		 * makes them read as zero without allocating anything. */
 		memset(dst, 0, count << RAM_PAGE_SHIFT);
 	/* Once per message, not per page. */
 	ramcache_lock(rc);
@@ -136,6 +139,7 @@ int64_t colo_flush_ram_cache(struct ramcache *rc)
 			       rc->cache[i] + (p << RAM_PAGE_SHIFT),
 			       (q - p) << RAM_PAGE_SHIFT);
 			copied += (int64_t)(q - p);
+			rc->flush_runs++;
 			p = bitmap_next_set(bm, q);
 		}
 		bitmap_zero(bm);
@@ -147,14 +151,34 @@ out:
 	return ret;
 }
 
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < RAM_PAGE_SIZE / sizeof(*w); i += 4)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+			return false;
+	return true;
+}
+
+/* The SVM's memfd is new, so all zero: copy only the pages that are not.
+ * Reading the cache's untouched pages costs nothing (the zero page). */
 int ramcache_load_all(struct ramcache *rc)
 {
 	uint32_t i;
+	uint64_t p;
 
 	ramcache_lock(rc);
 	for (i = 0; i < rc->ram->nblocks; i++) {
-		memcpy(rc->ram->blocks[i].alias, rc->cache[i],
-		       rc->ram->blocks[i].size);
+		const struct ramblock *rb = &rc->ram->blocks[i];
+
+		for (p = 0; p < ramblock_pages(rb); p++) {
+			const uint8_t *src = rc->cache[i] + (p << RAM_PAGE_SHIFT);
+
+			if (!page_is_zero(src))
+				memcpy(ramblock_page(rb, p), src, RAM_PAGE_SIZE);
+		}
 		bitmap_zero(&rc->dirty[i]);
 	}
 	ramcache_unlock(rc);

@@ -30,6 +30,7 @@ struct ramcache {
 	struct bitmap dirty[RAM_MAX_BLOCKS];
 	uint64_t received_pages;           /* stats */
 	uint64_t flushed_pages;
+	uint64_t flush_runs;               /* memcpy calls of the flushes */
 	/* The SVM's dirty log; NULL until the SVM runs. */
 	struct dirtylog *dlog;
 };

@@ -11,7 +11,7 @@
 #include "ctl-server.h"
 #include "digest.h"
 #include "evloop.h"
-#include "internal.h"
+#include "secondary-int.h"
 #include "log.h"
 #include "xport.h"
 

@@ -5,16 +5,17 @@
  * output goes back to the primary's comparator.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 
 #include "evloop.h"
-#include "internal.h"
+#include "secondary-int.h"
 #include "log.h"
 #include "xport.h"
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
+
+static void watch(struct secondary *s);
 
 int svm_start(struct secondary *s)
 {
@@ -64,6 +65,7 @@ int svm_feed(struct secondary *s, const struct proto_input *in)
 		.conn = in->conn, .seq = in->seq, .a = in->arg,
 		.len = in->len, .data = in->data,
 	};
+	int ret;
 
 	if (in->seq != s->input_seq + 1) {
 		log_error("input event %llu from %s, expected %llu",
@@ -73,13 +75,20 @@ int svm_feed(struct secondary *s, const struct proto_input *in)
 	}
 	ev.type = types[in->kind];
 	s->input_seq = in->seq;
-	return chan_send(s->svm.chan_fd, &ev);
+	ret = guestproc_send(&s->svm, &ev);
+	watch(s);
+	return ret;
 }
 
-static int forward_output(struct secondary *s, const struct chan_msg *m)
+static int forward_output(void *opaque, const struct chan_msg *m)
 {
+	struct secondary *s = opaque;
 	struct proto_msg out = { .type = PROTO_OUTPUT };
 
+	if (m->type != CHAN_OUTPUT && m->type != CHAN_CLOSE) {
+		log_warn("SVM sent an unexpected message type %u", m->type);
+		return 0;
+	}
 	out.output.conn = m->conn;
 	out.output.kind = m->type == CHAN_OUTPUT ? PROTO_OUT_DATA :
 						   PROTO_OUT_CLOSE;
@@ -90,32 +99,10 @@ static int forward_output(struct secondary *s, const struct chan_msg *m)
 	return sec_link_send(s, &out);
 }
 
-/* Forward what the SVM wrote. -ECONNRESET once it is gone. */
-static int svm_drain(struct secondary *s, uint64_t *barrier_done)
+static void watch(struct secondary *s)
 {
-	struct chan_msg m;
-	int ret;
-
-	for (;;) {
-		while ((ret = chan_next(&s->svm.rd, &m)) == 1) {
-			if (m.type == CHAN_BARRIER_DONE) {
-				if (barrier_done)
-					*barrier_done = m.a;
-			} else if (m.type == CHAN_OUTPUT || m.type == CHAN_CLOSE) {
-				int r = forward_output(s, &m);
-
-				if (r < 0)
-					return r;
-			}
-		}
-		if (ret < 0)
-			return ret;
-		ret = chan_fill(&s->svm.rd);
-		if (ret == -EAGAIN || ret == -EINTR)
-			return 0;
-		if (ret <= 0)
-			return ret == 0 ? -ECONNRESET : ret;
-	}
+	if (s->svm.pid >= 0)
+		evloop_mod(s->loop, s->svm.chan_fd, guestproc_events(&s->svm));
 }
 
 void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -126,11 +113,13 @@ void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 	(void)l;
 	(void)fd;
 	(void)events;
-	ret = svm_drain(s, NULL);
+	ret = guestproc_pump(&s->svm, NULL, forward_output, s);
 	if (ret < 0) {
 		log_error("SVM channel: %s", strerror(-ret));
 		incoming_reset(s, "the SVM went away");
+		return;
 	}
+	watch(s);
 }
 
 /* The secondary sends nothing between checkpoints, so a hint needs no work
@@ -154,24 +143,9 @@ void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
 
 int svm_barrier(struct secondary *s)
 {
-	uint64_t id = ++s->barrier_id, done = 0;
-	uint64_t deadline = evloop_now_ms() + BARRIER_TIMEOUT_MS;
-	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
-	int ret;
+	int ret = guestproc_barrier(&s->svm, ++s->barrier_id,
+				    BARRIER_TIMEOUT_MS, forward_output, s);
 
-	ret = chan_send(s->svm.chan_fd, &ev);
-	while (ret >= 0 && done != id) {
-		struct pollfd pfd = { .fd = s->svm.chan_fd, .events = POLLIN };
-		uint64_t now = evloop_now_ms();
-
-		if (now >= deadline) {
-			log_error("SVM did not reach a safe point in %d ms",
-				  BARRIER_TIMEOUT_MS);
-			return -ETIMEDOUT;
-		}
-		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
-			return -errno;
-		ret = svm_drain(s, &done);
-	}
-	return ret < 0 ? ret : 0;
+	watch(s);
+	return ret;
 }

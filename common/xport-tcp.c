@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Plain TCP: the socket helpers every socket transport starts from
+ * (net_listen, net_connect, net_accept) and the unencrypted transport that
+ * the daemons use only with --insecure.
+ *
+ * Sockets are created close-on-exec, since the daemons fork guests that must
+ * not inherit the replication link. Sends use MSG_NOSIGNAL so a vanished peer
+ * gives -EPIPE here even in a program that forgot to ignore SIGPIPE.
+ */
+#include "xport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+#define NET_LISTEN_BACKLOG 16
+
+static int format_addr(const struct sockaddr *sa, socklen_t salen, char *buf,
+		       size_t buflen)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+	int r;
+
+	if (sa->sa_family == AF_UNIX) {
+		snprintf(buf, buflen, "unix");
+		return 0;
+	}
+	r = getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV);
+	if (r)
+		return -EAFNOSUPPORT;
+	/* Brackets keep a v6 address apart from its port, as on the CLI. */
+	if (sa->sa_family == AF_INET6)
+		snprintf(buf, buflen, "[%s]:%s", host, serv);
+	else
+		snprintf(buf, buflen, "%s:%s", host, serv);
+	return 0;
+}
+
+int net_peer_name(int fd, char *buf, size_t buflen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	return format_addr((struct sockaddr *)&ss, len, buf, buflen);
+}
+
+/* Nagle only adds latency: the buffered layer already batches writes. */
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOPROTOOPT)
+		log_warn("setsockopt(TCP_NODELAY) on fd %d: %s", fd,
+			 strerror(errno));
+}
+
+static int resolve(const char *hostport, bool passive, struct addrinfo **res,
+		   char *err, size_t errlen)
+{
+	struct addrinfo hints = { 0 };
+	char host[256], port[16];
+	int r;
+
+	if (config_parse_hostport(hostport, host, sizeof(host), port,
+				  sizeof(port)) < 0) {
+		snprintf(err, errlen,
+			 "bad address '%s': expected host:port or [v6]:port",
+			 hostport);
+		return -EINVAL;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	r = getaddrinfo(host, port, &hints, res);
+	if (!r)
+		return 0;
+	snprintf(err, errlen, "getaddrinfo %s: %s", hostport,
+		 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+	if (r == EAI_SYSTEM)
+		return -errno;
+	return r == EAI_MEMORY ? -ENOMEM : -EADDRNOTAVAIL;
+}
+
+int net_listen(const char *hostport, char *err, size_t errlen)
+{
+	const char *call = "socket";
+	struct addrinfo *res, *ai;
+	int fd = -1, one = 1, r;
+
+	r = resolve(hostport, true, &res, err, errlen);
+	if (r)
+		return r;
+	r = -EADDRNOTAVAIL;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			call = "socket";
+			r = -errno;
+			continue;
+		}
+		/* A restarted daemon must not wait out TIME_WAIT. */
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+			       sizeof(one)) < 0)
+			call = "setsockopt(SO_REUSEADDR)";
+		else if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+			call = "bind";
+		else if (listen(fd, NET_LISTEN_BACKLOG) < 0)
+			call = "listen";
+		else
+			break;
+		r = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s: %s", call, hostport,
+			 strerror(-r));
+		return r;
+	}
+	return fd;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for a non-blocking connect to finish; deadline < 0: no limit. */
+static int wait_connected(int fd, long long deadline, const char **call)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	long long left;
+	int r, soerr;
+
+	for (;;) {
+		left = deadline < 0 ? -1 : deadline - now_ms();
+		if (deadline >= 0 && left <= 0) {
+			*call = "connect";
+			return -ETIMEDOUT;
+		}
+		r = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR) {
+			*call = "poll";
+			return -errno;
+		}
+	}
+	*call = "connect";
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		return -errno;
+	return -soerr;
+}
+
+static int connect_one(const struct addrinfo *ai, long long deadline,
+		       const char **call)
+{
+	int fd, flags, r;
+
+	*call = "socket";
+	fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	*call = "connect";
+	/* Non-blocking, so that the caller's timeout bounds the connect. */
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		r = errno == EINPROGRESS ? wait_connected(fd, deadline, call)
+					 : -errno;
+		if (r)
+			goto fail;
+	}
+	*call = "fcntl";
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	set_nodelay(fd);
+	return fd;
+fail:
+	close(fd);
+	return r;
+}
+
+int net_connect(const char *hostport, int timeout_ms, char *err,
+		size_t errlen)
+{
+	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
+	const char *call = "connect";
+	struct addrinfo *res, *ai;
+	int fd = -EADDRNOTAVAIL, r;
+
+	r = resolve(hostport, false, &res, err, errlen);
+	if (r)
+		return r;
+	/* One deadline for all addresses: the caller asked for a bound. */
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = connect_one(ai, deadline, &call);
+		if (fd >= 0 || fd == -ETIMEDOUT)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd == -ETIMEDOUT)
+		snprintf(err, errlen, "connect to %s: timed out after %d ms",
+			 hostport, timeout_ms);
+	else if (fd < 0)
+		snprintf(err, errlen, "%s to %s: %s", call, hostport,
+			 strerror(-fd));
+	return fd;
+}
+
+int net_accept(int lfd, char *peer, size_t peerlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, r;
+
+	do {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		r = -errno;
+		/* Transient ones are the caller's loop to handle, not news. */
+		if (r != -EAGAIN && r != -EWOULDBLOCK && r != -ECONNABORTED)
+			log_error("accept on fd %d: %s", lfd, strerror(-r));
+		return r;
+	}
+	if (format_addr((struct sockaddr *)&ss, len, peer, peerlen) < 0)
+		snprintf(peer, peerlen, "fd %d", fd);
+	set_nodelay(fd);
+	return fd;
+}
+
+static ssize_t tcp_read(struct xport *x, void *buf, size_t len)
+{
+	ssize_t n = recv(x->fd, buf, len, 0);
+
+	if (n >= 0)
+		return n;
+	n = -errno;
+	if (n != -EINTR && n != -EAGAIN && n != -EWOULDBLOCK)
+		log_error("recv from %s: %s", x->peer, strerror(errno));
+	return n;
+}
+
+static ssize_t tcp_write(struct xport *x, const void *buf, size_t len)
+{
+	ssize_t n = send(x->fd, buf, len, MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return n;
+	n = -errno;
+	if (n != -EINTR && n != -EAGAIN && n != -EWOULDBLOCK)
+		log_error("send to %s: %s", x->peer, strerror(errno));
+	return n;
+}
+
+static void tcp_destroy(struct xport *x)
+{
+	free(x);
+}
+
+static const struct xport_ops tcp_ops = {
+	.name = "tcp",
+	.read = tcp_read,
+	.write = tcp_write,
+	.pending = NULL,	/* the kernel's buffer is visible to poll() */
+	.destroy = tcp_destroy,
+};
+
+struct xport *xport_tcp_new(int fd)
+{
+	struct xport *x = calloc(1, sizeof(*x));
+
+	if (!x || xport_init(x, &tcp_ops, fd) < 0) {
+		log_error("xport_tcp_new for fd %d: %s", fd, strerror(ENOMEM));
+		free(x);
+		close(fd);
+		return NULL;
+	}
+	set_nodelay(fd);
+	return x;
+}

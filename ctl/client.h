@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One request, one reply over the control socket, and the few printing
+ * helpers the subcommands share.
+ */
+#ifndef COLO_CTL_CLIENT_H
+#define COLO_CTL_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct json_object;
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+struct cli {
+	const char *socket;    /* control socket path */
+	int timeout_ms;        /* for the whole reply */
+};
+
+/*
+ * Send {"execute": cmd, "arguments": args} (args may be NULL; it is
+ * consumed) and wait for the reply. Returns CLI_EXIT_OK with *ret set to
+ * the "return" object (put it when done), or CLI_EXIT_FAIL after printing
+ * why: cannot connect, timeout, or "COMMAND failed: DESC".
+ */
+int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
+	     struct json_object **ret);
+
+/* Print "colo-ctl: REASON" and the usage to stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+void cli_print_usage(FILE *stream);
+
+/* Helpers over a reply object: false when the member is missing. */
+bool cli_get_u64(struct json_object *o, const char *key, uint64_t *v);
+bool cli_get_double(struct json_object *o, const char *key, double *v);
+/* "512 B", "4.0 KiB", "5.0 MiB", ... into buf. */
+const char *cli_human_bytes(char *buf, unsigned size, uint64_t bytes);
+/* A value as a human reads it: strings bare, the rest as compact JSON. */
+const char *cli_value_str(struct json_object *v);
+
+#endif

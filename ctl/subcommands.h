@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * colo-ctl's subcommands, one file each. Each gets its own name in argv[0]
+ * and returns the process exit code: 0 done, 1 failed (already said why on
+ * stderr), 2 bad usage.
+ */
+#ifndef COLO_CTL_SUBCOMMANDS_H
+#define COLO_CTL_SUBCOMMANDS_H
+
+struct cli;
+
+int status_main(const struct cli *cli, int argc, char *argv[]);
+int checkpoint_main(const struct cli *cli, int argc, char *argv[]);
+int verify_main(const struct cli *cli, int argc, char *argv[]);
+int set_main(const struct cli *cli, int argc, char *argv[]);
+int failover_main(const struct cli *cli, int argc, char *argv[]);
+int help_main(const struct cli *cli, int argc, char *argv[]);
+
+#endif

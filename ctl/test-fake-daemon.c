@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A stand-in daemon for colo-ctl's test: the real control server with
+ * canned commands. "set fail NAME" makes command NAME fail from then on,
+ * "set differ yes" makes verify report differences. Runs until SIGTERM.
+ */
+#include "ctl-server.h"
+#include "evloop.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+struct fake {
+	char fail[32];
+	bool differ;
+};
+
+static struct json_object *parse(const char *s)
+{
+	return json_tokener_parse(s);
+}
+
+static int failing(struct fake *f, const char *cmd, struct ctl_error *err)
+{
+	if (strcmp(f->fail, cmd))
+		return 0;
+	ctl_error_set(err, "GenericError", "%s refused by the fake daemon", cmd);
+	return -EIO;
+}
+
+static int cmd_status(void *opaque, struct json_object *args,
+		      struct json_object **ret, struct ctl_error *err)
+{
+	(void)args;
+	if (failing(opaque, "status", err))
+		return -EIO;
+	*ret = parse("{\"role\":\"primary\",\"state\":\"protected\","
+		     "\"checkpoints\":7,\"last_checkpoint\":{\"id\":7,"
+		     "\"pages\":1234,\"bytes\":5242880,\"pause_ms\":12.34,"
+		     "\"flushed_pages\":99},\"checkpoint_reasons\":{"
+		     "\"mismatch\":2,\"manual\":5},"
+		     "\"ram_bytes\":1073741824,\"mismatches\":3,"
+		     "\"peer\":\"10.0.0.2:7000\"}");
+	return 0;
+}
+
+static int cmd_checkpoint(void *opaque, struct json_object *args,
+			  struct json_object **ret, struct ctl_error *err)
+{
+	(void)args;
+	if (failing(opaque, "checkpoint", err))
+		return -EIO;
+	*ret = parse("{\"id\":7,\"pages\":1234,\"bytes\":5242880,"
+		     "\"pause_ms\":12.3}");
+	return 0;
+}
+
+static int cmd_verify(void *opaque, struct json_object *args,
+		      struct json_object **ret, struct ctl_error *err)
+{
+	struct fake *f = opaque;
+
+	(void)args;
+	if (failing(f, "verify", err))
+		return -EIO;
+	*ret = parse(f->differ ?
+		"{\"identical\":false,\"chunks\":64,\"differing\":["
+		"{\"start\":4096,\"length\":4096},"
+		"{\"start\":1048576,\"length\":8192}]}" :
+		"{\"identical\":true,\"chunks\":64,\"differing\":[]}");
+	return 0;
+}
+
+static int cmd_set(void *opaque, struct json_object *args,
+		   struct json_object **ret, struct ctl_error *err)
+{
+	struct fake *f = opaque;
+	struct json_object *n, *v;
+
+	(void)ret;
+	if (!args || !json_object_object_get_ex(args, "name", &n) ||
+	    !json_object_object_get_ex(args, "value", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		ctl_error_set(err, "GenericError", "bad arguments");
+		return -EINVAL;
+	}
+	if (!strcmp(json_object_get_string(n), "fail"))
+		snprintf(f->fail, sizeof(f->fail), "%s",
+			 json_object_get_string(v));
+	else if (!strcmp(json_object_get_string(n), "differ"))
+		f->differ = !strcmp(json_object_get_string(v), "yes");
+	else
+		return -ENOENT;        /* the server words it */
+	return 0;
+}
+
+static int cmd_failover(void *opaque, struct json_object *args,
+			struct json_object **ret, struct ctl_error *err)
+{
+	(void)opaque;
+	(void)args;
+	(void)ret;
+	(void)err;
+	return 0;
+}
+
+static const struct ctl_command cmds[] = {
+	{ "status", cmd_status },
+	{ "checkpoint", cmd_checkpoint },
+	{ "verify", cmd_verify },
+	{ "set", cmd_set },
+	{ "failover", cmd_failover },
+	{ NULL, NULL },
+};
+
+int main(int argc, char *argv[])
+{
+	struct fake f = { .fail = "" };
+	struct ctl_server *s;
+	struct evloop *l;
+	sigset_t mask;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
+		return 2;
+	}
+	/* SIGTERM ends the loop between events: poll for it each round. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	l = evloop_new();
+	s = l ? ctl_server_new(l, argv[1], cmds, &f) : NULL;
+	if (!s)
+		return 1;
+	for (;;) {
+		sigset_t pend;
+
+		if (evloop_run_once(l, 50) < 0)
+			break;
+		sigpending(&pend);
+		if (sigismember(&pend, SIGTERM))
+			break;
+	}
+	ctl_server_free(s);
+	evloop_free(l);
+	return 0;
+}

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The guest's event loop. Events arrive in one ordered stream and are
+ * handled one at a time to completion, so a barrier answered here means
+ * every earlier event is done and the guest holds no state outside guest
+ * RAM: the safe point a checkpoint needs.
+ */
+#include "guest-priv.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+
+static int dispatch(struct colo_guest *g, const struct colo_guest_ops *ops,
+		    void *app, const struct chan_msg *m)
+{
+	struct chan_msg done = { .type = CHAN_BARRIER_DONE };
+
+	g->seq = m->seq;
+	switch (m->type) {
+	case CHAN_EV_OPEN:
+		if (ops->on_open)
+			ops->on_open(g, app, m->conn);
+		return 0;
+	case CHAN_EV_DATA:
+		if (ops->on_data)
+			ops->on_data(g, app, m->conn, m->data, m->len);
+		return 0;
+	case CHAN_EV_CLOSE:
+		if (ops->on_close)
+			ops->on_close(g, app, m->conn);
+		return 0;
+	case CHAN_EV_TICK:
+		if (ops->on_tick)
+			ops->on_tick(g, app, m->a);
+		return 0;
+	case CHAN_EV_BARRIER:
+		done.a = m->a;
+		done.seq = m->seq;
+		return chan_send(g->chan_fd, &done);
+	default:
+		log_warn("guest: unexpected message type %u on the event channel",
+			 m->type);
+		return -EPROTO;
+	}
+}
+
+int colo_guest_run(struct colo_guest *g, const struct colo_guest_ops *ops,
+		   void *app)
+{
+	struct chan_msg m;
+	int err;
+
+	if (g->chan_fd < 0)
+		return -ENOTCONN;
+	for (;;) {
+		err = chan_recv(&g->events, &m);
+		if (err == -ECONNRESET)
+			return 0;
+		if (err == -EINTR)
+			continue;
+		if (!err)
+			err = dispatch(g, ops, app, &m);
+		if (err) {
+			log_error("guest: event channel: %s", strerror(-err));
+			return err;
+		}
+	}
+}
+
+int colo_send(struct colo_guest *g, uint32_t conn, const void *buf,
+	      size_t len)
+{
+	struct chan_msg m = { .type = CHAN_OUTPUT, .conn = conn, .seq = g->seq };
+	const uint8_t *p = buf;
+	int err;
+
+	if (g->chan_fd < 0)
+		return -ENOTCONN;
+	while (len) {
+		m.len = len < CHAN_MAX_DATA ? (uint32_t)len : CHAN_MAX_DATA;
+		m.data = p;
+		err = chan_send(g->chan_fd, &m);
+		if (err)
+			return err;
+		p += m.len;
+		len -= m.len;
+	}
+	return 0;
+}
+
+int colo_close(struct colo_guest *g, uint32_t conn)
+{
+	struct chan_msg m = { .type = CHAN_CLOSE, .conn = conn, .seq = g->seq };
+
+	if (g->chan_fd < 0)
+		return -ENOTCONN;
+	return chan_send(g->chan_fd, &m);
+}
