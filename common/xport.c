@@ -1,36 +1,62 @@
 // SPDX-License-Identifier: MIT
 /*
  * The buffered layer every transport shares. Implementations only move bytes
- * (ops->read, ops->write, returning a count or -errno, raw -EAGAIN and -EINTR
- * included); this file retries interrupted calls, turns the -EAGAIN of a
- * blocking socket whose SO_RCVTIMEO/SO_SNDTIMEO expired into -ETIMEDOUT, and
- * batches small writes so that a burst of page headers becomes one syscall
- * (or one TLS record run) instead of hundreds.
+ * without blocking (ops->read, ops->write, returning a count or -errno, raw
+ * -EAGAIN and -EINTR included); this file retries interrupted calls, turns
+ * -EAGAIN into a poll() bounded by the caller's timeout for the blocking
+ * calls, and batches small writes so that a burst of page headers becomes
+ * one syscall (or one TLS record run) instead of hundreds.
  *
- * An xport_read that times out loses nothing, so a caller may wait again.
- * After any other error (or a read_full cut short) the transport is fit only
- * for xport_free: a write may have stopped in the middle of a record or a
- * message.
+ * Output is a queue, [wstart, wlen) of wbuf: a partial write advances
+ * wstart, so whatever stopped a flush (-EAGAIN, a timeout) the unsent rest
+ * is still at the head, and TLS gets the very bytes it asked to be retried
+ * with. The buffer may move (compaction, growth) between calls; the TLS
+ * transport allows that with SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER.
+ *
+ * A timeout of the blocking calls means this long without progress, as
+ * SO_RCVTIMEO did before: a slow but live peer keeps a long transfer going.
+ * An xport_read or xport_flush that times out loses nothing, so a caller may
+ * wait again. A large xport_write goes out from the caller's memory; if that
+ * fails half way the stream is broken, and every later write says so.
  */
 #include "xport.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
-#define XPORT_WBUF_SIZE (64 * 1024)
+#define XPORT_WBUF_SIZE (64 * 1024)	/* xport_write flushes at this */
 #define XPORT_RBUF_SIZE (64 * 1024)
+#define XPORT_WBUF_KEEP (1024 * 1024)	/* an empty queue shrinks above */
+#define XPORT_DEFAULT_TIMEOUT_MS 15000
 
 int xport_init(struct xport *x, const struct xport_ops *ops, int fd)
 {
+	int flags;
+
 	x->ops = ops;
 	x->fd = fd;
+	x->timeout_ms = XPORT_DEFAULT_TIMEOUT_MS;
+	x->werr = 0;
+	x->wait_for = 0;
+	if (net_peer_name(fd, x->peer, sizeof(x->peer)) < 0)
+		snprintf(x->peer, sizeof(x->peer), "fd %d", fd);
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		int r = -errno;
+
+		log_error("fcntl(O_NONBLOCK) for %s: %s", x->peer,
+			  strerror(-r));
+		return r;
+	}
 	x->wbuf = malloc(XPORT_WBUF_SIZE);
 	x->rbuf = malloc(XPORT_RBUF_SIZE);
 	if (!x->wbuf || !x->rbuf) {
@@ -40,32 +66,97 @@ int xport_init(struct xport *x, const struct xport_ops *ops, int fd)
 		x->rbuf = NULL;
 		return -ENOMEM;
 	}
+	x->wstart = 0;
 	x->wlen = 0;
 	x->wcap = XPORT_WBUF_SIZE;
 	x->rstart = 0;
 	x->rend = 0;
 	x->rcap = XPORT_RBUF_SIZE;
-	if (net_peer_name(fd, x->peer, sizeof(x->peer)) < 0)
-		snprintf(x->peer, sizeof(x->peer), "fd %d", fd);
 	return 0;
 }
 
-/* One ops->read with the retry and timeout policy applied. */
-static ssize_t read_once(struct xport *x, void *buf, size_t len)
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* When a blocking call that has just made progress gives up; -1: never. */
+static long long deadline_from_now(const struct xport *x)
+{
+	return x->timeout_ms > 0 ? now_ms() + x->timeout_ms : -1;
+}
+
+/*
+ * Wait until fd is ready for events (or for what the implementation asked
+ * for instead). Returns the revents (> 0), -ETIMEDOUT past the deadline, or
+ * -errno. POLLERR and POLLHUP count as ready: the next call reports them.
+ */
+static int wait_ready(struct xport *x, short events, long long deadline)
+{
+	struct pollfd pfd = { .fd = x->fd, .events = events };
+	long long left;
+	int r;
+
+	for (;;) {
+		left = deadline < 0 ? -1 : deadline - now_ms();
+		if (deadline >= 0 && left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR) {
+			r = -errno;
+			log_error("poll on %s: %s", x->peer, strerror(-r));
+			return r;
+		}
+	}
+	if (pfd.revents & POLLNVAL)
+		return -EBADF;
+	return pfd.revents;
+}
+
+/* The events a call that got -EAGAIN waits for. */
+static short wanted(const struct xport *x, short natural)
+{
+	return x->wait_for ? x->wait_for : natural;
+}
+
+/* One ops->read, retried while interrupted. */
+static ssize_t read_op(struct xport *x, void *buf, size_t len)
 {
 	ssize_t n;
 
-	do
+	do {
+		x->wait_for = 0;
 		n = x->ops->read(x, buf, len);
-	while (n == -EINTR);
-	if (n == -EAGAIN || n == -EWOULDBLOCK) {
-		log_warn("%s read from %s timed out", x->ops->name, x->peer);
-		return -ETIMEDOUT;
+	} while (n == -EINTR);
+	return n == -EWOULDBLOCK ? -EAGAIN : n;
+}
+
+/* One ops->write, retried while interrupted; 0 bytes is no progress. */
+static ssize_t write_op(struct xport *x, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do {
+		x->wait_for = 0;
+		n = x->ops->write(x, buf, len);
+	} while (n == -EINTR);
+	if (n == -EWOULDBLOCK)
+		return -EAGAIN;
+	/* send() never returns 0 for len > 0; don't spin if it did. */
+	if (n == 0) {
+		log_error("%s write to %s made no progress", x->ops->name,
+			  x->peer);
+		return -EIO;
 	}
 	return n;
 }
 
-ssize_t xport_read(struct xport *x, void *buf, size_t len)
+ssize_t xport_read_nb(struct xport *x, void *buf, size_t len)
 {
 	size_t avail = x->rend - x->rstart;
 	ssize_t n;
@@ -75,8 +166,8 @@ ssize_t xport_read(struct xport *x, void *buf, size_t len)
 	if (!avail) {
 		/* A read as big as our buffer gains nothing from a copy. */
 		if (len >= x->rcap)
-			return read_once(x, buf, len);
-		n = read_once(x, x->rbuf, x->rcap);
+			return read_op(x, buf, len);
+		n = read_op(x, x->rbuf, x->rcap);
 		if (n <= 0)
 			return n;
 		x->rstart = 0;
@@ -88,6 +179,36 @@ ssize_t xport_read(struct xport *x, void *buf, size_t len)
 	memcpy(buf, x->rbuf + x->rstart, len);
 	x->rstart += len;
 	return (ssize_t)len;
+}
+
+ssize_t xport_read(struct xport *x, void *buf, size_t len)
+{
+	long long deadline = deadline_from_now(x);
+	size_t queued;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = xport_read_nb(x, buf, len);
+		if (n != -EAGAIN)
+			return n;
+		/* Keep our output moving: the peer may wait for it. */
+		queued = xport_queued(x);
+		if (queued) {
+			r = xport_flush_nb(x);
+			if (r && r != -EAGAIN)
+				return r;
+			if (xport_queued(x) < queued)
+				deadline = deadline_from_now(x);
+		}
+		r = wait_ready(x, (short)(wanted(x, POLLIN) |
+				  (xport_queued(x) ? POLLOUT : 0)), deadline);
+		if (r == -ETIMEDOUT)
+			log_warn("%s read from %s timed out", x->ops->name,
+				 x->peer);
+		if (r < 0)
+			return r;
+	}
 }
 
 int xport_read_full(struct xport *x, void *buf, size_t len)
@@ -113,67 +234,166 @@ int xport_read_full(struct xport *x, void *buf, size_t len)
 	return 0;
 }
 
-/* Hand all of p to the implementation; it may take it in pieces. */
-static int write_all(struct xport *x, const unsigned char *p, size_t len)
+size_t xport_queued(const struct xport *x)
+{
+	return x->wlen - x->wstart;
+}
+
+int xport_queue(struct xport *x, const void *buf, size_t len)
+{
+	size_t need, cap;
+	unsigned char *p;
+
+	if (x->werr)
+		return x->werr;
+	if (!len)
+		return 0;
+	if (len > x->wcap - x->wlen && x->wstart) {
+		memmove(x->wbuf, x->wbuf + x->wstart, x->wlen - x->wstart);
+		x->wlen -= x->wstart;
+		x->wstart = 0;
+	}
+	if (len > x->wcap - x->wlen) {
+		if (len > SIZE_MAX / 2 - x->wlen)
+			return -ENOMEM;
+		need = x->wlen + len;
+		for (cap = x->wcap * 2; cap < need; cap *= 2)
+			;
+		p = realloc(x->wbuf, cap);
+		if (!p) {
+			log_error("output queue to %s: %zu bytes: %s", x->peer,
+				  cap, strerror(ENOMEM));
+			return -ENOMEM;
+		}
+		x->wbuf = p;
+		x->wcap = cap;
+	}
+	memcpy(x->wbuf + x->wlen, buf, len);
+	x->wlen += len;
+	return 0;
+}
+
+/* All of the queue is out: start again at the front, and let a queue that
+ * a burst grew go back to its usual size. */
+static void queue_empty(struct xport *x)
+{
+	unsigned char *p;
+
+	x->wstart = 0;
+	x->wlen = 0;
+	if (x->wcap > XPORT_WBUF_KEEP) {
+		p = realloc(x->wbuf, XPORT_WBUF_SIZE);
+		if (p) {
+			x->wbuf = p;
+			x->wcap = XPORT_WBUF_SIZE;
+		}
+	}
+}
+
+int xport_flush_nb(struct xport *x)
 {
 	ssize_t n;
 
-	while (len) {
-		n = x->ops->write(x, p, len);
-		if (n == -EINTR)
-			continue;
-		if (n == -EAGAIN || n == -EWOULDBLOCK) {
-			log_warn("%s write to %s timed out", x->ops->name,
-				 x->peer);
-			return -ETIMEDOUT;
-		}
-		if (n < 0)
+	if (x->werr)
+		return x->werr;
+	while (x->wstart < x->wlen) {
+		n = write_op(x, x->wbuf + x->wstart, x->wlen - x->wstart);
+		if (n == -EAGAIN)
+			return -EAGAIN;
+		if (n < 0) {
+			x->werr = (int)n;
 			return (int)n;
-		/* send() never returns 0 for len > 0; don't spin if it did. */
-		if (n == 0) {
-			log_error("%s write to %s made no progress",
-				  x->ops->name, x->peer);
-			return -EIO;
 		}
-		p += n;
-		len -= (size_t)n;
+		x->wstart += (size_t)n;
 	}
+	queue_empty(x);
 	return 0;
+}
+
+static int write_timed_out(struct xport *x)
+{
+	log_warn("%s write to %s timed out", x->ops->name, x->peer);
+	return -ETIMEDOUT;
 }
 
 int xport_flush(struct xport *x)
 {
+	long long deadline = deadline_from_now(x);
+	size_t queued;
 	int r;
 
-	if (!x->wlen)
-		return 0;
-	r = write_all(x, x->wbuf, x->wlen);
-	if (!r)
-		x->wlen = 0;
+	for (;;) {
+		queued = xport_queued(x);
+		r = xport_flush_nb(x);
+		if (r != -EAGAIN)
+			return r;
+		if (xport_queued(x) < queued)
+			deadline = deadline_from_now(x);
+		r = wait_ready(x, wanted(x, POLLOUT), deadline);
+		if (r == -ETIMEDOUT)
+			return write_timed_out(x);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* All of p, blocking, straight from the caller's memory (queue empty). */
+static int write_direct(struct xport *x, const unsigned char *p, size_t len)
+{
+	long long deadline = deadline_from_now(x);
+	ssize_t n;
+	int r;
+
+	while (len) {
+		n = write_op(x, p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			deadline = deadline_from_now(x);
+			continue;
+		}
+		if (n != -EAGAIN) {
+			r = (int)n;
+			goto broken;
+		}
+		r = wait_ready(x, wanted(x, POLLOUT), deadline);
+		if (r == -ETIMEDOUT)
+			r = write_timed_out(x);
+		if (r < 0)
+			goto broken;
+	}
+	return 0;
+broken:
+	/* Part of p may be out, or held by TLS for a retry that won't come. */
+	x->werr = r;
 	return r;
 }
 
 int xport_write(struct xport *x, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
-	size_t room;
+	size_t queued, room;
 	int r;
 
+	if (x->werr)
+		return x->werr;
 	while (len) {
+		queued = xport_queued(x);
 		/* Data as big as the buffer goes straight out, uncopied. */
-		if (!x->wlen && len >= x->wcap)
-			return write_all(x, p, len);
-		room = x->wcap - x->wlen;
-		if (!room) {
+		if (!queued && len >= XPORT_WBUF_SIZE)
+			return write_direct(x, p, len);
+		if (queued >= XPORT_WBUF_SIZE) {
 			r = xport_flush(x);
 			if (r)
 				return r;
 			continue;
 		}
+		room = XPORT_WBUF_SIZE - queued;
 		if (room > len)
 			room = len;
-		memcpy(x->wbuf + x->wlen, p, room);
-		x->wlen += room;
+		r = xport_queue(x, p, room);
+		if (r)
+			return r;
 		p += room;
 		len -= room;
 	}
@@ -189,21 +409,7 @@ bool xport_has_buffered(const struct xport *x)
 
 int xport_set_timeout(struct xport *x, int ms)
 {
-	struct timeval tv = { 0 };
-	int r;
-
-	/* ms <= 0 leaves the socket blocking without a limit. */
-	if (ms > 0) {
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-	}
-	if (setsockopt(x->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(x->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-		r = -errno;
-		log_error("setsockopt(SO_RCVTIMEO/SO_SNDTIMEO) for %s: %s",
-			  x->peer, strerror(-r));
-		return r;
-	}
+	x->timeout_ms = ms > 0 ? ms : -1;
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "ramcache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,8 +163,9 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-/* The SVM's memfd is new, so all zero: copy only the pages that are not.
- * Reading the cache's untouched pages costs nothing (the zero page). */
+/* Punch the SVM's memfd back to all zero, then copy only the pages of the
+ * cache that are not zero. Reading the cache's untouched pages costs
+ * nothing (they are the zero page); copying them would allocate them. */
 int ramcache_load_all(struct ramcache *rc)
 {
 	uint32_t i;
@@ -173,6 +175,9 @@ int ramcache_load_all(struct ramcache *rc)
 	for (i = 0; i < rc->ram->nblocks; i++) {
 		const struct ramblock *rb = &rc->ram->blocks[i];
 
+		if (fallocate(rb->memfd, FALLOC_FL_PUNCH_HOLE |
+			      FALLOC_FL_KEEP_SIZE, 0, (off_t)rb->size) < 0)
+			memset(rb->alias, 0, rb->size);
 		for (p = 0; p < ramblock_pages(rb); p++) {
 			const uint8_t *src = rc->cache[i] + (p << RAM_PAGE_SHIFT);
 
