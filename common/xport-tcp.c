@@ -297,9 +297,10 @@ static const struct xport_ops tcp_ops = {
 struct xport *xport_tcp_new(int fd)
 {
 	struct xport *x = calloc(1, sizeof(*x));
+	int r = x ? xport_init(x, &tcp_ops, fd) : -ENOMEM;
 
-	if (!x || xport_init(x, &tcp_ops, fd) < 0) {
-		log_error("xport_tcp_new for fd %d: %s", fd, strerror(ENOMEM));
+	if (r) {
+		log_error("xport_tcp_new for fd %d: %s", fd, strerror(-r));
 		free(x);
 		close(fd);
 		return NULL;

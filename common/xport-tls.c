@@ -12,16 +12,20 @@
  * pair, so the chain check is the whole authorisation, as with QEMU's
  * tls-creds-x509 without tls-authz.
  *
- * The handshake runs on a non-blocking socket against a deadline, so a peer
- * that stalls or talks garbage costs at most timeout_ms. Afterwards the
- * socket is blocking again and SO_RCVTIMEO/SO_SNDTIMEO (xport_set_timeout)
- * bound each SSL_read/SSL_write. OpenSSL's socket BIO writes with write(),
- * not send(MSG_NOSIGNAL): the daemons ignore SIGPIPE for that reason.
+ * The socket is non-blocking throughout (xport_init makes it so). The
+ * handshake runs against a deadline, so a peer that stalls or talks garbage
+ * costs at most timeout_ms; afterwards SSL_read and SSL_write give
+ * WANT_READ/WANT_WRITE, which become -EAGAIN for the common layer (with the
+ * direction in x->wait_for), and that layer polls or hands the -EAGAIN on.
+ * SSL_write runs in partial-write mode, one record at a time, and is retried
+ * with the same queued bytes wherever the queue has moved to. In TLS 1.3 the
+ * two directions are independent, so SSL_read is fine while a write waits.
+ * OpenSSL's socket BIO writes with write(), not send(MSG_NOSIGNAL): the
+ * daemons ignore SIGPIPE for that reason.
  */
 #include "xport.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
@@ -174,8 +178,15 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 	 * short message (-ECONNRESET) either way.
 	 */
 	SSL_CTX_set_options(sc, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* Blocking reads must not see post-handshake records as WANT_READ. */
-	SSL_CTX_set_mode(sc, SSL_MODE_AUTO_RETRY);
+	/*
+	 * SSL_write returns after each record, and a retry after WANT_WRITE
+	 * may pass the same bytes from another address (the output queue
+	 * compacts and grows); AUTO_RETRY lets one SSL_read step over
+	 * non-application records.
+	 */
+	SSL_CTX_set_mode(sc, SSL_MODE_AUTO_RETRY |
+			 SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (load_creds(sc, ca, cert, key, err, errlen))
 		goto fail;
 	if (server) {
@@ -229,9 +240,11 @@ static ssize_t tls_error(struct tls_xport *t, const char *call, int ret,
 			  t->x.peer);
 		return -EPIPE;
 	case SSL_ERROR_WANT_READ:
+		t->x.wait_for = POLLIN;
+		return -EAGAIN;
 	case SSL_ERROR_WANT_WRITE:
-		/* On a blocking socket only a timeout or a signal gets here. */
-		return sys == EINTR ? -EINTR : -EAGAIN;
+		t->x.wait_for = POLLOUT;
+		return -EAGAIN;
 	case SSL_ERROR_SYSCALL:
 		if (sys == EINTR || sys == EAGAIN || sys == EWOULDBLOCK)
 			return -sys;
@@ -272,7 +285,7 @@ static ssize_t tls_write(struct xport *x, const void *buf, size_t len)
 	struct tls_xport *t = to_tls(x);
 	int n;
 
-	/* Without partial writes, one SSL_write sends all of it (or fails). */
+	/* Partial writes: a count of whole records, or WANT_WRITE. */
 	if (len > INT_MAX)
 		len = INT_MAX;
 	ERR_clear_error();
@@ -409,11 +422,12 @@ struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
 			    char *err, size_t errlen)
 {
 	struct tls_xport *t;
-	int flags, r;
+	int r;
 
 	t = calloc(1, sizeof(*t));
-	if (!t || xport_init(&t->x, &tls_ops, fd) < 0) {
-		snprintf(err, errlen, "TLS on fd %d: %s", fd, strerror(ENOMEM));
+	r = t ? xport_init(&t->x, &tls_ops, fd) : -ENOMEM;
+	if (r) {
+		snprintf(err, errlen, "TLS on fd %d: %s", fd, strerror(-r));
 		free(t);
 		close(fd);
 		return NULL;
@@ -433,18 +447,7 @@ struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
 	else
 		SSL_set_connect_state(t->ssl);
 
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		snprintf(err, errlen, "fcntl(O_NONBLOCK) for %s: %s",
-			 t->x.peer, strerror(errno));
-		goto fail;
-	}
 	r = handshake(t, timeout_ms > 0 ? timeout_ms : INT_MAX, err, errlen);
-	if (fcntl(fd, F_SETFL, flags) < 0 && !r) {
-		snprintf(err, errlen, "fcntl(~O_NONBLOCK) for %s: %s",
-			 t->x.peer, strerror(errno));
-		r = -errno;
-	}
 	if (r)
 		goto fail;
 	log_established(t);

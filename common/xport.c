@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,7 @@ ssize_t xport_read(struct xport *x, void *buf, size_t len)
 {
 	long long deadline = deadline_from_now(x);
 	size_t queued;
+	short events;
 	ssize_t n;
 	int r;
 
@@ -192,17 +194,21 @@ ssize_t xport_read(struct xport *x, void *buf, size_t len)
 		n = xport_read_nb(x, buf, len);
 		if (n != -EAGAIN)
 			return n;
-		/* Keep our output moving: the peer may wait for it. */
+		events = wanted(x, POLLIN);
+		/*
+		 * Keep our output moving: the peer may be waiting for it. A
+		 * write error is the next write's to report (it is sticky);
+		 * this read goes on with what the socket still delivers.
+		 */
 		queued = xport_queued(x);
-		if (queued) {
-			r = xport_flush_nb(x);
-			if (r && r != -EAGAIN)
-				return r;
+		if (queued && !x->werr) {
+			xport_flush_nb(x);
 			if (xport_queued(x) < queued)
 				deadline = deadline_from_now(x);
 		}
-		r = wait_ready(x, (short)(wanted(x, POLLIN) |
-				  (xport_queued(x) ? POLLOUT : 0)), deadline);
+		if (xport_queued(x) && !x->werr)
+			events |= wanted(x, POLLOUT);
+		r = wait_ready(x, events, deadline);
 		if (r == -ETIMEDOUT)
 			log_warn("%s read from %s timed out", x->ops->name,
 				 x->peer);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,21 +52,24 @@ static int outcome(int fd)
 	struct xport *x = xport_tcp_new(fd);
 	struct proto_rxbuf rx = { 0 };
 	struct proto_msg m;
-	int ret;
+	int ret, rc = 0;
 
 	xport_set_timeout(x, 5000);
 	while ((ret = proto_recv(x, &rx, &m)) == 0) {
 		if (m.type == PROTO_REFUSE) {
 			printf("refused: %s\n", m.refuse.reason);
-			return 0;
+			break;
 		}
 	}
 	if (ret == -ETIMEDOUT || ret == -EAGAIN) {
 		printf("still open\n");
-		return 1;
+		rc = 1;
+	} else if (ret < 0) {
+		printf("closed\n");
 	}
-	printf("closed\n");
-	return 0;
+	proto_rxbuf_free(&rx);
+	xport_free(x);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -126,7 +130,12 @@ int main(int argc, char **argv)
 		struct proto_msg ack;
 
 		xport_set_timeout(x, 5000);
-		if (proto_recv(x, &rx, &ack) < 0 || ack.type != PROTO_HELLO_ACK) {
+		bool ok = proto_recv(x, &rx, &ack) == 0 &&
+			  ack.type == PROTO_HELLO_ACK;
+
+		proto_rxbuf_free(&rx);
+		xport_free(x);
+		if (!ok) {
 			printf("hello not accepted\n");
 			return 1;
 		}

@@ -5,10 +5,16 @@
  * holding data until a flush or until it fills, EOF and timeouts reported as
  * the header promises, and the socket helpers' error strings.
  *
+ * The non-blocking calls: two ends in one thread each queue far more than
+ * both socket buffers hold towards the other (a blocking flush of it times
+ * out, which is the deadlock the daemons used to have) and get every byte
+ * across, in order, by flushing and reading as poll() allows.
+ *
  * SIGPIPE keeps its default action here on purpose: a write to a closed peer
  * must come back as an error (MSG_NOSIGNAL), not kill the test.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -221,6 +227,252 @@ static void test_eof(void)
 	xport_free(c);
 }
 
+/* --- non-blocking ------------------------------------------------------ */
+
+#define CROSS_LEN (16 * 1024 * 1024 + 999)	/* > both socket buffers */
+#define CHUNK_MAX 300000
+
+/* One end of a crossfire: what it has queued, and what it has checked. */
+struct end {
+	struct xport *x;
+	size_t queued, got;
+	uint8_t tx_salt, rx_salt;
+	unsigned long flush_again;	/* -EAGAIN from xport_flush_nb */
+	uint64_t seed;
+};
+
+static void queue_chunk(struct end *e, size_t total, uint8_t *tmp)
+{
+	size_t n = 1 + test_rand(&e->seed) % CHUNK_MAX, i;
+
+	if (n > total - e->queued)
+		n = total - e->queued;
+	for (i = 0; i < n; i++)
+		tmp[i] = pattern(e->queued + i) ^ e->tx_salt;
+	CHECK_EQ(xport_queue(e->x, tmp, n), 0);
+	e->queued += n;
+}
+
+/* Read what is there now, in random pieces, checking each byte. */
+static void drain(struct end *e, size_t total, uint8_t *tmp)
+{
+	size_t want, i;
+	ssize_t n;
+
+	for (;;) {
+		want = 1 + test_rand(&e->seed) %
+			   (test_rand(&e->seed) & 1 ? 100 : CHUNK_MAX);
+		n = xport_read_nb(e->x, tmp, want);
+		if (n == -EAGAIN)
+			return;
+		CHECK(n > 0);
+		CHECK(e->got + (size_t)n <= total);
+		for (i = 0; i < (size_t)n; i++)
+			if (tmp[i] != (pattern(e->got + i) ^ e->rx_salt))
+				CHECK_EQ(tmp[i], pattern(e->got + i) ^ e->rx_salt);
+		e->got += (size_t)n;
+	}
+}
+
+/*
+ * Both ends send total bytes to each other from this one thread, queueing
+ * more whenever less than a few MiB wait, flushing on POLLOUT and reading on
+ * POLLIN (or while xport_has_buffered). Returns when all arrived.
+ */
+static void crossfire(struct end *e, size_t total)
+{
+	uint8_t *tmp = malloc(CHUNK_MAX);
+	struct pollfd pfd[2];
+	long long deadline = now_ms() + 120000;
+	int i, r;
+
+	CHECK(tmp);
+	while (e[0].got < total || e[1].got < total) {
+		CHECK(now_ms() < deadline);
+		for (i = 0; i < 2; i++) {
+			while (e[i].queued < total &&
+			       xport_queued(e[i].x) < 6 * 1024 * 1024)
+				queue_chunk(&e[i], total, tmp);
+			pfd[i] = (struct pollfd){
+				.fd = xport_fd(e[i].x),
+				.events = (short)(POLLIN |
+					  (xport_queued(e[i].x) ? POLLOUT : 0)),
+			};
+		}
+		r = poll(pfd, 2, xport_has_buffered(e[0].x) ||
+				 xport_has_buffered(e[1].x) ? 0 : 10000);
+		CHECK(r >= 0);
+		for (i = 0; i < 2; i++) {
+			if (pfd[i].revents & (POLLOUT | POLLERR)) {
+				r = xport_flush_nb(e[i].x);
+				CHECK(r == 0 || r == -EAGAIN);
+				e[i].flush_again += r == -EAGAIN;
+			}
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR) ||
+			    xport_has_buffered(e[i].x))
+				drain(&e[i], total, tmp);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(e[i].queued, total);
+		CHECK_EQ(xport_queued(e[i].x), 0);
+		CHECK(!xport_has_buffered(e[i].x));
+	}
+	free(tmp);
+}
+
+static void test_crossfire(void)
+{
+	struct end e[2] = {
+		{ .tx_salt = 0x00, .rx_salt = 0xa5, .seed = 11 },
+		{ .tx_salt = 0xa5, .rx_salt = 0x00, .seed = 12 },
+	};
+	uint8_t *tmp = malloc(CHUNK_MAX);
+	size_t before;
+
+	CHECK(tmp);
+	make_pair(&e[0].x, &e[1].x);
+
+	/*
+	 * What the daemons used to do: write it all, blocking, while the
+	 * peer does the same. Neither reads, so the flush can only time out;
+	 * what it could not send stays queued, and nothing is lost.
+	 */
+	while (e[0].queued < CROSS_LEN)
+		queue_chunk(&e[0], CROSS_LEN, tmp);
+	while (e[1].queued < 8 * 1024 * 1024)
+		queue_chunk(&e[1], CROSS_LEN, tmp);
+	CHECK_EQ(xport_queued(e[0].x), CROSS_LEN);
+	CHECK_EQ(xport_flush_nb(e[1].x), -EAGAIN);
+	CHECK_EQ(xport_set_timeout(e[0].x, 300), 0);
+	before = xport_queued(e[0].x);
+	CHECK_EQ(xport_flush(e[0].x), -ETIMEDOUT);
+	CHECK(xport_queued(e[0].x) > 0 && xport_queued(e[0].x) < before);
+	fprintf(stderr, "blocking flush stalled with %zu of %zu bytes queued\n",
+		xport_queued(e[0].x), before);
+	/* Appending to a partly sent queue keeps the order. */
+	CHECK_EQ(xport_flush_nb(e[0].x), -EAGAIN);
+
+	crossfire(e, CROSS_LEN);
+	fprintf(stderr, "crossfire: %lu and %lu flushes had to wait\n",
+		e[0].flush_again, e[1].flush_again);
+	CHECK(e[0].flush_again > 0 && e[1].flush_again > 0);
+	xport_free(e[0].x);
+	xport_free(e[1].x);
+	free(tmp);
+}
+
+/* A reader that answers only once it has the whole request. */
+static void *answer(void *arg)
+{
+	struct xport *x = arg;
+	uint8_t *buf = malloc(CROSS_LEN / 4);
+	size_t i;
+
+	CHECK(buf);
+	CHECK_EQ(xport_read_full(x, buf, CROSS_LEN / 4), 0);
+	for (i = 0; i < CROSS_LEN / 4; i++)
+		CHECK(buf[i] == pattern(i));
+	CHECK_EQ(xport_write(x, "done", 4), 0);
+	CHECK_EQ(xport_flush(x), 0);
+	free(buf);
+	return NULL;
+}
+
+/* Read, queue and flush without blocking; and a blocking read pushes out a
+ * queued request while it waits for the answer. */
+static void test_nonblocking(void)
+{
+	uint8_t out[1000], in[1000], *big;
+	struct xport *c, *s;
+	struct pollfd pfd;
+	long long t0;
+	pthread_t th;
+	size_t i;
+
+	for (i = 0; i < sizeof(out); i++)
+		out[i] = pattern(i + 3);
+	make_pair(&c, &s);
+	CHECK(fcntl(xport_fd(s), F_GETFL) & O_NONBLOCK);
+
+	/* Nothing there: -EAGAIN at once, even with no timeout set. */
+	CHECK_EQ(xport_set_timeout(s, 0), 0);
+	t0 = now_ms();
+	CHECK_EQ(xport_read_nb(s, in, 10), -EAGAIN);
+	CHECK(now_ms() - t0 < 100);
+	CHECK(!xport_has_buffered(s));
+
+	/* xport_queue only queues, however much; flush_nb sends it. */
+	CHECK_EQ(xport_queued(c), 0);
+	CHECK_EQ(xport_flush_nb(c), 0);
+	for (i = 0; i < 200; i++)
+		CHECK_EQ(xport_queue(c, out, sizeof(out)), 0);
+	CHECK_EQ(xport_queued(c), 200 * sizeof(out));
+	CHECK_EQ(xport_read_nb(s, in, 10), -EAGAIN);
+	CHECK_EQ(xport_flush_nb(c), 0);
+	CHECK_EQ(xport_queued(c), 0);
+	for (i = 0; i < 200; i++) {
+		pfd = (struct pollfd){ .fd = xport_fd(s), .events = POLLIN };
+		if (!xport_has_buffered(s))
+			CHECK_EQ(poll(&pfd, 1, 2000), 1);
+		CHECK_EQ(xport_read_full(s, in, sizeof(in)), 0);
+		CHECK(!memcmp(in, out, sizeof(out)));
+	}
+	CHECK_EQ(xport_read_nb(s, in, 10), -EAGAIN);
+
+	/* Buffered above the socket: has_buffered tells, read_nb delivers. */
+	CHECK_EQ(xport_queue(c, out, 100), 0);
+	CHECK_EQ(xport_write(c, out + 100, 100), 0);	/* 200 queued */
+	CHECK_EQ(xport_queued(c), 200);
+	CHECK_EQ(xport_flush(c), 0);
+	pfd = (struct pollfd){ .fd = xport_fd(s), .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 2000), 1);
+	usleep(20000);
+	CHECK_EQ(xport_read_nb(s, in, 50), 50);
+	CHECK(xport_has_buffered(s));
+	CHECK_EQ(xport_read_nb(s, in + 50, 1000), 150);
+	CHECK(!memcmp(in, out, 200));
+	CHECK(!xport_has_buffered(s));
+	CHECK_EQ(xport_read_nb(s, in, 1), -EAGAIN);
+
+	/* A queued request of 4 MiB, then a blocking wait for the answer. */
+	big = malloc(CROSS_LEN / 4);
+	CHECK(big);
+	for (i = 0; i < CROSS_LEN / 4; i++)
+		big[i] = pattern(i);
+	CHECK_EQ(xport_set_timeout(s, 10000), 0);
+	CHECK_EQ(xport_set_timeout(c, 10000), 0);
+	CHECK_EQ(pthread_create(&th, NULL, answer, s), 0);
+	CHECK_EQ(xport_queue(c, big, CROSS_LEN / 4), 0);
+	CHECK_EQ(xport_read_full(c, in, 4), 0);
+	CHECK(!memcmp(in, "done", 4));
+	CHECK_EQ(xport_queued(c), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+
+	/* EOF is 0 here too; a write to a closed peer fails and stays so. */
+	xport_free(s);
+	pfd = (struct pollfd){ .fd = xport_fd(c), .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 2000), 1);
+	CHECK_EQ(xport_read_nb(c, in, 1), 0);
+	for (i = 0; i < 100; i++) {
+		int r;
+
+		CHECK_EQ(xport_queue(c, out, sizeof(out)), 0);
+		r = xport_flush_nb(c);
+		if (r) {
+			CHECK(r == -EPIPE || r == -ECONNRESET);
+			CHECK_EQ(xport_flush_nb(c), r);
+			CHECK_EQ(xport_queue(c, out, 1), r);
+			CHECK_EQ(xport_write(c, out, 1), r);
+			break;
+		}
+		CHECK(i < 99);
+		usleep(10000);
+	}
+	xport_free(c);
+	free(big);
+}
+
 static void test_socket_errors(void)
 {
 	char hp[64], hp2[64], err[256];
@@ -284,6 +536,8 @@ int main(void)
 	test_stream();
 	test_buffering_and_timeout();
 	test_eof();
+	test_nonblocking();
+	test_crossfire();
 	test_socket_errors();
 	test_connect_timeout();
 	return 0;
