@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "digest.h"
 #include "evloop.h"
@@ -131,8 +132,10 @@ static int wait_ack(struct primary *p, struct ckpt_result *res)
 
 	do {
 		ret = proto_recv(p->link, &p->rx, &m);
-		if (ret == 0)
+		if (ret == 0) {
+			p->link_rx_ms = evloop_now_ms();
 			ret = link_handle_msg(p, &m, res);
+		}
 	} while (ret == 0);
 	if (ret < 0)
 		return ret;
@@ -148,10 +151,18 @@ static int wait_ack(struct primary *p, struct ckpt_result *res)
 	return 0;
 }
 
+static double now_ms_precise(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static int do_checkpoint(struct primary *p, uint32_t flags,
 			 struct ckpt_result *res)
 {
-	uint64_t t0 = evloop_now_ms();
+	double t0 = now_ms_precise();
 	struct ram_save_stats before, after;
 	int ret;
 
@@ -180,7 +191,7 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 	cmp_checkpoint_done(p->cmp);
 	ram_state_get_stats(&p->rs, &after);
 	res->bytes = after.bytes_sent - before.bytes_sent;
-	res->pause_ms = (double)(evloop_now_ms() - t0);
+	res->pause_ms = now_ms_precise() - t0;
 	p->ckpt_count++;
 	p->last_ckpt_ms = evloop_now_ms();
 	p->ckpt_requested = false;
@@ -223,12 +234,21 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	return ret;
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 uint64_t colo_next_deadline_ms(struct primary *p)
 {
 	uint64_t d = p->last_tick_ms + 1000, oldest;
 
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running)
+		d = min_u64(d, p->redial_at_ms);
 	if (p->state != COLO_STATE_COLO)
 		return d;
+	d = min_u64(d, p->link_hb_ms + p->opts.heartbeat_ms);
+	d = min_u64(d, p->link_rx_ms + p->opts.failover_timeout_ms);
 	if (p->last_ckpt_ms + p->opts.checkpoint_delay_ms < d)
 		d = p->last_ckpt_ms + p->opts.checkpoint_delay_ms;
 	oldest = cmp_oldest_pvm_ms(p->cmp);

@@ -2,9 +2,11 @@
 /* The primary's control commands: status, checkpoint, verify, set. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "ctl-server.h"
 #include "digest.h"
 #include "primary-int.h"
@@ -86,6 +88,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_string(p->opts.secondary ?
 						      p->opts.secondary : ""));
 	json_object_object_add(o, "guest_sha256", json_object_new_string(hex));
+	json_object_object_add(o, "secondary_losses",
+			       json_object_new_uint64(p->secondary_losses));
 	json_object_object_add(o, "last_error",
 			       json_object_new_string(p->last_error));
 	*ret = o;
@@ -219,7 +223,76 @@ static int cmd_set(void *opaque, json_object *args, json_object **ret,
 	return 0;
 }
 
+/* Protect this primary with the secondary at HOST:PORT (live sync). */
+static int cmd_protect(void *opaque, json_object *args, json_object **ret,
+		       struct ctl_error *err)
+{
+	struct primary *p = opaque;
+	char host[256], port[16];
+	json_object *js;
+	const char *addr;
+	int rc;
+
+	if (!args || !json_object_object_get_ex(args, "secondary", &js) ||
+	    !json_object_is_type(js, json_type_string)) {
+		ctl_error_set(err, "GenericError",
+			      "protect needs argument secondary (HOST:PORT)");
+		return -EINVAL;
+	}
+	addr = json_object_get_string(js);
+	if (config_parse_hostport(addr, host, sizeof(host), port,
+				  sizeof(port)) < 0) {
+		ctl_error_set(err, "GenericError",
+			      "secondary: '%s' is not HOST:PORT", addr);
+		return -EINVAL;
+	}
+	if (p->state != COLO_STATE_STANDALONE || p->mig_running) {
+		ctl_error_set(err, "GenericError",
+			      "already %s with %s", colo_state_name(p->state),
+			      p->opts.secondary ? p->opts.secondary : "?");
+		return -EBUSY;
+	}
+	snprintf(p->secondary_addr, sizeof(p->secondary_addr), "%s", addr);
+	p->opts.secondary = p->secondary_addr;
+	p->redial = true;
+	rc = migration_start(p);
+	if (rc < 0) {
+		ctl_error_set(err, "GenericError", "cannot start live sync "
+			      "to %s: %s", addr, strerror(-rc));
+		return rc;
+	}
+	log_info("protect: live sync to %s started by the operator", addr);
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "state", json_object_new_string(
+				       colo_state_name(p->state)));
+	return 0;
+}
+
+/* The operator (or a cluster manager) declares the secondary lost. */
+static int cmd_failover(void *opaque, json_object *args, json_object **ret,
+			struct ctl_error *err)
+{
+	struct primary *p = opaque;
+
+	(void)args;
+	if (p->mig_running) {
+		ctl_error_set(err, "GenericError",
+			      "live sync in progress; try again when it ends");
+		return -EBUSY;
+	}
+	p->redial = false;
+	if (p->state == COLO_STATE_COLO)
+		link_lost(p, "failover forced by the operator");
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "role", json_object_new_string("primary"));
+	json_object_object_add(*ret, "state", json_object_new_string(
+				       colo_state_name(p->state)));
+	return 0;
+}
+
 static const struct ctl_command primary_commands[] = {
+	{ "protect", cmd_protect },
+	{ "failover", cmd_failover },
 	{ "status", cmd_status },
 	{ "checkpoint", cmd_checkpoint },
 	{ "verify", cmd_verify },

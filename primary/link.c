@@ -133,6 +133,8 @@ void link_lost(struct primary *p, const char *why)
 	xport_free(p->link);
 	p->link = NULL;
 	p->state = COLO_STATE_STANDALONE;
+	p->secondary_losses++;
+	p->redial_at_ms = evloop_now_ms() + 500;
 	p->ckpt_requested = false;
 	cmp_checkpoint_done(p->cmp);
 	cmp_free(p->cmp);
@@ -189,12 +191,52 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 	(void)events;
 	do {
 		ret = proto_recv(p->link, &p->rx, &m);
-		if (ret == 0)
+		if (ret == 0) {
+			p->link_rx_ms = evloop_now_ms();
 			ret = link_handle_msg(p, &m, NULL);
+		}
 		if (ret < 0) {
 			link_lost(p, ret == -ECONNRESET ? "connection closed" :
 							  strerror(-ret));
 			return;
 		}
 	} while (xport_has_buffered(p->link));
+}
+
+/*
+ * Heartbeats and silence. In colo state the secondary hears from us at least
+ * every heartbeat_ms, and a secondary silent for failover_timeout_ms is
+ * lost. Unprotected, with a secondary to protect us, dial it again.
+ */
+void link_tick(struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (p->state == COLO_STATE_COLO && p->link) {
+		if (now - p->link_rx_ms >= p->opts.failover_timeout_ms) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "no message for %llu ms",
+				 (unsigned long long)(now - p->link_rx_ms));
+			link_lost(p, why);
+		} else if (now - p->link_hb_ms >= p->opts.heartbeat_ms) {
+			struct proto_msg m = { .type = PROTO_HEARTBEAT };
+			int ret;
+
+			m.heartbeat.time_ms = now;
+			ret = proto_send(p->link, &m);
+			if (ret == 0)
+				ret = xport_flush(p->link);
+			p->link_hb_ms = now;
+			if (ret < 0)
+				link_lost(p, strerror(-ret));
+		}
+	}
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running &&
+	    p->opts.secondary && now >= p->redial_at_ms) {
+		log_info("dialling secondary %s to be protected again",
+			 p->opts.secondary);
+		if (migration_start(p) < 0)
+			p->redial_at_ms = now + 5000;
+	}
 }

@@ -14,11 +14,12 @@ static const char usage[] =
 	"                    --ram SIZE [--secondary HOST:PORT]\n"
 	"                    (--tls-creds DIR | --insecure)\n"
 	"                    [--checkpoint-delay MS] [--compare-timeout MS]\n"
-	"                    [--max-wait MS] [--clear-bitmap-shift N] [--verbose]\n";
+	"                    [--max-wait MS] [--clear-bitmap-shift N]\n"
+	"                    [--heartbeat-ms MS] [--failover-timeout-ms MS] [--verbose]\n";
 
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_RAM, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
-       OPT_VERBOSE, OPT_HELP };
+       OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT };
 
 static const struct option options[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
@@ -32,6 +33,8 @@ static const struct option options[] = {
 	{ "compare-timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "max-wait", required_argument, NULL, OPT_MAXWAIT },
 	{ "clear-bitmap-shift", required_argument, NULL, OPT_SHIFT },
+	{ "heartbeat-ms", required_argument, NULL, OPT_HB },
+	{ "failover-timeout-ms", required_argument, NULL, OPT_FOTIMEOUT },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -93,6 +96,13 @@ int main(int argc, char **argv)
 				    optarg, "");
 			o.clear_bitmap_shift = (unsigned)v;
 			break;
+		case OPT_HB:
+			o.heartbeat_ms = parse_ms("--heartbeat-ms", optarg);
+			break;
+		case OPT_FOTIMEOUT:
+			o.failover_timeout_ms = parse_ms("--failover-timeout-ms",
+							 optarg);
+			break;
 		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
 		case OPT_HELP: fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
@@ -106,6 +116,9 @@ int main(int argc, char **argv)
 		die("--control PATH is required%s%s", "", "");
 	if (!o.guest)
 		die("--guest PATH is required%s%s", "", "");
+	if (o.failover_timeout_ms <= o.heartbeat_ms)
+		die("--failover-timeout-ms must be longer than --heartbeat-ms%s%s",
+		    "", "");
 	if (o.tls_creds && o.insecure)
 		die("--tls-creds and --insecure exclude each other%s%s", "", "");
 	if (o.secondary && !o.tls_creds && !o.insecure)

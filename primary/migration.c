@@ -127,7 +127,7 @@ void colo_enter(struct primary *p)
 	for (i = 0; i < n; i++)
 		cmp_conn_open(p->cmp, ids[i]);
 	p->state = COLO_STATE_COLO;
-	p->last_ckpt_ms = evloop_now_ms();
+	p->last_ckpt_ms = p->link_rx_ms = p->link_hb_ms = evloop_now_ms();
 	if (evloop_add(p->loop, xport_fd(p->link), EV_READ, link_on_readable,
 		       p) < 0)
 		link_lost(p, "cannot watch the link");
@@ -154,6 +154,14 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
 			log_error("protection not established: %s",
 				  p->last_error[0] ? p->last_error :
 						     strerror(-ret));
+		/* A secondary that refused us will refuse again: wait for the
+		 * operator (colo-ctl protect). Anything else may pass. */
+		if (ret == -ECONNREFUSED) {
+			p->redial = false;
+			log_warn("not dialling %s again until `colo-ctl protect`",
+				 p->opts.secondary);
+		}
+		p->redial_at_ms = evloop_now_ms() + 1000;
 		xport_free(p->link);
 		p->link = NULL;
 		p->state = COLO_STATE_STANDALONE;

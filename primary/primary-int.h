@@ -97,6 +97,12 @@ struct primary {
 	struct xport *link;
 	struct proto_rxbuf rx;
 	char last_error[1024];
+	char secondary_addr[256];       /* set by `protect` */
+	bool redial;                    /* re-dial the secondary when lost */
+	uint64_t redial_at_ms;          /* ... not before this */
+	uint64_t link_rx_ms;            /* last message from the secondary */
+	uint64_t link_hb_ms;            /* last heartbeat sent */
+	uint64_t secondary_losses;
 
 	/* live sync */
 	pthread_t mig_thread;
@@ -129,6 +135,7 @@ size_t proxy_conn_ids(struct primary *p, uint32_t *ids, size_t max);
 
 /* pvm.c */
 int pvm_start(struct primary *p);
+int pvm_adopt(struct primary *p, struct guestproc *gp);
 int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
 		   uint64_t arg, const void *data, size_t len);
 void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
@@ -137,6 +144,7 @@ void *pvm_hint_thread(void *opaque);
 
 /* link.c */
 int link_connect(struct primary *p);
+void link_tick(struct primary *p);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);

@@ -30,6 +30,8 @@ void primary_opts_defaults(struct primary_opts *o)
 	o->compare_timeout_ms = 3000;
 	o->max_wait_ms = 50;
 	o->clear_bitmap_shift = CLEAR_BITMAP_SHIFT_DEFAULT;
+	o->heartbeat_ms = 200;
+	o->failover_timeout_ms = 1000;
 }
 
 const char *colo_state_name(enum colo_state s)
@@ -80,7 +82,7 @@ static void tick(struct primary *p)
 	pvm_send_event(p, CHAN_EV_TICK, 0, now, NULL, 0);
 }
 
-static int setup(struct primary *p)
+static int setup(struct primary *p, struct primary_adopt *adopt)
 {
 	char hex[2 * DIGEST_LEN + 1];
 	int ret;
@@ -99,17 +101,22 @@ static int setup(struct primary *p)
 	}
 	digest_hex(p->guest_digest, hex);
 	log_info("guest %s sha256 %s", p->opts.guest, hex);
-	ret = ram_layout_create(&p->ram, p->opts.ram_bytes);
-	if (ret < 0) {
-		log_error("cannot create %llu bytes of guest RAM: %s",
-			  (unsigned long long)p->opts.ram_bytes,
-			  strerror(-ret));
-		return ret;
-	}
 	p->cmp = cmp_new(proxy_release, p);
 	if (!p->cmp)
 		return -ENOMEM;
-	ret = pvm_start(p);
+	if (adopt) {
+		p->ram = adopt->ram;
+		ret = pvm_adopt(p, &adopt->guest);
+	} else {
+		ret = ram_layout_create(&p->ram, p->opts.ram_bytes);
+		if (ret < 0) {
+			log_error("cannot create %llu bytes of guest RAM: %s",
+				  (unsigned long long)p->opts.ram_bytes,
+				  strerror(-ret));
+			return ret;
+		}
+		ret = pvm_start(p);
+	}
 	if (ret < 0)
 		return ret;
 	ret = proxy_init(p);
@@ -149,7 +156,31 @@ static void teardown(struct primary *p)
 	evloop_free(p->loop);
 }
 
+/*
+ * The guest of a secondary that took over still believes the old primary's
+ * clients are connected; they are gone, so tell it, and number new
+ * connections above every id it has seen.
+ */
+static void adopt_connections(struct primary *p, struct primary_adopt *a)
+{
+	size_t i;
+
+	p->input_seq = a->input_seq;
+	p->next_conn_id = a->next_conn_id;
+	for (i = 0; i < a->nopen; i++)
+		pvm_send_event(p, CHAN_EV_CLOSE, a->open_conns[i], 0, NULL, 0);
+	log_info("took over the guest (pid %d) after %llu input events; "
+		 "closed %zu connections of the old primary",
+		 (int)p->pvm.pid, (unsigned long long)a->input_seq, a->nopen);
+}
+
 int primary_run(const struct primary_opts *o)
+{
+	return primary_run_adopted(o, NULL);
+}
+
+int primary_run_adopted(const struct primary_opts *o,
+			struct primary_adopt *adopt)
 {
 	struct primary *p = calloc(1, sizeof(*p));
 	int ret;
@@ -165,18 +196,22 @@ int primary_run(const struct primary_opts *o)
 	p->state = COLO_STATE_STANDALONE;
 	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
 
-	ret = setup(p);
+	ret = setup(p, adopt);
 	if (ret < 0)
 		goto out;
+	if (adopt)
+		adopt_connections(p, adopt);
 	log_info("serving on %s, control on %s, %llu MiB guest RAM",
 		 o->service, o->control,
-		 (unsigned long long)(o->ram_bytes >> 20));
-	fprintf(stderr, "ready\n");
+		 (unsigned long long)(ram_layout_bytes(&p->ram) >> 20));
+	if (!adopt)
+		fprintf(stderr, "ready\n");
+	p->redial = o->secondary != NULL;
 	if (o->secondary) {
 		ret = migration_start(p);
 		if (ret < 0)
 			goto out;
-	} else {
+	} else if (!adopt) {
 		log_warn("no --secondary: running unprotected (standalone)");
 	}
 
@@ -195,6 +230,7 @@ int primary_run(const struct primary_opts *o)
 		if (p->state == COLO_STATE_COLO && p->link &&
 		    xport_has_buffered(p->link))
 			link_on_readable(p->loop, xport_fd(p->link), EV_READ, p);
+		link_tick(p);
 		colo_maybe_checkpoint(p);
 		proxy_flush_closing(p);
 		tick(p);

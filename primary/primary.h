@@ -7,7 +7,11 @@
 #define COLO_PRIMARY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "guestproc.h"
+#include "ramblock.h"
 
 struct primary_opts {
 	const char *service;            /* HOST:PORT clients connect to */
@@ -21,10 +25,28 @@ struct primary_opts {
 	unsigned compare_timeout_ms;    /* oldest held output before a ckpt */
 	unsigned max_wait_ms;           /* one ram_save_iterate at most */
 	unsigned clear_bitmap_shift;
+	unsigned heartbeat_ms;          /* interval of heartbeats */
+	unsigned failover_timeout_ms;   /* silence before the peer is lost */
+};
+
+/*
+ * A running guest handed over by a secondary that takes over: the SVM
+ * becomes the PVM of a primary that starts standalone.
+ */
+struct primary_adopt {
+	struct ram_layout ram;          /* moved in */
+	struct guestproc guest;         /* moved in, running */
+	uint64_t input_seq;             /* events the guest has had */
+	uint32_t next_conn_id;          /* above every id the guest has seen */
+	const uint32_t *open_conns;     /* connections it believes are open */
+	size_t nopen;
 };
 
 void primary_opts_defaults(struct primary_opts *o);
 /* Runs until SIGTERM/SIGINT (0) or a fatal error (-errno). */
 int primary_run(const struct primary_opts *o);
+/* The same, around a guest that already runs (see primary_adopt). */
+int primary_run_adopted(const struct primary_opts *o,
+			struct primary_adopt *adopt);
 
 #endif

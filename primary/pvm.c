@@ -26,14 +26,11 @@ static void pvm_died(struct primary *p)
 	p->stop = true;
 }
 
-int pvm_start(struct primary *p)
+/* Watch a running guest: dirty log, migration state, hints, channel. */
+static int pvm_attach(struct primary *p)
 {
 	int ret;
 
-	ret = guestproc_spawn(&p->pvm, p->opts.guest, &p->ram, false,
-			      GUEST_START_TIMEOUT_MS);
-	if (ret < 0)
-		return ret;
 	ret = dirtylog_open(&p->dlog, p->pvm.pid);
 	if (ret < 0)
 		return ret;
@@ -45,7 +42,24 @@ int pvm_start(struct primary *p)
 	if (ret)
 		return -ret;
 	p->hint_thread_started = true;
-	return evloop_add(p->loop, p->pvm.chan_fd, EV_READ, pvm_on_readable, p);
+	return evloop_add(p->loop, p->pvm.chan_fd, guestproc_events(&p->pvm),
+			  pvm_on_readable, p);
+}
+
+int pvm_start(struct primary *p)
+{
+	int ret;
+
+	ret = guestproc_spawn(&p->pvm, p->opts.guest, &p->ram, false,
+			      GUEST_START_TIMEOUT_MS);
+	return ret < 0 ? ret : pvm_attach(p);
+}
+
+int pvm_adopt(struct primary *p, struct guestproc *gp)
+{
+	p->pvm = *gp;
+	gp->pid = -1;
+	return pvm_attach(p);
 }
 
 int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,

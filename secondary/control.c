@@ -55,8 +55,33 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	return 0;
 }
 
+/* Take over now, skipping the fence: the operator (or the cluster manager)
+ * has decided, as with QEMU's x-colo-lost-heartbeat. */
+static int cmd_failover(void *opaque, json_object *args, json_object **ret,
+			struct ctl_error *err)
+{
+	struct secondary *s = opaque;
+
+	(void)args;
+	if (s->svm.pid < 0 || (s->state != IN_COLO && s->state != IN_CKPT &&
+			       s->state != IN_FENCED)) {
+		ctl_error_set(err, "GenericError",
+			      "nothing to take over with: state %s (the SVM "
+			      "runs only once live sync is complete)",
+			      in_state_name(s->state));
+		return -ENOTCONN;
+	}
+	secondary_primary_lost(s, "failover forced by the operator", true);
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "role", json_object_new_string("primary"));
+	json_object_object_add(*ret, "state",
+			       json_object_new_string("standalone"));
+	return 0;
+}
+
 static const struct ctl_command secondary_commands[] = {
 	{ "status", cmd_status },
+	{ "failover", cmd_failover },
 	{ NULL, NULL },
 };
 

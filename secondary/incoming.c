@@ -37,6 +37,7 @@ const char *in_state_name(enum in_state st)
 	case IN_SYNC: return "syncing";
 	case IN_CKPT: return "checkpoint";
 	case IN_COLO: return "colo";
+	case IN_FENCED: return "fenced";
 	}
 	return "unknown";
 }
@@ -221,6 +222,28 @@ static int send_verify(struct secondary *s)
 	return ret;
 }
 
+static int on_device_state(struct secondary *s,
+			   const struct proto_device_state *d)
+{
+	uint32_t *ids = malloc(((size_t)d->nconns + 1) * sizeof(*ids));
+	uint32_t i;
+
+	if (!ids)
+		return -ENOMEM;
+	for (i = 0; i < d->nconns; i++) {
+		uint32_t be;
+
+		memcpy(&be, d->conn_ids + 4 * (size_t)i, 4);
+		ids[i] = ntohl(be);
+	}
+	free(s->dev_conns);
+	s->dev_conns = ids;
+	s->ndev_conns = d->nconns;
+	s->dev_input_seq = d->input_seq;
+	s->have_devstate = true;
+	return 0;
+}
+
 /* The whole checkpoint is here: make the SVM equal to it. */
 static int apply_checkpoint(struct secondary *s)
 {
@@ -251,7 +274,8 @@ static int apply_checkpoint(struct secondary *s)
 			return (int)flushed;
 	}
 	s->last_ckpt_flushed = (uint64_t)flushed;
-	return 0;
+	/* The SVM's connections are now the PVM's as of the checkpoint. */
+	return conns_replace(s, s->dev_conns, s->ndev_conns);
 }
 
 static int on_ckpt_end(struct secondary *s, const struct proto_ckpt_end *e)
@@ -290,6 +314,9 @@ static int on_ckpt_end(struct secondary *s, const struct proto_ckpt_end *e)
 			 "in colo state", (unsigned long long)s->sync_pages);
 	ack.ckpt_ack.id = e->id;
 	ack.ckpt_ack.status = 0;
+	/* Applying may have taken longer than the failover timeout; the
+	 * primary was alive when it sent CKPT_END, so count from now. */
+	s->link_rx_ms = evloop_now_ms();
 	return sec_link_send(s, &ack);
 }
 
@@ -312,11 +339,8 @@ int incoming_handle(struct secondary *s, const struct proto_msg *m)
 			return on_ckpt_begin(s, &m->ckpt_begin);
 		break;
 	case PROTO_DEVICE_STATE:
-		if (st == IN_CKPT && !s->have_devstate) {
-			s->have_devstate = true;
-			s->dev_input_seq = m->device_state.input_seq;
-			return 0;
-		}
+		if (st == IN_CKPT && !s->have_devstate)
+			return on_device_state(s, &m->device_state);
 		break;
 	case PROTO_CKPT_END:
 		if (st == IN_CKPT)
@@ -347,6 +371,8 @@ void incoming_reset(struct secondary *s, const char *why)
 		s->link = NULL;
 	}
 	svm_stop(s);
+	s->nconns = 0;
+	s->max_conn_id = 0;
 	if (s->have_ram) {
 		ramcache_deinit(&s->cache);
 		ram_layout_destroy(&s->ram);

@@ -37,15 +37,17 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 	(void)events;
 	do {
 		ret = proto_recv(s->link, &s->rx, &m);
-		if (ret == 0)
+		if (ret == 0) {
+			s->link_rx_ms = evloop_now_ms();
 			ret = incoming_handle(s, &m);
+		}
 		if (ret < 0) {
 			const char *why = ret == -ECONNRESET ?
 					  "connection closed" :
 					  ret == -EPROTO ? "malformed message" :
 					  strerror(-ret);
 
-			incoming_reset(s, why);
+			secondary_primary_lost(s, why, false);
 			return;
 		}
 	} while (s->link && xport_has_buffered(s->link));
@@ -68,6 +70,8 @@ void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 		close(cfd);
 		return;
 	}
+	if (s->state == IN_FENCED)
+		incoming_reset(s, "a primary connected: dropping the fenced SVM");
 	if (s->opts.insecure) {
 		x = xport_tcp_new(cfd);
 	} else {
@@ -89,5 +93,7 @@ void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 	s->link = x;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->state = IN_HELLO;
+	s->link_rx_ms = s->link_hb_ms = evloop_now_ms();
+	s->lost_ms = 0;
 	log_info("primary %s connected", peer);
 }

@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: MIT
 /* colo-secondary: command line. Bad flags stop start-up with a one-line reason. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "log.h"
 #include "secondary.h"
 
 static const char usage[] =
 	"usage: colo-secondary --listen HOST:PORT --service HOST:PORT\n"
 	"                      --control PATH --guest PATH\n"
-	"                      (--tls-creds DIR | --insecure) [--verbose]\n";
+	"                      (--tls-creds DIR | --insecure)\n"
+	"                      [--heartbeat-ms MS] [--failover-timeout-ms MS]\n"
+	"                      [--takeover-requires-fence CMD] [--verbose]\n";
 
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
-       OPT_INSECURE, OPT_VERBOSE, OPT_HELP };
+       OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT,
+       OPT_FENCE };
 
 static const struct option options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -22,10 +27,23 @@ static const struct option options[] = {
 	{ "guest", required_argument, NULL, OPT_GUEST },
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "heartbeat-ms", required_argument, NULL, OPT_HB },
+	{ "failover-timeout-ms", required_argument, NULL, OPT_FOTIMEOUT },
+	{ "takeover-requires-fence", required_argument, NULL, OPT_FENCE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
+
+static int parse_ms(const char *s, unsigned *out)
+{
+	uint64_t v;
+
+	if (config_parse_u64(s, 1, 86400000, &v))
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
 
 static int die(const char *msg)
 {
@@ -35,7 +53,10 @@ static int die(const char *msg)
 
 int main(int argc, char **argv)
 {
-	struct secondary_opts o = { 0 };
+	struct secondary_opts o = {
+		.heartbeat_ms = 200,
+		.failover_timeout_ms = 1000,
+	};
 	enum log_level level = LOG_LVL_INFO;
 	int c;
 
@@ -47,6 +68,22 @@ int main(int argc, char **argv)
 		case OPT_GUEST: o.guest = optarg; break;
 		case OPT_TLS: o.tls_creds = optarg; break;
 		case OPT_INSECURE: o.insecure = true; break;
+		case OPT_HB:
+			if (parse_ms(optarg, &o.heartbeat_ms))
+				return die("--heartbeat-ms: not a time in ms "
+					   "(1..86400000)");
+			break;
+		case OPT_FOTIMEOUT:
+			if (parse_ms(optarg, &o.failover_timeout_ms))
+				return die("--failover-timeout-ms: not a time in "
+					   "ms (1..86400000)");
+			break;
+		case OPT_FENCE:
+			if (!*optarg)
+				return die("--takeover-requires-fence: empty "
+					   "command");
+			o.fence_cmd = optarg;
+			break;
 		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
 		case OPT_HELP: fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
@@ -62,6 +99,9 @@ int main(int argc, char **argv)
 		return die("--control PATH is required");
 	if (!o.guest)
 		return die("--guest PATH is required");
+	if (o.failover_timeout_ms <= o.heartbeat_ms)
+		return die("--failover-timeout-ms must be longer than "
+			   "--heartbeat-ms");
 	if (o.tls_creds && o.insecure)
 		return die("--tls-creds and --insecure exclude each other");
 	if (!o.tls_creds && !o.insecure)

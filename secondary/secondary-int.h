@@ -29,6 +29,7 @@ enum in_state {
 	IN_SYNC,       /* live sync: pages into the cache */
 	IN_CKPT,       /* between CKPT_BEGIN and CKPT_END */
 	IN_COLO,       /* the SVM runs on the primary's input */
+	IN_FENCED,     /* primary lost, fence refused: SVM kept, not serving */
 };
 
 struct secondary {
@@ -47,6 +48,10 @@ struct secondary {
 	struct proto_rxbuf rx;
 	enum in_state state;
 	char last_error[1024];
+	uint64_t link_rx_ms;         /* last message from the primary */
+	uint64_t link_hb_ms;         /* last heartbeat sent */
+	bool takeover;               /* leave the loop and serve as primary */
+	uint64_t lost_ms;            /* when the primary was found lost */
 
 	/* RAM, set up from the primary's hello */
 	bool have_ram;
@@ -57,6 +62,9 @@ struct secondary {
 	struct guestproc svm;
 	struct dirtylog dlog;
 	uint64_t input_seq;          /* last event fed to the SVM */
+	uint32_t *conns;             /* connections the SVM believes open */
+	size_t nconns, conns_cap;
+	uint32_t max_conn_id;
 	uint64_t barrier_id;
 
 	/* the checkpoint being received */
@@ -65,6 +73,8 @@ struct secondary {
 	uint64_t ckpt_pages;         /* pages received in it */
 	bool have_devstate;
 	uint64_t dev_input_seq;
+	uint32_t *dev_conns;         /* the checkpoint's connection list */
+	size_t ndev_conns;
 	uint64_t ckpt_begin_ms;
 
 	/* stats */
@@ -79,6 +89,16 @@ int incoming_handle(struct secondary *s, const struct proto_msg *m);
 const char *in_state_name(enum in_state st);
 /* Forget the primary: close the link, stop the SVM, drop RAM. */
 void incoming_reset(struct secondary *s, const char *why);
+
+/* failover.c */
+/* The link to the primary ended (or went silent): with an SVM running, take
+ * over (after the fence, unless forced); without one, just reset. */
+void secondary_primary_lost(struct secondary *s, const char *why, bool forced);
+void secondary_tick(struct secondary *s);
+int secondary_handover(struct secondary *s);
+void conns_add(struct secondary *s, uint32_t id);
+void conns_remove(struct secondary *s, uint32_t id);
+int conns_replace(struct secondary *s, const uint32_t *ids, size_t n);
 
 /* svm.c */
 int svm_start(struct secondary *s);

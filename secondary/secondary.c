@@ -92,15 +92,27 @@ int secondary_run(const struct secondary_opts *o)
 		fprintf(stderr, "ready\n");
 	}
 	while (ret == 0 && !s->stop) {
-		ret = evloop_run_once(s->loop, 1000);
+		int timeout = s->state == IN_COLO || s->state == IN_CKPT ?
+			      (int)s->opts.heartbeat_ms / 2 + 1 : 1000;
+
+		ret = evloop_run_once(s->loop, timeout);
 		if (ret == -EINTR)
 			ret = 0;
 		if (ret > 0)
 			ret = 0;
+		secondary_tick(s);
 	}
 	if (ret < 0)
 		log_error("stopping: %s", strerror(-ret));
-	incoming_reset(s, "shutting down");
+	if (s->takeover) {
+		/* Keep the SVM and its RAM; drop the rest of the secondary. */
+		evloop_del(s->loop, s->svm.chan_fd);
+		evloop_del(s->loop, s->svm.hint_fd);
+		ramcache_deinit(&s->cache);
+		dirtylog_close(&s->dlog);
+	} else {
+		incoming_reset(s, "shutting down");
+	}
 	ctl_server_free(s->ctl);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
@@ -109,6 +121,10 @@ int secondary_run(const struct secondary_opts *o)
 	xport_tls_ctx_free(s->tls);
 	proto_rxbuf_free(&s->rx);
 	evloop_free(s->loop);
+	free(s->dev_conns);
+	if (ret == 0 && s->takeover)
+		ret = secondary_handover(s);
+	free(s->conns);
 	free(s);
 	return ret;
 }

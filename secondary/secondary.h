@@ -16,9 +16,13 @@ struct secondary_opts {
 	const char *guest;
 	const char *tls_creds;     /* NULL with insecure */
 	bool insecure;
+	unsigned heartbeat_ms;          /* interval of heartbeats */
+	unsigned failover_timeout_ms;   /* primary's silence before takeover */
+	const char *fence_cmd;          /* run before serving; 0 = go ahead */
 };
 
-/* Runs until SIGTERM/SIGINT (0) or a fatal error (-errno). */
+/* Runs until SIGTERM/SIGINT (0) or a fatal error (-errno). After a
+ * takeover it goes on as a primary (primary_run_adopted) in the same call. */
 int secondary_run(const struct secondary_opts *o);
 
 #endif

@@ -75,6 +75,10 @@ int svm_feed(struct secondary *s, const struct proto_input *in)
 	}
 	ev.type = types[in->kind];
 	s->input_seq = in->seq;
+	if (in->kind == PROTO_IN_OPEN)
+		conns_add(s, in->conn);
+	else if (in->kind == PROTO_IN_CLOSE)
+		conns_remove(s, in->conn);
 	ret = guestproc_send(&s->svm, &ev);
 	watch(s);
 	return ret;
@@ -89,6 +93,8 @@ static int forward_output(void *opaque, const struct chan_msg *m)
 		log_warn("SVM sent an unexpected message type %u", m->type);
 		return 0;
 	}
+	if (m->type == CHAN_CLOSE)
+		conns_remove(s, m->conn);
 	out.output.conn = m->conn;
 	out.output.kind = m->type == CHAN_OUTPUT ? PROTO_OUT_DATA :
 						   PROTO_OUT_CLOSE;
