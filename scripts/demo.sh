@@ -3,7 +3,10 @@
 # The main job: installs what is needed, builds, then runs a colo pair on
 # loopback with TLS and the colo-kv guest, drives a write load through it
 # with redis-benchmark, takes a checkpoint, verifies PVM and SVM RAM are
-# identical, and prints a summary. Every process it starts, it stops.
+# identical, then rehearses a failover: kills the primary with SIGKILL
+# while a client is counting, lets the secondary take over, checks that
+# every acknowledged write is there, and re-protects the survivor with a
+# fresh secondary. It prints a summary and stops every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,11 +69,68 @@ echo "verify:"
 verify=$("$B/ctl/colo-ctl" -s "$T/primary.sock" verify) || { echo "$verify"; exit 1; }
 echo "  $verify"
 
+PRIMARY_STATUS=$("$B/ctl/colo-ctl" -s "$T/primary.sock" status --json)
+SECONDARY_STATUS=$("$B/ctl/colo-ctl" -s "$T/secondary.sock" status --json)
+KEYS=$(redis-cli -h 127.0.0.1 -p "$PPORT" DBSIZE)
+
+echo "failover drill: a client counts with INCR; the primary is killed (SIGKILL)"
+python3 - "$PPORT" "$SPORT" "${PIDS[1]}" >"$T/drill.txt" <<'PY'
+import os, signal, socket, sys, time
+pport, sport, ppid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+
+def incr(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"*2\r\n$4\r\nINCR\r\n$11\r\ndemo:drills\r\n")
+    r = s.makefile("rb").readline()
+    s.close()
+    assert r.startswith(b":"), r
+    return int(r[1:])
+
+acked = 0
+for _ in range(200):
+    acked = incr(pport)
+os.kill(ppid, signal.SIGKILL)
+t0 = time.monotonic()
+while True:                      # reconnect to the secondary's service
+    try:
+        acked_after = incr(sport)
+        break
+    except OSError:
+        time.sleep(0.01)
+serve_ms = (time.monotonic() - t0) * 1000
+print("acked_before %d" % acked)
+print("first_after %d" % acked_after)
+print("serve_ms %.1f" % serve_ms)
+print("lost %d" % max(0, acked + 1 - acked_after))
+PY
+ACKED=$(awk '/acked_before/ {print $2}' "$T/drill.txt")
+AFTER=$(awk '/first_after/ {print $2}' "$T/drill.txt")
+SERVE_MS=$(awk '/serve_ms/ {print $2}' "$T/drill.txt")
+LOST=$(awk '/^lost/ {print $2}' "$T/drill.txt")
+echo "  secondary serving ${SERVE_MS} ms after the kill; INCR went on at $AFTER after $ACKED acknowledged"
+[[ $LOST == 0 ]] || { echo "demo: $LOST acknowledged writes lost" >&2; exit 1; }
+[[ $(redis-cli -h 127.0.0.1 -p "$SPORT" GET demo:greeting) == "hello from colo" ]] ||
+	{ echo "demo: demo:greeting lost in the failover" >&2; exit 1; }
+
+echo "re-protection: a new colo-secondary joins the survivor"
+RPORT2=$(port)
+"$B/secondary/colo-secondary" --listen "127.0.0.1:$RPORT2" \
+	--service "127.0.0.1:$(port)" --control "$T/secondary2.sock" \
+	--guest "$B/guest/colo-kv" --tls-creds "$T/tls" 2>"$T/secondary2.log" &
+PIDS+=($!); wait_ready "$T/secondary2.log" $!
+"$B/ctl/colo-ctl" -s "$T/secondary.sock" protect "127.0.0.1:$RPORT2" >/dev/null
+for _ in $(seq 600); do
+	[[ $(field "$T/secondary.sock" 's["state"]') == colo ]] && break
+	sleep 0.1
+done
+[[ $(field "$T/secondary.sock" 's["state"]') == colo ]] || { tail "$T/secondary.log"; exit 1; }
+verify2=$("$B/ctl/colo-ctl" -s "$T/secondary.sock" verify) || { echo "$verify2"; exit 1; }
+echo "  protected again; verify: $verify2"
+
 echo
 echo "summary"
-python3 - "$("$B/ctl/colo-ctl" -s "$T/primary.sock" status --json)" \
-	"$("$B/ctl/colo-ctl" -s "$T/secondary.sock" status --json)" \
-	"$(redis-cli -h 127.0.0.1 -p "$PPORT" DBSIZE)" "$verify" <<'PY'
+python3 - "$PRIMARY_STATUS" "$SECONDARY_STATUS" "$KEYS" "$verify" \
+	"$SERVE_MS" "$ACKED" "$LOST" "$verify2" <<'PY'
 import json, sys
 p, s = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 rows = [
@@ -84,6 +144,9 @@ rows = [
     ("keys in colo-kv", sys.argv[3]),
     ("output mismatches", str(p["mismatches"])),
     ("verify", sys.argv[4]),
+    ("failover", "serving again %s ms after SIGKILL of the primary" % sys.argv[5]),
+    ("writes", "%s acknowledged before the kill, %s lost" % (sys.argv[6], sys.argv[7])),
+    ("re-protected", "verify: %s" % sys.argv[8]),
 ]
 for k, v in rows:
     print("  %-18s %s" % (k, v))
