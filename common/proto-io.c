@@ -16,7 +16,9 @@
  * settles after a few reallocations. */
 #define RXBUF_MIN (64u * 1024)
 
-int proto_send(struct xport *x, const struct proto_msg *m)
+/* put is xport_write (may block) or xport_queue (never does). */
+static int encode_and_put(struct xport *x, const struct proto_msg *m,
+			  int (*put)(struct xport *, const void *, size_t))
 {
 	uint8_t head[PROTO_HEAD_MAX];
 	const uint8_t *data;
@@ -29,10 +31,20 @@ int proto_send(struct xport *x, const struct proto_msg *m)
 			  x->peer, proto_type_name(m->type));
 		return -EINVAL;
 	}
-	r = xport_write(x, head, n);
+	r = put(x, head, n);
 	if (r)
 		return r;
-	return datalen ? xport_write(x, data, datalen) : 0;
+	return datalen ? put(x, data, datalen) : 0;
+}
+
+int proto_send(struct xport *x, const struct proto_msg *m)
+{
+	return encode_and_put(x, m, xport_write);
+}
+
+int proto_queue(struct xport *x, const struct proto_msg *m)
+{
+	return encode_and_put(x, m, xport_queue);
 }
 
 static int rxbuf_reserve(struct proto_rxbuf *rx, size_t len)

@@ -180,6 +180,9 @@ struct xport;
 struct proto_rxbuf { uint8_t *buf; size_t cap; };
 /* Encodes m and queues it on x (buffered; xport_flush sends). 0 or -errno. */
 int proto_send(struct xport *x, const struct proto_msg *m);
+/* Encodes m onto x's output queue without writing anything (the event
+ * loop's style: xport_flush_nb when the fd is writable). 0 or -errno. */
+int proto_queue(struct xport *x, const struct proto_msg *m);
 /* Reads and decodes one frame; pointers in m point into rx. 0, -ECONNRESET
  * at EOF, -EPROTO for a malformed frame, or -errno. */
 int proto_recv(struct xport *x, struct proto_rxbuf *rx, struct proto_msg *m);

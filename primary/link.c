@@ -117,6 +117,38 @@ int link_connect(struct primary *p)
 	return ret;
 }
 
+/* Past this much queued for the secondary, wait for it to drain: the
+ * backpressure that keeps a slow secondary from costing unbounded memory.
+ * Blocking is safe here because the secondary never blocks writing to us. */
+#define LINK_QUEUE_MAX (32u << 20)
+
+static void link_watch(struct primary *p)
+{
+	evloop_mod(p->loop, xport_fd(p->link),
+		   EV_READ | (xport_queued(p->link) ? EV_WRITE : 0));
+}
+
+/* Queue a message for the secondary in colo state and write what the
+ * socket takes now. 0, or -errno once the link is lost. */
+int link_queue(struct primary *p, const struct proto_msg *m)
+{
+	int ret = proto_queue(p->link, m);
+
+	if (ret == 0)
+		ret = xport_flush_nb(p->link);
+	if (ret == -EAGAIN) {
+		ret = 0;
+		if (xport_queued(p->link) > LINK_QUEUE_MAX)
+			ret = xport_flush(p->link);
+	}
+	if (ret < 0) {
+		link_lost(p, strerror(-ret));
+		return ret;
+	}
+	link_watch(p);
+	return 0;
+}
+
 /*
  * The secondary is gone. The PVM is now the only copy, so holding output
  * back protects nobody: release it and go on unprotected.
@@ -188,7 +220,16 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 
 	(void)l;
 	(void)fd;
-	(void)events;
+	if (events & EV_WRITE) {
+		ret = xport_flush_nb(p->link);
+		if (ret < 0 && ret != -EAGAIN) {
+			link_lost(p, strerror(-ret));
+			return;
+		}
+		link_watch(p);
+		if (!(events & EV_READ))
+			return;
+	}
 	do {
 		ret = proto_recv(p->link, &p->rx, &m);
 		if (ret == 0) {
@@ -221,15 +262,10 @@ void link_tick(struct primary *p)
 			link_lost(p, why);
 		} else if (now - p->link_hb_ms >= p->opts.heartbeat_ms) {
 			struct proto_msg m = { .type = PROTO_HEARTBEAT };
-			int ret;
 
 			m.heartbeat.time_ms = now;
-			ret = proto_send(p->link, &m);
-			if (ret == 0)
-				ret = xport_flush(p->link);
 			p->link_hb_ms = now;
-			if (ret < 0)
-				link_lost(p, strerror(-ret));
+			link_queue(p, &m);
 		}
 	}
 	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running &&

@@ -145,6 +145,7 @@ void *pvm_hint_thread(void *opaque);
 /* link.c */
 int link_connect(struct primary *p);
 void link_tick(struct primary *p);
+int link_queue(struct primary *p, const struct proto_msg *m);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);

@@ -94,11 +94,7 @@ int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
 		m.input.arg = arg;
 		m.input.len = (uint32_t)len;
 		m.input.data = data;
-		ret = proto_send(p->link, &m);
-		if (ret == 0)
-			ret = xport_flush(p->link);
-		if (ret < 0)
-			link_lost(p, strerror(-ret));
+		link_queue(p, &m);
 	}
 	return 0;
 }

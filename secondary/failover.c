@@ -114,9 +114,7 @@ void secondary_primary_lost(struct secondary *s, const char *why, bool forced)
 	}
 	if (s->link) {
 		log_error("primary %s lost: %s", s->peer, why);
-		evloop_del(s->loop, xport_fd(s->link));
-		xport_free(s->link);
-		s->link = NULL;
+		sec_link_close(s);
 	}
 	snprintf(s->last_error, sizeof(s->last_error), "primary %s lost: %s",
 		 s->peer, why);

@@ -366,11 +366,12 @@ void incoming_reset(struct secondary *s, const char *why)
 		log_warn("connection with primary %s ended: %s", s->peer, why);
 		snprintf(s->last_error, sizeof(s->last_error),
 			 "primary %s: %s", s->peer, why);
-		evloop_del(s->loop, xport_fd(s->link));
-		xport_free(s->link);
-		s->link = NULL;
+		sec_link_close(s);
 	}
 	svm_stop(s);
+	free(s->dev_conns);
+	s->dev_conns = NULL;
+	s->ndev_conns = 0;
 	s->nconns = 0;
 	s->max_conn_id = 0;
 	if (s->have_ram) {

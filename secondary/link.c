@@ -16,14 +16,40 @@
 
 #define LINK_TIMEOUT_MS 15000
 
+/*
+ * Everything the secondary sends is queued and written as the socket takes
+ * it: were it to block in a write, it would stop reading the primary, which
+ * may be blocked writing to us. The loop writes the rest on EV_WRITE.
+ */
 int sec_link_send(struct secondary *s, const struct proto_msg *m)
 {
 	int ret;
 
 	if (!s->link)
 		return -ENOTCONN;
-	ret = proto_send(s->link, m);
-	return ret < 0 ? ret : xport_flush(s->link);
+	ret = proto_queue(s->link, m);
+	if (ret == 0)
+		ret = xport_flush_nb(s->link);
+	if (ret == -EAGAIN)
+		ret = 0;
+	if (ret == 0)
+		evloop_mod(s->loop, xport_fd(s->link),
+			   EV_READ | (xport_queued(s->link) ? EV_WRITE : 0));
+	return ret;
+}
+
+/* Before closing: give what is queued (a REFUSE reason) a short chance. */
+void sec_link_close(struct secondary *s)
+{
+	if (!s->link)
+		return;
+	if (xport_queued(s->link)) {
+		xport_set_timeout(s->link, 1000);
+		xport_flush(s->link);
+	}
+	evloop_del(s->loop, xport_fd(s->link));
+	xport_free(s->link);
+	s->link = NULL;
 }
 
 static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -34,7 +60,17 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 
 	(void)l;
 	(void)fd;
-	(void)events;
+	if (events & EV_WRITE) {
+		ret = xport_flush_nb(s->link);
+		if (ret < 0 && ret != -EAGAIN) {
+			secondary_primary_lost(s, strerror(-ret), false);
+			return;
+		}
+		evloop_mod(s->loop, xport_fd(s->link),
+			   EV_READ | (xport_queued(s->link) ? EV_WRITE : 0));
+		if (!(events & EV_READ))
+			return;
+	}
 	do {
 		ret = proto_recv(s->link, &s->rx, &m);
 		if (ret == 0) {

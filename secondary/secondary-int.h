@@ -110,6 +110,7 @@ void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque);
 
 /* link.c */
 int sec_link_send(struct secondary *s, const struct proto_msg *m);
+void sec_link_close(struct secondary *s);
 void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque);
 
 /* control.c */

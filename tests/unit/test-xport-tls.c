@@ -9,10 +9,17 @@
  * Two CAs, "a" and "b"; mixed directories take the CA of one and the
  * certificate of the other, so only the side under test has a reason to
  * refuse. The server side of each handshake runs in a thread.
+ *
+ * The non-blocking calls over TLS: both ends in one thread send each other
+ * more than the socket buffers hold, flushing and reading as poll() allows,
+ * after a blocking flush has timed out half way through a record. That
+ * drives SSL_write into WANT_WRITE with its record pending while SSL_read
+ * runs, and retries it from a queue that has since moved.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -255,6 +262,245 @@ static void test_good(const struct dirs *d)
 	free(buf);
 }
 
+/* --- non-blocking ------------------------------------------------------ */
+
+#define CHUNK_MAX 300000
+
+/* One end of a crossfire: what it has queued, and what it has checked. */
+struct end {
+	struct xport *x;
+	size_t queued, got;
+	uint8_t tx_salt, rx_salt;
+	unsigned long flush_again;	/* -EAGAIN from xport_flush_nb */
+	uint64_t seed;
+};
+
+static void queue_chunk(struct end *e, size_t total, uint8_t *tmp)
+{
+	size_t n = 1 + test_rand(&e->seed) % CHUNK_MAX, i;
+
+	if (n > total - e->queued)
+		n = total - e->queued;
+	for (i = 0; i < n; i++)
+		tmp[i] = pattern(e->queued + i) ^ e->tx_salt;
+	CHECK_EQ(xport_queue(e->x, tmp, n), 0);
+	e->queued += n;
+}
+
+/* Read what is there now, up to a random budget, in random pieces,
+ * checking each byte. */
+static void drain(struct end *e, size_t total, uint8_t *tmp)
+{
+	size_t budget = 1 + test_rand(&e->seed) % (1024 * 1024), want, i;
+	ssize_t n;
+
+	while (budget) {
+		want = 1 + test_rand(&e->seed) %
+			   (test_rand(&e->seed) & 1 ? 100 : CHUNK_MAX);
+		n = xport_read_nb(e->x, tmp, want);
+		if (n == -EAGAIN)
+			return;
+		CHECK(n > 0);
+		CHECK(e->got + (size_t)n <= total);
+		for (i = 0; i < (size_t)n; i++)
+			if (tmp[i] != (pattern(e->got + i) ^ e->rx_salt))
+				CHECK_EQ(tmp[i], pattern(e->got + i) ^ e->rx_salt);
+		e->got += (size_t)n;
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+	}
+}
+
+/* Small socket buffers: many short writes, records cut anywhere. */
+static void shrink_buffers(int fd)
+{
+	int size = 8192;
+
+	CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
+}
+
+/* Both ends send total bytes to each other from this one thread. */
+static void crossfire(struct end *e, size_t total)
+{
+	uint8_t *tmp = malloc(CHUNK_MAX);
+	long long deadline = now_ms() + 120000;
+	struct pollfd pfd[2];
+	int i, r;
+
+	CHECK(tmp);
+	while (e[0].got < total || e[1].got < total) {
+		CHECK(now_ms() < deadline);
+		for (i = 0; i < 2; i++) {
+			while (e[i].queued < total &&
+			       xport_queued(e[i].x) < 6 * 1024 * 1024)
+				queue_chunk(&e[i], total, tmp);
+			pfd[i] = (struct pollfd){
+				.fd = xport_fd(e[i].x),
+				.events = (short)(POLLIN |
+					  (xport_queued(e[i].x) ? POLLOUT : 0)),
+			};
+		}
+		/* Decrypted bytes in OpenSSL are invisible to poll. */
+		r = poll(pfd, 2, xport_has_buffered(e[0].x) ||
+				 xport_has_buffered(e[1].x) ? 0 : 10000);
+		CHECK(r >= 0);
+		for (i = 0; i < 2; i++) {
+			if (pfd[i].revents & (POLLOUT | POLLERR)) {
+				r = xport_flush_nb(e[i].x);
+				CHECK(r == 0 || r == -EAGAIN);
+				e[i].flush_again += r == -EAGAIN;
+			}
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR) ||
+			    xport_has_buffered(e[i].x))
+				drain(&e[i], total, tmp);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(e[i].queued, total);
+		CHECK_EQ(xport_queued(e[i].x), 0);
+		CHECK(!xport_has_buffered(e[i].x));
+	}
+	free(tmp);
+}
+
+static void test_crossfire(const struct dirs *d)
+{
+	struct xport_tls_ctx *sctx = ctx_new(d->a, XPORT_TLS_SERVER);
+	struct xport_tls_ctx *cctx = ctx_new(d->a, XPORT_TLS_CLIENT);
+	uint8_t *tmp = malloc(CHUNK_MAX);
+	struct side srv, cli;
+	size_t total, before;
+	uint64_t seed = ((uint64_t)getpid() << 20) ^ (uint64_t)now_ms();
+	char hp[64];
+	int round;
+
+	CHECK(tmp);
+	for (round = 0; round < 3; round++) {
+		struct end e[2] = {
+			{ .tx_salt = 0x00, .rx_salt = 0x3c },
+			{ .tx_salt = 0x3c, .rx_salt = 0x00 },
+		};
+
+		e[0].seed = test_rand(&seed) | 1;
+		e[1].seed = test_rand(&seed) | 1;
+		total = 12 * 1024 * 1024 + test_rand(&seed) % 100000;
+		handshake_pair(&srv, &cli, sctx, cctx, hp, sizeof(hp));
+		CHECK(srv.x && cli.x);
+		e[0].x = cli.x;
+		e[1].x = srv.x;
+		/* Round 1 cuts both ways; round 2 only the client's side. */
+		if (round)
+			shrink_buffers(xport_fd(cli.x));
+		if (round == 1)
+			shrink_buffers(xport_fd(srv.x));
+
+		/* The old way times out (and loses nothing): neither reads. */
+		while (e[0].queued < total)
+			queue_chunk(&e[0], total, tmp);
+		while (e[1].queued < total / 2)
+			queue_chunk(&e[1], total, tmp);
+		CHECK_EQ(xport_flush_nb(e[1].x), -EAGAIN);
+		CHECK_EQ(xport_set_timeout(e[0].x, 300), 0);
+		before = xport_queued(e[0].x);
+		CHECK_EQ(xport_flush(e[0].x), -ETIMEDOUT);
+		CHECK(xport_queued(e[0].x) > 0 &&
+		      xport_queued(e[0].x) < before);
+		CHECK_EQ(xport_set_timeout(e[0].x, 10000), 0);
+
+		crossfire(e, total);
+		fprintf(stderr, "crossfire %d (seed %llx): %lu and %lu flushes had to wait\n",
+			round, (unsigned long long)e[0].seed,
+			e[0].flush_again, e[1].flush_again);
+
+		/* Blocking calls still work on the same pair. */
+		CHECK_EQ(xport_write(e[1].x, "after", 5), 0);
+		CHECK_EQ(xport_flush(e[1].x), 0);
+		CHECK_EQ(xport_read_full(e[0].x, tmp, 5), 0);
+		CHECK(!memcmp(tmp, "after", 5));
+		CHECK_EQ(xport_read_nb(e[0].x, tmp, 1), -EAGAIN);
+		xport_free(srv.x);
+		xport_free(cli.x);
+	}
+	xport_tls_ctx_free(sctx);
+	xport_tls_ctx_free(cctx);
+	free(tmp);
+}
+
+#define HALF_DONE_LEN (8 * 1024 * 1024)
+
+static void *read_half_done(void *arg)
+{
+	struct xport *x = arg;
+	uint8_t *buf = malloc(HALF_DONE_LEN);
+	size_t i;
+
+	CHECK(buf);
+	CHECK_EQ(xport_read_full(x, buf, HALF_DONE_LEN), 0);
+	for (i = 0; i < HALF_DONE_LEN; i++)
+		CHECK(buf[i] == (uint8_t)(pattern(i) ^ 0x77));
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Records and the non-blocking read: what poll cannot see is reported; and
+ * a blocking flush finishes what a non-blocking one left half done.
+ */
+static void test_nonblocking(const struct dirs *d)
+{
+	struct xport_tls_ctx *sctx = ctx_new(d->a, XPORT_TLS_SERVER);
+	struct xport_tls_ctx *cctx = ctx_new(d->a, XPORT_TLS_CLIENT);
+	struct side srv, cli;
+	uint8_t out[1000], in[1000], *big;
+	struct pollfd pfd;
+	pthread_t th;
+	char hp[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(out); i++)
+		out[i] = pattern(i + 5);
+	handshake_pair(&srv, &cli, sctx, cctx, hp, sizeof(hp));
+	CHECK(srv.x && cli.x);
+	CHECK_EQ(xport_read_nb(cli.x, in, 10), -EAGAIN);
+	CHECK(!xport_has_buffered(cli.x));
+
+	/* One 1000-byte record, read 10 bytes at a time without blocking. */
+	CHECK_EQ(xport_queue(srv.x, out, sizeof(out)), 0);
+	CHECK_EQ(xport_queued(srv.x), sizeof(out));
+	CHECK_EQ(xport_flush_nb(srv.x), 0);
+	CHECK_EQ(xport_queued(srv.x), 0);
+	pfd = (struct pollfd){ .fd = xport_fd(cli.x), .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 2000), 1);
+	for (i = 0; i < sizeof(in); i += 10) {
+		CHECK_EQ(xport_read_nb(cli.x, in + i, 10), 10);
+		CHECK_EQ(xport_has_buffered(cli.x), i + 10 < sizeof(in));
+	}
+	CHECK(!memcmp(in, out, sizeof(in)));
+	CHECK_EQ(xport_read_nb(cli.x, in, 10), -EAGAIN);
+
+	big = malloc(HALF_DONE_LEN);
+	CHECK(big);
+	for (i = 0; i < HALF_DONE_LEN; i++)
+		big[i] = (uint8_t)(pattern(i) ^ 0x77);
+	CHECK_EQ(xport_queue(srv.x, big, HALF_DONE_LEN), 0);
+	CHECK_EQ(xport_flush_nb(srv.x), -EAGAIN);
+	CHECK(xport_queued(srv.x) < HALF_DONE_LEN);
+	CHECK_EQ(xport_set_timeout(srv.x, 10000), 0);
+	CHECK_EQ(xport_set_timeout(cli.x, 10000), 0);
+	CHECK_EQ(pthread_create(&th, NULL, read_half_done, cli.x), 0);
+	CHECK_EQ(xport_flush(srv.x), 0);
+	CHECK_EQ(xport_queued(srv.x), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	free(big);
+
+	/* EOF is 0 here too. */
+	xport_free(srv.x);
+	CHECK_EQ(poll(&pfd, 1, 2000), 1);
+	CHECK_EQ(xport_read_nb(cli.x, in, 10), 0);
+	xport_free(cli.x);
+	xport_tls_ctx_free(sctx);
+	xport_tls_ctx_free(cctx);
+}
+
 /* A refused handshake: one side names the peer and the reason. */
 static void check_refused(const struct side *refuser, const char *hp_or_null,
 			  const char *reason)
@@ -472,6 +718,8 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setup_dirs(&d);
 	test_good(&d);
+	test_nonblocking(&d);
+	test_crossfire(&d);
 	test_foreign_certs(&d);
 	test_no_client_cert(&d);
 	test_bad_files(&d);
