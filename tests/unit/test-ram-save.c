@@ -352,9 +352,12 @@ static void *contender(void *arg)
 {
 	struct contention *c = arg;
 
+	/* Counted inside the lock: a count after the unlock could land
+	 * while the iterate holds it, and look like an interleaving. */
 	while (!atomic_load(&c->stop)) {
-		ram_state_dirty_pages(&c->f->rs);
+		ram_state_lock(&c->f->rs);
 		atomic_fetch_add(&c->entries, 1);
+		ram_state_unlock(&c->f->rs);
 	}
 	return NULL;
 }
