@@ -135,7 +135,7 @@ static void run(struct tguest *g, struct ram_layout *ram, struct dirtylog *dl,
 		int64_t dirty;
 
 		CHECK(r >= 0);
-		sched_yield();
+		ram_save_let_hints_in(&rs);
 		if (r == 0)
 			continue;
 		ram_state_lock(&rs);

@@ -36,6 +36,7 @@ static int live_sync(struct primary *p)
 				       atomic_load(&p->max_wait_ms));
 		if (ret < 0)
 			return ret;
+		ram_save_let_hints_in(&p->rs);
 		if (ret == 1) {
 			int64_t dirty;
 

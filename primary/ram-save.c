@@ -15,6 +15,7 @@
 #include "ram-save.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,7 +441,9 @@ int ram_discard_hint(struct ram_state *rs, uint32_t block, uint64_t offset,
 	first = offset >> RAM_PAGE_SHIFT;
 	count = len >> RAM_PAGE_SHIFT;
 
+	atomic_fetch_add(&rs->hints_waiting, 1);
 	ram_state_lock(rs);
+	atomic_fetch_sub(&rs->hints_waiting, 1);
 	for (p = first; p < first + count; p++)
 		if (bitmap_test_and_clear(&bs->bmap, p))
 			rs->dirty_pages--;
@@ -453,6 +456,16 @@ int ram_discard_hint(struct ram_state *rs, uint32_t block, uint64_t offset,
 		rs->stats.hinted_pages += count;
 	ram_state_unlock(rs);
 	return ret;
+}
+
+void ram_save_let_hints_in(struct ram_state *rs)
+{
+	unsigned spins = 0;
+
+	/* Bounded: a hint holds the lock for microseconds; never starve the
+	 * migration thread if hints keep coming. */
+	while (atomic_load(&rs->hints_waiting) && spins++ < 1000)
+		sched_yield();
 }
 
 uint64_t ram_state_dirty_pages(struct ram_state *rs)

@@ -51,6 +51,7 @@ struct ram_save_stats {
 struct ram_state {
 	pthread_mutex_t bitmap_mutex;
 	_Atomic(unsigned long) mutex_owner;  /* pthread_self() of the holder */
+	_Atomic unsigned hints_waiting;      /* hint callers wanting the lock */
 
 	/* Guarded by bitmap_mutex. */
 	uint32_t nblocks;
@@ -115,6 +116,13 @@ int64_t ram_save_complete(struct ram_state *rs, struct xport *x);
  */
 int ram_discard_hint(struct ram_state *rs, uint32_t block, uint64_t offset,
 		     uint64_t len);
+
+/*
+ * For the migration thread between iterations: the mutex is not fair, and a
+ * thread that takes it again at once would keep a hinting guest waiting
+ * for many iterations. Let waiting hints in first.
+ */
+void ram_save_let_hints_in(struct ram_state *rs);
 
 /* Dirty pages left (takes the lock). */
 uint64_t ram_state_dirty_pages(struct ram_state *rs);

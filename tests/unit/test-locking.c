@@ -278,13 +278,9 @@ static void *migration_thread(void *arg)
 			asked++;
 			last_flush = now_us();
 		}
-		/*
-		 * bitmap_mutex is not fair: taken again at once, it can keep
-		 * a waiting hint out for many iterations (bench-lock shows
-		 * how long). Let the hint in, so that hints land between
-		 * iterations often, which is the race under test.
-		 */
-		sched_yield();
+		/* As the daemon's migration thread does: let waiting hints
+		 * in between iterations, which is the race under test. */
+		ram_save_let_hints_in(&st->rs);
 	}
 	/* The guest is idle now: stop-and-copy. */
 	send_marker(st, PROTO_CKPT_BEGIN);
