@@ -9,6 +9,7 @@
 #ifndef COLO_RAMBLOCK_H
 #define COLO_RAMBLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -46,6 +47,18 @@ static inline uint64_t ramblock_pages(const struct ramblock *rb)
 static inline uint8_t *ramblock_page(const struct ramblock *rb, uint64_t page)
 {
 	return rb->alias + (page << RAM_PAGE_SHIFT);
+}
+
+/* Whether a page is all zero (sent as a flag, not 4 KiB of zeros). */
+static inline bool ram_page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < RAM_PAGE_SIZE / sizeof(*w); i += 4)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+			return false;
+	return true;
 }
 
 /* The usual layout: one block "guest-ram" of size bytes at RAM_GUEST_BASE. */

@@ -44,7 +44,7 @@ int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 	if (clear_shift < CLEAR_BITMAP_SHIFT_MIN ||
 	    clear_shift > CLEAR_BITMAP_SHIFT_MAX)
 		return -EINVAL;
-	pthread_mutex_init(&rs->bitmap_mutex, NULL);
+	owned_mutex_init(&rs->bitmap_mutex);
 	rs->dlog = dlog;
 	rs->clear_shift = clear_shift;
 	rs->nblocks = ram->nblocks;
@@ -77,7 +77,7 @@ void ram_state_deinit(struct ram_state *rs)
 	free(rs->discards);
 	rs->discards = NULL;
 	rs->nblocks = 0;
-	pthread_mutex_destroy(&rs->bitmap_mutex);
+	owned_mutex_destroy(&rs->bitmap_mutex);
 }
 
 void ram_state_reset_dirty(struct ram_state *rs)
@@ -98,22 +98,17 @@ void ram_state_reset_dirty(struct ram_state *rs)
 
 void ram_state_lock(struct ram_state *rs)
 {
-	pthread_mutex_lock(&rs->bitmap_mutex);
-	atomic_store(&rs->mutex_owner, (unsigned long)pthread_self());
+	owned_mutex_lock(&rs->bitmap_mutex);
 }
 
 void ram_state_unlock(struct ram_state *rs)
 {
-	atomic_store(&rs->mutex_owner, 0UL);
-	pthread_mutex_unlock(&rs->bitmap_mutex);
+	owned_mutex_unlock(&rs->bitmap_mutex);
 }
 
 void ram_state_assert_locked(struct ram_state *rs)
 {
-	if (atomic_load(&rs->mutex_owner) != (unsigned long)pthread_self()) {
-		log_error("bitmap_mutex is not held by this thread");
-		abort();
-	}
+	owned_mutex_assert_held(&rs->bitmap_mutex, "bitmap_mutex");
 }
 
 int64_t migration_bitmap_sync(struct ram_state *rs)
@@ -185,17 +180,6 @@ bool migration_bitmap_clear_dirty(struct ram_state *rs, uint32_t block,
 	if (!bitmap_test_and_clear(&bs->bmap, page))
 		return false;
 	rs->dirty_pages--;
-	return true;
-}
-
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *w = (const uint64_t *)p;
-	size_t i;
-
-	for (i = 0; i < RAM_PAGE_SIZE / sizeof(*w); i += 4)
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
-			return false;
 	return true;
 }
 
@@ -273,9 +257,9 @@ static int64_t save_run(struct ram_state *rs, struct xport *x, uint32_t block,
 			start = hole_end;
 			continue;
 		}
-		zero = page_is_zero(ramblock_page(bs->rb, start));
+		zero = ram_page_is_zero(ramblock_page(bs->rb, start));
 		for (p = start + 1; p < end; p++)
-			if (page_is_zero(ramblock_page(bs->rb, p)) != zero)
+			if (ram_page_is_zero(ramblock_page(bs->rb, p)) != zero)
 				break;
 		ret = send_pages(rs, x, block, start, (uint32_t)(p - start),
 				 zero);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "bitmap.h"
+#include "owned-mutex.h"
 #include "ramblock.h"
 
 struct dirtylog;
@@ -49,8 +50,7 @@ struct ram_save_stats {
 };
 
 struct ram_state {
-	pthread_mutex_t bitmap_mutex;
-	_Atomic(unsigned long) mutex_owner;  /* pthread_self() of the holder */
+	struct owned_mutex bitmap_mutex;
 	_Atomic unsigned hints_waiting;      /* hint callers wanting the lock */
 
 	/* Guarded by bitmap_mutex. */

@@ -16,7 +16,7 @@ int ramcache_init(struct ramcache *rc, struct ram_layout *ram)
 	uint32_t i;
 
 	memset(rc, 0, sizeof(*rc));
-	pthread_mutex_init(&rc->bitmap_mutex, NULL);
+	owned_mutex_init(&rc->bitmap_mutex);
 	rc->ram = ram;
 	for (i = 0; i < ram->nblocks; i++) {
 		void *c = mmap(NULL, ram->blocks[i].size,
@@ -49,28 +49,23 @@ void ramcache_deinit(struct ramcache *rc)
 		rc->cache[i] = NULL;
 		bitmap_deinit(&rc->dirty[i]);
 	}
-	pthread_mutex_destroy(&rc->bitmap_mutex);
+	owned_mutex_destroy(&rc->bitmap_mutex);
 	rc->ram = NULL;
 }
 
 void ramcache_lock(struct ramcache *rc)
 {
-	pthread_mutex_lock(&rc->bitmap_mutex);
-	atomic_store(&rc->mutex_owner, (unsigned long)pthread_self());
+	owned_mutex_lock(&rc->bitmap_mutex);
 }
 
 void ramcache_unlock(struct ramcache *rc)
 {
-	atomic_store(&rc->mutex_owner, 0UL);
-	pthread_mutex_unlock(&rc->bitmap_mutex);
+	owned_mutex_unlock(&rc->bitmap_mutex);
 }
 
 void ramcache_assert_locked(struct ramcache *rc)
 {
-	if (atomic_load(&rc->mutex_owner) != (unsigned long)pthread_self()) {
-		log_error("ramcache bitmap_mutex is not held by this thread");
-		abort();
-	}
+	owned_mutex_assert_held(&rc->bitmap_mutex, "ramcache bitmap_mutex");
 }
 
 int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
@@ -152,17 +147,6 @@ out:
 	return ret;
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *w = (const uint64_t *)p;
-	size_t i;
-
-	for (i = 0; i < RAM_PAGE_SIZE / sizeof(*w); i += 4)
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
-			return false;
-	return true;
-}
-
 /* Punch the SVM's memfd back to all zero, then copy only the pages of the
  * cache that are not zero. Reading the cache's untouched pages costs
  * nothing (they are the zero page); copying them would allocate them. */
@@ -181,7 +165,7 @@ int ramcache_load_all(struct ramcache *rc)
 		for (p = 0; p < ramblock_pages(rb); p++) {
 			const uint8_t *src = rc->cache[i] + (p << RAM_PAGE_SHIFT);
 
-			if (!page_is_zero(src))
+			if (!ram_page_is_zero(src))
 				memcpy(ramblock_page(rb, p), src, RAM_PAGE_SIZE);
 		}
 		bitmap_zero(&rc->dirty[i]);

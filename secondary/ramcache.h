@@ -16,13 +16,13 @@
 #include <stdint.h>
 
 #include "bitmap.h"
+#include "owned-mutex.h"
 #include "ramblock.h"
 
 struct dirtylog;
 
 struct ramcache {
-	pthread_mutex_t bitmap_mutex;
-	_Atomic(unsigned long) mutex_owner;
+	struct owned_mutex bitmap_mutex;
 
 	struct ram_layout *ram;            /* the SVM's RAM (alias views) */
 	uint8_t *cache[RAM_MAX_BLOCKS];    /* same size as each block */

@@ -299,7 +299,7 @@ static void clear_dirty_other_holds(struct fixture *f)
 	pthread_t th;
 
 	CHECK_EQ(pthread_create(&th, NULL, hold_lock, f), 0);
-	while (!atomic_load(&f->rs.mutex_owner))
+	while (!atomic_load(&f->rs.bitmap_mutex.owner))
 		usleep(100);
 	migration_bitmap_clear_dirty(&f->rs, 0, 3);
 }
@@ -368,7 +368,7 @@ static void slow_write(struct hook_xport *h)
 	struct contention *c = h->arg;
 	unsigned long e = atomic_load(&c->entries);
 
-	if (atomic_load(&c->f->rs.mutex_owner) == (unsigned long)pthread_self()) {
+	if (atomic_load(&c->f->rs.bitmap_mutex.owner) == (unsigned long)pthread_self()) {
 		if (c->locked_writes++ == 0)
 			c->seen = e;
 		else if (e != c->seen)
