@@ -10,8 +10,8 @@
 
 void cmd_hset(struct kv_req *r)
 {
-	bool wrong, added;
 	struct kv_obj *o;
+	bool added;
 	struct dict_entry *e;
 	struct kv_str *v;
 	int64_t created = 0;
@@ -20,25 +20,16 @@ void cmd_hset(struct kv_req *r)
 		reply_arity(r, "hset");
 		return;
 	}
-	o = lookup_typed(r, 1, KV_HASH, &wrong);
-	if (wrong)
+	o = lookup_or_create(r, KV_HASH);
+	if (!o)
 		return;
-	if (!o) {
-		o = obj_new(r->g, KV_HASH);
-		if (!o || db_set(r->g, r->root, r->argv[1], r->argl[1], o)) {
-			obj_free(r->g, o);
-			reply_oom(r);
-			return;
-		}
-	}
 	for (size_t i = 2; i < r->argc; i += 2) {
 		v = str_new(r->g, r->argv[i + 1], r->argl[i + 1]);
 		e = v ? dict_add(r->g, &o->dict, r->argv[i], r->argl[i], &added)
 		      : NULL;
 		if (!e) {
 			colo_free(r->g, v);
-			if (!o->dict.count)
-				db_delete(r->g, r->root, r->argv[1], r->argl[1]);
+			delete_if_empty(r, o);
 			reply_oom(r);
 			return;
 		}
@@ -82,39 +73,16 @@ void cmd_hdel(struct kv_req *r)
 			n++;
 		}
 	}
-	if (o && !o->dict.count)
-		db_delete(r->g, r->root, r->argv[1], r->argl[1]);
+	delete_if_empty(r, o);
 	reply_int(r->out, n);
 }
 
 void cmd_hlen(struct kv_req *r)
 {
-	bool wrong;
-	struct kv_obj *o = lookup_typed(r, 1, KV_HASH, &wrong);
-
-	if (!wrong)
-		reply_int(r->out, o ? (int64_t)o->dict.count : 0);
+	reply_count(r, KV_HASH);
 }
 
 void cmd_hgetall(struct kv_req *r)
 {
-	bool wrong;
-	struct kv_obj *o = lookup_typed(r, 1, KV_HASH, &wrong);
-	struct dict_iter it;
-	struct dict_entry *e;
-	struct kv_str *v;
-
-	if (wrong)
-		return;
-	if (!o) {
-		reply_array(r->out, 0);
-		return;
-	}
-	reply_array(r->out, o->dict.count * 2);
-	dict_iter_init(&it, &o->dict);
-	while ((e = dict_iter_next(&it))) {
-		v = e->val;
-		reply_bulk(r->out, e->key, e->klen);
-		reply_bulk(r->out, v->data, v->len);
-	}
+	reply_dict(r, KV_HASH);
 }

@@ -9,27 +9,16 @@
 
 static void push(struct kv_req *r, bool front)
 {
-	bool wrong, created = false;
-	struct kv_obj *o = lookup_typed(r, 1, KV_LIST, &wrong);
+	struct kv_obj *o = lookup_or_create(r, KV_LIST);
 	struct kv_str *s;
 
-	if (wrong)
+	if (!o)
 		return;
-	if (!o) {
-		o = obj_new(r->g, KV_LIST);
-		if (!o || db_set(r->g, r->root, r->argv[1], r->argl[1], o)) {
-			obj_free(r->g, o);
-			reply_oom(r);
-			return;
-		}
-		created = true;
-	}
 	for (size_t i = 2; i < r->argc; i++) {
 		s = str_new(r->g, r->argv[i], r->argl[i]);
 		if (!s || list_push(r->g, &o->list, s, front)) {
 			colo_free(r->g, s);
-			if (created && !o->list.count)
-				db_delete(r->g, r->root, r->argv[1], r->argl[1]);
+			delete_if_empty(r, o);
 			reply_oom(r);
 			return;
 		}
@@ -53,20 +42,14 @@ static void pop(struct kv_req *r, bool front)
 	bool wrong;
 	struct kv_obj *o;
 	struct kv_str *s;
-	int64_t count = 1;
+	int64_t count;
 
 	if (r->argc > 3) {
 		reply_arity(r, front ? "lpop" : "rpop");
 		return;
 	}
-	if (r->argc == 3) {
-		if (!arg_int(r, 2, &count))
-			return;
-		if (count < 0) {
-			reply_error(r->out, "ERR value is out of range, must be positive");
-			return;
-		}
-	}
+	if (!arg_count(r, &count))
+		return;
 	o = lookup_typed(r, 1, KV_LIST, &wrong);
 	if (wrong)
 		return;
@@ -87,8 +70,7 @@ static void pop(struct kv_req *r, bool front)
 		reply_bulk(r->out, s->data, s->len);
 		colo_free(r->g, s);
 	}
-	if (!o->list.count)
-		db_delete(r->g, r->root, r->argv[1], r->argl[1]);
+	delete_if_empty(r, o);
 }
 
 void cmd_lpop(struct kv_req *r)
@@ -103,11 +85,7 @@ void cmd_rpop(struct kv_req *r)
 
 void cmd_llen(struct kv_req *r)
 {
-	bool wrong;
-	struct kv_obj *o = lookup_typed(r, 1, KV_LIST, &wrong);
-
-	if (!wrong)
-		reply_int(r->out, o ? (int64_t)o->list.count : 0);
+	reply_count(r, KV_LIST);
 }
 
 void cmd_lrange(struct kv_req *r)

@@ -8,24 +8,15 @@
 
 void cmd_sadd(struct kv_req *r)
 {
-	bool wrong, added;
-	struct kv_obj *o = lookup_typed(r, 1, KV_SET, &wrong);
+	struct kv_obj *o = lookup_or_create(r, KV_SET);
 	int64_t n = 0;
+	bool added;
 
-	if (wrong)
+	if (!o)
 		return;
-	if (!o) {
-		o = obj_new(r->g, KV_SET);
-		if (!o || db_set(r->g, r->root, r->argv[1], r->argl[1], o)) {
-			obj_free(r->g, o);
-			reply_oom(r);
-			return;
-		}
-	}
 	for (size_t i = 2; i < r->argc; i++) {
 		if (!dict_add(r->g, &o->dict, r->argv[i], r->argl[i], &added)) {
-			if (!o->dict.count)
-				db_delete(r->g, r->root, r->argv[1], r->argl[1]);
+			delete_if_empty(r, o);
 			reply_oom(r);
 			return;
 		}
@@ -44,35 +35,18 @@ void cmd_srem(struct kv_req *r)
 		return;
 	for (size_t i = 2; o && i < r->argc; i++)
 		n += dict_delete(r->g, &o->dict, r->argv[i], r->argl[i], NULL);
-	if (o && !o->dict.count)
-		db_delete(r->g, r->root, r->argv[1], r->argl[1]);
+	delete_if_empty(r, o);
 	reply_int(r->out, n);
 }
 
 void cmd_scard(struct kv_req *r)
 {
-	bool wrong;
-	struct kv_obj *o = lookup_typed(r, 1, KV_SET, &wrong);
-
-	if (!wrong)
-		reply_int(r->out, o ? (int64_t)o->dict.count : 0);
+	reply_count(r, KV_SET);
 }
 
 void cmd_smembers(struct kv_req *r)
 {
-	bool wrong;
-	struct kv_obj *o = lookup_typed(r, 1, KV_SET, &wrong);
-	struct dict_iter it;
-	struct dict_entry *e;
-
-	if (wrong)
-		return;
-	reply_array(r->out, o ? o->dict.count : 0);
-	if (!o)
-		return;
-	dict_iter_init(&it, &o->dict);
-	while ((e = dict_iter_next(&it)))
-		reply_bulk(r->out, e->key, e->klen);
+	reply_dict(r, KV_SET);
 }
 
 /* Replies the set's first member and removes it. */
@@ -90,20 +64,14 @@ void cmd_spop(struct kv_req *r)
 {
 	bool wrong;
 	struct kv_obj *o;
-	int64_t count = 1;
+	int64_t count;
 
 	if (r->argc > 3) {
 		reply_syntax(r);
 		return;
 	}
-	if (r->argc == 3) {
-		if (!arg_int(r, 2, &count))
-			return;
-		if (count < 0) {
-			reply_error(r->out, "ERR value is out of range, must be positive");
-			return;
-		}
-	}
+	if (!arg_count(r, &count))
+		return;
 	o = lookup_typed(r, 1, KV_SET, &wrong);
 	if (wrong)
 		return;
@@ -120,6 +88,5 @@ void cmd_spop(struct kv_req *r)
 	}
 	while (count--)
 		pop_first(r, o);
-	if (o && !o->dict.count)
-		db_delete(r->g, r->root, r->argv[1], r->argl[1]);
+	delete_if_empty(r, o);
 }

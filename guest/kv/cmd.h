@@ -41,6 +41,21 @@ struct kv_obj *lookup_typed(struct kv_req *r, size_t arg, enum kv_type type,
 bool arg_int(struct kv_req *r, size_t i, int64_t *v);
 bool arg_is(const struct kv_req *r, size_t i, const char *word);
 
+/* cmd-container.c: a list, hash or set at key argument 1. */
+/* The value at the key, made empty when missing; NULL when it is of
+ * another type or cannot be made (WRONGTYPE or OOM already replied). */
+struct kv_obj *lookup_or_create(struct kv_req *r, enum kv_type type);
+/* Deletes the key when o (NULL: none) has no elements left. */
+void delete_if_empty(struct kv_req *r, const struct kv_obj *o);
+/* LLEN, HLEN, SCARD: the number of elements, 0 for a missing key. */
+void reply_count(struct kv_req *r, enum kv_type type);
+/* SMEMBERS, HGETALL: each member, or each field followed by its value, in
+ * table order; an empty array for a missing key. */
+void reply_dict(struct kv_req *r, enum kv_type type);
+/* The optional count in argument 2 (1 without it); false when it is not an
+ * integer >= 0, the error already replied. */
+bool arg_count(struct kv_req *r, int64_t *count);
+
 /* cmd-string.c */
 void cmd_get(struct kv_req *r);
 void cmd_set(struct kv_req *r);

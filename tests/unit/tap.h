@@ -6,10 +6,14 @@
 #ifndef COLO_TEST_TAP_H
 #define COLO_TEST_TAP_H
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TEST_SKIP 77
 
@@ -48,6 +52,33 @@ static inline uint64_t test_rand(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/*
+ * Runs fn(arg) in a forked child and fails unless the child dies of SIGABRT:
+ * for the checks that abort on misuse (a lock not held). The child's stderr
+ * goes to /dev/null, as its log line is the expected outcome, not news.
+ */
+static inline void test_expect_abort(const char *what, void (*fn)(void *),
+				     void *arg)
+{
+	pid_t pid = fork();
+	int st;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, 2);
+		fn(arg);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT) {
+		fprintf(stderr, "%s did not abort\n", what);
+		exit(1);
+	}
 }
 
 #endif

@@ -246,41 +246,24 @@ static void pass(struct fixture *f)
 
 /* --- I1: the lock ---------------------------------------------------- */
 
-static void expect_abort(const char *what, void (*fn)(struct fixture *),
-			 struct fixture *f)
+static void clear_dirty_unlocked(void *arg)
 {
-	pid_t pid = fork();
-	int st;
+	struct fixture *f = arg;
 
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		/* The log line is the expected outcome, not news. */
-		if (null >= 0)
-			dup2(null, 2);
-		fn(f);
-		_exit(0);
-	}
-	CHECK(waitpid(pid, &st, 0) == pid);
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT) {
-		fprintf(stderr, "%s without bitmap_mutex did not abort\n", what);
-		exit(1);
-	}
-}
-
-static void clear_dirty_unlocked(struct fixture *f)
-{
 	migration_bitmap_clear_dirty(&f->rs, 0, 3);
 }
 
-static void sync_unlocked(struct fixture *f)
+static void sync_unlocked(void *arg)
 {
+	struct fixture *f = arg;
+
 	migration_bitmap_sync(&f->rs);
 }
 
-static void reset_unlocked(struct fixture *f)
+static void reset_unlocked(void *arg)
 {
+	struct fixture *f = arg;
+
 	ram_state_reset_dirty(&f->rs);
 }
 
@@ -294,8 +277,9 @@ static void *hold_lock(void *arg)
 }
 
 /* Held, but by another thread: still not ours to use. */
-static void clear_dirty_other_holds(struct fixture *f)
+static void clear_dirty_other_holds(void *arg)
 {
+	struct fixture *f = arg;
 	pthread_t th;
 
 	CHECK_EQ(pthread_create(&th, NULL, hold_lock, f), 0);
@@ -310,11 +294,14 @@ static void test_lock_asserted(struct fixture *f)
 	int st;
 
 	fresh_state(f);
-	expect_abort("migration_bitmap_clear_dirty", clear_dirty_unlocked, f);
-	expect_abort("migration_bitmap_clear_dirty (other thread holding)",
-		     clear_dirty_other_holds, f);
-	expect_abort("migration_bitmap_sync", sync_unlocked, f);
-	expect_abort("ram_state_reset_dirty", reset_unlocked, f);
+	test_expect_abort("migration_bitmap_clear_dirty without bitmap_mutex",
+			  clear_dirty_unlocked, f);
+	test_expect_abort("migration_bitmap_clear_dirty with another thread "
+			  "holding bitmap_mutex", clear_dirty_other_holds, f);
+	test_expect_abort("migration_bitmap_sync without bitmap_mutex",
+			  sync_unlocked, f);
+	test_expect_abort("ram_state_reset_dirty without bitmap_mutex",
+			  reset_unlocked, f);
 
 	/* The control: with the lock held it works, and says so once. */
 	pid = fork();
@@ -411,9 +398,11 @@ static void test_lock_once_per_iterate(struct fixture *f)
 	CHECK(c.locked_writes >= 2);
 	CHECK_EQ(c.mixed, 0);
 	/* Ran out of time well before the end of RAM, and not much later
-	 * than max_wait: one run and the final flush may follow the check. */
+	 * than max_wait: one run and the final flush may follow the check.
+	 * The bound leaves room for a busy machine; checking the clock only
+	 * every 16 runs (the bug this catches) took over 25x max_wait. */
 	CHECK_EQ(r, 0);
-	CHECK(took < 3 * max_wait);
+	CHECK(took < 8 * max_wait);
 
 	/* The contender was live all along: it gets in once we let go. */
 	before = atomic_load(&c.entries);

@@ -18,28 +18,14 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "tap.h"
+#include "xport-crossfire.h"
 #include "xport.h"
 
 #define STREAM_LEN (3 * 1024 * 1024 + 4321)
-
-static uint8_t pattern(size_t i)
-{
-	return (uint8_t)((i * 2654435761u) >> 11 ^ i >> 16);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Listen on a random loopback port, retrying on clashes with other runs. */
 static int listen_loopback(char *hostport, size_t len)
@@ -231,114 +217,11 @@ static void test_eof(void)
 /* --- non-blocking ------------------------------------------------------ */
 
 #define CROSS_LEN (16 * 1024 * 1024 + 999)	/* > both socket buffers */
-#define CHUNK_MAX 300000
-
-/* One end of a crossfire: what it has queued, and what it has checked. */
-struct end {
-	struct xport *x;
-	size_t queued, got;
-	uint8_t tx_salt, rx_salt;
-	unsigned long flush_again;	/* -EAGAIN from xport_flush_nb */
-	uint64_t seed;
-};
-
-static void queue_chunk(struct end *e, size_t total, uint8_t *tmp)
-{
-	size_t n = 1 + test_rand(&e->seed) % CHUNK_MAX, i;
-
-	if (n > total - e->queued)
-		n = total - e->queued;
-	for (i = 0; i < n; i++)
-		tmp[i] = pattern(e->queued + i) ^ e->tx_salt;
-	CHECK_EQ(xport_queue(e->x, tmp, n), 0);
-	e->queued += n;
-}
-
-/* Read what is there now, up to a random budget, in random pieces,
- * checking each byte. */
-static void drain(struct end *e, size_t total, uint8_t *tmp)
-{
-	size_t budget = 1 + test_rand(&e->seed) % (1024 * 1024), want, i;
-	ssize_t n;
-
-	while (budget) {
-		want = 1 + test_rand(&e->seed) %
-			   (test_rand(&e->seed) & 1 ? 100 : CHUNK_MAX);
-		n = xport_read_nb(e->x, tmp, want);
-		if (n == -EAGAIN)
-			return;
-		CHECK(n > 0);
-		CHECK(e->got + (size_t)n <= total);
-		for (i = 0; i < (size_t)n; i++)
-			if (tmp[i] != (pattern(e->got + i) ^ e->rx_salt))
-				CHECK_EQ(tmp[i], pattern(e->got + i) ^ e->rx_salt);
-		e->got += (size_t)n;
-		budget -= (size_t)n < budget ? (size_t)n : budget;
-	}
-}
-
-/* Small socket buffers: many short writes, records cut anywhere. */
-static void shrink_buffers(int fd)
-{
-	int size = 8192;
-
-	CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
-}
-
-/*
- * Both ends send total bytes to each other from this one thread, queueing
- * more whenever less than a few MiB wait, flushing on POLLOUT and reading on
- * POLLIN (or while xport_has_buffered). Returns when all arrived.
- */
-static void crossfire(struct end *e, size_t total)
-{
-	uint8_t *tmp = malloc(CHUNK_MAX);
-	struct pollfd pfd[2];
-	long long deadline = now_ms() + 120000;
-	int i, r;
-
-	CHECK(tmp);
-	while (e[0].got < total || e[1].got < total) {
-		CHECK(now_ms() < deadline);
-		for (i = 0; i < 2; i++) {
-			while (e[i].queued < total &&
-			       xport_queued(e[i].x) < 6 * 1024 * 1024)
-				queue_chunk(&e[i], total, tmp);
-			pfd[i] = (struct pollfd){
-				.fd = xport_fd(e[i].x),
-				.events = (short)(POLLIN |
-					  (xport_queued(e[i].x) ? POLLOUT : 0)),
-			};
-		}
-		r = poll(pfd, 2, xport_has_buffered(e[0].x) ||
-				 xport_has_buffered(e[1].x) ? 0 : 10000);
-		CHECK(r >= 0);
-		for (i = 0; i < 2; i++) {
-			if (pfd[i].revents & (POLLOUT | POLLERR)) {
-				r = xport_flush_nb(e[i].x);
-				CHECK(r == 0 || r == -EAGAIN);
-				e[i].flush_again += r == -EAGAIN;
-			}
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR) ||
-			    xport_has_buffered(e[i].x))
-				drain(&e[i], total, tmp);
-		}
-	}
-	for (i = 0; i < 2; i++) {
-		CHECK_EQ(e[i].queued, total);
-		CHECK_EQ(xport_queued(e[i].x), 0);
-		CHECK(!xport_has_buffered(e[i].x));
-	}
-	free(tmp);
-}
 
 static void test_crossfire(void)
 {
-	uint8_t *tmp = malloc(CHUNK_MAX);
-	size_t before;
 	int round;
 
-	CHECK(tmp);
 	for (round = 0; round < 2; round++) {
 		struct end e[2] = {
 			{ .tx_salt = 0x00, .rx_salt = 0xa5, .seed = 11 },
@@ -350,34 +233,13 @@ static void test_crossfire(void)
 			shrink_buffers(xport_fd(e[0].x));
 			shrink_buffers(xport_fd(e[1].x));
 		}
-
-		/*
-		 * What the daemons used to do: write it all, blocking, while
-		 * the peer does the same. Neither reads, so the flush can only
-		 * time out; what it could not send stays queued, nothing lost.
-		 */
-		while (e[0].queued < CROSS_LEN)
-			queue_chunk(&e[0], CROSS_LEN, tmp);
-		while (e[1].queued < 8 * 1024 * 1024)
-			queue_chunk(&e[1], CROSS_LEN, tmp);
-		CHECK_EQ(xport_queued(e[0].x), CROSS_LEN);
-		CHECK_EQ(xport_flush_nb(e[1].x), -EAGAIN);
-		CHECK_EQ(xport_set_timeout(e[0].x, 300), 0);
-		before = xport_queued(e[0].x);
-		CHECK_EQ(xport_flush(e[0].x), -ETIMEDOUT);
-		CHECK(xport_queued(e[0].x) > 0 &&
-		      xport_queued(e[0].x) < before);
-		fprintf(stderr, "blocking flush stalled with %zu of %zu bytes queued\n",
-			xport_queued(e[0].x), before);
-		CHECK_EQ(xport_set_timeout(e[0].x, 10000), 0);
-
+		stall_blocking_flush(e, CROSS_LEN, 8 * 1024 * 1024);
 		crossfire(e, CROSS_LEN);
 		fprintf(stderr, "crossfire %d: %lu and %lu flushes had to wait\n",
 			round, e[0].flush_again, e[1].flush_again);
 		xport_free(e[0].x);
 		xport_free(e[1].x);
 	}
-	free(tmp);
 }
 
 /* A reader that answers only once it has the whole request. */

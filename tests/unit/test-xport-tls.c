@@ -25,13 +25,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
 
 #include "log.h"
 #include "tap.h"
+#include "xport-crossfire.h"
 #include "xport.h"
 
 #define GEN_CERTS TEST_SRCDIR "/../../deploy/gen-certs.sh"
@@ -43,14 +43,6 @@ struct dirs {
 	char a_ca_b_server[64];	/* trusts a, presents b's server cert */
 	char scratch[64];
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void make_dir(char *path)
 {
@@ -192,11 +184,6 @@ static void handshake_pair(struct side *srv, struct side *cli,
 
 #define DATA_LEN (1024 * 1024 + 17)
 
-static uint8_t pattern(size_t i)
-{
-	return (uint8_t)((i * 2654435761u) >> 9 ^ i >> 13);
-}
-
 /* Server: read the client's data, send it back transformed, then a tail. */
 static void *echo_side(void *arg)
 {
@@ -264,116 +251,17 @@ static void test_good(const struct dirs *d)
 
 /* --- non-blocking ------------------------------------------------------ */
 
-#define CHUNK_MAX 300000
-
-/* One end of a crossfire: what it has queued, and what it has checked. */
-struct end {
-	struct xport *x;
-	size_t queued, got;
-	uint8_t tx_salt, rx_salt;
-	unsigned long flush_again;	/* -EAGAIN from xport_flush_nb */
-	uint64_t seed;
-};
-
-static void queue_chunk(struct end *e, size_t total, uint8_t *tmp)
-{
-	size_t n = 1 + test_rand(&e->seed) % CHUNK_MAX, i;
-
-	if (n > total - e->queued)
-		n = total - e->queued;
-	for (i = 0; i < n; i++)
-		tmp[i] = pattern(e->queued + i) ^ e->tx_salt;
-	CHECK_EQ(xport_queue(e->x, tmp, n), 0);
-	e->queued += n;
-}
-
-/* Read what is there now, up to a random budget, in random pieces,
- * checking each byte. */
-static void drain(struct end *e, size_t total, uint8_t *tmp)
-{
-	size_t budget = 1 + test_rand(&e->seed) % (1024 * 1024), want, i;
-	ssize_t n;
-
-	while (budget) {
-		want = 1 + test_rand(&e->seed) %
-			   (test_rand(&e->seed) & 1 ? 100 : CHUNK_MAX);
-		n = xport_read_nb(e->x, tmp, want);
-		if (n == -EAGAIN)
-			return;
-		CHECK(n > 0);
-		CHECK(e->got + (size_t)n <= total);
-		for (i = 0; i < (size_t)n; i++)
-			if (tmp[i] != (pattern(e->got + i) ^ e->rx_salt))
-				CHECK_EQ(tmp[i], pattern(e->got + i) ^ e->rx_salt);
-		e->got += (size_t)n;
-		budget -= (size_t)n < budget ? (size_t)n : budget;
-	}
-}
-
-/* Small socket buffers: many short writes, records cut anywhere. */
-static void shrink_buffers(int fd)
-{
-	int size = 8192;
-
-	CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
-}
-
-/* Both ends send total bytes to each other from this one thread. */
-static void crossfire(struct end *e, size_t total)
-{
-	uint8_t *tmp = malloc(CHUNK_MAX);
-	long long deadline = now_ms() + 120000;
-	struct pollfd pfd[2];
-	int i, r;
-
-	CHECK(tmp);
-	while (e[0].got < total || e[1].got < total) {
-		CHECK(now_ms() < deadline);
-		for (i = 0; i < 2; i++) {
-			while (e[i].queued < total &&
-			       xport_queued(e[i].x) < 6 * 1024 * 1024)
-				queue_chunk(&e[i], total, tmp);
-			pfd[i] = (struct pollfd){
-				.fd = xport_fd(e[i].x),
-				.events = (short)(POLLIN |
-					  (xport_queued(e[i].x) ? POLLOUT : 0)),
-			};
-		}
-		/* Decrypted bytes in OpenSSL are invisible to poll. */
-		r = poll(pfd, 2, xport_has_buffered(e[0].x) ||
-				 xport_has_buffered(e[1].x) ? 0 : 10000);
-		CHECK(r >= 0);
-		for (i = 0; i < 2; i++) {
-			if (pfd[i].revents & (POLLOUT | POLLERR)) {
-				r = xport_flush_nb(e[i].x);
-				CHECK(r == 0 || r == -EAGAIN);
-				e[i].flush_again += r == -EAGAIN;
-			}
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR) ||
-			    xport_has_buffered(e[i].x))
-				drain(&e[i], total, tmp);
-		}
-	}
-	for (i = 0; i < 2; i++) {
-		CHECK_EQ(e[i].queued, total);
-		CHECK_EQ(xport_queued(e[i].x), 0);
-		CHECK(!xport_has_buffered(e[i].x));
-	}
-	free(tmp);
-}
-
 static void test_crossfire(const struct dirs *d)
 {
 	struct xport_tls_ctx *sctx = ctx_new(d->a, XPORT_TLS_SERVER);
 	struct xport_tls_ctx *cctx = ctx_new(d->a, XPORT_TLS_CLIENT);
-	uint8_t *tmp = malloc(CHUNK_MAX);
 	struct side srv, cli;
-	size_t total, before;
+	size_t total;
 	uint64_t seed = ((uint64_t)getpid() << 20) ^ (uint64_t)now_ms();
+	uint8_t after[5];
 	char hp[64];
 	int round;
 
-	CHECK(tmp);
 	for (round = 0; round < 3; round++) {
 		struct end e[2] = {
 			{ .tx_salt = 0x00, .rx_salt = 0x3c },
@@ -393,19 +281,7 @@ static void test_crossfire(const struct dirs *d)
 		if (round == 1)
 			shrink_buffers(xport_fd(srv.x));
 
-		/* The old way times out (and loses nothing): neither reads. */
-		while (e[0].queued < total)
-			queue_chunk(&e[0], total, tmp);
-		while (e[1].queued < total / 2)
-			queue_chunk(&e[1], total, tmp);
-		CHECK_EQ(xport_flush_nb(e[1].x), -EAGAIN);
-		CHECK_EQ(xport_set_timeout(e[0].x, 300), 0);
-		before = xport_queued(e[0].x);
-		CHECK_EQ(xport_flush(e[0].x), -ETIMEDOUT);
-		CHECK(xport_queued(e[0].x) > 0 &&
-		      xport_queued(e[0].x) < before);
-		CHECK_EQ(xport_set_timeout(e[0].x, 10000), 0);
-
+		stall_blocking_flush(e, total, total / 2);
 		crossfire(e, total);
 		fprintf(stderr, "crossfire %d (seed %llx): %lu and %lu flushes had to wait\n",
 			round, (unsigned long long)e[0].seed,
@@ -414,15 +290,14 @@ static void test_crossfire(const struct dirs *d)
 		/* Blocking calls still work on the same pair. */
 		CHECK_EQ(xport_write(e[1].x, "after", 5), 0);
 		CHECK_EQ(xport_flush(e[1].x), 0);
-		CHECK_EQ(xport_read_full(e[0].x, tmp, 5), 0);
-		CHECK(!memcmp(tmp, "after", 5));
-		CHECK_EQ(xport_read_nb(e[0].x, tmp, 1), -EAGAIN);
+		CHECK_EQ(xport_read_full(e[0].x, after, 5), 0);
+		CHECK(!memcmp(after, "after", 5));
+		CHECK_EQ(xport_read_nb(e[0].x, after, 1), -EAGAIN);
 		xport_free(srv.x);
 		xport_free(cli.x);
 	}
 	xport_tls_ctx_free(sctx);
 	xport_tls_ctx_free(cctx);
-	free(tmp);
 }
 
 #define HALF_DONE_LEN (8 * 1024 * 1024)
