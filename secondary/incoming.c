@@ -251,12 +251,13 @@ static int apply_checkpoint(struct secondary *s)
 	int ret;
 
 	if (s->ckpt_flags & PROTO_CKPT_FIRST) {
-		ramcache_load_all(&s->cache);
+		/* Live sync wrote every page to the SVM's RAM as well. */
+		ramcache_svm_start(&s->cache);
 		s->input_seq = s->dev_input_seq;
 		ret = svm_start(s);
 		if (ret < 0)
 			return ret;
-		flushed = (int64_t)ram_layout_bytes(&s->ram) >> RAM_PAGE_SHIFT;
+		flushed = 0;
 	} else {
 		ret = svm_barrier(s);
 		if (ret < 0)

@@ -86,6 +86,17 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 		/* The cache is private anonymous memory: dropping the pages
 		 * makes them read as zero without allocating anything. */
 		memset(dst, 0, count << RAM_PAGE_SHIFT);
+	if (!rc->svm_started) {
+		const struct ramblock *rb = &rc->ram->blocks[block];
+		uint64_t off = first << RAM_PAGE_SHIFT;
+
+		if (data)
+			memcpy(rb->alias + off, data, count << RAM_PAGE_SHIFT);
+		else if (fallocate(rb->memfd, FALLOC_FL_PUNCH_HOLE |
+				   FALLOC_FL_KEEP_SIZE, (off_t)off,
+				   (off_t)(count << RAM_PAGE_SHIFT)) < 0)
+			memset(rb->alias + off, 0, count << RAM_PAGE_SHIFT);
+	}
 	/* Once per message, not per page. */
 	ramcache_lock(rc);
 	bitmap_set_range(&rc->dirty[block], first, count);
@@ -170,6 +181,18 @@ int ramcache_load_all(struct ramcache *rc)
 		}
 		bitmap_zero(&rc->dirty[i]);
 	}
+	rc->svm_started = true;
 	ramcache_unlock(rc);
 	return 0;
+}
+
+void ramcache_svm_start(struct ramcache *rc)
+{
+	uint32_t i;
+
+	ramcache_lock(rc);
+	for (i = 0; i < rc->ram->nblocks; i++)
+		bitmap_zero(&rc->dirty[i]);
+	rc->svm_started = true;
+	ramcache_unlock(rc);
 }

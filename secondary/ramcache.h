@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bitmap.h"
@@ -33,6 +34,9 @@ struct ramcache {
 	uint64_t flush_runs;               /* memcpy calls of the flushes */
 	/* The SVM's dirty log; NULL until the SVM runs. */
 	struct dirtylog *dlog;
+	/* Until the SVM first runs there is no SVM to protect: pages also go
+	 * straight into its RAM, so that starting it copies nothing. */
+	bool svm_started;
 };
 
 int ramcache_init(struct ramcache *rc, struct ram_layout *ram);
@@ -61,7 +65,13 @@ int64_t ramblock_sync_dirty_bitmap(struct ramcache *rc);
  */
 int64_t colo_flush_ram_cache(struct ramcache *rc);
 
-/* Before the SVM first runs: copy all of the cache into its RAM. */
+/* Before the SVM first runs: copy all of the cache into its RAM (for RAM
+ * that may differ from the cache; ramcache_svm_start is the usual way). */
 int ramcache_load_all(struct ramcache *rc);
+
+/* The SVM is about to run on RAM equal to the cache (every page stored so
+ * far went to both): from now on pages go to the cache only, and reach the
+ * SVM in colo_flush_ram_cache (I7). */
+void ramcache_svm_start(struct ramcache *rc);
 
 #endif

@@ -490,6 +490,8 @@ int main(void)
 
 	CHECK_EQ(ram_state_init(&st.rs, &st.pvm, &st.pvm_dl, SHIFT), 0);
 	CHECK_EQ(ramcache_init(&st.rc, &st.svm), 0);
+	/* The SVM here runs from the start: pages reach it only by flushes. */
+	ramcache_svm_start(&st.rc);
 	st.rc.dlog = &st.svm_dl;
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	st.tx = xport_tcp_new(sv[0]);

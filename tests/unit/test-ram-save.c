@@ -638,6 +638,10 @@ int main(void)
 	f.sink.x = xport_tcp_new(sv[1]);
 	CHECK(f.sink.x);
 	CHECK_EQ(ramcache_init(&f.sink.rc, &f.ram), 0);
+	/* The sink only keeps a cache; the PVM's layout just gives it its
+	 * sizes. Marking its "SVM" started keeps live-sync pages from being
+	 * written through into that layout, which is the PVM's RAM. */
+	ramcache_svm_start(&f.sink.rc);
 	pthread_mutex_init(&f.sink.m, NULL);
 	pthread_cond_init(&f.sink.cond, NULL);
 	CHECK_EQ(pthread_create(&f.sink.th, NULL, sink_main, &f.sink), 0);

@@ -1,0 +1,411 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# bench-pair.sh [BUILD-DIR]: the three figures issue 2 asks for, from one
+# run of a real pair on loopback with TLS, each beside the physical limit
+# measured on the same machine in the same run:
+#
+#   1. live sync of a 1 GiB colo-kv guest holding 900 MiB of random data
+#      (limits: AES-256-GCM with 16 KiB records, loopback TCP);
+#   2. checkpoint pause and page count at a steady redis-benchmark SET load
+#      with a checkpoint every second (limit: the checkpoint's bytes at the
+#      slower of the two ceilings above);
+#   3. redis-benchmark throughput through the pair, through colo-primary
+#      standalone, and against a real redis-server.
+#
+# How 1 is set up: colo-primary dials its secondary in a loop until it
+# answers (primary/link.c, dial()), and serves clients meanwhile. So the
+# primary starts first, pointed at a port where nothing listens yet; the
+# guest is filled with DEBUG FILLRANDOM; then colo-secondary starts on that
+# port and the whole live sync (pre-copy, then the first checkpoint) runs
+# against a guest already full. A primary that loses its secondary does not
+# dial again (link_lost() only goes standalone), so restarting the
+# secondary would not measure anything.
+#
+# Needs: the meson build (scripts/build.sh build), redis-tools, openssl,
+# python3, cc. It starts every process itself, stops them by PID, and
+# removes its temporary directory (KEEP=1 keeps it, with the daemons' logs).
+# About 3 minutes and 3.5 GiB of RAM.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=$(cd "${1:-$SRC/build}" && pwd)
+PRIMARY=$B/primary/colo-primary
+SECONDARY=$B/secondary/colo-secondary
+CTL=$B/ctl/colo-ctl
+KV=$B/guest/colo-kv
+
+RAM=1G
+FILL=943718400          # 900 MiB of random data in the 1 GiB guest
+SET_N=200000            # table 2
+TP_N=100000             # table 3
+CLIENTS=50
+
+for f in "$PRIMARY" "$SECONDARY" "$CTL" "$KV"; do
+	[[ -x $f ]] || { echo "bench-pair: $f missing; run scripts/build.sh build" >&2; exit 1; }
+done
+for c in redis-cli redis-benchmark openssl python3 cc; do
+	command -v "$c" >/dev/null || { echo "bench-pair: $c not installed" >&2; exit 1; }
+done
+
+T=$(mktemp -d /tmp/colo-bench-pair.XXXXXX)
+declare -A PID=()
+
+stop() {  # NAME: TERM, wait up to 5 s, then KILL
+	local pid=${PID[$1]:-}
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "PID[$1]"
+}
+cleanup() {
+	local n
+	for n in "${!PID[@]}"; do stop "$n"; done
+	if [[ ${KEEP:-0} == 1 ]]; then
+		echo "bench-pair: logs kept in $T" >&2
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() {
+	local f
+	echo "bench-pair: $*" >&2
+	for f in "$T"/*.log; do
+		[[ -f $f ]] || continue
+		echo "---- $(basename "$f") (last 20 lines)" >&2
+		tail -n 20 "$f" >&2
+	done
+	exit 1
+}
+
+port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# spawn NAME COMMAND...: run in the background, stderr+stdout to $T/NAME.log.
+spawn() {
+	local name=$1; shift
+	"$@" >"$T/$name.log" 2>&1 &
+	PID[$name]=$!
+}
+
+wait_ready() {  # NAME
+	for _ in $(seq 300); do
+		grep -q '^ready$' "$T/$1.log" 2>/dev/null && return 0
+		kill -0 "${PID[$1]}" 2>/dev/null || die "$1 exited before ready"
+		sleep 0.1
+	done
+	die "$1 not ready in 30 s"
+}
+
+status() { "$CTL" -s "$1" status --json; }
+field() {  # SOCK PYTHON-EXPR-ON-s
+	status "$1" | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
+}
+# alive NAME...: each process still runs, or the run ends saying how it died.
+alive() {
+	local n rc
+	for n in "$@"; do
+		kill -0 "${PID[$n]}" 2>/dev/null && continue
+		rc=0; wait "${PID[$n]}" 2>/dev/null || rc=$?
+		unset "PID[$n]"
+		(( rc > 128 )) && die "$n died of signal $(kill -l $(( rc - 128 )))"
+		die "$n exited with status $rc"
+	done
+}
+wait_state() {  # SOCK STATE SECONDS NAME...: NAMEs must stay alive meanwhile
+	local sock=$1 want=$2 secs=$3 end=$(( SECONDS + $3 )) st=""
+	shift 3
+	while (( SECONDS < end )); do
+		alive "$@"
+		st=$(field "$sock" 's["state"]' 2>/dev/null || true)
+		[[ $st == "$want" ]] && return 0
+		sleep 0.1
+	done
+	die "state of $sock is '$st', not '$want' after $secs s"
+}
+
+# bench_csv OUT ARGS...: redis-benchmark's CSV, progress dropped.
+bench_csv() {
+	local out=$1; shift
+	cut -d' ' -f1 /proc/loadavg >"$out.load"
+	redis-benchmark "$@" --csv >"$out" 2>"$out.err" ||
+		die "redis-benchmark $* failed: $(tail -n 3 "$out.err")"
+}
+
+echo "colo bench-pair: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores," \
+	"$(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+echo "build: $B; everything (daemons, guests, clients) on this one machine"
+echo
+
+# ---------------------------------------------------------------- limits
+echo "measuring the physical limits..."
+cc -O2 -std=c11 -D_GNU_SOURCE -pthread -o "$T/loopback-tcp" \
+	"$SRC/bench/loopback-tcp.c" || die "cannot compile bench/loopback-tcp.c"
+TCP_MIBS=$("$T/loopback-tcp" 2 | cut -d' ' -f1)
+# openssl prints 1000s of bytes per second for the one block size asked.
+AES_KBS=$(openssl speed -evp aes-256-gcm -seconds 2 -bytes 16384 2>/dev/null |
+	awk '$1 == "AES-256-GCM" { sub(/k$/, "", $2); print $2 }')
+[[ -n $AES_KBS ]] || die "openssl speed printed no AES-256-GCM figure"
+AES_MIBS=$(python3 -c "print('%.1f' % ($AES_KBS * 1000 / 2**20))")
+
+bash "$SRC/deploy/gen-certs.sh" "$T/tls" >"$T/gen-certs.log" 2>&1 ||
+	die "deploy/gen-certs.sh failed"
+
+# ---------------------------------------------------------------- table 1
+PPORT=$(port); SPORT=$(port); RPORT=$(port)
+PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
+
+echo "starting colo-primary (--ram $RAM) towards 127.0.0.1:$RPORT, where nothing listens yet..."
+spawn primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
+	--guest "$KV" --ram "$RAM" --secondary "127.0.0.1:$RPORT" \
+	--tls-creds "$T/tls"
+wait_ready primary
+st=$(field "$PSOCK" 's["state"]')
+[[ $st == syncing ]] || die "primary in state '$st' before its secondary exists"
+echo "filling guest RAM: DEBUG FILLRANDOM $FILL..."
+t0=$(date +%s%N)
+r=$(redis-cli -p "$PPORT" DEBUG FILLRANDOM "$FILL") || { alive primary; die "DEBUG FILLRANDOM: $r"; }
+[[ $r == OK ]] || die "DEBUG FILLRANDOM answered '$r'"
+FILL_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+st=$(field "$PSOCK" 's["state"]')
+[[ $st == syncing ]] || die "primary went to '$st' before its secondary started"
+
+echo "starting colo-secondary on 127.0.0.1:$RPORT: live sync begins..."
+spawn secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" \
+	--tls-creds "$T/tls"
+wait_ready secondary
+wait_state "$PSOCK" colo 180 primary secondary
+status "$PSOCK" >"$T/sync-primary.json"
+status "$SSOCK" >"$T/sync-secondary.json"
+echo "verify (PVM and SVM RAM by SHA-256)..."
+VERIFY=$("$CTL" -s "$PSOCK" verify 2>&1) || VERIFY="NOT IDENTICAL: $VERIFY"
+
+# ---------------------------------------------------------------- table 2
+"$CTL" -s "$PSOCK" set checkpoint-delay 1000 >/dev/null ||
+	die "set checkpoint-delay 1000 failed"
+
+# steady_set NAME ARGS...: SET load through the primary, status every 200 ms.
+steady_set() {
+	local name=$1 bpid; shift
+	status "$PSOCK" >"$T/$name.before.json"
+	cut -d' ' -f1 /proc/loadavg >"$T/$name.csv.load"
+	redis-benchmark -p "$PPORT" -t set -n "$SET_N" -c "$CLIENTS" "$@" --csv \
+		>"$T/$name.csv" 2>"$T/$name.err" &
+	bpid=$!
+	PID[$name-bench]=$bpid
+	: >"$T/$name.samples"
+	while kill -0 "$bpid" 2>/dev/null; do
+		alive primary secondary
+		status "$PSOCK" >>"$T/$name.samples" 2>/dev/null && echo >>"$T/$name.samples"
+		sleep 0.2
+	done
+	if ! wait "$bpid"; then
+		alive primary secondary
+		die "redis-benchmark ($name) failed: $(tail -n 3 "$T/$name.err")"
+	fi
+	unset "PID[$name-bench]"
+	status "$PSOCK" >"$T/$name.after.json"
+}
+echo "steady SET load, checkpoint every 1000 ms: one key..."
+steady_set set1
+echo "steady SET load, checkpoint every 1000 ms: 100000 random keys (-r 100000)..."
+steady_set setr -r 100000
+
+# ---------------------------------------------------------------- table 3
+"$CTL" -s "$PSOCK" set checkpoint-delay 20000 >/dev/null ||
+	die "set checkpoint-delay 20000 failed"
+echo "redis-benchmark -t set,get,incr through the pair..."
+status "$PSOCK" >"$T/tp-pair.before.json"
+bench_csv "$T/tp-pair.csv" -p "$PPORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
+status "$PSOCK" >"$T/tp-pair.after.json"
+[[ $(field "$PSOCK" 's["state"]') == colo ]] || die "pair left colo state during the benchmark"
+stop primary
+stop secondary
+
+echo "redis-benchmark -t set,get,incr through colo-primary standalone..."
+APORT=$(port)
+spawn standalone "$PRIMARY" --service "127.0.0.1:$APORT" --control "$T/standalone.sock" \
+	--guest "$KV" --ram "$RAM" --tls-creds "$T/tls"
+wait_ready standalone
+r=$(redis-cli -p "$APORT" DEBUG FILLRANDOM "$FILL") || die "DEBUG FILLRANDOM: $r"
+[[ $(field "$T/standalone.sock" 's["state"]') == standalone ]] ||
+	die "primary without --secondary is not standalone"
+bench_csv "$T/tp-standalone.csv" -p "$APORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
+stop standalone
+
+REDIS_NOTE=""
+if ! command -v redis-server >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+	echo "redis-server not installed: apt-get install -y redis-server..."
+	DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >"$T/apt.log" 2>&1 || true
+fi
+if command -v redis-server >/dev/null; then
+	echo "redis-benchmark -t set,get,incr against redis-server..."
+	XPORT=$(port)
+	spawn redis redis-server --port "$XPORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --daemonize no
+	for _ in $(seq 100); do
+		redis-cli -p "$XPORT" PING >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	bench_csv "$T/tp-redis.csv" -p "$XPORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
+	REDIS_NOTE=$(redis-server --version | awk '{print $3}')
+	stop redis
+else
+	REDIS_NOTE="unavailable: redis-server is not installed and could not be installed"
+fi
+
+# ---------------------------------------------------------------- report
+echo
+python3 - "$T" "$TCP_MIBS" "$AES_MIBS" "$FILL" "$FILL_MS" "$VERIFY" \
+	"$REDIS_NOTE" "$SET_N" "$TP_N" "$CLIENTS" <<'PY'
+import csv, json, os, sys, textwrap
+
+T, tcp, aes, fill, fill_ms, verify, redis_note = sys.argv[1:8]
+set_n, tp_n, clients = sys.argv[8:11]
+tcp, aes, fill, fill_ms = float(tcp), float(aes), int(fill), int(fill_ms)
+ceil = min(tcp, aes)
+MiB = 1 << 20
+
+def load(name):
+    with open(os.path.join(T, name)) as f:
+        return json.load(f)
+
+def samples(name):
+    out, dec, text = [], json.JSONDecoder(), open(os.path.join(T, name)).read()
+    i = 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return out
+        obj, i = dec.raw_decode(text, i)
+        out.append(obj)
+
+def rps(name):
+    path = os.path.join(T, name)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {r["test"]: float(r["rps"]) for r in csv.DictReader(f)}
+
+def load1(name):
+    path = os.path.join(T, name + ".load")
+    return open(path).read().strip() if os.path.exists(path) else "-"
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+def table(title, head, rows):
+    w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    print(textwrap.fill(title, 100, subsequent_indent="   "))
+    line = lambda r: "  " + "  ".join(
+        str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]) for i, c in enumerate(r))
+    print(line(head))
+    print("  " + "  ".join("-" * x for x in w))
+    for r in rows:
+        print(line(r))
+    print()
+
+# 1. live sync
+p, s = load("sync-primary.json"), load("sync-secondary.json")
+ls, ck = p["live_sync"], p["last_checkpoint"]
+assert p["checkpoints"] == 1, "first checkpoint is not the last one"
+tot_ms, tot_b = ls["ms"], ls["bytes"]
+pre_ms, pre_b = tot_ms - ck["pause_ms"], tot_b - ck["bytes"]
+mibs = lambda b, ms: "%.1f" % (b / MiB / (ms / 1000)) if ms > 0 else "-"
+table("1. Live sync of a 1 GiB colo-kv guest holding %d MiB of random data "
+      "(DEBUG FILLRANDOM %d, %d ms), colo-secondary joining a running primary "
+      "over TLS 1.3 on loopback: primary's live_sync (TLS connected -> first "
+      "checkpoint acked), split into pre-copy and the first checkpoint "
+      "(stop-and-copy; PVM paused)" % (fill >> 20, fill, fill_ms),
+      ["phase", "ms", "pages", "MiB sent", "MiB/s", "floor ms at %.0f MiB/s" % ceil],
+      [["live sync, total", "%.0f" % tot_ms, ls["pages"], "%.1f" % (tot_b / MiB),
+        mibs(tot_b, tot_ms), "%.0f" % (tot_b / MiB / ceil * 1000)],
+       ["  pre-copy (ram_save_iterate)", "%.0f" % pre_ms, ls["pages"] - ck["pages"],
+        "%.1f" % (pre_b / MiB), mibs(pre_b, pre_ms), "%.0f" % (pre_b / MiB / ceil * 1000)],
+       ["  first checkpoint (pause)", "%.0f" % ck["pause_ms"], ck["pages"],
+        "%.2f" % (ck["bytes"] / MiB), mibs(ck["bytes"], ck["pause_ms"]),
+        "%.1f" % (ck["bytes"] / MiB / ceil * 1000)],
+       ["limit: AES-256-GCM encrypt, 16 KiB blocks (openssl speed)", "", "", "", "%.1f" % aes, ""],
+       ["limit: loopback TCP, 1 MiB writes (bench/loopback-tcp.c)", "", "", "", "%.1f" % tcp, ""]])
+print("  secondary's side of the first checkpoint: %.0f ms from CKPT_BEGIN to "
+      "ack, %d pages in it, %d pages loaded into the SVM" % (
+          s["last_checkpoint"]["pause_ms"], s["last_checkpoint"]["pages"],
+          s["last_checkpoint"].get("flushed_pages", -1)))
+print("  verify after live sync: %s" % verify)
+print()
+
+# 2. checkpoints at a steady SET load
+rows = []
+for name, label in (("set1", "-t set (one key)"), ("setr", "-t set -r 100000")):
+    before, after = load(name + ".before.json"), load(name + ".after.json")
+    seen = {}
+    for x in samples(name + ".samples") + [after]:
+        c = x["last_checkpoint"]
+        if c["id"] > before["last_checkpoint"]["id"]:
+            seen[c["id"]] = c
+    n = after["checkpoints"] - before["checkpoints"]
+    reasons = {k: after["checkpoint_reasons"][k] - before["checkpoint_reasons"][k]
+               for k in after["checkpoint_reasons"]}
+    cs = list(seen.values())
+    pause = [c["pause_ms"] for c in cs]
+    pages = [c["pages"] for c in cs]
+    floor = [c["bytes"] / MiB / ceil * 1000 for c in cs]
+    r = rps(name + ".csv").get("SET", float("nan"))
+    rows.append([label, load1(name + ".csv"), "%.0f" % r, "%d/%d" % (len(cs), n),
+                 " ".join("%s %d" % (k, v) for k, v in reasons.items() if v),
+                 "%.0f / %.0f / %.0f" % (pct(pause, 50), pct(pause, 90), max(pause or [0])),
+                 "%.0f / %.0f / %.0f" % (pct(pages, 50), pct(pages, 90), max(pages or [0])),
+                 "%.2f / %.2f" % (pct(floor, 50), max(floor or [0]))])
+table("2. Checkpoints at a steady SET load through the pair: redis-benchmark "
+      "-n %s -c %s, checkpoint-delay 1000 ms, status sampled every 200 ms; "
+      "pause_ms = primary's whole checkpoint (barrier -> ack), 1 ms resolution"
+      % (set_n, clients),
+      ["load", "load1", "SET/s", "seen/taken", "reasons", "pause ms p50/p90/max",
+       "pages p50/p90/max", "floor ms p50/max"],
+      rows)
+print("  load1 = 1-minute load average when that run started (other work on this 2-core machine)")
+print("  floor = the checkpoint's bytes at %.0f MiB/s, the slower of the two "
+      "ceilings in table 1" % ceil)
+print()
+
+# 3. throughput
+pair, alone, real = rps("tp-pair.csv"), rps("tp-standalone.csv"), rps("tp-redis.csv")
+b3, a3 = load("tp-pair.before.json"), load("tp-pair.after.json")
+rows = []
+for t in ("SET", "GET", "INCR"):
+    pr, al, rr = pair.get(t), alone.get(t), real.get(t)
+    rows.append([t, "%.0f" % pr, "%.0f" % al, "%.2f" % (pr / al),
+                 "%.0f" % rr if rr else "-", "%.2f" % (pr / rr) if rr else "-",
+                 "%.2f" % (al / rr) if rr else "-"])
+rows.append(["load1 at start", load1("tp-pair.csv"), load1("tp-standalone.csv"), "",
+             load1("tp-redis.csv"), "", ""])
+table("3. redis-benchmark -t set,get,incr -n %s -c %s (requests/s), same "
+      "machine, one after the other: pair (TLS, checkpoint-delay 20000 ms) vs "
+      "colo-primary standalone (both 1 GiB guests with %d MiB filled) vs "
+      "redis-server %s" % (tp_n, clients, fill >> 20, redis_note),
+      ["test", "pair", "standalone", "pair/standalone", "redis-server",
+       "pair/redis", "standalone/redis"], rows)
+print("  checkpoints during the pair's run: %d (%s), output mismatches %d" % (
+    a3["checkpoints"] - b3["checkpoints"],
+    ", ".join("%s %d" % (k, a3["checkpoint_reasons"][k] - b3["checkpoint_reasons"][k])
+              for k in a3["checkpoint_reasons"]),
+    a3["mismatches"] - b3["mismatches"]))
+PY
+echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
