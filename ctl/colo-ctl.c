@@ -33,6 +33,10 @@ static const struct {
 	  "Compare PVM and SVM memory; exit 1 if they differ" },
 	{ "set", set_main, "NAME VALUE", "Change a runtime setting" },
 	{ "failover", failover_main, "", "Ask the secondary to take over" },
+	{ "protect", protect_main, "HOST:PORT",
+	  "Live-sync a new secondary and be protected by it" },
+	{ "drill", drill_main, "KIND [OPTIONS]",
+	  "Run a failover drill on the lab (see 'drill --help')" },
 	{ "help", help_main, "", "Show this message" },
 };
 

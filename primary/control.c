@@ -39,8 +39,11 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	ram_state_get_stats(&p->rs, &rs);
 	digest_hex(p->guest_digest, hex);
 	json_object_object_add(o, "role", json_object_new_string("primary"));
-	json_object_object_add(o, "state",
-			       json_object_new_string(colo_state_name(p->state)));
+	/* Live sync begins once the secondary answered; before, we dial. */
+	json_object_object_add(o, "state", json_object_new_string(
+		colo_state_name(p->state == COLO_STATE_SYNCING &&
+				!atomic_load(&p->mig_connected) ?
+				COLO_STATE_CONNECTING : p->state)));
 	json_object_object_add(o, "checkpoints",
 			       json_object_new_uint64(p->ckpt_count));
 	json_object_object_add(o, "last_checkpoint", ckpt_json(&p->last_ckpt));

@@ -69,6 +69,7 @@ static void *migration_thread(void *opaque)
 
 	ret = link_connect(p);
 	if (ret == 0) {
+		atomic_store(&p->mig_connected, true);
 		p->sync_started_ms = evloop_now_ms();
 		ret = live_sync(p);
 		if (ret < 0 && ret != -ECANCELED && !p->last_error[0])
@@ -110,6 +111,7 @@ int migration_start(struct primary *p)
 	p->sync_base = p->rs.stats;
 	ram_state_unlock(&p->rs);
 	p->state = COLO_STATE_SYNCING;
+	atomic_store(&p->mig_connected, false);
 	ret = pthread_create(&p->mig_thread, NULL, migration_thread, p);
 	if (ret) {
 		p->state = COLO_STATE_STANDALONE;

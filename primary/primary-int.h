@@ -109,6 +109,7 @@ struct primary {
 	bool mig_running;
 	int mig_event_fd;               /* migration thread -> main: done */
 	_Atomic int mig_result;         /* 0 converged, -errno */
+	_Atomic bool mig_connected;     /* dialled and hello accepted */
 	uint64_t sync_started_ms;
 	struct ram_save_stats sync_base;  /* stats when live sync began */
 	_Atomic unsigned max_wait_ms;     /* `set max-wait` changes it */
