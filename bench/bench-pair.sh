@@ -170,14 +170,14 @@ spawn primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 	--tls-creds "$T/tls"
 wait_ready primary
 st=$(field "$PSOCK" 's["state"]')
-[[ $st == syncing ]] || die "primary in state '$st' before its secondary exists"
+[[ $st == connecting ]] || die "primary in state '$st' before its secondary exists"
 echo "filling guest RAM: DEBUG FILLRANDOM $FILL..."
 t0=$(date +%s%N)
 r=$(redis-cli -p "$PPORT" DEBUG FILLRANDOM "$FILL") || { alive primary; die "DEBUG FILLRANDOM: $r"; }
 [[ $r == OK ]] || die "DEBUG FILLRANDOM answered '$r'"
 FILL_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 st=$(field "$PSOCK" 's["state"]')
-[[ $st == syncing ]] || die "primary went to '$st' before its secondary started"
+[[ $st == connecting ]] || die "primary went to '$st' before its secondary started"
 
 echo "starting colo-secondary on 127.0.0.1:$RPORT: live sync begins..."
 spawn secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
