@@ -43,7 +43,7 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
+int cli_send_all(int fd, const char *buf, size_t len)
 {
 	while (len) {
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
@@ -173,7 +173,7 @@ int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
 		     JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
 		txt = NULL;
 	json_object_put(req);
-	rc = txt ? send_all(fd, txt, strlen(txt)) : -ENOMEM;
+	rc = txt ? cli_send_all(fd, txt, strlen(txt)) : -ENOMEM;
 	free(txt);
 	if (!rc)
 		rc = recv_line(fd, cli->timeout_ms, &line);

@@ -31,6 +31,9 @@ int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
 	     struct json_object **ret);
 
 /* Print "colo-ctl: REASON" and the usage to stderr; returns CLI_EXIT_USAGE. */
+/* Write all of buf to a socket (EINTR and short writes retried, no
+ * SIGPIPE). 0 or -errno. */
+int cli_send_all(int fd, const char *buf, size_t len);
 int cli_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 void cli_print_usage(FILE *stream);

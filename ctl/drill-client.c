@@ -9,6 +9,7 @@
  * buffered, so pipelined replies arriving in one segment are all kept.
  */
 #include "drill.h"
+#include "client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -140,18 +141,7 @@ int resp_format(char *buf, size_t cap, size_t *len, int argc,
 
 int resp_write(struct resp_conn *c, const char *buf, size_t len)
 {
-	while (len) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return cli_send_all(c->fd, buf, len);
 }
 
 /* Make sure at least want unparsed bytes are buffered. */
