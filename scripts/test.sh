@@ -13,13 +13,25 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 
+SUMMARY=$(mktemp)
+trap 'rm -f "$SUMMARY"' EXIT
+
+# meson test, with its closing counts kept for the total at the end.
+mtest() {  # BUILD-DIR ARGS...
+	local dir=$1; shift
+	meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" |
+		tee "$dir/last-test-run.txt"
+	grep -E '^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):' \
+		"$dir/last-test-run.txt" >>"$SUMMARY"
+}
+
 run_suites() {  # BUILD-DIR SUITE...
 	local dir=$1; shift
 	local args=()
 	local s
 	for s in "$@"; do args+=(--suite "$s"); done
 	echo "== $dir: ${*}"
-	meson test -C "$dir" --print-errorlogs --num-processes 2 "${args[@]}"
+	mtest "$dir" "${args[@]}"
 }
 
 bash scripts/build.sh build
@@ -34,7 +46,10 @@ bash scripts/build.sh build-tsan -Db_sanitize=thread -Db_lundef=false
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 run_suites build-tsan locking
 echo "== build-tsan: threaded unit tests"
-meson test -C build-tsan --print-errorlogs --num-processes 2 \
-	ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
+mtest build-tsan ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
 
-echo "all test suites passed"
+count() { awk -v k="$1" -F: '$1 == k { n += $2 } END { print n + 0 }' "$SUMMARY"; }
+passed=$(( $(count Ok) + $(count "Expected Fail") ))
+failed=$(( $(count Fail) + $(count Timeout) + $(count "Unexpected Pass") ))
+echo "all test suites passed (normal, ASan+UBSan, TSan builds)"
+echo "tests: $passed passed, $failed failed, $(count Skipped) skipped"
