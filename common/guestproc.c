@@ -397,7 +397,7 @@ int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,
 
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		      int (*on_msg)(void *opaque, const struct chan_msg *m),
-		      void *opaque)
+		      void (*idle)(void *opaque), void *opaque)
 {
 	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
 	uint64_t done = 0;
@@ -423,9 +423,12 @@ int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		}
 		if (chan_queued(&gp->wr))
 			pfd.events |= POLLOUT;
-		if (poll(&pfd, 1, (int)(timeout_ms - waited)) < 0 &&
-		    errno != EINTR)
+		if (poll(&pfd, 1, timeout_ms - waited < GUESTPROC_IDLE_MS ?
+				  (int)(timeout_ms - waited) :
+				  GUESTPROC_IDLE_MS) < 0 && errno != EINTR)
 			return -errno;
+		if (idle)
+			idle(opaque);
 	}
 	return ret < 0 ? ret : 0;
 }

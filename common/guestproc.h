@@ -39,12 +39,15 @@ uint32_t guestproc_events(const struct guestproc *gp);
 /*
  * Wait (up to timeout_ms) until the guest answers barrier id, writing queued
  * events and handing every other message it sends to on_msg meanwhile. The
- * guest is then at a safe point. 0, -ETIMEDOUT, or -errno (guest gone, or
- * what on_msg returned).
+ * guest is then at a safe point. idle (may be NULL) runs at least every
+ * GUESTPROC_IDLE_MS while waiting: the daemon's heartbeats must go on while
+ * a busy guest works its way to the barrier. 0, -ETIMEDOUT, or -errno
+ * (guest gone, or what on_msg returned).
  */
+#define GUESTPROC_IDLE_MS 50
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		      int (*on_msg)(void *opaque, const struct chan_msg *m),
-		      void *opaque);
+		      void (*idle)(void *opaque), void *opaque);
 /* Write queued events and read what arrived, handing messages to on_msg,
  * without blocking. 0, or -errno (guest gone, malformed, on_msg's error). */
 int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,

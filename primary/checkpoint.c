@@ -26,6 +26,7 @@
 #include "xport.h"
 
 #define MAX_CONNS_IN_STATE 65536
+#define VERIFY_TIMEOUT_MS 120000
 
 static int send_device_state(struct primary *p)
 {
@@ -37,6 +38,12 @@ static int send_device_state(struct primary *p)
 	if (!ids)
 		return -ENOMEM;
 	n = proxy_conn_ids(p, ids, MAX_CONNS_IN_STATE);
+	if (n < p->nclients) {
+		log_error("%zu connections, the device state holds %d",
+			  p->nclients, MAX_CONNS_IN_STATE);
+		free(ids);
+		return -E2BIG;
+	}
 	for (i = 0; i < n; i++)
 		ids[i] = htonl(ids[i]);
 	m.device_state.input_seq = p->input_seq;
@@ -181,11 +188,16 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 		if (!res->pvm_digests)
 			return -ENOMEM;
 		ret = ram_digest_chunks(&p->ram, res->chunk_pages,
-					res->pvm_digests);
+					res->pvm_digests, pvm_barrier_idle, p);
 		if (ret < 0)
 			return ret;
 	}
+	/* verify hashes all of RAM on both sides before the ack. */
+	if (res->verify)
+		xport_set_timeout(p->link, VERIFY_TIMEOUT_MS);
 	ret = wait_ack(p, res);
+	if (res->verify)
+		xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
 	if (ret < 0)
 		return ret;
 	cmp_checkpoint_done(p->cmp);

@@ -165,6 +165,7 @@ void link_lost(struct primary *p, const char *why)
 	xport_free(p->link);
 	p->link = NULL;
 	p->state = COLO_STATE_STANDALONE;
+	ram_state_unprotected(&p->rs);
 	p->secondary_losses++;
 	p->redial_at_ms = evloop_now_ms() + 500;
 	p->ckpt_requested = false;

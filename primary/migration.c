@@ -124,13 +124,18 @@ int migration_start(struct primary *p)
 /* Protected from here on: compare every connection's output. */
 void colo_enter(struct primary *p)
 {
-	uint32_t ids[4096];
-	size_t n = proxy_conn_ids(p, ids, 4096), i;
+	size_t i;
 
-	for (i = 0; i < n; i++)
-		cmp_conn_open(p->cmp, ids[i]);
+	/* A connection the comparator cannot track would never be answered:
+	 * close it rather than leave it silent. */
+	for (i = 0; i < p->nclients; i++)
+		if (cmp_conn_open(p->cmp, p->clients[i]->id) == -ENOMEM)
+			p->clients[i]->gone = true;
 	p->state = COLO_STATE_COLO;
 	p->last_ckpt_ms = p->link_rx_ms = p->link_hb_ms = evloop_now_ms();
+	/* A secondary silent this long is lost, also in the middle of a
+	 * checkpoint: never keep clients waiting longer than that. */
+	xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
 	if (evloop_add(p->loop, xport_fd(p->link), EV_READ, link_on_readable,
 		       p) < 0)
 		link_lost(p, "cannot watch the link");
@@ -168,6 +173,7 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
 		xport_free(p->link);
 		p->link = NULL;
 		p->state = COLO_STATE_STANDALONE;
+		ram_state_unprotected(&p->rs);
 		return;
 	}
 	ram_state_get_stats(&p->rs, &st);

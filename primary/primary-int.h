@@ -141,6 +141,8 @@ int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
 		   uint64_t arg, const void *data, size_t len);
 void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
 int pvm_barrier(struct primary *p);
+/* Queue a heartbeat if one is due (while the main thread is busy). */
+void pvm_barrier_idle(void *opaque);
 void *pvm_hint_thread(void *opaque);
 
 /* link.c */

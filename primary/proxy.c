@@ -136,8 +136,8 @@ static void on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 	c->id = ++p->next_conn_id;
 	c->fd = cfd;
 	p->clients[p->nclients++] = c;
-	if (p->state == COLO_STATE_COLO)
-		cmp_conn_open(p->cmp, c->id);
+	if (p->state == COLO_STATE_COLO && cmp_conn_open(p->cmp, c->id) < 0)
+		c->gone = true;     /* untracked output would never be released */
 	log_debug("client %s is connection %u", peer, c->id);
 	pvm_send_event(p, CHAN_EV_OPEN, c->id, 0, NULL, 0);
 }

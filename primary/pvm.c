@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "evloop.h"
@@ -22,6 +23,13 @@ static void pvm_died(struct primary *p)
 {
 	log_error("the PVM (pid %d) went away; stopping", (int)p->pvm.pid);
 	evloop_del(p->loop, p->pvm.chan_fd);
+	/* The hint thread reads hint_fd: end it before the fd is closed
+	 * (and its number possibly reused). */
+	if (p->hint_thread_started) {
+		shutdown(p->pvm.hint_fd, SHUT_RDWR);
+		pthread_join(p->hint_thread, NULL);
+		p->hint_thread_started = false;
+	}
 	guestproc_stop(&p->pvm);
 	p->stop = true;
 }
@@ -38,6 +46,8 @@ static int pvm_attach(struct primary *p)
 			     p->opts.clear_bitmap_shift);
 	if (ret < 0)
 		return ret;
+	/* Until live sync starts (migration_start), nobody wants discards. */
+	ram_state_unprotected(&p->rs);
 	ret = pthread_create(&p->hint_thread, NULL, pvm_hint_thread, p);
 	if (ret)
 		return -ret;
@@ -147,6 +157,23 @@ void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 		watch(p);
 }
 
+/* Heartbeats go on while the PVM works its way to a safe point, or a busy
+ * guest would look like a dead primary. Queue only: a broken link shows in
+ * the checkpoint's next write. */
+void pvm_barrier_idle(void *opaque)
+{
+	struct primary *p = opaque;
+	struct proto_msg m = { .type = PROTO_HEARTBEAT };
+	uint64_t now = evloop_now_ms();
+
+	if (p->state != COLO_STATE_COLO || !p->link ||
+	    now - p->link_hb_ms < p->opts.heartbeat_ms)
+		return;
+	m.heartbeat.time_ms = p->link_hb_ms = now;
+	if (proto_queue(p->link, &m) == 0)
+		xport_flush_nb(p->link);
+}
+
 /*
  * Bring the PVM to a safe point: after it answers the barrier it has handled
  * every event sent before, and waits in its loop for the next one.
@@ -158,7 +185,7 @@ int pvm_barrier(struct primary *p)
 	if (p->pvm.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&p->pvm, ++p->barrier_id, BARRIER_TIMEOUT_MS,
-				on_pvm_msg, p);
+				on_pvm_msg, pvm_barrier_idle, p);
 	if (ret < 0 && ret != -ETIMEDOUT)
 		pvm_died(p);
 	else

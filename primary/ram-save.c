@@ -47,6 +47,7 @@ int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 	owned_mutex_init(&rs->bitmap_mutex);
 	rs->dlog = dlog;
 	rs->clear_shift = clear_shift;
+	rs->protecting = true;
 	rs->nblocks = ram->nblocks;
 	for (i = 0; i < ram->nblocks; i++) {
 		struct ram_block_state *bs = &rs->blocks[i];
@@ -94,6 +95,15 @@ void ram_state_reset_dirty(struct ram_state *rs)
 	rs->ndiscards = 0;
 	rs->cur_block = 0;
 	rs->cur_page = 0;
+	rs->protecting = true;
+}
+
+void ram_state_unprotected(struct ram_state *rs)
+{
+	ram_state_lock(rs);
+	rs->protecting = false;
+	rs->ndiscards = 0;
+	ram_state_unlock(rs);
 }
 
 void ram_state_lock(struct ram_state *rs)
@@ -434,7 +444,7 @@ int ram_discard_hint(struct ram_state *rs, uint32_t block, uint64_t offset,
 	/* Without this the next sync would find the guest's zeroing writes
 	 * and send the pages anyway. */
 	ret = dirtylog_clear(rs->dlog, bs->rb->guest_addr + offset, len);
-	if (ret == 0)
+	if (ret == 0 && rs->protecting)
 		ret = queue_discard(rs, block, first, count);
 	if (ret == 0)
 		rs->stats.hinted_pages += count;

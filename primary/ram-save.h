@@ -60,6 +60,7 @@ struct ram_state {
 	struct ram_discard *discards;
 	size_t ndiscards, discards_cap;
 	struct ram_save_stats stats;
+	bool protecting;           /* a secondary will want the discards */
 	uint32_t cur_block;        /* where the walk goes on */
 	uint64_t cur_page;
 
@@ -75,8 +76,10 @@ int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 void ram_state_deinit(struct ram_state *rs);
 
 /* Caller holds bitmap_mutex: every page dirty again, discards dropped
- * (for a new secondary, which has nothing). */
+ * (for a new secondary, which has nothing); discards are kept from now on. */
 void ram_state_reset_dirty(struct ram_state *rs);
+/* No secondary any more: stop keeping discards (they would pile up). */
+void ram_state_unprotected(struct ram_state *rs);
 
 void ram_state_lock(struct ram_state *rs);
 void ram_state_unlock(struct ram_state *rs);

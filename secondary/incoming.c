@@ -134,8 +134,18 @@ static int on_hello(struct secondary *s, const struct proto_hello *h)
 			      "secondary's %s", theirs, ours);
 	}
 	ret = check_layout(s, h);
-	if (ret == 0)
-		ret = setup_ram(s, h);
+	if (ret < 0)
+		return ret;
+	if (s->state == IN_FENCED) {
+		/* A primary we accept will sync us from scratch. */
+		log_warn("primary %s accepted: dropping the fenced SVM", s->peer);
+		svm_stop(s);
+		ramcache_deinit(&s->cache);
+		ram_layout_destroy(&s->ram);
+		s->have_ram = false;
+		s->nconns = 0;
+	}
+	ret = setup_ram(s, h);
 	if (ret < 0)
 		return ret;
 	s->state = IN_SYNC;
@@ -210,7 +220,8 @@ static int send_verify(struct secondary *s)
 	d = malloc((size_t)n * DIGEST_LEN);
 	if (!d)
 		return -ENOMEM;
-	ret = ram_digest_chunks(&s->ram, RAM_DIGEST_CHUNK_PAGES, d);
+	ret = ram_digest_chunks(&s->ram, RAM_DIGEST_CHUNK_PAGES, d,
+				svm_barrier_idle, s);
 	if (ret == 0) {
 		m.verify.id = s->ckpt_id;
 		m.verify.chunk_pages = RAM_DIGEST_CHUNK_PAGES;
@@ -310,6 +321,13 @@ static int on_ckpt_end(struct secondary *s, const struct proto_ckpt_end *e)
 	s->ckpt_count++;
 	s->last_ckpt_pages = s->ckpt_pages;
 	s->last_ckpt_apply_ms = (double)(evloop_now_ms() - s->ckpt_begin_ms);
+	if (s->ckpt_flags & PROTO_CKPT_FIRST) {
+		/* From now on a primary silent this long is lost, also in the
+		 * middle of a message. */
+		if (s->link)
+			xport_set_timeout(s->link,
+					  (int)s->opts.failover_timeout_ms);
+	}
 	if (s->ckpt_flags & PROTO_CKPT_FIRST)
 		log_info("live sync complete (%llu pages); SVM running, pair "
 			 "in colo state", (unsigned long long)s->sync_pages);
@@ -327,7 +345,7 @@ int incoming_handle(struct secondary *s, const struct proto_msg *m)
 
 	switch (m->type) {
 	case PROTO_HELLO:
-		if (st == IN_HELLO)
+		if (st == IN_HELLO || st == IN_FENCED)
 			return on_hello(s, &m->hello);
 		break;
 	case PROTO_PAGES:

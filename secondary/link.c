@@ -5,6 +5,7 @@
  * closed with a log line; the daemon goes on listening.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +53,33 @@ void sec_link_close(struct secondary *s)
 	s->link = NULL;
 }
 
+/* Our write to the primary broke: the link, not us, is at fault. */
+static bool link_broken(const struct secondary *s)
+{
+	return s->link && s->link->werr;
+}
+
+/*
+ * This connection ends, but the primary is not lost: our own failure (the
+ * SVM died or hung, an apply error) or a message we refuse (I6). The SVM is
+ * dropped; the primary, alive, dials again and live-syncs us. While fenced,
+ * only the new connection ends: the fenced SVM may be the only copy, and it
+ * goes only once a primary's hello has been accepted.
+ */
+static void connection_failed(struct secondary *s, int err)
+{
+	const char *why = err == -EPROTO ? "malformed or unexpected message" :
+			  strerror(-err);
+
+	if (s->state == IN_FENCED) {
+		log_warn("connection from %s ended (%s); keeping the fenced SVM",
+			 s->peer, why);
+		sec_link_close(s);
+		return;
+	}
+	incoming_reset(s, why);
+}
+
 static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	struct secondary *s = opaque;
@@ -63,7 +91,10 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 	if (events & EV_WRITE) {
 		ret = xport_flush_nb(s->link);
 		if (ret < 0 && ret != -EAGAIN) {
-			secondary_primary_lost(s, strerror(-ret), false);
+			if (s->state == IN_FENCED)
+				connection_failed(s, ret);
+			else
+				secondary_primary_lost(s, strerror(-ret), false);
 			return;
 		}
 		evloop_mod(s->loop, xport_fd(s->link),
@@ -76,14 +107,26 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 		if (ret == 0) {
 			s->link_rx_ms = evloop_now_ms();
 			ret = incoming_handle(s, &m);
+			if (ret < 0 && !link_broken(s)) {
+				/* The primary is alive (it just wrote to us)
+				 * and holds the state; the failure is ours, or
+				 * a message we refuse: end this connection. */
+				connection_failed(s, ret);
+				return;
+			}
+		}
+		if (ret == -EPROTO) {
+			connection_failed(s, ret);        /* I6: a bad frame */
+			return;
 		}
 		if (ret < 0) {
-			const char *why = ret == -ECONNRESET ?
-					  "connection closed" :
-					  ret == -EPROTO ? "malformed message" :
-					  strerror(-ret);
-
-			secondary_primary_lost(s, why, false);
+			if (s->state == IN_FENCED) {
+				connection_failed(s, ret);
+				return;
+			}
+			secondary_primary_lost(s, ret == -ECONNRESET ?
+					       "connection closed" :
+					       strerror(-ret), false);
 			return;
 		}
 	} while (s->link && xport_has_buffered(s->link));
@@ -106,8 +149,6 @@ void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 		close(cfd);
 		return;
 	}
-	if (s->state == IN_FENCED)
-		incoming_reset(s, "a primary connected: dropping the fenced SVM");
 	if (s->opts.insecure) {
 		x = xport_tcp_new(cfd);
 	} else {
@@ -128,7 +169,8 @@ void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 	}
 	s->link = x;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
-	s->state = IN_HELLO;
+	if (s->state != IN_FENCED)     /* fenced: kept until a hello is accepted */
+		s->state = IN_HELLO;
 	s->link_rx_ms = s->link_hb_ms = evloop_now_ms();
 	s->lost_ms = 0;
 	log_info("primary %s connected", peer);

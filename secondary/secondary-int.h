@@ -105,6 +105,8 @@ int svm_start(struct secondary *s);
 void svm_stop(struct secondary *s);
 int svm_feed(struct secondary *s, const struct proto_input *in);
 int svm_barrier(struct secondary *s);
+/* Queue a heartbeat if one is due (while the loop is busy). */
+void svm_barrier_idle(void *opaque);
 void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
 void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque);
 

@@ -100,9 +100,11 @@ static int forward_output(void *opaque, const struct chan_msg *m)
 						   PROTO_OUT_CLOSE;
 	out.output.len = m->type == CHAN_OUTPUT ? m->len : 0;
 	out.output.data = m->data;
-	if (!s->link)
-		return 0;
-	return sec_link_send(s, &out);
+	/* A broken link is for on_link and secondary_tick to report (the
+	 * primary is lost); it must never pass for the SVM's death. */
+	if (s->link)
+		sec_link_send(s, &out);
+	return 0;
 }
 
 static void watch(struct secondary *s)
@@ -147,10 +149,24 @@ void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
 	chan_reader_deinit(&rd);
 }
 
+/* The primary waits for our ack meanwhile: keep it hearing from us. */
+void svm_barrier_idle(void *opaque)
+{
+	struct secondary *s = opaque;
+	struct proto_msg m = { .type = PROTO_HEARTBEAT };
+	uint64_t now = evloop_now_ms();
+
+	if (!s->link || now - s->link_hb_ms < s->opts.heartbeat_ms)
+		return;
+	m.heartbeat.time_ms = s->link_hb_ms = now;
+	sec_link_send(s, &m);
+}
+
 int svm_barrier(struct secondary *s)
 {
 	int ret = guestproc_barrier(&s->svm, ++s->barrier_id,
-				    BARRIER_TIMEOUT_MS, forward_output, s);
+				    BARRIER_TIMEOUT_MS, forward_output,
+				    svm_barrier_idle, s);
 
 	watch(s);
 	return ret;
