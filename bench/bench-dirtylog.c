@@ -8,9 +8,8 @@
  * printed beside it as the ceiling: the scan must stay far below it, or
  * tracking would cost more than just sending everything.
  *
- * Not a test, not built by meson:
- *   cc -O2 -D_GNU_SOURCE -Icommon bench/bench-dirtylog.c common/dirtylog.c \
- *      common/ramblock.c common/bitmap.c common/log.c -o bench-dirtylog
+ * Not a test: meson builds it as build/bench/bench-dirtylog, and
+ * bench/run.sh runs it with the other benchmarks.
  */
 #include <errno.h>
 #include <stdio.h>
