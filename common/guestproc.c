@@ -22,7 +22,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "guestproc.h"
@@ -151,13 +150,6 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_plan *sp,
 	child_fail(err_fd);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The channel hit EOF before READY: say how the guest ended, if it did. */
 static void report_early_exit(struct guestproc *gp, const char *path)
@@ -187,7 +179,7 @@ static void report_early_exit(struct guestproc *gp, const char *path)
 
 static int wait_ready(struct guestproc *gp, const char *path, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = (int64_t)evloop_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = gp->chan_fd, .events = POLLIN };
 	struct chan_msg m;
 	int64_t left;
@@ -208,7 +200,7 @@ static int wait_ready(struct guestproc *gp, const char *path, int timeout_ms)
 			return -EPROTO;
 		}
 
-		left = timeout_ms < 0 ? -1 : deadline - now_ms();
+		left = timeout_ms < 0 ? -1 : deadline - (int64_t)evloop_now_ms();
 		if (timeout_ms >= 0 && left <= 0) {
 			log_error("guest %s: no READY within %d ms", path,
 				  timeout_ms);
@@ -294,6 +286,7 @@ int guestproc_spawn(struct guestproc *gp, const char *path,
 	gp->chan_fd = gp->hint_fd = -1;
 	gp->rd.fd = -1;
 	gp->wr.fd = -1;
+	gp->hint_rd.fd = -1;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0)
 		return -errno;
@@ -315,6 +308,8 @@ int guestproc_spawn(struct guestproc *gp, const char *path,
 		err = chan_reader_init(&gp->rd, gp->chan_fd);
 	if (!err)
 		err = chan_writer_init(&gp->wr, gp->chan_fd);
+	if (!err)
+		err = chan_reader_init(&gp->hint_rd, gp->hint_fd);
 	if (!err)
 		err = wait_ready(gp, path, timeout_ms);
 	if (err) {
@@ -341,6 +336,9 @@ void guestproc_stop(struct guestproc *gp)
 	if (gp->wr.fd >= 0)
 		chan_writer_deinit(&gp->wr);
 	gp->wr.fd = -1;
+	if (gp->hint_rd.fd >= 0)
+		chan_reader_deinit(&gp->hint_rd);
+	gp->hint_rd.fd = -1;
 	if (gp->chan_fd >= 0)
 		close(gp->chan_fd);
 	if (gp->hint_fd >= 0)
@@ -400,31 +398,28 @@ int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		      void (*idle)(void *opaque), void *opaque)
 {
 	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
+	uint64_t deadline = evloop_now_ms() + (uint64_t)timeout_ms;
 	uint64_t done = 0;
-	struct timespec t0, t;
 	int ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = guestproc_send(gp, &ev);
 	while (ret >= 0) {
 		struct pollfd pfd = { .fd = gp->chan_fd, .events = POLLIN };
-		long waited;
+		uint64_t now;
 
 		ret = guestproc_pump(gp, &done, on_msg, opaque);
 		if (ret < 0 || done == id)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		waited = (t.tv_sec - t0.tv_sec) * 1000 +
-			 (t.tv_nsec - t0.tv_nsec) / 1000000;
-		if (waited >= timeout_ms) {
+		now = evloop_now_ms();
+		if (now >= deadline) {
 			log_error("guest %d did not reach a safe point in %d ms",
 				  (int)gp->pid, timeout_ms);
 			return -ETIMEDOUT;
 		}
 		if (chan_queued(&gp->wr))
 			pfd.events |= POLLOUT;
-		if (poll(&pfd, 1, timeout_ms - waited < GUESTPROC_IDLE_MS ?
-				  (int)(timeout_ms - waited) :
+		if (poll(&pfd, 1, deadline - now < GUESTPROC_IDLE_MS ?
+				  (int)(deadline - now) :
 				  GUESTPROC_IDLE_MS) < 0 && errno != EINTR)
 			return -errno;
 		if (idle)

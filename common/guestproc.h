@@ -20,6 +20,7 @@ struct guestproc {
 	int hint_fd;            /* hint channel, daemon end (blocking) */
 	struct chan_reader rd;  /* buffered reader over chan_fd */
 	struct chan_writer wr;  /* queued events, never a blocking write */
+	struct chan_reader hint_rd;  /* buffered reader over hint_fd */
 };
 
 /*

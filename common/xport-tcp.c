@@ -8,6 +8,7 @@
  * not inherit the replication link. Sends use MSG_NOSIGNAL so a vanished peer
  * gives -EPIPE here even in a program that forgot to ignore SIGPIPE.
  */
+#include "evloop.h"
 #include "xport.h"
 
 #include <errno.h>
@@ -20,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -139,13 +139,6 @@ int net_listen(const char *hostport, char *err, size_t errlen)
 	return fd;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wait for a non-blocking connect to finish; deadline < 0: no limit. */
 static int wait_connected(int fd, long long deadline, const char **call)
@@ -156,7 +149,7 @@ static int wait_connected(int fd, long long deadline, const char **call)
 	int r, soerr;
 
 	for (;;) {
-		left = deadline < 0 ? -1 : deadline - now_ms();
+		left = deadline < 0 ? -1 : deadline - (long long)evloop_now_ms();
 		if (deadline >= 0 && left <= 0) {
 			*call = "connect";
 			return -ETIMEDOUT;
@@ -210,7 +203,7 @@ fail:
 int net_connect(const char *hostport, int timeout_ms, char *err,
 		size_t errlen)
 {
-	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
+	long long deadline = timeout_ms > 0 ? (long long)evloop_now_ms() + timeout_ms : -1;
 	const char *call = "connect";
 	struct addrinfo *res, *ai;
 	int fd = -EADDRNOTAVAIL, r;

@@ -23,6 +23,7 @@
  * OpenSSL's socket BIO writes with write(), not send(MSG_NOSIGNAL): the
  * daemons ignore SIGPIPE for that reason.
  */
+#include "evloop.h"
 #include "xport.h"
 
 #include <errno.h>
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -328,13 +328,6 @@ int xport_tls_version(const struct xport *x)
 
 /* --- handshake ---------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int handshake_failed(struct tls_xport *t, int ret, int sys, char *err,
 			    size_t errlen)
@@ -364,7 +357,7 @@ static int handshake_failed(struct tls_xport *t, int ret, int sys, char *err,
 static int handshake(struct tls_xport *t, int timeout_ms, char *err,
 		     size_t errlen)
 {
-	long long deadline = now_ms() + timeout_ms, left;
+	long long deadline = (long long)evloop_now_ms() + timeout_ms, left;
 	struct pollfd pfd = { .fd = t->x.fd };
 	int ret, e, sys;
 
@@ -383,7 +376,7 @@ static int handshake(struct tls_xport *t, int timeout_ms, char *err,
 		else
 			return handshake_failed(t, ret, sys, err, errlen);
 		do {
-			left = deadline - now_ms();
+			left = deadline - (long long)evloop_now_ms();
 			if (left <= 0) {
 				snprintf(err, errlen,
 					 "TLS handshake with %s failed: timed out after %d ms",

@@ -19,6 +19,7 @@
  * wait again. A large xport_write goes out from the caller's memory; if that
  * fails half way the stream is broken, and every later write says so.
  */
+#include "evloop.h"
 #include "xport.h"
 
 #include <errno.h>
@@ -29,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -76,18 +76,11 @@ int xport_init(struct xport *x, const struct xport_ops *ops, int fd)
 	return 0;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* When a blocking call that has just made progress gives up; -1: never. */
 static long long deadline_from_now(const struct xport *x)
 {
-	return x->timeout_ms > 0 ? now_ms() + x->timeout_ms : -1;
+	return x->timeout_ms > 0 ? (long long)evloop_now_ms() + x->timeout_ms : -1;
 }
 
 /*
@@ -102,7 +95,7 @@ static int wait_ready(struct xport *x, short events, long long deadline)
 	int r;
 
 	for (;;) {
-		left = deadline < 0 ? -1 : deadline - now_ms();
+		left = deadline < 0 ? -1 : deadline - (long long)evloop_now_ms();
 		if (deadline >= 0 && left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);

@@ -59,7 +59,7 @@ int cli_send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static int64_t now_ms(void)
+int64_t cli_now_ms(void)
 {
 	struct timespec ts;
 
@@ -70,7 +70,7 @@ static int64_t now_ms(void)
 /* Read up to the first newline into a new NUL-terminated string. */
 static int recv_line(int fd, int timeout_ms, char **line)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = cli_now_ms() + timeout_ms;
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap), *nl = NULL;
 
@@ -78,7 +78,7 @@ static int recv_line(int fd, int timeout_ms, char **line)
 		return -ENOMEM;
 	while (!nl) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = end - now_ms();
+		int64_t left = end - cli_now_ms();
 		ssize_t n;
 
 		if (left <= 0) {

@@ -31,6 +31,9 @@ int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
 	     struct json_object **ret);
 
 /* Print "colo-ctl: REASON" and the usage to stderr; returns CLI_EXIT_USAGE. */
+/* CLOCK_MONOTONIC in ms. */
+int64_t cli_now_ms(void);
+
 /* Write all of buf to a socket (EINTR and short writes retried, no
  * SIGPIPE). 0 or -errno. */
 int cli_send_all(int fd, const char *buf, size_t len);

@@ -149,7 +149,7 @@ static int fill(struct resp_conn *c, size_t want, int64_t deadline)
 {
 	while (c->in_len - c->in_off < want) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int64_t left = deadline - drill_now_ms();
+		int64_t left = deadline - cli_now_ms();
 		ssize_t n;
 
 		if (c->in_off && c->in_off == c->in_len)
@@ -233,7 +233,7 @@ static int parse_ll(const char *s, long long *v)
 
 int resp_read(struct resp_conn *c, int timeout_ms, struct resp_reply *r)
 {
-	int64_t deadline = drill_now_ms() + timeout_ms;
+	int64_t deadline = cli_now_ms() + timeout_ms;
 	char line[RESP_STR_MAX];
 	size_t llen, n;
 	long long blen;

@@ -21,14 +21,6 @@
 
 extern char **environ;
 
-int64_t drill_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void drill_sleep_ms(int64_t ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000,
@@ -188,15 +180,15 @@ bool lab_status(const char *ctl, char *role, size_t rsz, char *state,
 int64_t lab_wait_state(const char *ctl, const char *role, const char *state,
 		       int timeout_ms, int poll_ms)
 {
-	int64_t end = drill_now_ms() + timeout_ms;
+	int64_t end = cli_now_ms() + timeout_ms;
 	char r[32], s[32];
 
 	do {
 		if (lab_status(ctl, r, sizeof(r), s, sizeof(s)) &&
 		    !strcmp(s, state) && (!role || !strcmp(r, role)))
-			return drill_now_ms();
+			return cli_now_ms();
 		drill_sleep_ms(poll_ms);
-	} while (drill_now_ms() < end);
+	} while (cli_now_ms() < end);
 	return -1;
 }
 

@@ -90,11 +90,11 @@ int drill_ckpt_outcome(int fd, int timeout_ms)
 {
 	char buf[4096];
 	size_t len = 0;
-	int64_t end = drill_now_ms() + timeout_ms;
+	int64_t end = cli_now_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = end - drill_now_ms();
+		int64_t left = end - cli_now_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)

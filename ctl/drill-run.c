@@ -112,16 +112,16 @@ static void arm(struct drill *d)
 	int fo = d->failover_timeout_ms;
 
 	snprintf(tag, sizeof(tag), "%" PRIx64 "-%" PRIx64, d->seed,
-		 (uint64_t)drill_now_ms());
+		 (uint64_t)cli_now_ms());
 	if (writer_start(&d->w, d->p.service, tag, fo * 5 > 5000 ? fo * 5 : 5000,
 			 d->kind != DRILL_SECONDARY_LOSS)) {
 		fail(d, "cannot start the writer thread");
 		return;
 	}
 	d->writer_running = true;
-	d->t_start = drill_now_ms();
+	d->t_start = cli_now_ms();
 	end = d->t_start + 10000;
-	while (!atomic_load(&d->w.acked) && drill_now_ms() < end)
+	while (!atomic_load(&d->w.acked) && cli_now_ms() < end)
 		drill_sleep_ms(5);
 	if (!atomic_load(&d->w.acked)) {
 		fail(d, "no write acknowledged by the primary (%s) in 10 s",
@@ -135,8 +135,8 @@ static void arm(struct drill *d)
 		int64_t at = d->t_start + rnd_range(d, d->duration_ms / 4,
 						    3 * d->duration_ms / 4);
 
-		if (at > drill_now_ms())
-			drill_sleep_ms(at - drill_now_ms());
+		if (at > cli_now_ms())
+			drill_sleep_ms(at - cli_now_ms());
 	}
 }
 
@@ -162,7 +162,7 @@ static void fault(struct drill *d)
 		 * the secondary never saw: stop listening to it first. */
 		writer_retarget(&d->w, d->s.service, true);
 	}
-	d->t_fault = drill_now_ms();
+	d->t_fault = cli_now_ms();
 	atomic_store(&d->w.fault_ms, d->t_fault);
 	switch (d->kind) {
 	case DRILL_FAILOVER:
@@ -230,13 +230,13 @@ static void detect(struct drill *d)
 		ok = lab_status(d->serve->ctl, role, sizeof(role), state,
 				sizeof(state));
 		if (ok && detected(d, role, state)) {
-			d->t_detect = drill_now_ms();
+			d->t_detect = cli_now_ms();
 			snprintf(d->detect_state, sizeof(d->detect_state),
 				 "%s/%s", role, state);
 			break;
 		}
 		drill_sleep_ms(5);
-	} while (drill_now_ms() < end);
+	} while (cli_now_ms() < end);
 	if (!d->t_detect) {
 		fail(d, "host %s did not react in %d s (last status: %s/%s)",
 		     d->serve->host, DETECT_TIMEOUT_MS / 1000,
@@ -258,7 +258,7 @@ static void wait_serving(struct drill *d)
 	int64_t end = d->t_fault + SERVE_TIMEOUT_MS, t;
 
 	while (!(t = atomic_load(&d->w.first_ack_after_fault_ms)) &&
-	       drill_now_ms() < end)
+	       cli_now_ms() < end)
 		drill_sleep_ms(2);
 	if (!t) {
 		fail(d, "no write acknowledged by %s within %d s of the fault",
@@ -278,7 +278,7 @@ static void isolate_old_primary(struct drill *d)
 	char role[32], state[32];
 
 	if (lab_pid_alive(d->p.pid)) {
-		int64_t t = drill_now_ms();
+		int64_t t = cli_now_ms();
 		bool st = lab_status(d->p.ctl, role, sizeof(role), state,
 				     sizeof(state));
 		int ret;

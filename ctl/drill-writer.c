@@ -106,7 +106,7 @@ static void record(struct writer *w, uint64_t op, bool after_fault,
 		w->acked_after_fault++;
 		if (!atomic_load(&w->first_ack_after_fault_ms))
 			atomic_store(&w->first_ack_after_fault_ms,
-				     drill_now_ms());
+				     cli_now_ms());
 	}
 }
 
@@ -124,7 +124,7 @@ static int connect_target(struct writer *w, struct resp_conn *c)
 	pthread_mutex_lock(&w->lock);
 	w->fd = c->fd;
 	pthread_mutex_unlock(&w->lock);
-	w->conn_ms = drill_now_ms();
+	w->conn_ms = cli_now_ms();
 	w->connects++;
 	return 0;
 }
@@ -180,7 +180,7 @@ static int run_batch(struct writer *w, struct resp_conn *c, unsigned n,
 	w->next_op += n;
 	/* Sent after the fault if the fault was already recorded now. */
 	fault = atomic_load(&w->fault_ms);
-	after = fault && drill_now_ms() >= fault &&
+	after = fault && cli_now_ms() >= fault &&
 		(!w->after_needs_new_conn || w->conn_ms >= fault);
 	ret = resp_write(c, buf, len);
 	if (burst)

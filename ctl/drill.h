@@ -22,7 +22,6 @@
 
 #include "client.h"
 
-int64_t drill_now_ms(void);
 void drill_sleep_ms(int64_t ms);
 
 /* ---- drill-client.c: RESP over TCP ------------------------------------ */

@@ -150,6 +150,39 @@ int link_queue(struct primary *p, const struct proto_msg *m)
 }
 
 /*
+ * Queue a heartbeat if one is due and write what the socket takes. Never
+ * blocks and never ends the link itself, so that it is safe in the middle
+ * of a checkpoint: 0 or -errno, for the caller to act on.
+ */
+int link_heartbeat(struct primary *p)
+{
+	struct proto_msg m = { .type = PROTO_HEARTBEAT };
+	uint64_t now = evloop_now_ms();
+	int ret;
+
+	if (p->state != COLO_STATE_COLO || !p->link ||
+	    now - p->link_hb_ms < p->opts.heartbeat_ms)
+		return 0;
+	m.heartbeat.time_ms = p->link_hb_ms = now;
+	ret = proto_queue(p->link, &m);
+	if (ret == 0)
+		ret = xport_flush_nb(p->link);
+	if (ret == -EAGAIN)
+		ret = 0;
+	if (ret == 0)
+		link_watch(p);
+	return ret;
+}
+
+/* For waits on the main thread (barriers, hashing for verify): heartbeats
+ * go on, or a busy primary would look dead. A broken link shows in the
+ * checkpoint's next read or write. */
+void link_heartbeat_idle(void *opaque)
+{
+	link_heartbeat(opaque);
+}
+
+/*
  * The secondary is gone. The PVM is now the only copy, so holding output
  * back protects nobody: release it and go on unprotected.
  */
@@ -261,12 +294,11 @@ void link_tick(struct primary *p)
 			snprintf(why, sizeof(why), "no message for %llu ms",
 				 (unsigned long long)(now - p->link_rx_ms));
 			link_lost(p, why);
-		} else if (now - p->link_hb_ms >= p->opts.heartbeat_ms) {
-			struct proto_msg m = { .type = PROTO_HEARTBEAT };
+		} else {
+			int ret = link_heartbeat(p);
 
-			m.heartbeat.time_ms = now;
-			p->link_hb_ms = now;
-			link_queue(p, &m);
+			if (ret < 0)
+				link_lost(p, strerror(-ret));
 		}
 	}
 	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running &&

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* colo-primary: command line. Bad flags stop start-up with a one-line reason. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,17 @@ static const struct option options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static void die(const char *fmt, const char *a, const char *b)
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
+						    noreturn));
+
+static void die(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "colo-primary: ");
-	fprintf(stderr, fmt, a, b);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n");
 	exit(2);
 }
@@ -77,7 +85,7 @@ int main(int argc, char **argv)
 			if (config_parse_size(optarg, &o.ram_bytes) ||
 			    o.ram_bytes % 4096 || o.ram_bytes < (1 << 20))
 				die("--ram: '%s' is not a size of at least 1M "
-				    "in whole 4K pages%s", optarg, "");
+				    "in whole 4K pages", optarg);
 			break;
 		case OPT_DELAY:
 			o.checkpoint_delay_ms = parse_ms("--checkpoint-delay",
@@ -92,8 +100,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SHIFT:
 			if (config_parse_u64(optarg, 6, 31, &v))
-				die("--clear-bitmap-shift: '%s' is not in 6..31%s",
-				    optarg, "");
+				die("--clear-bitmap-shift: '%s' is not in 6..31",
+				    optarg);
 			o.clear_bitmap_shift = (unsigned)v;
 			break;
 		case OPT_HB:
@@ -109,21 +117,20 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		die("unexpected argument '%s'%s", argv[optind], "");
+		die("unexpected argument '%s'", argv[optind]);
 	if (!o.service)
-		die("--service HOST:PORT is required%s%s", "", "");
+		die("--service HOST:PORT is required");
 	if (!o.control)
-		die("--control PATH is required%s%s", "", "");
+		die("--control PATH is required");
 	if (!o.guest)
-		die("--guest PATH is required%s%s", "", "");
+		die("--guest PATH is required");
 	if (o.failover_timeout_ms <= o.heartbeat_ms)
-		die("--failover-timeout-ms must be longer than --heartbeat-ms%s%s",
-		    "", "");
+		die("--failover-timeout-ms must be longer than --heartbeat-ms");
 	if (o.tls_creds && o.insecure)
-		die("--tls-creds and --insecure exclude each other%s%s", "", "");
+		die("--tls-creds and --insecure exclude each other");
 	if (o.secondary && !o.tls_creds && !o.insecure)
 		die("--secondary needs --tls-creds DIR (or --insecure for "
-		    "plain TCP)%s%s", "", "");
+		    "plain TCP)");
 
 	log_init("colo-primary", level);
 	return primary_run(&o) < 0 ? 1 : 0;

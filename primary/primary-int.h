@@ -141,14 +141,14 @@ int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
 		   uint64_t arg, const void *data, size_t len);
 void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
 int pvm_barrier(struct primary *p);
-/* Queue a heartbeat if one is due (while the main thread is busy). */
-void pvm_barrier_idle(void *opaque);
 void *pvm_hint_thread(void *opaque);
 
 /* link.c */
 int link_connect(struct primary *p);
 void link_tick(struct primary *p);
 int link_queue(struct primary *p, const struct proto_msg *m);
+int link_heartbeat(struct primary *p);
+void link_heartbeat_idle(void *opaque);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);

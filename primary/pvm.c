@@ -157,23 +157,6 @@ void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 		watch(p);
 }
 
-/* Heartbeats go on while the PVM works its way to a safe point, or a busy
- * guest would look like a dead primary. Queue only: a broken link shows in
- * the checkpoint's next write. */
-void pvm_barrier_idle(void *opaque)
-{
-	struct primary *p = opaque;
-	struct proto_msg m = { .type = PROTO_HEARTBEAT };
-	uint64_t now = evloop_now_ms();
-
-	if (p->state != COLO_STATE_COLO || !p->link ||
-	    now - p->link_hb_ms < p->opts.heartbeat_ms)
-		return;
-	m.heartbeat.time_ms = p->link_hb_ms = now;
-	if (proto_queue(p->link, &m) == 0)
-		xport_flush_nb(p->link);
-}
-
 /*
  * Bring the PVM to a safe point: after it answers the barrier it has handled
  * every event sent before, and waits in its loop for the next one.
@@ -185,7 +168,7 @@ int pvm_barrier(struct primary *p)
 	if (p->pvm.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&p->pvm, ++p->barrier_id, BARRIER_TIMEOUT_MS,
-				on_pvm_msg, pvm_barrier_idle, p);
+				on_pvm_msg, link_heartbeat_idle, p);
 	if (ret < 0 && ret != -ETIMEDOUT)
 		pvm_died(p);
 	else
@@ -201,12 +184,10 @@ int pvm_barrier(struct primary *p)
 void *pvm_hint_thread(void *opaque)
 {
 	struct primary *p = opaque;
-	struct chan_reader rd;
 	struct chan_msg m;
 
-	if (chan_reader_init(&rd, p->pvm.hint_fd) < 0)
-		return NULL;
-	while (chan_recv(&rd, &m) == 0) {
+	/* Only this thread reads hint_rd while it runs. */
+	while (chan_recv(&p->pvm.hint_rd, &m) == 0) {
 		struct chan_msg ack = { .type = CHAN_HINT_ACK };
 		int ret = -EPROTO;
 
@@ -220,6 +201,5 @@ void *pvm_hint_thread(void *opaque)
 		if (chan_send(p->pvm.hint_fd, &ack) < 0)
 			break;
 	}
-	chan_reader_deinit(&rd);
 	return NULL;
 }

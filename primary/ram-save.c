@@ -12,6 +12,7 @@
  * the clear to come after a page was read, a write between the read and the
  * clear would be forgotten.
  */
+#include "evloop.h"
 #include "ram-save.h"
 
 #include <errno.h>
@@ -19,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dirtylog.h"
@@ -27,13 +27,6 @@
 #include "proto.h"
 #include "xport.h"
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 		   struct dirtylog *dlog, unsigned clear_shift)
@@ -321,7 +314,7 @@ static bool next_dirty(struct ram_state *rs, uint32_t *block, uint64_t *page)
 int ram_save_iterate(struct ram_state *rs, struct xport *x,
 		     unsigned max_wait_ms)
 {
-	uint64_t start = now_ms();
+	uint64_t start = evloop_now_ms();
 	uint64_t unclocked = 0;		/* pages sent since the last look */
 	int done = 0;
 	int ret;
@@ -355,7 +348,7 @@ int ram_save_iterate(struct ram_state *rs, struct xport *x,
 		unclocked += (uint64_t)n;
 		if (unclocked >= 64) {
 			unclocked = 0;
-			if (now_ms() - start >= max_wait_ms)
+			if (evloop_now_ms() - start >= max_wait_ms)
 				break;
 		}
 	}

@@ -148,7 +148,6 @@ void secondary_primary_lost(struct secondary *s, const char *why, bool forced)
 void secondary_tick(struct secondary *s)
 {
 	uint64_t now = evloop_now_ms();
-	struct proto_msg m = { .type = PROTO_HEARTBEAT };
 	char why[96];
 
 	if ((s->state != IN_COLO && s->state != IN_CKPT) || !s->link)
@@ -159,11 +158,7 @@ void secondary_tick(struct secondary *s)
 		secondary_primary_lost(s, why, false);
 		return;
 	}
-	if (now - s->link_hb_ms < s->opts.heartbeat_ms)
-		return;
-	m.heartbeat.time_ms = now;
-	s->link_hb_ms = now;
-	if (sec_link_send(s, &m) < 0)
+	if (sec_link_heartbeat(s) < 0)
 		secondary_primary_lost(s, "cannot send a heartbeat", false);
 }
 

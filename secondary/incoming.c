@@ -221,7 +221,7 @@ static int send_verify(struct secondary *s)
 	if (!d)
 		return -ENOMEM;
 	ret = ram_digest_chunks(&s->ram, RAM_DIGEST_CHUNK_PAGES, d,
-				svm_barrier_idle, s);
+				sec_link_heartbeat_idle, s);
 	if (ret == 0) {
 		m.verify.id = s->ckpt_id;
 		m.verify.chunk_pages = RAM_DIGEST_CHUNK_PAGES;

@@ -39,6 +39,28 @@ int sec_link_send(struct secondary *s, const struct proto_msg *m)
 	return ret;
 }
 
+/*
+ * Queue a heartbeat if one is due. Never ends the link itself, so that it
+ * is safe while a checkpoint is being applied: 0 or -errno.
+ */
+int sec_link_heartbeat(struct secondary *s)
+{
+	struct proto_msg m = { .type = PROTO_HEARTBEAT };
+	uint64_t now = evloop_now_ms();
+
+	if (!s->link || now - s->link_hb_ms < s->opts.heartbeat_ms)
+		return 0;
+	m.heartbeat.time_ms = s->link_hb_ms = now;
+	return sec_link_send(s, &m);
+}
+
+/* For waits in the loop (SVM barriers, hashing for verify): the primary
+ * must keep hearing from us; a broken link shows in on_link or the tick. */
+void sec_link_heartbeat_idle(void *opaque)
+{
+	sec_link_heartbeat(opaque);
+}
+
 /* Before closing: give what is queued (a REFUSE reason) a short chance. */
 void sec_link_close(struct secondary *s)
 {

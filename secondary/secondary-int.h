@@ -105,14 +105,14 @@ int svm_start(struct secondary *s);
 void svm_stop(struct secondary *s);
 int svm_feed(struct secondary *s, const struct proto_input *in);
 int svm_barrier(struct secondary *s);
-/* Queue a heartbeat if one is due (while the loop is busy). */
-void svm_barrier_idle(void *opaque);
 void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
 void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque);
 
 /* link.c */
 int sec_link_send(struct secondary *s, const struct proto_msg *m);
 void sec_link_close(struct secondary *s);
+int sec_link_heartbeat(struct secondary *s);
+void sec_link_heartbeat_idle(void *opaque);
 void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque);
 
 /* control.c */

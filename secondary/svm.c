@@ -135,38 +135,22 @@ void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	struct secondary *s = opaque;
-	struct chan_reader rd = { .fd = fd };
 	struct chan_msg m, ack = { .type = CHAN_HINT_ACK };
 
 	(void)l;
+	(void)fd;
 	(void)events;
-	if (chan_reader_init(&rd, fd) < 0)
-		return;
-	if (chan_recv(&rd, &m) == 0 && m.type == CHAN_HINT)
-		chan_send(fd, &ack);
+	if (chan_recv(&s->svm.hint_rd, &m) == 0 && m.type == CHAN_HINT)
+		chan_send(s->svm.hint_fd, &ack);
 	else
 		incoming_reset(s, "the SVM's hint channel closed");
-	chan_reader_deinit(&rd);
-}
-
-/* The primary waits for our ack meanwhile: keep it hearing from us. */
-void svm_barrier_idle(void *opaque)
-{
-	struct secondary *s = opaque;
-	struct proto_msg m = { .type = PROTO_HEARTBEAT };
-	uint64_t now = evloop_now_ms();
-
-	if (!s->link || now - s->link_hb_ms < s->opts.heartbeat_ms)
-		return;
-	m.heartbeat.time_ms = s->link_hb_ms = now;
-	sec_link_send(s, &m);
 }
 
 int svm_barrier(struct secondary *s)
 {
 	int ret = guestproc_barrier(&s->svm, ++s->barrier_id,
 				    BARRIER_TIMEOUT_MS, forward_output,
-				    svm_barrier_idle, s);
+				    sec_link_heartbeat_idle, s);
 
 	watch(s);
 	return ret;
