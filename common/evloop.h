@@ -7,6 +7,7 @@
 #ifndef COLO_EVLOOP_H
 #define COLO_EVLOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define EV_READ 0x1u
@@ -25,5 +26,8 @@ int evloop_del(struct evloop *l, int fd);             /* before close(fd) */
  * fds. Returns how many ran, or -errno. */
 int evloop_run_once(struct evloop *l, int timeout_ms);
 uint64_t evloop_now_ms(void);                         /* CLOCK_MONOTONIC */
+/* Is fd readable right now? For waits outside the loop that must notice a
+ * stop request: a signalfd stays readable until the loop reads it. */
+bool evloop_fd_readable(int fd);
 
 #endif

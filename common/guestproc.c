@@ -395,7 +395,7 @@ int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,
 
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		      int (*on_msg)(void *opaque, const struct chan_msg *m),
-		      void (*idle)(void *opaque), void *opaque)
+		      int (*idle)(void *opaque), void *opaque)
 {
 	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
 	uint64_t deadline = evloop_now_ms() + (uint64_t)timeout_ms;
@@ -422,8 +422,8 @@ int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 				  (int)(deadline - now) :
 				  GUESTPROC_IDLE_MS) < 0 && errno != EINTR)
 			return -errno;
-		if (idle)
-			idle(opaque);
+		if (idle && (ret = idle(opaque)) < 0)
+			return ret;
 	}
 	return ret < 0 ? ret : 0;
 }

@@ -42,13 +42,14 @@ uint32_t guestproc_events(const struct guestproc *gp);
  * events and handing every other message it sends to on_msg meanwhile. The
  * guest is then at a safe point. idle (may be NULL) runs at least every
  * GUESTPROC_IDLE_MS while waiting: the daemon's heartbeats must go on while
- * a busy guest works its way to the barrier. 0, -ETIMEDOUT, or -errno
- * (guest gone, or what on_msg returned).
+ * a busy guest works its way to the barrier, and a negative return from it
+ * (a stop request) ends the wait with that value. 0, -ETIMEDOUT, or -errno
+ * (guest gone, or what on_msg or idle returned).
  */
 #define GUESTPROC_IDLE_MS 50
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		      int (*on_msg)(void *opaque, const struct chan_msg *m),
-		      void (*idle)(void *opaque), void *opaque);
+		      int (*idle)(void *opaque), void *opaque);
 /* Write queued events and read what arrived, handing messages to on_msg,
  * without blocking. 0, or -errno (guest gone, malformed, on_msg's error). */
 int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,

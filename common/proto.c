@@ -7,7 +7,8 @@
  * payload length u32. Payloads, by type (offsets in bytes):
  *
  *   HELLO         0 version u32, 4 page_size u32, 8 guest digest [32],
- *                 40 nblocks u32, 44 nblocks * block:
+ *                 40 pair id u64, 48 generation u64,
+ *                 56 nblocks u32, 60 nblocks * block:
  *                   0 id u32, 4 name [32] (NUL-terminated, zero-padded),
  *                   36 size u64, 44 guest_addr u64          (52 bytes each)
  *   HELLO_ACK     empty
@@ -18,8 +19,12 @@
  *                 data 32 bytes into the frame, so page copies are aligned.
  *   DISCARD       0 block u32, 4 first u64, 12 count u64
  *   CKPT_BEGIN    0 id u64, 8 flags u32
- *   DEVICE_STATE  0 input_seq u64, 8 clock_ms u64, 16 nconns u32,
- *                 20 nconns * conn id u32
+ *   DEVICE_STATE  0 input_seq u64, 8 clock_ms u64, 16 pair id u64,
+ *                 24 generation u64, 32 tunables: checkpoint_delay_ms u32,
+ *                 compare_timeout_ms u32, max_wait_ms u32,
+ *                 clear_bitmap_shift u32, heartbeat_ms u32,
+ *                 failover_timeout_ms u32; 56 nconns u32,
+ *                 60 nconns * conn id u32
  *   CKPT_END      0 id u64, 8 pages u64
  *   CKPT_ACK      0 id u64, 8 status i32 (0 or -errno)
  *   INPUT         0 seq u64, 8 conn u32, 12 kind u32, 16 arg u64,
@@ -46,13 +51,13 @@ static const struct {
 	const char *name;
 	size_t fixed;                    /* payload bytes before variable data */
 } types[PROTO__MAX] = {
-	[PROTO_HELLO] = { "HELLO", 44 },
+	[PROTO_HELLO] = { "HELLO", 60 },
 	[PROTO_HELLO_ACK] = { "HELLO_ACK", 0 },
 	[PROTO_REFUSE] = { "REFUSE", 2 },
 	[PROTO_PAGES] = { "PAGES", 24 },
 	[PROTO_DISCARD] = { "DISCARD", 20 },
 	[PROTO_CKPT_BEGIN] = { "CKPT_BEGIN", 12 },
-	[PROTO_DEVICE_STATE] = { "DEVICE_STATE", 20 },
+	[PROTO_DEVICE_STATE] = { "DEVICE_STATE", 60 },
 	[PROTO_CKPT_END] = { "CKPT_END", 16 },
 	[PROTO_CKPT_ACK] = { "CKPT_ACK", 12 },
 	[PROTO_INPUT] = { "INPUT", 28 },
@@ -225,6 +230,16 @@ size_t proto_frame_len(const struct proto_msg *m)
 	return PROTO_HDR_LEN + types[m->type].fixed + var_len(m);
 }
 
+static void encode_tunables(const struct proto_tunables *t, uint8_t **p)
+{
+	put32(p, t->checkpoint_delay_ms);
+	put32(p, t->compare_timeout_ms);
+	put32(p, t->max_wait_ms);
+	put32(p, t->clear_bitmap_shift);
+	put32(p, t->heartbeat_ms);
+	put32(p, t->failover_timeout_ms);
+}
+
 static void encode_hello(const struct proto_hello *h, uint8_t **p)
 {
 	uint32_t i;
@@ -232,6 +247,8 @@ static void encode_hello(const struct proto_hello *h, uint8_t **p)
 	put32(p, h->version);
 	put32(p, h->page_size);
 	putbytes(p, h->guest_digest, PROTO_DIGEST_LEN);
+	put64(p, h->gen.pair_id);
+	put64(p, h->gen.generation);
 	put32(p, h->nblocks);
 	for (i = 0; i < h->nblocks; i++) {
 		size_t n = strlen(h->blocks[i].name);
@@ -280,6 +297,9 @@ static const uint8_t *encode_fixed(const struct proto_msg *m, uint8_t **p)
 	case PROTO_DEVICE_STATE:
 		put64(p, m->device_state.input_seq);
 		put64(p, m->device_state.clock_ms);
+		put64(p, m->device_state.gen.pair_id);
+		put64(p, m->device_state.gen.generation);
+		encode_tunables(&m->device_state.tunables, p);
 		put32(p, m->device_state.nconns);
 		return m->device_state.conn_ids;
 	case PROTO_CKPT_END:
@@ -368,6 +388,16 @@ int proto_decode_hdr(const uint8_t hdr[PROTO_HDR_LEN], uint32_t *type,
 	return 0;
 }
 
+static void decode_tunables(const uint8_t **p, struct proto_tunables *t)
+{
+	t->checkpoint_delay_ms = get32(p);
+	t->compare_timeout_ms = get32(p);
+	t->max_wait_ms = get32(p);
+	t->clear_bitmap_shift = get32(p);
+	t->heartbeat_ms = get32(p);
+	t->failover_timeout_ms = get32(p);
+}
+
 static int decode_hello(const uint8_t *p, size_t len, struct proto_hello *h)
 {
 	uint32_t i;
@@ -376,6 +406,8 @@ static int decode_hello(const uint8_t *p, size_t len, struct proto_hello *h)
 	h->page_size = get32(&p);
 	memcpy(h->guest_digest, p, PROTO_DIGEST_LEN);
 	p += PROTO_DIGEST_LEN;
+	h->gen.pair_id = get64(&p);
+	h->gen.generation = get64(&p);
 	h->nblocks = get32(&p);
 	/* Count first: it sizes both the length check and the array. */
 	if (h->nblocks < 1 || h->nblocks > RAM_MAX_BLOCKS ||
@@ -438,6 +470,9 @@ static int decode_fixed(const uint8_t *p, struct proto_msg *m,
 	case PROTO_DEVICE_STATE:
 		m->device_state.input_seq = get64(&p);
 		m->device_state.clock_ms = get64(&p);
+		m->device_state.gen.pair_id = get64(&p);
+		m->device_state.gen.generation = get64(&p);
+		decode_tunables(&p, &m->device_state.tunables);
 		m->device_state.nconns = get32(&p);
 		*data = p;
 		return 0;

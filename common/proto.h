@@ -27,7 +27,7 @@
 
 #include "ramblock.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_HDR_LEN 8
 #define PROTO_DIGEST_LEN 32            /* SHA-256 */
 #define PROTO_MAX_PAGES_PER_MSG 256    /* 1 MiB of data */
@@ -65,10 +65,33 @@ enum proto_input_kind {
 };
 enum proto_output_kind { PROTO_OUT_DATA = 1, PROTO_OUT_CLOSE, PROTO_OUT__MAX };
 
+/*
+ * Which state a side holds (I8): a random id drawn when a primary starts a
+ * pair, kept through takeovers, and the number of checkpoints begun in that
+ * pair. A secondary holding a fenced SVM compares them before it lets a
+ * primary replace it.
+ */
+struct proto_generation {
+	uint64_t pair_id;
+	uint64_t generation;
+};
+
+/* The operator's settings, carried so that a promoted secondary keeps
+ * them. Ranges are the receiver's to check. */
+struct proto_tunables {
+	uint32_t checkpoint_delay_ms;
+	uint32_t compare_timeout_ms;
+	uint32_t max_wait_ms;
+	uint32_t clear_bitmap_shift;
+	uint32_t heartbeat_ms;
+	uint32_t failover_timeout_ms;
+};
+
 struct proto_hello {
 	uint32_t version;
 	uint32_t page_size;
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
+	struct proto_generation gen;           /* the primary's */
 	uint32_t nblocks;                      /* 1..RAM_MAX_BLOCKS */
 	struct {
 		uint32_t id;
@@ -96,6 +119,8 @@ struct proto_ckpt_begin { uint64_t id; uint32_t flags; };
 struct proto_device_state {
 	uint64_t input_seq;                    /* last input event before it */
 	uint64_t clock_ms;                     /* the daemon clock ticks carry */
+	struct proto_generation gen;           /* this checkpoint's */
+	struct proto_tunables tunables;        /* the primary's, as of now */
 	uint32_t nconns;                       /* open connections */
 	const uint8_t *conn_ids;               /* nconns big-endian u32 */
 };

@@ -42,7 +42,7 @@ void ram_digest_chunk_range(const struct ram_layout *l, uint32_t chunk_pages,
 }
 
 int ram_digest_chunks(const struct ram_layout *l, uint32_t chunk_pages,
-		      uint8_t *out, void (*progress)(void *opaque),
+		      uint8_t *out, int (*progress)(void *opaque),
 		      void *opaque)
 {
 	uint32_t n = ram_digest_nchunks(l, chunk_pages), i;
@@ -57,8 +57,8 @@ int ram_digest_chunks(const struct ram_layout *l, uint32_t chunk_pages,
 				 out + (uint64_t)i * DIGEST_LEN);
 		if (ret < 0)
 			return ret;
-		if (progress)
-			progress(opaque);
+		if (progress && (ret = progress(opaque)) < 0)
+			return ret;
 	}
 	return 0;
 }

@@ -16,9 +16,10 @@
 uint32_t ram_digest_nchunks(const struct ram_layout *l, uint32_t chunk_pages);
 /* Fills out[nchunks * 32]. progress (may be NULL) runs after each chunk:
  * hashing a large RAM takes a while, and the daemons' heartbeats must go
- * on meanwhile. 0 or -errno. */
+ * on meanwhile; a negative return from it (a stop request) ends the walk
+ * with that value. 0 or -errno. */
 int ram_digest_chunks(const struct ram_layout *l, uint32_t chunk_pages,
-		      uint8_t *out, void (*progress)(void *opaque),
+		      uint8_t *out, int (*progress)(void *opaque),
 		      void *opaque);
 /* Where chunk i lies: block, byte offset in the block, length. */
 void ram_digest_chunk_range(const struct ram_layout *l, uint32_t chunk_pages,

@@ -354,48 +354,6 @@ static int handshake_failed(struct tls_xport *t, int ret, int sys, char *err,
 	return r;
 }
 
-static int handshake(struct tls_xport *t, int timeout_ms, char *err,
-		     size_t errlen)
-{
-	long long deadline = (long long)evloop_now_ms() + timeout_ms, left;
-	struct pollfd pfd = { .fd = t->x.fd };
-	int ret, e, sys;
-
-	for (;;) {
-		ERR_clear_error();
-		errno = 0;
-		ret = SSL_do_handshake(t->ssl);
-		sys = errno;
-		if (ret == 1)
-			return 0;
-		e = SSL_get_error(t->ssl, ret);
-		if (e == SSL_ERROR_WANT_READ)
-			pfd.events = POLLIN;
-		else if (e == SSL_ERROR_WANT_WRITE)
-			pfd.events = POLLOUT;
-		else
-			return handshake_failed(t, ret, sys, err, errlen);
-		do {
-			left = deadline - (long long)evloop_now_ms();
-			if (left <= 0) {
-				snprintf(err, errlen,
-					 "TLS handshake with %s failed: timed out after %d ms",
-					 t->x.peer, timeout_ms);
-				return -ETIMEDOUT;
-			}
-			ret = poll(&pfd, 1, (int)left);
-		} while (ret == 0 || (ret < 0 && errno == EINTR));
-		if (ret < 0) {
-			int e = errno;
-
-			snprintf(err, errlen,
-				 "poll for TLS handshake with %s: %s",
-				 t->x.peer, strerror(e));
-			return -e;
-		}
-	}
-}
-
 static void log_established(struct tls_xport *t)
 {
 	X509 *cert = SSL_get1_peer_certificate(t->ssl);
@@ -411,8 +369,8 @@ static void log_established(struct tls_xport *t)
 		 SSL_get_cipher_name(t->ssl));
 }
 
-struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
-			    char *err, size_t errlen)
+struct xport *xport_tls_start(struct xport_tls_ctx *ctx, int fd, char *err,
+			      size_t errlen)
 {
 	struct tls_xport *t;
 	int r;
@@ -433,20 +391,68 @@ struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
 		ssl_reason(why, sizeof(why));
 		snprintf(err, errlen, "TLS with %s: SSL_new/SSL_set_fd: %s",
 			 t->x.peer, why);
-		goto fail;
+		ERR_clear_error();
+		xport_free(&t->x);
+		return NULL;
 	}
 	if (ctx->role == XPORT_TLS_SERVER)
 		SSL_set_accept_state(t->ssl);
 	else
 		SSL_set_connect_state(t->ssl);
-
-	r = handshake(t, timeout_ms > 0 ? timeout_ms : INT_MAX, err, errlen);
-	if (r)
-		goto fail;
-	log_established(t);
 	return &t->x;
-fail:
+}
+
+int xport_tls_handshake(struct xport *x, char *err, size_t errlen)
+{
+	struct tls_xport *t = to_tls(x);
+	int ret, e, sys;
+
 	ERR_clear_error();
-	xport_free(&t->x);
+	errno = 0;
+	x->wait_for = 0;
+	ret = SSL_do_handshake(t->ssl);
+	sys = errno;
+	if (ret == 1) {
+		log_established(t);
+		return 0;
+	}
+	e = SSL_get_error(t->ssl, ret);
+	if (e == SSL_ERROR_WANT_READ) {
+		x->wait_for = POLLIN;
+		return -EAGAIN;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		x->wait_for = POLLOUT;
+		return -EAGAIN;
+	}
+	ret = handshake_failed(t, ret, sys, err, errlen);
+	ERR_clear_error();
+	return ret;
+}
+
+struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
+			    char *err, size_t errlen)
+{
+	long long deadline = (long long)evloop_now_ms() +
+			     (timeout_ms > 0 ? timeout_ms : INT_MAX);
+	struct xport *x = xport_tls_start(ctx, fd, err, errlen);
+	int r;
+
+	if (!x)
+		return NULL;
+	while ((r = xport_tls_handshake(x, err, errlen)) == -EAGAIN) {
+		r = xport_wait(x, deadline);
+		if (r == -ETIMEDOUT)
+			snprintf(err, errlen, "TLS handshake with %s failed: "
+				 "timed out after %d ms", x->peer, timeout_ms);
+		else if (r < 0)
+			snprintf(err, errlen, "TLS handshake with %s: %s",
+				 x->peer, strerror(-r));
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		return x;
+	xport_free(x);
 	return NULL;
 }

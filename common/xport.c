@@ -48,6 +48,7 @@ int xport_init(struct xport *x, const struct xport_ops *ops, int fd)
 	x->timeout_ms = XPORT_DEFAULT_TIMEOUT_MS;
 	x->werr = 0;
 	x->wait_for = 0;
+	x->cancel_fd = -1;
 	if (net_peer_name(fd, x->peer, sizeof(x->peer)) < 0)
 		snprintf(x->peer, sizeof(x->peer), "fd %d", fd);
 	flags = fcntl(fd, F_GETFL);
@@ -85,12 +86,16 @@ static long long deadline_from_now(const struct xport *x)
 
 /*
  * Wait until fd is ready for events (or for what the implementation asked
- * for instead). Returns the revents (> 0), -ETIMEDOUT past the deadline, or
- * -errno. POLLERR and POLLHUP count as ready: the next call reports them.
+ * for instead). Returns the revents (> 0), -ETIMEDOUT past the deadline,
+ * -ECANCELED once the cancel fd is readable, or -errno. POLLERR and POLLHUP
+ * count as ready: the next call reports them.
  */
 static int wait_ready(struct xport *x, short events, long long deadline)
 {
-	struct pollfd pfd = { .fd = x->fd, .events = events };
+	struct pollfd pfd[2] = {
+		{ .fd = x->fd, .events = events },
+		{ .fd = x->cancel_fd, .events = POLLIN },
+	};
 	long long left;
 	int r;
 
@@ -98,7 +103,8 @@ static int wait_ready(struct xport *x, short events, long long deadline)
 		left = deadline < 0 ? -1 : deadline - (long long)evloop_now_ms();
 		if (deadline >= 0 && left <= 0)
 			return -ETIMEDOUT;
-		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		r = poll(pfd, x->cancel_fd >= 0 ? 2 : 1,
+			 left > INT_MAX ? INT_MAX : (int)left);
 		if (r > 0)
 			break;
 		if (r < 0 && errno != EINTR) {
@@ -107,9 +113,18 @@ static int wait_ready(struct xport *x, short events, long long deadline)
 			return r;
 		}
 	}
-	if (pfd.revents & POLLNVAL)
+	if (x->cancel_fd >= 0 && pfd[1].revents)
+		return -ECANCELED;
+	if (pfd[0].revents & POLLNVAL)
 		return -EBADF;
-	return pfd.revents;
+	return pfd[0].revents;
+}
+
+int xport_wait(struct xport *x, long long deadline)
+{
+	int r = wait_ready(x, x->wait_for ? x->wait_for : POLLIN, deadline);
+
+	return r < 0 ? r : 0;
 }
 
 /* The events a call that got -EAGAIN waits for. */
@@ -404,6 +419,11 @@ bool xport_has_buffered(const struct xport *x)
 	if (x->rend > x->rstart)
 		return true;
 	return x->ops->pending && x->ops->pending(x);
+}
+
+void xport_set_cancel(struct xport *x, int fd)
+{
+	x->cancel_fd = fd;
 }
 
 int xport_set_timeout(struct xport *x, int ms)

@@ -55,6 +55,7 @@ struct xport {
 	char peer[64];                 /* "host:port" for messages */
 	int timeout_ms;                /* of the blocking calls; -1: none */
 	int werr;                      /* a write broke the stream: sticky */
+	int cancel_fd;                 /* readable: blocking calls give up */
 	short wait_for;                /* see struct xport_ops */
 	unsigned char *wbuf;           /* queued output is [wstart, wlen) */
 	size_t wstart, wlen, wcap;
@@ -87,6 +88,17 @@ int xport_flush_nb(struct xport *x);
 size_t xport_queued(const struct xport *x);
 
 bool xport_has_buffered(const struct xport *x);
+/*
+ * A file descriptor whose readability cancels every blocking wait on x with
+ * -ECANCELED (the daemons pass their signalfd, or an eventfd their main
+ * thread writes on stop), so that a stop request never waits for a peer's
+ * timeout. -1 (the default): none. The fd is polled, never read.
+ */
+void xport_set_cancel(struct xport *x, int fd);
+/* Wait until x is ready for what its last -EAGAIN waited for (x->wait_for,
+ * or reading), or until deadline (evloop_now_ms() time; < 0: none).
+ * 0, -ETIMEDOUT, -ECANCELED, -errno. */
+int xport_wait(struct xport *x, long long deadline);
 /* Bounds each wait of the blocking calls for progress; ms <= 0: no limit. */
 int xport_set_timeout(struct xport *x, int ms);
 static inline int xport_fd(const struct xport *x) { return x->fd; }
@@ -115,10 +127,21 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 					enum xport_tls_role role,
 					char *err, size_t errlen);
 void xport_tls_ctx_free(struct xport_tls_ctx *ctx);
-/* Handshake over a connected socket (bounded by timeout_ms); takes ownership
- * of fd either way. NULL on failure, with the reason in err. */
+/* Handshake over a connected socket, blocking for at most timeout_ms;
+ * takes ownership of fd either way. NULL on failure, with the reason in
+ * err. */
 struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
 			    char *err, size_t errlen);
+/*
+ * The same without blocking, for an event loop: start takes ownership of fd
+ * (NULL on failure, with the reason in err); then call handshake whenever
+ * x's fd is ready for x->wait_for: 0 once established, -EAGAIN to wait
+ * again, -errno with the reason in err (free x then). The caller owns the
+ * deadline: a silent peer costs it a file descriptor, not its loop.
+ */
+struct xport *xport_tls_start(struct xport_tls_ctx *ctx, int fd, char *err,
+			      size_t errlen);
+int xport_tls_handshake(struct xport *x, char *err, size_t errlen);
 /* The negotiated protocol (0x0304 for TLS 1.3), or 0 if x is not TLS. */
 int xport_tls_version(const struct xport *x);
 

@@ -32,7 +32,11 @@ static const struct {
 	{ "verify", verify_main, "",
 	  "Compare PVM and SVM memory; exit 1 if they differ" },
 	{ "set", set_main, "NAME VALUE", "Change a runtime setting" },
-	{ "failover", failover_main, "", "Ask the secondary to take over" },
+	{ "failover", failover_main, "",
+	  "Secondary: take over now (fenced or not); primary: stop "
+	  "protecting and re-dialling" },
+	{ "drop-fenced", drop_fenced_main, "",
+	  "Secondary: discard its fenced SVM so a new primary may sync it" },
 	{ "protect", protect_main, "HOST:PORT",
 	  "Live-sync a new secondary and be protected by it" },
 	{ "drill", drill_main, "KIND [OPTIONS]",

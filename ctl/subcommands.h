@@ -14,6 +14,7 @@ int checkpoint_main(const struct cli *cli, int argc, char *argv[]);
 int verify_main(const struct cli *cli, int argc, char *argv[]);
 int set_main(const struct cli *cli, int argc, char *argv[]);
 int failover_main(const struct cli *cli, int argc, char *argv[]);
+int drop_fenced_main(const struct cli *cli, int argc, char *argv[]);
 int protect_main(const struct cli *cli, int argc, char *argv[]);
 int drill_main(const struct cli *cli, int argc, char *argv[]);
 int help_main(const struct cli *cli, int argc, char *argv[]);

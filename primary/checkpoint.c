@@ -48,6 +48,8 @@ static int send_device_state(struct primary *p)
 		ids[i] = htonl(ids[i]);
 	m.device_state.input_seq = p->input_seq;
 	m.device_state.clock_ms = p->last_tick_ms;
+	m.device_state.gen = p->gen;
+	primary_tunables(p, &m.device_state.tunables);
 	m.device_state.nconns = (uint32_t)n;
 	m.device_state.conn_ids = (const uint8_t *)ids;
 	ret = proto_send(p->link, &m);
@@ -178,6 +180,10 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 	if (ret < 0)
 		return ret;
 	res->id = p->ckpt_count + 1;
+	/* Counted when begun, not when acknowledged: a secondary may have
+	 * applied a checkpoint whose ack we never saw, and must never look
+	 * newer than this primary for it. */
+	p->gen.generation++;
 	ret = send_checkpoint(p, flags, res);
 	if (ret < 0)
 		return ret;
@@ -241,7 +247,9 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 		return -ENOTCONN;
 	res->verify = verify;
 	ret = do_checkpoint(p, verify ? PROTO_CKPT_VERIFY : 0, res);
-	if (ret < 0 && ret != -ECHILD)
+	/* A stop request (-ECANCELED) ends us with the output still held:
+	 * releasing it would let out bytes the SVM may never produce. */
+	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
 		link_lost(p, "checkpoint failed");
 	return ret;
 }

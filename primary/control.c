@@ -9,6 +9,7 @@
 #include "config.h"
 #include "ctl-server.h"
 #include "digest.h"
+#include "evloop.h"
 #include "primary-int.h"
 #include "log.h"
 
@@ -22,6 +23,30 @@ static json_object *ckpt_json(const struct ckpt_result *r)
 	json_object_object_add(o, "pages", json_object_new_uint64(r->pages));
 	json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
 	return o;
+}
+
+/* When the secondary is dialled next: -1 when it is not going to be. */
+static void add_redial(json_object *o, struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+	int64_t in = -1;
+
+	if (p->state == COLO_STATE_STANDALONE && p->redial &&
+	    p->opts.secondary)
+		in = p->redial_at_ms > now ? (int64_t)(p->redial_at_ms - now) : 0;
+	json_object_object_add(o, "next_dial_in_ms", json_object_new_int64(in));
+	json_object_object_add(o, "dial_failures",
+			       json_object_new_uint64(p->dial_failures));
+}
+
+static void add_generation(json_object *o, const struct proto_generation *g)
+{
+	char id[17];
+
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)g->pair_id);
+	json_object_object_add(o, "pair_id", json_object_new_string(id));
+	json_object_object_add(o, "generation",
+			       json_object_new_uint64(g->generation));
 }
 
 static int cmd_status(void *opaque, json_object *args, json_object **ret,
@@ -39,11 +64,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	ram_state_get_stats(&p->rs, &rs);
 	digest_hex(p->guest_digest, hex);
 	json_object_object_add(o, "role", json_object_new_string("primary"));
-	/* Live sync begins once the secondary answered; before, we dial. */
-	json_object_object_add(o, "state", json_object_new_string(
-		colo_state_name(p->state == COLO_STATE_SYNCING &&
-				!atomic_load(&p->mig_connected) ?
-				COLO_STATE_CONNECTING : p->state)));
+	json_object_object_add(o, "state",
+			       json_object_new_string(primary_state_name(p)));
 	json_object_object_add(o, "checkpoints",
 			       json_object_new_uint64(p->ckpt_count));
 	json_object_object_add(o, "last_checkpoint", ckpt_json(&p->last_ckpt));
@@ -94,6 +116,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "guest_sha256", json_object_new_string(hex));
 	json_object_object_add(o, "secondary_losses",
 			       json_object_new_uint64(p->secondary_losses));
+	add_redial(o, p);
+	add_generation(o, &p->gen);
 	json_object_object_add(o, "last_error",
 			       json_object_new_string(p->last_error));
 	*ret = o;
@@ -279,12 +303,9 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	struct primary *p = opaque;
 
 	(void)args;
-	if (p->mig_running) {
-		ctl_error_set(err, "GenericError",
-			      "live sync in progress; try again when it ends");
-		return -EBUSY;
-	}
+	(void)err;
 	p->redial = false;
+	migration_cancel(p);
 	if (p->state == COLO_STATE_COLO)
 		link_lost(p, "failover forced by the operator");
 	*ret = json_object_new_object();

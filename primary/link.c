@@ -4,6 +4,7 @@
  * the messages the secondary sends once the pair is in colo state.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,44 +15,86 @@
 #include "xport.h"
 
 #define DIAL_TIMEOUT_MS 2000
-#define DIAL_RETRY_MS 500
-#define LINK_TIMEOUT_MS 15000
+/* A TLS handshake is a few round trips; even a loaded host does it in far
+ * less. Below the failover timeout's lowest sensible values it would cut
+ * off a slow but live peer, hence a floor. */
+#define HANDSHAKE_MIN_MS 1000
 
+/* Runs on the migration thread: its error goes where the main thread reads
+ * it after joining. */
+static void mig_error(struct primary *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void mig_error(struct primary *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->mig_error, sizeof(p->mig_error), fmt, ap);
+	va_end(ap);
+}
+
+static int tls_handshake(struct primary *p, int fd)
+{
+	unsigned ms = p->opts.failover_timeout_ms > HANDSHAKE_MIN_MS ?
+		      p->opts.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	long long deadline = (long long)evloop_now_ms() + ms;
+	char err[256];
+	int ret;
+
+	p->link = xport_tls_start(p->tls, fd, err, sizeof(err));
+	if (!p->link) {
+		mig_error(p, "%s", err);
+		return -ENOMEM;
+	}
+	xport_set_cancel(p->link, p->mig_cancel_fd);
+	while ((ret = xport_tls_handshake(p->link, err, sizeof(err))) ==
+	       -EAGAIN) {
+		ret = xport_wait(p->link, deadline);
+		if (ret == -ETIMEDOUT)
+			snprintf(err, sizeof(err), "TLS handshake with %s: no "
+				 "answer in %u ms", p->opts.secondary, ms);
+		else if (ret < 0)
+			snprintf(err, sizeof(err), "TLS handshake with %s: %s",
+				 p->opts.secondary, strerror(-ret));
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0 && ret != -ECANCELED)
+		mig_error(p, "%s", err);
+	return ret;
+}
+
+/*
+ * One attempt: connect, and the TLS handshake. A failure here says nothing
+ * definite about the secondary (it may be starting, restarting, or behind a
+ * link that flaps): the caller tries again later.
+ */
 static int dial(struct primary *p)
 {
 	char err[256];
-	uint64_t last_log = 0;
 	int fd;
 
-	for (;;) {
-		if (atomic_load(&p->stop))
-			return -ECANCELED;
-		fd = net_connect(p->opts.secondary, DIAL_TIMEOUT_MS, err,
-				 sizeof(err));
-		if (fd >= 0)
-			break;
-		if (evloop_now_ms() - last_log >= 10000) {
-			log_warn("secondary %s not reachable yet (%s); retrying",
-				 p->opts.secondary, err);
-			last_log = evloop_now_ms();
-		}
-		usleep(DIAL_RETRY_MS * 1000);
+	fd = net_connect(p->opts.secondary, DIAL_TIMEOUT_MS, err, sizeof(err));
+	if (fd < 0) {
+		mig_error(p, "cannot reach secondary %s: %s", p->opts.secondary,
+			  err);
+		return fd;
 	}
 	if (p->opts.insecure) {
 		p->link = xport_tcp_new(fd);
 		if (!p->link)
 			return -ENOMEM;
+		xport_set_cancel(p->link, p->mig_cancel_fd);
 	} else {
-		p->link = xport_tls_new(p->tls, fd, LINK_TIMEOUT_MS, err,
-					sizeof(err));
-		if (!p->link) {
-			snprintf(p->last_error, sizeof(p->last_error), "%s",
-				 err);
-			log_error("%s", err);
-			return -ECONNREFUSED;
-		}
+		int ret = tls_handshake(p, fd);
+
+		if (ret < 0)
+			return ret;
 	}
-	return xport_set_timeout(p->link, LINK_TIMEOUT_MS);
+	/* Liveness in every state: a secondary that makes no progress for
+	 * this long, from the hello on, is lost. */
+	return xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
 }
 
 static int hello(struct primary *p)
@@ -63,6 +106,7 @@ static int hello(struct primary *p)
 	m.hello.version = PROTO_VERSION;
 	m.hello.page_size = RAM_PAGE_SIZE;
 	memcpy(m.hello.guest_digest, p->guest_digest, PROTO_DIGEST_LEN);
+	m.hello.gen = p->gen;
 	m.hello.nblocks = p->ram.nblocks;
 	for (i = 0; i < p->ram.nblocks; i++) {
 		const struct ramblock *rb = &p->ram.blocks[i];
@@ -78,43 +122,91 @@ static int hello(struct primary *p)
 		ret = xport_flush(p->link);
 	if (ret == 0)
 		ret = proto_recv(p->link, &p->rx, &m);
+	if (ret == -ECANCELED)
+		return ret;
 	if (ret < 0) {
-		snprintf(p->last_error, sizeof(p->last_error),
-			 "hello with %s failed: %s", p->opts.secondary,
-			 strerror(-ret));
+		mig_error(p, "hello with %s failed: %s", p->opts.secondary,
+			  ret == -ETIMEDOUT ? "no answer" : strerror(-ret));
 		return ret;
 	}
 	if (m.type == PROTO_REFUSE) {
-		snprintf(p->last_error, sizeof(p->last_error),
-			 "secondary %s refused us: %s", p->opts.secondary,
-			 m.refuse.reason);
+		/* The one definite answer: do not ask again unasked. */
+		mig_error(p, "secondary %s refused us: %s", p->opts.secondary,
+			  m.refuse.reason);
+		atomic_store(&p->mig_refused, true);
 		return -ECONNREFUSED;
 	}
 	if (m.type != PROTO_HELLO_ACK) {
-		snprintf(p->last_error, sizeof(p->last_error),
-			 "secondary %s answered hello with %s",
-			 p->opts.secondary, proto_type_name(m.type));
+		mig_error(p, "secondary %s answered hello with %s",
+			  p->opts.secondary, proto_type_name(m.type));
 		return -EPROTO;
 	}
 	return 0;
 }
 
-/* Runs on the migration thread; the main thread leaves the link alone. */
+/*
+ * Runs on the migration thread; the main thread leaves the link alone.
+ * mig_refused is set when the secondary refused us in the protocol;
+ * -ECANCELED when the main thread called it off; anything else is worth
+ * another try.
+ */
 int link_connect(struct primary *p)
 {
 	int ret = dial(p);
 
 	if (ret == 0)
 		ret = hello(p);
-	if (ret < 0 && ret != -ECANCELED && !p->last_error[0])
-		snprintf(p->last_error, sizeof(p->last_error),
-			 "cannot reach secondary %s: %s", p->opts.secondary,
-			 strerror(-ret));
+	if (ret < 0 && ret != -ECANCELED && !p->mig_error[0])
+		mig_error(p, "cannot reach secondary %s: %s", p->opts.secondary,
+			  strerror(-ret));
 	if (ret == 0)
 		log_info("connected to secondary %s (%s)", p->opts.secondary,
 			 p->opts.insecure ? "plain TCP, --insecure" :
 					    "TLS 1.3, mutual authentication");
 	return ret;
+}
+
+/*
+ * Live sync is one-way traffic, but both sides must still notice a peer
+ * that went silent without closing (a host that died, a cut cable): read
+ * the secondary's heartbeats without blocking, and send ours when we have
+ * sent nothing else for a while. *rx_ms and *tx_ms are the migration
+ * thread's own clocks. 0, or -errno when the secondary is lost.
+ */
+int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
+{
+	struct proto_msg m;
+	uint64_t now;
+	int ret;
+
+	while (xport_has_buffered(p->link) ||
+	       evloop_fd_readable(xport_fd(p->link))) {
+		ret = proto_recv(p->link, &p->rx, &m);
+		if (ret < 0)
+			return ret;
+		if (m.type != PROTO_HEARTBEAT) {
+			mig_error(p, "secondary sent %s during live sync",
+				  proto_type_name(m.type));
+			return -EPROTO;
+		}
+		*rx_ms = evloop_now_ms();
+	}
+	now = evloop_now_ms();
+	if (now - *rx_ms >= p->opts.failover_timeout_ms) {
+		mig_error(p, "secondary %s silent for %llu ms during live sync",
+			  p->opts.secondary,
+			  (unsigned long long)(now - *rx_ms));
+		return -ETIMEDOUT;
+	}
+	if (now - *tx_ms >= p->opts.heartbeat_ms) {
+		m.type = PROTO_HEARTBEAT;
+		m.heartbeat.time_ms = now;
+		ret = proto_send(p->link, &m);
+		if (ret < 0)
+			return ret;
+		*tx_ms = now;
+	}
+	return 0;
 }
 
 /* Past this much queued for the secondary, wait for it to drain: the
@@ -176,10 +268,13 @@ int link_heartbeat(struct primary *p)
 
 /* For waits on the main thread (barriers, hashing for verify): heartbeats
  * go on, or a busy primary would look dead. A broken link shows in the
- * checkpoint's next read or write. */
-void link_heartbeat_idle(void *opaque)
+ * checkpoint's next read or write. A pending stop signal ends the wait. */
+int link_heartbeat_idle(void *opaque)
 {
-	link_heartbeat(opaque);
+	struct primary *p = opaque;
+
+	link_heartbeat(p);
+	return primary_stop_requested(p) ? -ECANCELED : 0;
 }
 
 /*

@@ -23,14 +23,23 @@
 /* A guest that dirties faster than we send never converges; stop-and-copy
  * after this many passes anyway, with a longer pause. */
 #define MAX_PASSES 30
+/* Re-dial a secondary we could not reach with a capped backoff. */
+#define REDIAL_MIN_MS 500
+#define REDIAL_MAX_MS 5000
+
+static bool cancelled(struct primary *p)
+{
+	return atomic_load(&p->stop) || atomic_load(&p->mig_cancel);
+}
 
 static int live_sync(struct primary *p)
 {
+	uint64_t rx_ms = evloop_now_ms(), tx_ms = rx_ms;
 	unsigned passes = 0;
 	int ret;
 
 	for (;;) {
-		if (atomic_load(&p->stop))
+		if (cancelled(p))
 			return -ECANCELED;
 		ret = ram_save_iterate(&p->rs, p->link,
 				       atomic_load(&p->max_wait_ms));
@@ -58,6 +67,9 @@ static int live_sync(struct primary *p)
 				return 0;
 			}
 		}
+		ret = link_sync_liveness(p, &rx_ms, &tx_ms);
+		if (ret < 0)
+			return ret;
 	}
 }
 
@@ -72,8 +84,8 @@ static void *migration_thread(void *opaque)
 		atomic_store(&p->mig_connected, true);
 		p->sync_started_ms = evloop_now_ms();
 		ret = live_sync(p);
-		if (ret < 0 && ret != -ECANCELED && !p->last_error[0])
-			snprintf(p->last_error, sizeof(p->last_error),
+		if (ret < 0 && ret != -ECANCELED && !p->mig_error[0])
+			snprintf(p->mig_error, sizeof(p->mig_error),
 				 "live sync failed: %s", strerror(-ret));
 	}
 	atomic_store(&p->mig_result, ret);
@@ -82,9 +94,29 @@ static void *migration_thread(void *opaque)
 	return NULL;
 }
 
+static int event_fds_init(struct primary *p)
+{
+	int ret;
+
+	if (p->mig_cancel_fd < 0) {
+		p->mig_cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (p->mig_cancel_fd < 0)
+			return -errno;
+	}
+	if (p->mig_event_fd >= 0)
+		return 0;
+	p->mig_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->mig_event_fd < 0)
+		return -errno;
+	ret = evloop_add(p->loop, p->mig_event_fd, EV_READ, migration_on_done,
+			 p);
+	return ret;
+}
+
 int migration_start(struct primary *p)
 {
 	char err[256];
+	uint64_t v;
 	int ret;
 
 	if (!p->opts.insecure && !p->tls) {
@@ -95,16 +127,15 @@ int migration_start(struct primary *p)
 			return -EINVAL;
 		}
 	}
-	if (p->mig_event_fd < 0) {
-		p->mig_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (p->mig_event_fd < 0)
-			return -errno;
-		ret = evloop_add(p->loop, p->mig_event_fd, EV_READ,
-				 migration_on_done, p);
-		if (ret < 0)
-			return ret;
-	}
-	p->last_error[0] = '\0';
+	ret = event_fds_init(p);
+	if (ret < 0)
+		return ret;
+	/* A cancel left from the last attempt must not end this one. */
+	while (read(p->mig_cancel_fd, &v, sizeof(v)) > 0)
+		;
+	atomic_store(&p->mig_cancel, false);
+	atomic_store(&p->mig_refused, false);
+	p->mig_error[0] = '\0';
 	ram_state_lock(&p->rs);
 	/* A new secondary has nothing: everything is dirty again. */
 	ram_state_reset_dirty(&p->rs);
@@ -121,6 +152,28 @@ int migration_start(struct primary *p)
 	return 0;
 }
 
+/*
+ * Call live sync off and wait for the thread: every wait it can be in
+ * watches mig_cancel_fd, except a TCP connect (at most DIAL_TIMEOUT_MS).
+ * migration_on_done then finds nothing to do; the state is standalone.
+ */
+void migration_cancel(struct primary *p)
+{
+	uint64_t one = 1;
+
+	if (!p->mig_running)
+		return;
+	atomic_store(&p->mig_cancel, true);
+	if (write(p->mig_cancel_fd, &one, sizeof(one)) < 0)
+		log_error("cancelling live sync: %s", strerror(errno));
+	pthread_join(p->mig_thread, NULL);
+	p->mig_running = false;
+	xport_free(p->link);
+	p->link = NULL;
+	p->state = COLO_STATE_STANDALONE;
+	ram_state_unprotected(&p->rs);
+}
+
 /* Protected from here on: compare every connection's output. */
 void colo_enter(struct primary *p)
 {
@@ -134,11 +187,34 @@ void colo_enter(struct primary *p)
 	p->state = COLO_STATE_COLO;
 	p->last_ckpt_ms = p->link_rx_ms = p->link_hb_ms = evloop_now_ms();
 	/* A secondary silent this long is lost, also in the middle of a
-	 * checkpoint: never keep clients waiting longer than that. */
+	 * checkpoint: never keep clients waiting longer than that. The main
+	 * thread's waits end on a stop signal. */
 	xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
+	xport_set_cancel(p->link, p->sig_fd);
 	if (evloop_add(p->loop, xport_fd(p->link), EV_READ, link_on_readable,
 		       p) < 0)
 		link_lost(p, "cannot watch the link");
+}
+
+/* Not protected yet: try again later, sooner after the first failures. */
+static void schedule_redial(struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+
+	p->dial_failures++;
+	p->redial_backoff_ms = !p->redial_backoff_ms ? REDIAL_MIN_MS :
+			       p->redial_backoff_ms * 2 > REDIAL_MAX_MS ?
+			       REDIAL_MAX_MS : p->redial_backoff_ms * 2;
+	p->redial_at_ms = now + p->redial_backoff_ms;
+	/* A secondary down for hours must not fill the journal: say each new
+	 * reason, then every minute or so. */
+	if (p->dial_failures == 1 || strcmp(p->last_error, p->mig_error) ||
+	    p->dial_failures % (60000 / REDIAL_MAX_MS) == 0)
+		log_error("protection not established (%llu failed tries): %s; "
+			  "next try in %u ms",
+			  (unsigned long long)p->dial_failures,
+			  p->mig_error[0] ? p->mig_error : "unknown error",
+			  p->redial_backoff_ms);
 }
 
 void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -158,24 +234,30 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
 	if (ret == 0)
 		ret = colo_first_checkpoint(p);
 	if (ret < 0) {
-		if (ret != -ECANCELED)
-			log_error("protection not established: %s",
-				  p->last_error[0] ? p->last_error :
-						     strerror(-ret));
-		/* A secondary that refused us will refuse again: wait for the
-		 * operator (colo-ctl protect). Anything else may pass. */
-		if (ret == -ECONNREFUSED) {
-			p->redial = false;
+		if (ret != -ECANCELED && atomic_load(&p->mig_refused)) {
+			log_error("%s", p->mig_error);
 			log_warn("not dialling %s again until `colo-ctl protect`",
 				 p->opts.secondary);
+			p->redial = false;
+		} else if (ret != -ECANCELED) {
+			if (!p->mig_error[0])
+				snprintf(p->mig_error, sizeof(p->mig_error),
+					 "first checkpoint failed: %s",
+					 strerror(-ret));
+			schedule_redial(p);
 		}
-		p->redial_at_ms = evloop_now_ms() + 1000;
+		if (p->mig_error[0])
+			snprintf(p->last_error, sizeof(p->last_error), "%s",
+				 p->mig_error);
 		xport_free(p->link);
 		p->link = NULL;
 		p->state = COLO_STATE_STANDALONE;
 		ram_state_unprotected(&p->rs);
 		return;
 	}
+	p->redial_backoff_ms = 0;
+	p->dial_failures = 0;
+	p->last_error[0] = '\0';
 	ram_state_get_stats(&p->rs, &st);
 	p->last_sync_ms = (double)(evloop_now_ms() - p->sync_started_ms);
 	p->last_sync_pages = st.pages_sent - p->sync_base.pages_sent;

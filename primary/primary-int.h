@@ -100,6 +100,9 @@ struct primary {
 	char secondary_addr[256];       /* set by `protect` */
 	bool redial;                    /* re-dial the secondary when lost */
 	uint64_t redial_at_ms;          /* ... not before this */
+	unsigned redial_backoff_ms;     /* 0 after success, then 500..5000 */
+	uint64_t dial_failures;         /* in a row */
+	struct proto_generation gen;    /* pair id, checkpoints begun */
 	uint64_t link_rx_ms;            /* last message from the secondary */
 	uint64_t link_hb_ms;            /* last heartbeat sent */
 	uint64_t secondary_losses;
@@ -108,8 +111,14 @@ struct primary {
 	pthread_t mig_thread;
 	bool mig_running;
 	int mig_event_fd;               /* migration thread -> main: done */
+	int mig_cancel_fd;              /* main -> migration thread: give up */
+	_Atomic bool mig_cancel;        /* ... for its loops; set with the fd */
 	_Atomic int mig_result;         /* 0 converged, -errno */
 	_Atomic bool mig_connected;     /* dialled and hello accepted */
+	_Atomic bool mig_refused;       /* the secondary said REFUSE */
+	/* Written by the migration thread while it runs, read by the main
+	 * thread once it has joined it. */
+	char mig_error[512];
 	uint64_t sync_started_ms;
 	struct ram_save_stats sync_base;  /* stats when live sync began */
 	_Atomic unsigned max_wait_ms;     /* `set max-wait` changes it */
@@ -148,7 +157,8 @@ int link_connect(struct primary *p);
 void link_tick(struct primary *p);
 int link_queue(struct primary *p, const struct proto_msg *m);
 int link_heartbeat(struct primary *p);
-void link_heartbeat_idle(void *opaque);
+int link_heartbeat_idle(void *opaque);
+int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);
@@ -158,6 +168,7 @@ int link_handle_msg(struct primary *p, const struct proto_msg *m,
 /* migration.c */
 void colo_enter(struct primary *p);
 int migration_start(struct primary *p);
+void migration_cancel(struct primary *p);
 void migration_on_done(struct evloop *l, int fd, uint32_t events,
 		       void *opaque);
 
@@ -174,5 +185,12 @@ void ckpt_result_free(struct ckpt_result *res);
 int primary_control_init(struct primary *p);
 
 const char *colo_state_name(enum colo_state s);
+/* The state as the operator sees it (connecting until the hello is in). */
+const char *primary_state_name(struct primary *p);
+/* Reads a pending SIGTERM/SIGINT (logging the state it finds us in) for
+ * waits outside the loop; true once a stop was requested. */
+bool primary_stop_requested(struct primary *p);
+/* The tunables in force, as the device state carries them. */
+void primary_tunables(struct primary *p, struct proto_tunables *t);
 
 #endif

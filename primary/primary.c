@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,16 +46,42 @@ const char *colo_state_name(enum colo_state s)
 	return "unknown";
 }
 
-static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
+/* Live sync begins once the secondary answered; before, we dial. */
+const char *primary_state_name(struct primary *p)
 {
-	struct primary *p = opaque;
+	return colo_state_name(p->state == COLO_STATE_SYNCING &&
+			       !atomic_load(&p->mig_connected) ?
+			       COLO_STATE_CONNECTING : p->state);
+}
+
+void primary_tunables(struct primary *p, struct proto_tunables *t)
+{
+	t->checkpoint_delay_ms = p->opts.checkpoint_delay_ms;
+	t->compare_timeout_ms = p->opts.compare_timeout_ms;
+	t->max_wait_ms = atomic_load(&p->max_wait_ms);
+	t->clear_bitmap_shift = p->opts.clear_bitmap_shift;
+	t->heartbeat_ms = p->opts.heartbeat_ms;
+	t->failover_timeout_ms = p->opts.failover_timeout_ms;
+}
+
+bool primary_stop_requested(struct primary *p)
+{
 	struct signalfd_siginfo si;
 
+	if (read(p->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		log_info("signal %u: stopping, leaving state %s", si.ssi_signo,
+			 primary_state_name(p));
+		p->stop = true;
+	}
+	return p->stop;
+}
+
+static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
 	(void)l;
+	(void)fd;
 	(void)events;
-	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		log_info("signal %u: shutting down", si.ssi_signo);
-	p->stop = true;
+	primary_stop_requested(opaque);
 }
 
 static int signals_init(struct primary *p)
@@ -128,10 +155,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 static void teardown(struct primary *p)
 {
 	p->stop = true;
-	if (p->mig_running) {
-		pthread_join(p->mig_thread, NULL);
-		p->mig_running = false;
-	}
+	migration_cancel(p);
 	ctl_server_free(p->ctl);
 	proxy_deinit(p);
 	/* The hint thread ends when the guest's end of its socket closes. */
@@ -151,6 +175,8 @@ static void teardown(struct primary *p)
 	ram_layout_destroy(&p->ram);
 	if (p->mig_event_fd >= 0)
 		close(p->mig_event_fd);
+	if (p->mig_cancel_fd >= 0)
+		close(p->mig_cancel_fd);
 	if (p->sig_fd >= 0)
 		close(p->sig_fd);
 	evloop_free(p->loop);
@@ -167,6 +193,7 @@ static void adopt_connections(struct primary *p, struct primary_adopt *a)
 
 	p->input_seq = a->input_seq;
 	p->next_conn_id = a->next_conn_id;
+	p->gen = a->gen;
 	for (i = 0; i < a->nopen; i++)
 		pvm_send_event(p, CHAN_EV_CLOSE, a->open_conns[i], 0, NULL, 0);
 	log_info("took over the guest (pid %d) after %llu input events; "
@@ -192,6 +219,7 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->sig_fd = -1;
 	p->listen_fd = -1;
 	p->mig_event_fd = -1;
+	p->mig_cancel_fd = -1;
 	p->pvm.pid = -1;
 	p->state = COLO_STATE_STANDALONE;
 	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
@@ -201,6 +229,15 @@ int primary_run_adopted(const struct primary_opts *o,
 		goto out;
 	if (adopt)
 		adopt_connections(p, adopt);
+	else if (getrandom(&p->gen.pair_id, sizeof(p->gen.pair_id), 0) !=
+		 (ssize_t)sizeof(p->gen.pair_id))
+		log_warn("getrandom: %s; pair id from the clock",
+			 strerror(errno));
+	if (!p->gen.pair_id)
+		p->gen.pair_id = evloop_now_ms() ^ ((uint64_t)getpid() << 32);
+	log_info("pair %016llx, generation %llu",
+		 (unsigned long long)p->gen.pair_id,
+		 (unsigned long long)p->gen.generation);
 	log_info("serving on %s, control on %s, %llu MiB guest RAM",
 		 o->service, o->control,
 		 (unsigned long long)(ram_layout_bytes(&p->ram) >> 20));
@@ -227,6 +264,8 @@ int primary_run_adopted(const struct primary_opts *o,
 			log_error("event loop: %s", strerror(-ret));
 			break;
 		}
+		if (p->stop)
+			break;
 		if (p->state == COLO_STATE_COLO && p->link &&
 		    xport_has_buffered(p->link))
 			link_on_readable(p->loop, xport_fd(p->link), EV_READ, p);

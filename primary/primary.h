@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "guestproc.h"
+#include "proto.h"
 #include "ramblock.h"
 
 struct primary_opts {
@@ -40,6 +41,7 @@ struct primary_adopt {
 	uint32_t next_conn_id;          /* above every id the guest has seen */
 	const uint32_t *open_conns;     /* connections it believes are open */
 	size_t nopen;
+	struct proto_generation gen;    /* the pair's, as of the last checkpoint */
 };
 
 void primary_opts_defaults(struct primary_opts *o);

@@ -169,7 +169,9 @@ int pvm_barrier(struct primary *p)
 		return -ECHILD;
 	ret = guestproc_barrier(&p->pvm, ++p->barrier_id, BARRIER_TIMEOUT_MS,
 				on_pvm_msg, link_heartbeat_idle, p);
-	if (ret < 0 && ret != -ETIMEDOUT)
+	/* A barrier that timed out or was called off by a stop request
+	 * leaves a live guest behind. */
+	if (ret < 0 && ret != -ETIMEDOUT && ret != -ECANCELED)
 		pvm_died(p);
 	else
 		watch(p);

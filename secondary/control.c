@@ -2,6 +2,7 @@
 /* The secondary's control commands. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdio.h>
 
 #include "ctl-server.h"
 #include "digest.h"
@@ -11,6 +12,37 @@ static const char *state_for_status(const struct secondary *s)
 {
 	return s->state == IN_HELLO || s->state == IN_SYNC ? "syncing" :
 	       s->state == IN_CKPT ? "colo" : in_state_name(s->state);
+}
+
+/* Which state the SVM holds (I8), and the settings it will serve with. */
+static void add_generation(json_object *o, const struct secondary *s)
+{
+	const struct proto_tunables *t = &s->tunables;
+	json_object *tun = json_object_new_object();
+	char id[17];
+
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->gen.pair_id);
+	json_object_object_add(o, "pair_id", json_object_new_string(id));
+	json_object_object_add(o, "generation",
+			       json_object_new_uint64(s->gen.generation));
+	json_object_object_add(o, "kept_fenced_svm_pid",
+			       json_object_new_int(s->kept.have ?
+						   s->kept.svm.pid : -1));
+	if (s->have_tunables) {
+		json_object_object_add(tun, "checkpoint-delay",
+				json_object_new_uint64(t->checkpoint_delay_ms));
+		json_object_object_add(tun, "compare-timeout",
+				json_object_new_uint64(t->compare_timeout_ms));
+		json_object_object_add(tun, "max-wait",
+				json_object_new_uint64(t->max_wait_ms));
+		json_object_object_add(tun, "clear-bitmap-shift",
+				json_object_new_uint64(t->clear_bitmap_shift));
+		json_object_object_add(tun, "heartbeat-ms",
+				json_object_new_uint64(t->heartbeat_ms));
+		json_object_object_add(tun, "failover-timeout-ms",
+				json_object_new_uint64(t->failover_timeout_ms));
+	}
+	json_object_object_add(o, "primary_tunables", tun);
 }
 
 static int cmd_status(void *opaque, json_object *args, json_object **ret,
@@ -51,6 +83,7 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "guest_sha256", json_object_new_string(hex));
 	json_object_object_add(o, "last_error",
 			       json_object_new_string(s->last_error));
+	add_generation(o, s);
 	*ret = o;
 	return 0;
 }
@@ -63,8 +96,9 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	struct secondary *s = opaque;
 
 	(void)args;
-	if (s->svm.pid < 0 || (s->state != IN_COLO && s->state != IN_CKPT &&
-			       s->state != IN_FENCED)) {
+	if (!s->kept.have &&
+	    (s->svm.pid < 0 || (s->state != IN_COLO && s->state != IN_CKPT &&
+				s->state != IN_FENCED))) {
 		ctl_error_set(err, "GenericError",
 			      "nothing to take over with: state %s (the SVM "
 			      "runs only once live sync is complete)",
@@ -79,9 +113,30 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	return 0;
 }
 
+/* Throw the fenced SVM away so that any primary may sync this secondary:
+ * the operator's decision that the fenced state is not worth keeping. */
+static int cmd_drop_fenced(void *opaque, json_object *args, json_object **ret,
+			   struct ctl_error *err)
+{
+	struct secondary *s = opaque;
+
+	(void)args;
+	if (fenced_discard(s) < 0) {
+		ctl_error_set(err, "GenericError",
+			      "no fenced SVM to drop: state %s",
+			      in_state_name(s->state));
+		return -ENOENT;
+	}
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "state", json_object_new_string(
+				       state_for_status(s)));
+	return 0;
+}
+
 static const struct ctl_command secondary_commands[] = {
 	{ "status", cmd_status },
 	{ "failover", cmd_failover },
+	{ "drop-fenced", cmd_drop_fenced },
 	{ NULL, NULL },
 };
 

@@ -68,9 +68,10 @@ int conns_replace(struct secondary *s, const uint32_t *ids, size_t n)
 	return s->nconns == n ? 0 : -ENOMEM;
 }
 
-/* Runs the fence command; its exit status, or -1 when it could not run or
- * ran too long. */
-static int run_fence(const char *cmd)
+/* Runs the fence command; its exit status, -1 when it could not run or
+ * ran too long, or -2 when a stop signal came first (the command is then
+ * killed: a stop request must not wait for a fence). */
+static int run_fence(struct secondary *s, const char *cmd)
 {
 	uint64_t deadline = evloop_now_ms() + FENCE_TIMEOUT_MS;
 	int status;
@@ -89,6 +90,12 @@ static int run_fence(const char *cmd)
 			break;
 		if (r < 0 && errno != EINTR)
 			return -1;
+		if (secondary_stop_requested(s)) {
+			log_warn("stop requested: fence command killed");
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -2;
+		}
 		if (evloop_now_ms() >= deadline) {
 			log_error("fence command still running after %d ms; "
 				  "killed", FENCE_TIMEOUT_MS);
@@ -109,8 +116,10 @@ void secondary_primary_lost(struct secondary *s, const char *why, bool forced)
 	int rc;
 
 	if (!have_svm) {
+		/* Brings back a fenced SVM kept during a sync, if any. */
 		incoming_reset(s, why);
-		return;
+		if (s->state != IN_FENCED || !forced)
+			return;
 	}
 	if (s->link) {
 		log_error("primary %s lost: %s", s->peer, why);
@@ -127,7 +136,7 @@ void secondary_primary_lost(struct secondary *s, const char *why, bool forced)
 	if (!forced && s->opts.fence_cmd) {
 		log_info("running the fence command before serving: %s",
 			 s->opts.fence_cmd);
-		rc = run_fence(s->opts.fence_cmd);
+		rc = run_fence(s, s->opts.fence_cmd);
 		if (rc != 0) {
 			s->state = IN_FENCED;
 			log_error("fence command failed (status %d): NOT serving, "
@@ -145,21 +154,137 @@ void secondary_primary_lost(struct secondary *s, const char *why, bool forced)
 	s->stop = true;
 }
 
+/*
+ * Silence and heartbeats. A primary silent for failover_timeout_ms is gone
+ * in every state: in colo state that is a lost primary (take over); before
+ * it, only this connection ends, so that a peer that died during the hello
+ * or the sync cannot hold our only link slot.
+ */
 void secondary_tick(struct secondary *s)
 {
 	uint64_t now = evloop_now_ms();
 	char why[96];
 
-	if ((s->state != IN_COLO && s->state != IN_CKPT) || !s->link)
+	sec_link_pending_tick(s);
+	if (!s->link)
 		return;
 	if (now - s->link_rx_ms >= s->opts.failover_timeout_ms) {
 		snprintf(why, sizeof(why), "no message for %llu ms",
 			 (unsigned long long)(now - s->link_rx_ms));
-		secondary_primary_lost(s, why, false);
+		if (s->state == IN_COLO || s->state == IN_CKPT)
+			secondary_primary_lost(s, why, false);
+		else
+			sec_link_failed(s, -ETIMEDOUT, why);
 		return;
 	}
-	if (sec_link_heartbeat(s) < 0)
-		secondary_primary_lost(s, "cannot send a heartbeat", false);
+	if (sec_link_heartbeat(s) < 0) {
+		if (s->state == IN_COLO || s->state == IN_CKPT)
+			secondary_primary_lost(s, "cannot send a heartbeat",
+					       false);
+		else
+			sec_link_failed(s, -EPIPE, "cannot send a heartbeat");
+	}
+}
+
+void fenced_keep(struct secondary *s)
+{
+	struct sec_kept_svm *k = &s->kept;
+
+	evloop_del(s->loop, s->svm.chan_fd);
+	evloop_del(s->loop, s->svm.hint_fd);
+	ramcache_deinit(&s->cache);
+	k->ram = s->ram;
+	k->svm = s->svm;
+	k->dlog = s->dlog;
+	k->input_seq = s->input_seq;
+	k->conns = s->conns;
+	k->nconns = s->nconns;
+	k->conns_cap = s->conns_cap;
+	k->max_conn_id = s->max_conn_id;
+	k->gen = s->gen;
+	k->tunables = s->tunables;
+	k->have = true;
+	memset(&s->ram, 0, sizeof(s->ram));
+	memset(&s->dlog, 0, sizeof(s->dlog));
+	s->have_ram = false;
+	s->svm.pid = -1;
+	s->conns = NULL;
+	s->nconns = s->conns_cap = 0;
+	s->max_conn_id = 0;
+	log_info("fenced SVM (pid %d, pair %016llx generation %llu) kept "
+		 "until the new sync's first checkpoint", (int)k->svm.pid,
+		 (unsigned long long)k->gen.pair_id,
+		 (unsigned long long)k->gen.generation);
+}
+
+/* After incoming_reset: the sync failed, the kept SVM is ours again. */
+bool fenced_restore(struct secondary *s)
+{
+	struct sec_kept_svm *k = &s->kept;
+
+	if (!k->have)
+		return false;
+	free(s->conns);
+	s->ram = k->ram;
+	s->svm = k->svm;
+	s->dlog = k->dlog;
+	s->input_seq = k->input_seq;
+	s->conns = k->conns;
+	s->nconns = k->nconns;
+	s->conns_cap = k->conns_cap;
+	s->max_conn_id = k->max_conn_id;
+	s->gen = k->gen;
+	s->tunables = k->tunables;
+	s->have_tunables = true;
+	memset(k, 0, sizeof(*k));
+	s->have_ram = ramcache_init(&s->cache, &s->ram) == 0;
+	if (s->have_ram) {
+		ramcache_lock(&s->cache);
+		s->cache.dlog = &s->dlog;
+		ramcache_unlock(&s->cache);
+	} else {
+		log_error("cannot set up a RAM cache for the fenced SVM; it "
+			  "can still serve after `colo-ctl failover`");
+	}
+	if (evloop_add(s->loop, s->svm.chan_fd, EV_READ, svm_on_readable,
+		       s) < 0 ||
+	    evloop_add(s->loop, s->svm.hint_fd, EV_READ, svm_on_hint, s) < 0)
+		log_error("cannot watch the fenced SVM's channels");
+	s->state = IN_FENCED;
+	log_warn("the sync that was to replace the fenced SVM failed: SVM "
+		 "(pid %d) fenced again, not serving", (int)s->svm.pid);
+	return true;
+}
+
+void fenced_drop_kept(struct secondary *s)
+{
+	struct sec_kept_svm *k = &s->kept;
+
+	if (!k->have)
+		return;
+	dirtylog_close(&k->dlog);
+	guestproc_stop(&k->svm);
+	ram_layout_destroy(&k->ram);
+	free(k->conns);
+	memset(k, 0, sizeof(*k));
+	log_info("the new primary's state is in place: old fenced SVM gone");
+}
+
+int fenced_discard(struct secondary *s)
+{
+	if (s->kept.have) {
+		fenced_drop_kept(s);
+		return 0;
+	}
+	if (s->state != IN_FENCED)
+		return -ENOENT;
+	log_warn("operator discards the fenced SVM (pair %016llx generation "
+		 "%llu): waiting for a primary", (unsigned long long)s->gen.pair_id,
+		 (unsigned long long)s->gen.generation);
+	incoming_reset(s, "fenced SVM discarded by the operator");
+	s->state = IN_WAITING;
+	memset(&s->gen, 0, sizeof(s->gen));
+	return 0;
 }
 
 /*
@@ -179,8 +304,27 @@ int secondary_handover(struct secondary *s)
 	o.ram_bytes = ram_layout_bytes(&s->ram);
 	o.tls_creds = s->opts.tls_creds;
 	o.insecure = s->opts.insecure;
+	o.checkpoint_delay_ms = s->opts.checkpoint_delay_ms;
+	o.compare_timeout_ms = s->opts.compare_timeout_ms;
+	o.max_wait_ms = s->opts.max_wait_ms;
+	o.clear_bitmap_shift = s->opts.clear_bitmap_shift;
 	o.heartbeat_ms = s->opts.heartbeat_ms;
 	o.failover_timeout_ms = s->opts.failover_timeout_ms;
+	if (s->have_tunables) {
+		/* The pair's settings follow its primary, `set` included. */
+		o.checkpoint_delay_ms = s->tunables.checkpoint_delay_ms;
+		o.compare_timeout_ms = s->tunables.compare_timeout_ms;
+		o.max_wait_ms = s->tunables.max_wait_ms;
+		o.clear_bitmap_shift = s->tunables.clear_bitmap_shift;
+		o.heartbeat_ms = s->tunables.heartbeat_ms;
+		o.failover_timeout_ms = s->tunables.failover_timeout_ms;
+	}
+	log_info("as primary: checkpoint-delay %u ms, compare-timeout %u ms, "
+		 "max-wait %u ms, clear-bitmap-shift %u, heartbeat %u ms, "
+		 "failover-timeout %u ms (%s)", o.checkpoint_delay_ms,
+		 o.compare_timeout_ms, o.max_wait_ms, o.clear_bitmap_shift,
+		 o.heartbeat_ms, o.failover_timeout_ms,
+		 s->have_tunables ? "the old primary's" : "our flags");
 
 	a.ram = s->ram;
 	a.guest = s->svm;
@@ -188,6 +332,7 @@ int secondary_handover(struct secondary *s)
 	a.next_conn_id = s->max_conn_id + 1;
 	a.open_conns = s->conns;
 	a.nopen = s->nconns;
+	a.gen = s->gen;
 	s->have_ram = false;
 	s->svm.pid = -1;
 	log_info("serving clients on %s as the primary, %llu ms after the "

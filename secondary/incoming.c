@@ -24,6 +24,7 @@
 #include "secondary-int.h"
 #include "log.h"
 #include "ram-digest.h"
+#include "ram-save.h"
 #include "xport.h"
 
 #define MAX_RAM_BYTES (1ULL << 40)
@@ -115,6 +116,30 @@ static int setup_ram(struct secondary *s, const struct proto_hello *h)
 	return 0;
 }
 
+/*
+ * I8: a fenced SVM is what clients saw last. Only a primary of the same
+ * pair, holding at least the same checkpoint, may replace it; a new or
+ * restarted primary (another pair id) would replace it with less. The
+ * operator decides that case: `colo-ctl failover` serves the fenced SVM,
+ * `colo-ctl drop-fenced` throws it away.
+ */
+static int check_generation(struct secondary *s,
+			    const struct proto_generation *g)
+{
+	if (g->pair_id == s->gen.pair_id && g->generation >= s->gen.generation)
+		return 0;
+	return refuse(s, "this secondary holds a fenced SVM of pair %016llx "
+		      "generation %llu; the primary offers pair %016llx "
+		      "generation %llu, %s: not replacing it (on the "
+		      "secondary, `colo-ctl failover` serves the fenced SVM, "
+		      "`colo-ctl drop-fenced` discards it)",
+		      (unsigned long long)s->gen.pair_id,
+		      (unsigned long long)s->gen.generation,
+		      (unsigned long long)g->pair_id,
+		      (unsigned long long)g->generation,
+		      g->pair_id != s->gen.pair_id ? "another pair" : "older");
+}
+
 static int on_hello(struct secondary *s, const struct proto_hello *h)
 {
 	struct proto_msg ack = { .type = PROTO_HELLO_ACK };
@@ -137,13 +162,16 @@ static int on_hello(struct secondary *s, const struct proto_hello *h)
 	if (ret < 0)
 		return ret;
 	if (s->state == IN_FENCED) {
-		/* A primary we accept will sync us from scratch. */
-		log_warn("primary %s accepted: dropping the fenced SVM", s->peer);
-		svm_stop(s);
-		ramcache_deinit(&s->cache);
-		ram_layout_destroy(&s->ram);
-		s->have_ram = false;
-		s->nconns = 0;
+		ret = check_generation(s, &h->gen);
+		if (ret < 0)
+			return ret;
+		/* The primary has all we have; still, ours stays until its
+		 * first checkpoint is applied here. */
+		log_warn("primary %s (pair %016llx generation %llu) accepted: "
+			 "it replaces the fenced SVM", s->peer,
+			 (unsigned long long)h->gen.pair_id,
+			 (unsigned long long)h->gen.generation);
+		fenced_keep(s);
 	}
 	ret = setup_ram(s, h);
 	if (ret < 0)
@@ -233,12 +261,36 @@ static int send_verify(struct secondary *s)
 	return ret;
 }
 
+/* The ranges colo-primary's flags allow (I6: checked before use). */
+static int check_tunables(struct secondary *s, const struct proto_tunables *t)
+{
+	const uint32_t ms[] = { t->checkpoint_delay_ms, t->compare_timeout_ms,
+				t->max_wait_ms, t->heartbeat_ms,
+				t->failover_timeout_ms };
+	size_t i;
+
+	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (ms[i] < 1 || ms[i] > 86400000)
+			goto bad;
+	if (t->clear_bitmap_shift < CLEAR_BITMAP_SHIFT_MIN ||
+	    t->clear_bitmap_shift > CLEAR_BITMAP_SHIFT_MAX ||
+	    t->failover_timeout_ms <= t->heartbeat_ms)
+		goto bad;
+	return 0;
+bad:
+	log_error("%s: device state carries tunables out of range", s->peer);
+	return -EPROTO;
+}
+
 static int on_device_state(struct secondary *s,
 			   const struct proto_device_state *d)
 {
-	uint32_t *ids = malloc(((size_t)d->nconns + 1) * sizeof(*ids));
+	uint32_t *ids;
 	uint32_t i;
 
+	if (check_tunables(s, &d->tunables) < 0)
+		return -EPROTO;
+	ids = malloc(((size_t)d->nconns + 1) * sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;
 	for (i = 0; i < d->nconns; i++) {
@@ -251,6 +303,8 @@ static int on_device_state(struct secondary *s,
 	s->dev_conns = ids;
 	s->ndev_conns = d->nconns;
 	s->dev_input_seq = d->input_seq;
+	s->dev_gen = d->gen;
+	s->dev_tunables = d->tunables;
 	s->have_devstate = true;
 	return 0;
 }
@@ -286,6 +340,11 @@ static int apply_checkpoint(struct secondary *s)
 			return (int)flushed;
 	}
 	s->last_ckpt_flushed = (uint64_t)flushed;
+	s->gen = s->dev_gen;
+	s->tunables = s->dev_tunables;
+	s->have_tunables = true;
+	/* A fenced SVM kept for this sync is superseded now. */
+	fenced_drop_kept(s);
 	/* The SVM's connections are now the PVM's as of the checkpoint. */
 	return conns_replace(s, s->dev_conns, s->ndev_conns);
 }
@@ -399,4 +458,7 @@ void incoming_reset(struct secondary *s, const char *why)
 		s->have_ram = false;
 	}
 	s->state = IN_WAITING;
+	s->have_tunables = false;
+	memset(&s->gen, 0, sizeof(s->gen));
+	fenced_restore(s);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "evloop.h"
@@ -15,7 +16,8 @@
 #include "log.h"
 #include "xport.h"
 
-#define LINK_TIMEOUT_MS 15000
+/* See the primary's link.c: a floor for the handshake of a slow host. */
+#define HANDSHAKE_MIN_MS 1000
 
 /*
  * Everything the secondary sends is queued and written as the socket takes
@@ -48,17 +50,25 @@ int sec_link_heartbeat(struct secondary *s)
 	struct proto_msg m = { .type = PROTO_HEARTBEAT };
 	uint64_t now = evloop_now_ms();
 
-	if (!s->link || now - s->link_hb_ms < s->opts.heartbeat_ms)
+	/* From the accepted hello on: before it the primary waits for
+	 * HELLO_ACK or REFUSE and nothing else. */
+	if (!s->link || now - s->link_hb_ms < s->opts.heartbeat_ms ||
+	    (s->state != IN_SYNC && s->state != IN_CKPT &&
+	     s->state != IN_COLO))
 		return 0;
 	m.heartbeat.time_ms = s->link_hb_ms = now;
 	return sec_link_send(s, &m);
 }
 
 /* For waits in the loop (SVM barriers, hashing for verify): the primary
- * must keep hearing from us; a broken link shows in on_link or the tick. */
-void sec_link_heartbeat_idle(void *opaque)
+ * must keep hearing from us; a broken link shows in on_link or the tick.
+ * A pending stop signal ends the wait. */
+int sec_link_heartbeat_idle(void *opaque)
 {
-	sec_link_heartbeat(opaque);
+	struct secondary *s = opaque;
+
+	sec_link_heartbeat(s);
+	return secondary_stop_requested(s) ? -ECANCELED : 0;
 }
 
 /* Before closing: give what is queued (a REFUSE reason) a short chance. */
@@ -88,11 +98,11 @@ static bool link_broken(const struct secondary *s)
  * only the new connection ends: the fenced SVM may be the only copy, and it
  * goes only once a primary's hello has been accepted.
  */
-static void connection_failed(struct secondary *s, int err)
+void sec_link_failed(struct secondary *s, int err, const char *why)
 {
-	const char *why = err == -EPROTO ? "malformed or unexpected message" :
-			  strerror(-err);
-
+	if (!why)
+		why = err == -EPROTO ? "malformed or unexpected message" :
+		      strerror(-err);
 	if (s->state == IN_FENCED) {
 		log_warn("connection from %s ended (%s); keeping the fenced SVM",
 			 s->peer, why);
@@ -100,6 +110,11 @@ static void connection_failed(struct secondary *s, int err)
 		return;
 	}
 	incoming_reset(s, why);
+}
+
+static void connection_failed(struct secondary *s, int err)
+{
+	sec_link_failed(s, err, NULL);
 }
 
 static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -125,17 +140,24 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 			return;
 	}
 	do {
+		bool received;
+
 		ret = proto_recv(s->link, &s->rx, &m);
-		if (ret == 0) {
+		received = ret == 0;
+		if (received) {
 			s->link_rx_ms = evloop_now_ms();
 			ret = incoming_handle(s, &m);
-			if (ret < 0 && !link_broken(s)) {
-				/* The primary is alive (it just wrote to us)
-				 * and holds the state; the failure is ours, or
-				 * a message we refuse: end this connection. */
-				connection_failed(s, ret);
-				return;
-			}
+		}
+		/* A stop request cut a wait short: the loop ends us next; this
+		 * is no verdict on the primary or on us. */
+		if (ret == -ECANCELED)
+			return;
+		if (received && ret < 0 && !link_broken(s)) {
+			/* The primary is alive (it just wrote to us) and holds
+			 * the state; the failure is ours, or a message we
+			 * refuse: end this connection. */
+			connection_failed(s, ret);
+			return;
 		}
 		if (ret == -EPROTO) {
 			connection_failed(s, ret);        /* I6: a bad frame */
@@ -154,13 +176,141 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 	} while (s->link && xport_has_buffered(s->link));
 }
 
+/* The connection becomes the link: one primary at a time. */
+static void take_link(struct secondary *s, struct xport *x)
+{
+	if (s->link) {
+		log_warn("refusing %s: already serving primary %s", x->peer,
+			 s->peer);
+		xport_free(x);
+		return;
+	}
+	/* Liveness in every state: a primary that makes no progress for
+	 * this long, from the hello on, is gone (I10: and a stop request
+	 * ends any wait on it). */
+	if (xport_set_timeout(x, (int)s->opts.failover_timeout_ms) < 0 ||
+	    evloop_add(s->loop, xport_fd(x), EV_READ, on_link, s) < 0) {
+		log_error("cannot take connection from %s", x->peer);
+		xport_free(x);
+		return;
+	}
+	xport_set_cancel(x, s->sig_fd);
+	s->link = x;
+	snprintf(s->peer, sizeof(s->peer), "%s", x->peer);
+	if (s->state != IN_FENCED)     /* fenced: kept until a hello is accepted */
+		s->state = IN_HELLO;
+	s->link_rx_ms = s->link_hb_ms = evloop_now_ms();
+	s->lost_ms = 0;
+	log_info("primary %s connected", x->peer);
+}
+
+static void pending_end(struct secondary *s, struct sec_pending *pp)
+{
+	evloop_del(s->loop, xport_fd(pp->x));
+	xport_free(pp->x);
+	pp->x = NULL;
+}
+
+static void pending_reject(struct secondary *s, struct sec_pending *pp,
+			   const char *err)
+{
+	log_error("rejecting %s: %s", pp->x->peer, err);
+	snprintf(s->last_error, sizeof(s->last_error), "rejected %s: %s",
+		 pp->x->peer, err);
+	pending_end(s, pp);
+}
+
+static void on_handshake(struct evloop *l, int fd, uint32_t events,
+			 void *opaque)
+{
+	struct secondary *s = opaque;
+	struct sec_pending *pp = NULL;
+	char err[256];
+	struct xport *x;
+	size_t i;
+	int ret;
+
+	(void)l;
+	(void)events;
+	for (i = 0; i < SEC_PENDING_MAX; i++)
+		if (s->pending[i].x && xport_fd(s->pending[i].x) == fd)
+			pp = &s->pending[i];
+	if (!pp)
+		return;
+	ret = xport_tls_handshake(pp->x, err, sizeof(err));
+	if (ret == -EAGAIN) {
+		evloop_mod(s->loop, fd, pp->x->wait_for == POLLOUT ? EV_WRITE :
+								       EV_READ);
+		return;
+	}
+	if (ret < 0) {
+		pending_reject(s, pp, err);
+		return;
+	}
+	x = pp->x;
+	pp->x = NULL;
+	evloop_del(s->loop, fd);
+	take_link(s, x);
+}
+
+void sec_link_pending_tick(struct secondary *s)
+{
+	uint64_t now = evloop_now_ms();
+	size_t i;
+
+	for (i = 0; i < SEC_PENDING_MAX; i++)
+		if (s->pending[i].x && now >= s->pending[i].deadline_ms)
+			pending_reject(s, &s->pending[i],
+				       "TLS handshake: no answer in time");
+}
+
+bool sec_link_pending_any(const struct secondary *s)
+{
+	size_t i;
+
+	for (i = 0; i < SEC_PENDING_MAX; i++)
+		if (s->pending[i].x)
+			return true;
+	return false;
+}
+
+void sec_link_pending_free(struct secondary *s)
+{
+	size_t i;
+
+	for (i = 0; i < SEC_PENDING_MAX; i++)
+		if (s->pending[i].x)
+			pending_end(s, &s->pending[i]);
+}
+
+/* A free slot for a handshake; when all are taken, the oldest gives way:
+ * peers that hold a slot and say nothing must not lock the primary out. */
+static struct sec_pending *pending_slot(struct secondary *s)
+{
+	struct sec_pending *oldest = &s->pending[0];
+	size_t i;
+
+	for (i = 0; i < SEC_PENDING_MAX; i++) {
+		if (!s->pending[i].x)
+			return &s->pending[i];
+		if (s->pending[i].deadline_ms < oldest->deadline_ms)
+			oldest = &s->pending[i];
+	}
+	pending_reject(s, oldest, "too many TLS handshakes at once");
+	return oldest;
+}
+
 void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	struct secondary *s = opaque;
+	unsigned ms = s->opts.failover_timeout_ms > HANDSHAKE_MIN_MS ?
+		      s->opts.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	struct sec_pending *pp;
 	char peer[64], err[256];
 	struct xport *x;
 	int cfd;
 
+	(void)l;
 	(void)events;
 	cfd = net_accept(fd, peer, sizeof(peer));
 	if (cfd < 0)
@@ -173,27 +323,23 @@ void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 	}
 	if (s->opts.insecure) {
 		x = xport_tcp_new(cfd);
-	} else {
-		x = xport_tls_new(s->tls, cfd, LINK_TIMEOUT_MS, err,
-				  sizeof(err));
-		if (!x) {
-			log_error("rejecting %s: %s", peer, err);
-			snprintf(s->last_error, sizeof(s->last_error),
-				 "rejected %s: %s", peer, err);
-			return;
-		}
-	}
-	if (!x || xport_set_timeout(x, LINK_TIMEOUT_MS) < 0 ||
-	    evloop_add(l, xport_fd(x), EV_READ, on_link, s) < 0) {
-		log_error("cannot take connection from %s", peer);
-		xport_free(x);
+		if (x)
+			take_link(s, x);
+		else
+			log_error("cannot take connection from %s", peer);
 		return;
 	}
-	s->link = x;
-	snprintf(s->peer, sizeof(s->peer), "%s", peer);
-	if (s->state != IN_FENCED)     /* fenced: kept until a hello is accepted */
-		s->state = IN_HELLO;
-	s->link_rx_ms = s->link_hb_ms = evloop_now_ms();
-	s->lost_ms = 0;
-	log_info("primary %s connected", peer);
+	x = xport_tls_start(s->tls, cfd, err, sizeof(err));
+	if (!x) {
+		log_error("rejecting %s: %s", peer, err);
+		return;
+	}
+	pp = pending_slot(s);
+	pp->x = x;
+	pp->deadline_ms = evloop_now_ms() + ms;
+	if (evloop_add(s->loop, xport_fd(x), EV_READ, on_handshake, s) < 0) {
+		pending_reject(s, pp, "cannot watch the connection");
+		return;
+	}
+	/* The client speaks first; nothing to do until it has. */
 }

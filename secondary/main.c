@@ -7,6 +7,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "primary.h"
+#include "ram-save.h"
 #include "secondary.h"
 
 static const char usage[] =
@@ -14,11 +16,14 @@ static const char usage[] =
 	"                      --control PATH --guest PATH\n"
 	"                      (--tls-creds DIR | --insecure)\n"
 	"                      [--heartbeat-ms MS] [--failover-timeout-ms MS]\n"
-	"                      [--takeover-requires-fence CMD] [--verbose]\n";
+	"                      [--takeover-requires-fence CMD] [--verbose]\n"
+	"  as primary after a takeover, until a checkpoint brings the old\n"
+	"  primary's values: [--checkpoint-delay MS] [--compare-timeout MS]\n"
+	"                    [--max-wait MS] [--clear-bitmap-shift N]\n";
 
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT,
-       OPT_FENCE };
+       OPT_FENCE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT };
 
 static const struct option options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -30,6 +35,10 @@ static const struct option options[] = {
 	{ "heartbeat-ms", required_argument, NULL, OPT_HB },
 	{ "failover-timeout-ms", required_argument, NULL, OPT_FOTIMEOUT },
 	{ "takeover-requires-fence", required_argument, NULL, OPT_FENCE },
+	{ "checkpoint-delay", required_argument, NULL, OPT_DELAY },
+	{ "compare-timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "max-wait", required_argument, NULL, OPT_MAXWAIT },
+	{ "clear-bitmap-shift", required_argument, NULL, OPT_SHIFT },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -53,11 +62,19 @@ static int die(const char *msg)
 
 int main(int argc, char **argv)
 {
-	struct secondary_opts o = {
-		.heartbeat_ms = 200,
-		.failover_timeout_ms = 1000,
-	};
+	struct primary_opts d;
+	struct secondary_opts o = { 0 };
+	uint64_t v;
 	enum log_level level = LOG_LVL_INFO;
+
+	/* One set of defaults: the primary's. */
+	primary_opts_defaults(&d);
+	o.heartbeat_ms = d.heartbeat_ms;
+	o.failover_timeout_ms = d.failover_timeout_ms;
+	o.checkpoint_delay_ms = d.checkpoint_delay_ms;
+	o.compare_timeout_ms = d.compare_timeout_ms;
+	o.max_wait_ms = d.max_wait_ms;
+	o.clear_bitmap_shift = d.clear_bitmap_shift;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -83,6 +100,27 @@ int main(int argc, char **argv)
 				return die("--takeover-requires-fence: empty "
 					   "command");
 			o.fence_cmd = optarg;
+			break;
+		case OPT_DELAY:
+			if (parse_ms(optarg, &o.checkpoint_delay_ms))
+				return die("--checkpoint-delay: not a time in "
+					   "ms (1..86400000)");
+			break;
+		case OPT_TIMEOUT:
+			if (parse_ms(optarg, &o.compare_timeout_ms))
+				return die("--compare-timeout: not a time in "
+					   "ms (1..86400000)");
+			break;
+		case OPT_MAXWAIT:
+			if (parse_ms(optarg, &o.max_wait_ms))
+				return die("--max-wait: not a time in ms "
+					   "(1..86400000)");
+			break;
+		case OPT_SHIFT:
+			if (config_parse_u64(optarg, CLEAR_BITMAP_SHIFT_MIN,
+					     CLEAR_BITMAP_SHIFT_MAX, &v))
+				return die("--clear-bitmap-shift: not in 6..31");
+			o.clear_bitmap_shift = (unsigned)v;
 			break;
 		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
 		case OPT_HELP: fputs(usage, stdout); return 0;

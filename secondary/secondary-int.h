@@ -32,17 +32,46 @@ enum in_state {
 	IN_FENCED,     /* primary lost, fence refused: SVM kept, not serving */
 };
 
+/* A TLS handshake in progress on an accepted connection, driven by the
+ * loop: a silent peer costs a file descriptor until its deadline. */
+#define SEC_PENDING_MAX 4
+struct sec_pending {
+	struct xport *x;             /* NULL: free slot */
+	uint64_t deadline_ms;
+};
+
+/*
+ * A fenced SVM kept while a primary that passed the generation check
+ * live-syncs us: until that primary's first checkpoint has been applied,
+ * the fenced SVM may still be the only copy of what clients saw, so a
+ * failed sync brings it back instead of leaving nothing.
+ */
+struct sec_kept_svm {
+	bool have;
+	struct ram_layout ram;
+	struct guestproc svm;
+	struct dirtylog dlog;
+	uint64_t input_seq;
+	uint32_t *conns;
+	size_t nconns, conns_cap;
+	uint32_t max_conn_id;
+	struct proto_generation gen;
+	struct proto_tunables tunables;
+};
+
 struct secondary {
 	struct secondary_opts opts;
 	struct evloop *loop;
 	struct ctl_server *ctl;
 	bool stop;
+	bool stop_signalled;         /* SIGTERM/SIGINT: stop, never take over */
 	int sig_fd;
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
 
 	/* the primary */
 	int listen_fd;
 	struct xport_tls_ctx *tls;
+	struct sec_pending pending[SEC_PENDING_MAX];
 	struct xport *link;
 	char peer[64];
 	struct proto_rxbuf rx;
@@ -66,6 +95,11 @@ struct secondary {
 	size_t nconns, conns_cap;
 	uint32_t max_conn_id;
 	uint64_t barrier_id;
+	/* what the SVM holds: the last applied checkpoint's (I8) */
+	struct proto_generation gen;
+	struct proto_tunables tunables;
+	bool have_tunables;
+	struct sec_kept_svm kept;
 
 	/* the checkpoint being received */
 	uint64_t ckpt_id;
@@ -75,6 +109,8 @@ struct secondary {
 	uint64_t dev_input_seq;
 	uint32_t *dev_conns;         /* the checkpoint's connection list */
 	size_t ndev_conns;
+	struct proto_generation dev_gen;
+	struct proto_tunables dev_tunables;
 	uint64_t ckpt_begin_ms;
 
 	/* stats */
@@ -83,6 +119,10 @@ struct secondary {
 	double last_ckpt_apply_ms;
 	uint64_t sync_pages;
 };
+
+/* secondary.c: reads a pending SIGTERM/SIGINT (logging the state it finds
+ * us in) for waits outside the loop; true once a stop was requested. */
+bool secondary_stop_requested(struct secondary *s);
 
 /* incoming.c: one message from the primary; -errno ends the connection. */
 int incoming_handle(struct secondary *s, const struct proto_msg *m);
@@ -96,6 +136,13 @@ void incoming_reset(struct secondary *s, const char *why);
 void secondary_primary_lost(struct secondary *s, const char *why, bool forced);
 void secondary_tick(struct secondary *s);
 int secondary_handover(struct secondary *s);
+/* The fenced SVM steps aside for a live sync (kept, not destroyed), comes
+ * back if the sync fails, and goes for good once a checkpoint applied. */
+void fenced_keep(struct secondary *s);
+bool fenced_restore(struct secondary *s);
+void fenced_drop_kept(struct secondary *s);
+/* The operator discards the fenced SVM: `colo-ctl drop-fenced`. */
+int fenced_discard(struct secondary *s);
 void conns_add(struct secondary *s, uint32_t id);
 void conns_remove(struct secondary *s, uint32_t id);
 int conns_replace(struct secondary *s, const uint32_t *ids, size_t n);
@@ -112,8 +159,15 @@ void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque);
 int sec_link_send(struct secondary *s, const struct proto_msg *m);
 void sec_link_close(struct secondary *s);
 int sec_link_heartbeat(struct secondary *s);
-void sec_link_heartbeat_idle(void *opaque);
+int sec_link_heartbeat_idle(void *opaque);
 void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque);
+/* This connection ends but the primary is not lost (our failure, a message
+ * we refuse, a peer silent before colo state): -errno says why. */
+void sec_link_failed(struct secondary *s, int err, const char *why);
+/* Deadlines of pending handshakes; the loop calls it every tick. */
+void sec_link_pending_tick(struct secondary *s);
+void sec_link_pending_free(struct secondary *s);
+bool sec_link_pending_any(const struct secondary *s);
 
 /* control.c */
 int secondary_control_init(struct secondary *s);

@@ -15,16 +15,26 @@
 #include "log.h"
 #include "xport.h"
 
-static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
+bool secondary_stop_requested(struct secondary *s)
 {
-	struct secondary *s = opaque;
 	struct signalfd_siginfo si;
 
+	if (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		log_info("signal %u: stopping, leaving state %s%s", si.ssi_signo,
+			 in_state_name(s->state),
+			 s->takeover ? " (the takeover is abandoned)" : "");
+		s->stop = true;
+		s->stop_signalled = true;
+	}
+	return s->stop_signalled;
+}
+
+static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
 	(void)l;
+	(void)fd;
 	(void)events;
-	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		log_info("signal %u: shutting down", si.ssi_signo);
-	s->stop = true;
+	secondary_stop_requested(opaque);
 }
 
 static int setup(struct secondary *s)
@@ -92,7 +102,7 @@ int secondary_run(const struct secondary_opts *o)
 		fprintf(stderr, "ready\n");
 	}
 	while (ret == 0 && !s->stop) {
-		int timeout = s->state == IN_COLO || s->state == IN_CKPT ?
+		int timeout = s->link || sec_link_pending_any(s) ?
 			      (int)s->opts.heartbeat_ms / 2 + 1 : 1000;
 
 		ret = evloop_run_once(s->loop, timeout);
@@ -104,6 +114,14 @@ int secondary_run(const struct secondary_opts *o)
 	}
 	if (ret < 0)
 		log_error("stopping: %s", strerror(-ret));
+	/* A stop request wins over a takeover decided in the same breath:
+	 * the operator (or systemd) asked this daemon to end. */
+	if (s->takeover && s->stop_signalled) {
+		log_warn("stop requested during the takeover: not serving");
+		s->takeover = false;
+	}
+	sec_link_pending_free(s);
+	fenced_drop_kept(s);
 	if (s->takeover) {
 		/* Keep the SVM and its RAM; drop the rest of the secondary. */
 		evloop_del(s->loop, s->svm.chan_fd);

@@ -19,6 +19,12 @@ struct secondary_opts {
 	unsigned heartbeat_ms;          /* interval of heartbeats */
 	unsigned failover_timeout_ms;   /* primary's silence before takeover */
 	const char *fence_cmd;          /* run before serving; 0 = go ahead */
+	/* As primary after a takeover, until the old primary's values arrive
+	 * with a checkpoint (they always have by then; see failover.c). */
+	unsigned checkpoint_delay_ms;
+	unsigned compare_timeout_ms;
+	unsigned max_wait_ms;
+	unsigned clear_bitmap_shift;
 };
 
 /* Runs until SIGTERM/SIGINT (0) or a fatal error (-errno). After a

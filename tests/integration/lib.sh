@@ -77,6 +77,29 @@ start() {
 
 ctl() { "$CTL" -s "$@"; }
 
+# alive PID: running, and not a zombie waiting to be reaped.
+alive() {
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ $st != Z ]]
+}
+
+# stop_within PID SECONDS WHAT: SIGTERM, and it must be gone within
+# SECONDS; prints how many ms it took.
+stop_within() {
+	local pid=$1 secs=$2 what=$3 t0 t1
+	t0=$(date +%s%N)
+	kill -TERM "$pid" 2>/dev/null || fail "$what: not running before the stop"
+	for _ in $(seq $(( secs * 50 ))); do
+		alive "$pid" || break
+		sleep 0.02
+	done
+	alive "$pid" && fail "$what: still running $secs s after SIGTERM"
+	t1=$(date +%s%N)
+	wait "$pid" 2>/dev/null || true
+	echo $(( (t1 - t0) / 1000000 ))
+}
+
 # status_field SOCK PYTHON-EXPR-ON-s
 status_field() {
 	"$CTL" -s "$1" status --json |
@@ -91,6 +114,17 @@ wait_state() {  # SOCK STATE [SECONDS]
 		sleep 0.1
 	done
 	fail "state of $1 is '$st', not '$2'"
+}
+
+# wait_syncing SOCK: until a live sync runs; polls without python, which
+# is too slow to catch a sync of a few seconds reliably.
+wait_syncing() {
+	for _ in $(seq 1500); do
+		"$CTL" -s "$1" status --json 2>/dev/null |
+			grep -q '"state": *"syncing"' && return 0
+		sleep 0.01
+	done
+	fail "$1 never reported syncing"
 }
 
 # A pair on loopback: start_pair GUEST [primary flags...]. Uses TLS with

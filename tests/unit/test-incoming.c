@@ -7,6 +7,7 @@
  * checkpoint is there.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,12 @@
 #define PAGES (RAM_BYTES / 4096)
 
 static uint8_t page_b[2 * 4096];
+
+static const struct proto_tunables good_tunables = {
+	.checkpoint_delay_ms = 20000, .compare_timeout_ms = 3000,
+	.max_wait_ms = 50, .clear_bitmap_shift = 18, .heartbeat_ms = 200,
+	.failover_timeout_ms = 1000,
+};
 
 static void setup(struct secondary *s, enum in_state st)
 {
@@ -134,6 +141,7 @@ static void test_order(void)
 	m.ckpt_begin.flags = PROTO_CKPT_FIRST;
 	CHECK_EQ(incoming_handle(&s, &m), 0);
 	m.type = PROTO_DEVICE_STATE;
+	m.device_state.tunables = good_tunables;
 	CHECK_EQ(incoming_handle(&s, &m), 0);
 	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);      /* device state twice */
 	incoming_reset(&s, "test");
@@ -143,6 +151,7 @@ static void test_hello(void)
 {
 	struct secondary s;
 	struct proto_msg m = { .type = PROTO_HELLO };
+	char want[64];
 
 	memset(&s, 0, sizeof(s));
 	s.svm.pid = -1;
@@ -155,7 +164,8 @@ static void test_hello(void)
 	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
 	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
 	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
-	CHECK(strstr(s.last_error, "protocol version 2"));
+	snprintf(want, sizeof(want), "protocol version %u", PROTO_VERSION + 1);
+	CHECK(strstr(s.last_error, want));
 	CHECK(!s.have_ram);
 
 	m.hello.version = PROTO_VERSION;
@@ -179,6 +189,79 @@ static void test_hello(void)
 	CHECK_EQ(s.state, IN_HELLO);
 }
 
+/* Tunables travel in the device state; each is range-checked (I6). */
+static void test_tunables(void)
+{
+	struct proto_tunables bad[] = {
+		good_tunables, good_tunables, good_tunables, good_tunables,
+		good_tunables,
+	};
+	struct secondary s;
+	struct proto_msg m = { .type = PROTO_DEVICE_STATE };
+	size_t i;
+
+	bad[0].checkpoint_delay_ms = 0;
+	bad[1].max_wait_ms = 86400001;
+	bad[2].clear_bitmap_shift = 32;
+	bad[3].clear_bitmap_shift = 5;
+	bad[4].failover_timeout_ms = bad[4].heartbeat_ms;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setup(&s, IN_CKPT);
+		m.device_state.tunables = bad[i];
+		CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+		CHECK(!s.have_devstate);
+		incoming_reset(&s, "test");
+	}
+	setup(&s, IN_CKPT);
+	m.device_state.tunables = good_tunables;
+	m.device_state.tunables.checkpoint_delay_ms = 5000;
+	m.device_state.gen.pair_id = 0xfeed;
+	m.device_state.gen.generation = 9;
+	CHECK_EQ(incoming_handle(&s, &m), 0);
+	CHECK_EQ(s.dev_tunables.checkpoint_delay_ms, 5000);
+	CHECK_EQ(s.dev_gen.generation, 9);
+	incoming_reset(&s, "test");
+}
+
+/*
+ * I8: a fenced SVM is replaced only by a primary of the same pair whose
+ * generation is at least the SVM's; anything else is refused with both
+ * generations named, before anything of the fenced state is touched.
+ */
+static void test_fenced_generation(void)
+{
+	struct secondary s;
+	struct proto_msg m = { .type = PROTO_HELLO };
+
+	memset(&s, 0, sizeof(s));
+	s.svm.pid = -1;
+	s.state = IN_FENCED;
+	s.gen.pair_id = 0xabcdef0123456789ULL;
+	s.gen.generation = 42;
+	strcpy(s.peer, "test");
+	memset(s.guest_digest, 0x11, DIGEST_LEN);
+	m.hello.version = PROTO_VERSION;
+	m.hello.page_size = 4096;
+	m.hello.nblocks = 1;
+	m.hello.blocks[0].size = RAM_BYTES;
+	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
+	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
+
+	m.hello.gen.pair_id = 0x1111;              /* a new, empty primary */
+	m.hello.gen.generation = 1000;
+	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK(strstr(s.last_error, "pair abcdef0123456789 generation 42"));
+	CHECK(strstr(s.last_error, "pair 0000000000001111 generation 1000"));
+	CHECK(strstr(s.last_error, "another pair"));
+	m.hello.gen.pair_id = s.gen.pair_id;       /* our pair, but older */
+	m.hello.gen.generation = 41;
+	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK(strstr(s.last_error, "older"));
+	CHECK_EQ(s.state, IN_FENCED);
+	CHECK(!s.have_ram);
+	CHECK(!s.kept.have);
+}
+
 int main(void)
 {
 	log_init("test-incoming", LOG_LVL_ERROR);
@@ -187,6 +270,8 @@ int main(void)
 	test_partial_checkpoint();
 	test_order();
 	test_hello();
+	test_tunables();
+	test_fenced_generation();
 	printf("incoming: all checks passed\n");
 	return 0;
 }

@@ -52,6 +52,8 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 		m->hello.version = (uint32_t)test_rand(s);
 		m->hello.page_size = (uint32_t)test_rand(s);
 		memcpy(m->hello.guest_digest, pool_at(pool, s, 32), 32);
+		m->hello.gen.pair_id = test_rand(s);
+		m->hello.gen.generation = test_rand(s);
 		m->hello.nblocks = 1 + (uint32_t)(test_rand(s) % RAM_MAX_BLOCKS);
 		for (i = 0; i < m->hello.nblocks; i++) {
 			m->hello.blocks[i].id = (uint32_t)test_rand(s);
@@ -89,6 +91,11 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 	case PROTO_DEVICE_STATE:
 		m->device_state.input_seq = test_rand(s);
 		m->device_state.clock_ms = test_rand(s);
+		m->device_state.gen.pair_id = test_rand(s);
+		m->device_state.gen.generation = test_rand(s);
+		memcpy(&m->device_state.tunables,
+		       pool_at(pool, s, sizeof(m->device_state.tunables)),
+		       sizeof(m->device_state.tunables));
 		m->device_state.nconns = rand_small(s, PROTO_MAX_DATA / 4);
 		m->device_state.conn_ids =
 			pool_at(pool, s, m->device_state.nconns * 4);
@@ -144,6 +151,7 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		if (a->hello.version != b->hello.version ||
 		    a->hello.page_size != b->hello.page_size ||
 		    memcmp(a->hello.guest_digest, b->hello.guest_digest, 32) ||
+		    memcmp(&a->hello.gen, &b->hello.gen, sizeof(a->hello.gen)) ||
 		    a->hello.nblocks != b->hello.nblocks)
 			return false;
 		for (i = 0; i < a->hello.nblocks; i++)
@@ -173,6 +181,11 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	case PROTO_DEVICE_STATE:
 		return a->device_state.input_seq == b->device_state.input_seq &&
 		       a->device_state.clock_ms == b->device_state.clock_ms &&
+		       !memcmp(&a->device_state.gen, &b->device_state.gen,
+			       sizeof(a->device_state.gen)) &&
+		       !memcmp(&a->device_state.tunables,
+			       &b->device_state.tunables,
+			       sizeof(a->device_state.tunables)) &&
 		       a->device_state.nconns == b->device_state.nconns &&
 		       same_bytes(a->device_state.conn_ids,
 				  b->device_state.conn_ids,
@@ -365,6 +378,10 @@ static int decode_patched(const struct proto_msg *m, uint8_t *buf, size_t cap,
 	return proto_decode(m->type, buf + 8, n - 8, &(struct proto_msg){ 0 });
 }
 
+/* HELLO's payload: where nblocks and the first block are. */
+#define HELLO_NBLOCKS 56
+#define HELLO_BLOCKS 60
+
 static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 {
 	struct proto_msg m, d;
@@ -376,19 +393,19 @@ static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 	m.hello.nblocks = 2;
 	strcpy(m.hello.blocks[0].name, "guest-ram");
 	m.hello.blocks[0].size = 2 * RAM_PAGE_SIZE;
-	CHECK_EQ(decode_patched(&m, buf, cap, 40, 2), 0);
-	CHECK_EQ(decode_patched(&m, buf, cap, 40, 0), -EPROTO);
-	CHECK_EQ(decode_patched(&m, buf, cap, 40, 1), -EPROTO);
-	CHECK_EQ(decode_patched(&m, buf, cap, 40, 3), -EPROTO);
-	CHECK_EQ(decode_patched(&m, buf, cap, 40, 9), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_NBLOCKS, 2), 0);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_NBLOCKS, 0), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_NBLOCKS, 1), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_NBLOCKS, 3), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_NBLOCKS, 9), -EPROTO);
 	/* A name byte after its NUL, a name without NUL, odd and zero sizes. */
-	CHECK_EQ(decode_patched(&m, buf, cap, 44 + 4 + 28, 1), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_BLOCKS + 4 + 28, 1), -EPROTO);
 	n = proto_encode(&m, buf, cap);
-	memset(buf + 8 + 48, 'x', RAM_BLOCK_NAME_MAX);
+	memset(buf + 8 + HELLO_BLOCKS + 4, 'x', RAM_BLOCK_NAME_MAX);
 	CHECK_EQ(proto_decode(PROTO_HELLO, buf + 8, n - 8, &d), -EPROTO);
-	CHECK_EQ(decode_patched(&m, buf, cap, 44 + 40, 4097), -EPROTO);
-	CHECK_EQ(decode_patched(&m, buf, cap, 44 + 40, 4096), 0);
-	CHECK_EQ(decode_patched(&m, buf, cap, 44 + 40, 0), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_BLOCKS + 40, 4097), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_BLOCKS + 40, 4096), 0);
+	CHECK_EQ(decode_patched(&m, buf, cap, HELLO_BLOCKS + 40, 0), -EPROTO);
 	m.hello.blocks[1].size = 0;
 	CHECK_EQ(proto_frame_len(&m), 0);
 	CHECK_EQ(proto_encode(&m, buf, cap), 0);
@@ -440,9 +457,10 @@ static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 	gen_msg(PROTO_DEVICE_STATE, &seed, pool, &m);
 	m.device_state.nconns = 3;
 	m.device_state.conn_ids = pool;
-	CHECK_EQ(decode_patched(&m, buf, cap, 16, 3), 0);
-	CHECK_EQ(decode_patched(&m, buf, cap, 16, 2), -EPROTO);
-	CHECK_EQ(decode_patched(&m, buf, cap, 16, 4), -EPROTO);
+	/* nconns, after the ids, generation and tunables */
+	CHECK_EQ(decode_patched(&m, buf, cap, 56, 3), 0);
+	CHECK_EQ(decode_patched(&m, buf, cap, 56, 2), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, 56, 4), -EPROTO);
 
 	gen_msg(PROTO_INPUT, &seed, pool, &m);
 	m.input.len = 5;
