@@ -8,9 +8,11 @@
  *  I1  migration_bitmap_clear_dirty, migration_bitmap_sync and
  *      ram_state_reset_dirty abort unless the calling thread holds
  *      bitmap_mutex, so moving the lock into them is caught. One
- *      ram_save_iterate holds the lock across all its sends (a contender
- *      never gets in between two of them), and gives it back after about
- *      max_wait even when the link is slow.
+ *      ram_save_iterate holds the lock across all its queueing and the
+ *      writes the socket takes at once (a contender never gets in between
+ *      two of them), and gives it back after about max_wait even when the
+ *      link is slow. It never holds it while the link is stalled: free page
+ *      hints get in at once, and the queue stays within its budget.
  *  I2  A guest write that lands after its chunk's log was cleared and its
  *      page sent is found by the next sync and sent again; a write to a
  *      chunk not cleared yet is absorbed. The opposite order, clearing
