@@ -315,16 +315,19 @@ static int queue_discards(struct ram_state *rs, struct xport *x)
 	int ret = 0;
 
 	ram_state_assert_locked(rs);
-	for (i = 0; i < rs->ndiscards && !queue_full(rs, x); i++) {
+	/* At least one per call, whatever the caller left queued: progress. */
+	for (i = 0; i < rs->ndiscards;) {
 		struct proto_msg m = { .type = PROTO_DISCARD };
 
 		m.discard.block = rs->discards[i].block;
 		m.discard.first = rs->discards[i].first;
 		m.discard.count = rs->discards[i].count;
 		ret = proto_queue(x, &m);
-		if (ret == 0)
-			ret = push_nb(x);
 		if (ret < 0)
+			break;
+		i++;
+		ret = push_nb(x);
+		if (ret < 0 || queue_full(rs, x))
 			break;
 	}
 	memmove(rs->discards, rs->discards + i,
