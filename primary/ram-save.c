@@ -11,6 +11,10 @@
  * that lands after the clear is logged again and sent by a later pass. Were
  * the clear to come after a page was read, a write between the read and the
  * clear would be forgotten.
+ *
+ * Pages go into the transport's output queue by copy, under bitmap_mutex;
+ * the copy is the read the paragraph above speaks of. The wait for the
+ * socket to take them comes after the unlock (see ram-save.h).
  */
 #include "evloop.h"
 #include "ram-save.h"
@@ -39,6 +43,7 @@ int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 		return -EINVAL;
 	owned_mutex_init(&rs->bitmap_mutex);
 	rs->dlog = dlog;
+	rs->queue_budget = RAM_SAVE_QUEUE_BUDGET;
 	rs->clear_shift = clear_shift;
 	rs->protecting = true;
 	rs->nblocks = ram->nblocks;
@@ -202,9 +207,34 @@ static uint64_t hole_until(const struct ramblock *rb, uint64_t page,
 	return (uint64_t)data < end ? (uint64_t)data : end;
 }
 
-/* Send count pages starting at first, which are all zero or all not. */
-static int send_pages(struct ram_state *rs, struct xport *x, uint32_t block,
-		      uint64_t first, uint32_t count, bool zero)
+/* Under the lock the socket gets only what it takes at once: pushed once
+ * this much is queued, one write per 64 KiB or more, as xport_write did. */
+#define PUSH_AT (64 * 1024)
+
+/* The queue holds the budget: stop queueing and let the caller drain it. */
+static bool queue_full(const struct ram_state *rs, const struct xport *x)
+{
+	return xport_queued(x) >= rs->queue_budget;
+}
+
+/* Write what the socket takes now; never waits for it. 0 or -errno. */
+static int push_nb(struct xport *x)
+{
+	int ret;
+
+	if (xport_queued(x) < PUSH_AT)
+		return 0;
+	ret = xport_flush_nb(x);
+	return ret == -EAGAIN ? 0 : ret;
+}
+
+/*
+ * Queue count pages starting at first, which are all zero or all not. The
+ * bytes are copied into the queue here, after the chunk's log clear, so a
+ * queued page is a sent page for I2: a later guest write is logged again.
+ */
+static int queue_pages(struct ram_state *rs, struct xport *x, uint32_t block,
+		       uint64_t first, uint32_t count, bool zero)
 {
 	struct proto_msg m = { .type = PROTO_PAGES };
 	int ret;
@@ -214,7 +244,7 @@ static int send_pages(struct ram_state *rs, struct xport *x, uint32_t block,
 	m.pages.count = count;
 	m.pages.flags = zero ? PROTO_PAGES_ZERO : 0;
 	m.pages.data = zero ? NULL : ramblock_page(rs->blocks[block].rb, first);
-	ret = proto_send(x, &m);
+	ret = proto_queue(x, &m);
 	if (ret < 0)
 		return ret;
 	rs->stats.pages_sent += count;
@@ -226,12 +256,12 @@ static int send_pages(struct ram_state *rs, struct xport *x, uint32_t block,
 }
 
 /*
- * Send the dirty run that starts at page: clear each page's bit, then send
- * the run split into zero and non-zero stretches. A run stays inside one
- * clear chunk and one message. Returns pages handled or -errno.
+ * Queue the dirty run that starts at page: clear each page's bit, then
+ * queue the run split into zero and non-zero stretches. A run stays inside
+ * one clear chunk and one message. Returns pages handled or -errno.
  */
-static int64_t save_run(struct ram_state *rs, struct xport *x, uint32_t block,
-			uint64_t page)
+static int64_t queue_run(struct ram_state *rs, struct xport *x,
+			 uint32_t block, uint64_t page)
 {
 	struct ram_block_state *bs = &rs->blocks[block];
 	uint64_t chunk_end = ((page >> rs->clear_shift) + 1) << rs->clear_shift;
@@ -253,8 +283,8 @@ static int64_t save_run(struct ram_state *rs, struct xport *x, uint32_t block,
 
 		if (hole_end > start) {
 			/* Never written: zero, and not worth faulting in. */
-			ret = send_pages(rs, x, block, start,
-					 (uint32_t)(hole_end - start), true);
+			ret = queue_pages(rs, x, block, start,
+					  (uint32_t)(hole_end - start), true);
 			if (ret < 0)
 				return ret;
 			start = hole_end;
@@ -264,8 +294,8 @@ static int64_t save_run(struct ram_state *rs, struct xport *x, uint32_t block,
 		for (p = start + 1; p < end; p++)
 			if (ram_page_is_zero(ramblock_page(bs->rb, p)) != zero)
 				break;
-		ret = send_pages(rs, x, block, start, (uint32_t)(p - start),
-				 zero);
+		ret = queue_pages(rs, x, block, start, (uint32_t)(p - start),
+				  zero);
 		if (ret < 0)
 			return ret;
 		start = p;
@@ -273,24 +303,39 @@ static int64_t save_run(struct ram_state *rs, struct xport *x, uint32_t block,
 	return (int64_t)(end - page);
 }
 
-static int flush_discards(struct ram_state *rs, struct xport *x)
+/*
+ * Queue the discards hints left, oldest first, while the queue has room.
+ * 1 when all are queued, 0 when the budget stopped it (the rest stay, and
+ * no page may be queued before them: a page written after its hint must
+ * reach the secondary after its DISCARD, I3), -errno.
+ */
+static int queue_discards(struct ram_state *rs, struct xport *x)
 {
 	size_t i;
-	int ret;
+	int ret = 0;
 
 	ram_state_assert_locked(rs);
-	for (i = 0; i < rs->ndiscards; i++) {
+	/* At least one per call, whatever the caller left queued: progress. */
+	for (i = 0; i < rs->ndiscards;) {
 		struct proto_msg m = { .type = PROTO_DISCARD };
 
 		m.discard.block = rs->discards[i].block;
 		m.discard.first = rs->discards[i].first;
 		m.discard.count = rs->discards[i].count;
-		ret = proto_send(x, &m);
+		ret = proto_queue(x, &m);
 		if (ret < 0)
-			return ret;
+			break;
+		i++;
+		ret = push_nb(x);
+		if (ret < 0 || queue_full(rs, x))
+			break;
 	}
-	rs->ndiscards = 0;
-	return 0;
+	memmove(rs->discards, rs->discards + i,
+		(rs->ndiscards - i) * sizeof(*rs->discards));
+	rs->ndiscards -= i;
+	if (ret < 0)
+		return ret;
+	return rs->ndiscards == 0;
 }
 
 /* Find the next dirty page at or after the cursor; false at the end. */
@@ -311,82 +356,124 @@ static bool next_dirty(struct ram_state *rs, uint32_t *block, uint64_t *page)
 	return false;
 }
 
-int ram_save_iterate(struct ram_state *rs, struct xport *x,
-		     unsigned max_wait_ms)
+/*
+ * Queue dirty runs from the cursor on. 1 when the walk reached the end of
+ * RAM (the cursor goes back to the start), 0 when max_wait_ms since start
+ * have passed or the queue holds the budget, -errno.
+ */
+static int queue_dirty(struct ram_state *rs, struct xport *x, uint64_t start,
+		       uint64_t max_wait_ms)
 {
-	uint64_t start = evloop_now_ms();
-	uint64_t unclocked = 0;		/* pages sent since the last look */
-	int done = 0;
+	uint64_t unclocked = 0;		/* pages queued since the last look */
+	uint32_t block;
+	uint64_t page;
+	int64_t n;
 	int ret;
 
-	ram_state_lock(rs);
-	rs->stats.iterations++;
-	ret = flush_discards(rs, x);
-	while (ret >= 0) {
-		uint32_t block;
-		uint64_t page;
-		int64_t n;
-
-		if (!next_dirty(rs, &block, &page)) {
-			rs->cur_block = 0;
-			rs->cur_page = 0;
-			done = 1;
-			break;
-		}
-		n = save_run(rs, x, block, page);
-		if (n < 0) {
-			ret = (int)n;
-			break;
-		}
+	ram_state_assert_locked(rs);
+	while (next_dirty(rs, &block, &page)) {
+		n = queue_run(rs, x, block, page);
+		if (n < 0)
+			return (int)n;
 		rs->cur_page = page + (uint64_t)n;
+		ret = push_nb(x);
+		if (ret < 0)
+			return ret;
+		if (queue_full(rs, x))
+			return 0;
 		/*
 		 * The clock is cheap, but not per page. Count pages, not
 		 * runs: a run can be a whole message, and sixteen of those
-		 * (16 MiB) would hold the lock far past max_wait on a slow
-		 * link.
+		 * (16 MiB) would hold the lock far past max_wait.
 		 */
 		unclocked += (uint64_t)n;
 		if (unclocked >= 64) {
 			unclocked = 0;
 			if (evloop_now_ms() - start >= max_wait_ms)
-				break;
+				return 0;
 		}
 	}
+	rs->cur_block = 0;
+	rs->cur_page = 0;
+	return 1;
+}
+
+int ram_save_iterate(struct ram_state *rs, struct xport *x,
+		     unsigned max_wait_ms)
+{
+	uint64_t start = evloop_now_ms();
+	int ret, flush;
+
+	ram_state_lock(rs);
+	rs->stats.iterations++;
+	ret = queue_discards(rs, x);
+	if (ret == 1)
+		ret = queue_dirty(rs, x, start, max_wait_ms);
 	ram_state_unlock(rs);
 	if (ret < 0)
 		return ret;
-	ret = xport_flush(x);
-	return ret < 0 ? ret : done;
+	/* The one wait for the socket, with bitmap_mutex given back: a
+	 * stalled secondary keeps the migration thread, never a hint. */
+	flush = xport_flush(x);
+	return flush < 0 ? flush : ret;
 }
 
+/*
+ * One batch of the stop-and-copy, under the lock: the discards, then (the
+ * first time) the sync, then dirty pages until the queue holds the budget.
+ * 1 when nothing is left, 0 when the budget stopped it, -errno.
+ */
+static int complete_batch(struct ram_state *rs, struct xport *x,
+			  bool *synced)
+{
+	int64_t n;
+	int ret;
+
+	ram_state_assert_locked(rs);
+	ret = queue_discards(rs, x);
+	if (ret != 1)
+		return ret;
+	if (!*synced) {
+		n = migration_bitmap_sync(rs);
+		if (n < 0)
+			return (int)n;
+		rs->cur_block = 0;
+		rs->cur_page = 0;
+		*synced = true;
+	}
+	return queue_dirty(rs, x, evloop_now_ms(), UINT64_MAX);
+}
+
+/*
+ * The guest is paused, so nothing waits for the lock here in practice; it
+ * is still given back before each drain, so that I1's rule (never held
+ * across a blocking write) has no exception to remember, and the queue
+ * stays within its budget however much is dirty.
+ */
 int64_t ram_save_complete(struct ram_state *rs, struct xport *x)
 {
-	uint64_t before;
-	int64_t ret;
-	uint32_t block;
-	uint64_t page;
+	bool synced = false;
+	uint64_t before = 0, sent;
+	int ret, flush;
 
-	ram_state_lock(rs);
-	before = rs->stats.pages_sent;
-	ret = flush_discards(rs, x);
-	if (ret >= 0)
-		ret = migration_bitmap_sync(rs);
-	rs->cur_block = 0;
-	rs->cur_page = 0;
-	while (ret >= 0 && next_dirty(rs, &block, &page)) {
-		int64_t n = save_run(rs, x, block, page);
-
-		if (n < 0)
-			ret = n;
-		else
-			rs->cur_page = page + (uint64_t)n;
-	}
-	rs->cur_block = 0;
-	rs->cur_page = 0;
-	if (ret >= 0)
-		ret = (int64_t)(rs->stats.pages_sent - before);
-	ram_state_unlock(rs);
-	return ret;
+	do {
+		ram_state_lock(rs);
+		if (!synced)
+			before = rs->stats.pages_sent;
+		ret = complete_batch(rs, x, &synced);
+		sent = rs->stats.pages_sent - before;
+		if (ret != 0) {
+			rs->cur_block = 0;
+			rs->cur_page = 0;
+		}
+		ram_state_unlock(rs);
+		if (ret < 0)
+			return ret;
+		flush = xport_flush(x);
+		if (flush < 0)
+			return flush;
+	} while (ret == 0);
+	return (int64_t)sent;
 }
 
 static int queue_discard(struct ram_state *rs, uint32_t block, uint64_t first,

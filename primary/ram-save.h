@@ -5,9 +5,17 @@
  *
  * bitmap_mutex guards every block's bmap and clear_bmap, dirty_pages and the
  * queue of discards (I1). The migration thread takes it once per
- * ram_save_iterate, for at most max_wait, never once per page; the hint
- * path takes it once per hint (I3); a checkpoint takes it once (the guest
- * is paused then).
+ * ram_save_iterate, for at most about max_wait, never once per page; the
+ * hint path takes it once per hint (I3); a checkpoint takes it once per
+ * queue_budget of data (the guest is paused then).
+ *
+ * It is never held across a wait for the network. Under the lock, pages
+ * and discards are only copied into the transport's output queue
+ * (xport_queue) and pushed as far as the socket takes them at once
+ * (xport_flush_nb), until max_wait has passed or queue_budget bytes are
+ * queued; the blocking drain (xport_flush, bounded by the link's timeout)
+ * comes after the unlock. So a stalled secondary holds up the migration
+ * thread, not the guest's free page hints, and the queue stays bounded.
  */
 #ifndef COLO_RAM_SAVE_H
 #define COLO_RAM_SAVE_H
@@ -28,6 +36,10 @@ struct xport;
 #define CLEAR_BITMAP_SHIFT_MAX 31
 #define CLEAR_BITMAP_SHIFT_DEFAULT 18    /* 1 GiB chunks of 4 KiB pages */
 
+/* Bytes queued under bitmap_mutex before it is given back for the drain:
+ * enough to keep a fast link busy while the next batch is prepared. */
+#define RAM_SAVE_QUEUE_BUDGET (4u << 20)
+
 struct ram_block_state {
 	struct ramblock *rb;
 	struct bitmap bmap;        /* pages still to send */
@@ -42,8 +54,8 @@ struct ram_discard {
 struct ram_save_stats {
 	uint64_t pages_sent;       /* zero pages included */
 	uint64_t zero_pages;
-	uint64_t bytes_sent;       /* payload bytes put on the wire */
-	uint64_t iterations;
+	uint64_t bytes_sent;       /* payload bytes queued for the wire */
+	uint64_t iterations;       /* ram_save_iterate calls */
 	uint64_t syncs;
 	uint64_t hinted_pages;     /* pages taken out by free page hints */
 	uint64_t log_clears;       /* dirty-log clear calls (clear_bmap) */
@@ -67,6 +79,9 @@ struct ram_state {
 	/* Set at init, read-only after. */
 	struct dirtylog *dlog;
 	unsigned clear_shift;
+	/* RAM_SAVE_QUEUE_BUDGET; queued output never exceeds it by more than
+	 * one message. A test may lower it before the first send. */
+	size_t queue_budget;
 };
 
 /* Every page starts dirty (the first pass sends all of RAM) and every chunk
@@ -98,16 +113,22 @@ bool migration_bitmap_clear_dirty(struct ram_state *rs, uint32_t block,
 				  uint64_t page);
 
 /*
- * One bounded step of live sync: takes bitmap_mutex once, sends queued
- * discards, then dirty pages from where the last step stopped, until
- * max_wait_ms has passed or the walk reaches the end of RAM. Returns 1 when
- * this step completed a pass over RAM, 0 when time ran out first, -errno.
+ * One bounded step of live sync. Takes bitmap_mutex once and, holding it,
+ * queues the discards hints left, then dirty pages from where the last step
+ * stopped, until max_wait_ms has passed, queue_budget bytes are queued or
+ * the walk reaches the end of RAM; no write under the lock waits. Then,
+ * without the lock, writes out everything queued (blocking, at most the
+ * link's timeout without progress). Returns 1 when this step completed a
+ * pass over RAM, 0 when time or the budget ran out first, -errno (the
+ * step's data may then be partly queued: the link is broken or stalled).
  */
 int ram_save_iterate(struct ram_state *rs, struct xport *x,
 		     unsigned max_wait_ms);
 
 /* Stop-and-copy (the guest is paused): sync the log and send every dirty
- * page and queued discard. Takes bitmap_mutex once. Pages sent or -errno. */
+ * page and queued discard, everything written out on return. Takes
+ * bitmap_mutex once per queue_budget of data and gives it back for each
+ * drain, as ram_save_iterate does. Pages sent or -errno. */
 int64_t ram_save_complete(struct ram_state *rs, struct xport *x);
 
 /*
