@@ -26,6 +26,9 @@ struct colo_guest_ops {
 	void (*on_open)(struct colo_guest *g, void *app, uint32_t conn);
 	void (*on_data)(struct colo_guest *g, void *app, uint32_t conn,
 			const uint8_t *data, size_t len);
+	/* The client's input ended (it half-closed or went away). Output
+	 * sent until on_close returns still reaches a half-closed client;
+	 * then the loop closes the connection (colo_close). */
 	void (*on_close)(struct colo_guest *g, void *app, uint32_t conn);
 	void (*on_tick)(struct colo_guest *g, void *app, uint64_t clock_ms);
 };

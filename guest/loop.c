@@ -30,7 +30,11 @@ static int dispatch(struct colo_guest *g, const struct colo_guest_ops *ops,
 	case CHAN_EV_CLOSE:
 		if (ops->on_close)
 			ops->on_close(g, app, m->conn);
-		return 0;
+		/* The client's input ended. Close our side after whatever the
+		 * guest said so far: a client that only half-closed is still
+		 * reading, and the daemon ends the connection (on both hosts,
+		 * compared) only once it knows no more output comes. */
+		return colo_close(g, m->conn);
 	case CHAN_EV_TICK:
 		if (ops->on_tick)
 			ops->on_tick(g, app, m->a);

@@ -20,6 +20,13 @@
  * I5) and SVM bytes are dropped on arrival: cmp_checkpoint_done() would drop
  * them anyway, and keeping them would only cost memory.
  *
+ * A close is the end of a side's stream, so it needs no offset of its own:
+ * while in step, the side that closes first must not be behind (the other
+ * side's queue must be empty, else that side said more than this one ever
+ * will), and the other side must not go past it (bytes after a close are a
+ * difference). Both closed and in step means both said the same bytes and
+ * then closed: the close is released, after the last byte.
+ *
  * PVM bytes carry the caller's now_ms per chunk, and a chunk only takes
  * pushes with its own stamp, so a connection's oldest held byte is always
  * at the front of its head chunk (given a clock that does not go back).
@@ -56,11 +63,15 @@ struct queue {
 struct conn {
 	uint32_t id;
 	bool diverged;
+	bool pvm_closed, svm_closed;
+	bool close_released;   /* over: nothing more goes to the client */
+	uint64_t close_stamp;  /* now_ms of the PVM's close */
 	struct queue pvm, svm;
 };
 
 struct cmp {
 	cmp_release_fn release;
+	cmp_release_close_fn release_close;
 	void *opaque;
 	struct conn **conns;   /* sorted by id */
 	size_t nconns, capconns;
@@ -147,11 +158,20 @@ static void release(struct cmp *c, struct conn *cn, const uint8_t *buf,
 	c->release(c->opaque, cn->id, buf, len);
 }
 
+static void release_close(struct cmp *c, struct conn *cn)
+{
+	cn->close_released = true;
+	c->st.released_closes++;
+	c->release_close(c->opaque, cn->id);
+}
+
+/* From here on the SVM's side of cn is forgotten, its close too. */
 static void diverge(struct cmp *c, struct conn *cn)
 {
 	cn->diverged = true;
 	c->st.mismatches++;
 	queue_clear(&cn->svm);
+	cn->svm_closed = false;
 }
 
 static struct conn **conn_slot(const struct cmp *c, uint32_t id, bool *found)
@@ -178,13 +198,15 @@ static struct conn *conn_find(const struct cmp *c, uint32_t id)
 	return found ? *slot : NULL;
 }
 
-struct cmp *cmp_new(cmp_release_fn release, void *opaque)
+struct cmp *cmp_new(cmp_release_fn release, cmp_release_close_fn close,
+		    void *opaque)
 {
 	struct cmp *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->release = release;
+	c->release_close = close;
 	c->opaque = opaque;
 	return c;
 }
@@ -264,6 +286,8 @@ int cmp_push_pvm(struct cmp *c, uint32_t id, const void *data, size_t len,
 
 	if (!cn)
 		return -ENOENT;
+	if (cn->pvm_closed)
+		return CMP_OK;     /* no reader after its own close */
 	/* Match against what the SVM already said; its bytes are ahead. */
 	while (!cn->diverged && len && cn->svm.head) {
 		struct chunk *h = cn->svm.head;
@@ -284,6 +308,11 @@ int cmp_push_pvm(struct cmp *c, uint32_t id, const void *data, size_t len,
 	}
 	if (!len)
 		return ret;
+	if (!cn->diverged && cn->svm_closed) {
+		/* The SVM closed before saying this. */
+		diverge(c, cn);
+		ret = CMP_MISMATCH;
+	}
 	rc = queue_push(&cn->pvm, buf, len, now_ms);
 	if (rc < 0)
 		return rc;
@@ -298,7 +327,7 @@ int cmp_push_svm(struct cmp *c, uint32_t id, const void *data, size_t len)
 
 	if (!cn)
 		return -ENOENT;
-	if (cn->diverged)
+	if (cn->diverged || cn->svm_closed || cn->close_released)
 		return CMP_OK;
 	/* Match against what the PVM already said and release it. */
 	while (len && cn->pvm.head) {
@@ -324,7 +353,54 @@ int cmp_push_svm(struct cmp *c, uint32_t id, const void *data, size_t len)
 	}
 	if (!len)
 		return CMP_OK;
+	if (cn->pvm_closed) {
+		/* The PVM closed before saying this. */
+		diverge(c, cn);
+		return CMP_MISMATCH;
+	}
 	return queue_push(&cn->svm, buf, len, 0);
+}
+
+int cmp_close_pvm(struct cmp *c, uint32_t id, uint64_t now_ms)
+{
+	struct conn *cn = conn_find(c, id);
+
+	if (!cn)
+		return -ENOENT;
+	if (cn->pvm_closed)
+		return CMP_OK;
+	cn->pvm_closed = true;
+	cn->close_stamp = now_ms;
+	if (cn->diverged)
+		return CMP_OK;     /* held for the checkpoint, like bytes */
+	if (cn->svm.bytes) {
+		/* The SVM said more than the PVM ever will. */
+		diverge(c, cn);
+		return CMP_MISMATCH;
+	}
+	/* In step with an SVM that closed: it said no more and no less. */
+	if (cn->svm_closed)
+		release_close(c, cn);
+	return CMP_OK;
+}
+
+int cmp_close_svm(struct cmp *c, uint32_t id)
+{
+	struct conn *cn = conn_find(c, id);
+
+	if (!cn)
+		return -ENOENT;
+	if (cn->diverged || cn->svm_closed || cn->close_released)
+		return CMP_OK;
+	if (cn->pvm.bytes) {
+		/* The PVM said more than the SVM ever will. */
+		diverge(c, cn);
+		return CMP_MISMATCH;
+	}
+	cn->svm_closed = true;
+	if (cn->pvm_closed)
+		release_close(c, cn);
+	return CMP_OK;
 }
 
 void cmp_checkpoint_done(struct cmp *c)
@@ -342,7 +418,10 @@ void cmp_checkpoint_done(struct cmp *c)
 			c->st.held_bytes -= n;
 			queue_consume(&cn->pvm, n);
 		}
+		if (cn->pvm_closed && !cn->close_released)
+			release_close(c, cn);
 		queue_clear(&cn->svm);
+		cn->svm_closed = false;
 		cn->diverged = false;
 	}
 }
@@ -354,10 +433,14 @@ uint64_t cmp_oldest_pvm_ms(const struct cmp *c)
 
 	/* A conn's head chunk holds its oldest byte; one look per conn. */
 	for (i = 0; i < c->nconns; i++) {
-		const struct chunk *h = c->conns[i]->pvm.head;
+		const struct conn *cn = c->conns[i];
+		const struct chunk *h = cn->pvm.head;
 
 		if (h && h->stamp < oldest)
 			oldest = h->stamp;
+		if (cn->pvm_closed && !cn->close_released &&
+		    cn->close_stamp < oldest)
+			oldest = cn->close_stamp;
 	}
 	return oldest;
 }

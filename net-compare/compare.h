@@ -13,6 +13,12 @@
  * dropped from both. The first difference marks the connection diverged:
  * from then on nothing of it is released until cmp_checkpoint_done(), which
  * releases everything the PVM holds and drops what the SVM sent (I5).
+ *
+ * A guest's close of a connection is part of its stream: it ends it. The
+ * PVM's close is released (after all of its bytes) only when the SVM closed
+ * the same connection after the same bytes; a close where the other side
+ * produced more, or fewer, bytes is a difference like any other. Output a
+ * side produces after its own close has no reader and is dropped.
  */
 #ifndef COLO_COMPARE_H
 #define COLO_COMPARE_H
@@ -29,8 +35,12 @@ struct cmp;
 /* Called with bytes that may go to the client, in order, per connection. */
 typedef void (*cmp_release_fn)(void *opaque, uint32_t conn,
 			       const uint8_t *buf, size_t len);
+/* Called once per connection when the PVM's close may reach the client: it
+ * comes after the connection's last released byte. */
+typedef void (*cmp_release_close_fn)(void *opaque, uint32_t conn);
 
-struct cmp *cmp_new(cmp_release_fn release, void *opaque);
+struct cmp *cmp_new(cmp_release_fn release, cmp_release_close_fn close,
+		    void *opaque);
 void cmp_free(struct cmp *c);                        /* NULL-safe */
 
 int cmp_conn_open(struct cmp *c, uint32_t conn);     /* 0, -EEXIST, -ENOMEM */
@@ -43,11 +53,17 @@ int cmp_push_pvm(struct cmp *c, uint32_t conn, const void *buf, size_t len,
 		 uint64_t now_ms);
 int cmp_push_svm(struct cmp *c, uint32_t conn, const void *buf, size_t len);
 
-/* After an acknowledged checkpoint: release all held PVM bytes, drop all
- * SVM bytes, and clear every diverged mark. */
+/* The guest closed conn on that side. CMP_OK, CMP_MISMATCH or -ENOENT; a
+ * second close of the same side is ignored. now_ms stamps a held PVM close
+ * for cmp_oldest_pvm_ms, like bytes. */
+int cmp_close_pvm(struct cmp *c, uint32_t conn, uint64_t now_ms);
+int cmp_close_svm(struct cmp *c, uint32_t conn);
+
+/* After an acknowledged checkpoint: release all held PVM bytes and closes,
+ * drop all SVM bytes and closes, and clear every diverged mark. */
 void cmp_checkpoint_done(struct cmp *c);
 
-/* Stamp of the oldest PVM byte still held, or UINT64_MAX if none. */
+/* Stamp of the oldest PVM byte or close still held, or UINT64_MAX. */
 uint64_t cmp_oldest_pvm_ms(const struct cmp *c);
 /* PVM bytes held for conn (0 for an unknown conn). */
 size_t cmp_pvm_held(const struct cmp *c, uint32_t conn);
@@ -56,6 +72,7 @@ struct cmp_stats {
 	uint64_t released_bytes;
 	uint64_t mismatches;          /* connections found diverged */
 	uint64_t held_bytes;          /* PVM bytes held now */
+	uint64_t released_closes;
 };
 void cmp_get_stats(const struct cmp *c, struct cmp_stats *st);
 

@@ -277,6 +277,15 @@ uint64_t colo_next_deadline_ms(struct primary *p)
 	return d;
 }
 
+/* The comparator found the outputs apart: checkpoint at the next chance,
+ * counted once however many connections differ before it. */
+void colo_mismatch(struct primary *p)
+{
+	if (!p->ckpt_requested)
+		p->mismatch_ckpts++;
+	p->ckpt_requested = true;
+}
+
 void colo_maybe_checkpoint(struct primary *p)
 {
 	uint64_t now = evloop_now_ms(), oldest;

@@ -299,7 +299,7 @@ void link_lost(struct primary *p, const char *why)
 	p->ckpt_requested = false;
 	cmp_checkpoint_done(p->cmp);
 	cmp_free(p->cmp);
-	p->cmp = cmp_new(proxy_release, p);
+	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 }
 
 /*
@@ -314,15 +314,15 @@ int link_handle_msg(struct primary *p, const struct proto_msg *m,
 
 	switch (m->type) {
 	case PROTO_OUTPUT:
-		if (m->output.kind != PROTO_OUT_DATA)
-			return 0;
-		ret = cmp_push_svm(p->cmp, m->output.conn, m->output.data,
-				   m->output.len);
-		if (ret == CMP_MISMATCH) {
-			if (!p->ckpt_requested)
-				p->mismatch_ckpts++;
-			p->ckpt_requested = true;
-		}
+		/* The SVM's close is compared like its bytes. An unknown
+		 * connection (-ENOENT) is one the proxy already ended. */
+		if (m->output.kind == PROTO_OUT_CLOSE)
+			ret = cmp_close_svm(p->cmp, m->output.conn);
+		else
+			ret = cmp_push_svm(p->cmp, m->output.conn,
+					   m->output.data, m->output.len);
+		if (ret == CMP_MISMATCH)
+			colo_mismatch(p);
 		return 0;
 	case PROTO_HEARTBEAT:
 		return 0;

@@ -42,8 +42,11 @@ struct client {
 	int fd;
 	uint8_t *out;            /* released bytes not yet written */
 	size_t out_len, out_cap;
-	bool guest_closed;       /* close once everything is released */
-	bool gone;               /* client side closed */
+	bool rd_closed;          /* the client half-closed: write only */
+	bool guest_closed;       /* the PVM closed it (told the comparator) */
+	bool close_ok;           /* ... and that close was released: close
+				  * the socket once out is written */
+	bool gone;               /* broken: free it, nothing more to write */
 };
 
 struct ckpt_diff {
@@ -139,7 +142,8 @@ int proxy_init(struct primary *p);
 void proxy_deinit(struct primary *p);
 void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
 		   size_t len);
-void proxy_guest_closed(struct primary *p, uint32_t conn);
+bool proxy_guest_closed(struct primary *p, uint32_t conn);
+void proxy_release_close(void *opaque, uint32_t conn);
 void proxy_flush_closing(struct primary *p);
 size_t proxy_conn_ids(struct primary *p, uint32_t *ids, size_t max);
 
@@ -177,6 +181,7 @@ int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
 			struct ckpt_result *wait);
 int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
 void colo_maybe_checkpoint(struct primary *p);
+void colo_mismatch(struct primary *p);
 uint64_t colo_next_deadline_ms(struct primary *p);
 int colo_first_checkpoint(struct primary *p);
 void ckpt_result_free(struct ckpt_result *res);

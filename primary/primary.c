@@ -128,7 +128,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	}
 	digest_hex(p->guest_digest, hex);
 	log_info("guest %s sha256 %s", p->opts.guest, hex);
-	p->cmp = cmp_new(proxy_release, p);
+	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 	if (!p->cmp)
 		return -ENOMEM;
 	if (adopt) {

@@ -3,6 +3,14 @@
  * The client-facing proxy: accepts clients on --service, turns what they
  * send into events for the PVM (and, through pvm_send_event, the
  * secondary), and writes back only the output the comparator releases.
+ *
+ * A connection ends in two halves. The client's end of input (EOF: it
+ * half-closed, or closed, which looks the same until a write fails) becomes
+ * a CLOSE event after its last input; the socket stays open for writing.
+ * The guest answers with a close of its own after its last output; once
+ * that close is released (compared with the SVM's in colo state) and every
+ * released byte is written, the socket is closed. A broken socket (write
+ * error, error or hangup) is the client gone: nothing more is written.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,6 +52,15 @@ static void client_free(struct primary *p, struct client *c)
 	free(c);
 }
 
+/* A half-closed client is only written to; epoll still reports its
+ * errors and hangups (evloop passes them as EV_READ when nothing is
+ * watched). */
+static int client_watch(struct primary *p, struct client *c)
+{
+	return evloop_mod(p->loop, c->fd, (c->rd_closed ? 0 : EV_READ) |
+					  (c->out_len ? EV_WRITE : 0));
+}
+
 static int client_write_out(struct primary *p, struct client *c)
 {
 	while (c->out_len) {
@@ -58,19 +75,33 @@ static int client_write_out(struct primary *p, struct client *c)
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 	}
-	return evloop_mod(p->loop, c->fd,
-			  EV_READ | (c->out_len ? EV_WRITE : 0));
+	return client_watch(p, c);
 }
 
 /* The client went away (or broke): tell the guest, forget it. */
 static void client_gone(struct primary *p, struct client *c)
 {
 	uint32_t id = c->id;
-	bool tell = !c->guest_closed;
+	bool tell = !c->guest_closed && !c->rd_closed;
 
 	client_free(p, c);
 	if (tell)
 		pvm_send_event(p, CHAN_EV_CLOSE, id, 0, NULL, 0);
+}
+
+/*
+ * The client ended its input. Every byte it sent already went to the guest,
+ * so the CLOSE event follows them in the one ordered stream both guests get;
+ * what the guest says in reply is still written (client_write_out) until
+ * the guest's close is released.
+ */
+static void client_eof(struct primary *p, struct client *c)
+{
+	c->rd_closed = true;
+	if (!c->guest_closed)
+		pvm_send_event(p, CHAN_EV_CLOSE, c->id, 0, NULL, 0);
+	if (client_watch(p, c) < 0)
+		c->gone = true;
 }
 
 static void on_client(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -93,6 +124,10 @@ static void on_client(struct evloop *l, int fd, uint32_t events, void *opaque)
 	}
 	if (!(events & EV_READ))
 		return;
+	if (c->rd_closed) {
+		client_gone(p, c);     /* error or hangup, see client_watch */
+		return;
+	}
 	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n > 0) {
 		if (!c->guest_closed)
@@ -102,7 +137,10 @@ static void on_client(struct evloop *l, int fd, uint32_t events, void *opaque)
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	client_gone(p, c);
+	if (n == 0)
+		client_eof(p, c);
+	else
+		client_gone(p, c);
 }
 
 static void on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -173,7 +211,7 @@ void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
 	struct primary *p = opaque;
 	struct client *c = client_find(p, conn);
 
-	if (!c || c->gone)
+	if (!c || c->gone || c->close_ok)
 		return;        /* the client left; its output has no reader */
 	if (c->out_len + len > c->out_cap) {
 		size_t cap = c->out_cap ? c->out_cap : 4096;
@@ -199,12 +237,27 @@ void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
 		c->gone = true;
 }
 
-void proxy_guest_closed(struct primary *p, uint32_t conn)
+/* The PVM closed conn; false when there is nothing to close (a client
+ * already gone, or a second close). */
+bool proxy_guest_closed(struct primary *p, uint32_t conn)
 {
 	struct client *c = client_find(p, conn);
 
+	if (!c || c->guest_closed)
+		return false;
+	c->guest_closed = true;
+	return true;
+}
+
+/* The comparator's (or, unprotected, the PVM's own) word that the guest's
+ * close may reach the client. Runs inside the comparator: only mark here,
+ * proxy_flush_closing closes. */
+void proxy_release_close(void *opaque, uint32_t conn)
+{
+	struct client *c = client_find(opaque, conn);
+
 	if (c)
-		c->guest_closed = true;
+		c->close_ok = true;
 }
 
 /* Close connections the guest ended, once their last byte went out. */
@@ -219,8 +272,7 @@ void proxy_flush_closing(struct primary *p)
 			client_gone(p, c);
 			continue;
 		}
-		if (c->guest_closed && !c->out_len &&
-		    !cmp_pvm_held(p->cmp, c->id)) {
+		if (c->close_ok && !c->out_len) {
 			client_free(p, c);
 			continue;
 		}

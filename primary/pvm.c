@@ -124,13 +124,23 @@ static int on_pvm_msg(void *opaque, const struct chan_msg *m)
 				   evloop_now_ms());
 		if (ret == CMP_MISMATCH) {
 			log_debug("conn %u: output differs, checkpoint", m->conn);
-			if (!p->ckpt_requested)
-				p->mismatch_ckpts++;
-			p->ckpt_requested = true;
+			colo_mismatch(p);
 		}
 		break;
 	case CHAN_CLOSE:
-		proxy_guest_closed(p, m->conn);
+		if (!proxy_guest_closed(p, m->conn))
+			break;
+		/* Unprotected, the close goes out as output does. */
+		if (p->state != COLO_STATE_COLO) {
+			proxy_release_close(p, m->conn);
+			break;
+		}
+		ret = cmp_close_pvm(p->cmp, m->conn, evloop_now_ms());
+		if (ret == CMP_MISMATCH) {
+			log_debug("conn %u: closed out of step, checkpoint",
+				  m->conn);
+			colo_mismatch(p);
+		}
 		break;
 	default:
 		log_warn("PVM sent an unexpected message type %u", m->type);
