@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "dirtylog.h"
 #include "log.h"
 #include "secondary.h"
 
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
 		.failover_timeout_ms = 1000,
 	};
 	enum log_level level = LOG_LVL_INFO;
+	char why[320];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -108,5 +110,10 @@ int main(int argc, char **argv)
 		return die("--tls-creds DIR is required (or --insecure for "
 			   "plain TCP)");
 	log_init("colo-secondary", level);
+	/* Say it now, in one line, rather than when the first guest starts. */
+	if (dirtylog_probe(why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		return 1;
+	}
 	return secondary_run(&o) < 0 ? 1 : 0;
 }
