@@ -37,11 +37,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "bitmap.h"
@@ -56,7 +58,8 @@
 #define WP_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | \
 		     UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 
-static int uffd_open(void)
+/* Fails with -errno and the reason in why[len]; logs nothing. */
+static int uffd_open(char *why, size_t len)
 {
 	/*
 	 * Write-protect async never delivers a fault to userspace, so
@@ -71,29 +74,47 @@ static int uffd_open(void)
 		return fd;
 	err = -errno;
 	if (errno != EPERM && errno != ENOSYS) {
-		log_error("userfaultfd: %s", strerror(errno));
+		snprintf(why, len, "userfaultfd: %s", strerror(errno));
 		return err;
 	}
 
 	/* Refused by policy (seccomp, sysctl): the device may still work. */
 	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev < 0) {
-		log_error("userfaultfd: %s, and /dev/userfaultfd: %s",
-			  strerror(-err), strerror(errno));
+		snprintf(why, len, "userfaultfd: %s, and /dev/userfaultfd: %s",
+			 strerror(-err), strerror(errno));
 		return err;
 	}
 	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
-		log_error("USERFAULTFD_IOC_NEW: %s", strerror(errno));
+		snprintf(why, len, "USERFAULTFD_IOC_NEW: %s", strerror(errno));
 	}
 	close(dev);
 	return fd < 0 ? err : fd;
 }
 
-int dirtylog_guest_register(uint64_t addr, uint64_t len)
+/* The API handshake; -EOPNOTSUPP with the reason when WP async is missing. */
+static int uffd_api_wp_async(int fd, char *why, size_t len)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = WP_FEATURES };
+
+	/* It fails with EINVAL on any feature the kernel does not know. */
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		snprintf(why, len, "userfaultfd WP async: UFFDIO_API: %s",
+			 strerror(errno));
+		return -EOPNOTSUPP;
+	}
+	if ((api.features & WP_FEATURES) != WP_FEATURES) {
+		snprintf(why, len, "userfaultfd WP async: features 0x%llx",
+			 (unsigned long long)api.features);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int dirtylog_guest_register(uint64_t addr, uint64_t len)
+{
 	struct uffdio_register reg = {
 		.range = { .start = addr, .len = len },
 		.mode = UFFDIO_REGISTER_MODE_WP,
@@ -102,24 +123,19 @@ int dirtylog_guest_register(uint64_t addr, uint64_t len)
 		.range = { .start = addr, .len = len },
 		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
 	};
+	char why[160];
 	int fd, err;
 
-	fd = uffd_open();
-	if (fd < 0)
+	fd = uffd_open(why, sizeof(why));
+	if (fd < 0) {
+		log_error("%s", why);
 		return fd;
-
-	/* The API handshake fails with EINVAL on any unknown feature. */
-	if (ioctl(fd, UFFDIO_API, &api) < 0) {
-		log_error("Linux 6.7+ needed: userfaultfd WP async (UFFDIO_API: %s)",
-			  strerror(errno));
-		close(fd);
-		return -EOPNOTSUPP;
 	}
-	if ((api.features & WP_FEATURES) != WP_FEATURES) {
-		log_error("Linux 6.7+ needed: userfaultfd WP async (features 0x%llx)",
-			  (unsigned long long)api.features);
+	err = uffd_api_wp_async(fd, why, sizeof(why));
+	if (err < 0) {
+		log_error("Linux 6.7+ needed: %s", why);
 		close(fd);
-		return -EOPNOTSUPP;
+		return err;
 	}
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
 		err = -errno;
@@ -153,9 +169,91 @@ static void scan_arg_init(struct pm_scan_arg *arg, uint64_t start,
 	arg->return_mask = PAGE_IS_WRITTEN;
 }
 
-int dirtylog_open(struct dirtylog *dl, pid_t pid)
+/* A one-page scan of the zero page, which nobody maps. 0 or -errno,
+ * -EOPNOTSUPP when the kernel has no such ioctl. */
+static int pagemap_scan_works(int pagemap_fd)
 {
 	struct pm_scan_arg arg;
+
+	scan_arg_init(&arg, 0, RAM_PAGE_SIZE, 0);
+	if (ioctl(pagemap_fd, PAGEMAP_SCAN, &arg) < 0)
+		return errno == ENOTTY ? -EOPNOTSUPP : -errno;
+	return 0;
+}
+
+static int probe_uffd(char *why, size_t len)
+{
+	int fd, err;
+
+	fd = uffd_open(why, len);
+	/* No syscall, or no UFFD_USER_MODE_ONLY (before 5.11): too old. */
+	if (fd == -ENOSYS || fd == -EINVAL)
+		return -EOPNOTSUPP;
+	if (fd < 0)
+		return fd;
+	err = uffd_api_wp_async(fd, why, len);
+	close(fd);
+	return err;
+}
+
+static int probe_pagemap(char *why, size_t len)
+{
+	int fd, err;
+
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, len, "open /proc/self/pagemap: %s",
+			 strerror(errno));
+		return err;
+	}
+	err = pagemap_scan_works(fd);
+	close(fd);
+	if (err < 0)
+		snprintf(why, len, "PAGEMAP_SCAN: %s", strerror(-err));
+	return err;
+}
+
+/* Set and not "0": the tests' way to see the old-kernel path here. */
+static bool fake_old_kernel(void)
+{
+	const char *v = getenv("COLO_TEST_FAKE_OLD_KERNEL");
+
+	return v && *v && strcmp(v, "0");
+}
+
+int dirtylog_probe(char *why, size_t len)
+{
+	struct utsname u;
+	char detail[160];
+	int err;
+
+	if (fake_old_kernel()) {
+		snprintf(detail, sizeof(detail),
+			 "faked by COLO_TEST_FAKE_OLD_KERNEL");
+		err = -EOPNOTSUPP;
+	} else {
+		err = probe_uffd(detail, sizeof(detail));
+		if (!err)
+			err = probe_pagemap(detail, sizeof(detail));
+	}
+	if (!err)
+		return 0;
+	if (uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "(uname: %s)",
+			 strerror(errno));
+	if (err == -EOPNOTSUPP)
+		snprintf(why, len, "Linux 6.7+ needed for the dirty log "
+			 "(userfaultfd WP async, PAGEMAP_SCAN), this is Linux "
+			 "%s: %s", u.release, detail);
+	else
+		snprintf(why, len, "the dirty log is unavailable on Linux %s: "
+			 "%s", u.release, detail);
+	return err;
+}
+
+int dirtylog_open(struct dirtylog *dl, pid_t pid)
+{
 	char path[64];
 	int err;
 
@@ -170,12 +268,10 @@ int dirtylog_open(struct dirtylog *dl, pid_t pid)
 		return err;
 	}
 
-	/* A one-page scan of the zero page, which nobody maps. */
-	scan_arg_init(&arg, 0, RAM_PAGE_SIZE, 0);
-	if (ioctl(dl->pagemap_fd, PAGEMAP_SCAN, &arg) < 0) {
-		err = errno == ENOTTY ? -EOPNOTSUPP : -errno;
-		log_error("Linux 6.7+ needed: PAGEMAP_SCAN on %s: %s", path,
-			  strerror(errno));
+	err = pagemap_scan_works(dl->pagemap_fd);
+	if (err < 0) {
+		log_error("PAGEMAP_SCAN on %s: %s%s", path, strerror(-err),
+			  err == -EOPNOTSUPP ? " (Linux 6.7+ needed)" : "");
 		dirtylog_close(dl);
 		return err;
 	}

@@ -12,6 +12,7 @@
 #ifndef COLO_DIRTYLOG_H
 #define COLO_DIRTYLOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,6 +33,18 @@ struct dirtylog {
  * Returns the fd, or -errno; -EOPNOTSUPP when the kernel lacks WP async.
  */
 int dirtylog_guest_register(uint64_t addr, uint64_t len);
+
+/*
+ * Whether this kernel has what the dirty log needs (userfaultfd write-protect
+ * async and PAGEMAP_SCAN, Linux 6.7+), tried in the calling process: the
+ * daemons call it before they say "ready", the tests before they need it.
+ * 0, or -errno with one line in why[len] naming the running kernel (uname)
+ * and what failed: -EOPNOTSUPP for a kernel too old, other values for a
+ * refusal (seccomp, a sysctl). The environment variable
+ * COLO_TEST_FAKE_OLD_KERNEL=1 makes it answer -EOPNOTSUPP, so that tests
+ * can see that path on a kernel that has it all.
+ */
+int dirtylog_probe(char *why, size_t len);
 
 /* Daemon side: open /proc/PID/pagemap and check PAGEMAP_SCAN works there. */
 int dirtylog_open(struct dirtylog *dl, pid_t pid);

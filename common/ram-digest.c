@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "ram-digest.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "digest.h"
 
 static uint64_t block_chunks(const struct ramblock *rb, uint32_t chunk_pages)
@@ -60,5 +64,41 @@ int ram_digest_chunks(const struct ram_layout *l, uint32_t chunk_pages,
 		if (progress && (ret = progress(opaque)) < 0)
 			return ret;
 	}
+	return 0;
+}
+
+static bool chunk_differs(const uint8_t *a, const uint8_t *b, uint32_t i)
+{
+	return memcmp(a + (size_t)i * DIGEST_LEN, b + (size_t)i * DIGEST_LEN,
+		      DIGEST_LEN) != 0;
+}
+
+/* Counted first so that one allocation either holds them all or fails. */
+int ram_digest_diff(const struct ram_layout *l, uint32_t chunk_pages,
+		    const uint8_t *a, const uint8_t *b, uint32_t nchunks,
+		    struct ram_digest_range **out, size_t *nout)
+{
+	size_t n = 0, k = 0;
+	uint32_t i;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < nchunks; i++)
+		n += chunk_differs(a, b, i);
+	if (!n)
+		return 0;
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (i = 0; i < nchunks; i++) {
+		struct ram_digest_range *r = &(*out)[k];
+
+		if (!chunk_differs(a, b, i))
+			continue;
+		ram_digest_chunk_range(l, chunk_pages, i, &r->block,
+				       &r->offset, &r->length);
+		k++;
+	}
+	*nout = n;
 	return 0;
 }

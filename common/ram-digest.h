@@ -7,6 +7,7 @@
 #ifndef COLO_RAM_DIGEST_H
 #define COLO_RAM_DIGEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ramblock.h"
@@ -25,5 +26,21 @@ int ram_digest_chunks(const struct ram_layout *l, uint32_t chunk_pages,
 void ram_digest_chunk_range(const struct ram_layout *l, uint32_t chunk_pages,
 			    uint32_t i, uint32_t *block, uint64_t *offset,
 			    uint64_t *len);
+
+/* A chunk whose digests differ: bytes [offset, offset + length) of block. */
+struct ram_digest_range {
+	uint32_t block;
+	uint64_t offset, length;
+};
+
+/*
+ * Compares two digest arrays of nchunks each and lists the chunks that
+ * differ, in order, in *out (malloc'd; NULL when none) and *nout.
+ * 0, or -ENOMEM with *out NULL and *nout 0: a list that is cut short would
+ * read as "fewer differences", and an empty one as "identical".
+ */
+int ram_digest_diff(const struct ram_layout *l, uint32_t chunk_pages,
+		    const uint8_t *a, const uint8_t *b, uint32_t nchunks,
+		    struct ram_digest_range **out, size_t *nout);
 
 #endif

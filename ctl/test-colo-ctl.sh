@@ -54,8 +54,8 @@ COLO_CTL_SOCKET=$sock expect 0 'checkpoint 7: 1234 pages, 5.0 MiB, pause 12.3 ms
 expect 0 'identical' -- -s "$sock" verify
 expect 0 'differ = yes' -- -s "$sock" set differ yes
 expect 1 'differ: 2 ranges
-0x1000 +0x1000
-0x100000 +0x2000' -- -s "$sock" verify
+block 0: 0x1000 +0x1000
+block 1: 0x100000 +0x2000' -- -s "$sock" verify
 expect 0 'fail = checkpoint' -- -s "$sock" set fail checkpoint
 expect 1 'colo-ctl: checkpoint failed: checkpoint refused by the fake daemon' -- -s "$sock" checkpoint
 expect 1 "colo-ctl: set failed: set: $(printf 'No such file or directory')" -- -s "$sock" set nosuch 1

@@ -69,8 +69,8 @@ static int cmd_verify(void *opaque, struct json_object *args,
 		return -EIO;
 	*ret = parse(f->differ ?
 		"{\"identical\":false,\"chunks\":64,\"differing\":["
-		"{\"start\":4096,\"length\":4096},"
-		"{\"start\":1048576,\"length\":8192}]}" :
+		"{\"block\":0,\"start\":4096,\"length\":4096},"
+		"{\"block\":1,\"start\":1048576,\"length\":8192}]}" :
 		"{\"identical\":true,\"chunks\":64,\"differing\":[]}");
 	return 0;
 }

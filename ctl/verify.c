@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * colo-ctl verify: ask the daemon to compare PVM and SVM memory. Exits 0
- * when identical and 1 when not, so scripts can use it as a check.
+ * when identical and 1 when not, so scripts can use it as a check. A
+ * difference is listed one chunk a line, "block B: 0xOFFSET +0xLENGTH",
+ * the offset within RAM block B.
  */
 #include "client.h"
 #include "subcommands.h"
@@ -16,8 +18,11 @@ static int print_ranges(struct json_object *diff)
 	printf("differ: %zu range%s\n", n, n == 1 ? "" : "s");
 	for (i = 0; i < n; i++) {
 		struct json_object *rg = json_object_array_get_idx(diff, i);
-		uint64_t start = 0, len = 0;
+		uint64_t block, start = 0, len = 0;
 
+		/* Offsets are within a block: name it when the reply does. */
+		if (cli_get_u64(rg, "block", &block))
+			printf("block %" PRIu64 ": ", block);
 		cli_get_u64(rg, "start", &start);
 		cli_get_u64(rg, "length", &len);
 		printf("0x%" PRIx64 " +0x%" PRIx64 "\n", start, len);

@@ -83,24 +83,22 @@ static int send_checkpoint(struct primary *p, uint32_t flags,
 	return ret < 0 ? ret : xport_flush(p->link);
 }
 
+/*
+ * Only the report can fail here, not the checkpoint: keep waiting for the
+ * acknowledgement and let verify say that it could not list the chunks.
+ */
 static void compare_digests(struct primary *p, const struct proto_verify *v,
 			    struct ckpt_result *res)
 {
-	uint32_t i;
+	int ret;
 
-	for (i = 0; i < res->nchunks; i++) {
-		struct ckpt_diff *d;
-
-		if (!memcmp(res->pvm_digests + (size_t)i * DIGEST_LEN,
-			    v->digests + (size_t)i * DIGEST_LEN, DIGEST_LEN))
-			continue;
-		d = realloc(res->diff, (res->ndiff + 1) * sizeof(*d));
-		if (!d)
-			return;
-		res->diff = d;
-		d += res->ndiff++;
-		ram_digest_chunk_range(&p->ram, res->chunk_pages, i, &d->block,
-				       &d->offset, &d->length);
+	ret = ram_digest_diff(&p->ram, res->chunk_pages, res->pvm_digests,
+			      v->digests, res->nchunks, &res->diff,
+			      &res->ndiff);
+	if (ret < 0) {
+		log_error("verify: cannot list the chunks that differ: %s",
+			  strerror(-ret));
+		res->diff_err = ret;
 	}
 }
 

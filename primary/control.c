@@ -176,6 +176,14 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 		ckpt_result_free(&r);
 		return rc;
 	}
+	/* The checkpoint went through, but "identical" would be a guess. */
+	if (r.diff_err < 0) {
+		rc = r.diff_err;
+		ctl_error_set(err, "GenericError", "cannot list the chunks "
+			      "that differ: %s", strerror(-rc));
+		ckpt_result_free(&r);
+		return rc;
+	}
 	o = ckpt_json(&r);
 	json_object_object_add(o, "identical",
 			       json_object_new_boolean(r.ndiff == 0));

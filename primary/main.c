@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dirtylog.h"
 #include "log.h"
 #include "primary.h"
 
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
 {
 	struct primary_opts o;
 	enum log_level level = LOG_LVL_INFO;
+	char why[320];
 	uint64_t v;
 	int c;
 
@@ -133,5 +135,10 @@ int main(int argc, char **argv)
 		    "plain TCP)");
 
 	log_init("colo-primary", level);
+	/* Say it now, in one line, rather than when the first guest starts. */
+	if (dirtylog_probe(why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		return 1;
+	}
 	return primary_run(&o) < 0 ? 1 : 0;
 }

@@ -22,6 +22,7 @@
 #include "guestproc.h"
 #include "primary.h"
 #include "proto.h"
+#include "ram-digest.h"
 #include "ram-save.h"
 #include "ramblock.h"
 
@@ -49,11 +50,6 @@ struct client {
 	bool gone;               /* broken: free it, nothing more to write */
 };
 
-struct ckpt_diff {
-	uint32_t block;
-	uint64_t offset, length;     /* bytes within the block */
-};
-
 struct ckpt_result {
 	uint64_t id;
 	uint64_t pages;
@@ -66,8 +62,9 @@ struct ckpt_result {
 	bool verified;               /* the secondary's digests arrived */
 	uint32_t chunk_pages, nchunks;
 	uint8_t *pvm_digests;        /* nchunks * 32 */
-	struct ckpt_diff *diff;
+	struct ram_digest_range *diff;
 	size_t ndiff;
+	int diff_err;                /* 0, or -errno: no (whole) list */
 };
 
 struct primary {

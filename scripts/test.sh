@@ -25,9 +25,16 @@ mtest() {  # BUILD-DIR ARGS...
 		"$dir/last-test-run.txt" >>"$SUMMARY"
 }
 
-run_suites() {  # BUILD-DIR SUITE...
+# Each test's timeout (tests/*/meson.build) is about 3x its normal run;
+# sanitizers slow them down, ASan about 1.5-2.5x, TSan more.
+ASAN_TIMEOUTS=(--timeout-multiplier 2.5)
+TSAN_TIMEOUTS=(--timeout-multiplier 3)
+
+run_suites() {  # BUILD-DIR [MESON-TEST-OPTIONS...] -- SUITE...
 	local dir=$1; shift
 	local args=()
+	while [[ $1 != -- ]]; do args+=("$1"); shift; done
+	shift
 	local s
 	for s in "$@"; do args+=(--suite "$s"); done
 	echo "== $dir: ${*}"
@@ -35,18 +42,18 @@ run_suites() {  # BUILD-DIR SUITE...
 }
 
 bash scripts/build.sh build
-run_suites build unit tls rdma locking fuzz-regress integration
+run_suites build -- unit tls rdma locking fuzz-regress integration
 
 bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	run_suites build-asan unit tls rdma fuzz-regress integration
+	run_suites build-asan "${ASAN_TIMEOUTS[@]}" -- unit tls rdma fuzz-regress integration
 
 bash scripts/build.sh build-tsan -Db_sanitize=thread -Db_lundef=false
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-run_suites build-tsan locking
+run_suites build-tsan "${TSAN_TIMEOUTS[@]}" -- locking
 echo "== build-tsan: threaded unit tests"
-mtest build-tsan ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
+mtest build-tsan "${TSAN_TIMEOUTS[@]}" ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
 
 count() { awk -v k="$1" -F: '$1 == k { n += $2 } END { print n + 0 }' "$SUMMARY"; }
 passed=$(( $(count Ok) + $(count "Expected Fail") ))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "dirtylog.h"
 #include "log.h"
 #include "primary.h"
 #include "ram-save.h"
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
 	struct secondary_opts o = { 0 };
 	uint64_t v;
 	enum log_level level = LOG_LVL_INFO;
+	char why[320];
+	int c;
 
 	/* One set of defaults: the primary's. */
 	primary_opts_defaults(&d);
@@ -75,7 +78,6 @@ int main(int argc, char **argv)
 	o.compare_timeout_ms = d.compare_timeout_ms;
 	o.max_wait_ms = d.max_wait_ms;
 	o.clear_bitmap_shift = d.clear_bitmap_shift;
-	int c;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
@@ -146,5 +148,10 @@ int main(int argc, char **argv)
 		return die("--tls-creds DIR is required (or --insecure for "
 			   "plain TCP)");
 	log_init("colo-secondary", level);
+	/* Say it now, in one line, rather than when the first guest starts. */
+	if (dirtylog_probe(why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		return 1;
+	}
 	return secondary_run(&o) < 0 ? 1 : 0;
 }

@@ -12,6 +12,7 @@ CTL=$BUILD/ctl/colo-ctl
 KV=$BUILD/guest/colo-kv
 NONDET=$BUILD/guest/colo-nondet
 INJECT=$BUILD/tests/integration/colo-inject
+PROBE_DIRTYLOG=$BUILD/tests/integration/probe-dirtylog
 
 T=$(mktemp -d /tmp/colo-test.XXXXXX)
 PIDS=()
@@ -50,6 +51,17 @@ fail() {
 }
 
 pass() { echo "ok: $*"; }
+
+# The daemons refuse to start without the dirty log (Linux 6.7+): a test
+# that starts them calls this first, and is skipped (exit 77) saying why.
+require_dirtylog() {
+	local why rc=0
+	why=$("$PROBE_DIRTYLOG") || rc=$?
+	[[ $rc == 0 ]] && return 0
+	[[ $rc == 77 ]] || fail "probe-dirtylog exited $rc: $why"
+	echo "SKIP: $why"
+	exit 77
+}
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

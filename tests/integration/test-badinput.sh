@@ -3,6 +3,7 @@
 # Bad input ends that connection with a clear log line; the daemon lives
 # and a real primary can still pair with it afterwards (I6).
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 RPORT=$(free_port)
 SSOCK=$T/s.sock

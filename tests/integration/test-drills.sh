@@ -21,6 +21,7 @@
 # the counts.
 source "$(dirname "$0")/lib.sh"
 source "$SRC/deploy/lab/lab-test.sh"
+require_dirtylog
 lab_init
 
 SEED=${COLO_DRILL_SEED:-$(( $(date +%s) % 100000 ))}

@@ -18,6 +18,7 @@ source "$(dirname "$0")/lib.sh"
 source "$SRC/deploy/lab/lab-test.sh"
 lab_init
 command -v redis-cli >/dev/null || { echo "SKIP: redis-cli missing"; exit 77; }
+require_dirtylog
 
 # json_field JSON NAME: a string or number member (the first match).
 json_field() {

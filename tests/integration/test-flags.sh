@@ -21,6 +21,28 @@ expect_refusal "exclude" "$SECONDARY" --listen 127.0.0.1:1 --service 127.0.0.1:2
 expect_refusal "--listen" "$SECONDARY" --service 127.0.0.1:2 --control x --guest "$KV" --insecure
 pass "bad flags refused with one line"
 
+# A kernel without the dirty log (faked here; real on Debian 12's own 6.1):
+# each daemon says so in one line naming the running kernel and what it
+# needs, before "ready", and exits 1.
+expect_old_kernel() {  # COMMAND...
+	local out rc=0
+	out=$(COLO_TEST_FAKE_OLD_KERNEL=1 "$@" 2>&1) || rc=$?
+	[[ $rc == 1 ]] || fail "'$*' on an old kernel exited $rc, not 1: $out"
+	[[ $(printf '%s\n' "$out" | wc -l) == 1 ]] ||
+		fail "'$*' on an old kernel: not one line: $out"
+	[[ $out == *" error: Linux 6.7+ needed for the dirty log (userfaultfd WP async, PAGEMAP_SCAN), this is Linux $(uname -r): "* ]] ||
+		fail "'$*' on an old kernel said: $out"
+}
+expect_old_kernel "$PRIMARY" --service 127.0.0.1:$(free_port) \
+	--control "$T/k.sock" --guest "$KV" --ram 16M
+expect_old_kernel "$SECONDARY" --listen 127.0.0.1:$(free_port) \
+	--service 127.0.0.1:$(free_port) --control "$T/k.sock" --guest "$KV" \
+	--insecure
+out=$(COLO_TEST_FAKE_OLD_KERNEL=1 "$PROBE_DIRTYLOG") && fail "probe passed: $out"
+pass "an old kernel stops both daemons at start with one line"
+
+require_dirtylog
+
 # A credentials directory without its files stops start-up, naming the file.
 mkdir -p "$T/empty-creds"
 rc=0

@@ -4,6 +4,7 @@
 # mismatch checkpoint, and clients still only ever see the PVM's answers
 # (I5), one per request.
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 INSECURE=1 start_pair "$NONDET" --ram 16M
 wait_state "$PSOCK" colo 60

@@ -4,6 +4,7 @@
 # primary, checkpoints on demand, and PVM and SVM RAM are identical.
 source "$(dirname "$0")/lib.sh"
 command -v redis-cli >/dev/null || { echo "SKIP: redis-cli missing"; exit 77; }
+require_dirtylog
 
 start_pair "$KV" --ram 512M
 wait_state "$PSOCK" colo 120

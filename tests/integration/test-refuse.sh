@@ -3,6 +3,7 @@
 # What must be refused is refused, with a message that says why: a guest
 # binary that differs between the hosts, and a peer from another CA.
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 # 1. Different guest binaries: the secondary names both digests.
 gen_creds "$T/creds"

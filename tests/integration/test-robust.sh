@@ -3,6 +3,7 @@
 # Failures that must not look like a lost primary, and a fenced SVM that
 # must not be thrown away by a stray connection.
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 # 1. A PVM slow to reach a safe point: the primary keeps heartbeating while
 #    it waits at the barrier, so the secondary must not take over.

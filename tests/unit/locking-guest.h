@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "dirtylog.h"
+#include "need-dirtylog.h"
 #include "ramblock.h"
 #include "tap.h"
 #include "xport.h"
@@ -168,12 +169,8 @@ static inline int tguest_start(struct tguest *g, int memfd, uint64_t size,
 static inline void tguest_start_or_skip(struct tguest *g, int memfd,
 					uint64_t size, tguest_fn fn, void *arg)
 {
-	int r = tguest_start(g, memfd, size, fn, arg);
-
-	if (r == -EOPNOTSUPP || r == -EPERM || r == -ENOSYS)
-		SKIP("userfaultfd WP async unavailable (%s): Linux 6.7+ needed",
-		     strerror(-r));
-	CHECK_EQ(r, 0);
+	test_require_dirtylog();
+	CHECK_EQ(tguest_start(g, memfd, size, fn, arg), 0);
 }
 
 static inline void tguest_cmd(struct tguest *g, enum tguest_op op,
@@ -201,14 +198,10 @@ static inline void tguest_stop(struct tguest *g)
 	close(g->ack_fd);
 }
 
-/* The dirty log of g, or exit 77 without PAGEMAP_SCAN. */
+/* The dirty log of g (the kernel was checked when g started). */
 static inline void tguest_dirtylog(struct tguest *g, struct dirtylog *dl)
 {
-	int r = dirtylog_open(dl, g->pid);
-
-	if (r == -EOPNOTSUPP)
-		SKIP("PAGEMAP_SCAN unavailable: Linux 6.7+ needed");
-	CHECK_EQ(r, 0);
+	CHECK_EQ(dirtylog_open(dl, g->pid), 0);
 }
 
 /* Two connected transports over a socketpair. */

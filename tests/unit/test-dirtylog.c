@@ -26,6 +26,7 @@
 
 #include "bitmap.h"
 #include "dirtylog.h"
+#include "need-dirtylog.h"
 #include "ramblock.h"
 #include "tap.h"
 #include "uffd-compat.h"
@@ -318,21 +319,15 @@ int main(void)
 	struct guest g;
 	bool *want;
 	int32_t r;
-	int err;
 
+	test_require_dirtylog();
 	CHECK_EQ(ramblock_create(&rb, 0, "test-dirtylog", SIZE, BASE), 0);
 	want = calloc(NPAGES, sizeof(*want));
 	CHECK(want);
 
 	r = guest_start(&g, rb.memfd);
-	if (r == -EOPNOTSUPP || r == -EPERM || r == -ENOSYS)
-		SKIP("userfaultfd WP async unavailable (%s): Linux 6.7+ needed",
-		     strerror(-r));
 	CHECK_EQ(r, 0);
-	err = dirtylog_open(&dl, g.pid);
-	if (err == -EOPNOTSUPP)
-		SKIP("PAGEMAP_SCAN unavailable: Linux 6.7+ needed");
-	CHECK_EQ(err, 0);
+	CHECK_EQ(dirtylog_open(&dl, g.pid), 0);
 	CHECK_EQ(dirtylog_open(&tiny, g.pid), 0);
 	/* Shrink one vector so that every scan has to continue at walk_end. */
 	free(tiny.vec);
