@@ -45,6 +45,8 @@ bash scripts/build.sh build
 run_suites build -- unit tls rdma locking fuzz-regress integration
 
 bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
+# The stop test repeats each state 10 times in the normal build, 3 here.
+STOP_REPEAT=3 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	run_suites build-asan "${ASAN_TIMEOUTS[@]}" -- unit tls rdma fuzz-regress integration

@@ -14,6 +14,7 @@
 #    fenced SVM; the fenced SVM (kept until the first checkpoint) is back
 #    and still serves the write.
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 setup_fenced() {  # extra secondary flags...
 	INSECURE=1 start_pair "$KV" --ram 64M "$@"

@@ -6,6 +6,7 @@
 # PVM's close reaches the client only once the SVM closed the same
 # connection after the same bytes.
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 # client.py PORT SEND EXPECT [MARK]: send SEND (with \r\n escapes), shut
 # the write side unless SEND ends in QUIT, create MARK, read until the

@@ -8,6 +8,7 @@
 # every state: a peer that goes silent during the hello or the live sync,
 # without closing, is dropped after the failover timeout (1 s here).
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 gen_creds "$T/creds"
 

@@ -7,6 +7,7 @@
 # the fence command runs, promoted), stops its guest, and logs the state it
 # left. STOP_REPEAT rounds (10 by default; the sanitizer build runs fewer).
 source "$(dirname "$0")/lib.sh"
+require_dirtylog
 
 REPEAT=${STOP_REPEAT:-10}
 LIMIT=5
