@@ -169,15 +169,18 @@ spawn primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 	--guest "$KV" --ram "$RAM" --secondary "127.0.0.1:$RPORT" \
 	--tls-creds "$T/tls"
 wait_ready primary
-st=$(field "$PSOCK" 's["state"]')
-[[ $st == connecting ]] || die "primary in state '$st' before its secondary exists"
+# Dialling: connecting during a try, standalone between tries (backoff).
+st=$(field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
+[[ $st == connecting/* || $st == standalone/[0-9]* ]] ||
+	die "primary in state '$st' before its secondary exists"
 echo "filling guest RAM: DEBUG FILLRANDOM $FILL..."
 t0=$(date +%s%N)
 r=$(redis-cli -p "$PPORT" DEBUG FILLRANDOM "$FILL") || { alive primary; die "DEBUG FILLRANDOM: $r"; }
 [[ $r == OK ]] || die "DEBUG FILLRANDOM answered '$r'"
 FILL_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
-st=$(field "$PSOCK" 's["state"]')
-[[ $st == connecting ]] || die "primary went to '$st' before its secondary started"
+st=$(field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
+[[ $st == connecting/* || $st == standalone/[0-9]* ]] ||
+	die "primary went to '$st' before its secondary started"
 
 echo "starting colo-secondary on 127.0.0.1:$RPORT: live sync begins..."
 spawn secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \

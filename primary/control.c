@@ -11,6 +11,7 @@
 #include "digest.h"
 #include "evloop.h"
 #include "primary-int.h"
+#include "status-json.h"
 #include "log.h"
 
 static json_object *ckpt_json(const struct ckpt_result *r)
@@ -39,21 +40,12 @@ static void add_redial(json_object *o, struct primary *p)
 			       json_object_new_uint64(p->dial_failures));
 }
 
-static void add_generation(json_object *o, const struct proto_generation *g)
-{
-	char id[17];
-
-	snprintf(id, sizeof(id), "%016llx", (unsigned long long)g->pair_id);
-	json_object_object_add(o, "pair_id", json_object_new_string(id));
-	json_object_object_add(o, "generation",
-			       json_object_new_uint64(g->generation));
-}
-
 static int cmd_status(void *opaque, json_object *args, json_object **ret,
 		      struct ctl_error *err)
 {
 	struct primary *p = opaque;
-	json_object *o = json_object_new_object(), *reasons, *sync, *tun;
+	json_object *o = json_object_new_object(), *reasons, *sync;
+	struct proto_tunables tun;
 	struct cmp_stats cs;
 	struct ram_save_stats rs;
 	char hex[2 * DIGEST_LEN + 1];
@@ -102,14 +94,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(sync, "bytes",
 			       json_object_new_uint64(p->last_sync_bytes));
 	json_object_object_add(o, "live_sync", sync);
-	tun = json_object_new_object();
-	json_object_object_add(tun, "checkpoint-delay",
-			       json_object_new_uint64(p->opts.checkpoint_delay_ms));
-	json_object_object_add(tun, "compare-timeout",
-			       json_object_new_uint64(p->opts.compare_timeout_ms));
-	json_object_object_add(tun, "max-wait",
-			       json_object_new_uint64(atomic_load(&p->max_wait_ms)));
-	json_object_object_add(o, "tunables", tun);
+	primary_tunables(p, &tun);
+	json_object_object_add(o, "tunables", status_tunables(&tun));
 	json_object_object_add(o, "secondary",
 			       json_object_new_string(p->opts.secondary ?
 						      p->opts.secondary : ""));
@@ -117,7 +103,7 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "secondary_losses",
 			       json_object_new_uint64(p->secondary_losses));
 	add_redial(o, p);
-	add_generation(o, &p->gen);
+	status_add_generation(o, &p->gen);
 	json_object_object_add(o, "last_error",
 			       json_object_new_string(p->last_error));
 	*ret = o;
@@ -291,6 +277,9 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 	snprintf(p->secondary_addr, sizeof(p->secondary_addr), "%s", addr);
 	p->opts.secondary = p->secondary_addr;
 	p->redial = true;
+	/* The operator asked anew: no backoff left from earlier failures. */
+	p->redial_backoff_ms = 0;
+	p->dial_failures = 0;
 	rc = migration_start(p);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "cannot start live sync "

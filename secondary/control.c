@@ -2,11 +2,11 @@
 /* The secondary's control commands. */
 #include <errno.h>
 #include <json-c/json.h>
-#include <stdio.h>
 
 #include "ctl-server.h"
 #include "digest.h"
 #include "secondary-int.h"
+#include "status-json.h"
 
 static const char *state_for_status(const struct secondary *s)
 {
@@ -14,35 +14,16 @@ static const char *state_for_status(const struct secondary *s)
 	       s->state == IN_CKPT ? "colo" : in_state_name(s->state);
 }
 
-/* Which state the SVM holds (I8), and the settings it will serve with. */
+/* Which state the SVM holds (I8), and the settings it would serve with. */
 static void add_generation(json_object *o, const struct secondary *s)
 {
-	const struct proto_tunables *t = &s->tunables;
-	json_object *tun = json_object_new_object();
-	char id[17];
-
-	snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->gen.pair_id);
-	json_object_object_add(o, "pair_id", json_object_new_string(id));
-	json_object_object_add(o, "generation",
-			       json_object_new_uint64(s->gen.generation));
+	status_add_generation(o, &s->gen);
 	json_object_object_add(o, "kept_fenced_svm_pid",
 			       json_object_new_int(s->kept.have ?
 						   s->kept.svm.pid : -1));
-	if (s->have_tunables) {
-		json_object_object_add(tun, "checkpoint-delay",
-				json_object_new_uint64(t->checkpoint_delay_ms));
-		json_object_object_add(tun, "compare-timeout",
-				json_object_new_uint64(t->compare_timeout_ms));
-		json_object_object_add(tun, "max-wait",
-				json_object_new_uint64(t->max_wait_ms));
-		json_object_object_add(tun, "clear-bitmap-shift",
-				json_object_new_uint64(t->clear_bitmap_shift));
-		json_object_object_add(tun, "heartbeat-ms",
-				json_object_new_uint64(t->heartbeat_ms));
-		json_object_object_add(tun, "failover-timeout-ms",
-				json_object_new_uint64(t->failover_timeout_ms));
-	}
-	json_object_object_add(o, "primary_tunables", tun);
+	json_object_object_add(o, "primary_tunables", s->have_tunables ?
+			       status_tunables(&s->tunables) :
+			       json_object_new_object());
 }
 
 static int cmd_status(void *opaque, json_object *args, json_object **ret,

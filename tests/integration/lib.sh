@@ -63,8 +63,23 @@ require_dirtylog() {
 	exit 77
 }
 
+# free_port: a TCP port nothing on this machine uses, below the kernel's
+# ephemeral range (so no outgoing connection takes it meanwhile), and not
+# one this test handed out already (kept in a file: callers run it in a
+# subshell). Cheap: tests start many daemons.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+	local lo hi p
+	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
+	touch "$T/ports"
+	for _ in $(seq 200); do
+		p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000) ))
+		grep -qx "$p" "$T/ports" && continue
+		[[ -z $(ss -Htan "sport = :$p") ]] || continue
+		echo "$p" >>"$T/ports"
+		echo "$p"
+		return 0
+	done
+	fail "no free TCP port found"
 }
 
 gen_creds() {  # DIR
@@ -79,10 +94,10 @@ start() {
 	local pid=$!
 	PIDS+=("$pid")
 	eval "PID_${name//-/_}=$pid"
-	for _ in $(seq 300); do
+	for _ in $(seq 1500); do
 		grep -q '^ready$' "$T/$name.log" 2>/dev/null && return 0
 		kill -0 "$pid" 2>/dev/null || fail "$name exited before ready"
-		sleep 0.1
+		sleep 0.02
 	done
 	fail "$name not ready in 30 s"
 }
@@ -118,25 +133,26 @@ status_field() {
 		python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
 }
 
-wait_state() {  # SOCK STATE [SECONDS]
-	local st=""
-	for _ in $(seq $(( ${3:-60} * 10 ))); do
-		st=$(status_field "$1" 's["state"]' 2>/dev/null || true)
-		[[ $st == "$2" ]] && return 0
-		sleep 0.1
-	done
-	fail "state of $1 is '$st', not '$2'"
+# status_get SOCK KEY: the first top-level-looking "KEY": value (a string
+# or a number) of the daemon's status, "" when it does not answer. No
+# python: polls must be cheap enough to catch a sync of a few seconds.
+status_get() {
+	local js re="\"$2\": *(\"[^\"]*\"|-?[0-9.]+)"
+	js=$("$CTL" -s "$1" status --json 2>/dev/null) || return 0
+	[[ $js =~ $re ]] && echo "${BASH_REMATCH[1]//\"/}"
+	return 0
 }
 
-# wait_syncing SOCK: until a live sync runs; polls without python, which
-# is too slow to catch a sync of a few seconds reliably.
-wait_syncing() {
-	for _ in $(seq 1500); do
-		"$CTL" -s "$1" status --json 2>/dev/null |
-			grep -q '"state": *"syncing"' && return 0
-		sleep 0.01
+state_of() { status_get "$1" state; }
+
+wait_state() {  # SOCK STATE [SECONDS]
+	local st="" deadline=$(( $(date +%s) + ${3:-60} ))
+	while (( $(date +%s) <= deadline )); do
+		st=$(state_of "$1")
+		[[ $st == "$2" ]] && return 0
+		sleep 0.02
 	done
-	fail "$1 never reported syncing"
+	fail "state of $1 is '$st', not '$2'"
 }
 
 # A pair on loopback: start_pair GUEST [primary flags...]. Uses TLS with

@@ -80,7 +80,7 @@ redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000 >/dev/null
 start secondary2 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--service "127.0.0.1:$SPORT" --control "$T/s2.sock" --guest "$KV" \
 	--tls-creds "$T/creds"
-wait_syncing "$PSOCK"
+wait_state "$PSOCK" syncing 30
 kill -STOP "$PID_secondary2"
 t0=$(date +%s%N)
 wait_state "$PSOCK" standalone 5
@@ -100,7 +100,7 @@ wait_state "$PSOCK" standalone 10
 start secondary3 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--service "127.0.0.1:$SPORT" --control "$T/s3.sock" --guest "$KV" \
 	--tls-creds "$T/creds"
-wait_syncing "$PSOCK"
+wait_state "$PSOCK" syncing 30
 kill -STOP "$PID_primary"
 wait_state "$T/s3.sock" waiting 5
 grep -q "no message for\|timed out" "$T/secondary3.log" || fail "no log line about the silent primary"

@@ -48,8 +48,8 @@ pair() {  # extra secondary flags...
 		--secondary "127.0.0.1:$RPORT"
 	wait_state "$PSOCK" colo 30
 	wait_state "$SSOCK" colo 10
-	PVM=$(status_field "$PSOCK" 's["guest_pid"]')
-	SVM=$(status_field "$SSOCK" 's["svm_pid"]')
+	PVM=$(status_get "$PSOCK" guest_pid)
+	SVM=$(status_get "$SSOCK" svm_pid)
 }
 
 for round in $(seq "$REPEAT"); do
@@ -132,12 +132,12 @@ SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
 start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$T/p.sock" \
 	--guest "$KV" --ram 256M --insecure --secondary "127.0.0.1:$RPORT"
 redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000 >/dev/null
-PVM=$(status_field "$T/p.sock" 's["guest_pid"]')
+PVM=$(status_get "$T/p.sock" guest_pid)
 for side in secondary primary; do
 	start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 		--service "127.0.0.1:$SPORT" --control "$T/s.sock" \
 		--guest "$KV" --insecure
-	wait_syncing "$T/p.sock"
+	wait_state "$T/p.sock" syncing 30
 	if [[ $side == secondary ]]; then
 		stopped secondary "$PID_secondary" "secondary syncing" \
 			"(hello|syncing)"

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What both daemons' `status` says about the pair's state and settings, in
+ * one shape: the pair id and generation (I8), and the tunables.
+ */
+#ifndef COLO_STATUS_JSON_H
+#define COLO_STATUS_JSON_H
+
+#include "proto.h"
+
+struct json_object;
+
+/* Adds "pair_id" (16 hex digits) and "generation" to o. */
+void status_add_generation(struct json_object *o,
+			   const struct proto_generation *g);
+/* A new object: "checkpoint-delay", "compare-timeout", "max-wait" (ms),
+ * "clear-bitmap-shift", "heartbeat-ms", "failover-timeout-ms". */
+struct json_object *status_tunables(const struct proto_tunables *t);
+
+#endif
