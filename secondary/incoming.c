@@ -128,11 +128,11 @@ static int check_generation(struct secondary *s,
 {
 	if (g->pair_id == s->gen.pair_id && g->generation >= s->gen.generation)
 		return 0;
-	return refuse(s, "this secondary holds a fenced SVM of pair %016llx "
-		      "generation %llu; the primary offers pair %016llx "
-		      "generation %llu, %s: not replacing it (on the "
-		      "secondary, `colo-ctl failover` serves the fenced SVM, "
-		      "`colo-ctl drop-fenced` discards it)",
+	/* Fits PROTO_REASON_MAX with the longest numbers. */
+	return refuse(s, "fenced SVM of pair %016llx generation %llu here; "
+		      "primary offers pair %016llx generation %llu (%s): not "
+		      "replaced; `colo-ctl failover` serves it, `colo-ctl "
+		      "drop-fenced` discards it",
 		      (unsigned long long)s->gen.pair_id,
 		      (unsigned long long)s->gen.generation,
 		      (unsigned long long)g->pair_id,

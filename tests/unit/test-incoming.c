@@ -250,13 +250,14 @@ static void test_fenced_generation(void)
 	m.hello.gen.pair_id = 0x1111;              /* a new, empty primary */
 	m.hello.gen.generation = 1000;
 	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
-	CHECK(strstr(s.last_error, "pair abcdef0123456789 generation 42"));
-	CHECK(strstr(s.last_error, "pair 0000000000001111 generation 1000"));
-	CHECK(strstr(s.last_error, "another pair"));
+	CHECK(strstr(s.last_error, "pair abcdef0123456789 generation 42 here"));
+	CHECK(strstr(s.last_error,
+		     "pair 0000000000001111 generation 1000 (another pair)"));
+	CHECK(strstr(s.last_error, "drop-fenced` discards it"));
 	m.hello.gen.pair_id = s.gen.pair_id;       /* our pair, but older */
 	m.hello.gen.generation = 41;
 	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
-	CHECK(strstr(s.last_error, "older"));
+	CHECK(strstr(s.last_error, "generation 41 (older)"));
 	CHECK_EQ(s.state, IN_FENCED);
 	CHECK(!s.have_ram);
 	CHECK(!s.kept.have);
