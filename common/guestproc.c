@@ -177,7 +177,8 @@ static void report_early_exit(struct guestproc *gp, const char *path)
 	log_error("guest %s closed its channel before READY", path);
 }
 
-static int wait_ready(struct guestproc *gp, const char *path, int timeout_ms)
+static int wait_ready(struct guestproc *gp, const char *path, int timeout_ms,
+		      int (*idle)(void *opaque), void *opaque)
 {
 	int64_t deadline = (int64_t)evloop_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = gp->chan_fd, .events = POLLIN };
@@ -206,10 +207,14 @@ static int wait_ready(struct guestproc *gp, const char *path, int timeout_ms)
 				  timeout_ms);
 			return -ETIMEDOUT;
 		}
+		if (idle && (left < 0 || left > GUESTPROC_IDLE_MS))
+			left = GUESTPROC_IDLE_MS;
 		r = poll(&pfd, 1, (int)left);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (r <= 0)
+		if (idle && (r = idle(opaque)) < 0)
+			return r;
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		r = chan_fill(&gp->rd);
 		if (r == 0) {
@@ -276,7 +281,8 @@ out:
 }
 
 int guestproc_spawn(struct guestproc *gp, const char *path,
-		    const struct ram_layout *ram, bool resume, int timeout_ms)
+		    const struct ram_layout *ram, bool resume, int timeout_ms,
+		    int (*idle)(void *opaque), void *opaque)
 {
 	int chan[2], hint[2];
 	int err;
@@ -311,7 +317,7 @@ int guestproc_spawn(struct guestproc *gp, const char *path,
 	if (!err)
 		err = chan_reader_init(&gp->hint_rd, gp->hint_fd);
 	if (!err)
-		err = wait_ready(gp, path, timeout_ms);
+		err = wait_ready(gp, path, timeout_ms, idle, opaque);
 	if (err) {
 		guestproc_stop(gp);
 		return err;

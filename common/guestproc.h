@@ -23,14 +23,19 @@ struct guestproc {
 	struct chan_reader hint_rd;  /* buffered reader over hint_fd */
 };
 
+/* How often the waits below run their idle hook. */
+#define GUESTPROC_IDLE_MS 50
+
 /*
  * fork + exec path with the RAM layout's memfds and both channels passed as
  * described in chan.h; resume tells the guest that its RAM holds a state to
- * continue from. Waits (up to timeout_ms) for CHAN_READY. 0 or -errno; the
- * reason is logged.
+ * continue from. Waits (up to timeout_ms) for CHAN_READY, running idle (may
+ * be NULL) at least every GUESTPROC_IDLE_MS meanwhile, as guestproc_barrier
+ * does. 0 or -errno; the reason is logged.
  */
 int guestproc_spawn(struct guestproc *gp, const char *path,
-		    const struct ram_layout *ram, bool resume, int timeout_ms);
+		    const struct ram_layout *ram, bool resume, int timeout_ms,
+		    int (*idle)(void *opaque), void *opaque);
 
 /* Queue an event for the guest. 0 or -errno (the guest is gone). */
 int guestproc_send(struct guestproc *gp, const struct chan_msg *m);
@@ -46,7 +51,6 @@ uint32_t guestproc_events(const struct guestproc *gp);
  * (a stop request) ends the wait with that value. 0, -ETIMEDOUT, or -errno
  * (guest gone, or what on_msg or idle returned).
  */
-#define GUESTPROC_IDLE_MS 50
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		      int (*on_msg)(void *opaque, const struct chan_msg *m),
 		      int (*idle)(void *opaque), void *opaque);

@@ -237,7 +237,7 @@ bool fenced_restore(struct secondary *s)
 	s->tunables = k->tunables;
 	s->have_tunables = true;
 	memset(k, 0, sizeof(*k));
-	s->have_ram = ramcache_init(&s->cache, &s->ram) == 0;
+	s->have_ram = incoming_cache_init(s) == 0;
 	if (s->have_ram) {
 		ramcache_lock(&s->cache);
 		s->cache.dlog = &s->dlog;

@@ -89,6 +89,22 @@ static int check_layout(struct secondary *s, const struct proto_hello *h)
 	return 0;
 }
 
+static void flush_tick(void *opaque)
+{
+	sec_link_heartbeat(opaque);
+}
+
+int incoming_cache_init(struct secondary *s)
+{
+	int ret = ramcache_init(&s->cache, &s->ram);
+
+	if (ret == 0) {
+		s->cache.flush_tick = flush_tick;
+		s->cache.flush_tick_opaque = s;
+	}
+	return ret;
+}
+
 static int setup_ram(struct secondary *s, const struct proto_hello *h)
 {
 	uint32_t i;
@@ -106,7 +122,7 @@ static int setup_ram(struct secondary *s, const struct proto_hello *h)
 		}
 		s->ram.nblocks = i + 1;
 	}
-	ret = ramcache_init(&s->cache, &s->ram);
+	ret = incoming_cache_init(s);
 	if (ret < 0) {
 		ram_layout_destroy(&s->ram);
 		return refuse(s, "cannot allocate the RAM cache: %s",

@@ -147,6 +147,10 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 		if (received) {
 			s->link_rx_ms = evloop_now_ms();
 			ret = incoming_handle(s, &m);
+			/* A long stream of pages must not starve our
+			 * heartbeats: the primary may be waiting on them. */
+			if (ret == 0)
+				sec_link_heartbeat(s);
 		}
 		/* A stop request cut a wait short: the loop ends us next; this
 		 * is no verdict on the primary or on us. */

@@ -125,9 +125,12 @@ int64_t ramblock_sync_dirty_bitmap(struct ramcache *rc)
 	return total;
 }
 
+/* 64 MiB: a few ms of memcpy, well inside any heartbeat interval. */
+#define FLUSH_TICK_PAGES ((64 << 20) >> RAM_PAGE_SHIFT)
+
 int64_t colo_flush_ram_cache(struct ramcache *rc)
 {
-	int64_t copied = 0, ret;
+	int64_t copied = 0, ret, ticked = 0;
 	uint32_t i;
 
 	ramcache_lock(rc);
@@ -147,6 +150,11 @@ int64_t colo_flush_ram_cache(struct ramcache *rc)
 			       (q - p) << RAM_PAGE_SHIFT);
 			copied += (int64_t)(q - p);
 			rc->flush_runs++;
+			if (rc->flush_tick &&
+			    copied - ticked >= FLUSH_TICK_PAGES) {
+				rc->flush_tick(rc->flush_tick_opaque);
+				ticked = copied;
+			}
 			p = bitmap_next_set(bm, q);
 		}
 		bitmap_zero(bm);

@@ -37,6 +37,11 @@ struct ramcache {
 	/* Until the SVM first runs there is no SVM to protect: pages also go
 	 * straight into its RAM, so that starting it copies nothing. */
 	bool svm_started;
+	/* Set at init (may stay NULL): runs every 64 MiB copied by a
+	 * flush, so that a large checkpoint keeps the daemon's heartbeats
+	 * going while it is applied. Must not take bitmap_mutex. */
+	void (*flush_tick)(void *opaque);
+	void *flush_tick_opaque;
 };
 
 int ramcache_init(struct ramcache *rc, struct ram_layout *ram);

@@ -127,6 +127,8 @@ bool secondary_stop_requested(struct secondary *s);
 /* incoming.c: one message from the primary; -errno ends the connection. */
 int incoming_handle(struct secondary *s, const struct proto_msg *m);
 const char *in_state_name(enum in_state st);
+/* The RAM cache over s->ram, heartbeating while it flushes. */
+int incoming_cache_init(struct secondary *s);
 /* Forget the primary: close the link, stop the SVM, drop RAM. */
 void incoming_reset(struct secondary *s, const char *why);
 

@@ -117,7 +117,10 @@ kill -TERM "$PID_fresh2" "$PID_secondary"; wait "$PID_fresh2" "$PID_secondary" |
 PIDS=()
 
 # 3 ---------------------------------------------------------------------
-RAM=256M start_pair_fenced
+# 200 MB in one checkpoint: a slower failover timeout than the default, so
+# that a loaded test machine does not count the big checkpoint as a loss.
+SECONDARY_FLAGS+=(--failover-timeout-ms 3000)
+RAM=256M start_pair_fenced --failover-timeout-ms 3000
 redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000 >/dev/null
 ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint"
 # A partition: the primary stops answering; the fence fails.
