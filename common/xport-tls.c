@@ -467,18 +467,18 @@ static int handshake_failed(struct tls_xport *t, int ret, int sys, char *err,
 	return r;
 }
 
+/* The identity in the form --tls-authz takes, so an operator can copy it. */
 static void log_established(struct tls_xport *t)
 {
 	X509 *cert = SSL_get1_peer_certificate(t->ssl);
-	char subject[256] = "no certificate";
+	char who[512] = "no certificate";
 
 	if (cert) {
-		X509_NAME_oneline(X509_get_subject_name(cert), subject,
-				  sizeof(subject));
+		tls_id_describe(cert, who, sizeof(who));
 		X509_free(cert);
 	}
 	log_info("%s with %s established, peer %s (%s)",
-		 SSL_get_version(t->ssl), t->x.peer, subject,
+		 SSL_get_version(t->ssl), t->x.peer, who,
 		 SSL_get_cipher_name(t->ssl));
 }
 
