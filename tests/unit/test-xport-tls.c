@@ -4,7 +4,10 @@
  * mutual handshake (TLS 1.3, data both ways), certificates from a foreign CA
  * on either side refused, a client without a certificate refused, missing
  * or mismatched files reported by name, and peers that send garbage or stall
- * costing no more than the handshake timeout.
+ * costing no more than the handshake timeout. Peer identity beyond the CA:
+ * a server certificate that does not name the host the client expects, or
+ * a peer outside either side's authz list, is refused with both the
+ * expected and the presented identity in the message.
  *
  * Two CAs, "a" and "b"; mixed directories take the CA of one and the
  * certificate of the other, so only the side under test has a reason to
