@@ -6,11 +6,15 @@
  * Both ends are pinned to the deployment's private CA: a context trusts only
  * the ca-cert.pem of its credentials directory (never the system store), the
  * server demands a client certificate, and the client verifies the server's
- * chain. There is deliberately no hostname check: the pair is addressed by
- * IP in config files, certificates are issued by deploy/gen-certs.sh for
- * exactly this pair, and any certificate from that CA is a member of the
- * pair, so the chain check is the whole authorisation, as with QEMU's
- * tls-creds-x509 without tls-authz.
+ * chain. The CA alone does not say which member of the deployment the peer
+ * is, so two checks narrow it, as QEMU's tls-hostname and tls-authz do:
+ * the client names the host it dialled and OpenSSL's own verification
+ * (X509_VERIFY_PARAM host or IP) matches it against the server certificate's
+ * subjectAltName; and either side may hold an authz list, identities of
+ * which the peer certificate must carry one (its subject DN as RFC 2253
+ * prints it, or a DNS name in its subjectAltName). A refusal names what was
+ * expected and what the certificate presented, recorded by the verify
+ * callback while the certificate is at hand.
  *
  * The socket is non-blocking throughout (xport_init makes it so). The
  * handshake runs against a deadline, so a peer that stalls or talks garbage
@@ -40,15 +44,21 @@
 #include <openssl/x509.h>
 
 #include "log.h"
+#include "tls-identity.h"
 
 struct xport_tls_ctx {
 	SSL_CTX *ssl_ctx;
 	enum xport_tls_role role;
+	char **authz;                  /* identities the peer may have */
+	size_t nauthz;                 /* 0: any certificate from the CA */
 };
 
 struct tls_xport {
 	struct xport x;
 	SSL *ssl;
+	const struct xport_tls_ctx *ctx;   /* its authz list, while verifying */
+	char want_host[256];           /* the name asked of the peer, or "" */
+	char presented[512];           /* the peer certificate, described */
 };
 
 static const struct xport_ops tls_ops;
@@ -142,6 +152,38 @@ mismatch:
 	return -EINVAL;
 }
 
+/* A setting OpenSSL refused: a context without it is not the one we promise. */
+static void setter_failed(const char *call, char *err, size_t errlen)
+{
+	char why[256];
+
+	ssl_reason(why, sizeof(why));
+	snprintf(err, errlen, "TLS context: %s failed: %s", call, why);
+}
+
+/*
+ * Runs for each certificate of the peer's chain, and again for the leaf
+ * when a check on it fails (hostname, IP). At the leaf: remember what it
+ * presents, for the refusal message, and apply the authz list once
+ * everything else has passed, so the peer is told by an alert.
+ */
+static int verify_peer(int ok, X509_STORE_CTX *store)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store,
+			SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_xport *t = ssl ? SSL_get_app_data(ssl) : NULL;
+	X509 *cert = X509_STORE_CTX_get_current_cert(store);
+
+	if (!t || !cert || X509_STORE_CTX_get_error_depth(store) != 0)
+		return ok;
+	tls_id_describe(cert, t->presented, sizeof(t->presented));
+	if (!ok || !t->ctx->nauthz ||
+	    tls_id_authz_match(cert, t->ctx->authz, t->ctx->nauthz))
+		return ok;
+	X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
 struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 					enum xport_tls_role role,
 					char *err, size_t errlen)
@@ -170,8 +212,12 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 		snprintf(err, errlen, "SSL_CTX_new: %s", why);
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(sc, TLS1_3_VERSION);
-	SSL_CTX_set_max_proto_version(sc, TLS1_3_VERSION);
+	if (SSL_CTX_set_min_proto_version(sc, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(sc, TLS1_3_VERSION) != 1) {
+		setter_failed("SSL_CTX_set_min/max_proto_version(TLS 1.3)",
+			      err, errlen);
+		goto fail;
+	}
 	/*
 	 * A host that dies sends no close_notify; that is the failover case,
 	 * not an attack. The wire protocol is framed, so a cut shows up as a
@@ -191,15 +237,21 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 		goto fail;
 	if (server) {
 		SSL_CTX_set_verify(sc, SSL_VERIFY_PEER |
-				   SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+				   SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_peer);
 		/* Name our CA to clients so they pick the right certificate. */
 		names = SSL_load_client_CA_file(ca);
-		if (names)
-			SSL_CTX_set_client_CA_list(sc, names);
+		if (!names) {
+			setter_failed("SSL_load_client_CA_file", err, errlen);
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(sc, names);
 		/* One long-lived link: resumption tickets are dead weight. */
-		SSL_CTX_set_num_tickets(sc, 0);
+		if (SSL_CTX_set_num_tickets(sc, 0) != 1) {
+			setter_failed("SSL_CTX_set_num_tickets", err, errlen);
+			goto fail;
+		}
 	} else {
-		SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, verify_peer);
 	}
 	ERR_clear_error();
 
@@ -216,10 +268,41 @@ fail:
 	return NULL;
 }
 
+static void authz_clear(struct xport_tls_ctx *ctx)
+{
+	while (ctx->nauthz)
+		free(ctx->authz[--ctx->nauthz]);
+	free(ctx->authz);
+	ctx->authz = NULL;
+}
+
+int xport_tls_ctx_set_authz(struct xport_tls_ctx *ctx, const char *const *ids,
+			    size_t n)
+{
+	size_t i;
+
+	authz_clear(ctx);
+	if (!n)
+		return 0;
+	ctx->authz = calloc(n, sizeof(*ctx->authz));
+	if (!ctx->authz)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		ctx->authz[i] = strdup(ids[i]);
+		if (!ctx->authz[i]) {
+			authz_clear(ctx);
+			return -ENOMEM;
+		}
+		ctx->nauthz++;
+	}
+	return 0;
+}
+
 void xport_tls_ctx_free(struct xport_tls_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	authz_clear(ctx);
 	SSL_CTX_free(ctx->ssl_ctx);
 	free(ctx);
 }
@@ -329,12 +412,40 @@ int xport_tls_version(const struct xport *x)
 /* --- handshake ---------------------------------------------------------- */
 
 
+/* Who the peer should have been and who its certificate says it is. */
+static void identity_detail(struct tls_xport *t, long verify, char *buf,
+			    size_t len)
+{
+	const struct xport_tls_ctx *c = t->ctx;
+	size_t i, used;
+
+	if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+	    verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+		snprintf(buf, len, ": expected '%s', presented %s",
+			 t->want_host, t->presented);
+	} else if (verify == X509_V_ERR_APPLICATION_VERIFICATION) {
+		used = (size_t)snprintf(buf, len, ": not in the authz "
+					"list: expected ");
+		for (i = 0; i < c->nauthz && used < len; i++)
+			used += (size_t)snprintf(buf + used, len - used,
+						 "%s'%s'", i ? " or " : "",
+						 c->authz[i]);
+		if (used < len)
+			snprintf(buf + used, len - used,
+				 ", presented %s", t->presented);
+	} else if (t->presented[0]) {
+		snprintf(buf, len, ": presented %s", t->presented);
+	} else {
+		buf[0] = '\0';
+	}
+}
+
 static int handshake_failed(struct tls_xport *t, int ret, int sys, char *err,
 			    size_t errlen)
 {
 	long verify = SSL_get_verify_result(t->ssl);
 	int e = SSL_get_error(t->ssl, ret), r = -EPROTO;
-	char why[256];
+	char why[256], detail[1024];
 
 	if (e == SSL_ERROR_SSL || ERR_peek_error()) {
 		ssl_reason(why, sizeof(why));
@@ -345,32 +456,54 @@ static int handshake_failed(struct tls_xport *t, int ret, int sys, char *err,
 		snprintf(why, sizeof(why), "connection closed by peer");
 		r = -ECONNRESET;
 	}
+	identity_detail(t, verify, detail, sizeof(detail));
 	if (verify != X509_V_OK)
-		snprintf(err, errlen, "TLS handshake with %s failed: %s (%s)",
-			 t->x.peer, why, X509_verify_cert_error_string(verify));
+		snprintf(err, errlen, "TLS handshake with %s failed: %s (%s)%s",
+			 t->x.peer, why, X509_verify_cert_error_string(verify),
+			 detail);
 	else
 		snprintf(err, errlen, "TLS handshake with %s failed: %s",
 			 t->x.peer, why);
 	return r;
 }
 
+/* The identity in the form --tls-authz takes, so an operator can copy it. */
 static void log_established(struct tls_xport *t)
 {
 	X509 *cert = SSL_get1_peer_certificate(t->ssl);
-	char subject[256] = "no certificate";
+	char who[512] = "no certificate";
 
 	if (cert) {
-		X509_NAME_oneline(X509_get_subject_name(cert), subject,
-				  sizeof(subject));
+		tls_id_describe(cert, who, sizeof(who));
 		X509_free(cert);
 	}
 	log_info("%s with %s established, peer %s (%s)",
-		 SSL_get_version(t->ssl), t->x.peer, subject,
+		 SSL_get_version(t->ssl), t->x.peer, who,
 		 SSL_get_cipher_name(t->ssl));
 }
 
-struct xport *xport_tls_start(struct xport_tls_ctx *ctx, int fd, char *err,
-			      size_t errlen)
+static int expect_host(struct tls_xport *t, const char *host, char *err,
+		       size_t errlen)
+{
+	char why[256];
+
+	if ((size_t)snprintf(t->want_host, sizeof(t->want_host), "%s", host) >=
+	    sizeof(t->want_host)) {
+		snprintf(err, errlen, "TLS with %s: peer name too long: %s",
+			 t->x.peer, host);
+		return -ENAMETOOLONG;
+	}
+	ERR_clear_error();
+	if (tls_id_expect_host(t->ssl, host) == 0)
+		return 0;
+	ssl_reason(why, sizeof(why));
+	snprintf(err, errlen, "TLS with %s: cannot expect peer name '%s': %s",
+		 t->x.peer, host, why);
+	return -EINVAL;
+}
+
+struct xport *xport_tls_start(struct xport_tls_ctx *ctx, int fd,
+			      const char *host, char *err, size_t errlen)
 {
 	struct tls_xport *t;
 	int r;
@@ -392,6 +525,12 @@ struct xport *xport_tls_start(struct xport_tls_ctx *ctx, int fd, char *err,
 		snprintf(err, errlen, "TLS with %s: SSL_new/SSL_set_fd: %s",
 			 t->x.peer, why);
 		ERR_clear_error();
+		xport_free(&t->x);
+		return NULL;
+	}
+	t->ctx = ctx;
+	SSL_set_app_data(t->ssl, t);
+	if (host && expect_host(t, host, err, errlen)) {
 		xport_free(&t->x);
 		return NULL;
 	}
@@ -430,12 +569,13 @@ int xport_tls_handshake(struct xport *x, char *err, size_t errlen)
 	return ret;
 }
 
-struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
-			    char *err, size_t errlen)
+struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd,
+			    const char *host, int timeout_ms, char *err,
+			    size_t errlen)
 {
 	long long deadline = (long long)evloop_now_ms() +
 			     (timeout_ms > 0 ? timeout_ms : INT_MAX);
-	struct xport *x = xport_tls_start(ctx, fd, err, errlen);
+	struct xport *x = xport_tls_start(ctx, fd, host, err, errlen);
 	int r;
 
 	if (!x)

@@ -119,7 +119,9 @@ struct xport *xport_tcp_new(int fd);
  * TLS. A context loads a credentials directory with QEMU's file names:
  * ca-cert.pem, and server-cert.pem + server-key.pem (server) or
  * client-cert.pem + client-key.pem (client). TLS 1.3 only; both sides
- * must present a certificate signed by the CA.
+ * must present a certificate signed by the CA. Who the peer is beyond
+ * that, as QEMU's tls-authz and tls-hostname: the context's authz list,
+ * and the host each connection expects (xport_tls_start).
  */
 struct xport_tls_ctx;
 enum xport_tls_role { XPORT_TLS_CLIENT, XPORT_TLS_SERVER };
@@ -127,20 +129,36 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 					enum xport_tls_role role,
 					char *err, size_t errlen);
 void xport_tls_ctx_free(struct xport_tls_ctx *ctx);
+/*
+ * Accept only peers whose certificate carries one of ids (copied): its
+ * subject DN exactly as RFC 2253 prints it ("CN=colo client", as
+ * `openssl x509 -noout -subject -nameopt RFC2253` shows), or a DNS name of
+ * its subjectAltName (case-insensitive, no wildcards). n == 0: any
+ * certificate from the CA. Applies to handshakes started later. 0 or
+ * -ENOMEM (the list is then empty).
+ */
+int xport_tls_ctx_set_authz(struct xport_tls_ctx *ctx, const char *const *ids,
+			    size_t n);
 /* Handshake over a connected socket, blocking for at most timeout_ms;
  * takes ownership of fd either way. NULL on failure, with the reason in
- * err. */
-struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd, int timeout_ms,
-			    char *err, size_t errlen);
+ * err. host as for xport_tls_start. */
+struct xport *xport_tls_new(struct xport_tls_ctx *ctx, int fd,
+			    const char *host, int timeout_ms, char *err,
+			    size_t errlen);
 /*
  * The same without blocking, for an event loop: start takes ownership of fd
  * (NULL on failure, with the reason in err); then call handshake whenever
  * x's fd is ready for x->wait_for: 0 once established, -EAGAIN to wait
  * again, -errno with the reason in err (free x then). The caller owns the
  * deadline: a silent peer costs it a file descriptor, not its loop.
+ * host, when not NULL, is the name the peer's certificate must carry in
+ * its subjectAltName (a DNS name, or an IP address literal matched against
+ * its IP entries), checked by OpenSSL; a client passes the host it dialled.
+ * A refusal (wrong name, not in the authz list) names in err what was
+ * expected and what the certificate presented.
  */
-struct xport *xport_tls_start(struct xport_tls_ctx *ctx, int fd, char *err,
-			      size_t errlen);
+struct xport *xport_tls_start(struct xport_tls_ctx *ctx, int fd,
+			      const char *host, char *err, size_t errlen);
 int xport_tls_handshake(struct xport *x, char *err, size_t errlen);
 /* The negotiated protocol (0x0304 for TLS 1.3), or 0 if x is not TLS. */
 int xport_tls_version(const struct xport *x);

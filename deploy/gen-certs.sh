@@ -11,38 +11,62 @@
 #
 # Copy the directory to both hosts; ca-key.pem can then be moved offline.
 # Keys are EC P-256; certificates are valid for 10 years.
+#
+# The primary checks that the secondary's certificate names the host it
+# dialled (its --secondary HOST, or --tls-hostname), so the server
+# certificate carries subjectAltNames for localhost, 127.0.0.1 and ::1, and
+# for every HOSTNAME given: the names or addresses the secondaries are
+# dialled by. Subjects are "CN=colo CA", "CN=colo server" and
+# "CN=colo client" (plus the suffix), which --tls-authz can name.
 set -euo pipefail
 
 usage() {
 	cat >&2 <<EOF
-usage: ${0##*/} [--force] DIR [CN-SUFFIX]
+usage: ${0##*/} [--force] [--suffix SUFFIX] DIR [HOSTNAME...]
 
 Creates a CA and server and client certificates in DIR (created if needed).
-CN-SUFFIX (letters, digits, '.', '_', '-') is appended to each common name,
-to tell several pairs apart. Existing files are kept unless --force is given.
+The server certificate names localhost, 127.0.0.1, ::1 and each HOSTNAME
+(a DNS name, or an IPv4/IPv6 address) in its subjectAltName: give the
+names the primary dials its secondaries by. SUFFIX (letters, digits, '.',
+'_', '-') is appended to each common name, to tell several pairs apart.
+Existing files are kept unless --force is given.
 EOF
 	exit 2
 }
 
 force=0
+suffix=
 args=()
-for a in "$@"; do
-	case "$a" in
+while [ $# -gt 0 ]; do
+	case "$1" in
 	--force) force=1 ;;
+	--suffix) [ $# -ge 2 ] || usage; suffix=$2; shift ;;
 	-h|--help) usage ;;
-	-*) echo "${0##*/}: unknown option '$a'" >&2; usage ;;
-	*) args+=("$a") ;;
+	-*) echo "${0##*/}: unknown option '$1'" >&2; usage ;;
+	*) args+=("$1") ;;
 	esac
+	shift
 done
-if [ "${#args[@]}" -lt 1 ] || [ "${#args[@]}" -gt 2 ]; then
+if [ "${#args[@]}" -lt 1 ]; then
 	usage
 fi
 dir=${args[0]}
-suffix=${args[1]:-}
 if [ -n "$suffix" ] && ! [[ "$suffix" =~ ^[A-Za-z0-9._-]+$ ]]; then
-	echo "${0##*/}: bad CN-SUFFIX '$suffix'" >&2
+	echo "${0##*/}: bad SUFFIX '$suffix'" >&2
 	usage
 fi
+# An address goes in as IP:, anything else as DNS:.
+san="DNS:localhost, IP:127.0.0.1, IP:::1"
+for h in "${args[@]:1}"; do
+	if [[ "$h" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ || "$h" =~ ^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$ ]]; then
+		san+=", IP:$h"
+	elif [[ "$h" =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]]; then
+		san+=", DNS:$h"
+	else
+		echo "${0##*/}: bad HOSTNAME '$h'" >&2
+		usage
+	fi
+done
 command -v openssl >/dev/null || {
 	echo "${0##*/}: the openssl command is not installed" >&2
 	exit 1
@@ -67,7 +91,7 @@ umask 077
 
 cn() { echo "$1${suffix:+ $suffix}"; }
 
-cat >"$tmp/openssl.cnf" <<'EOF'
+cat >"$tmp/openssl.cnf" <<EOF
 [req]
 distinguished_name = dn
 prompt = no
@@ -80,7 +104,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectAltName = $san
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [client_ext]

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "evloop.h"
 #include "primary-int.h"
 #include "log.h"
@@ -34,15 +35,42 @@ static void mig_error(struct primary *p, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * The name the secondary's certificate must carry: the one the operator
+ * configured, else the host we dialled, so that another member of the CA
+ * cannot pose as this secondary.
+ */
+static int expected_name(struct primary *p, char *host, size_t len)
+{
+	char port[16];
+
+	if (p->opts.tls_hostname) {
+		snprintf(host, len, "%s", p->opts.tls_hostname);
+		return 0;
+	}
+	if (config_parse_hostport(p->opts.secondary, host, len, port,
+				  sizeof(port)) < 0) {
+		mig_error(p, "secondary '%s' is not HOST:PORT",
+			  p->opts.secondary);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int tls_handshake(struct primary *p, int fd)
 {
 	unsigned ms = p->opts.failover_timeout_ms > HANDSHAKE_MIN_MS ?
 		      p->opts.failover_timeout_ms : HANDSHAKE_MIN_MS;
 	long long deadline = (long long)evloop_now_ms() + ms;
-	char err[256];
+	char err[sizeof(p->mig_error)], host[256];
 	int ret;
 
-	p->link = xport_tls_start(p->tls, fd, err, sizeof(err));
+	ret = expected_name(p, host, sizeof(host));
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	p->link = xport_tls_start(p->tls, fd, host, err, sizeof(err));
 	if (!p->link) {
 		mig_error(p, "%s", err);
 		return -ENOMEM;

@@ -11,17 +11,22 @@
 #include "log.h"
 #include "primary.h"
 
+/* --tls-authz may repeat; a pair has few members. */
+#define MAX_AUTHZ 32
+
 static const char usage[] =
 	"usage: colo-primary --service HOST:PORT --control PATH --guest PATH\n"
 	"                    --ram SIZE [--secondary HOST:PORT]\n"
-	"                    (--tls-creds DIR | --insecure)\n"
+	"                    (--tls-creds DIR [--tls-hostname NAME]\n"
+	"                     [--tls-authz ID]... | --insecure)\n"
 	"                    [--checkpoint-delay MS] [--compare-timeout MS]\n"
 	"                    [--max-wait MS] [--clear-bitmap-shift N]\n"
 	"                    [--heartbeat-ms MS] [--failover-timeout-ms MS] [--verbose]\n";
 
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_RAM, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
-       OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT };
+       OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT, OPT_TLS_HOST,
+       OPT_TLS_AUTHZ };
 
 static const struct option options[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
@@ -30,6 +35,8 @@ static const struct option options[] = {
 	{ "ram", required_argument, NULL, OPT_RAM },
 	{ "secondary", required_argument, NULL, OPT_SECONDARY },
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
+	{ "tls-hostname", required_argument, NULL, OPT_TLS_HOST },
+	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "checkpoint-delay", required_argument, NULL, OPT_DELAY },
 	{ "compare-timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -69,12 +76,14 @@ static unsigned parse_ms(const char *flag, const char *s)
 int main(int argc, char **argv)
 {
 	struct primary_opts o;
+	const char *authz[MAX_AUTHZ];
 	enum log_level level = LOG_LVL_INFO;
 	char why[320];
 	uint64_t v;
 	int c;
 
 	primary_opts_defaults(&o);
+	o.tls_authz = authz;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_SERVICE: o.service = optarg; break;
@@ -82,6 +91,19 @@ int main(int argc, char **argv)
 		case OPT_GUEST: o.guest = optarg; break;
 		case OPT_SECONDARY: o.secondary = optarg; break;
 		case OPT_TLS: o.tls_creds = optarg; break;
+		case OPT_TLS_HOST:
+			if (!*optarg)
+				die("--tls-hostname: empty name");
+			o.tls_hostname = optarg;
+			break;
+		case OPT_TLS_AUTHZ:
+			if (!*optarg)
+				die("--tls-authz: empty identity");
+			if (o.ntls_authz == MAX_AUTHZ)
+				die("--tls-authz: more than %d identities",
+				    MAX_AUTHZ);
+			authz[o.ntls_authz++] = optarg;
+			break;
 		case OPT_INSECURE: o.insecure = true; break;
 		case OPT_RAM:
 			if (config_parse_size(optarg, &o.ram_bytes) ||
@@ -130,6 +152,8 @@ int main(int argc, char **argv)
 		die("--failover-timeout-ms must be longer than --heartbeat-ms");
 	if (o.tls_creds && o.insecure)
 		die("--tls-creds and --insecure exclude each other");
+	if (o.insecure && (o.tls_hostname || o.ntls_authz))
+		die("--tls-hostname and --tls-authz need TLS, not --insecure");
 	if (o.secondary && !o.tls_creds && !o.insecure)
 		die("--secondary needs --tls-creds DIR (or --insecure for "
 		    "plain TCP)");

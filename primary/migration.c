@@ -126,6 +126,10 @@ int migration_start(struct primary *p)
 			log_error("%s", err);
 			return -EINVAL;
 		}
+		ret = xport_tls_ctx_set_authz(p->tls, p->opts.tls_authz,
+					      p->opts.ntls_authz);
+		if (ret < 0)
+			return ret;
 	}
 	ret = event_fds_init(p);
 	if (ret < 0)

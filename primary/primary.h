@@ -21,6 +21,13 @@ struct primary_opts {
 	uint64_t ram_bytes;
 	const char *secondary;          /* HOST:PORT, NULL: standalone */
 	const char *tls_creds;          /* directory, NULL with insecure */
+	/* The name the secondary's certificate must carry; NULL: the host
+	 * part of secondary (QEMU's tls-hostname). */
+	const char *tls_hostname;
+	/* Identities the peer's certificate must carry one of (QEMU's
+	 * tls-authz; see xport_tls_ctx_set_authz); none: any from the CA. */
+	const char *const *tls_authz;
+	size_t ntls_authz;
 	bool insecure;
 	unsigned checkpoint_delay_ms;   /* periodic checkpoint */
 	unsigned compare_timeout_ms;    /* oldest held output before a ckpt */

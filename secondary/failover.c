@@ -303,6 +303,10 @@ int secondary_handover(struct secondary *s)
 	o.guest = s->opts.guest;
 	o.ram_bytes = ram_layout_bytes(&s->ram);
 	o.tls_creds = s->opts.tls_creds;
+	/* Fail closed: the operator's restriction of the peer outlives the
+	 * role change; the dialled name is checked as on any primary. */
+	o.tls_authz = s->opts.tls_authz;
+	o.ntls_authz = s->opts.ntls_authz;
 	o.insecure = s->opts.insecure;
 	o.checkpoint_delay_ms = s->opts.checkpoint_delay_ms;
 	o.compare_timeout_ms = s->opts.compare_timeout_ms;

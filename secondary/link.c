@@ -229,7 +229,7 @@ static void on_handshake(struct evloop *l, int fd, uint32_t events,
 {
 	struct secondary *s = opaque;
 	struct sec_pending *pp = NULL;
-	char err[256];
+	char err[1024];
 	struct xport *x;
 	size_t i;
 	int ret;
@@ -333,7 +333,9 @@ void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 			log_error("cannot take connection from %s", peer);
 		return;
 	}
-	x = xport_tls_start(s->tls, cfd, err, sizeof(err));
+	/* Which primary may connect is the authz list's business: a client
+	 * certificate names no host we could have expected. */
+	x = xport_tls_start(s->tls, cfd, NULL, err, sizeof(err));
 	if (!x) {
 		log_error("rejecting %s: %s", peer, err);
 		return;

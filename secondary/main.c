@@ -12,10 +12,13 @@
 #include "ram-save.h"
 #include "secondary.h"
 
+/* --tls-authz may repeat; a pair has few members. */
+#define MAX_AUTHZ 32
+
 static const char usage[] =
 	"usage: colo-secondary --listen HOST:PORT --service HOST:PORT\n"
 	"                      --control PATH --guest PATH\n"
-	"                      (--tls-creds DIR | --insecure)\n"
+	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
 	"                      [--heartbeat-ms MS] [--failover-timeout-ms MS]\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
 	"  as primary after a takeover, until a checkpoint brings the old\n"
@@ -24,7 +27,8 @@ static const char usage[] =
 
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT,
-       OPT_FENCE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT };
+       OPT_FENCE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
+       OPT_TLS_AUTHZ };
 
 static const struct option options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -32,6 +36,7 @@ static const struct option options[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "guest", required_argument, NULL, OPT_GUEST },
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
+	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "heartbeat-ms", required_argument, NULL, OPT_HB },
 	{ "failover-timeout-ms", required_argument, NULL, OPT_FOTIMEOUT },
@@ -65,6 +70,7 @@ int main(int argc, char **argv)
 {
 	struct primary_opts d;
 	struct secondary_opts o = { 0 };
+	const char *authz[MAX_AUTHZ];
 	uint64_t v;
 	enum log_level level = LOG_LVL_INFO;
 	char why[320];
@@ -72,6 +78,7 @@ int main(int argc, char **argv)
 
 	/* One set of defaults: the primary's. */
 	primary_opts_defaults(&d);
+	o.tls_authz = authz;
 	o.heartbeat_ms = d.heartbeat_ms;
 	o.failover_timeout_ms = d.failover_timeout_ms;
 	o.checkpoint_delay_ms = d.checkpoint_delay_ms;
@@ -86,6 +93,13 @@ int main(int argc, char **argv)
 		case OPT_CONTROL: o.control = optarg; break;
 		case OPT_GUEST: o.guest = optarg; break;
 		case OPT_TLS: o.tls_creds = optarg; break;
+		case OPT_TLS_AUTHZ:
+			if (!*optarg)
+				return die("--tls-authz: empty identity");
+			if (o.ntls_authz == MAX_AUTHZ)
+				return die("--tls-authz: too many identities");
+			authz[o.ntls_authz++] = optarg;
+			break;
 		case OPT_INSECURE: o.insecure = true; break;
 		case OPT_HB:
 			if (parse_ms(optarg, &o.heartbeat_ms))
@@ -144,6 +158,8 @@ int main(int argc, char **argv)
 			   "--heartbeat-ms");
 	if (o.tls_creds && o.insecure)
 		return die("--tls-creds and --insecure exclude each other");
+	if (o.insecure && o.ntls_authz)
+		return die("--tls-authz needs TLS, not --insecure");
 	if (!o.tls_creds && !o.insecure)
 		return die("--tls-creds DIR is required (or --insecure for "
 			   "plain TCP)");

@@ -71,6 +71,12 @@ static int setup(struct secondary *s)
 			log_error("%s", err);
 			return -EINVAL;
 		}
+		ret = xport_tls_ctx_set_authz(s->tls, s->opts.tls_authz,
+					      s->opts.ntls_authz);
+		if (ret < 0) {
+			log_error("--tls-authz: %s", strerror(-ret));
+			return ret;
+		}
 	}
 	s->listen_fd = net_listen(s->opts.listen, err, sizeof(err));
 	if (s->listen_fd < 0) {

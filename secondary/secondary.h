@@ -8,6 +8,7 @@
 #define COLO_SECONDARY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct secondary_opts {
 	const char *listen;        /* HOST:PORT for the primary */
@@ -15,6 +16,11 @@ struct secondary_opts {
 	const char *control;
 	const char *guest;
 	const char *tls_creds;     /* NULL with insecure */
+	/* Identities the primary's certificate must carry one of (QEMU's
+	 * tls-authz; see xport_tls_ctx_set_authz); none: any from the CA.
+	 * After a takeover the same list holds for the new secondary. */
+	const char *const *tls_authz;
+	size_t ntls_authz;
 	bool insecure;
 	unsigned heartbeat_ms;          /* interval of heartbeats */
 	unsigned failover_timeout_ms;   /* primary's silence before takeover */

@@ -4,7 +4,10 @@
  * mutual handshake (TLS 1.3, data both ways), certificates from a foreign CA
  * on either side refused, a client without a certificate refused, missing
  * or mismatched files reported by name, and peers that send garbage or stall
- * costing no more than the handshake timeout.
+ * costing no more than the handshake timeout. Peer identity beyond the CA:
+ * a server certificate that does not name the host the client expects, or
+ * a peer outside either side's authz list, is refused with both the
+ * expected and the presented identity in the message.
  *
  * Two CAs, "a" and "b"; mixed directories take the CA of one and the
  * certificate of the other, so only the side under test has a reason to
@@ -54,8 +57,8 @@ static void gen_certs(const char *dir, const char *suffix)
 {
 	char cmd[PATH_MAX * 2];
 
-	snprintf(cmd, sizeof(cmd), "bash '%s' '%s' %s 2>&1", GEN_CERTS, dir,
-		 suffix);
+	snprintf(cmd, sizeof(cmd), "bash '%s' --suffix %s '%s' 2>&1", GEN_CERTS,
+		 suffix, dir);
 	CHECK_EQ(system(cmd), 0);
 }
 
@@ -144,6 +147,7 @@ static void tcp_pair(int *cfd, int *sfd, char *hp, size_t hplen)
 
 struct side {
 	struct xport_tls_ctx *ctx;
+	const char *host;	/* the name the peer's certificate must carry */
 	int fd;
 	int timeout_ms;
 	struct xport *x;
@@ -157,21 +161,24 @@ static void *handshake_side(void *arg)
 	long long t0 = now_ms();
 
 	s->err[0] = 0;
-	s->x = xport_tls_new(s->ctx, s->fd, s->timeout_ms, s->err,
+	s->x = xport_tls_new(s->ctx, s->fd, s->host, s->timeout_ms, s->err,
 			     sizeof(s->err));
 	s->ms = now_ms() - t0;
 	return NULL;
 }
 
-/* Handshake sctx against cctx; the server side runs in a thread. */
-static void handshake_pair(struct side *srv, struct side *cli,
-			   struct xport_tls_ctx *sctx,
-			   struct xport_tls_ctx *cctx, char *hp, size_t hplen)
+/* Handshake sctx against cctx, the client expecting host (NULL: no name);
+ * the server side runs in a thread. */
+static void handshake_named(struct side *srv, struct side *cli,
+			    struct xport_tls_ctx *sctx,
+			    struct xport_tls_ctx *cctx, const char *host,
+			    char *hp, size_t hplen)
 {
 	pthread_t th;
 
 	*srv = (struct side){ .ctx = sctx, .timeout_ms = HS_TIMEOUT };
-	*cli = (struct side){ .ctx = cctx, .timeout_ms = HS_TIMEOUT };
+	*cli = (struct side){ .ctx = cctx, .host = host,
+			      .timeout_ms = HS_TIMEOUT };
 	tcp_pair(&cli->fd, &srv->fd, hp, hplen);
 	CHECK_EQ(pthread_create(&th, NULL, handshake_side, srv), 0);
 	handshake_side(cli);
@@ -180,6 +187,13 @@ static void handshake_pair(struct side *srv, struct side *cli,
 		fprintf(stderr, "server: %s\n", srv->err);
 	if (cli->err[0])
 		fprintf(stderr, "client: %s\n", cli->err);
+}
+
+static void handshake_pair(struct side *srv, struct side *cli,
+			   struct xport_tls_ctx *sctx,
+			   struct xport_tls_ctx *cctx, char *hp, size_t hplen)
+{
+	handshake_named(srv, cli, sctx, cctx, NULL, hp, hplen);
 }
 
 #define DATA_LEN (1024 * 1024 + 17)
@@ -582,6 +596,97 @@ static void test_garbage(const struct dirs *d)
 	xport_tls_ctx_free(cctx);
 }
 
+/* --- peer identity: tls-hostname and tls-authz -------------------------- */
+
+/* The client expects host; the server certificate of CA a names localhost,
+ * 127.0.0.1 and ::1 (deploy/gen-certs.sh) and nothing else. */
+static void expect_name(const struct dirs *d, const char *host, bool good)
+{
+	struct xport_tls_ctx *sctx = ctx_new(d->a, XPORT_TLS_SERVER);
+	struct xport_tls_ctx *cctx = ctx_new(d->a, XPORT_TLS_CLIENT);
+	struct side srv, cli;
+	char hp[64], want[300];
+
+	handshake_named(&srv, &cli, sctx, cctx, host, hp, sizeof(hp));
+	if (good) {
+		CHECK(srv.x && cli.x);
+	} else {
+		/* Both names in the one line: what we asked, what it has. */
+		snprintf(want, sizeof(want), "expected '%s'", host);
+		check_refused(&cli, hp, "certificate verify failed");
+		CHECK(strstr(cli.err, "mismatch"));
+		CHECK(strstr(cli.err, want));
+		CHECK(strstr(cli.err, "presented subject CN=colo server a"));
+		CHECK(strstr(cli.err, "DNS:localhost"));
+		CHECK(strstr(cli.err, "IP:127.0.0.1"));
+		CHECK(!srv.x);
+	}
+	xport_free(srv.x);
+	xport_free(cli.x);
+	xport_tls_ctx_free(sctx);
+	xport_tls_ctx_free(cctx);
+}
+
+static void test_hostname(const struct dirs *d)
+{
+	expect_name(d, "localhost", true);
+	expect_name(d, "LocalHost", true);
+	expect_name(d, "127.0.0.1", true);
+	expect_name(d, "::1", true);
+	/* The right CA, the wrong name: another member posing as this one. */
+	expect_name(d, "hostb.example", false);
+	expect_name(d, "10.201.1.2", false);
+	expect_name(d, "localhost.evil", false);
+}
+
+/* Server (checking the client) or client (checking the server) with an
+ * authz list of one identity. */
+static void expect_authz(const struct dirs *d, bool on_server, const char *id,
+			 const char *presented, bool good)
+{
+	struct xport_tls_ctx *sctx = ctx_new(d->a, XPORT_TLS_SERVER);
+	struct xport_tls_ctx *cctx = ctx_new(d->a, XPORT_TLS_CLIENT);
+	const char *ids[] = { "CN=nobody", id };
+	struct side srv, cli, *refuser;
+	char hp[64], want[300];
+
+	CHECK_EQ(xport_tls_ctx_set_authz(on_server ? sctx : cctx, ids, 2), 0);
+	handshake_named(&srv, &cli, sctx, cctx, NULL, hp, sizeof(hp));
+	refuser = on_server ? &srv : &cli;
+	if (good) {
+		CHECK(srv.x && cli.x);
+		xport_free(srv.x);
+		xport_free(cli.x);
+	} else {
+		check_refused(refuser, NULL, "certificate verify failed");
+		snprintf(want, sizeof(want), "expected 'CN=nobody' or '%s'",
+			 id);
+		CHECK(strstr(refuser->err, want));
+		snprintf(want, sizeof(want), "presented subject %s",
+			 presented);
+		CHECK(strstr(refuser->err, want));
+		if (on_server)
+			check_client_told(&cli);
+		else
+			xport_free(srv.x);
+	}
+	xport_tls_ctx_free(sctx);
+	xport_tls_ctx_free(cctx);
+}
+
+static void test_authz(const struct dirs *d)
+{
+	/* The server lists the client it accepts. */
+	expect_authz(d, true, "CN=colo client a", NULL, true);
+	expect_authz(d, true, "CN=colo server a", "CN=colo client a", false);
+	expect_authz(d, true, "CN=colo client", "CN=colo client a", false);
+	/* The client lists the server: by subject, or by a SAN DNS name. */
+	expect_authz(d, false, "CN=colo server a", NULL, true);
+	expect_authz(d, false, "LOCALHOST", NULL, true);
+	expect_authz(d, false, "/CN=colo server a", "CN=colo server a", false);
+	expect_authz(d, false, "hostb.example", "CN=colo server a", false);
+}
+
 int main(void)
 {
 	struct dirs d;
@@ -599,6 +704,8 @@ int main(void)
 	test_no_client_cert(&d);
 	test_bad_files(&d);
 	test_garbage(&d);
+	test_hostname(&d);
+	test_authz(&d);
 	cleanup_dirs(&d);
 	return 0;
 }
