@@ -72,6 +72,7 @@ struct cmp_stats {
 	uint64_t released_bytes;
 	uint64_t mismatches;          /* connections found diverged */
 	uint64_t held_bytes;          /* PVM bytes held now */
+	uint64_t svm_held_bytes;      /* SVM bytes ahead of the PVM's now */
 	uint64_t released_closes;
 };
 void cmp_get_stats(const struct cmp *c, struct cmp_stats *st);

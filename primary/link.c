@@ -323,6 +323,7 @@ int link_handle_msg(struct primary *p, const struct proto_msg *m,
 					   m->output.data, m->output.len);
 		if (ret == CMP_MISMATCH)
 			colo_mismatch(p);
+		colo_check_held(p);
 		return 0;
 	case PROTO_HEARTBEAT:
 		return 0;
