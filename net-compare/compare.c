@@ -463,6 +463,13 @@ size_t cmp_pvm_held(const struct cmp *c, uint32_t id)
 	return cn ? cn->pvm.bytes : 0;
 }
 
+size_t cmp_held(const struct cmp *c, uint32_t id)
+{
+	const struct conn *cn = conn_find(c, id);
+
+	return cn ? cn->pvm.bytes + cn->svm.bytes : 0;
+}
+
 void cmp_get_stats(const struct cmp *c, struct cmp_stats *st)
 {
 	*st = c->st;

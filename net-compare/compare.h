@@ -67,6 +67,8 @@ void cmp_checkpoint_done(struct cmp *c);
 uint64_t cmp_oldest_pvm_ms(const struct cmp *c);
 /* PVM bytes held for conn (0 for an unknown conn). */
 size_t cmp_pvm_held(const struct cmp *c, uint32_t conn);
+/* Bytes of both sides held for conn: what it costs the comparator. */
+size_t cmp_held(const struct cmp *c, uint32_t conn);
 
 struct cmp_stats {
 	uint64_t released_bytes;

@@ -49,6 +49,7 @@ struct client {
 				  * the socket once out is written */
 	bool gone;               /* broken: free it, nothing more to write */
 	bool rd_paused;          /* not read until the guest catches up */
+	bool reset;              /* close with a reset: drop unsent output */
 	uint64_t in_end;         /* guest channel offset past its last input */
 };
 

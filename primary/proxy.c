@@ -45,6 +45,17 @@ static struct client *client_find(struct primary *p, uint32_t id)
 	return NULL;
 }
 
+/* A plain close leaves unsent output in the kernel, and the FIN behind
+ * it, for as long as the client keeps its window shut: a reset frees both
+ * and tells the client at once. */
+static void reset_on_close(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		log_debug("SO_LINGER on fd %d: %s", fd, strerror(errno));
+}
+
 static void client_free(struct primary *p, struct client *c)
 {
 	size_t i;
@@ -57,6 +68,8 @@ static void client_free(struct primary *p, struct client *c)
 	}
 	if (c->rd_paused)
 		p->npaused--;
+	if (c->reset)
+		reset_on_close(c->fd);
 	evloop_del(p->loop, c->fd);
 	close(c->fd);
 	cmp_conn_close(p->cmp, c->id);
@@ -380,6 +393,7 @@ static void output_over(struct primary *p, struct client *c, size_t pending)
 		 "--client-output-limit %llu: disconnecting", c->id, pending,
 		 (unsigned long long)p->opts.client_output_limit);
 	c->gone = true;
+	c->reset = true;
 }
 
 void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
@@ -419,19 +433,28 @@ void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
 }
 
 /*
- * In colo state the PVM's output for conn is held until the SVM's matches
- * it, and only then joins what the client has not read: both count against
- * its limit. True when conn went over it and its output is to be dropped
- * (the comparator forgets conn at once, so nothing more is held for it).
+ * In colo state output for conn is held until the other side's matches it
+ * (the PVM's, or the SVM's when it is ahead), and only then joins what the
+ * client has not read. Held output up to --max-held-output is the pair's
+ * lag, which a checkpoint ends; held beyond it (a checkpoint cannot begin
+ * while the PVM is brought to a safe point) is what this client's requests
+ * produce faster than anyone can take, and counts against its limit. True
+ * when conn went over it and the len new bytes are to be dropped (the
+ * comparator forgets conn at once, so nothing more is held for it).
  */
 bool proxy_output_over(struct primary *p, uint32_t conn, size_t len)
 {
 	struct client *c = client_find(p, conn);
-	size_t pending;
+	size_t held, pending;
 
 	if (!c || c->gone)
 		return false;
-	pending = c->out_len + cmp_pvm_held(p->cmp, conn) + len;
+	held = cmp_held(p->cmp, conn) + len;
+	if (held <= p->opts.max_held_output)
+		held = 0;
+	else
+		held -= p->opts.max_held_output;
+	pending = c->out_len + held;
 	if (pending <= p->opts.client_output_limit)
 		return false;
 	output_over(p, c, pending);
