@@ -110,6 +110,7 @@ int chan_writer_init(struct chan_writer *w, int fd)
 {
 	w->fd = fd;
 	w->start = w->end = 0;
+	w->written = 0;
 	w->cap = CHAN_READ_CHUNK;
 	w->buf = malloc(w->cap);
 	return w->buf ? 0 : -ENOMEM;
@@ -136,6 +137,7 @@ ssize_t chan_flush(struct chan_writer *w)
 			return -errno;
 		}
 		w->start += (size_t)n;
+		w->written += (uint64_t)n;
 	}
 	if (w->start == w->end)
 		w->start = w->end = 0;

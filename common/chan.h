@@ -73,6 +73,8 @@ struct chan_writer {
 	int fd;
 	uint8_t *buf;
 	size_t start, end, cap;
+	uint64_t written;   /* bytes written since init: with chan_queued, a
+			     * caller can tell whether its message went out */
 };
 
 int chan_writer_init(struct chan_writer *w, int fd);
@@ -85,6 +87,11 @@ ssize_t chan_flush(struct chan_writer *w);
 static inline size_t chan_queued(const struct chan_writer *w)
 {
 	return w->end - w->start;
+}
+/* Stream offset just past the last byte queued so far. */
+static inline uint64_t chan_queued_end(const struct chan_writer *w)
+{
+	return w->written + chan_queued(w);
 }
 
 struct chan_reader {

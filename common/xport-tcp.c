@@ -239,8 +239,11 @@ int net_accept(int lfd, char *peer, size_t peerlen)
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		r = -errno;
-		/* Transient ones are the caller's loop to handle, not news. */
-		if (r != -EAGAIN && r != -EWOULDBLOCK && r != -ECONNABORTED)
+		/* Transient ones are the caller's loop to handle, not news;
+		 * running out of fds or memory recurs on every wake-up, so
+		 * the caller reports it, rate-limited. */
+		if (r != -EAGAIN && r != -EWOULDBLOCK && r != -ECONNABORTED &&
+		    !net_accept_exhausted(r))
 			log_error("accept on fd %d: %s", lfd, strerror(-r));
 		return r;
 	}

@@ -28,6 +28,7 @@
 #ifndef COLO_XPORT_H
 #define COLO_XPORT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -108,7 +109,15 @@ void xport_free(struct xport *x);   /* closes the fd; NULL-safe */
 int net_listen(const char *hostport, char *err, size_t errlen);
 int net_connect(const char *hostport, int timeout_ms, char *err,
 		size_t errlen);
+/* The accepted fd (close-on-exec, blocking), or -errno. Resource
+ * shortages (net_accept_exhausted) are not logged: they repeat while they
+ * last, and only the caller can pause and count them. */
 int net_accept(int lfd, char *peer, size_t peerlen);
+static inline bool net_accept_exhausted(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS ||
+	       err == -ENOMEM;
+}
 /* "ip:port" ("[v6]:port") of a connected socket's peer; 0 or -errno. */
 int net_peer_name(int fd, char *buf, size_t buflen);
 

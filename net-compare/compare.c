@@ -165,12 +165,19 @@ static void release_close(struct cmp *c, struct conn *cn)
 	c->release_close(c->opaque, cn->id);
 }
 
+/* Drop what the SVM said ahead of the PVM on cn, keeping the count. */
+static void svm_clear(struct cmp *c, struct conn *cn)
+{
+	c->st.svm_held_bytes -= cn->svm.bytes;
+	queue_clear(&cn->svm);
+}
+
 /* From here on the SVM's side of cn is forgotten, its close too. */
 static void diverge(struct cmp *c, struct conn *cn)
 {
 	cn->diverged = true;
 	c->st.mismatches++;
-	queue_clear(&cn->svm);
+	svm_clear(c, cn);
 	cn->svm_closed = false;
 }
 
@@ -215,7 +222,7 @@ static void conn_free(struct cmp *c, struct conn *cn)
 {
 	c->st.held_bytes -= cn->pvm.bytes;
 	queue_clear(&cn->pvm);
-	queue_clear(&cn->svm);
+	svm_clear(c, cn);
 	free(cn);
 }
 
@@ -305,6 +312,7 @@ int cmp_push_pvm(struct cmp *c, uint32_t id, const void *data, size_t len,
 			break;
 		}
 		queue_consume(&cn->svm, eq);
+		c->st.svm_held_bytes -= eq;
 	}
 	if (!len)
 		return ret;
@@ -358,7 +366,10 @@ int cmp_push_svm(struct cmp *c, uint32_t id, const void *data, size_t len)
 		diverge(c, cn);
 		return CMP_MISMATCH;
 	}
-	return queue_push(&cn->svm, buf, len, 0);
+	if (queue_push(&cn->svm, buf, len, 0) < 0)
+		return -ENOMEM;
+	c->st.svm_held_bytes += len;
+	return CMP_OK;
 }
 
 int cmp_close_pvm(struct cmp *c, uint32_t id, uint64_t now_ms)
@@ -420,7 +431,7 @@ void cmp_checkpoint_done(struct cmp *c)
 		}
 		if (cn->pvm_closed && !cn->close_released)
 			release_close(c, cn);
-		queue_clear(&cn->svm);
+		svm_clear(c, cn);
 		cn->svm_closed = false;
 		cn->diverged = false;
 	}
@@ -450,6 +461,13 @@ size_t cmp_pvm_held(const struct cmp *c, uint32_t id)
 	const struct conn *cn = conn_find(c, id);
 
 	return cn ? cn->pvm.bytes : 0;
+}
+
+size_t cmp_held(const struct cmp *c, uint32_t id)
+{
+	const struct conn *cn = conn_find(c, id);
+
+	return cn ? cn->pvm.bytes + cn->svm.bytes : 0;
 }
 
 void cmp_get_stats(const struct cmp *c, struct cmp_stats *st)

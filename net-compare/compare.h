@@ -67,11 +67,14 @@ void cmp_checkpoint_done(struct cmp *c);
 uint64_t cmp_oldest_pvm_ms(const struct cmp *c);
 /* PVM bytes held for conn (0 for an unknown conn). */
 size_t cmp_pvm_held(const struct cmp *c, uint32_t conn);
+/* Bytes of both sides held for conn: what it costs the comparator. */
+size_t cmp_held(const struct cmp *c, uint32_t conn);
 
 struct cmp_stats {
 	uint64_t released_bytes;
 	uint64_t mismatches;          /* connections found diverged */
 	uint64_t held_bytes;          /* PVM bytes held now */
+	uint64_t svm_held_bytes;      /* SVM bytes ahead of the PVM's now */
 	uint64_t released_closes;
 };
 void cmp_get_stats(const struct cmp *c, struct cmp_stats *st);

@@ -25,7 +25,6 @@
 #include "ram-digest.h"
 #include "xport.h"
 
-#define MAX_CONNS_IN_STATE 65536
 #define VERIFY_TIMEOUT_MS 120000
 
 static int send_device_state(struct primary *p)
@@ -281,6 +280,26 @@ void colo_mismatch(struct primary *p)
 {
 	if (!p->ckpt_requested)
 		p->mismatch_ckpts++;
+	p->ckpt_requested = true;
+}
+
+/*
+ * Held output has a cap, as QEMU's max_queue_size: past it, a checkpoint
+ * releases what the PVM holds and drops what the SVM said ahead, rather
+ * than holding more. Counted once, like a mismatch.
+ */
+void colo_check_held(struct primary *p)
+{
+	struct cmp_stats st;
+
+	if (p->ckpt_requested)
+		return;
+	cmp_get_stats(p->cmp, &st);
+	if (st.held_bytes + st.svm_held_bytes < p->opts.max_held_output)
+		return;
+	log_debug("%llu bytes of output held: checkpoint",
+		  (unsigned long long)(st.held_bytes + st.svm_held_bytes));
+	p->held_ckpts++;
 	p->ckpt_requested = true;
 }
 

@@ -70,6 +70,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_uint64(p->periodic_ckpts));
 	json_object_object_add(reasons, "manual",
 			       json_object_new_uint64(p->manual_ckpts));
+	json_object_object_add(reasons, "held_output",
+			       json_object_new_uint64(p->held_ckpts));
 	json_object_object_add(o, "checkpoint_reasons", reasons);
 	json_object_object_add(o, "ram_bytes",
 			       json_object_new_uint64(ram_layout_bytes(&p->ram)));
@@ -77,6 +79,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_uint64(cs.mismatches));
 	json_object_object_add(o, "held_bytes",
 			       json_object_new_uint64(cs.held_bytes));
+	json_object_object_add(o, "clients",
+			       json_object_new_uint64(p->nclients));
 	json_object_object_add(o, "released_bytes",
 			       json_object_new_uint64(cs.released_bytes));
 	json_object_object_add(o, "clients",

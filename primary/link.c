@@ -346,11 +346,15 @@ int link_handle_msg(struct primary *p, const struct proto_msg *m,
 		 * connection (-ENOENT) is one the proxy already ended. */
 		if (m->output.kind == PROTO_OUT_CLOSE)
 			ret = cmp_close_svm(p->cmp, m->output.conn);
+		else if (proxy_output_over(p, m->output.conn,
+					   m->output.len))
+			ret = CMP_OK;
 		else
 			ret = cmp_push_svm(p->cmp, m->output.conn,
 					   m->output.data, m->output.len);
 		if (ret == CMP_MISMATCH)
 			colo_mismatch(p);
+		colo_check_held(p);
 		return 0;
 	case PROTO_HEARTBEAT:
 		return 0;

@@ -21,12 +21,14 @@ static const char usage[] =
 	"                     [--tls-authz ID]... | --insecure)\n"
 	"                    [--checkpoint-delay MS] [--compare-timeout MS]\n"
 	"                    [--max-wait MS] [--clear-bitmap-shift N]\n"
-	"                    [--heartbeat-ms MS] [--failover-timeout-ms MS] [--verbose]\n";
+	"                    [--heartbeat-ms MS] [--failover-timeout-ms MS]\n"
+	"                    [--client-output-limit SIZE] [--client-input-limit SIZE]\n"
+	"                    [--max-held-output SIZE] [--max-clients N] [--verbose]\n";
 
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_RAM, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
        OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT, OPT_TLS_HOST,
-       OPT_TLS_AUTHZ };
+       OPT_TLS_AUTHZ, OPT_OUTLIMIT, OPT_INLIMIT, OPT_HELD, OPT_MAXCLIENTS };
 
 static const struct option options[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
@@ -44,6 +46,10 @@ static const struct option options[] = {
 	{ "clear-bitmap-shift", required_argument, NULL, OPT_SHIFT },
 	{ "heartbeat-ms", required_argument, NULL, OPT_HB },
 	{ "failover-timeout-ms", required_argument, NULL, OPT_FOTIMEOUT },
+	{ "client-output-limit", required_argument, NULL, OPT_OUTLIMIT },
+	{ "client-input-limit", required_argument, NULL, OPT_INLIMIT },
+	{ "max-held-output", required_argument, NULL, OPT_HELD },
+	{ "max-clients", required_argument, NULL, OPT_MAXCLIENTS },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -71,6 +77,16 @@ static unsigned parse_ms(const char *flag, const char *s)
 	if (config_parse_u64(s, 1, 86400000, &v))
 		die("%s: '%s' is not a time in ms (1..86400000)", flag, s);
 	return (unsigned)v;
+}
+
+/* Below 64K a single reply of the guest's could pass the limit. */
+static uint64_t parse_limit(const char *flag, const char *s)
+{
+	uint64_t v;
+
+	if (config_parse_size(s, &v) || v < (64 << 10))
+		die("%s: '%s' is not a size of at least 64K", flag, s);
+	return v;
 }
 
 int main(int argc, char **argv)
@@ -134,6 +150,25 @@ int main(int argc, char **argv)
 		case OPT_FOTIMEOUT:
 			o.failover_timeout_ms = parse_ms("--failover-timeout-ms",
 							 optarg);
+			break;
+		case OPT_OUTLIMIT:
+			o.client_output_limit = parse_limit(
+				"--client-output-limit", optarg);
+			break;
+		case OPT_INLIMIT:
+			o.client_input_limit = parse_limit(
+				"--client-input-limit", optarg);
+			break;
+		case OPT_HELD:
+			o.max_held_output = parse_limit("--max-held-output",
+							optarg);
+			break;
+		case OPT_MAXCLIENTS:
+			/* The device state carries at most 65536 ids. */
+			if (config_parse_u64(optarg, 1, 65536, &v))
+				die("--max-clients: '%s' is not in 1..65536",
+				    optarg);
+			o.max_clients = (unsigned)v;
 			break;
 		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
 		case OPT_HELP: fputs(usage, stdout); return 0;

@@ -48,7 +48,13 @@ struct client {
 	bool close_ok;           /* ... and that close was released: close
 				  * the socket once out is written */
 	bool gone;               /* broken: free it, nothing more to write */
+	bool rd_paused;          /* not read until the guest catches up */
+	bool reset;              /* close with a reset: drop unsent output */
+	uint64_t in_end;         /* guest channel offset past its last input */
 };
+
+/* The device state lists every open connection; it holds this many. */
+#define MAX_CONNS_IN_STATE 65536
 
 struct ckpt_result {
 	uint64_t id;
@@ -84,9 +90,16 @@ struct primary {
 
 	/* clients */
 	int listen_fd;
-	struct client **clients;        /* indexed by id % clients_cap */
+	struct client **clients;        /* in no order */
 	size_t clients_cap, nclients;
 	uint32_t next_conn_id;
+	unsigned max_clients;           /* --max-clients, or from the fd limit */
+	size_t npaused;                 /* clients not read (backpressure) */
+	uint64_t accept_resume_ms;      /* accepting paused until; 0: not */
+	uint64_t accept_failures;       /* since the last report */
+	uint64_t accept_report_ms;      /* ... made then */
+	uint64_t refused_clients;       /* over max_clients, since report */
+	uint64_t refused_report_ms;
 	uint64_t input_seq;             /* last event sent to the PVM */
 	uint64_t barrier_id;
 	uint64_t last_tick_ms;
@@ -131,6 +144,7 @@ struct primary {
 	uint64_t last_ckpt_ms;
 	uint64_t ckpt_count;
 	uint64_t mismatch_ckpts, timeout_ckpts, periodic_ckpts, manual_ckpts;
+	uint64_t held_ckpts;            /* forced by --max-held-output */
 	struct ckpt_result last_ckpt;
 };
 
@@ -140,8 +154,11 @@ void proxy_deinit(struct primary *p);
 void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
 		   size_t len);
 bool proxy_guest_closed(struct primary *p, uint32_t conn);
+bool proxy_output_over(struct primary *p, uint32_t conn, size_t len);
 void proxy_release_close(void *opaque, uint32_t conn);
 void proxy_flush_closing(struct primary *p);
+void proxy_tick(struct primary *p);
+uint64_t proxy_next_deadline_ms(struct primary *p);
 size_t proxy_conn_ids(struct primary *p, uint32_t *ids, size_t max);
 
 /* pvm.c */
@@ -179,6 +196,7 @@ int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
 int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
 void colo_maybe_checkpoint(struct primary *p);
 void colo_mismatch(struct primary *p);
+void colo_check_held(struct primary *p);
 uint64_t colo_next_deadline_ms(struct primary *p);
 int colo_first_checkpoint(struct primary *p);
 void ckpt_result_free(struct ckpt_result *res);

@@ -33,6 +33,9 @@ void primary_opts_defaults(struct primary_opts *o)
 	o->clear_bitmap_shift = CLEAR_BITMAP_SHIFT_DEFAULT;
 	o->heartbeat_ms = 200;
 	o->failover_timeout_ms = 1000;
+	o->client_output_limit = 64ULL << 20;
+	o->client_input_limit = 4ULL << 20;
+	o->max_held_output = 16ULL << 20;
 }
 
 const char *colo_state_name(enum colo_state s)
@@ -107,6 +110,14 @@ static void tick(struct primary *p)
 		return;
 	p->last_tick_ms = now;
 	pvm_send_event(p, CHAN_EV_TICK, 0, now, NULL, 0);
+}
+
+static uint64_t next_deadline_ms(struct primary *p)
+{
+	uint64_t colo = colo_next_deadline_ms(p);
+	uint64_t proxy = proxy_next_deadline_ms(p);
+
+	return proxy < colo ? proxy : colo;
 }
 
 static int setup(struct primary *p, struct primary_adopt *adopt)
@@ -254,7 +265,7 @@ int primary_run_adopted(const struct primary_opts *o,
 
 	while (!p->stop) {
 		uint64_t now = evloop_now_ms();
-		uint64_t deadline = colo_next_deadline_ms(p);
+		uint64_t deadline = next_deadline_ms(p);
 		int timeout = deadline > now ? (int)(deadline - now) : 0;
 
 		if (timeout > TICK_MS)
@@ -272,6 +283,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		link_tick(p);
 		colo_maybe_checkpoint(p);
 		proxy_flush_closing(p);
+		proxy_tick(p);
 		tick(p);
 	}
 	ret = p->pvm.pid < 0 && !p->stop ? -ECHILD : 0;

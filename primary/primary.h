@@ -35,6 +35,12 @@ struct primary_opts {
 	unsigned clear_bitmap_shift;
 	unsigned heartbeat_ms;          /* interval of heartbeats */
 	unsigned failover_timeout_ms;   /* silence before the peer is lost */
+	/* What one client, or all of them, can make the daemon hold (I9). */
+	uint64_t client_output_limit;   /* unwritten output: disconnect */
+	uint64_t client_input_limit;    /* input the guest is behind on:
+					 * stop reading that client */
+	uint64_t max_held_output;       /* held for comparison: checkpoint */
+	unsigned max_clients;           /* 0: from RLIMIT_NOFILE */
 };
 
 /*

@@ -120,12 +120,15 @@ static int on_pvm_msg(void *opaque, const struct chan_msg *m)
 			proxy_release(p, m->conn, m->data, m->len);
 			break;
 		}
+		if (proxy_output_over(p, m->conn, m->len))
+			break;
 		ret = cmp_push_pvm(p->cmp, m->conn, m->data, m->len,
 				   evloop_now_ms());
 		if (ret == CMP_MISMATCH) {
 			log_debug("conn %u: output differs, checkpoint", m->conn);
 			colo_mismatch(p);
 		}
+		colo_check_held(p);
 		break;
 	case CHAN_CLOSE:
 		if (!proxy_guest_closed(p, m->conn))
