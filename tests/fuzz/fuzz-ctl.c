@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fuzz target for the control server: the input is what a client writes
- * on the control socket, served by the real server (its read path, JSON
- * tokener, dispatch and reply buffer) on a loop of our own, with a table
- * of pure handlers standing in for the daemons'. Every line that comes
- * back must be a JSON object with "return" or "error", and the server
- * must finish with the client within a bounded number of loop turns.
+ * The control server fed what a client writes, by the real server (read
+ * path, JSON tokener, dispatch, reply buffer) on a loop of our own, with
+ * a pure handler for the daemons'. Each reply line must be an object with
+ * "return" or "error"; the server must be done within bounded loop turns.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -22,25 +20,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A pure stand-in for a daemon's handler: echoes its arguments, or fails
+ * (with or without an error of its own) when asked to. */
 static int echo(void *o, struct json_object *args, struct json_object **ret,
 		struct ctl_error *err)
 {
-	(void)o, (void)err;
-	*ret = args ? json_object_get(args) : NULL;
-	return 0;
-}
+	struct json_object *f = NULL;
 
-static int fail(void *o, struct json_object *args, struct json_object **ret,
-		struct ctl_error *err)
-{
-	(void)o, (void)ret;
-	if (args && json_object_object_length(args) > 1)
-		ctl_error_set(err, "GenericError", "%s", json_object_get_string(args));
+	if (o || !json_object_object_get_ex(args, "fail", &f))
+		return *ret = json_object_get(args), 0;
+	if (json_object_get_boolean(f))
+		ctl_error_set(err, "GenericError", "%s", json_object_get_string(f));
 	return -EINVAL;
 }
 
-static const struct ctl_command cmds[] = { { "echo", echo }, { "fail", fail },
-					   { NULL, NULL } };
+static const struct ctl_command cmds[] = { { "echo", echo }, { NULL, NULL } };
 
 /* Checks each complete line of buf[0, *len) and drops it. */
 static void check_lines(char *buf, size_t *len)
@@ -62,11 +56,17 @@ static void check_lines(char *buf, size_t *len)
 	}
 }
 
+static struct evloop *l;
+static struct ctl_server *srv;
+
+static void cleanup(void)          /* removes the socket file */
+{
+	ctl_server_free(srv);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static struct evloop *l;
-	static struct ctl_server *srv;
 	static char out[1 << 18];
 	size_t nout = 0;
 	ssize_t n = 1;
@@ -77,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/fuzz-ctl-%d.sock",
 			 (int)getpid());
 		if (!(l = evloop_new()) ||
-		    !(srv = ctl_server_new(l, sa.sun_path, cmds, NULL)))
+		    !(srv = ctl_server_new(l, sa.sun_path, cmds, NULL)) ||
+		    atexit(cleanup))
 			abort();
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -97,8 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (n < 0 && errno != EAGAIN)
 			abort();
-		if (n < 0)
-			n = 1;
+		n = n < 0 ? 1 : n;
 	}
 	if (n != 0 || nout)              /* hung, or a reply without its '\n' */
 		abort();
