@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Fuzz target for the secondary's incoming state machine: what a primary
- * (authenticated, but not trusted: I6) sends. The first byte picks the
- * state to start in (hello, syncing, colo with 4 MiB of RAM as
- * test-incoming.c sets up, fenced), the rest is frames with their real
- * headers, handed to incoming_handle until one is refused, as the link
- * does. Replies go to a socketpair nobody reads.
+ * (authenticated, not trusted: I6) sends. Byte 0 picks the start state
+ * (hello, syncing, colo with 4 MiB of RAM as in test-incoming.c, fenced);
+ * then frames with real headers go to incoming_handle until one is
+ * refused, as the link does. Replies go to a socketpair nobody reads.
  *
  * Kept out, and why: the first checkpoint's CKPT_END (it would spawn the
  * SVM, a real guest process; later checkpoints and INPUT meet svm.pid -1
@@ -22,8 +21,7 @@
 #include "secondary-int.h"
 #include "xport.h"
 
-#define MAX_HELLO_RAM (64ull << 20)
-
+#define MAX_HELLO_RAM (64ull << 20)   /* see above */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool kept_out(const struct secondary *s, const struct proto_msg *m)
