@@ -76,19 +76,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (memset(M, 0, sizeof(M)); c && off < size && size <= CAP;) {
 		uint32_t id = data[off] & 3;
-		int op = (data[off++] >> 2) % 6, sd = op & 1;
+		int op = (data[off++] >> 2) % 6, sd = op & 1, want;
 
 		m = &M[id];
 		if (op < 2) {                      /* bytes from the PVM, SVM */
 			n = off < size ? data[off++] % 64u : 0;
 			n = MIN(n, size - off);
-			CHECK((sd ? cmp_push_svm(c, id, data + off, n) :
-			       cmp_push_pvm(c, id, data + off, n, off)) ==
-			      expect(m, sd, data + off, n));
+			want = expect(m, sd, data + off, n); /* model first: */
+			CHECK(want == (sd ? cmp_push_svm(c, id, data + off, n) :
+				  cmp_push_pvm(c, id, data + off, n, off))); /* it releases */
 			off += n;
 		} else if (op < 4) {               /* their close */
-			CHECK((sd ? cmp_close_svm(c, id) : cmp_close_pvm(c, id, off))
-			      == expect(m, sd, NULL, 0));
+			want = expect(m, sd, NULL, 0);
+			CHECK(want == (sd ? cmp_close_svm(c, id) : cmp_close_pvm(c, id, off)));
 		} else if (op == 4) {              /* checkpoint: PVM's all out */
 			cmp_checkpoint_done(c);
 			for (m = M; m < M + 4; m++) {

@@ -6,16 +6,14 @@
  * then frames with real headers go to incoming_handle until one is
  * refused, as the link does. Replies go to a socketpair nobody reads.
  *
- * Kept out, and why: the first checkpoint's CKPT_END (it would spawn the
- * SVM, a real guest process; later checkpoints and INPUT meet svm.pid -1
- * and fail with -ECHILD instead), and hellos asking for more than 64 MiB
- * of RAM (the layout checks allow 1 TiB; one run would map that much).
+ * Kept out: the first checkpoint's CKPT_END (it would spawn the SVM, a real
+ * guest; later checkpoints and INPUT meet svm.pid -1, fail with -ECHILD),
+ * and hellos for over 64 MiB of RAM (allowed: 1 TiB, too much to map).
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
 #include "evloop.h"
 #include "log.h"
 #include "secondary-int.h"
@@ -45,8 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct proto_msg m;
 	int sv[2];
 
+	if (!size)
+		return 0;
 	log_init("fuzz-incoming", LOG_LVL_ERROR);
-	if (!size || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
 	    !(s.loop = evloop_new()) || !(s.link = xport_tcp_new(sv[0])))
 		abort();
 	strcpy(s.peer, "fuzz");
