@@ -194,7 +194,9 @@ static struct conn **conn_slot(const struct cmp *c, uint32_t id, bool *found)
 			hi = mid;
 	}
 	*found = lo < c->nconns && c->conns[lo]->id == id;
-	return c->conns + lo;
+	/* Before the first open conns is NULL, and NULL + 0 is undefined in
+	 * C (UBSan's pointer-overflow check says so). */
+	return lo ? c->conns + lo : c->conns;
 }
 
 static struct conn *conn_find(const struct cmp *c, uint32_t id)

@@ -11,6 +11,7 @@ PACKAGES=(
 	librdmacm-dev libibverbs-dev                   # RDMA transport
 	redis-tools                                    # redis-cli, redis-benchmark
 	python3 iproute2 procps                        # tests and the lab
+	clang libclang-rt-14-dev                       # fuzz targets (libFuzzer)
 )
 
 missing=()

@@ -57,8 +57,43 @@ run_suites build-tsan "${TSAN_TIMEOUTS[@]}" -- locking
 echo "== build-tsan: threaded unit tests"
 mtest build-tsan "${TSAN_TIMEOUTS[@]}" ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
 
+# libFuzzer (clang, ASan+UBSan): each target for a bounded time from its
+# seed corpus, new finds in a scratch dir; a crash or a wrong answer fails
+# the run and leaves its input as build-fuzz/crash-*. About 2 minutes.
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+probe=$(mktemp -d)
+echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return !d && n; }' >"$probe/p.c"
+if clang -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>/dev/null; then
+	# Only the targets and what they link: the step stays a few minutes.
+	if [[ ! -f build-fuzz/build.ninja ]]; then
+		CC=clang meson setup build-fuzz -Dfuzzing=enabled -Db_lundef=false >/dev/null
+	fi
+	names=()
+	for dir in tests/fuzz/corpus/*/; do names+=("$(basename "$dir")"); done
+	ninja -C build-fuzz "${names[@]/#/tests/fuzz/fuzz-}" >/dev/null
+	for name in "${names[@]}"; do
+		dir=tests/fuzz/corpus/$name
+		mkdir -p "$probe/$name"
+		echo "== build-fuzz: fuzz-$name for ${FUZZ_SECONDS}s"
+		if ! build-fuzz/tests/fuzz/fuzz-"$name" "$probe/$name" "$dir" \
+			-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+			-max_len=4096 -artifact_prefix=build-fuzz/ -print_final_stats=1 \
+			>build-fuzz/fuzz-"$name".log 2>&1; then
+			tail -n 60 build-fuzz/fuzz-"$name".log
+			echo "fuzz-$name failed; its input is in build-fuzz/ (crash-*, timeout-*, oom-*)"
+			exit 1
+		fi
+		grep -aE '^#[0-9]+[[:space:]]+DONE' build-fuzz/fuzz-"$name".log || true
+		echo "Ok: 1" >>"$SUMMARY"
+	done
+else
+	echo "SKIP: fuzz targets: clang cannot build libFuzzer targets here (deps.sh installs clang and libclang-rt-14-dev)"
+	echo "Skipped: 1" >>"$SUMMARY"
+fi
+rm -rf "$probe"
+
 count() { awk -v k="$1" -F: '$1 == k { n += $2 } END { print n + 0 }' "$SUMMARY"; }
 passed=$(( $(count Ok) + $(count "Expected Fail") ))
 failed=$(( $(count Fail) + $(count Timeout) + $(count "Unexpected Pass") ))
-echo "all test suites passed (normal, ASan+UBSan, TSan builds)"
+echo "all test suites passed (normal, ASan+UBSan, TSan, fuzz builds)"
 echo "tests: $passed passed, $failed failed, $(count Skipped) skipped"
