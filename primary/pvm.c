@@ -60,8 +60,8 @@ int pvm_start(struct primary *p)
 {
 	int ret;
 
-	ret = guestproc_spawn(&p->pvm, p->opts.guest, &p->ram, false,
-			      GUEST_START_TIMEOUT_MS);
+	ret = guestproc_spawn(&p->pvm, p->opts.guest, p->opts.guest_args,
+			      &p->ram, false, GUEST_START_TIMEOUT_MS);
 	return ret < 0 ? ret : pvm_attach(p);
 }
 

@@ -14,6 +14,7 @@ struct secondary_opts {
 	const char *service;       /* HOST:PORT served after a takeover */
 	const char *control;
 	const char *guest;
+	const char *const *guest_args;  /* its argv after the path, NULL-ended */
 	const char *tls_creds;     /* NULL with insecure */
 	bool insecure;
 	unsigned heartbeat_ms;          /* interval of heartbeats */

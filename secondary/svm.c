@@ -21,8 +21,8 @@ int svm_start(struct secondary *s)
 {
 	int ret;
 
-	ret = guestproc_spawn(&s->svm, s->opts.guest, &s->ram, true,
-			      GUEST_START_TIMEOUT_MS);
+	ret = guestproc_spawn(&s->svm, s->opts.guest, s->opts.guest_args,
+			      &s->ram, true, GUEST_START_TIMEOUT_MS);
 	if (ret < 0)
 		return ret;
 	ret = dirtylog_open(&s->dlog, s->svm.pid);
