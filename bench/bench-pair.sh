@@ -34,6 +34,8 @@ PRIMARY=$B/primary/colo-primary
 SECONDARY=$B/secondary/colo-secondary
 CTL=$B/ctl/colo-ctl
 KV=$B/guest/colo-kv
+# DEBUG FILLRANDOM fills the guest: colo-kv refuses DEBUG unless asked.
+KV_DEBUG=(--guest-arg --enable-debug-command=yes)
 
 RAM=1G
 FILL=943718400          # 900 MiB of random data in the 1 GiB guest
@@ -166,7 +168,7 @@ PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 
 echo "starting colo-primary (--ram $RAM) towards 127.0.0.1:$RPORT, where nothing listens yet..."
 spawn primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
-	--guest "$KV" --ram "$RAM" --secondary "127.0.0.1:$RPORT" \
+	--guest "$KV" "${KV_DEBUG[@]}" --ram "$RAM" --secondary "127.0.0.1:$RPORT" \
 	--tls-creds "$T/tls"
 wait_ready primary
 # Dialling: connecting during a try, standalone between tries (backoff).
@@ -184,7 +186,7 @@ st=$(field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
 
 echo "starting colo-secondary on 127.0.0.1:$RPORT: live sync begins..."
 spawn secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" \
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" "${KV_DEBUG[@]}" \
 	--tls-creds "$T/tls"
 wait_ready secondary
 wait_state "$PSOCK" colo 180 primary secondary
@@ -238,7 +240,7 @@ stop secondary
 echo "redis-benchmark -t set,get,incr through colo-primary standalone..."
 APORT=$(port)
 spawn standalone "$PRIMARY" --service "127.0.0.1:$APORT" --control "$T/standalone.sock" \
-	--guest "$KV" --ram "$RAM" --tls-creds "$T/tls"
+	--guest "$KV" "${KV_DEBUG[@]}" --ram "$RAM" --tls-creds "$T/tls"
 wait_ready standalone
 r=$(redis-cli -p "$APORT" DEBUG FILLRANDOM "$FILL") || die "DEBUG FILLRANDOM: $r"
 [[ $(field "$T/standalone.sock" 's["state"]') == standalone ]] ||

@@ -37,7 +37,7 @@ extern char **environ;
 
 /* What the child needs between fork and exec, built beforehand. */
 struct spawn_plan {
-	char *argv[2];
+	char **argv;                    /* path, the daemon's --guest-arg's */
 	char **envp;
 	int src[GUEST_NFDS];            /* placed at GUEST_FD_BASE + i */
 	int nfds;
@@ -47,11 +47,29 @@ struct spawn_plan {
 	char env_resume[sizeof(CHAN_ENV_RESUME) + 4];
 };
 
+/* path, then args (NULL-terminated, may be NULL): the guest's argv. */
+static int plan_argv(struct spawn_plan *sp, const char *path,
+		     const char *const *args)
+{
+	size_t n = 0;
+
+	while (args && args[n])
+		n++;
+	sp->argv = calloc(n + 2, sizeof(char *));
+	if (!sp->argv)
+		return -ENOMEM;
+	sp->argv[0] = (char *)path;
+	for (size_t i = 0; i < n; i++)
+		sp->argv[i + 1] = (char *)args[i];
+	return 0;
+}
+
 static int plan_init(struct spawn_plan *sp, const char *path,
-		     const struct ram_layout *ram, bool resume,
-		     int chan_fd, int hint_fd)
+		     const char *const *args, const struct ram_layout *ram,
+		     bool resume, int chan_fd, int hint_fd)
 {
 	size_t n = 0, off;
+	int err;
 
 	memset(sp, 0, sizeof(*sp));
 	if (ram->nblocks > RAM_MAX_BLOCKS)
@@ -59,7 +77,9 @@ static int plan_init(struct spawn_plan *sp, const char *path,
 	for (uint32_t i = 0; i < ram->nblocks; i++)
 		if (ram->blocks[i].memfd < 0)
 			return -EBADF;
-	sp->argv[0] = (char *)path;
+	err = plan_argv(sp, path, args);
+	if (err)
+		return err;
 	sp->src[sp->nfds++] = chan_fd;
 	sp->src[sp->nfds++] = hint_fd;
 
@@ -243,8 +263,8 @@ static int exec_status(int err_fd)
 
 /* fork + exec; 0 once the child has exec'd path, else -errno (logged). */
 static int start_child(struct guestproc *gp, const char *path,
-		       const struct ram_layout *ram, bool resume,
-		       int chan_fd, int hint_fd)
+		       const char *const *args, const struct ram_layout *ram,
+		       bool resume, int chan_fd, int hint_fd)
 {
 	struct spawn_plan sp;
 	pid_t parent = getpid();
@@ -252,7 +272,7 @@ static int start_child(struct guestproc *gp, const char *path,
 
 	if (pipe2(errp, O_CLOEXEC) < 0)
 		return -errno;
-	err = plan_init(&sp, path, ram, resume, chan_fd, hint_fd);
+	err = plan_init(&sp, path, args, ram, resume, chan_fd, hint_fd);
 	if (err)
 		goto out;
 	gp->pid = fork();
@@ -273,6 +293,7 @@ static int start_child(struct guestproc *gp, const char *path,
 	if (err)
 		log_error("exec guest %s: %s", path, strerror(-err));
 out:
+	free(sp.argv);
 	free(sp.envp);
 	close(errp[0]);
 	if (errp[1] >= 0)
@@ -281,8 +302,9 @@ out:
 }
 
 int guestproc_spawn(struct guestproc *gp, const char *path,
-		    const struct ram_layout *ram, bool resume, int timeout_ms,
-		    int (*idle)(void *opaque), void *opaque)
+		    const char *const *args, const struct ram_layout *ram,
+		    bool resume, int timeout_ms, int (*idle)(void *opaque),
+		    void *opaque)
 {
 	int chan[2], hint[2];
 	int err;
@@ -304,7 +326,7 @@ int guestproc_spawn(struct guestproc *gp, const char *path,
 	}
 	gp->chan_fd = chan[0];
 	gp->hint_fd = hint[0];
-	err = start_child(gp, path, ram, resume, chan[1], hint[1]);
+	err = start_child(gp, path, args, ram, resume, chan[1], hint[1]);
 	/* The guest's ends live on in the guest only: EOF when it dies. */
 	close(chan[1]);
 	close(hint[1]);

@@ -29,13 +29,16 @@ struct guestproc {
 /*
  * fork + exec path with the RAM layout's memfds and both channels passed as
  * described in chan.h; resume tells the guest that its RAM holds a state to
- * continue from. Waits (up to timeout_ms) for CHAN_READY, running idle (may
- * be NULL) at least every GUESTPROC_IDLE_MS meanwhile, as guestproc_barrier
- * does. 0 or -errno; the reason is logged.
+ * continue from. args (NULL-terminated, NULL for none) follow path in the
+ * guest's argv: the daemons' --guest-arg, the same for PVM and SVM. Waits
+ * (up to timeout_ms) for CHAN_READY, running idle (may be NULL) at least
+ * every GUESTPROC_IDLE_MS meanwhile, as guestproc_barrier does. 0 or
+ * -errno; the reason is logged.
  */
 int guestproc_spawn(struct guestproc *gp, const char *path,
-		    const struct ram_layout *ram, bool resume, int timeout_ms,
-		    int (*idle)(void *opaque), void *opaque);
+		    const char *const *args, const struct ram_layout *ram,
+		    bool resume, int timeout_ms, int (*idle)(void *opaque),
+		    void *opaque);
 
 /* Queue an event for the guest. 0 or -errno (the guest is gone). */
 int guestproc_send(struct guestproc *gp, const struct chan_msg *m);

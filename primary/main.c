@@ -23,17 +23,20 @@ static const char usage[] =
 	"                    [--max-wait MS] [--clear-bitmap-shift N]\n"
 	"                    [--heartbeat-ms MS] [--failover-timeout-ms MS]\n"
 	"                    [--client-output-limit SIZE] [--client-input-limit SIZE]\n"
-	"                    [--max-held-output SIZE] [--max-clients N] [--verbose]\n";
+	"                    [--max-held-output SIZE] [--max-clients N] [--verbose]\n"
+	"                    [--guest-arg ARG]...\n";
 
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_RAM, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
        OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT, OPT_TLS_HOST,
-       OPT_TLS_AUTHZ, OPT_OUTLIMIT, OPT_INLIMIT, OPT_HELD, OPT_MAXCLIENTS };
+       OPT_TLS_AUTHZ, OPT_OUTLIMIT, OPT_INLIMIT, OPT_HELD, OPT_MAXCLIENTS,
+       OPT_GUEST_ARG };
 
 static const struct option options[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "guest", required_argument, NULL, OPT_GUEST },
+	{ "guest-arg", required_argument, NULL, OPT_GUEST_ARG },
 	{ "ram", required_argument, NULL, OPT_RAM },
 	{ "secondary", required_argument, NULL, OPT_SECONDARY },
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
@@ -94,17 +97,24 @@ int main(int argc, char **argv)
 	struct primary_opts o;
 	const char *authz[MAX_AUTHZ];
 	enum log_level level = LOG_LVL_INFO;
+	/* --guest-arg's in order, NULL-ended: never more than our own
+	 * arguments. On the stack, so every early return is leak-free. */
+	const char *gargs[argc + 1];
+	size_t ngargs = 0;
 	char why[320];
 	uint64_t v;
-	int c;
+	int c, ret;
 
+	memset(gargs, 0, sizeof(gargs));
 	primary_opts_defaults(&o);
 	o.tls_authz = authz;
+	o.guest_args = gargs;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_SERVICE: o.service = optarg; break;
 		case OPT_CONTROL: o.control = optarg; break;
 		case OPT_GUEST: o.guest = optarg; break;
+		case OPT_GUEST_ARG: gargs[ngargs++] = optarg; break;
 		case OPT_SECONDARY: o.secondary = optarg; break;
 		case OPT_TLS: o.tls_creds = optarg; break;
 		case OPT_TLS_HOST:
@@ -199,5 +209,6 @@ int main(int argc, char **argv)
 		log_error("%s", why);
 		return 1;
 	}
-	return primary_run(&o) < 0 ? 1 : 0;
+	ret = primary_run(&o);
+	return ret < 0 ? 1 : 0;
 }

@@ -18,6 +18,7 @@ struct primary_opts {
 	const char *service;            /* HOST:PORT clients connect to */
 	const char *control;            /* control socket path */
 	const char *guest;              /* guest binary */
+	const char *const *guest_args;  /* its argv after the path, NULL-ended */
 	uint64_t ram_bytes;
 	const char *secondary;          /* HOST:PORT, NULL: standalone */
 	const char *tls_creds;          /* directory, NULL with insecure */

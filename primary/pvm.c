@@ -60,8 +60,9 @@ int pvm_start(struct primary *p)
 {
 	int ret;
 
-	ret = guestproc_spawn(&p->pvm, p->opts.guest, &p->ram, false,
-			      GUEST_START_TIMEOUT_MS, NULL, NULL);
+	ret = guestproc_spawn(&p->pvm, p->opts.guest, p->opts.guest_args,
+			      &p->ram, false, GUEST_START_TIMEOUT_MS, NULL,
+			      NULL);
 	return ret < 0 ? ret : pvm_attach(p);
 }
 

@@ -301,6 +301,7 @@ int secondary_handover(struct secondary *s)
 	o.service = s->opts.service;
 	o.control = s->opts.control;
 	o.guest = s->opts.guest;
+	o.guest_args = s->opts.guest_args;
 	o.ram_bytes = ram_layout_bytes(&s->ram);
 	o.tls_creds = s->opts.tls_creds;
 	/* Fail closed: the operator's restriction of the peer outlives the

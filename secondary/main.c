@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "dirtylog.h"
@@ -21,6 +22,7 @@ static const char usage[] =
 	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
 	"                      [--heartbeat-ms MS] [--failover-timeout-ms MS]\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
+	"                      [--guest-arg ARG]...\n"
 	"  as primary after a takeover, until a checkpoint brings the old\n"
 	"  primary's values: [--checkpoint-delay MS] [--compare-timeout MS]\n"
 	"                    [--max-wait MS] [--clear-bitmap-shift N]\n";
@@ -28,13 +30,14 @@ static const char usage[] =
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT,
        OPT_FENCE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
-       OPT_TLS_AUTHZ };
+       OPT_TLS_AUTHZ, OPT_GUEST_ARG };
 
 static const struct option options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "guest", required_argument, NULL, OPT_GUEST },
+	{ "guest-arg", required_argument, NULL, OPT_GUEST_ARG },
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
@@ -73,8 +76,15 @@ int main(int argc, char **argv)
 	const char *authz[MAX_AUTHZ];
 	uint64_t v;
 	enum log_level level = LOG_LVL_INFO;
+	/* --guest-arg's in order, NULL-ended: never more than our own
+	 * arguments. On the stack, so every early return is leak-free. */
+	const char *gargs[argc + 1];
+	size_t ngargs = 0;
 	char why[320];
-	int c;
+	int c, ret;
+
+	memset(gargs, 0, sizeof(gargs));
+	o.guest_args = gargs;
 
 	/* One set of defaults: the primary's. */
 	primary_opts_defaults(&d);
@@ -92,6 +102,7 @@ int main(int argc, char **argv)
 		case OPT_SERVICE: o.service = optarg; break;
 		case OPT_CONTROL: o.control = optarg; break;
 		case OPT_GUEST: o.guest = optarg; break;
+		case OPT_GUEST_ARG: gargs[ngargs++] = optarg; break;
 		case OPT_TLS: o.tls_creds = optarg; break;
 		case OPT_TLS_AUTHZ:
 			if (!*optarg)
@@ -169,5 +180,6 @@ int main(int argc, char **argv)
 		log_error("%s", why);
 		return 1;
 	}
-	return secondary_run(&o) < 0 ? 1 : 0;
+	ret = secondary_run(&o);
+	return ret < 0 ? 1 : 0;
 }

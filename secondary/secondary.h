@@ -15,6 +15,7 @@ struct secondary_opts {
 	const char *service;       /* HOST:PORT served after a takeover */
 	const char *control;
 	const char *guest;
+	const char *const *guest_args;  /* its argv after the path, NULL-ended */
 	const char *tls_creds;     /* NULL with insecure */
 	/* Identities the primary's certificate must carry one of (QEMU's
 	 * tls-authz; see xport_tls_ctx_set_authz); none: any from the CA.

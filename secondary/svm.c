@@ -22,8 +22,9 @@ int svm_start(struct secondary *s)
 	int ret;
 
 	/* The primary waits for our ack meanwhile: heartbeats go on. */
-	ret = guestproc_spawn(&s->svm, s->opts.guest, &s->ram, true,
-			      GUEST_START_TIMEOUT_MS, sec_link_heartbeat_idle, s);
+	ret = guestproc_spawn(&s->svm, s->opts.guest, s->opts.guest_args,
+			      &s->ram, true, GUEST_START_TIMEOUT_MS,
+			      sec_link_heartbeat_idle, s);
 	if (ret < 0)
 		return ret;
 	ret = dirtylog_open(&s->dlog, s->svm.pid);

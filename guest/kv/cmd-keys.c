@@ -89,12 +89,22 @@ static int fill_one(struct kv_req *r, size_t n)
 	return 0;
 }
 
-/* DEBUG FILLRANDOM <bytes> */
+/* DEBUG FILLRANDOM <bytes>: only with --enable-debug-command yes, as in
+ * Redis 7 (any client could otherwise fill guest RAM and inflate every
+ * checkpoint). Refused after the arity check, with Redis's text. */
 void cmd_debug(struct kv_req *r)
 {
 	int64_t bytes;
 	size_t n;
 
+	if (!r->kv->debug_enabled) {
+		reply_error(r->out, "ERR DEBUG command not allowed. If the "
+			    "enable-debug-command option is set to \"local\", "
+			    "you can run it from a local connection, otherwise "
+			    "you need to set this option in the configuration "
+			    "file, and then restart the server.");
+		return;
+	}
 	if (!arg_is(r, 1, "fillrandom")) {
 		reply_errorf(r->out, "ERR unknown subcommand '%.*s'. Try DEBUG HELP.",
 			     (int)(r->argl[1] < 128 ? r->argl[1] : 128),

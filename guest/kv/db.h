@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "dict.h"
+#include "resp.h"
 
 struct colo_guest;
 
@@ -57,10 +58,13 @@ struct kv_root {
 	uint64_t fill_state;    /* its PRNG, so each call continues it */
 };
 
-/* A client connection: the bytes of a command not yet complete. */
+/* A client connection: the bytes of a command not yet complete, and how
+ * far the parser has checked them (kept with them, so that a checkpoint
+ * never pairs one side's bytes with the other side's progress). */
 struct kv_conn {
 	uint8_t *buf;
 	uint64_t len, cap;
+	struct resp_state parse;
 };
 
 struct kv_root *db_root_new(struct colo_guest *g);

@@ -16,10 +16,26 @@
 #include "colo-guest.h"
 #include "log.h"
 
+/* The per-client limits of kv.h, from this guest's RAM size. */
+static void set_limits(struct kv *kv)
+{
+	struct colo_heap_stats st;
+
+	colo_heap_stats(kv->g, &st);
+	kv->qbuf_max = st.ram_bytes / KV_QBUF_RAM_SHARE;
+	if (kv->qbuf_max > KV_QBUF_MAX)
+		kv->qbuf_max = KV_QBUF_MAX;
+	/* A longer argument could never be buffered whole: refuse it at its
+	 * "$len" line, with Redis's error, not after taking the memory. */
+	kv->cmd.bulk_max = kv->qbuf_max < RESP_BULK_MAX ? kv->qbuf_max
+							: RESP_BULK_MAX;
+}
+
 int kv_init(struct kv *kv, struct colo_guest *g)
 {
 	memset(kv, 0, sizeof(*kv));
 	kv->g = g;
+	set_limits(kv);
 	if (colo_guest_resumed(g)) {
 		kv->root = colo_guest_root(g);
 		if (!kv->root || kv->root->magic != KV_ROOT_MAGIC) {
@@ -125,16 +141,19 @@ static bool run(struct kv *kv)
 	return r.close;
 }
 
-/* Runs every complete command in buf; returns the bytes consumed. */
-static size_t run_all(struct kv *kv, uint32_t conn, const uint8_t *buf,
-		      size_t len, bool *close)
+/* Runs every complete command in buf; returns the bytes consumed. st is
+ * the progress on the command at buf, and then on the unfinished one at
+ * the returned offset. */
+static size_t run_all(struct kv *kv, uint32_t conn, struct resp_state *st,
+		      const uint8_t *buf, size_t len, bool *close)
 {
 	size_t pos = 0, used;
 	const char *err;
 	int ret;
 
 	while (pos < len && !*close) {
-		ret = resp_parse(&kv->cmd, buf + pos, len - pos, &used, &err);
+		ret = resp_parse(&kv->cmd, st, buf + pos, len - pos, &used,
+				 &err);
 		if (ret == 0)
 			break;
 		if (ret < 0) {
@@ -149,18 +168,24 @@ static size_t run_all(struct kv *kv, uint32_t conn, const uint8_t *buf,
 		pos += used;
 		if (kv->cmd.argc)
 			*close = run(kv);
+		/* A million-argument command's scratch goes back at once. */
+		if (kv->cmd.cap > 64 * 1024)
+			resp_cmd_free(&kv->cmd);
 		if (kv->flush && kv->out.len >= KV_FLUSH_AT)
 			kv->flush(kv, conn);
 	}
 	return *close ? len : pos;
 }
 
-/* Keeps buf's unparsed tail in the connection's buffer in guest RAM. */
+/* Keeps buf's unparsed tail in the connection's buffer in guest RAM.
+ * 0, -ENOBUFS past the client's limit, or -ENOMEM. */
 static int keep(struct kv *kv, struct kv_conn *c, const uint8_t *p, size_t n)
 {
 	uint64_t cap;
 	uint8_t *nb;
 
+	if (c->len + n > kv->qbuf_max)
+		return -ENOBUFS;
 	if (c->len + n > c->cap) {
 		cap = c->cap ? c->cap : 256;
 		while (cap < c->len + n)
@@ -176,6 +201,27 @@ static int keep(struct kv *kv, struct kv_conn *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* keep(), and what the client gets when it fails: true to close. Over the
+ * limit, like Redis, the client is closed with a log line and no reply
+ * (it may be in the middle of sending). */
+static bool keep_or_close(struct kv *kv, uint32_t conn, struct kv_conn *c,
+			  const uint8_t *p, size_t n)
+{
+	int err = keep(kv, c, p, n);
+
+	if (err == -ENOBUFS) {
+		log_warn("kv: closing client %u that reached max query buffer "
+			 "length (%llu bytes)", conn,
+			 (unsigned long long)kv->qbuf_max);
+		return true;
+	}
+	if (err) {
+		reply_error(&kv->out, "ERR out of memory");
+		return true;
+	}
+	return false;
+}
+
 bool kv_feed(struct kv *kv, uint32_t conn, const uint8_t *data, size_t len)
 {
 	struct kv_conn *c = conn_get(kv, conn, true);
@@ -188,19 +234,17 @@ bool kv_feed(struct kv *kv, uint32_t conn, const uint8_t *data, size_t len)
 	}
 	if (c->len == 0) {
 		/* The usual case: whole commands, straight from the event. */
-		used = run_all(kv, conn, data, len, &close);
-		if (!close && used < len &&
-		    keep(kv, c, data + used, len - used)) {
-			reply_error(&kv->out, "ERR out of memory");
-			close = true;
-		}
+		if (c->parse.pos)
+			memset(&c->parse, 0, sizeof(c->parse));
+		used = run_all(kv, conn, &c->parse, data, len, &close);
+		if (!close && used < len)
+			close = keep_or_close(kv, conn, c, data + used,
+					      len - used);
 		return close;
 	}
-	if (keep(kv, c, data, len)) {
-		reply_error(&kv->out, "ERR out of memory");
+	if (keep_or_close(kv, conn, c, data, len))
 		return true;
-	}
-	used = run_all(kv, conn, c->buf, c->len, &close);
+	used = run_all(kv, conn, &c->parse, c->buf, c->len, &close);
 	c->len -= used;
 	if (c->len) {
 		memmove(c->buf, c->buf + used, c->len);

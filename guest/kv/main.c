@@ -4,6 +4,7 @@
  * redis-benchmark, run as a COLO guest. Every byte of its state is in guest
  * RAM; this file only wires libcolo-guest's events to the kv core.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,40 @@ static void on_close(struct colo_guest *g, void *app, uint32_t conn)
 	kv_close(app, conn);
 }
 
-int main(void)
+/*
+ * Its own options come from the daemons' --guest-arg (the same on PVM and
+ * SVM). Like redis-server's: --enable-debug-command yes|no (default no;
+ * "local" has no meaning here, where every client comes through the
+ * daemon). 0, or 2 after saying why.
+ */
+static int parse_args(int argc, char **argv, bool *debug)
+{
+	static const struct option options[] = {
+		{ "enable-debug-command", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*debug = false;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (c != 'd')
+			return 2;
+		if (strcmp(optarg, "yes") && strcmp(optarg, "no")) {
+			fprintf(stderr, "colo-kv: --enable-debug-command: "
+				"'%s' is not yes or no\n", optarg);
+			return 2;
+		}
+		*debug = !strcmp(optarg, "yes");
+	}
+	if (optind < argc) {
+		fprintf(stderr, "colo-kv: unexpected argument '%s'\n",
+			argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	static const struct colo_guest_ops ops = {
 		.on_open = on_open,
@@ -56,8 +90,11 @@ int main(void)
 	};
 	struct colo_guest *g;
 	struct kv kv;
+	bool debug;
 	int err;
 
+	if (parse_args(argc, argv, &debug))
+		return 2;
 	log_init("colo-kv", LOG_LVL_INFO);
 	g = colo_guest_init();
 	if (!g)
@@ -69,6 +106,7 @@ int main(void)
 		return 1;
 	}
 	kv.flush = flush;
+	kv.debug_enabled = debug;
 	err = colo_guest_run(g, &ops, &kv);
 	kv_deinit(&kv);
 	colo_guest_free(g);

@@ -5,7 +5,8 @@
  * crashes it checks what a caller relies on: a command consumes bytes it
  * was given, its arguments lie inside them, and any shorter prefix of a
  * command is "incomplete", never another command or an error (else the
- * answer would depend on how TCP split the stream).
+ * answer would depend on how TCP split the stream), and a parse resumed
+ * from a shorter prefix's saved state ends as a fresh one does.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -15,12 +16,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Parses data[0, len) and checks a result of 1; returns the result. */
-static int parse(struct resp_cmd *c, const uint8_t *data, size_t len,
-		 size_t *used)
+/* Parses data[0, len) from state st and checks a result of 1; returns
+ * the result. */
+static int parse(struct resp_cmd *c, struct resp_state *st,
+		 const uint8_t *data, size_t len, size_t *used)
 {
 	const char *err = NULL;
-	int r = resp_parse(c, data, len, used, &err);
+	int r = resp_parse(c, st, data, len, used, &err);
 
 	if (r == 1) {
 		if (*used == 0 || *used > len)
@@ -38,15 +40,22 @@ static int parse(struct resp_cmd *c, const uint8_t *data, size_t len,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct resp_cmd c = { 0 };
+	struct resp_state st = { 0 }, part;
 	size_t off = 0, used, u2;
 
-	while (off < size && parse(&c, data + off, size - off, &used) == 1) {
-		/* The same command cut short, at the middle and at its end. */
+	while (off < size && parse(&c, &st, data + off, size - off, &used) == 1) {
+		/* The same command cut short, at the middle and at its end,
+		 * then finished from where the cut left the state. */
 		size_t cuts[2] = { used / 2, used - 1 };
 
-		for (int i = 0; i < 2; i++)
-			if (parse(&c, data + off, cuts[i], &u2) != 0)
+		for (int i = 0; i < 2; i++) {
+			part = (struct resp_state){ 0 };
+			if (parse(&c, &part, data + off, cuts[i], &u2) != 0 ||
+			    parse(&c, &part, data + off, size - off, &u2) != 1 ||
+			    u2 != used)
 				abort();
+		}
+		st = (struct resp_state){ 0 };
 		off += used;
 	}
 	resp_cmd_free(&c);

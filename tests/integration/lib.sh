@@ -10,6 +10,9 @@ PRIMARY=$BUILD/primary/colo-primary
 SECONDARY=$BUILD/secondary/colo-secondary
 CTL=$BUILD/ctl/colo-ctl
 KV=$BUILD/guest/colo-kv
+# For tests that fill guest RAM with DEBUG FILLRANDOM: colo-kv refuses
+# DEBUG unless started so, and PVM and SVM must be started alike.
+KV_DEBUG=(--guest-arg --enable-debug-command=yes)
 NONDET=$BUILD/guest/colo-nondet
 INJECT=$BUILD/tests/integration/colo-inject
 PROBE_DIRTYLOG=$BUILD/tests/integration/probe-dirtylog

@@ -38,10 +38,10 @@ start_pair_fenced() {
 	SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
 	PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 	start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-		--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" \
+		--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" "${KV_DEBUG[@]}" \
 		--insecure "${SECONDARY_FLAGS[@]}"
 	start primary "$PRIMARY" --service "127.0.0.1:$PPORT" \
-		--control "$PSOCK" --guest "$KV" --ram "${RAM:-64M}" --insecure \
+		--control "$PSOCK" --guest "$KV" "${KV_DEBUG[@]}" --ram "${RAM:-64M}" --insecure \
 		--secondary "127.0.0.1:$RPORT" "$@"
 	wait_state "$PSOCK" colo 30
 	redis-cli -p "$PPORT" SET canary alive >/dev/null
@@ -121,7 +121,8 @@ PIDS=()
 # that a loaded test machine does not count the big checkpoint as a loss.
 SECONDARY_FLAGS+=(--failover-timeout-ms 3000)
 RAM=256M start_pair_fenced --failover-timeout-ms 3000
-redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000 >/dev/null
+[[ $(redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000) == OK ]] ||
+	fail "DEBUG FILLRANDOM with --enable-debug-command=yes"
 ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint"
 # A partition: the primary stops answering; the fence fails.
 kill -STOP "$PID_primary"

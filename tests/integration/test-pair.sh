@@ -26,6 +26,18 @@ n=$(redis-cli -h 127.0.0.1 -p "$PPORT" DBSIZE)
 [[ $n == 100000 ]] || fail "DBSIZE is $n"
 pass "100k keys written through the primary"
 
+# DEBUG without --guest-arg --enable-debug-command=yes: Redis's refusal,
+# from PVM and SVM alike (no mismatch), and nothing written to guest RAM.
+mm=$(status_get "$PSOCK" mismatches)
+out=$(redis-cli -h 127.0.0.1 -p "$PPORT" DEBUG FILLRANDOM 100000000 2>&1)
+[[ $out == "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server." ]] ||
+	fail "DEBUG without the option: $out"
+n=$(redis-cli -h 127.0.0.1 -p "$PPORT" DBSIZE)
+[[ $n == 100000 ]] || fail "DBSIZE after a refused DEBUG is $n"
+[[ $(status_get "$PSOCK" mismatches) == "$mm" ]] ||
+	fail "a refused DEBUG made a mismatch"
+pass "DEBUG refused without the option; guest untouched"
+
 out=$(ctl "$PSOCK" checkpoint) || fail "checkpoint: $out"
 echo "  $out"
 out=$(ctl "$PSOCK" verify) || fail "verify: $out"

@@ -42,7 +42,7 @@ field() { status_field "$1" "$2"; }
 RPORT=$(free_port); PPORT=$(free_port); PSOCK=$T/primary.sock
 listener "$RPORT" silent
 start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
-	--guest "$KV" --ram 256M --tls-creds "$T/creds" \
+	--guest "$KV" "${KV_DEBUG[@]}" --ram 256M --tls-creds "$T/creds" \
 	--secondary "127.0.0.1:$RPORT"
 sleep 4
 fails=$(field "$PSOCK" 's["dial_failures"]')
@@ -64,7 +64,7 @@ next=$(field "$PSOCK" 's["next_dial_in_ms"]')
 kill -KILL "$SILENT"; wait "$SILENT" 2>/dev/null || true
 SPORT=$(free_port); SSOCK=$T/secondary.sock
 start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" \
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" "${KV_DEBUG[@]}" \
 	--tls-creds "$T/creds"
 wait_state "$PSOCK" colo 15
 (( $(field "$PSOCK" 's["dial_failures"]') == 0 )) || fail "failures not reset"
@@ -76,9 +76,10 @@ pass "silent and resetting secondaries cost retries, not protection ($after fail
 kill -TERM "$PID_secondary"; wait "$PID_secondary" || true
 wait_state "$PSOCK" standalone 10
 # 200 MB: a live sync of a few seconds, to be caught in the middle.
-redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000 >/dev/null
+[[ $(redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000) == OK ]] ||
+	fail "DEBUG FILLRANDOM with --enable-debug-command=yes"
 start secondary2 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-	--service "127.0.0.1:$SPORT" --control "$T/s2.sock" --guest "$KV" \
+	--service "127.0.0.1:$SPORT" --control "$T/s2.sock" --guest "$KV" "${KV_DEBUG[@]}" \
 	--tls-creds "$T/creds"
 wait_state "$PSOCK" syncing 30
 kill -STOP "$PID_secondary2"
@@ -98,7 +99,7 @@ pass "protected again once the secondary answered"
 kill -TERM "$PID_secondary2"; wait "$PID_secondary2" || true
 wait_state "$PSOCK" standalone 10
 start secondary3 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-	--service "127.0.0.1:$SPORT" --control "$T/s3.sock" --guest "$KV" \
+	--service "127.0.0.1:$SPORT" --control "$T/s3.sock" --guest "$KV" "${KV_DEBUG[@]}" \
 	--tls-creds "$T/creds"
 wait_state "$PSOCK" syncing 30
 kill -STOP "$PID_primary"

@@ -130,13 +130,14 @@ done
 fresh
 SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
 start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$T/p.sock" \
-	--guest "$KV" --ram 256M --insecure --secondary "127.0.0.1:$RPORT"
-redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000 >/dev/null
+	--guest "$KV" "${KV_DEBUG[@]}" --ram 256M --insecure --secondary "127.0.0.1:$RPORT"
+[[ $(redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000) == OK ]] ||
+	fail "DEBUG FILLRANDOM with --enable-debug-command=yes"
 PVM=$(status_get "$T/p.sock" guest_pid)
 for side in secondary primary; do
 	start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 		--service "127.0.0.1:$SPORT" --control "$T/s.sock" \
-		--guest "$KV" --insecure
+		--guest "$KV" "${KV_DEBUG[@]}" --insecure
 	wait_state "$T/p.sock" syncing 30
 	if [[ $side == secondary ]]; then
 		stopped secondary "$PID_secondary" "secondary syncing" \

@@ -52,6 +52,10 @@ static const char *cmdv(const char *const *argv, size_t argc)
 
 #define WRONGTYPE "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 #define NOTINT "-ERR value is not an integer or out of range\r\n"
+#define DEBUG_REFUSED "-ERR DEBUG command not allowed. If the "                \
+	"enable-debug-command option is set to \"local\", you can run it "    \
+	"from a local connection, otherwise you need to set this option in " \
+	"the configuration file, and then restart the server.\r\n"
 
 static void test_strings(void)
 {
@@ -171,6 +175,13 @@ static void test_server(void)
 	       "foo");
 	CHECK(strstr(CMD("INFO"), "redis_version:7.0.0-colo\r\n"));
 	CHECK(strstr(CMD("INFO"), "# Keyspace\r\ndb0:keys="));
+	/* DEBUG only with --enable-debug-command yes; arity comes first. */
+	EXPECT("-ERR wrong number of arguments for 'debug' command\r\n",
+	       "DEBUG");
+	EXPECT(DEBUG_REFUSED, "DEBUG", "FILLRANDOM", "200000");
+	EXPECT(DEBUG_REFUSED, "debug", "nosuchthing");
+	EXPECT(":0\r\n", "EXISTS", "__fill:0");
+	kv.debug_enabled = true;
 	EXPECT("+OK\r\n", "DEBUG", "FILLRANDOM", "200000");
 	EXPECT(":65536\r\n", "STRLEN", "__fill:0");
 	EXPECT(":3392\r\n", "STRLEN", "__fill:3");

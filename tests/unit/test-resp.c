@@ -46,14 +46,15 @@ struct got {
 };
 
 /* Parses all complete commands at buf; returns the bytes consumed. */
-static size_t parse_all(struct resp_cmd *c, const uint8_t *buf, size_t len,
-			struct got *g)
+static size_t parse_all(struct resp_cmd *c, struct resp_state *st,
+			const uint8_t *buf, size_t len, struct got *g)
 {
 	size_t pos = 0, used;
 	const char *err;
 	int ret;
 
-	while ((ret = resp_parse(c, buf + pos, len - pos, &used, &err)) == 1) {
+	while ((ret = resp_parse(c, st, buf + pos, len - pos, &used,
+				 &err)) == 1) {
 		CHECK(g->n < MAX_CMDS && c->argc <= MAX_ARGS);
 		CHECK(used > 0 && used <= len - pos);
 		g->argc[g->n] = c->argc;
@@ -93,16 +94,18 @@ static void test_split_points(void)
 	uint8_t buf[sizeof(stream)];
 
 	for (size_t cut = 0; cut <= len; cut++) {
+		struct resp_state st = { 0 };
 		struct got g = { 0 };
 		size_t have = cut, used;
 
 		memcpy(buf, stream, cut);
-		used = parse_all(&c, buf, have, &g);
+		used = parse_all(&c, &st, buf, have, &g);
 		memmove(buf, buf + used, have - used);
 		have -= used;
 		memcpy(buf + have, stream + cut, len - cut);
 		have += len - cut;
-		CHECK_EQ(parse_all(&c, buf, have, &g), have);
+		CHECK_EQ(parse_all(&c, &st, buf, have, &g), have);
+		CHECK_EQ(st.pos, 0);
 		check_got(&g);
 	}
 	resp_cmd_free(&c);
@@ -112,13 +115,14 @@ static void test_split_points(void)
 static void test_bytewise(void)
 {
 	size_t len = sizeof(stream) - 1, have = 0, used;
+	struct resp_state st = { 0 };
 	struct resp_cmd c = { 0 };
 	uint8_t buf[sizeof(stream)];
 	struct got g = { 0 };
 
 	for (size_t i = 0; i < len; i++) {
 		buf[have++] = (uint8_t)stream[i];
-		used = parse_all(&c, buf, have, &g);
+		used = parse_all(&c, &st, buf, have, &g);
 		memmove(buf, buf + used, have - used);
 		have -= used;
 	}
@@ -129,11 +133,13 @@ static void test_bytewise(void)
 
 static void expect_error(const char *in, size_t len, const char *msg)
 {
+	struct resp_state st = { 0 };
 	struct resp_cmd c = { 0 };
 	const char *err = NULL;
 	size_t used;
 
-	CHECK_EQ(resp_parse(&c, (const uint8_t *)in, len, &used, &err), -EPROTO);
+	CHECK_EQ(resp_parse(&c, &st, (const uint8_t *)in, len, &used, &err),
+		 -EPROTO);
 	CHECK(err && !strcmp(err, msg));
 	resp_cmd_free(&c);
 }
@@ -160,9 +166,12 @@ static void test_bad_input(void)
 		"*1\r\n$3\r\nGE", "*1\r", "*1\r\n", "PIN", "*2\r\n$3\r\nGET\r\n",
 		"*1\r\n$500000000\r\n", "*1\r\n$3\r\nGET\r",
 	};
-	for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++)
-		CHECK_EQ(resp_parse(&c, (const uint8_t *)partial[i],
+	for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
+		struct resp_state st = { 0 };
+
+		CHECK_EQ(resp_parse(&c, &st, (const uint8_t *)partial[i],
 				    strlen(partial[i]), &used, &err), 0);
+	}
 	/* Endless lines are cut off, as Redis does. */
 	big = malloc(RESP_INLINE_MAX + 2);
 	CHECK(big);
