@@ -226,7 +226,7 @@ void proto_rxbuf_free(struct proto_rxbuf *rx);
  * alone could hold the loop for a whole live sync. A few full PAGES frames
  * is enough to keep the link near its speed.
  */
-#define PROTO_BUDGET_BYTES (4u << 20)
+#define PROTO_BUDGET_BYTES (1u << 20)
 #define PROTO_BUDGET_MSGS 64u
 struct proto_budget { size_t bytes; unsigned msgs; };
 /* Count the frame just read; true while the budget lasts. */

@@ -181,3 +181,31 @@ for ms in "${times[@]}"; do
 done
 wait_state "$PSOCK" colo 60
 pass "secondary status during a 200 MB live sync: ${times[*]} ms"
+
+# 3. Fair loops against a peer that never lets the buffers run dry: a
+#    primary (here colo-inject, after a valid hello) streaming small frames
+#    as fast as the socket takes them. The old loop read "while anything is
+#    buffered" and answered nothing else for the whole flood.
+RPORT=$(free_port); SSOCK=$T/s3.sock
+start secondary3 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+	--service "127.0.0.1:$(free_port)" --control "$SSOCK" --guest "$KV" \
+	--insecure
+"$INJECT" "127.0.0.1:$RPORT" flood "$KV" 33554432 >"$T/flood.out" 2>&1 &
+FLOOD=$!
+PIDS+=("$FLOOD")
+wait_state "$SSOCK" syncing 10
+times=()
+for _ in $(seq 5); do
+	t0=$(date +%s%N)
+	ctl "$SSOCK" status >/dev/null || fail "status during the flood"
+	t1=$(date +%s%N)
+	times+=($(( (t1 - t0) / 1000000 )))
+	sleep 0.1
+done
+kill -0 "$FLOOD" 2>/dev/null || fail "the flood ended before the measurements: $(cat "$T/flood.out")"
+wait "$FLOOD" || fail "colo-inject flood: $(cat "$T/flood.out")"
+for ms in "${times[@]}"; do
+	(( ms < 500 )) || fail "status took $ms ms during a flood (all: ${times[*]})"
+done
+alive "$PID_secondary3" || fail "the secondary died"
+pass "secondary status while a peer floods the link: ${times[*]} ms ($(cat "$T/flood.out"))"
