@@ -130,6 +130,7 @@ nprim=${out#ok }
 out=$(hostile "$SSOCK" status failover drop-fenced) || fail "secondary: $out"
 alive "$PID_secondary" || fail "the secondary died"
 [[ $out == ok* ]] || fail "secondary: $out"
+nsec=${out#ok }
 [[ $(state_of "$PSOCK") == colo ]] || fail "primary left colo: $(state_of "$PSOCK")"
 [[ $(state_of "$SSOCK") == colo ]] || fail "secondary left colo: $(state_of "$SSOCK")"
 [[ $(status_get "$SSOCK" role) == secondary ]] || fail "the secondary took over"
@@ -148,7 +149,7 @@ PY
 	fail "set max-wait 70 not in force"
 ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint after the hostile round"
 [[ $(redis-cli -p "$PPORT" GET before) == hostile ]] || fail "guest lost data"
-pass "$nprim hostile requests to the primary, $out to the secondary: each an error naming the argument; pair still colo"
+pass "$nprim hostile requests to the primary, $nsec to the secondary: each an error naming the argument; pair still colo"
 kill -TERM "$PID_primary" "$PID_secondary"
 wait "$PID_primary" "$PID_secondary" || true
 PIDS=()
