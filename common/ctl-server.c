@@ -206,6 +206,10 @@ static int dispatch(struct ctl_client *c, struct json_object *req)
 		return send_error(c, id, &err);
 	}
 
+	/* A misspelt argument is an error, not a silent default. */
+	if (ctl_args_allowed(args, cmd->args, &err) < 0)
+		return send_error(c, id, &err);
+
 	c->busy = true;
 	rc = cmd->fn(c->s->opaque, args, &ret, &err);
 	c->busy = false;

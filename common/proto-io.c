@@ -90,6 +90,7 @@ int proto_recv(struct xport *x, struct proto_rxbuf *rx, struct proto_msg *m)
 		if (r)
 			return r;
 	}
+	rx->frame_len = PROTO_HDR_LEN + (size_t)len;
 	r = proto_decode(type, rx->buf, len, m);
 	if (r)
 		log_error("%s: malformed %s message (%u bytes)", x->peer,

@@ -22,6 +22,7 @@
 #ifndef COLO_PROTO_H
 #define COLO_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -202,7 +203,11 @@ int proto_check_range(const struct ram_layout *l, uint32_t block,
 
 /* Framed I/O over a transport (proto-io.c). */
 struct xport;
-struct proto_rxbuf { uint8_t *buf; size_t cap; };
+struct proto_rxbuf {
+	uint8_t *buf;
+	size_t cap;
+	size_t frame_len;      /* of the last frame read, header included */
+};
 /* Encodes m and queues it on x (buffered; xport_flush sends). 0 or -errno. */
 int proto_send(struct xport *x, const struct proto_msg *m);
 /* Encodes m onto x's output queue without writing anything (the event
@@ -212,5 +217,25 @@ int proto_queue(struct xport *x, const struct proto_msg *m);
  * at EOF, -EPROTO for a malformed frame, or -errno. */
 int proto_recv(struct xport *x, struct proto_rxbuf *rx, struct proto_msg *m);
 void proto_rxbuf_free(struct proto_rxbuf *rx);
+
+/*
+ * Fair loops (I9, I10): what an event loop takes from one peer in one
+ * wake-up before it serves its other sockets (control, guest channel)
+ * again. A peer streaming pages never runs dry, and TLS keeps the next
+ * record where epoll cannot see it, so "read while anything is buffered"
+ * alone could hold the loop for a whole live sync. A few full PAGES frames
+ * is enough to keep the link near its speed.
+ */
+#define PROTO_BUDGET_BYTES (1u << 20)
+#define PROTO_BUDGET_MSGS 64u
+struct proto_budget { size_t bytes; unsigned msgs; };
+/* Count the frame just read; true while the budget lasts. */
+static inline bool proto_budget_spend(struct proto_budget *b,
+				      const struct proto_rxbuf *rx)
+{
+	b->bytes += rx->frame_len;
+	b->msgs++;
+	return b->bytes < PROTO_BUDGET_BYTES && b->msgs < PROTO_BUDGET_MSGS;
+}
 
 #endif

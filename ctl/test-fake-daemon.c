@@ -79,20 +79,20 @@ static int cmd_set(void *opaque, struct json_object *args,
 		   struct json_object **ret, struct ctl_error *err)
 {
 	struct fake *f = opaque;
-	struct json_object *n, *v;
+	const char *name, *value;
+	int rc;
 
 	(void)ret;
-	if (!args || !json_object_object_get_ex(args, "name", &n) ||
-	    !json_object_object_get_ex(args, "value", &v) ||
-	    !json_object_is_type(v, json_type_string)) {
-		ctl_error_set(err, "GenericError", "bad arguments");
-		return -EINVAL;
-	}
-	if (!strcmp(json_object_get_string(n), "fail"))
-		snprintf(f->fail, sizeof(f->fail), "%s",
-			 json_object_get_string(v));
-	else if (!strcmp(json_object_get_string(n), "differ"))
-		f->differ = !strcmp(json_object_get_string(v), "yes");
+	rc = ctl_arg_string(args, "name", 32, &name, err);
+	if (!rc)
+		rc = ctl_arg_string(args, "value", sizeof(f->fail) - 1, &value,
+				    err);
+	if (rc)
+		return rc;
+	if (!strcmp(name, "fail"))
+		snprintf(f->fail, sizeof(f->fail), "%s", value);
+	else if (!strcmp(name, "differ"))
+		f->differ = !strcmp(value, "yes");
 	else
 		return -ENOENT;        /* the server words it */
 	return 0;
@@ -109,12 +109,12 @@ static int cmd_failover(void *opaque, struct json_object *args,
 }
 
 static const struct ctl_command cmds[] = {
-	{ "status", cmd_status },
-	{ "checkpoint", cmd_checkpoint },
-	{ "verify", cmd_verify },
-	{ "set", cmd_set },
-	{ "failover", cmd_failover },
-	{ NULL, NULL },
+	{ "status", cmd_status, NULL },
+	{ "checkpoint", cmd_checkpoint, NULL },
+	{ "verify", cmd_verify, NULL },
+	{ "set", cmd_set, "name,value" },
+	{ "failover", cmd_failover, NULL },
+	{ NULL, NULL, NULL },
 };
 
 int main(int argc, char *argv[])

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
-/* The primary's control commands: status, checkpoint, verify, set. */
+/*
+ * The primary's control commands: status, checkpoint, verify, set, protect,
+ * failover. Arguments are read only through the ctl_arg_ getters, and each
+ * command's list in the table below is all it accepts.
+ */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "ctl-server.h"
 #include "digest.h"
 #include "evloop.h"
@@ -206,31 +209,25 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 	return 0;
 }
 
+/* Every tunable `set` changes is a time in ms within this range. */
+#define SET_MIN_MS 1
+#define SET_MAX_MS 86400000u
+#define TUNABLE_NAME_MAX 64
+
 static int cmd_set(void *opaque, json_object *args, json_object **ret,
 		   struct ctl_error *err)
 {
 	struct primary *p = opaque;
-	json_object *jn, *jv;
-	const char *name, *value;
-	char *end;
-	unsigned long long v;
+	const char *name;
+	uint64_t v;
+	int rc;
 
-	if (!args || !json_object_object_get_ex(args, "name", &jn) ||
-	    !json_object_object_get_ex(args, "value", &jv)) {
-		ctl_error_set(err, "GenericError",
-			      "set needs arguments name and value");
-		return -EINVAL;
-	}
-	name = json_object_get_string(jn);
-	value = json_object_get_string(jv);
-	errno = 0;
-	v = strtoull(value, &end, 10);
-	if (errno || end == value || *end || v == 0 || v > 86400000ULL) {
-		ctl_error_set(err, "GenericError",
-			      "%s: '%s' is not a time in ms (1..86400000)",
-			      name, value);
-		return -EINVAL;
-	}
+	rc = ctl_arg_string(args, "name", TUNABLE_NAME_MAX, &name, err);
+	if (!rc)
+		rc = ctl_arg_u64(args, "value", SET_MIN_MS, SET_MAX_MS, &v,
+				 err);
+	if (rc)
+		return rc;
 	if (!strcmp(name, "checkpoint-delay"))
 		p->opts.checkpoint_delay_ms = (unsigned)v;
 	else if (!strcmp(name, "compare-timeout"))
@@ -239,11 +236,12 @@ static int cmd_set(void *opaque, json_object *args, json_object **ret,
 		atomic_store(&p->max_wait_ms, (unsigned)v);
 	else {
 		ctl_error_set(err, "GenericError",
-			      "unknown tunable '%s' (checkpoint-delay, "
-			      "compare-timeout, max-wait)", name);
+			      "Parameter 'name': unknown tunable '%s' "
+			      "(checkpoint-delay, compare-timeout, max-wait)",
+			      name);
 		return -EINVAL;
 	}
-	log_info("%s set to %llu ms", name, v);
+	log_info("%s set to %llu ms", name, (unsigned long long)v);
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, name, json_object_new_uint64(v));
 	return 0;
@@ -255,22 +253,19 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 {
 	struct primary *p = opaque;
 	char host[256], port[16];
-	json_object *js;
 	const char *addr;
 	int rc;
 
-	if (!args || !json_object_object_get_ex(args, "secondary", &js) ||
-	    !json_object_is_type(js, json_type_string)) {
+	rc = ctl_arg_hostport(args, "secondary", host, sizeof(host), port,
+			      sizeof(port), &addr, err);
+	if (rc)
+		return rc;
+	/* It is kept, and p->secondary_addr must hold it whole. */
+	if (strlen(addr) >= sizeof(p->secondary_addr)) {
 		ctl_error_set(err, "GenericError",
-			      "protect needs argument secondary (HOST:PORT)");
-		return -EINVAL;
-	}
-	addr = json_object_get_string(js);
-	if (config_parse_hostport(addr, host, sizeof(host), port,
-				  sizeof(port)) < 0) {
-		ctl_error_set(err, "GenericError",
-			      "secondary: '%s' is not HOST:PORT", addr);
-		return -EINVAL;
+			      "Parameter 'secondary' is too long: %zu bytes",
+			      strlen(addr));
+		return -ERANGE;
 	}
 	if (p->state != COLO_STATE_STANDALONE || p->mig_running) {
 		ctl_error_set(err, "GenericError",
@@ -317,13 +312,13 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 }
 
 static const struct ctl_command primary_commands[] = {
-	{ "protect", cmd_protect },
-	{ "failover", cmd_failover },
-	{ "status", cmd_status },
-	{ "checkpoint", cmd_checkpoint },
-	{ "verify", cmd_verify },
-	{ "set", cmd_set },
-	{ NULL, NULL },
+	{ "protect", cmd_protect, "secondary" },
+	{ "failover", cmd_failover, NULL },
+	{ "status", cmd_status, NULL },
+	{ "checkpoint", cmd_checkpoint, NULL },
+	{ "verify", cmd_verify, NULL },
+	{ "set", cmd_set, "name,value" },
+	{ NULL, NULL, NULL },
 };
 
 int primary_control_init(struct primary *p)

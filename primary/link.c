@@ -373,9 +373,16 @@ int link_handle_msg(struct primary *p, const struct proto_msg *m,
 	}
 }
 
+bool link_has_buffered(const struct primary *p)
+{
+	return p->state == COLO_STATE_COLO && p->link &&
+	       xport_has_buffered(p->link);
+}
+
 void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	struct primary *p = opaque;
+	struct proto_budget budget = { 0, 0 };
 	struct proto_msg m;
 	int ret;
 
@@ -402,7 +409,10 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 							  strerror(-ret));
 			return;
 		}
-	} while (xport_has_buffered(p->link));
+		/* Budget spent: primary_run_adopted's loop calls us again
+		 * once clients, the PVM and the control socket had a turn. */
+	} while (proto_budget_spend(&budget, &p->rx) &&
+		 xport_has_buffered(p->link));
 }
 
 /*

@@ -182,6 +182,10 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);
 int link_handle_msg(struct primary *p, const struct proto_msg *m,
 		    struct ckpt_result *wait);
+/* Frames of the secondary read but not handled yet (fair loops: the
+ * loop must come back for them without an event). Only in colo state:
+ * during live sync the migration thread owns the link. */
+bool link_has_buffered(const struct primary *p);
 
 /* migration.c */
 void colo_enter(struct primary *p);

@@ -270,6 +270,10 @@ int primary_run_adopted(const struct primary_opts *o,
 
 		if (timeout > TICK_MS)
 			timeout = TICK_MS;
+		/* Secondary frames already read (see link_on_readable's
+		 * budget) wait for no event: just peek at the rest. */
+		if (link_has_buffered(p))
+			timeout = 0;
 		ret = evloop_run_once(p->loop, timeout);
 		if (ret < 0 && ret != -EINTR) {
 			log_error("event loop: %s", strerror(-ret));
@@ -277,8 +281,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		}
 		if (p->stop)
 			break;
-		if (p->state == COLO_STATE_COLO && p->link &&
-		    xport_has_buffered(p->link))
+		if (link_has_buffered(p))
 			link_on_readable(p->loop, xport_fd(p->link), EV_READ, p);
 		link_tick(p);
 		colo_maybe_checkpoint(p);

@@ -115,10 +115,11 @@ static int cmd_drop_fenced(void *opaque, json_object *args, json_object **ret,
 }
 
 static const struct ctl_command secondary_commands[] = {
-	{ "status", cmd_status },
-	{ "failover", cmd_failover },
-	{ "drop-fenced", cmd_drop_fenced },
-	{ NULL, NULL },
+	/* None takes arguments: the server refuses any before we run. */
+	{ "status", cmd_status, NULL },
+	{ "failover", cmd_failover, NULL },
+	{ "drop-fenced", cmd_drop_fenced, NULL },
+	{ NULL, NULL, NULL },
 };
 
 int secondary_control_init(struct secondary *s)

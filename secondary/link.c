@@ -120,6 +120,7 @@ static void connection_failed(struct secondary *s, int err)
 static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	struct secondary *s = opaque;
+	struct proto_budget budget = { 0, 0 };
 	struct proto_msg m;
 	int ret;
 
@@ -177,7 +178,21 @@ static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
 					       strerror(-ret), false);
 			return;
 		}
-	} while (s->link && xport_has_buffered(s->link));
+		/* Budget spent: the loop comes back (sec_link_resume) once
+		 * the control socket and the SVM have had their turn. */
+	} while (proto_budget_spend(&budget, &s->rx) && s->link &&
+		 xport_has_buffered(s->link));
+}
+
+void sec_link_resume(struct secondary *s)
+{
+	if (s->link && xport_has_buffered(s->link))
+		on_link(s->loop, xport_fd(s->link), EV_READ, s);
+}
+
+bool sec_link_has_buffered(const struct secondary *s)
+{
+	return s->link && xport_has_buffered(s->link);
 }
 
 /* The connection becomes the link: one primary at a time. */

@@ -170,6 +170,11 @@ void sec_link_failed(struct secondary *s, int err, const char *why);
 void sec_link_pending_tick(struct secondary *s);
 void sec_link_pending_free(struct secondary *s);
 bool sec_link_pending_any(const struct secondary *s);
+/* Fair loops: on_link stops after a budget with frames left in userspace
+ * buffers epoll cannot see; the loop polls without waiting while this says
+ * so, then resumes the link itself. */
+bool sec_link_has_buffered(const struct secondary *s);
+void sec_link_resume(struct secondary *s);
 
 /* control.c */
 int secondary_control_init(struct secondary *s);

@@ -111,11 +111,17 @@ int secondary_run(const struct secondary_opts *o)
 		int timeout = s->link || sec_link_pending_any(s) ?
 			      (int)s->opts.heartbeat_ms / 2 + 1 : 1000;
 
+		/* Frames already read wait for no event: only a peek at the
+		 * other sockets before going back to them. */
+		if (sec_link_has_buffered(s))
+			timeout = 0;
 		ret = evloop_run_once(s->loop, timeout);
 		if (ret == -EINTR)
 			ret = 0;
 		if (ret > 0)
 			ret = 0;
+		if (!s->stop)
+			sec_link_resume(s);
 		secondary_tick(s);
 	}
 	if (ret < 0)

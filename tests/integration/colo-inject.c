@@ -6,7 +6,10 @@
  * "still open" (exit 1) when the secondary kept listening to it.
  *
  * usage: colo-inject HOST:PORT MODE GUEST-BINARY RAM-BYTES
- * MODE: garbage, truncated, oversize, version, digest, range, block, state
+ * MODE: garbage, truncated, oversize, version, digest, range, block, state,
+ * flood (after the hello, stream small valid frames for FLOOD_SECONDS as
+ * fast as the socket takes them: a peer that never lets the secondary's
+ * buffers run dry; prints "flooded N bytes").
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,11 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "digest.h"
 #include "proto.h"
 #include "xport.h"
+
+#define FLOOD_SECONDS 5
 
 static int send_msg(int fd, const struct proto_msg *m, size_t cut)
 {
@@ -70,6 +76,51 @@ static int outcome(int fd)
 	proto_rxbuf_free(&rx);
 	xport_free(x);
 	return rc;
+}
+
+/*
+ * Heartbeats and one-page zero PAGES, alternating, so that frames never
+ * line up with the secondary's reads: something of the next frame is
+ * always buffered when one ends.
+ */
+static int flood(int fd)
+{
+	static uint8_t buf[64 * 1024];
+	struct proto_msg hb = { .type = PROTO_HEARTBEAT };
+	struct proto_msg pg = { .type = PROTO_PAGES };
+	unsigned long long total = 0;
+	time_t end = time(NULL) + FLOOD_SECONDS;
+	size_t len = 0, n, i;
+
+	pg.pages.count = 1;
+	pg.pages.flags = PROTO_PAGES_ZERO;
+	for (i = 0;; i++) {
+		n = proto_encode(i % 2 ? &pg : &hb, buf + len,
+				 sizeof(buf) - len);
+		if (!n)
+			break;
+		len += n;
+	}
+	while (time(NULL) < end) {
+		size_t off = 0;
+
+		while (off < len) {
+			ssize_t w = send(fd, buf + off, len - off,
+					 MSG_NOSIGNAL);
+
+			if (w < 0 && errno == EAGAIN)
+				poll(&(struct pollfd){ .fd = fd,
+						       .events = POLLOUT }, 1,
+				     100);
+			else if (w < 0 && errno != EINTR)
+				return 2;
+			if (w > 0)
+				off += (size_t)w;
+		}
+		total += len;
+	}
+	printf("flooded %llu bytes\n", total);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -147,6 +198,8 @@ int main(int argc, char **argv)
 		m.pages.first = !strcmp(mode, "range") ? ram / RAM_PAGE_SIZE - 1 : 0;
 		m.pages.count = 2;
 		m.pages.flags = PROTO_PAGES_ZERO;
+	} else if (!strcmp(mode, "flood")) {
+		return flood(fd);
 	} else if (!strcmp(mode, "state")) {
 		m.type = PROTO_INPUT;
 		m.input.seq = 1;

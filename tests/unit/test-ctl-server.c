@@ -12,6 +12,9 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,11 +63,197 @@ static int cmd_busy(void *opaque, struct json_object *args,
 }
 
 static const struct ctl_command cmds[] = {
-	{ "add", cmd_add },
-	{ "nothing", cmd_nothing },
-	{ "busy", cmd_busy },
-	{ NULL, NULL },
+	{ "add", cmd_add, "a,b" },
+	{ "nothing", cmd_nothing, NULL },
+	{ "busy", cmd_busy, NULL },
+	{ NULL, NULL, NULL },
 };
+
+/*
+ * The typed getters, one row per case: the arguments as JSON, which getter
+ * with which bounds, and the outcome (rc, the value, or words the error
+ * must hold: the argument's name always, and what was wrong).
+ */
+enum getter { G_STR, G_U64, G_BOOL, G_HOSTPORT };
+
+struct arg_case {
+	const char *json;
+	enum getter g;
+	uint64_t min, max;          /* G_U64; G_STR: max is maxlen */
+	int rc;
+	const char *want;           /* value (as text) or part of the error */
+};
+
+static const struct arg_case arg_cases[] = {
+	{ "{\"x\":\"abc\"}", G_STR, 0, 8, 0, "abc" },
+	{ "{\"x\":\"\"}", G_STR, 0, 8, 0, "" },
+	{ "{}", G_STR, 0, 8, -ENOENT, "'x' is missing" },
+	{ "{\"x\":null}", G_STR, 0, 8, -EINVAL, "'x': got null, expected string" },
+	{ "{\"x\":5}", G_STR, 0, 8, -EINVAL, "'x': got int, expected string" },
+	{ "{\"x\":[\"a\"]}", G_STR, 0, 8, -EINVAL, "got array" },
+	{ "{\"x\":{\"a\":1}}", G_STR, 0, 8, -EINVAL, "got object" },
+	{ "{\"x\":true}", G_STR, 0, 8, -EINVAL, "got boolean" },
+	{ "{\"x\":\"abcdefghi\"}", G_STR, 0, 8, -ERANGE, "'x' is too long: 9" },
+	{ "{\"x\":\"a\\u0000b\"}", G_STR, 0, 8, -EINVAL, "'x' contains a NUL" },
+
+	{ "{\"x\":250}", G_U64, 1, 1000, 0, "250" },
+	{ "{\"x\":\"250\"}", G_U64, 1, 1000, 0, "250" },
+	{ "{\"x\":1}", G_U64, 1, 1000, 0, "1" },
+	{ "{\"x\":1000}", G_U64, 1, 1000, 0, "1000" },
+	{ "{\"x\":18446744073709551615}", G_U64, 0, UINT64_MAX, 0,
+	  "18446744073709551615" },
+	{ "{\"x\":\"18446744073709551615\"}", G_U64, 0, UINT64_MAX, 0,
+	  "18446744073709551615" },
+	{ "{\"x\":0}", G_U64, 1, 1000, -ERANGE, "'x' is out of range: 0, expected 1..1000" },
+	{ "{\"x\":1001}", G_U64, 1, 1000, -ERANGE, "out of range: 1001" },
+	{ "{\"x\":-1}", G_U64, 1, 1000, -ERANGE, "out of range: -1" },
+	{ "{\"x\":-9223372036854775808}", G_U64, 0, UINT64_MAX, -ERANGE,
+	  "out of range" },
+	{ "{\"x\":\"-5\"}", G_U64, 1, 1000, -ERANGE, "out of range: -5" },
+	{ "{\"x\":18446744073709551616}", G_U64, 1, 1000, -ERANGE, "out of range" },
+	{ "{\"x\":\"18446744073709551616\"}", G_U64, 0, UINT64_MAX, -ERANGE,
+	  "out of range: 18446744073709551616" },
+	{ "{\"x\":1e300}", G_U64, 1, 1000, -EINVAL, "got double, expected integer" },
+	{ "{\"x\":2.5}", G_U64, 1, 1000, -EINVAL, "got double" },
+	{ "{\"x\":null}", G_U64, 1, 1000, -EINVAL, "'x': got null, expected integer" },
+	{ "{}", G_U64, 1, 1000, -ENOENT, "'x' is missing" },
+	{ "{\"x\":true}", G_U64, 1, 1000, -EINVAL, "got boolean" },
+	{ "{\"x\":[250]}", G_U64, 1, 1000, -EINVAL, "got array" },
+	{ "{\"x\":{}}", G_U64, 1, 1000, -EINVAL, "got object" },
+	{ "{\"x\":\"\"}", G_U64, 1, 1000, -EINVAL, "'x' is not a whole number" },
+	{ "{\"x\":\" 5\"}", G_U64, 1, 1000, -EINVAL, "not a whole number" },
+	{ "{\"x\":\"0x10\"}", G_U64, 1, 1000, -EINVAL, "not a whole number" },
+	{ "{\"x\":\"5ms\"}", G_U64, 1, 1000, -EINVAL, "not a whole number" },
+	{ "{\"x\":\"5\\u0000\"}", G_U64, 1, 1000, -EINVAL, "not a whole number" },
+	{ "{\"x\":\"-\"}", G_U64, 1, 1000, -EINVAL, "not a whole number" },
+
+	{ "{\"x\":true}", G_BOOL, 0, 0, 0, "1" },
+	{ "{\"x\":false}", G_BOOL, 0, 0, 0, "0" },
+	{ "{\"x\":1}", G_BOOL, 0, 0, -EINVAL, "got int, expected boolean" },
+	{ "{\"x\":\"true\"}", G_BOOL, 0, 0, -EINVAL, "got string" },
+	{ "{\"x\":null}", G_BOOL, 0, 0, -EINVAL, "got null" },
+	{ "{}", G_BOOL, 0, 0, -ENOENT, "'x' is missing" },
+
+	{ "{\"x\":\"10.0.0.2:7000\"}", G_HOSTPORT, 0, 0, 0, "10.0.0.2 7000" },
+	{ "{\"x\":\"[::1]:7000\"}", G_HOSTPORT, 0, 0, 0, "::1 7000" },
+	{ "{\"x\":\"host\"}", G_HOSTPORT, 0, 0, -EINVAL, "'x' is not HOST:PORT" },
+	{ "{\"x\":\"host:0\"}", G_HOSTPORT, 0, 0, -EINVAL, "not HOST:PORT" },
+	{ "{\"x\":\"host:65536\"}", G_HOSTPORT, 0, 0, -EINVAL, "not HOST:PORT" },
+	{ "{\"x\":\":7000\"}", G_HOSTPORT, 0, 0, -EINVAL, "not HOST:PORT" },
+	{ "{\"x\":\"::1:7000\"}", G_HOSTPORT, 0, 0, -EINVAL, "not HOST:PORT" },
+	{ "{\"x\":7000}", G_HOSTPORT, 0, 0, -EINVAL, "got int, expected string" },
+	{ "{\"x\":null}", G_HOSTPORT, 0, 0, -EINVAL, "got null" },
+	{ "{}", G_HOSTPORT, 0, 0, -ENOENT, "'x' is missing" },
+};
+
+/* Run one getter; on success print the value into got. */
+static int run_getter(const struct arg_case *c, struct json_object *args,
+		      char *got, size_t size, struct ctl_error *err)
+{
+	char host[64], port[8];
+	const char *str;
+	uint64_t u;
+	bool b;
+	int rc;
+
+	switch (c->g) {
+	case G_STR:
+		rc = ctl_arg_string(args, "x", c->max, &str, err);
+		if (!rc)
+			snprintf(got, size, "%s", str);
+		return rc;
+	case G_U64:
+		rc = ctl_arg_u64(args, "x", c->min, c->max, &u, err);
+		if (!rc)
+			snprintf(got, size, "%llu", (unsigned long long)u);
+		return rc;
+	case G_BOOL:
+		rc = ctl_arg_bool(args, "x", &b, err);
+		if (!rc)
+			snprintf(got, size, "%d", b);
+		return rc;
+	case G_HOSTPORT:
+		rc = ctl_arg_hostport(args, "x", host, sizeof(host), port,
+				      sizeof(port), NULL, err);
+		if (!rc)
+			snprintf(got, size, "%s %s", host, port);
+		return rc;
+	}
+	return -EINVAL;
+}
+
+static void test_getters(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(arg_cases) / sizeof(arg_cases[0]); i++) {
+		const struct arg_case *c = &arg_cases[i];
+		struct json_object *args = json_tokener_parse(c->json);
+		struct ctl_error err = { "", "" };
+		char got[128] = "";
+		int rc;
+
+		CHECK(args);
+		rc = run_getter(c, args, got, sizeof(got), &err);
+		if (rc != c->rc || (rc == 0 && strcmp(got, c->want)) ||
+		    (rc && (strcmp(err.cls, "GenericError") ||
+			    !strstr(err.desc, c->want)))) {
+			fprintf(stderr, "case %zu %s: rc %d (want %d), value "
+				"'%s', error '%s' (want '%s')\n", i, c->json,
+				rc, c->rc, got, err.desc, c->want);
+			CHECK(!"getter case failed");
+		}
+		json_object_put(args);
+	}
+	/* No arguments at all is "missing", never a crash. */
+	{
+		struct ctl_error err = { "", "" };
+		uint64_t u;
+
+		CHECK_EQ(ctl_arg_u64(NULL, "x", 0, 1, &u, &err), -ENOENT);
+		CHECK(!ctl_arg_has(NULL, "x"));
+	}
+}
+
+/* A 100 KB value is refused with a short reply quoting a little of it. */
+static void test_huge_value(void)
+{
+	size_t n = 100 * 1024;
+	char *big = malloc(n + 1);
+	struct json_object *args = json_object_new_object();
+	struct ctl_error err = { "", "" };
+	uint64_t u;
+
+	CHECK(big);
+	memset(big, '7', n);
+	big[n] = '\0';
+	json_object_object_add(args, "x", json_object_new_string(big));
+	CHECK_EQ(ctl_arg_u64(args, "x", 1, 1000, &u, &err), -ERANGE);
+	CHECK(strstr(err.desc, "'x' is out of range: 7777"));
+	CHECK(strlen(err.desc) < 200);
+	big[0] = 'z';
+	json_object_object_add(args, "x", json_object_new_string(big));
+	CHECK_EQ(ctl_arg_u64(args, "x", 1, 1000, &u, &err), -EINVAL);
+	CHECK(strstr(err.desc, "'x' is not a whole number: 'z777"));
+	json_object_put(args);
+	free(big);
+}
+
+static void test_allowed(void)
+{
+	struct json_object *args = json_tokener_parse(
+		"{\"name\":1,\"value\":2,\"valu\":3}");
+	struct ctl_error err = { "", "" };
+
+	CHECK_EQ(ctl_args_allowed(NULL, NULL, &err), 0);
+	CHECK_EQ(ctl_args_allowed(args, "name,value,valu", &err), 0);
+	CHECK_EQ(ctl_args_allowed(args, "name,value", &err), -EINVAL);
+	CHECK(strstr(err.desc, "Parameter 'valu' is unexpected"));
+	CHECK_EQ(ctl_args_allowed(args, "nam,values,valuex", &err), -EINVAL);
+	CHECK(strstr(err.desc, "Parameter 'name' is unexpected"));
+	CHECK_EQ(ctl_args_allowed(args, NULL, &err), -EINVAL);
+	json_object_put(args);
+}
 
 static int connect_to(const char *path)
 {
@@ -151,7 +340,7 @@ static void expect_eof(struct evloop *l, int fd)
 
 static void test_requests(struct evloop *l, const char *path, struct ctx *x)
 {
-	int fd = connect_to(path);
+	int fd = connect_to(path), calls;
 
 	send_str(fd, "{\"execute\":\"add\",\"arguments\":{\"a\":2,\"b\":3}}\n");
 	expect(l, fd, "{\"return\":{\"sum\":5}}");
@@ -178,6 +367,18 @@ static void test_requests(struct evloop *l, const char *path, struct ctx *x)
 	send_str(fd, "{\"execute\":\"add\",\"arguments\":{}}\n");
 	expect(l, fd, "{\"error\":{\"class\":\"GenericError\","
 		      "\"desc\":\"need a and b\"}}");
+	/* Arguments outside the command's list: refused, handler not run. */
+	calls = x->calls;
+	send_str(fd, "{\"execute\":\"add\",\"arguments\":{\"a\":1,"
+		     "\"b\":2,\"c\":3}}\n");
+	expect(l, fd, "{\"error\":{\"class\":\"GenericError\","
+		      "\"desc\":\"Parameter 'c' is unexpected\"}}");
+	send_str(fd, "{\"execute\":\"nothing\",\"arguments\":{\"x\":null}}\n");
+	expect(l, fd, "{\"error\":{\"class\":\"GenericError\","
+		      "\"desc\":\"Parameter 'x' is unexpected\"}}");
+	send_str(fd, "{\"execute\":\"nothing\",\"arguments\":{}}\n");
+	expect(l, fd, "{\"return\":{}}");
+	CHECK_EQ(x->calls, calls);
 	send_str(fd, "{\"execute\":\"busy\"}\n");
 	expect_prefix(l, fd, "{\"error\":{\"class\":\"GenericError\","
 			     "\"desc\":\"busy: ");
@@ -291,6 +492,9 @@ int main(void)
 	struct ctl_server *s;
 	struct evloop *l;
 
+	test_getters();
+	test_huge_value();
+	test_allowed();
 	CHECK(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
 	l = evloop_new();
