@@ -6,6 +6,7 @@
  * "return" or "error"; the server must be done within bounded loop turns.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,19 +23,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A pure stand-in for a daemon's handler: echoes its arguments, or fails
  * (with or without an error of its own) when asked to. */
+/* Reads each argument it may get through the typed getters, as the real
+ * handlers do; echoes the arguments when all of them were good. */
 static int echo(void *o, struct json_object *args, struct json_object **ret,
 		struct ctl_error *err)
 {
-	struct json_object *f = NULL;
+	char host[256], port[16];
+	const char *str;
+	uint64_t n;
+	bool fail = false;
+	int r = 0;
 
-	if (o || !json_object_object_get_ex(args, "fail", &f))
-		return *ret = json_object_get(args), 0;
-	if (json_object_get_boolean(f))
-		ctl_error_set(err, "GenericError", "%s", json_object_get_string(f));
-	return -EINVAL;
+	(void)o;
+	if (ctl_arg_has(args, "fail"))
+		r = ctl_arg_bool(args, "fail", &fail, err);
+	if (!r && ctl_arg_has(args, "n"))
+		r = ctl_arg_u64(args, "n", 1, 86400000, &n, err);
+	if (!r && ctl_arg_has(args, "s"))
+		r = ctl_arg_string(args, "s", 64, &str, err);
+	if (!r && ctl_arg_has(args, "hp"))
+		r = ctl_arg_hostport(args, "hp", host, sizeof(host), port,
+				     sizeof(port), NULL, err);
+	if (r || fail)
+		return r ? r : -EINVAL;
+	*ret = json_object_get(args);
+	return 0;
 }
 
-static const struct ctl_command cmds[] = { { "echo", echo }, { NULL, NULL } };
+static const struct ctl_command cmds[] = {
+	{ "echo", echo, "fail,n,s,hp" },
+	{ NULL, NULL, NULL },
+};
 
 /* Checks each complete line of buf[0, *len) and drops it. */
 static void check_lines(char *buf, size_t *len)
