@@ -107,6 +107,11 @@ start() {
 
 ctl() { "$CTL" -s "$@"; }
 
+# ping_ok PORT: the guest behind PORT answers a PING (within 10 s).
+ping_ok() {
+	[[ $(timeout 10 redis-cli -p "$1" PING 2>/dev/null) == PONG ]]
+}
+
 # alive PID: running, and not a zombie waiting to be reaped.
 alive() {
 	local st

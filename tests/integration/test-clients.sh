@@ -104,15 +104,6 @@ while t.is_alive():
 print(peak - base, "ok" if got[0] == n * 7 else "short %d of %d" % (got[0], n * 7))
 PY
 
-ping_ok() {  # PORT
-	python3 - "$1" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(b"PING\r\n")
-assert s.recv(7) == b"+PONG\r\n"
-PY
-}
-
 # bounded WHERE PORT PID LOG PIPE-MB
 bounded() {
 	local out rss anon st

@@ -25,15 +25,6 @@ PY
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-ping_ok() {  # PORT
-	python3 - "$1" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(b"PING\r\n")
-assert s.recv(7) == b"+PONG\r\n"
-PY
-}
-
 # flood NAME [flags...]
 flood() {
 	local name=$1 port sock pid c0 c1 log0 log1 t0 t1 hz
