@@ -141,6 +141,9 @@ stop_within "$PID_standalone" 10 standalone >/dev/null
 
 INSECURE=1 start_pair "$KV" "${FLAGS[@]}"
 wait_state "$PSOCK" colo 60
-bounded colo "$PPORT" "$PID_primary" primary 24
+# Less in colo state: the SVM answers every PING too, and a secondary
+# whose SVM falls far behind makes the next checkpoint wait for it (the
+# primary's backpressure does not see the secondary's queue; README).
+bounded colo "$PPORT" "$PID_primary" primary 8
 [[ $(state_of "$PSOCK") == colo ]] || fail "the pair left colo state"
 pass "colo: the pair is still protected"
