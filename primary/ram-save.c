@@ -330,8 +330,11 @@ static int queue_discards(struct ram_state *rs, struct xport *x)
 		if (ret < 0 || queue_full(rs, x))
 			break;
 	}
-	memmove(rs->discards, rs->discards + i,
-		(rs->ndiscards - i) * sizeof(*rs->discards));
+	/* (No discards at all: the array may not exist, and memmove's
+	 * arguments must be valid pointers even for a length of 0.) */
+	if (i)
+		memmove(rs->discards, rs->discards + i,
+			(rs->ndiscards - i) * sizeof(*rs->discards));
 	rs->ndiscards -= i;
 	if (ret < 0)
 		return ret;
