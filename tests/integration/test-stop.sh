@@ -140,12 +140,15 @@ for side in secondary primary; do
 		--guest "$KV" "${KV_DEBUG[@]}" --insecure
 	wait_state "$T/p.sock" syncing 30
 	if [[ $side == secondary ]]; then
+		# (The sync may just have reached its first checkpoint.)
 		stopped secondary "$PID_secondary" "secondary syncing" \
-			"(hello|syncing)"
+			"(hello|syncing|checkpoint)"
 	else
 		stopped primary "$PID_primary" "primary syncing" syncing "$PVM"
+		# (Or later, if the sync had just ended: any state will do,
+		# the stop is what is tested.)
 		stopped secondary "$PID_secondary" "secondary after a sync cut short" \
-			"(waiting|hello|syncing)"
+			"(waiting|hello|syncing|checkpoint|colo|standalone)"
 	fi
 done
 
