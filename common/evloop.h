@@ -26,8 +26,9 @@ int evloop_del(struct evloop *l, int fd);             /* before close(fd) */
  * fds. Returns how many ran, or -errno. */
 int evloop_run_once(struct evloop *l, int timeout_ms);
 uint64_t evloop_now_ms(void);                         /* CLOCK_MONOTONIC */
-/* Is fd readable right now? For waits outside the loop that must notice a
- * stop request: a signalfd stays readable until the loop reads it. */
+/* Is fd readable right now (a zero-timeout poll)? For code outside the
+ * loop that must not block on a peer, such as the migration thread looking
+ * for the secondary's heartbeats between iterations. */
 bool evloop_fd_readable(int fd);
 
 #endif
