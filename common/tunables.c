@@ -182,7 +182,7 @@ int tunable_help(const struct tunable *t, char *buf, size_t len)
 	range_str(t, range, sizeof(range));
 	return snprintf(buf, len, "  %-28s %s\n  %-28s default %s, %s%s",
 			flag, t->help, "", def, range,
-			t->flags & TUNABLE_SET ? "; `set` changes it" : "");
+			t->flags & TUNABLE_SET ? "; a primary's `set` changes it" : "");
 }
 
 void tunables_names(unsigned flags, char *buf, size_t len)
