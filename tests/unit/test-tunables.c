@@ -305,6 +305,47 @@ static void test_flags(void)
 	CHECK(strstr(line, "default 256M, at least 1M, whole 4K pages"));
 }
 
+/* README.md's flag table says the same defaults as --help: each row of
+ * a tunable reads "| `--NAME METAVAR` | DEFAULT | ...". */
+static void test_readme(void)
+{
+	static char text[1 << 17];
+	FILE *f = fopen(TEST_SRCDIR "/../../README.md", "r");
+	size_t n, i;
+
+	if (!f)
+		SKIP("no README.md beside the sources");
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (i = 0; i < NT; i++) {
+		const struct tunable *t = &tunables[i];
+		char row[64], line[256], want[40];
+		const char *r, *d, *end;
+
+		if (t->flags & TUNABLE_ZERO_AUTO)
+			continue;
+		snprintf(row, sizeof(row), "| `--%s ", t->name);
+		r = strstr(text, row);
+		if (!r) {
+			fprintf(stderr, "README.md has no row for --%s\n",
+				t->name);
+			exit(1);
+		}
+		/* --help's "default X," is the table's own rendering. */
+		tunable_help(t, line, sizeof(line));
+		d = strstr(line, "default ") + strlen("default ");
+		end = strchr(d, ',');
+		snprintf(want, sizeof(want), "` | %.*s |", (int)(end - d), d);
+		end = strchr(r, '\n');
+		if (!strstr(r, want) || strstr(r, want) > end) {
+			fprintf(stderr, "README.md: --%s's default is not '%s'\n",
+				t->name, want);
+			exit(1);
+		}
+	}
+}
+
 int main(void)
 {
 	test_rows();
@@ -314,6 +355,7 @@ int main(void)
 	test_set_shows_in_status();
 	test_carried_check();
 	test_flags();
+	test_readme();
 	printf("ok\n");
 	return 0;
 }
