@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "primary.h"
