@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 
 #include "bench-util.h"
+#include "tunables.h"
 
 #define NPAGES (1ULL << 18)		/* 1 GiB */
 #define SIZE (NPAGES * RAM_PAGE_SIZE)
@@ -124,7 +125,8 @@ static void run(struct tguest *g, struct ram_layout *ram, struct dirtylog *dl,
 	double t0, ms;
 
 	guest_op(g, OP_FILL);
-	CHECK_EQ(ram_state_init(&rs, ram, dl, CLEAR_BITMAP_SHIFT_DEFAULT), 0);
+	CHECK_EQ(ram_state_init(&rs, ram, dl,
+				 tunables[TUNABLE_CLEAR_BITMAP_SHIFT].def), 0);
 	h.rs = &rs;
 	tx = sink_start(&sink);
 	CHECK_EQ(pthread_create(&th, NULL, hint_main, &h), 0);

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "bench-util.h"
+#include "tunables.h"
 
 #define NPAGES (1ULL << 18)		/* measured: 1 GiB of pages */
 #define SIZE (2 * NPAGES * RAM_PAGE_SIZE)	/* hints go to the rest */
@@ -128,7 +129,8 @@ int main(void)
 	tguest_start_or_skip(&g, ram.blocks[0].memfd, SIZE, NULL, NULL);
 	ram.blocks[0].guest_addr = g.addr;
 	tguest_dirtylog(&g, &dl);
-	CHECK_EQ(ram_state_init(&rs, &ram, &dl, CLEAR_BITMAP_SHIFT_DEFAULT), 0);
+	CHECK_EQ(ram_state_init(&rs, &ram, &dl,
+				 tunables[TUNABLE_CLEAR_BITMAP_SHIFT].def), 0);
 
 	bare = measure(&rs, clear_bare, NULL, &none);
 	once[0] = measure(&rs, clear_once, NULL, &none);

@@ -4,6 +4,8 @@
 #include <json-c/json.h>
 #include <stdio.h>
 
+#include "tunables.h"
+
 void status_add_generation(struct json_object *o,
 			   const struct proto_generation *g)
 {
@@ -15,20 +17,16 @@ void status_add_generation(struct json_object *o,
 			       json_object_new_uint64(g->generation));
 }
 
-static void add_u32(struct json_object *o, const char *name, uint32_t v)
-{
-	json_object_object_add(o, name, json_object_new_uint64(v));
-}
-
+/* The carried tunables in the table's order, under their flag names. */
 struct json_object *status_tunables(const struct proto_tunables *t)
 {
 	struct json_object *o = json_object_new_object();
+	size_t i;
 
-	add_u32(o, "checkpoint-delay", t->checkpoint_delay_ms);
-	add_u32(o, "compare-timeout", t->compare_timeout_ms);
-	add_u32(o, "max-wait", t->max_wait_ms);
-	add_u32(o, "clear-bitmap-shift", t->clear_bitmap_shift);
-	add_u32(o, "heartbeat-ms", t->heartbeat_ms);
-	add_u32(o, "failover-timeout-ms", t->failover_timeout_ms);
+	for (i = 0; i < TUNABLE__MAX; i++)
+		if (tunables[i].flags & TUNABLE_CARRIED)
+			json_object_object_add(o, tunables[i].name,
+				json_object_new_uint64(tunables_get(t,
+					(enum tunable_id)i)));
 	return o;
 }

@@ -13,8 +13,8 @@ struct json_object;
 /* Adds "pair_id" (16 hex digits) and "generation" to o. */
 void status_add_generation(struct json_object *o,
 			   const struct proto_generation *g);
-/* A new object: "checkpoint-delay", "compare-timeout", "max-wait" (ms),
- * "clear-bitmap-shift", "heartbeat-ms", "failover-timeout-ms". */
+/* A new object: each tunable the device state carries, by its name in the
+ * tunables table ("checkpoint-delay": 20000, ...). */
 struct json_object *status_tunables(const struct proto_tunables *t);
 
 #endif

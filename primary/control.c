@@ -15,6 +15,7 @@
 #include "evloop.h"
 #include "primary-int.h"
 #include "status-json.h"
+#include "tunables.h"
 #include "log.h"
 
 static json_object *ckpt_json(const struct ckpt_result *r)
@@ -209,38 +210,39 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 	return 0;
 }
 
-/* Every tunable `set` changes is a time in ms within this range. */
-#define SET_MIN_MS 1
-#define SET_MAX_MS 86400000u
 #define TUNABLE_NAME_MAX 64
 
+/* The tunables table says which names `set` takes and their ranges. */
 static int cmd_set(void *opaque, json_object *args, json_object **ret,
 		   struct ctl_error *err)
 {
 	struct primary *p = opaque;
+	const struct tunable *t;
+	char names[256];
 	const char *name;
 	uint64_t v;
 	int rc;
 
 	rc = ctl_arg_string(args, "name", TUNABLE_NAME_MAX, &name, err);
-	if (!rc)
-		rc = ctl_arg_u64(args, "value", SET_MIN_MS, SET_MAX_MS, &v,
-				 err);
 	if (rc)
 		return rc;
-	if (!strcmp(name, "checkpoint-delay"))
-		p->opts.checkpoint_delay_ms = (unsigned)v;
-	else if (!strcmp(name, "compare-timeout"))
-		p->opts.compare_timeout_ms = (unsigned)v;
-	else if (!strcmp(name, "max-wait"))
-		atomic_store(&p->max_wait_ms, (unsigned)v);
-	else {
+	t = tunable_find(name);
+	if (!t || !(t->flags & TUNABLE_SET)) {
+		tunables_names(TUNABLE_SET, names, sizeof(names));
 		ctl_error_set(err, "GenericError",
-			      "Parameter 'name': unknown tunable '%s' "
-			      "(checkpoint-delay, compare-timeout, max-wait)",
-			      name);
+			      "Parameter 'name': unknown tunable '%s' (%s)",
+			      name, names);
 		return -EINVAL;
 	}
+	rc = ctl_arg_u64(args, "value", t->min, t->max, &v, err);
+	if (rc)
+		return rc;
+	/* The migration thread reads max-wait; the rest are the main
+	 * thread's. */
+	if (tunable_id(t) == TUNABLE_MAX_WAIT)
+		atomic_store(&p->max_wait_ms, (unsigned)v);
+	else
+		primary_opts_set(&p->opts, tunable_id(t), v);
 	log_info("%s set to %llu ms", name, (unsigned long long)v);
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, name, json_object_new_uint64(v));

@@ -25,17 +25,44 @@
 
 void primary_opts_defaults(struct primary_opts *o)
 {
+	size_t i;
+
 	memset(o, 0, sizeof(*o));
-	o->ram_bytes = 256ULL << 20;
-	o->checkpoint_delay_ms = 20000;
-	o->compare_timeout_ms = 3000;
-	o->max_wait_ms = 50;
-	o->clear_bitmap_shift = CLEAR_BITMAP_SHIFT_DEFAULT;
-	o->heartbeat_ms = 200;
-	o->failover_timeout_ms = 1000;
-	o->client_output_limit = 64ULL << 20;
-	o->client_input_limit = 4ULL << 20;
-	o->max_held_output = 16ULL << 20;
+	for (i = 0; i < TUNABLE__MAX; i++)
+		if (tunables[i].flags & TUNABLE_PRIMARY)
+			primary_opts_set(o, (enum tunable_id)i,
+					 tunables[i].def);
+}
+
+void primary_opts_set(struct primary_opts *o, enum tunable_id id, uint64_t v)
+{
+	unsigned u = (unsigned)v;    /* every count and time fits */
+
+	switch (id) {
+	case TUNABLE_CHECKPOINT_DELAY: o->checkpoint_delay_ms = u; break;
+	case TUNABLE_COMPARE_TIMEOUT: o->compare_timeout_ms = u; break;
+	case TUNABLE_MAX_WAIT: o->max_wait_ms = u; break;
+	case TUNABLE_CLEAR_BITMAP_SHIFT: o->clear_bitmap_shift = u; break;
+	case TUNABLE_HEARTBEAT: o->heartbeat_ms = u; break;
+	case TUNABLE_FAILOVER_TIMEOUT: o->failover_timeout_ms = u; break;
+	case TUNABLE_RAM: o->ram_bytes = v; break;
+	case TUNABLE_CLIENT_OUTPUT_LIMIT: o->client_output_limit = v; break;
+	case TUNABLE_CLIENT_INPUT_LIMIT: o->client_input_limit = v; break;
+	case TUNABLE_MAX_HELD_OUTPUT: o->max_held_output = v; break;
+	case TUNABLE_MAX_CLIENTS: o->max_clients = u; break;
+	case TUNABLE__MAX: break;
+	}
+}
+
+void primary_opts_tunables(const struct primary_opts *o,
+			   struct proto_tunables *t)
+{
+	t->checkpoint_delay_ms = o->checkpoint_delay_ms;
+	t->compare_timeout_ms = o->compare_timeout_ms;
+	t->max_wait_ms = o->max_wait_ms;
+	t->clear_bitmap_shift = o->clear_bitmap_shift;
+	t->heartbeat_ms = o->heartbeat_ms;
+	t->failover_timeout_ms = o->failover_timeout_ms;
 }
 
 const char *colo_state_name(enum colo_state s)
@@ -57,14 +84,11 @@ const char *primary_state_name(struct primary *p)
 			       COLO_STATE_CONNECTING : p->state);
 }
 
+/* max-wait is the one `set` changes while the migration thread reads it. */
 void primary_tunables(struct primary *p, struct proto_tunables *t)
 {
-	t->checkpoint_delay_ms = p->opts.checkpoint_delay_ms;
-	t->compare_timeout_ms = p->opts.compare_timeout_ms;
+	primary_opts_tunables(&p->opts, t);
 	t->max_wait_ms = atomic_load(&p->max_wait_ms);
-	t->clear_bitmap_shift = p->opts.clear_bitmap_shift;
-	t->heartbeat_ms = p->opts.heartbeat_ms;
-	t->failover_timeout_ms = p->opts.failover_timeout_ms;
 }
 
 bool primary_stop_requested(struct primary *p)

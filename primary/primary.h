@@ -13,7 +13,9 @@
 #include "guestproc.h"
 #include "proto.h"
 #include "ramblock.h"
+#include "tunables.h"
 
+/* The tunables' fields are filled from the table (common/tunables.h). */
 struct primary_opts {
 	const char *service;            /* HOST:PORT clients connect to */
 	const char *control;            /* control socket path */
@@ -58,7 +60,13 @@ struct primary_adopt {
 	struct proto_generation gen;    /* the pair's, as of the last checkpoint */
 };
 
+/* Every field 0/NULL but the tunables, which get the table's defaults. */
 void primary_opts_defaults(struct primary_opts *o);
+/* Sets the field of a colo-primary tunable; v is checked by the caller. */
+void primary_opts_set(struct primary_opts *o, enum tunable_id id, uint64_t v);
+/* The carried ones, as the device state and `status` show them. */
+void primary_opts_tunables(const struct primary_opts *o,
+			   struct proto_tunables *t);
 /* Runs until SIGTERM/SIGINT (0) or a fatal error (-errno). */
 int primary_run(const struct primary_opts *o);
 /* The same, around a guest that already runs (see primary_adopt). */

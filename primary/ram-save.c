@@ -29,6 +29,7 @@
 #include "dirtylog.h"
 #include "log.h"
 #include "proto.h"
+#include "tunables.h"
 #include "xport.h"
 
 
@@ -38,8 +39,7 @@ int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 	uint32_t i;
 
 	memset(rs, 0, sizeof(*rs));
-	if (clear_shift < CLEAR_BITMAP_SHIFT_MIN ||
-	    clear_shift > CLEAR_BITMAP_SHIFT_MAX)
+	if (tunable_check(&tunables[TUNABLE_CLEAR_BITMAP_SHIFT], clear_shift))
 		return -EINVAL;
 	owned_mutex_init(&rs->bitmap_mutex);
 	rs->dlog = dlog;

@@ -32,10 +32,6 @@
 struct dirtylog;
 struct xport;
 
-#define CLEAR_BITMAP_SHIFT_MIN 6
-#define CLEAR_BITMAP_SHIFT_MAX 31
-#define CLEAR_BITMAP_SHIFT_DEFAULT 18    /* 1 GiB chunks of 4 KiB pages */
-
 /* Bytes queued under bitmap_mutex before it is given back for the drain:
  * enough to keep a fast link busy while the next batch is prepared. */
 #define RAM_SAVE_QUEUE_BUDGET (4u << 20)
@@ -85,7 +81,8 @@ struct ram_state {
 };
 
 /* Every page starts dirty (the first pass sends all of RAM) and every chunk
- * starts uncleared. 0 or -errno. */
+ * starts uncleared. clear_shift: within the clear-bitmap-shift tunable's
+ * range (common/tunables.h), else -EINVAL. 0 or -errno. */
 int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 		   struct dirtylog *dlog, unsigned clear_shift);
 void ram_state_deinit(struct ram_state *rs);

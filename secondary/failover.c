@@ -26,6 +26,7 @@
 #include "log.h"
 #include "primary.h"
 #include "secondary-int.h"
+#include "tunables.h"
 #include "xport.h"
 
 #define FENCE_TIMEOUT_MS 30000
@@ -168,7 +169,7 @@ void secondary_tick(struct secondary *s)
 	sec_link_pending_tick(s);
 	if (!s->link)
 		return;
-	if (now - s->link_rx_ms >= s->opts.failover_timeout_ms) {
+	if (now - s->link_rx_ms >= s->opts.tunables.failover_timeout_ms) {
 		snprintf(why, sizeof(why), "no message for %llu ms",
 			 (unsigned long long)(now - s->link_rx_ms));
 		if (s->state == IN_COLO || s->state == IN_CKPT)
@@ -295,6 +296,8 @@ int secondary_handover(struct secondary *s)
 {
 	struct primary_opts o;
 	struct primary_adopt a = { 0 };
+	const struct proto_tunables *t;
+	size_t i;
 	int ret;
 
 	primary_opts_defaults(&o);
@@ -309,21 +312,13 @@ int secondary_handover(struct secondary *s)
 	o.tls_authz = s->opts.tls_authz;
 	o.ntls_authz = s->opts.ntls_authz;
 	o.insecure = s->opts.insecure;
-	o.checkpoint_delay_ms = s->opts.checkpoint_delay_ms;
-	o.compare_timeout_ms = s->opts.compare_timeout_ms;
-	o.max_wait_ms = s->opts.max_wait_ms;
-	o.clear_bitmap_shift = s->opts.clear_bitmap_shift;
-	o.heartbeat_ms = s->opts.heartbeat_ms;
-	o.failover_timeout_ms = s->opts.failover_timeout_ms;
-	if (s->have_tunables) {
-		/* The pair's settings follow its primary, `set` included. */
-		o.checkpoint_delay_ms = s->tunables.checkpoint_delay_ms;
-		o.compare_timeout_ms = s->tunables.compare_timeout_ms;
-		o.max_wait_ms = s->tunables.max_wait_ms;
-		o.clear_bitmap_shift = s->tunables.clear_bitmap_shift;
-		o.heartbeat_ms = s->tunables.heartbeat_ms;
-		o.failover_timeout_ms = s->tunables.failover_timeout_ms;
-	}
+	/* The pair's settings follow its primary, `set` included; before its
+	 * first checkpoint, ours. The rest are the table's defaults. */
+	t = s->have_tunables ? &s->tunables : &s->opts.tunables;
+	for (i = 0; i < TUNABLE__MAX; i++)
+		if (tunables[i].flags & TUNABLE_CARRIED)
+			primary_opts_set(&o, (enum tunable_id)i,
+					 tunables_get(t, (enum tunable_id)i));
 	log_info("as primary: checkpoint-delay %u ms, compare-timeout %u ms, "
 		 "max-wait %u ms, clear-bitmap-shift %u, heartbeat %u ms, "
 		 "failover-timeout %u ms (%s)", o.checkpoint_delay_ms,

@@ -24,7 +24,7 @@
 #include "secondary-int.h"
 #include "log.h"
 #include "ram-digest.h"
-#include "ram-save.h"
+#include "tunables.h"
 #include "xport.h"
 
 #define MAX_RAM_BYTES (1ULL << 40)
@@ -280,20 +280,8 @@ static int send_verify(struct secondary *s)
 /* The ranges colo-primary's flags allow (I6: checked before use). */
 static int check_tunables(struct secondary *s, const struct proto_tunables *t)
 {
-	const uint32_t ms[] = { t->checkpoint_delay_ms, t->compare_timeout_ms,
-				t->max_wait_ms, t->heartbeat_ms,
-				t->failover_timeout_ms };
-	size_t i;
-
-	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
-		if (ms[i] < 1 || ms[i] > 86400000)
-			goto bad;
-	if (t->clear_bitmap_shift < CLEAR_BITMAP_SHIFT_MIN ||
-	    t->clear_bitmap_shift > CLEAR_BITMAP_SHIFT_MAX ||
-	    t->failover_timeout_ms <= t->heartbeat_ms)
-		goto bad;
-	return 0;
-bad:
+	if (!tunables_check_carried(t))
+		return 0;
 	log_error("%s: device state carries tunables out of range", s->peer);
 	return -EPROTO;
 }
@@ -401,7 +389,7 @@ static int on_ckpt_end(struct secondary *s, const struct proto_ckpt_end *e)
 		 * middle of a message. */
 		if (s->link)
 			xport_set_timeout(s->link,
-					  (int)s->opts.failover_timeout_ms);
+					  (int)s->opts.tunables.failover_timeout_ms);
 	}
 	if (s->ckpt_flags & PROTO_CKPT_FIRST)
 		log_info("live sync complete (%llu pages); SVM running, pair "

@@ -52,7 +52,7 @@ int sec_link_heartbeat(struct secondary *s)
 
 	/* From the accepted hello on: before it the primary waits for
 	 * HELLO_ACK or REFUSE and nothing else. */
-	if (!s->link || now - s->link_hb_ms < s->opts.heartbeat_ms ||
+	if (!s->link || now - s->link_hb_ms < s->opts.tunables.heartbeat_ms ||
 	    (s->state != IN_SYNC && s->state != IN_CKPT &&
 	     s->state != IN_COLO))
 		return 0;
@@ -207,7 +207,7 @@ static void take_link(struct secondary *s, struct xport *x)
 	/* Liveness in every state: a primary that makes no progress for
 	 * this long, from the hello on, is gone (I10: and a stop request
 	 * ends any wait on it). */
-	if (xport_set_timeout(x, (int)s->opts.failover_timeout_ms) < 0 ||
+	if (xport_set_timeout(x, (int)s->opts.tunables.failover_timeout_ms) < 0 ||
 	    evloop_add(s->loop, xport_fd(x), EV_READ, on_link, s) < 0) {
 		log_error("cannot take connection from %s", x->peer);
 		xport_free(x);
@@ -322,8 +322,8 @@ static struct sec_pending *pending_slot(struct secondary *s)
 void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	struct secondary *s = opaque;
-	unsigned ms = s->opts.failover_timeout_ms > HANDSHAKE_MIN_MS ?
-		      s->opts.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	unsigned ms = s->opts.tunables.failover_timeout_ms > HANDSHAKE_MIN_MS ?
+		      s->opts.tunables.failover_timeout_ms : HANDSHAKE_MIN_MS;
 	struct sec_pending *pp;
 	char peer[64], err[256];
 	struct xport *x;

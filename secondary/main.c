@@ -6,12 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "dirtylog.h"
 #include "log.h"
-#include "primary.h"
-#include "ram-save.h"
 #include "secondary.h"
+#include "tunables.h"
 
 /* --tls-authz may repeat; a pair has few members. */
 #define MAX_AUTHZ 32
@@ -20,19 +18,19 @@ static const char usage[] =
 	"usage: colo-secondary --listen HOST:PORT --service HOST:PORT\n"
 	"                      --control PATH --guest PATH\n"
 	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
-	"                      [--heartbeat-ms MS] [--failover-timeout-ms MS]\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
-	"                      [--guest-arg ARG]...\n"
-	"  as primary after a takeover, until a checkpoint brings the old\n"
-	"  primary's values: [--checkpoint-delay MS] [--compare-timeout MS]\n"
-	"                    [--max-wait MS] [--clear-bitmap-shift N]\n";
+	"                      [--guest-arg ARG]... [TUNABLE]...\n"
+	"tunables (all but heartbeat-ms and failover-timeout-ms serve as\n"
+	"primary after a takeover, until a checkpoint brings the old\n"
+	"primary's values):\n";
 
+/* A tunable's getopt value is OPT_TUNABLE + its id. */
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
-       OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_HB, OPT_FOTIMEOUT,
-       OPT_FENCE, OPT_DELAY, OPT_TIMEOUT, OPT_MAXWAIT, OPT_SHIFT,
-       OPT_TLS_AUTHZ, OPT_GUEST_ARG };
+       OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_FENCE, OPT_TLS_AUTHZ,
+       OPT_GUEST_ARG, OPT_TUNABLE = 512 };
 
-static const struct option options[] = {
+/* The tunables' entries follow these (see main). */
+static const struct option fixed_options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
@@ -41,27 +39,11 @@ static const struct option options[] = {
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
-	{ "heartbeat-ms", required_argument, NULL, OPT_HB },
-	{ "failover-timeout-ms", required_argument, NULL, OPT_FOTIMEOUT },
 	{ "takeover-requires-fence", required_argument, NULL, OPT_FENCE },
-	{ "checkpoint-delay", required_argument, NULL, OPT_DELAY },
-	{ "compare-timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "max-wait", required_argument, NULL, OPT_MAXWAIT },
-	{ "clear-bitmap-shift", required_argument, NULL, OPT_SHIFT },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
 };
-
-static int parse_ms(const char *s, unsigned *out)
-{
-	uint64_t v;
-
-	if (config_parse_u64(s, 1, 86400000, &v))
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
+#define NFIXED (sizeof(fixed_options) / sizeof(fixed_options[0]))
 
 static int die(const char *msg)
 {
@@ -69,10 +51,24 @@ static int die(const char *msg)
 	return 2;
 }
 
+static void print_usage(FILE *f)
+{
+	char line[256];
+	size_t i;
+
+	fputs(usage, f);
+	for (i = 0; i < TUNABLE__MAX; i++) {
+		if (!(tunables[i].flags & TUNABLE_SECONDARY))
+			continue;
+		tunable_help(&tunables[i], line, sizeof(line));
+		fprintf(f, "%s\n", line);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	struct primary_opts d;
 	struct secondary_opts o = { 0 };
+	const struct tunable *t;
 	const char *authz[MAX_AUTHZ];
 	uint64_t v;
 	enum log_level level = LOG_LVL_INFO;
@@ -80,21 +76,20 @@ int main(int argc, char **argv)
 	 * arguments. On the stack, so every early return is leak-free. */
 	const char *gargs[argc + 1];
 	size_t ngargs = 0;
+	struct option options[NFIXED + TUNABLE__MAX + 1];
 	char why[320];
+	size_t nopt;
 	int c, ret;
 
+	memcpy(options, fixed_options, sizeof(fixed_options));
+	nopt = NFIXED + tunables_options(TUNABLE_SECONDARY, OPT_TUNABLE,
+					 options + NFIXED);
+	memset(&options[nopt], 0, sizeof(options[nopt]));
 	memset(gargs, 0, sizeof(gargs));
 	o.guest_args = gargs;
-
-	/* One set of defaults: the primary's. */
-	primary_opts_defaults(&d);
 	o.tls_authz = authz;
-	o.heartbeat_ms = d.heartbeat_ms;
-	o.failover_timeout_ms = d.failover_timeout_ms;
-	o.checkpoint_delay_ms = d.checkpoint_delay_ms;
-	o.compare_timeout_ms = d.compare_timeout_ms;
-	o.max_wait_ms = d.max_wait_ms;
-	o.clear_bitmap_shift = d.clear_bitmap_shift;
+	/* The table's defaults, the same a primary starts from. */
+	tunables_carried_defaults(&o.tunables);
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
@@ -112,46 +107,24 @@ int main(int argc, char **argv)
 			authz[o.ntls_authz++] = optarg;
 			break;
 		case OPT_INSECURE: o.insecure = true; break;
-		case OPT_HB:
-			if (parse_ms(optarg, &o.heartbeat_ms))
-				return die("--heartbeat-ms: not a time in ms "
-					   "(1..86400000)");
-			break;
-		case OPT_FOTIMEOUT:
-			if (parse_ms(optarg, &o.failover_timeout_ms))
-				return die("--failover-timeout-ms: not a time in "
-					   "ms (1..86400000)");
-			break;
 		case OPT_FENCE:
 			if (!*optarg)
 				return die("--takeover-requires-fence: empty "
 					   "command");
 			o.fence_cmd = optarg;
 			break;
-		case OPT_DELAY:
-			if (parse_ms(optarg, &o.checkpoint_delay_ms))
-				return die("--checkpoint-delay: not a time in "
-					   "ms (1..86400000)");
-			break;
-		case OPT_TIMEOUT:
-			if (parse_ms(optarg, &o.compare_timeout_ms))
-				return die("--compare-timeout: not a time in "
-					   "ms (1..86400000)");
-			break;
-		case OPT_MAXWAIT:
-			if (parse_ms(optarg, &o.max_wait_ms))
-				return die("--max-wait: not a time in ms "
-					   "(1..86400000)");
-			break;
-		case OPT_SHIFT:
-			if (config_parse_u64(optarg, CLEAR_BITMAP_SHIFT_MIN,
-					     CLEAR_BITMAP_SHIFT_MAX, &v))
-				return die("--clear-bitmap-shift: not in 6..31");
-			o.clear_bitmap_shift = (unsigned)v;
-			break;
 		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
-		case OPT_HELP: fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		case OPT_HELP: print_usage(stdout); return 0;
+		default:
+			if (c < OPT_TUNABLE ||
+			    c >= OPT_TUNABLE + TUNABLE__MAX) {
+				print_usage(stderr);
+				return 2;
+			}
+			t = &tunables[c - OPT_TUNABLE];
+			if (tunable_parse(t, optarg, &v, why, sizeof(why)))
+				return die(why);
+			tunables_put(&o.tunables, tunable_id(t), v);
 		}
 	}
 	if (optind < argc)
@@ -164,7 +137,7 @@ int main(int argc, char **argv)
 		return die("--control PATH is required");
 	if (!o.guest)
 		return die("--guest PATH is required");
-	if (o.failover_timeout_ms <= o.heartbeat_ms)
+	if (o.tunables.failover_timeout_ms <= o.tunables.heartbeat_ms)
 		return die("--failover-timeout-ms must be longer than "
 			   "--heartbeat-ms");
 	if (o.tls_creds && o.insecure)

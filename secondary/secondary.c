@@ -109,7 +109,7 @@ int secondary_run(const struct secondary_opts *o)
 	}
 	while (ret == 0 && !s->stop) {
 		int timeout = s->link || sec_link_pending_any(s) ?
-			      (int)s->opts.heartbeat_ms / 2 + 1 : 1000;
+			      (int)s->opts.tunables.heartbeat_ms / 2 + 1 : 1000;
 
 		/* Frames already read wait for no event: only a peek at the
 		 * other sockets before going back to them. */

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proto.h"
+
 struct secondary_opts {
 	const char *listen;        /* HOST:PORT for the primary */
 	const char *service;       /* HOST:PORT served after a takeover */
@@ -23,15 +25,12 @@ struct secondary_opts {
 	const char *const *tls_authz;
 	size_t ntls_authz;
 	bool insecure;
-	unsigned heartbeat_ms;          /* interval of heartbeats */
-	unsigned failover_timeout_ms;   /* primary's silence before takeover */
 	const char *fence_cmd;          /* run before serving; 0 = go ahead */
-	/* As primary after a takeover, until the old primary's values arrive
-	 * with a checkpoint (they always have by then; see failover.c). */
-	unsigned checkpoint_delay_ms;
-	unsigned compare_timeout_ms;
-	unsigned max_wait_ms;
-	unsigned clear_bitmap_shift;
+	/* heartbeat-ms and failover-timeout-ms, and, as primary after a
+	 * takeover until the old primary's values arrive with a checkpoint
+	 * (they always have by then; see failover.c), the rest of the
+	 * carried tunables (common/tunables.h). */
+	struct proto_tunables tunables;
 };
 
 /* Runs until SIGTERM/SIGINT (0) or a fatal error (-errno). After a
