@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * colo-ctl drill, shared by its files (not part of colo-ctl's API):
+ * colo-drill, shared by its files:
  *
- *   drill.c         arguments, the pair at the start
+ *   colo-drill.c    arguments, the pair at the start
  *   drill-run.c     the steps: fault, detection, re-protection, verify
  *   drill-moment.c  landing the fault inside a checkpoint
  *   drill-check.c   reading every acknowledged write back
@@ -11,8 +11,8 @@
  *   drill-client.c  a tiny RESP client (enough for INCR, SET, GET, PING)
  *   drill-lab.c     lab.env, colo-lab commands, the daemons' status
  */
-#ifndef COLO_CTL_DRILL_H
-#define COLO_CTL_DRILL_H
+#ifndef COLO_DRILL_H
+#define COLO_DRILL_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "client.h"          /* ctl/: the control-socket client */
 
 void drill_sleep_ms(int64_t ms);
 

@@ -52,7 +52,7 @@ static void keep_incr(struct writer *w, long long v)
 
 		if (!b) {
 			/* A history with holes would prove nothing. */
-			fprintf(stderr, "colo-ctl: drill: out of memory\n");
+			fprintf(stderr, "colo-drill: out of memory\n");
 			abort();
 		}
 		w->incr = b;
@@ -170,7 +170,7 @@ static int run_batch(struct writer *w, struct resp_conn *c, unsigned n,
 	int ret = grow_set_ok(w, first + n);
 
 	if (ret < 0) {
-		fprintf(stderr, "colo-ctl: drill: out of memory\n");
+		fprintf(stderr, "colo-drill: out of memory\n");
 		abort();
 	}
 	for (op = first; ret == 0 && op < first + n; op++)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One drill's state, its steps (drill-run.c) and its report (drill-report.c). */
-#ifndef COLO_CTL_DRILL_RUN_H
-#define COLO_CTL_DRILL_RUN_H
+#ifndef COLO_DRILL_RUN_H
+#define COLO_DRILL_RUN_H
 
 #include "drill.h"
 #include "drill-check.h"
