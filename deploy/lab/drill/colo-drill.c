@@ -28,11 +28,23 @@
  * env file is kept current (colo-lab refresh), so drills can follow each
  * other: after a failover the old secondary's host is the primary's.
  *
+ * Its files:
+ *
+ *   colo-drill.c    arguments, the pair at the start
+ *   drill-run.c     the steps: fault, detection, re-protection, verify
+ *   drill-moment.c  landing the fault inside a checkpoint
+ *   drill-check.c   reading every acknowledged write back
+ *   drill-report.c  the report
+ *   drill-writer.c  the client load that records every acknowledged write
+ *   drill-client.c  a tiny RESP client (enough for INCR, SET, GET, PING)
+ *   drill-lab.c     lab.env, colo-lab commands, the daemons' status
+ *
+ * and from ctl/ the control-socket client (client.h) colo-ctl uses too.
+ *
  * A lab tool, not the operator's: it kills daemons and cuts links, so it
  * is built beside colo-ctl but installed only with -Dlab=true.
  */
-#include "drill.h"
-#include "drill-check.h"
+#include "client.h"
 #include "drill-run.h"
 
 #include <errno.h>

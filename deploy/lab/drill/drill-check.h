@@ -3,7 +3,9 @@
 #ifndef COLO_DRILL_CHECK_H
 #define COLO_DRILL_CHECK_H
 
-#include "drill.h"
+#include <stdint.h>
+
+#include "drill-writer.h"
 
 struct drill_check {
 	long long counter;            /* GET drill:counter, -1 unreadable */

@@ -11,7 +11,10 @@
  * drill made its target meanwhile (the promoted secondary after a
  * failover), every 5 ms until that works.
  */
-#include "drill.h"
+#include "drill-writer.h"
+#include "drill-client.h"
+#include "drill-lab.h"
+#include "client.h"
 
 #include <errno.h>
 #include <inttypes.h>
