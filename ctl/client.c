@@ -2,17 +2,20 @@
 /*
  * One request and its reply over the control socket:
  *
- *   colo-ctl                       daemon
+ *   colo-ctl, colo-drill           daemon
  *      │── {"execute": ...}\n ──────►│
  *      │◄──── {"return": {..}}\n ────│   or {"error": {"class","desc"}}
  *
  * The reply is one line; we read until its newline or the deadline.
+ * Failures are said on stderr under the program's own name
+ * (program_invocation_short_name), as err(3) does.
  */
 #include "client.h"
 
 #include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -137,19 +140,20 @@ static int read_reply(const char *cmd, const char *line,
 	int rc = CLI_EXIT_FAIL;
 
 	if (!reply || !json_object_is_type(reply, json_type_object)) {
-		fprintf(stderr, "colo-ctl: %s: malformed reply: %s\n", cmd,
-			line);
+		fprintf(stderr, "%s: %s: malformed reply: %s\n",
+			program_invocation_short_name, cmd, line);
 	} else if (json_object_object_get_ex(reply, "return", &r) &&
 		   json_object_is_type(r, json_type_object)) {
 		*ret = json_object_get(r);
 		rc = CLI_EXIT_OK;
 	} else if (json_object_object_get_ex(reply, "error", &e)) {
-		fprintf(stderr, "colo-ctl: %s failed: %s\n", cmd,
+		fprintf(stderr, "%s: %s failed: %s\n",
+			program_invocation_short_name, cmd,
 			json_object_object_get_ex(e, "desc", &d) ?
 				json_object_get_string(d) : "(no reason given)");
 	} else {
-		fprintf(stderr, "colo-ctl: %s: reply has neither a return object nor an error: %s\n",
-			cmd, line);
+		fprintf(stderr, "%s: %s: reply has neither a return object nor an error: %s\n",
+			program_invocation_short_name, cmd, line);
 	}
 	json_object_put(reply);
 	return rc;
@@ -164,8 +168,9 @@ int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
 
 	fd = connect_to(cli->socket);
 	if (fd < 0) {
-		fprintf(stderr, "colo-ctl: cannot connect to %s: %s\n",
-			cli->socket, strerror(-fd));
+		fprintf(stderr, "%s: cannot connect to %s: %s\n",
+			program_invocation_short_name, cli->socket,
+			strerror(-fd));
 		json_object_put(req);
 		return CLI_EXIT_FAIL;
 	}
@@ -179,17 +184,19 @@ int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
 		rc = recv_line(fd, cli->timeout_ms, &line);
 	close(fd);
 	if (rc == -ETIMEDOUT) {
-		fprintf(stderr, "colo-ctl: %s: no reply within %d s\n", cmd,
+		fprintf(stderr, "%s: %s: no reply within %d s\n",
+			program_invocation_short_name, cmd,
 			cli->timeout_ms / 1000);
 		return CLI_EXIT_FAIL;
 	}
 	if (rc == -ECONNRESET) {
-		fprintf(stderr, "colo-ctl: %s: the daemon closed the connection\n",
-			cmd);
+		fprintf(stderr, "%s: %s: the daemon closed the connection\n",
+			program_invocation_short_name, cmd);
 		return CLI_EXIT_FAIL;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "colo-ctl: %s: %s\n", cmd, strerror(-rc));
+		fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name,
+			cmd, strerror(-rc));
 		return CLI_EXIT_FAIL;
 	}
 	rc = read_reply(cmd, line, ret);

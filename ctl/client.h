@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One request, one reply over the control socket, and the few printing
- * helpers the subcommands share.
+ * helpers around it: the control-socket client that colo-ctl and the lab's
+ * colo-drill both link (ctl/meson.build: ctl_client_dep). Messages go to
+ * stderr prefixed with the running program's name ("colo-ctl: ...").
  */
 #ifndef COLO_CTL_CLIENT_H
 #define COLO_CTL_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 struct json_object;
 
@@ -30,16 +32,12 @@ struct cli {
 int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
 	     struct json_object **ret);
 
-/* Print "colo-ctl: REASON" and the usage to stderr; returns CLI_EXIT_USAGE. */
 /* CLOCK_MONOTONIC in ms. */
 int64_t cli_now_ms(void);
 
 /* Write all of buf to a socket (EINTR and short writes retried, no
  * SIGPIPE). 0 or -errno. */
 int cli_send_all(int fd, const char *buf, size_t len);
-int cli_usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-void cli_print_usage(FILE *stream);
 
 /* Helpers over a reply object: false when the member is missing. */
 bool cli_get_u64(struct json_object *o, const char *key, uint64_t *v);

@@ -39,8 +39,6 @@ static const struct {
 	  "Secondary: discard its fenced SVM so a new primary may sync it" },
 	{ "protect", protect_main, "HOST:PORT",
 	  "Live-sync a new secondary and be protected by it" },
-	{ "drill", drill_main, "KIND [OPTIONS]",
-	  "Run a failover drill on the lab (see 'drill --help')" },
 	{ "help", help_main, "", "Show this message" },
 };
 
@@ -131,6 +129,12 @@ int main(int argc, char *argv[])
 		return cli_usage_error("no command given");
 	if (!strcmp(argv[optind], "--help"))
 		return help_main(&cli, 1, argv + optind);
+	/* The failover drill was a subcommand; it is the lab's now. */
+	if (!strcmp(argv[optind], "drill")) {
+		fputs("colo-ctl: the failover drill is its own program now: colo-drill (deploy/lab/drill, installed with -Dlab=true)\n",
+		      stderr);
+		return CLI_EXIT_USAGE;
+	}
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (!strcmp(argv[optind], subcommands[i].name))
 			return subcommands[i].fn(&cli, argc - optind,

@@ -7,7 +7,14 @@
 #ifndef COLO_CTL_SUBCOMMANDS_H
 #define COLO_CTL_SUBCOMMANDS_H
 
+#include <stdio.h>
+
 struct cli;
+
+/* Print "colo-ctl: REASON" and the usage to stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+void cli_print_usage(FILE *stream);
 
 int status_main(const struct cli *cli, int argc, char *argv[]);
 int checkpoint_main(const struct cli *cli, int argc, char *argv[]);
@@ -16,7 +23,6 @@ int set_main(const struct cli *cli, int argc, char *argv[]);
 int failover_main(const struct cli *cli, int argc, char *argv[]);
 int drop_fenced_main(const struct cli *cli, int argc, char *argv[]);
 int protect_main(const struct cli *cli, int argc, char *argv[]);
-int drill_main(const struct cli *cli, int argc, char *argv[]);
 int help_main(const struct cli *cli, int argc, char *argv[]);
 
 #endif

@@ -67,6 +67,12 @@ expect_head 2 'colo-ctl: set needs NAME and VALUE' -- -s "$sock" set x
 expect_head 2 'colo-ctl: status: unexpected argument --yaml' -- -s "$sock" status --yaml
 expect_head 2 'colo-ctl: bad timeout: soon' -- -t soon status
 expect_head 0 'usage: colo-ctl [-s PATH] [-t SECONDS] COMMAND [ARGS]' -- help
+# The drill is colo-drill's (deploy/lab/drill): one line that says where.
+expect 2 'colo-ctl: the failover drill is its own program now: colo-drill (deploy/lab/drill, installed with -Dlab=true)' -- drill failover --seed 7
+if "$ctl" help | grep -q '^  drill'; then
+	echo "FAIL: colo-ctl help still lists drill"
+	fails=$((fails + 1))
+fi
 
 [ $fails -eq 0 ] && echo "ok" && exit 0
 exit 1

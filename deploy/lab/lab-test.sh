@@ -5,6 +5,8 @@
 # whatever happens. Source after tests/integration/lib.sh.
 
 LAB_SCRIPT=$SRC/deploy/lab/colo-lab
+# The failover drill (deploy/lab/drill), as built.
+DRILL=$BUILD/deploy/lab/drill/colo-drill
 
 lab_skip_unless_possible() {
 	if [[ $(id -u) != 0 ]]; then

@@ -43,7 +43,7 @@ drill() {
 	local n=$1 kind=$2 at=$3 out rc line
 	out=$T/drill-$n.txt
 	set +e
-	timeout 300 "$CTL" drill "$kind" --at "$at" --seed $(( SEED + n )) \
+	timeout 300 "$DRILL" "$kind" --at "$at" --seed $(( SEED + n )) \
 		--duration-ms "$DURATION" >"$out" 2>&1
 	rc=$?
 	set -e

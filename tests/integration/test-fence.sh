@@ -134,7 +134,7 @@ pass "(d) stonith fence: A's daemon killed by B's fence, B serves ($rs), one sid
 lab heal
 lab start-secondary A >/dev/null
 lab protect A --wait >/dev/null || fail "(d) re-protection by A"
-out=$("$CTL" drill partition --duration-ms 1500 2>&1) || {
+out=$("$DRILL" partition --duration-ms 1500 2>&1) || {
 	echo "$out"; fail "(d) partition drill with the stonith fence"; }
 grep -v '^drill-result' <<<"$out" | sed 's/^/  /'
 [[ $out == *"split_brain=0"* && $out == *"lost=0"* ]] ||

@@ -9,6 +9,8 @@
  * came afterwards tells whether the fault cut the checkpoint short.
  */
 #include "drill-run.h"
+#include "drill-client.h"
+#include "client.h"
 
 #include <errno.h>
 #include <poll.h>

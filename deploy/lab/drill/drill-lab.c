@@ -5,7 +5,8 @@
  * their output in DIR/logs/drill.log, and the daemons' status over their
  * control sockets.
  */
-#include "drill.h"
+#include "drill-lab.h"
+#include "client.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
  * which is all colo-kv answers to INCR, SET, GET and PING. Reads are
  * buffered, so pipelined replies arriving in one segment are all kept.
  */
-#include "drill.h"
+#include "drill-client.h"
 #include "client.h"
 
 #include <errno.h>

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* One drill's state, its steps (drill-run.c) and its report (drill-report.c). */
-#ifndef COLO_CTL_DRILL_RUN_H
-#define COLO_CTL_DRILL_RUN_H
+#ifndef COLO_DRILL_RUN_H
+#define COLO_DRILL_RUN_H
 
-#include "drill.h"
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "drill-check.h"
+#include "drill-lab.h"
+#include "drill-writer.h"
 
 enum drill_kind { DRILL_FAILOVER, DRILL_SECONDARY_LOSS, DRILL_PARTITION,
 		  DRILL__MAX };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * colo-ctl drill failover|secondary-loss|partition: a fault, on purpose,
+ * colo-drill failover|secondary-loss|partition: a fault, on purpose,
  * against a running lab pair (deploy/lab/colo-lab), under a client load
  * that remembers every write it was told about.
  *
@@ -27,14 +27,29 @@
  * no acknowledged write is missing and verify said identical. The lab's
  * env file is kept current (colo-lab refresh), so drills can follow each
  * other: after a failover the old secondary's host is the primary's.
+ *
+ * Its files:
+ *
+ *   colo-drill.c    arguments, the pair at the start
+ *   drill-run.c     the steps: fault, detection, re-protection, verify
+ *   drill-moment.c  landing the fault inside a checkpoint
+ *   drill-check.c   reading every acknowledged write back
+ *   drill-report.c  the report
+ *   drill-writer.c  the client load that records every acknowledged write
+ *   drill-client.c  a tiny RESP client (enough for INCR, SET, GET, PING)
+ *   drill-lab.c     lab.env, colo-lab commands, the daemons' status
+ *
+ * and from ctl/ the control-socket client (client.h) colo-ctl uses too.
+ *
+ * A lab tool, not the operator's: it kills daemons and cuts links, so it
+ * is built beside colo-ctl but installed only with -Dlab=true.
  */
-#include "drill.h"
-#include "drill-check.h"
+#include "client.h"
 #include "drill-run.h"
-#include "subcommands.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +74,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *v)
 }
 
 static const char drill_usage[] =
-	"usage: colo-ctl drill failover|secondary-loss|partition [OPTIONS]\n"
+	"usage: colo-drill failover|secondary-loss|partition [OPTIONS]\n"
 	"\n"
 	"A fault against the lab pair (deploy/lab/colo-lab) under a client load\n"
 	"that records every acknowledged write; then re-protection, verify and\n"
@@ -77,6 +92,23 @@ static const char drill_usage[] =
 	"  --no-force         a fenced secondary stays fenced (default: run\n"
 	"                     colo-ctl failover on it, as the operator)\n";
 
+/* Print "colo-drill: REASON" and the usage to stderr. */
+static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("colo-drill: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fputs(drill_usage, stderr);
+	return CLI_EXIT_USAGE;
+}
+
 static int parse_args(struct drill *d, int argc, char *argv[])
 {
 	const char *env_dir = getenv("COLO_LAB_DIR");
@@ -88,10 +120,10 @@ static int parse_args(struct drill *d, int argc, char *argv[])
 		return -1;
 	}
 	if (argc < 2)
-		return cli_usage_error("drill needs a kind: failover, secondary-loss or partition");
+		return usage_error("which drill? failover, secondary-loss or partition");
 	k = lookup(argv[1], drill_kind_names, DRILL__MAX);
 	if (k < 0)
-		return cli_usage_error("drill: unknown kind '%s'", argv[1]);
+		return usage_error("unknown kind '%s'", argv[1]);
 	d->kind = (enum drill_kind)k;
 	d->at = AT_ANY;
 	d->duration_ms = 3000;
@@ -107,26 +139,26 @@ static int parse_args(struct drill *d, int argc, char *argv[])
 			continue;
 		}
 		if (!val)
-			return cli_usage_error("drill: %s needs a value", a);
+			return usage_error("%s needs a value", a);
 		i++;
 		if (!strcmp(a, "--lab")) {
 			snprintf(d->lab.dir, sizeof(d->lab.dir), "%s", val);
 		} else if (!strcmp(a, "--seed")) {
 			if (parse_u64(val, UINT64_MAX, &d->seed))
-				return cli_usage_error("drill: bad seed '%s'", val);
+				return usage_error("bad seed '%s'", val);
 		} else if (!strcmp(a, "--duration-ms")) {
 			if (parse_u64(val, 3600000, &v) || v < 200)
-				return cli_usage_error("drill: --duration-ms: 200..3600000, not '%s'",
-						       val);
+				return usage_error("--duration-ms: 200..3600000, not '%s'",
+						   val);
 			d->duration_ms = (int)v;
 		} else if (!strcmp(a, "--at")) {
 			k = lookup(val, drill_moment_names, AT__MAX);
 			if (k < 0)
-				return cli_usage_error("drill: --at any|checkpoint|held|sync, not '%s'",
-						       val);
+				return usage_error("--at any|checkpoint|held|sync, not '%s'",
+						   val);
 			d->at = (enum drill_moment)k;
 		} else {
-			return cli_usage_error("drill: unknown option '%s'", a);
+			return usage_error("unknown option '%s'", a);
 		}
 	}
 	return 0;
@@ -140,26 +172,26 @@ static int snapshot(struct drill *d)
 	int ret = lab_load(lab, lab->dir);
 
 	if (ret < 0) {
-		fprintf(stderr, "colo-ctl: drill: no lab at %s (%s): run deploy/lab/colo-lab up\n",
+		fprintf(stderr, "colo-drill: no lab at %s (%s): run deploy/lab/colo-lab up\n",
 			lab->dir, strerror(-ret));
 		return -1;
 	}
 	snprintf(d->p.host, sizeof(d->p.host), "%s", lab_get(lab, "PRIMARY_HOST"));
 	snprintf(d->s.host, sizeof(d->s.host), "%s", lab_get(lab, "SECONDARY_HOST"));
 	if (!d->p.host[0] || !d->s.host[0] || !strcmp(d->p.host, d->s.host)) {
-		fprintf(stderr, "colo-ctl: drill: %s/lab.env names no primary and secondary\n",
+		fprintf(stderr, "colo-drill: %s/lab.env names no primary and secondary\n",
 			lab->dir);
 		return -1;
 	}
 	drill_host_load(lab, &d->p);
 	drill_host_load(lab, &d->s);
 	if (!lab_pid_alive(d->p.pid) || !lab_pid_alive(d->s.pid)) {
-		fprintf(stderr, "colo-ctl: drill: the lab's %s is not running\n",
+		fprintf(stderr, "colo-drill: the lab's %s is not running\n",
 			lab_pid_alive(d->p.pid) ? "secondary" : "primary");
 		return -1;
 	}
 	if (lab_wait_state(d->p.ctl, "primary", "colo", 60000, 50) < 0) {
-		fprintf(stderr, "colo-ctl: drill: the primary on host %s is not in colo state\n",
+		fprintf(stderr, "colo-drill: the primary on host %s is not in colo state\n",
 			d->p.host);
 		return -1;
 	}
@@ -168,12 +200,11 @@ static int snapshot(struct drill *d)
 	return 0;
 }
 
-int drill_main(const struct cli *cli, int argc, char *argv[])
+int main(int argc, char *argv[])
 {
 	struct drill d = { 0 };
 	int rc;
 
-	(void)cli;
 	rc = parse_args(&d, argc, argv);
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;

@@ -11,7 +11,10 @@
  * drill made its target meanwhile (the promoted secondary after a
  * failover), every 5 ms until that works.
  */
-#include "drill.h"
+#include "drill-writer.h"
+#include "drill-client.h"
+#include "drill-lab.h"
+#include "client.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -52,7 +55,7 @@ static void keep_incr(struct writer *w, long long v)
 
 		if (!b) {
 			/* A history with holes would prove nothing. */
-			fprintf(stderr, "colo-ctl: drill: out of memory\n");
+			fprintf(stderr, "colo-drill: out of memory\n");
 			abort();
 		}
 		w->incr = b;
@@ -170,7 +173,7 @@ static int run_batch(struct writer *w, struct resp_conn *c, unsigned n,
 	int ret = grow_set_ok(w, first + n);
 
 	if (ret < 0) {
-		fprintf(stderr, "colo-ctl: drill: out of memory\n");
+		fprintf(stderr, "colo-drill: out of memory\n");
 		abort();
 	}
 	for (op = first; ret == 0 && op < first + n; op++)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Reading a drill's acknowledged writes back (drill-check.c). */
-#ifndef COLO_CTL_DRILL_CHECK_H
-#define COLO_CTL_DRILL_CHECK_H
+#ifndef COLO_DRILL_CHECK_H
+#define COLO_DRILL_CHECK_H
 
-#include "drill.h"
+#include <stdint.h>
+
+#include "drill-writer.h"
 
 struct drill_check {
 	long long counter;            /* GET drill:counter, -1 unreadable */

@@ -7,6 +7,8 @@
  * the writes are still read back when someone serves.
  */
 #include "drill-run.h"
+#include "drill-client.h"
+#include "client.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -6,6 +6,7 @@
  * The GETs are pipelined, a batch at a time.
  */
 #include "drill-check.h"
+#include "drill-client.h"
 
 #include <errno.h>
 #include <inttypes.h>
