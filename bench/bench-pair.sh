@@ -23,19 +23,21 @@
 # secondary would not measure anything.
 #
 # Needs: the meson build (scripts/build.sh build), redis-tools, openssl,
-# python3, cc. It starts every process itself, stops them by PID, and
-# removes its temporary directory (KEEP=1 keeps it, with the daemons' logs).
+# python3, cc. It starts every process itself through the integration
+# tests' fixture library (tests/integration/lib.sh), stops them by PID, and
+# removes its temporary directory (KEEP_LOGS=1 keeps it, with the daemons'
+# logs, as does a failed run).
 # About 3 minutes and 3.5 GiB of RAM.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=$(cd "${1:-$SRC/build}" && pwd)
-PRIMARY=$B/primary/colo-primary
-SECONDARY=$B/secondary/colo-secondary
-CTL=$B/ctl/colo-ctl
-KV=$B/guest/colo-kv
-# DEBUG FILLRANDOM fills the guest: colo-kv refuses DEBUG unless asked.
-KV_DEBUG=(--guest-arg --enable-debug-command=yes)
+# PRIMARY, SECONDARY, CTL, KV, KV_DEBUG (DEBUG FILLRANDOM fills the guest),
+# the scratch directory $T, and the helpers that start, watch and stop.
+export COLO_BUILD=$B COLO_TMP_NAME=colo-bench-pair
+source "$SRC/tests/integration/lib.sh"
+# State polls at 10 Hz: cheap next to a live sync being measured.
+WAIT_STATE_POLL=0.1
 
 RAM=1G
 FILL=943718400          # 900 MiB of random data in the 1 GiB guest
@@ -50,97 +52,14 @@ for c in redis-cli redis-benchmark openssl python3 cc; do
 	command -v "$c" >/dev/null || { echo "bench-pair: $c not installed" >&2; exit 1; }
 done
 
-T=$(mktemp -d /tmp/colo-bench-pair.XXXXXX)
-declare -A PID=()
-
-stop() {  # NAME: TERM, wait up to 5 s, then KILL
-	local pid=${PID[$1]:-}
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	unset "PID[$1]"
-}
-cleanup() {
-	local n
-	for n in "${!PID[@]}"; do stop "$n"; done
-	if [[ ${KEEP:-0} == 1 ]]; then
-		echo "bench-pair: logs kept in $T" >&2
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-die() {
-	local f
-	echo "bench-pair: $*" >&2
-	for f in "$T"/*.log; do
-		[[ -f $f ]] || continue
-		echo "---- $(basename "$f") (last 20 lines)" >&2
-		tail -n 20 "$f" >&2
-	done
-	exit 1
-}
-
-port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-# spawn NAME COMMAND...: run in the background, stderr+stdout to $T/NAME.log.
-spawn() {
-	local name=$1; shift
-	"$@" >"$T/$name.log" 2>&1 &
-	PID[$name]=$!
-}
-
-wait_ready() {  # NAME
-	for _ in $(seq 300); do
-		grep -q '^ready$' "$T/$1.log" 2>/dev/null && return 0
-		kill -0 "${PID[$1]}" 2>/dev/null || die "$1 exited before ready"
-		sleep 0.1
-	done
-	die "$1 not ready in 30 s"
-}
-
-status() { "$CTL" -s "$1" status --json; }
-field() {  # SOCK PYTHON-EXPR-ON-s
-	status "$1" | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
-}
-# alive NAME...: each process still runs, or the run ends saying how it died.
-alive() {
-	local n rc
-	for n in "$@"; do
-		kill -0 "${PID[$n]}" 2>/dev/null && continue
-		rc=0; wait "${PID[$n]}" 2>/dev/null || rc=$?
-		unset "PID[$n]"
-		(( rc > 128 )) && die "$n died of signal $(kill -l $(( rc - 128 )))"
-		die "$n exited with status $rc"
-	done
-}
-wait_state() {  # SOCK STATE SECONDS NAME...: NAMEs must stay alive meanwhile
-	local sock=$1 want=$2 secs=$3 end=$(( SECONDS + $3 )) st=""
-	shift 3
-	while (( SECONDS < end )); do
-		alive "$@"
-		st=$(field "$sock" 's["state"]' 2>/dev/null || true)
-		[[ $st == "$want" ]] && return 0
-		sleep 0.1
-	done
-	die "state of $sock is '$st', not '$want' after $secs s"
-}
 
 # bench_csv OUT ARGS...: redis-benchmark's CSV, progress dropped.
 bench_csv() {
 	local out=$1; shift
 	cut -d' ' -f1 /proc/loadavg >"$out.load"
 	redis-benchmark "$@" --csv >"$out" 2>"$out.err" ||
-		die "redis-benchmark $* failed: $(tail -n 3 "$out.err")"
+		fail "redis-benchmark $* failed: $(tail -n 3 "$out.err")"
 }
 
 echo "colo bench-pair: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores," \
@@ -151,75 +70,72 @@ echo
 # ---------------------------------------------------------------- limits
 echo "measuring the physical limits..."
 cc -O2 -std=c11 -D_GNU_SOURCE -pthread -o "$T/loopback-tcp" \
-	"$SRC/bench/loopback-tcp.c" || die "cannot compile bench/loopback-tcp.c"
+	"$SRC/bench/loopback-tcp.c" || fail "cannot compile bench/loopback-tcp.c"
 TCP_MIBS=$("$T/loopback-tcp" 2 | cut -d' ' -f1)
 # openssl prints 1000s of bytes per second for the one block size asked.
 AES_KBS=$(openssl speed -evp aes-256-gcm -seconds 2 -bytes 16384 2>/dev/null |
 	awk '$1 == "AES-256-GCM" { sub(/k$/, "", $2); print $2 }')
-[[ -n $AES_KBS ]] || die "openssl speed printed no AES-256-GCM figure"
+[[ -n $AES_KBS ]] || fail "openssl speed printed no AES-256-GCM figure"
 AES_MIBS=$(python3 -c "print('%.1f' % ($AES_KBS * 1000 / 2**20))")
 
-bash "$SRC/deploy/gen-certs.sh" "$T/tls" >"$T/gen-certs.log" 2>&1 ||
-	die "deploy/gen-certs.sh failed"
+gen_creds "$T/tls"
 
 # ---------------------------------------------------------------- table 1
-PPORT=$(port); SPORT=$(port); RPORT=$(port)
+PPORT=$(free_port); SPORT=$(free_port); RPORT=$(free_port)
 PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 
 echo "starting colo-primary (--ram $RAM) towards 127.0.0.1:$RPORT, where nothing listens yet..."
-spawn primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
+start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 	--guest "$KV" "${KV_DEBUG[@]}" --ram "$RAM" --secondary "127.0.0.1:$RPORT" \
 	--tls-creds "$T/tls"
-wait_ready primary
 # Dialling: connecting during a try, standalone between tries (backoff).
-st=$(field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
+st=$(status_field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
 [[ $st == connecting/* || $st == standalone/[0-9]* ]] ||
-	die "primary in state '$st' before its secondary exists"
+	fail "primary in state '$st' before its secondary exists"
 echo "filling guest RAM: DEBUG FILLRANDOM $FILL..."
 t0=$(date +%s%N)
-r=$(redis-cli -p "$PPORT" DEBUG FILLRANDOM "$FILL") || { alive primary; die "DEBUG FILLRANDOM: $r"; }
-[[ $r == OK ]] || die "DEBUG FILLRANDOM answered '$r'"
+r=$(redis-cli -p "$PPORT" DEBUG FILLRANDOM "$FILL") || { require_alive primary; fail "DEBUG FILLRANDOM: $r"; }
+[[ $r == OK ]] || fail "DEBUG FILLRANDOM answered '$r'"
 FILL_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
-st=$(field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
+st=$(status_field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
 [[ $st == connecting/* || $st == standalone/[0-9]* ]] ||
-	die "primary went to '$st' before its secondary started"
+	fail "primary went to '$st' before its secondary started"
 
 echo "starting colo-secondary on 127.0.0.1:$RPORT: live sync begins..."
-spawn secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" "${KV_DEBUG[@]}" \
 	--tls-creds "$T/tls"
-wait_ready secondary
 wait_state "$PSOCK" colo 180 primary secondary
-status "$PSOCK" >"$T/sync-primary.json"
-status "$SSOCK" >"$T/sync-secondary.json"
+status_json "$PSOCK" >"$T/sync-primary.json"
+status_json "$SSOCK" >"$T/sync-secondary.json"
 echo "verify (PVM and SVM RAM by SHA-256)..."
 VERIFY=$("$CTL" -s "$PSOCK" verify 2>&1) || VERIFY="NOT IDENTICAL: $VERIFY"
 
 # ---------------------------------------------------------------- table 2
 "$CTL" -s "$PSOCK" set checkpoint-delay 1000 >/dev/null ||
-	die "set checkpoint-delay 1000 failed"
+	fail "set checkpoint-delay 1000 failed"
 
 # steady_set NAME ARGS...: SET load through the primary, status every 200 ms.
 steady_set() {
 	local name=$1 bpid; shift
-	status "$PSOCK" >"$T/$name.before.json"
+	status_json "$PSOCK" >"$T/$name.before.json"
 	cut -d' ' -f1 /proc/loadavg >"$T/$name.csv.load"
 	redis-benchmark -p "$PPORT" -t set -n "$SET_N" -c "$CLIENTS" "$@" --csv \
 		>"$T/$name.csv" 2>"$T/$name.err" &
 	bpid=$!
-	PID[$name-bench]=$bpid
+	PIDS+=("$bpid")
 	: >"$T/$name.samples"
 	while kill -0 "$bpid" 2>/dev/null; do
-		alive primary secondary
-		status "$PSOCK" >>"$T/$name.samples" 2>/dev/null && echo >>"$T/$name.samples"
+		require_alive primary secondary
+		status_json "$PSOCK" >>"$T/$name.samples" 2>/dev/null && echo >>"$T/$name.samples"
 		sleep 0.2
 	done
 	if ! wait "$bpid"; then
-		alive primary secondary
-		die "redis-benchmark ($name) failed: $(tail -n 3 "$T/$name.err")"
+		require_alive primary secondary
+		fail "redis-benchmark ($name) failed: $(tail -n 3 "$T/$name.err")"
 	fi
-	unset "PID[$name-bench]"
-	status "$PSOCK" >"$T/$name.after.json"
+	forget "$bpid"
+	status_json "$PSOCK" >"$T/$name.after.json"
 }
 echo "steady SET load, checkpoint every 1000 ms: one key..."
 steady_set set1
@@ -228,23 +144,22 @@ steady_set setr -r 100000
 
 # ---------------------------------------------------------------- table 3
 "$CTL" -s "$PSOCK" set checkpoint-delay 20000 >/dev/null ||
-	die "set checkpoint-delay 20000 failed"
+	fail "set checkpoint-delay 20000 failed"
 echo "redis-benchmark -t set,get,incr through the pair..."
-status "$PSOCK" >"$T/tp-pair.before.json"
+status_json "$PSOCK" >"$T/tp-pair.before.json"
 bench_csv "$T/tp-pair.csv" -p "$PPORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
-status "$PSOCK" >"$T/tp-pair.after.json"
-[[ $(field "$PSOCK" 's["state"]') == colo ]] || die "pair left colo state during the benchmark"
+status_json "$PSOCK" >"$T/tp-pair.after.json"
+[[ $(status_field "$PSOCK" 's["state"]') == colo ]] || fail "pair left colo state during the benchmark"
 stop primary
 stop secondary
 
 echo "redis-benchmark -t set,get,incr through colo-primary standalone..."
-APORT=$(port)
-spawn standalone "$PRIMARY" --service "127.0.0.1:$APORT" --control "$T/standalone.sock" \
+APORT=$(free_port)
+start standalone "$PRIMARY" --service "127.0.0.1:$APORT" --control "$T/standalone.sock" \
 	--guest "$KV" "${KV_DEBUG[@]}" --ram "$RAM" --tls-creds "$T/tls"
-wait_ready standalone
-r=$(redis-cli -p "$APORT" DEBUG FILLRANDOM "$FILL") || die "DEBUG FILLRANDOM: $r"
-[[ $(field "$T/standalone.sock" 's["state"]') == standalone ]] ||
-	die "primary without --secondary is not standalone"
+r=$(redis-cli -p "$APORT" DEBUG FILLRANDOM "$FILL") || fail "DEBUG FILLRANDOM: $r"
+[[ $(status_field "$T/standalone.sock" 's["state"]') == standalone ]] ||
+	fail "primary without --secondary is not standalone"
 bench_csv "$T/tp-standalone.csv" -p "$APORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
 stop standalone
 
@@ -255,7 +170,7 @@ if ! command -v redis-server >/dev/null && [[ $(id -u) == 0 ]] && command -v apt
 fi
 if command -v redis-server >/dev/null; then
 	echo "redis-benchmark -t set,get,incr against redis-server..."
-	XPORT=$(port)
+	XPORT=$(free_port)
 	spawn redis redis-server --port "$XPORT" --bind 127.0.0.1 --save '' \
 		--appendonly no --daemonize no
 	for _ in $(seq 100); do

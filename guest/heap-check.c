@@ -9,6 +9,7 @@
 
 #include <errno.h>
 
+#include "heap-slab.h"
 #include "log.h"
 
 #define FAIL(...)                                 \

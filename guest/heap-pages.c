@@ -9,7 +9,7 @@
  * is its own head and tail), so a page's left neighbour tells at once
  * whether a free run ends there.
  */
-#include "heap.h"
+#include "heap-pages.h"
 
 #include <string.h>
 

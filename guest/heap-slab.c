@@ -11,11 +11,12 @@
  * round trip for a workload that allocates and frees one object over and
  * over.
  */
-#include "heap.h"
+#include "heap-slab.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap-pages.h"
 #include "log.h"
 
 static const uint16_t class_size[HEAP_NCLASS] = {

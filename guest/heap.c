@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap-pages.h"
+#include "heap-slab.h"
 #include "log.h"
 
 static size_t pages_for(size_t bytes)

@@ -14,49 +14,27 @@ bash scripts/deps.sh
 echo "building..."
 bash scripts/build.sh build
 
-B=build
-T=$(mktemp -d /tmp/colo-demo.XXXXXX)
-PIDS=()
-stop_all() {
-	local pid
-	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap 'stop_all; rm -rf "$T"' EXIT
+# The fixture library the integration tests use: daemons started, waited
+# for, asked, and stopped by PID whatever happens.
+export COLO_BUILD=$PWD/build COLO_TMP_NAME=colo-demo
+source tests/integration/lib.sh
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {  # LOG PID
-	for _ in $(seq 300); do
-		grep -qs '^ready$' "$1" && return 0
-		kill -0 "$2" 2>/dev/null || { cat "$1"; exit 1; }
-		sleep 0.1
-	done
-	echo "demo: $1 never became ready" >&2; exit 1
-}
-field() { "$B/ctl/colo-ctl" -s "$1" status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"; }
-
-PPORT=$(port); SPORT=$(port); RPORT=$(port)
-bash deploy/gen-certs.sh "$T/tls" >/dev/null
+PPORT=$(free_port); SPORT=$(free_port); RPORT=$(free_port)
+gen_creds "$T/tls"
 
 echo "starting colo-secondary (TLS on 127.0.0.1:$RPORT)"
-"$B/secondary/colo-secondary" --listen "127.0.0.1:$RPORT" \
+start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--service "127.0.0.1:$SPORT" --control "$T/secondary.sock" \
-	--guest "$B/guest/colo-kv" --tls-creds "$T/tls" 2>"$T/secondary.log" &
-PIDS+=($!); wait_ready "$T/secondary.log" $!
+	--guest "$KV" --tls-creds "$T/tls"
 echo "starting colo-primary (clients on 127.0.0.1:$PPORT, 1 GiB guest RAM)"
-"$B/primary/colo-primary" --service "127.0.0.1:$PPORT" \
-	--control "$T/primary.sock" --guest "$B/guest/colo-kv" --ram 1G \
-	--secondary "127.0.0.1:$RPORT" --tls-creds "$T/tls" 2>"$T/primary.log" &
-PIDS+=($!); wait_ready "$T/primary.log" $!
-disown $!    # the drill kills it on purpose: no job-control notice for that
+start primary "$PRIMARY" --service "127.0.0.1:$PPORT" \
+	--control "$T/primary.sock" --guest "$KV" --ram 1G \
+	--secondary "127.0.0.1:$RPORT" --tls-creds "$T/tls"
+disown "$PID_primary"  # the drill kills it on purpose: no job-control notice for that
 
-for _ in $(seq 600); do
-	[[ $(field "$T/primary.sock" 's["state"]') == colo ]] && break
-	sleep 0.1
-done
-[[ $(field "$T/primary.sock" 's["state"]') == colo ]] || { tail "$T/primary.log"; exit 1; }
-sync_ms=$(field "$T/primary.sock" 's["live_sync"]["ms"]')
-sync_mb=$(field "$T/primary.sock" 's["live_sync"]["bytes"] >> 20')
+wait_state "$T/primary.sock" colo 60 primary secondary
+sync_ms=$(status_field "$T/primary.sock" 's["live_sync"]["ms"]')
+sync_mb=$(status_field "$T/primary.sock" 's["live_sync"]["bytes"] >> 20')
 echo "pair protected: live sync ${sync_ms} ms, ${sync_mb} MiB of data"
 
 echo "write load: redis-benchmark through the primary..."
@@ -65,18 +43,18 @@ redis-benchmark -h 127.0.0.1 -p "$PPORT" -q -n 20000 -c 20 \
 redis-cli -h 127.0.0.1 -p "$PPORT" SET demo:greeting "hello from colo" >/dev/null
 
 echo "checkpoint:"
-CKPT=$("$B/ctl/colo-ctl" -s "$T/primary.sock" checkpoint)
+CKPT=$(ctl "$T/primary.sock" checkpoint)
 echo "  $CKPT"
 echo "verify:"
-verify=$("$B/ctl/colo-ctl" -s "$T/primary.sock" verify) || { echo "$verify"; exit 1; }
+verify=$(ctl "$T/primary.sock" verify) || { echo "$verify"; exit 1; }
 echo "  $verify"
 
-PRIMARY_STATUS=$("$B/ctl/colo-ctl" -s "$T/primary.sock" status --json)
-SECONDARY_STATUS=$("$B/ctl/colo-ctl" -s "$T/secondary.sock" status --json)
+PRIMARY_STATUS=$(ctl "$T/primary.sock" status --json)
+SECONDARY_STATUS=$(ctl "$T/secondary.sock" status --json)
 KEYS=$(redis-cli -h 127.0.0.1 -p "$PPORT" DBSIZE)
 
 echo "failover drill: a client counts with INCR; the primary is killed (SIGKILL)"
-python3 - "$PPORT" "$SPORT" "${PIDS[1]}" >"$T/drill.txt" <<'PY'
+python3 - "$PPORT" "$SPORT" "$PID_primary" >"$T/drill.txt" <<'PY'
 import os, signal, socket, sys, time
 pport, sport, ppid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 
@@ -115,18 +93,13 @@ echo "  secondary serving ${SERVE_MS} ms after the kill; INCR went on at $AFTER 
 	{ echo "demo: demo:greeting lost in the failover" >&2; exit 1; }
 
 echo "re-protection: a new colo-secondary joins the survivor"
-RPORT2=$(port)
-"$B/secondary/colo-secondary" --listen "127.0.0.1:$RPORT2" \
-	--service "127.0.0.1:$(port)" --control "$T/secondary2.sock" \
-	--guest "$B/guest/colo-kv" --tls-creds "$T/tls" 2>"$T/secondary2.log" &
-PIDS+=($!); wait_ready "$T/secondary2.log" $!
-"$B/ctl/colo-ctl" -s "$T/secondary.sock" protect "127.0.0.1:$RPORT2" >/dev/null
-for _ in $(seq 600); do
-	[[ $(field "$T/secondary.sock" 's["state"]') == colo ]] && break
-	sleep 0.1
-done
-[[ $(field "$T/secondary.sock" 's["state"]') == colo ]] || { tail "$T/secondary.log"; exit 1; }
-verify2=$("$B/ctl/colo-ctl" -s "$T/secondary.sock" verify) || { echo "$verify2"; exit 1; }
+RPORT2=$(free_port)
+start secondary2 "$SECONDARY" --listen "127.0.0.1:$RPORT2" \
+	--service "127.0.0.1:$(free_port)" --control "$T/secondary2.sock" \
+	--guest "$KV" --tls-creds "$T/tls"
+ctl "$T/secondary.sock" protect "127.0.0.1:$RPORT2" >/dev/null
+wait_state "$T/secondary.sock" colo 60 secondary secondary2
+verify2=$(ctl "$T/secondary.sock" verify) || { echo "$verify2"; exit 1; }
 echo "  protected again; verify: $verify2"
 
 echo

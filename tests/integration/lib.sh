@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: MIT
-# A small fixture library for the integration tests: start the real daemons
-# on loopback, wait for them, ask them things, and stop every process this
-# test started, by PID, whatever happens.
+# A small fixture library for the integration tests, and the one the demo
+# (scripts/demo.sh) and the pair bench (bench/bench-pair.sh) source too:
+# start the real daemons on loopback, wait for them, ask them things, and
+# stop every process the script started, by PID, whatever happens.
+#
+# Set COLO_BUILD (the meson build directory) before sourcing; COLO_TMP_NAME
+# names the scratch directory (/tmp/NAME.XXXXXX, colo-test by default).
+# Logs are kept when the script fails or KEEP_LOGS=1.
 set -euo pipefail
 
 BUILD=${COLO_BUILD:?COLO_BUILD must point at the meson build directory}
@@ -17,7 +22,7 @@ NONDET=$BUILD/guest/colo-nondet
 INJECT=$BUILD/tests/integration/colo-inject
 PROBE_DIRTYLOG=$BUILD/tests/integration/probe-dirtylog
 
-T=$(mktemp -d /tmp/colo-test.XXXXXX)
+T=$(mktemp -d "/tmp/${COLO_TMP_NAME:-colo-test}.XXXXXX")
 PIDS=()
 
 cleanup() {
@@ -89,20 +94,45 @@ gen_creds() {  # DIR
 	bash "$SRC/deploy/gen-certs.sh" "$1" >/dev/null 2>&1 || fail "gen-certs.sh $1"
 }
 
-# start NAME COMMAND...: run in the background, log to $T/NAME.log, and
-# wait for its "ready" line.
-start() {
+# spawn NAME COMMAND...: run in the background, log to $T/NAME.log; its
+# PID is in PID_NAME (dashes become underscores) and in PIDS for cleanup.
+spawn() {
 	local name=$1; shift
 	"$@" >"$T/$name.log" 2>&1 &
-	local pid=$!
-	PIDS+=("$pid")
-	eval "PID_${name//-/_}=$pid"
+	PIDS+=("$!")
+	eval "PID_${name//-/_}=$!"
+}
+
+pid_of() {  # NAME
+	local v=PID_${1//-/_}
+	echo "${!v:-}"
+}
+
+# wait_ready NAME: the daemon spawned as NAME printed its "ready" line.
+wait_ready() {
+	local name=$1 pid
+	pid=$(pid_of "$name")
 	for _ in $(seq 1500); do
 		grep -q '^ready$' "$T/$name.log" 2>/dev/null && return 0
 		kill -0 "$pid" 2>/dev/null || fail "$name exited before ready"
 		sleep 0.02
 	done
 	fail "$name not ready in 30 s"
+}
+
+# start NAME COMMAND...: spawn, and wait for its "ready" line.
+start() {
+	spawn "$@"
+	wait_ready "$1"
+}
+
+# forget PID: cleanup no longer stops it (it was stopped or reaped).
+forget() {
+	local kept=() p
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$1" ]] || kept+=("$p")
+	done
+	PIDS=("${kept[@]}")
 }
 
 ctl() { "$CTL" -s "$@"; }
@@ -117,6 +147,36 @@ alive() {
 	local st
 	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
 	[[ $st != Z ]]
+}
+
+# stop NAME: SIGTERM, up to 5 s to go, then SIGKILL; reaped and forgotten.
+stop() {
+	local pid
+	pid=$(pid_of "$1")
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	unset "PID_${1//-/_}"
+}
+
+# require_alive NAME...: each is still running, or the script fails saying
+# how it ended.
+require_alive() {
+	local name pid rc
+	for name in "$@"; do
+		pid=$(pid_of "$name")
+		alive "$pid" && continue
+		rc=0; wait "$pid" 2>/dev/null || rc=$?
+		forget "$pid"
+		(( rc > 128 )) && fail "$name died of signal $(kill -l $(( rc - 128 )))"
+		fail "$name exited with status $rc"
+	done
 }
 
 # stop_within PID SECONDS WHAT: SIGTERM, and it must be gone within
@@ -135,9 +195,11 @@ stop_within() {
 	echo $(( (t1 - t0) / 1000000 ))
 }
 
+status_json() { "$CTL" -s "$1" status --json; }
+
 # status_field SOCK PYTHON-EXPR-ON-s
 status_field() {
-	"$CTL" -s "$1" status --json |
+	status_json "$1" |
 		python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
 }
 
@@ -153,14 +215,18 @@ status_get() {
 
 state_of() { status_get "$1" state; }
 
-wait_state() {  # SOCK STATE [SECONDS]
-	local st="" deadline=$(( $(date +%s) + ${3:-60} ))
+# wait_state SOCK STATE [SECONDS [NAME...]]: within SECONDS (60), while
+# the processes spawned as NAMEs keep running.
+wait_state() {
+	local sock=$1 want=$2 st="" deadline=$(( $(date +%s) + ${3:-60} ))
+	shift $(( $# < 3 ? $# : 3 ))
 	while (( $(date +%s) <= deadline )); do
-		st=$(state_of "$1")
-		[[ $st == "$2" ]] && return 0
-		sleep 0.02
+		(( $# == 0 )) || require_alive "$@"
+		st=$(state_of "$sock")
+		[[ $st == "$want" ]] && return 0
+		sleep "${WAIT_STATE_POLL:-0.02}"
 	done
-	fail "state of $1 is '$st', not '$2'"
+	fail "state of $sock is '$st', not '$want'"
 }
 
 # A pair on loopback: start_pair GUEST [primary flags...]. Uses TLS with

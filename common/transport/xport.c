@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net-addr.h"
 
 #define XPORT_WBUF_SIZE (64 * 1024)	/* xport_write flushes at this */
 #define XPORT_RBUF_SIZE (64 * 1024)

@@ -25,40 +25,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "net-addr.h"
 
 #define NET_LISTEN_BACKLOG 16
-
-static int format_addr(const struct sockaddr *sa, socklen_t salen, char *buf,
-		       size_t buflen)
-{
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
-	int r;
-
-	if (sa->sa_family == AF_UNIX) {
-		snprintf(buf, buflen, "unix");
-		return 0;
-	}
-	r = getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV);
-	if (r)
-		return -EAFNOSUPPORT;
-	/* Brackets keep a v6 address apart from its port, as on the CLI. */
-	if (sa->sa_family == AF_INET6)
-		snprintf(buf, buflen, "[%s]:%s", host, serv);
-	else
-		snprintf(buf, buflen, "%s:%s", host, serv);
-	return 0;
-}
-
-int net_peer_name(int fd, char *buf, size_t buflen)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -errno;
-	return format_addr((struct sockaddr *)&ss, len, buf, buflen);
-}
 
 /* Nagle only adds latency: the buffered layer already batches writes. */
 static void set_nodelay(int fd)
@@ -247,7 +216,7 @@ int net_accept(int lfd, char *peer, size_t peerlen)
 			log_error("accept on fd %d: %s", lfd, strerror(-r));
 		return r;
 	}
-	if (format_addr((struct sockaddr *)&ss, len, peer, peerlen) < 0)
+	if (net_format_addr((struct sockaddr *)&ss, len, peer, peerlen) < 0)
 		snprintf(peer, peerlen, "fd %d", fd);
 	set_nodelay(fd);
 	return fd;

@@ -118,8 +118,6 @@ static inline bool net_accept_exhausted(int err)
 	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS ||
 	       err == -ENOMEM;
 }
-/* "ip:port" ("[v6]:port") of a connected socket's peer; 0 or -errno. */
-int net_peer_name(int fd, char *buf, size_t buflen);
 
 /* Plain TCP over a connected socket; takes ownership of fd. */
 struct xport *xport_tcp_new(int fd);
