@@ -15,7 +15,8 @@
 #include "ramblock.h"
 #include "tunables.h"
 
-/* The tunables' fields are filled from the table (common/tunables.h). */
+/* The tunables' fields are filled from the table
+ * (common/control/tunables.h). */
 struct primary_opts {
 	const char *service;            /* HOST:PORT clients connect to */
 	const char *control;            /* control socket path */

@@ -82,7 +82,7 @@ struct ram_state {
 
 /* Every page starts dirty (the first pass sends all of RAM) and every chunk
  * starts uncleared. clear_shift: within the clear-bitmap-shift tunable's
- * range (common/tunables.h), else -EINVAL. 0 or -errno. */
+ * range (common/control/tunables.h), else -EINVAL. 0 or -errno. */
 int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 		   struct dirtylog *dlog, unsigned clear_shift);
 void ram_state_deinit(struct ram_state *rs);

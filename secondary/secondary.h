@@ -29,7 +29,7 @@ struct secondary_opts {
 	/* heartbeat-ms and failover-timeout-ms, and, as primary after a
 	 * takeover until the old primary's values arrive with a checkpoint
 	 * (they always have by then; see failover.c), the rest of the
-	 * carried tunables (common/tunables.h). */
+	 * carried tunables (common/control/tunables.h). */
 	struct proto_tunables tunables;
 };
 

@@ -31,7 +31,7 @@ lab_skip_unless_possible() {
 lab_pick_net() {
 	local n
 	for n in $(seq 8 63); do
-		if ! ip -4 addr show | grep -q "inet 10\.201\.$((2 * n))\."; then
+		if ! ip -4 addr show | grep "inet 10\.201\.$((2 * n))\." >/dev/null; then
 			echo "$n"
 			return 0
 		fi

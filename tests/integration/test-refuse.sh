@@ -45,7 +45,7 @@ for _ in $(seq 50); do
 	grep -qi "rejecting" "$T/secondary.log" && break
 	sleep 0.1
 done
-grep -i "rejecting" "$T/secondary.log" | grep -qi "certificate\|verify\|alert" ||
+grep -i "rejecting" "$T/secondary.log" | grep -i "certificate\|verify\|alert" >/dev/null ||
 	fail "secondary did not say why it rejected: $(grep -i tls "$T/secondary.log")"
 err=$(status_field "$T/p2.sock" 's["last_error"]')
 [[ -n $err ]] || fail "primary has no last_error"
