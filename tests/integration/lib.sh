@@ -21,6 +21,14 @@ KV_DEBUG=(--guest-arg --enable-debug-command=yes)
 NONDET=$BUILD/guest/colo-nondet
 INJECT=$BUILD/tests/integration/colo-inject
 PROBE_DIRTYLOG=$BUILD/tests/integration/probe-dirtylog
+# The sanitizer the daemons were built with (asan, tsan or none): memory
+# and latency bounds allow for its shadow memory and slowdown. (Not
+# `ldd | grep -q`: under pipefail grep leaving early SIGPIPEs ldd.)
+case $(ldd "$PRIMARY" 2>/dev/null) in
+*libasan*) SANITIZER=asan ;;
+*libtsan*) SANITIZER=tsan ;;
+*) SANITIZER=none ;;
+esac
 
 T=$(mktemp -d "/tmp/${COLO_TMP_NAME:-colo-test}.XXXXXX")
 PIDS=()

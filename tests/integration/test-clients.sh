@@ -133,9 +133,7 @@ bounded() {
 # Under AddressSanitizer every allocation carries redzones and freed memory
 # waits in a quarantine: keep that small, and allow twice the growth.
 SLACK_PCT=125
-# (Not `ldd | grep -q`: under pipefail, grep leaving early kills ldd with
-# SIGPIPE on a busy machine, and the test forgot it was under ASan: ciX3.)
-if [[ $(ldd "$PRIMARY" 2>/dev/null) == *libasan* ]]; then
+if [[ $SANITIZER == asan ]]; then
 	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4
 	SLACK_PCT=250
 fi

@@ -154,7 +154,12 @@ kill -TERM "$PID_primary" "$PID_secondary"
 wait "$PID_primary" "$PID_secondary" || true
 PIDS=()
 
-# 2. Fair loops: status on the secondary during a 200 MB live sync.
+# 2. Fair loops: status on the secondary during a 200 MB live sync. An
+# unfair loop answers only after the sync (seconds, and the state would be
+# colo by then); a fair one within a few budgets: 500 ms, four times that
+# under a sanitizer on a busy machine (ASan measured 411-562 ms: ciX3).
+STATUS_MS_MAX=500
+[[ $SANITIZER == none ]] || STATUS_MS_MAX=2000
 gen_creds "$T/creds2"
 RPORT=$(free_port); PPORT=$(free_port); SPORT=$(free_port)
 PSOCK=$T/p2.sock; SSOCK=$T/s2.sock
@@ -179,7 +184,7 @@ done
 (( ${#times[@]} >= 3 )) ||
 	fail "the sync ended after ${#times[@]} status calls; no test"
 for ms in "${times[@]}"; do
-	(( ms < 500 )) || fail "status took $ms ms during live sync (all: ${times[*]})"
+	(( ms < STATUS_MS_MAX )) || fail "status took $ms ms during live sync (all: ${times[*]})"
 done
 wait_state "$PSOCK" colo 60
 pass "secondary status during a 200 MB live sync: ${times[*]} ms"
@@ -207,7 +212,7 @@ done
 kill -0 "$FLOOD" 2>/dev/null || fail "the flood ended before the measurements: $(cat "$T/flood.out")"
 wait "$FLOOD" || fail "colo-inject flood: $(cat "$T/flood.out")"
 for ms in "${times[@]}"; do
-	(( ms < 500 )) || fail "status took $ms ms during a flood (all: ${times[*]})"
+	(( ms < STATUS_MS_MAX )) || fail "status took $ms ms during a flood (all: ${times[*]})"
 done
 alive "$PID_secondary3" || fail "the secondary died"
 pass "secondary status while a peer floods the link: ${times[*]} ms ($(cat "$T/flood.out"))"
