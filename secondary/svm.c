@@ -27,6 +27,7 @@ void svm_init(struct svm *v, struct evloop *loop, const char *guest,
 	v->proc.pid = -1;
 	v->proc.chan_fd = -1;
 	v->proc.hint_fd = -1;
+	v->proc.rd.fd = v->proc.wr.fd = v->proc.hint_rd.fd = -1;
 	v->dlog.pagemap_fd = -1;
 }
 
