@@ -10,11 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "digest.h"
 #include "log.h"
 #include "secondary-fixture.h"
 #include "tap.h"
+#include "xport.h"
 
 #define RAM_BYTES (4u << 20)
 #define PAGES (RAM_BYTES / 4096)
@@ -260,6 +263,50 @@ static void test_fenced_generation(void)
 	fx_deinit(&s);
 }
 
+/*
+ * A primary of the fenced SVM's pair, as new as it: the hello is accepted
+ * through the hook failover wires, the fenced SVM steps aside (kept, its
+ * RAM with it) and live sync starts with heartbeats; a reset before any
+ * checkpoint brings the fenced state back.
+ */
+static void test_fenced_replaced(void)
+{
+	struct sec_fixture s;
+	struct proto_msg m = { .type = PROTO_HELLO };
+	int sv[2];
+
+	setup(&s, IN_FENCED);
+	/* A primary on a socketpair: the ack goes out on it. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_EQ(sec_link_adopt(&s.link, xport_tcp_new(sv[0])), 0);
+	CHECK_EQ(s.in.state, IN_FENCED);     /* kept until a hello is accepted */
+	s.in.gen.pair_id = 0xabcd;
+	s.in.gen.generation = 5;
+	m.hello.version = PROTO_VERSION;
+	m.hello.page_size = 4096;
+	m.hello.nblocks = 1;
+	m.hello.blocks[0].size = RAM_BYTES;
+	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
+	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
+	m.hello.gen.pair_id = 0xabcd;
+	m.hello.gen.generation = 5;
+	CHECK_EQ(incoming_handle(&s.in, &m), 0);
+	CHECK_EQ(s.in.state, IN_SYNC);
+	CHECK(s.fo.kept.have);
+	CHECK_EQ(s.fo.kept.gen.generation, 5);
+	CHECK(s.in.have_ram);                /* the new primary's RAM */
+	CHECK(s.link.heartbeats);
+	incoming_reset(&s.in, "sync failed");
+	CHECK(!s.fo.kept.have);
+	CHECK_EQ(s.in.state, IN_FENCED);
+	CHECK_EQ(s.in.gen.pair_id, 0xabcd);
+	CHECK(s.in.have_ram);                /* the fenced SVM's RAM, back */
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	CHECK(!sec_link_connected(&s.link));
+	close(sv[1]);
+	fx_deinit(&s);
+}
+
 int main(void)
 {
 	log_init("test-incoming", LOG_LVL_ERROR);
@@ -270,6 +317,7 @@ int main(void)
 	test_hello();
 	test_tunables();
 	test_fenced_generation();
+	test_fenced_replaced();
 	printf("incoming: all checks passed\n");
 	return 0;
 }
