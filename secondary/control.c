@@ -17,10 +17,12 @@ static const char *state_for_status(const struct secondary *s)
 /* Which state the SVM holds (I8), and the settings it would serve with. */
 static void add_generation(json_object *o, const struct secondary *s)
 {
+	const struct fenced_svm *kept = &s->failover.kept;
+
 	status_add_generation(o, &s->in.gen);
 	json_object_object_add(o, "kept_fenced_svm_pid",
-			       json_object_new_int(s->failover.kept.have ?
-						   s->failover.kept.svm.proc.pid : -1));
+			       json_object_new_int(kept->have ?
+						   kept->svm.proc.pid : -1));
 	json_object_object_add(o, "primary_tunables", s->in.have_tunables ?
 			       status_tunables(&s->in.tunables) :
 			       json_object_new_object());

@@ -49,7 +49,7 @@ struct sec_link_ops {
 struct sec_link_cfg {
 	struct evloop *loop;
 	struct xport_tls_ctx *tls;     /* NULL: plain TCP (--insecure) */
-	int cancel_fd;                 /* readable: blocking calls give up (I10) */
+	int cancel_fd;                 /* readable: blocking calls end (I10) */
 	unsigned heartbeat_ms;
 	unsigned timeout_ms;           /* the primary's silence that ends it */
 	struct last_error *last_error; /* may be NULL */
