@@ -10,19 +10,21 @@
 
 static const char *state_for_status(const struct secondary *s)
 {
-	return s->state == IN_HELLO || s->state == IN_SYNC ? "syncing" :
-	       s->state == IN_CKPT ? "colo" : in_state_name(s->state);
+	return s->in.state == IN_HELLO || s->in.state == IN_SYNC ? "syncing" :
+	       s->in.state == IN_CKPT ? "colo" : in_state_name(s->in.state);
 }
 
 /* Which state the SVM holds (I8), and the settings it would serve with. */
 static void add_generation(json_object *o, const struct secondary *s)
 {
-	status_add_generation(o, &s->gen);
+	const struct fenced_svm *kept = &s->failover.kept;
+
+	status_add_generation(o, &s->in.gen);
 	json_object_object_add(o, "kept_fenced_svm_pid",
-			       json_object_new_int(s->kept.have ?
-						   s->kept.svm.pid : -1));
-	json_object_object_add(o, "primary_tunables", s->have_tunables ?
-			       status_tunables(&s->tunables) :
+			       json_object_new_int(kept->have ?
+						   kept->svm.proc.pid : -1));
+	json_object_object_add(o, "primary_tunables", s->in.have_tunables ?
+			       status_tunables(&s->in.tunables) :
 			       json_object_new_object());
 }
 
@@ -35,35 +37,37 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 
 	(void)args;
 	(void)err;
-	digest_hex(s->guest_digest, hex);
+	digest_hex(s->in.guest_digest, hex);
 	json_object_object_add(o, "role", json_object_new_string("secondary"));
 	json_object_object_add(o, "state",
 			       json_object_new_string(state_for_status(s)));
 	json_object_object_add(o, "checkpoints",
-			       json_object_new_uint64(s->ckpt_count));
+			       json_object_new_uint64(s->in.ckpt_count));
 	last = json_object_new_object();
 	json_object_object_add(last, "pages",
-			       json_object_new_uint64(s->last_ckpt_pages));
+			       json_object_new_uint64(s->in.last_ckpt_pages));
 	json_object_object_add(last, "bytes",
-			       json_object_new_uint64(s->last_ckpt_pages << 12));
+			       json_object_new_uint64(s->in.last_ckpt_pages << 12));
 	json_object_object_add(last, "flushed_pages",
-			       json_object_new_uint64(s->last_ckpt_flushed));
+			       json_object_new_uint64(s->in.last_ckpt_flushed));
 	json_object_object_add(last, "pause_ms",
-			       json_object_new_double(s->last_ckpt_apply_ms));
+			       json_object_new_double(s->in.last_ckpt_apply_ms));
 	json_object_object_add(o, "last_checkpoint", last);
 	json_object_object_add(o, "ram_bytes",
-			       json_object_new_uint64(s->have_ram ?
-					ram_layout_bytes(&s->ram) : 0));
+			       json_object_new_uint64(s->in.have_ram ?
+					ram_layout_bytes(&s->in.ram) : 0));
 	json_object_object_add(o, "mismatches", json_object_new_uint64(0));
 	json_object_object_add(o, "input_seq",
-			       json_object_new_uint64(s->input_seq));
+			       json_object_new_uint64(s->svm.input_seq));
 	json_object_object_add(o, "primary",
-			       json_object_new_string(s->link ? s->peer : ""));
+			       json_object_new_string(
+				       sec_link_connected(&s->link) ?
+				       sec_link_peer(&s->link) : ""));
 	json_object_object_add(o, "svm_pid",
-			       json_object_new_int(s->svm.pid));
+			       json_object_new_int(s->svm.proc.pid));
 	json_object_object_add(o, "guest_sha256", json_object_new_string(hex));
 	json_object_object_add(o, "last_error",
-			       json_object_new_string(s->last_error));
+			       json_object_new_string(s->last_error.text));
 	add_generation(o, s);
 	*ret = o;
 	return 0;
@@ -75,18 +79,20 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 			struct ctl_error *err)
 {
 	struct secondary *s = opaque;
+	enum in_state st = s->in.state;
 
 	(void)args;
-	if (!s->kept.have &&
-	    (s->svm.pid < 0 || (s->state != IN_COLO && s->state != IN_CKPT &&
-				s->state != IN_FENCED))) {
+	if (!s->failover.kept.have &&
+	    (s->svm.proc.pid < 0 || (st != IN_COLO && st != IN_CKPT &&
+				     st != IN_FENCED))) {
 		ctl_error_set(err, "GenericError",
 			      "nothing to take over with: state %s (the SVM "
 			      "runs only once live sync is complete)",
-			      in_state_name(s->state));
+			      in_state_name(st));
 		return -ENOTCONN;
 	}
-	secondary_primary_lost(s, "failover forced by the operator", true);
+	failover_primary_lost(&s->failover, "failover forced by the operator",
+			      true);
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, "role", json_object_new_string("primary"));
 	json_object_object_add(*ret, "state",
@@ -102,10 +108,10 @@ static int cmd_drop_fenced(void *opaque, json_object *args, json_object **ret,
 	struct secondary *s = opaque;
 
 	(void)args;
-	if (fenced_discard(s) < 0) {
+	if (failover_discard_fenced(&s->failover) < 0) {
 		ctl_error_set(err, "GenericError",
 			      "no fenced SVM to drop: state %s",
-			      in_state_name(s->state));
+			      in_state_name(s->in.state));
 		return -ENOENT;
 	}
 	*ret = json_object_new_object();

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * The incoming stream: what the secondary does with each message from the
- * primary, as a small state machine.
- *
- *   WAITING -> HELLO -(hello accepted)-> SYNC -(CKPT_BEGIN first)-> CKPT
- *   CKPT -(CKPT_END: apply, ack)-> COLO -(CKPT_BEGIN)-> CKPT ...
+ * The incoming stream (see incoming.h for the states).
  *
  * Nothing from the wire is trusted (I6): every message is checked against
  * the state and every page range against the layout before anything is
  * written, and a bad one ends the connection with a log line saying what
  * was wrong. Pages only go into the RAM cache; the SVM's RAM changes only
  * when a whole checkpoint has arrived (I7).
+ *
+ * Each handler opens with expect(): the states in which its message may
+ * come, as QEMU's colo_receive_check_message(expect) does, so a
+ * checkpoint reads as its sequence: BEGIN in SYNC or COLO; PAGES in CKPT;
+ * one DEVICE_STATE; END, which applies and acks.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,14 +22,17 @@
 
 #include "digest.h"
 #include "evloop.h"
-#include "secondary-int.h"
+#include "incoming.h"
+#include "last-error.h"
 #include "log.h"
 #include "ram-digest.h"
+#include "svm.h"
 #include "tunables.h"
-#include "xport.h"
 
 #define MAX_RAM_BYTES (1ULL << 40)
 #define ADDR_LIMIT (1ULL << 47)
+
+#define ST(x) (1u << (x))
 
 const char *in_state_name(enum in_state st)
 {
@@ -43,10 +47,27 @@ const char *in_state_name(enum in_state st)
 	return "unknown";
 }
 
-static int refuse(struct secondary *s, const char *fmt, ...)
+static const char *peer(const struct incoming *in)
+{
+	return sec_link_peer(in->link);
+}
+
+/* The message may come in the states of mask (ST(...)); any other is a
+ * primary out of step with us (I6). */
+static bool expect(const struct incoming *in, const struct proto_msg *m,
+		   unsigned mask)
+{
+	if (mask & ST(in->state))
+		return true;
+	log_error("%s sent %s, which does not belong in state %s", peer(in),
+		  proto_type_name(m->type), in_state_name(in->state));
+	return false;
+}
+
+static int refuse(struct incoming *in, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static int refuse(struct secondary *s, const char *fmt, ...)
+static int refuse(struct incoming *in, const char *fmt, ...)
 {
 	struct proto_msg m = { .type = PROTO_REFUSE };
 	va_list ap;
@@ -54,14 +75,14 @@ static int refuse(struct secondary *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m.refuse.reason, sizeof(m.refuse.reason), fmt, ap);
 	va_end(ap);
-	log_error("refusing primary %s: %s", s->peer, m.refuse.reason);
-	snprintf(s->last_error, sizeof(s->last_error), "refused %s: %s",
-		 s->peer, m.refuse.reason);
-	sec_link_send(s, &m);
+	log_error("refusing primary %s: %s", peer(in), m.refuse.reason);
+	last_error_set(in->last_error, "refused %s: %s", peer(in),
+		       m.refuse.reason);
+	sec_link_send(in->link, &m);
 	return -ECONNREFUSED;
 }
 
-static int check_layout(struct secondary *s, const struct proto_hello *h)
+static int check_layout(struct incoming *in, const struct proto_hello *h)
 {
 	uint64_t total = 0;
 	uint32_t i, j;
@@ -70,65 +91,80 @@ static int check_layout(struct secondary *s, const struct proto_hello *h)
 		uint64_t addr = h->blocks[i].guest_addr, size = h->blocks[i].size;
 
 		if (h->blocks[i].id != i)
-			return refuse(s, "block %u has id %u", i, h->blocks[i].id);
+			return refuse(in, "block %u has id %u", i,
+				      h->blocks[i].id);
 		if (size == 0 || size > MAX_RAM_BYTES || total + size > MAX_RAM_BYTES)
-			return refuse(s, "block %u: size %llu out of range", i,
+			return refuse(in, "block %u: size %llu out of range", i,
 				      (unsigned long long)size);
 		if (addr % RAM_PAGE_SIZE || addr >= ADDR_LIMIT ||
 		    size > ADDR_LIMIT - addr)
-			return refuse(s, "block %u: address %#llx unusable", i,
+			return refuse(in, "block %u: address %#llx unusable", i,
 				      (unsigned long long)addr);
 		for (j = 0; j < i; j++) {
 			uint64_t a = h->blocks[j].guest_addr;
 
 			if (addr < a + h->blocks[j].size && a < addr + size)
-				return refuse(s, "blocks %u and %u overlap", j, i);
+				return refuse(in, "blocks %u and %u overlap",
+					      j, i);
 		}
 		total += size;
 	}
 	return 0;
 }
 
+/* Runs on the thread that flushes (today the main thread, in
+ * apply_checkpoint): the primary waits for our ack meanwhile. */
 static void flush_tick(void *opaque)
 {
-	sec_link_heartbeat(opaque);
+	struct incoming *in = opaque;
+
+	sec_link_heartbeat(in->link);
 }
 
-int incoming_cache_init(struct secondary *s)
+/* The RAM cache over in->ram, heartbeating while it flushes; the SVM's
+ * dirty log joins it when the SVM runs. */
+static int cache_init(struct incoming *in)
 {
-	int ret = ramcache_init(&s->cache, &s->ram);
+	int ret = ramcache_init(&in->cache, &in->ram);
 
 	if (ret == 0) {
-		s->cache.flush_tick = flush_tick;
-		s->cache.flush_tick_opaque = s;
+		in->cache.flush_tick = flush_tick;
+		in->cache.flush_tick_opaque = in;
 	}
 	return ret;
 }
 
-static int setup_ram(struct secondary *s, const struct proto_hello *h)
+static void cache_watch_svm(struct incoming *in, bool on)
+{
+	ramcache_lock(&in->cache);
+	in->cache.dlog = on ? &in->svm->dlog : NULL;
+	ramcache_unlock(&in->cache);
+}
+
+static int setup_ram(struct incoming *in, const struct proto_hello *h)
 {
 	uint32_t i;
 	int ret;
 
-	memset(&s->ram, 0, sizeof(s->ram));
+	memset(&in->ram, 0, sizeof(in->ram));
 	for (i = 0; i < h->nblocks; i++) {
-		ret = ramblock_create(&s->ram.blocks[i], i, h->blocks[i].name,
+		ret = ramblock_create(&in->ram.blocks[i], i, h->blocks[i].name,
 				      h->blocks[i].size, h->blocks[i].guest_addr);
 		if (ret < 0) {
-			ram_layout_destroy(&s->ram);
-			return refuse(s, "cannot create %llu bytes of RAM: %s",
+			ram_layout_destroy(&in->ram);
+			return refuse(in, "cannot create %llu bytes of RAM: %s",
 				      (unsigned long long)h->blocks[i].size,
 				      strerror(-ret));
 		}
-		s->ram.nblocks = i + 1;
+		in->ram.nblocks = i + 1;
 	}
-	ret = incoming_cache_init(s);
+	ret = cache_init(in);
 	if (ret < 0) {
-		ram_layout_destroy(&s->ram);
-		return refuse(s, "cannot allocate the RAM cache: %s",
+		ram_layout_destroy(&in->ram);
+		return refuse(in, "cannot allocate the RAM cache: %s",
 			      strerror(-ret));
 	}
-	s->have_ram = true;
+	in->have_ram = true;
 	return 0;
 }
 
@@ -139,123 +175,136 @@ static int setup_ram(struct secondary *s, const struct proto_hello *h)
  * operator decides that case: `colo-ctl failover` serves the fenced SVM,
  * `colo-ctl drop-fenced` throws it away.
  */
-static int check_generation(struct secondary *s,
+static int check_generation(struct incoming *in,
 			    const struct proto_generation *g)
 {
-	if (g->pair_id == s->gen.pair_id && g->generation >= s->gen.generation)
+	if (g->pair_id == in->gen.pair_id && g->generation >= in->gen.generation)
 		return 0;
 	/* Fits PROTO_REASON_MAX with the longest numbers. */
-	return refuse(s, "fenced SVM of pair %016llx generation %llu here; "
+	return refuse(in, "fenced SVM of pair %016llx generation %llu here; "
 		      "primary offers pair %016llx generation %llu (%s): not "
 		      "replaced; `colo-ctl failover` serves it, `colo-ctl "
 		      "drop-fenced` discards it",
-		      (unsigned long long)s->gen.pair_id,
-		      (unsigned long long)s->gen.generation,
+		      (unsigned long long)in->gen.pair_id,
+		      (unsigned long long)in->gen.generation,
 		      (unsigned long long)g->pair_id,
 		      (unsigned long long)g->generation,
-		      g->pair_id != s->gen.pair_id ? "another pair" : "older");
+		      g->pair_id != in->gen.pair_id ? "another pair" : "older");
 }
 
-static int on_hello(struct secondary *s, const struct proto_hello *h)
+static int on_hello(void *opaque, const struct proto_msg *m)
 {
+	struct incoming *in = opaque;
+	const struct proto_hello *h = &m->hello;
 	struct proto_msg ack = { .type = PROTO_HELLO_ACK };
 	char ours[2 * DIGEST_LEN + 1], theirs[2 * DIGEST_LEN + 1];
 	int ret;
 
+	if (!expect(in, m, ST(IN_HELLO) | ST(IN_FENCED)))
+		return -EPROTO;
 	if (h->version != PROTO_VERSION)
-		return refuse(s, "protocol version %u, this secondary speaks "
+		return refuse(in, "protocol version %u, this secondary speaks "
 			      "version %u", h->version, PROTO_VERSION);
 	if (h->page_size != RAM_PAGE_SIZE)
-		return refuse(s, "page size %u, this secondary uses %llu",
+		return refuse(in, "page size %u, this secondary uses %llu",
 			      h->page_size, RAM_PAGE_SIZE);
-	if (memcmp(h->guest_digest, s->guest_digest, DIGEST_LEN)) {
+	if (memcmp(h->guest_digest, in->guest_digest, DIGEST_LEN)) {
 		digest_hex(h->guest_digest, theirs);
-		digest_hex(s->guest_digest, ours);
-		return refuse(s, "guest binary differs: primary's sha256 %s, "
+		digest_hex(in->guest_digest, ours);
+		return refuse(in, "guest binary differs: primary's sha256 %s, "
 			      "secondary's %s", theirs, ours);
 	}
-	ret = check_layout(s, h);
+	ret = check_layout(in, h);
 	if (ret < 0)
 		return ret;
-	if (s->state == IN_FENCED) {
-		ret = check_generation(s, &h->gen);
+	if (in->state == IN_FENCED) {
+		ret = check_generation(in, &h->gen);
 		if (ret < 0)
 			return ret;
 		/* The primary has all we have; still, ours stays until its
 		 * first checkpoint is applied here. */
 		log_warn("primary %s (pair %016llx generation %llu) accepted: "
-			 "it replaces the fenced SVM", s->peer,
+			 "it replaces the fenced SVM", peer(in),
 			 (unsigned long long)h->gen.pair_id,
 			 (unsigned long long)h->gen.generation);
-		fenced_keep(s);
+		if (in->hooks.replacing_fenced)
+			in->hooks.replacing_fenced(in->hooks.opaque);
 	}
-	ret = setup_ram(s, h);
+	ret = setup_ram(in, h);
 	if (ret < 0)
 		return ret;
-	s->state = IN_SYNC;
-	s->sync_pages = 0;
+	in->state = IN_SYNC;
+	in->sync_pages = 0;
+	sec_link_start_heartbeats(in->link);
 	log_info("primary %s accepted: %llu MiB of guest RAM, live sync "
-		 "starting", s->peer,
-		 (unsigned long long)(ram_layout_bytes(&s->ram) >> 20));
-	return sec_link_send(s, &ack);
+		 "starting", peer(in),
+		 (unsigned long long)(ram_layout_bytes(&in->ram) >> 20));
+	return sec_link_send(in->link, &ack);
 }
 
-static int bad_range(struct secondary *s, const char *what, uint32_t block,
+static int bad_range(struct incoming *in, const char *what, uint32_t block,
 		     uint64_t first, uint64_t count)
 {
-	uint64_t pages = block < s->ram.nblocks ?
-			 ramblock_pages(&s->ram.blocks[block]) : 0;
+	uint64_t pages = block < in->ram.nblocks ?
+			 ramblock_pages(&in->ram.blocks[block]) : 0;
 
 	log_error("%s from %s out of range: block %u pages %llu+%llu (layout "
-		  "has %u blocks, this one %llu pages)", what, s->peer, block,
+		  "has %u blocks, this one %llu pages)", what, peer(in), block,
 		  (unsigned long long)first, (unsigned long long)count,
-		  s->ram.nblocks, (unsigned long long)pages);
+		  in->ram.nblocks, (unsigned long long)pages);
 	return -ERANGE;
 }
 
-static int on_pages(struct secondary *s, const struct proto_msg *m)
+static int on_pages(void *opaque, const struct proto_msg *m)
 {
+	struct incoming *in = opaque;
 	bool discard = m->type == PROTO_DISCARD;
 	uint32_t block = discard ? m->discard.block : m->pages.block;
 	uint64_t first = discard ? m->discard.first : m->pages.first;
 	uint64_t count = discard ? m->discard.count : m->pages.count;
 	const uint8_t *data = discard ? NULL : m->pages.data;
 
-	if (proto_check_range(&s->ram, block, first, count) < 0)
-		return bad_range(s, proto_type_name(m->type), block, first,
+	if (!expect(in, m, ST(IN_SYNC) | ST(IN_CKPT)))
+		return -EPROTO;
+	if (proto_check_range(&in->ram, block, first, count) < 0)
+		return bad_range(in, proto_type_name(m->type), block, first,
 				 count);
 	/* CKPT_END counts the pages sent; discarded ranges are not pages. */
-	if (s->state == IN_CKPT && !discard)
-		s->ckpt_pages += count;
+	if (in->state == IN_CKPT && !discard)
+		in->ckpt_pages += count;
 	else if (!discard)
-		s->sync_pages += count;
-	return ramcache_store(&s->cache, block, first, count, data);
+		in->sync_pages += count;
+	return ramcache_store(&in->cache, block, first, count, data);
 }
 
-static int on_ckpt_begin(struct secondary *s, const struct proto_ckpt_begin *b)
+static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 {
+	struct incoming *in = opaque;
+	const struct proto_ckpt_begin *b = &m->ckpt_begin;
 	bool first = b->flags & PROTO_CKPT_FIRST;
 
-	if (first != (s->state == IN_SYNC)) {
+	if (!expect(in, m, ST(IN_SYNC) | ST(IN_COLO)))
+		return -EPROTO;
+	if (first != (in->state == IN_SYNC)) {
 		log_error("%s: checkpoint %llu %s the first, but the pair is "
-			  "in state %s", s->peer, (unsigned long long)b->id,
+			  "in state %s", peer(in), (unsigned long long)b->id,
 			  first ? "claims to be" : "is not",
-			  in_state_name(s->state));
+			  in_state_name(in->state));
 		return -EPROTO;
 	}
-	s->state = IN_CKPT;
-	s->ckpt_id = b->id;
-	s->ckpt_flags = b->flags;
-	s->ckpt_pages = 0;
-	s->have_devstate = false;
-	s->ckpt_begin_ms = evloop_now_ms();
+	in->state = IN_CKPT;
+	in->ckpt_id = b->id;
+	in->ckpt_flags = b->flags;
+	in->ckpt_pages = 0;
+	in->have_devstate = false;
+	in->ckpt_begin_ms = evloop_now_ms();
 	return 0;
 }
 
-static int send_verify(struct secondary *s)
+static int send_verify(struct incoming *in)
 {
 	struct proto_msg m = { .type = PROTO_VERIFY };
-	uint32_t n = ram_digest_nchunks(&s->ram, RAM_DIGEST_CHUNK_PAGES);
+	uint32_t n = ram_digest_nchunks(&in->ram, RAM_DIGEST_CHUNK_PAGES);
 	uint8_t *d;
 	int ret;
 
@@ -264,35 +313,38 @@ static int send_verify(struct secondary *s)
 	d = malloc((size_t)n * DIGEST_LEN);
 	if (!d)
 		return -ENOMEM;
-	ret = ram_digest_chunks(&s->ram, RAM_DIGEST_CHUNK_PAGES, d,
-				sec_link_heartbeat_idle, s);
+	ret = ram_digest_chunks(&in->ram, RAM_DIGEST_CHUNK_PAGES, d,
+				sec_link_heartbeat_idle, in->link);
 	if (ret == 0) {
-		m.verify.id = s->ckpt_id;
+		m.verify.id = in->ckpt_id;
 		m.verify.chunk_pages = RAM_DIGEST_CHUNK_PAGES;
 		m.verify.ndigests = n;
 		m.verify.digests = d;
-		ret = sec_link_send(s, &m);
+		ret = sec_link_send(in->link, &m);
 	}
 	free(d);
 	return ret;
 }
 
 /* The ranges colo-primary's flags allow (I6: checked before use). */
-static int check_tunables(struct secondary *s, const struct proto_tunables *t)
+static int check_tunables(struct incoming *in, const struct proto_tunables *t)
 {
 	if (!tunables_check_carried(t))
 		return 0;
-	log_error("%s: device state carries tunables out of range", s->peer);
+	log_error("%s: device state carries tunables out of range", peer(in));
 	return -EPROTO;
 }
 
-static int on_device_state(struct secondary *s,
-			   const struct proto_device_state *d)
+static int on_device_state(void *opaque, const struct proto_msg *m)
 {
+	struct incoming *in = opaque;
+	const struct proto_device_state *d = &m->device_state;
 	uint32_t *ids;
 	uint32_t i;
 
-	if (check_tunables(s, &d->tunables) < 0)
+	if (!expect(in, m, in->have_devstate ? 0 : ST(IN_CKPT)))
+		return -EPROTO;
+	if (check_tunables(in, &d->tunables) < 0)
 		return -EPROTO;
 	ids = malloc(((size_t)d->nconns + 1) * sizeof(*ids));
 	if (!ids)
@@ -303,166 +355,234 @@ static int on_device_state(struct secondary *s,
 		memcpy(&be, d->conn_ids + 4 * (size_t)i, 4);
 		ids[i] = ntohl(be);
 	}
-	free(s->dev_conns);
-	s->dev_conns = ids;
-	s->ndev_conns = d->nconns;
-	s->dev_input_seq = d->input_seq;
-	s->dev_gen = d->gen;
-	s->dev_tunables = d->tunables;
-	s->have_devstate = true;
+	free(in->dev_conns);
+	in->dev_conns = ids;
+	in->ndev_conns = d->nconns;
+	in->dev_input_seq = d->input_seq;
+	in->dev_gen = d->gen;
+	in->dev_tunables = d->tunables;
+	in->have_devstate = true;
 	return 0;
 }
 
 /* The whole checkpoint is here: make the SVM equal to it. */
-static int apply_checkpoint(struct secondary *s)
+static int apply_checkpoint(struct incoming *in)
 {
 	int64_t flushed;
 	int ret;
 
-	if (s->ckpt_flags & PROTO_CKPT_FIRST) {
+	if (in->ckpt_flags & PROTO_CKPT_FIRST) {
 		/* Live sync wrote every page to the SVM's RAM as well. */
-		ramcache_svm_start(&s->cache);
-		s->input_seq = s->dev_input_seq;
-		ret = svm_start(s);
+		ramcache_svm_start(&in->cache);
+		ret = svm_start(in->svm, &in->ram, in->dev_input_seq);
 		if (ret < 0)
 			return ret;
+		cache_watch_svm(in, true);
 		flushed = 0;
 	} else {
-		ret = svm_barrier(s);
+		ret = svm_barrier(in->svm);
 		if (ret < 0)
 			return ret;
-		if (s->input_seq != s->dev_input_seq) {
+		if (in->svm->input_seq != in->dev_input_seq) {
 			log_error("SVM has had %llu input events, the primary's "
 				  "checkpoint %llu is at %llu",
-				  (unsigned long long)s->input_seq,
-				  (unsigned long long)s->ckpt_id,
-				  (unsigned long long)s->dev_input_seq);
+				  (unsigned long long)in->svm->input_seq,
+				  (unsigned long long)in->ckpt_id,
+				  (unsigned long long)in->dev_input_seq);
 			return -EPROTO;
 		}
-		flushed = colo_flush_ram_cache(&s->cache);
+		flushed = colo_flush_ram_cache(&in->cache);
 		if (flushed < 0)
 			return (int)flushed;
 	}
-	s->last_ckpt_flushed = (uint64_t)flushed;
-	s->gen = s->dev_gen;
-	s->tunables = s->dev_tunables;
-	s->have_tunables = true;
+	in->last_ckpt_flushed = (uint64_t)flushed;
+	in->gen = in->dev_gen;
+	in->tunables = in->dev_tunables;
+	in->have_tunables = true;
 	/* A fenced SVM kept for this sync is superseded now. */
-	fenced_drop_kept(s);
+	if (in->hooks.checkpoint_applied)
+		in->hooks.checkpoint_applied(in->hooks.opaque);
 	/* The SVM's connections are now the PVM's as of the checkpoint. */
-	return conns_replace(s, s->dev_conns, s->ndev_conns);
+	return svm_conns_replace(in->svm, in->dev_conns, in->ndev_conns);
 }
 
-static int on_ckpt_end(struct secondary *s, const struct proto_ckpt_end *e)
+static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 {
+	struct incoming *in = opaque;
+	const struct proto_ckpt_end *e = &m->ckpt_end;
 	struct proto_msg ack = { .type = PROTO_CKPT_ACK };
 	int ret;
 
-	if (e->id != s->ckpt_id || !s->have_devstate) {
-		log_error("%s: checkpoint %llu ended as %llu%s", s->peer,
-			  (unsigned long long)s->ckpt_id,
+	if (!expect(in, m, ST(IN_CKPT)))
+		return -EPROTO;
+	if (e->id != in->ckpt_id || !in->have_devstate) {
+		log_error("%s: checkpoint %llu ended as %llu%s", peer(in),
+			  (unsigned long long)in->ckpt_id,
 			  (unsigned long long)e->id,
-			  s->have_devstate ? "" : " without device state");
+			  in->have_devstate ? "" : " without device state");
 		return -EPROTO;
 	}
-	if (e->pages != s->ckpt_pages) {
+	if (e->pages != in->ckpt_pages) {
 		log_error("%s: checkpoint %llu claims %llu pages, %llu arrived",
-			  s->peer, (unsigned long long)e->id,
+			  peer(in), (unsigned long long)e->id,
 			  (unsigned long long)e->pages,
-			  (unsigned long long)s->ckpt_pages);
+			  (unsigned long long)in->ckpt_pages);
 		return -EPROTO;
 	}
-	ret = apply_checkpoint(s);
+	ret = apply_checkpoint(in);
 	if (ret < 0)
 		return ret;
-	if (s->ckpt_flags & PROTO_CKPT_VERIFY) {
-		ret = send_verify(s);
+	if (in->ckpt_flags & PROTO_CKPT_VERIFY) {
+		ret = send_verify(in);
 		if (ret < 0)
 			return ret;
 	}
-	s->state = IN_COLO;
-	s->ckpt_count++;
-	s->last_ckpt_pages = s->ckpt_pages;
-	s->last_ckpt_apply_ms = (double)(evloop_now_ms() - s->ckpt_begin_ms);
-	if (s->ckpt_flags & PROTO_CKPT_FIRST) {
-		/* From now on a primary silent this long is lost, also in the
-		 * middle of a message. */
-		if (s->link)
-			xport_set_timeout(s->link,
-					  (int)s->opts.tunables.failover_timeout_ms);
-	}
-	if (s->ckpt_flags & PROTO_CKPT_FIRST)
+	in->state = IN_COLO;
+	in->ckpt_count++;
+	in->last_ckpt_pages = in->ckpt_pages;
+	in->last_ckpt_apply_ms = (double)(evloop_now_ms() - in->ckpt_begin_ms);
+	if (in->ckpt_flags & PROTO_CKPT_FIRST)
 		log_info("live sync complete (%llu pages); SVM running, pair "
-			 "in colo state", (unsigned long long)s->sync_pages);
+			 "in colo state", (unsigned long long)in->sync_pages);
 	ack.ckpt_ack.id = e->id;
 	ack.ckpt_ack.status = 0;
 	/* Applying may have taken longer than the failover timeout; the
 	 * primary was alive when it sent CKPT_END, so count from now. */
-	s->link_rx_ms = evloop_now_ms();
-	return sec_link_send(s, &ack);
+	sec_link_heard(in->link);
+	return sec_link_send(in->link, &ack);
 }
 
-int incoming_handle(struct secondary *s, const struct proto_msg *m)
+static int on_input(void *opaque, const struct proto_msg *m)
 {
-	enum in_state st = s->state;
+	struct incoming *in = opaque;
 
-	switch (m->type) {
-	case PROTO_HELLO:
-		if (st == IN_HELLO || st == IN_FENCED)
-			return on_hello(s, &m->hello);
-		break;
-	case PROTO_PAGES:
-	case PROTO_DISCARD:
-		if (st == IN_SYNC || st == IN_CKPT)
-			return on_pages(s, m);
-		break;
-	case PROTO_CKPT_BEGIN:
-		if (st == IN_SYNC || st == IN_COLO)
-			return on_ckpt_begin(s, &m->ckpt_begin);
-		break;
-	case PROTO_DEVICE_STATE:
-		if (st == IN_CKPT && !s->have_devstate)
-			return on_device_state(s, &m->device_state);
-		break;
-	case PROTO_CKPT_END:
-		if (st == IN_CKPT)
-			return on_ckpt_end(s, &m->ckpt_end);
-		break;
-	case PROTO_INPUT:
-		if (st == IN_COLO)
-			return svm_feed(s, &m->input);
-		break;
-	case PROTO_HEARTBEAT:
-		return 0;
-	default:
-		break;
-	}
-	log_error("%s sent %s, which does not belong in state %s", s->peer,
-		  proto_type_name(m->type), in_state_name(st));
-	return -EPROTO;
+	if (!expect(in, m, ST(IN_COLO)))
+		return -EPROTO;
+	return svm_feed(in->svm, &m->input);
 }
 
-void incoming_reset(struct secondary *s, const char *why)
+static int on_heartbeat(void *opaque, const struct proto_msg *m)
 {
-	if (s->link) {
-		log_warn("connection with primary %s ended: %s", s->peer, why);
-		snprintf(s->last_error, sizeof(s->last_error),
-			 "primary %s: %s", s->peer, why);
-		sec_link_close(s);
+	(void)opaque;
+	(void)m;
+	return 0;           /* the link counted it as a sign of life */
+}
+
+const sec_link_handler incoming_handlers[PROTO__MAX] = {
+	[PROTO_HELLO] = on_hello,
+	[PROTO_PAGES] = on_pages,
+	[PROTO_DISCARD] = on_pages,
+	[PROTO_CKPT_BEGIN] = on_ckpt_begin,
+	[PROTO_DEVICE_STATE] = on_device_state,
+	[PROTO_CKPT_END] = on_ckpt_end,
+	[PROTO_INPUT] = on_input,
+	[PROTO_HEARTBEAT] = on_heartbeat,
+};
+
+int incoming_handle(struct incoming *in, const struct proto_msg *m)
+{
+	sec_link_handler h = m->type < PROTO__MAX ?
+			     incoming_handlers[m->type] : NULL;
+
+	if (!h) {
+		log_error("%s sent %s, which does not belong in state %s",
+			  peer(in), proto_type_name(m->type),
+			  in_state_name(in->state));
+		return -EPROTO;
 	}
-	svm_stop(s);
-	free(s->dev_conns);
-	s->dev_conns = NULL;
-	s->ndev_conns = 0;
-	s->nconns = 0;
-	s->max_conn_id = 0;
-	if (s->have_ram) {
-		ramcache_deinit(&s->cache);
-		ram_layout_destroy(&s->ram);
-		s->have_ram = false;
+	return h(in, m);
+}
+
+void incoming_init(struct incoming *in, struct sec_link *link,
+		   struct svm *svm, struct last_error *last_error,
+		   const uint8_t guest_digest[PROTO_DIGEST_LEN],
+		   const struct incoming_hooks *hooks)
+{
+	memset(in, 0, sizeof(*in));
+	in->link = link;
+	in->svm = svm;
+	in->last_error = last_error;
+	memcpy(in->guest_digest, guest_digest, PROTO_DIGEST_LEN);
+	if (hooks)
+		in->hooks = *hooks;
+	in->state = IN_WAITING;
+}
+
+void incoming_connected(struct incoming *in)
+{
+	if (in->state != IN_FENCED)  /* fenced: kept until a hello is accepted */
+		in->state = IN_HELLO;
+}
+
+void incoming_fenced(struct incoming *in)
+{
+	in->state = IN_FENCED;
+}
+
+void incoming_reset(struct incoming *in, const char *why)
+{
+	if (sec_link_connected(in->link)) {
+		log_warn("connection with primary %s ended: %s", peer(in), why);
+		last_error_set(in->last_error, "primary %s: %s", peer(in), why);
+		sec_link_close(in->link);
 	}
-	s->state = IN_WAITING;
-	s->have_tunables = false;
-	memset(&s->gen, 0, sizeof(s->gen));
-	fenced_restore(s);
+	if (in->have_ram && svm_running(in->svm))
+		cache_watch_svm(in, false);
+	svm_stop(in->svm);
+	free(in->dev_conns);
+	in->dev_conns = NULL;
+	in->ndev_conns = 0;
+	svm_conns_clear(in->svm);
+	if (in->have_ram) {
+		ramcache_deinit(&in->cache);
+		ram_layout_destroy(&in->ram);
+		in->have_ram = false;
+	}
+	in->state = IN_WAITING;
+	in->have_tunables = false;
+	memset(&in->gen, 0, sizeof(in->gen));
+	if (in->hooks.reset_done)
+		in->hooks.reset_done(in->hooks.opaque);
+}
+
+void incoming_deinit(struct incoming *in)
+{
+	incoming_reset(in, "shutting down");
+	free(in->dev_conns);
+	in->dev_conns = NULL;
+}
+
+bool incoming_release(struct incoming *in, struct ram_layout *ram,
+		      struct proto_generation *gen,
+		      struct proto_tunables *tunables)
+{
+	if (in->have_ram)
+		ramcache_deinit(&in->cache);
+	free(in->dev_conns);
+	in->dev_conns = NULL;
+	in->ndev_conns = 0;
+	*ram = in->ram;
+	*gen = in->gen;
+	*tunables = in->tunables;
+	memset(&in->ram, 0, sizeof(in->ram));
+	in->have_ram = false;
+	return in->have_tunables;
+}
+
+int incoming_adopt(struct incoming *in, const struct ram_layout *ram,
+		   const struct proto_generation *gen,
+		   const struct proto_tunables *tunables)
+{
+	int ret;
+
+	in->ram = *ram;
+	in->gen = *gen;
+	in->tunables = *tunables;
+	in->have_tunables = true;
+	ret = cache_init(in);
+	in->have_ram = ret == 0;
+	if (in->have_ram && svm_running(in->svm))
+		cache_watch_svm(in, true);
+	in->state = IN_FENCED;
+	return ret;
 }

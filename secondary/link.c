@@ -12,354 +12,380 @@
 #include <unistd.h>
 
 #include "evloop.h"
-#include "secondary-int.h"
+#include "last-error.h"
+#include "link.h"
 #include "log.h"
 #include "xport.h"
 
 /* See the primary's link.c: a floor for the handshake of a slow host. */
 #define HANDSHAKE_MIN_MS 1000
 
+void sec_link_init(struct sec_link *l, const struct sec_link_cfg *cfg,
+		   const struct sec_link_ops *ops)
+{
+	memset(l, 0, sizeof(*l));
+	l->cfg = *cfg;
+	l->ops = *ops;
+}
+
+bool sec_link_connected(const struct sec_link *l)
+{
+	return l->x != NULL;
+}
+
+const char *sec_link_peer(const struct sec_link *l)
+{
+	return l->peer;
+}
+
 /*
  * Everything the secondary sends is queued and written as the socket takes
  * it: were it to block in a write, it would stop reading the primary, which
  * may be blocked writing to us. The loop writes the rest on EV_WRITE.
  */
-int sec_link_send(struct secondary *s, const struct proto_msg *m)
+int sec_link_send(struct sec_link *l, const struct proto_msg *m)
 {
 	int ret;
 
-	if (!s->link)
+	if (!l->x)
 		return -ENOTCONN;
-	ret = proto_queue(s->link, m);
+	ret = proto_queue(l->x, m);
 	if (ret == 0)
-		ret = xport_flush_nb(s->link);
+		ret = xport_flush_nb(l->x);
 	if (ret == -EAGAIN)
 		ret = 0;
 	if (ret == 0)
-		evloop_mod(s->loop, xport_fd(s->link),
-			   EV_READ | (xport_queued(s->link) ? EV_WRITE : 0));
+		evloop_mod(l->cfg.loop, xport_fd(l->x),
+			   EV_READ | (xport_queued(l->x) ? EV_WRITE : 0));
 	return ret;
 }
 
-/*
- * Queue a heartbeat if one is due. Never ends the link itself, so that it
- * is safe while a checkpoint is being applied: 0 or -errno.
- */
-int sec_link_heartbeat(struct secondary *s)
+void sec_link_start_heartbeats(struct sec_link *l)
+{
+	l->heartbeats = true;
+}
+
+int sec_link_heartbeat(struct sec_link *l)
 {
 	struct proto_msg m = { .type = PROTO_HEARTBEAT };
 	uint64_t now = evloop_now_ms();
 
-	/* From the accepted hello on: before it the primary waits for
-	 * HELLO_ACK or REFUSE and nothing else. */
-	if (!s->link || now - s->link_hb_ms < s->opts.tunables.heartbeat_ms ||
-	    (s->state != IN_SYNC && s->state != IN_CKPT &&
-	     s->state != IN_COLO))
+	if (!l->x || !l->heartbeats || now - l->hb_ms < l->cfg.heartbeat_ms)
 		return 0;
-	m.heartbeat.time_ms = s->link_hb_ms = now;
-	return sec_link_send(s, &m);
+	m.heartbeat.time_ms = l->hb_ms = now;
+	return sec_link_send(l, &m);
 }
 
-/* For waits in the loop (SVM barriers, hashing for verify): the primary
- * must keep hearing from us; a broken link shows in on_link or the tick.
- * A pending stop signal ends the wait. */
+/* The primary must keep hearing from us; a broken link shows in on_link
+ * or the tick. */
 int sec_link_heartbeat_idle(void *opaque)
 {
-	struct secondary *s = opaque;
+	struct sec_link *l = opaque;
 
-	sec_link_heartbeat(s);
-	return secondary_stop_requested(s) ? -ECANCELED : 0;
+	sec_link_heartbeat(l);
+	return l->ops.stop_requested && l->ops.stop_requested(l->ops.opaque) ?
+	       -ECANCELED : 0;
 }
 
-/* Before closing: give what is queued (a REFUSE reason) a short chance. */
-void sec_link_close(struct secondary *s)
+void sec_link_heard(struct sec_link *l)
 {
-	if (!s->link)
+	l->rx_ms = evloop_now_ms();
+}
+
+void sec_link_close(struct sec_link *l)
+{
+	if (!l->x)
 		return;
-	if (xport_queued(s->link)) {
-		xport_set_timeout(s->link, 1000);
-		xport_flush(s->link);
+	if (xport_queued(l->x)) {
+		xport_set_timeout(l->x, 1000);
+		xport_flush(l->x);
 	}
-	evloop_del(s->loop, xport_fd(s->link));
-	xport_free(s->link);
-	s->link = NULL;
+	evloop_del(l->cfg.loop, xport_fd(l->x));
+	xport_free(l->x);
+	l->x = NULL;
+	l->heartbeats = false;
+}
+
+static void ended(struct sec_link *l, int err, const char *why, bool lost)
+{
+	l->ops.ended(l->ops.opaque, err, why, lost);
 }
 
 /* Our write to the primary broke: the link, not us, is at fault. */
-static bool link_broken(const struct secondary *s)
+static bool link_broken(const struct sec_link *l)
 {
-	return s->link && s->link->werr;
+	return l->x && l->x->werr;
 }
 
-/*
- * This connection ends, but the primary is not lost: our own failure (the
- * SVM died or hung, an apply error) or a message we refuse (I6). The SVM is
- * dropped; the primary, alive, dials again and live-syncs us. While fenced,
- * only the new connection ends: the fenced SVM may be the only copy, and it
- * goes only once a primary's hello has been accepted.
- */
-void sec_link_failed(struct secondary *s, int err, const char *why)
+static int dispatch(struct sec_link *l, const struct proto_msg *m)
 {
-	if (!why)
-		why = err == -EPROTO ? "malformed or unexpected message" :
-		      strerror(-err);
-	if (s->state == IN_FENCED) {
-		log_warn("connection from %s ended (%s); keeping the fenced SVM",
-			 s->peer, why);
-		sec_link_close(s);
-		return;
+	sec_link_handler h = m->type < PROTO__MAX && l->ops.handlers ?
+			     l->ops.handlers[m->type] : NULL;
+
+	if (!h) {
+		log_error("%s sent %s, which the secondary never expects",
+			  l->peer, proto_type_name(m->type));
+		return -EPROTO;
 	}
-	incoming_reset(s, why);
+	return h(l->ops.handler_opaque, m);
 }
 
-static void connection_failed(struct secondary *s, int err)
+static void on_link(struct evloop *loop, int fd, uint32_t events, void *opaque)
 {
-	sec_link_failed(s, err, NULL);
-}
-
-static void on_link(struct evloop *l, int fd, uint32_t events, void *opaque)
-{
-	struct secondary *s = opaque;
+	struct sec_link *l = opaque;
 	struct proto_budget budget = { 0, 0 };
 	struct proto_msg m;
 	int ret;
 
-	(void)l;
+	(void)loop;
 	(void)fd;
 	if (events & EV_WRITE) {
-		ret = xport_flush_nb(s->link);
+		ret = xport_flush_nb(l->x);
 		if (ret < 0 && ret != -EAGAIN) {
-			if (s->state == IN_FENCED)
-				connection_failed(s, ret);
-			else
-				secondary_primary_lost(s, strerror(-ret), false);
+			ended(l, ret, strerror(-ret), true);
 			return;
 		}
-		evloop_mod(s->loop, xport_fd(s->link),
-			   EV_READ | (xport_queued(s->link) ? EV_WRITE : 0));
+		evloop_mod(l->cfg.loop, xport_fd(l->x),
+			   EV_READ | (xport_queued(l->x) ? EV_WRITE : 0));
 		if (!(events & EV_READ))
 			return;
 	}
 	do {
 		bool received;
 
-		ret = proto_recv(s->link, &s->rx, &m);
+		ret = proto_recv(l->x, &l->rx, &m);
 		received = ret == 0;
 		if (received) {
-			s->link_rx_ms = evloop_now_ms();
-			ret = incoming_handle(s, &m);
+			l->rx_ms = evloop_now_ms();
+			ret = dispatch(l, &m);
 			/* A long stream of pages must not starve our
 			 * heartbeats: the primary may be waiting on them. */
 			if (ret == 0)
-				sec_link_heartbeat(s);
+				sec_link_heartbeat(l);
 		}
 		/* A stop request cut a wait short: the loop ends us next; this
 		 * is no verdict on the primary or on us. */
 		if (ret == -ECANCELED)
 			return;
-		if (received && ret < 0 && !link_broken(s)) {
+		if (received && ret < 0 && !link_broken(l)) {
 			/* The primary is alive (it just wrote to us) and holds
 			 * the state; the failure is ours, or a message we
 			 * refuse: end this connection. */
-			connection_failed(s, ret);
+			ended(l, ret, NULL, false);
 			return;
 		}
 		if (ret == -EPROTO) {
-			connection_failed(s, ret);        /* I6: a bad frame */
+			ended(l, ret, NULL, false);       /* I6: a bad frame */
 			return;
 		}
 		if (ret < 0) {
-			if (s->state == IN_FENCED) {
-				connection_failed(s, ret);
-				return;
-			}
-			secondary_primary_lost(s, ret == -ECONNRESET ?
-					       "connection closed" :
-					       strerror(-ret), false);
+			ended(l, ret, ret == -ECONNRESET ? "connection closed" :
+				      strerror(-ret), true);
 			return;
 		}
 		/* Budget spent: the loop comes back (sec_link_resume) once
 		 * the control socket and the SVM have had their turn. */
-	} while (proto_budget_spend(&budget, &s->rx) && s->link &&
-		 xport_has_buffered(s->link));
+	} while (proto_budget_spend(&budget, &l->rx) && l->x &&
+		 xport_has_buffered(l->x));
 }
 
-void sec_link_resume(struct secondary *s)
+void sec_link_resume(struct sec_link *l)
 {
-	if (s->link && xport_has_buffered(s->link))
-		on_link(s->loop, xport_fd(s->link), EV_READ, s);
+	if (l->x && xport_has_buffered(l->x))
+		on_link(l->cfg.loop, xport_fd(l->x), EV_READ, l);
 }
 
-bool sec_link_has_buffered(const struct secondary *s)
+bool sec_link_has_buffered(const struct sec_link *l)
 {
-	return s->link && xport_has_buffered(s->link);
+	return l->x && xport_has_buffered(l->x);
 }
 
-/* The connection becomes the link: one primary at a time. */
-static void take_link(struct secondary *s, struct xport *x)
+int sec_link_adopt(struct sec_link *l, struct xport *x)
 {
-	if (s->link) {
+	if (l->x) {
 		log_warn("refusing %s: already serving primary %s", x->peer,
-			 s->peer);
+			 l->peer);
 		xport_free(x);
-		return;
+		return -EBUSY;
 	}
 	/* Liveness in every state: a primary that makes no progress for
 	 * this long, from the hello on, is gone (I10: and a stop request
 	 * ends any wait on it). */
-	if (xport_set_timeout(x, (int)s->opts.tunables.failover_timeout_ms) < 0 ||
-	    evloop_add(s->loop, xport_fd(x), EV_READ, on_link, s) < 0) {
+	if (xport_set_timeout(x, (int)l->cfg.timeout_ms) < 0 ||
+	    evloop_add(l->cfg.loop, xport_fd(x), EV_READ, on_link, l) < 0) {
 		log_error("cannot take connection from %s", x->peer);
 		xport_free(x);
-		return;
+		return -EIO;
 	}
-	xport_set_cancel(x, s->sig_fd);
-	s->link = x;
-	snprintf(s->peer, sizeof(s->peer), "%s", x->peer);
-	if (s->state != IN_FENCED)     /* fenced: kept until a hello is accepted */
-		s->state = IN_HELLO;
-	s->link_rx_ms = s->link_hb_ms = evloop_now_ms();
-	s->lost_ms = 0;
+	xport_set_cancel(x, l->cfg.cancel_fd);
+	l->x = x;
+	l->heartbeats = false;
+	snprintf(l->peer, sizeof(l->peer), "%s", x->peer);
+	l->rx_ms = l->hb_ms = evloop_now_ms();
 	log_info("primary %s connected", x->peer);
+	if (l->ops.connected)
+		l->ops.connected(l->ops.opaque);
+	return 0;
 }
 
-static void pending_end(struct secondary *s, struct sec_pending *pp)
+static void pending_end(struct sec_link *l, struct sec_pending *pp)
 {
-	evloop_del(s->loop, xport_fd(pp->x));
+	evloop_del(l->cfg.loop, xport_fd(pp->x));
 	xport_free(pp->x);
 	pp->x = NULL;
 }
 
-static void pending_reject(struct secondary *s, struct sec_pending *pp,
+static void pending_reject(struct sec_link *l, struct sec_pending *pp,
 			   const char *err)
 {
 	log_error("rejecting %s: %s", pp->x->peer, err);
-	snprintf(s->last_error, sizeof(s->last_error), "rejected %s: %s",
-		 pp->x->peer, err);
-	pending_end(s, pp);
+	last_error_set(l->cfg.last_error, "rejected %s: %s", pp->x->peer, err);
+	pending_end(l, pp);
 }
 
-static void on_handshake(struct evloop *l, int fd, uint32_t events,
+static void on_handshake(struct evloop *loop, int fd, uint32_t events,
 			 void *opaque)
 {
-	struct secondary *s = opaque;
+	struct sec_link *l = opaque;
 	struct sec_pending *pp = NULL;
 	char err[1024];
 	struct xport *x;
 	size_t i;
 	int ret;
 
-	(void)l;
+	(void)loop;
 	(void)events;
 	for (i = 0; i < SEC_PENDING_MAX; i++)
-		if (s->pending[i].x && xport_fd(s->pending[i].x) == fd)
-			pp = &s->pending[i];
+		if (l->pending[i].x && xport_fd(l->pending[i].x) == fd)
+			pp = &l->pending[i];
 	if (!pp)
 		return;
 	ret = xport_tls_handshake(pp->x, err, sizeof(err));
 	if (ret == -EAGAIN) {
-		evloop_mod(s->loop, fd, pp->x->wait_for == POLLOUT ? EV_WRITE :
-								       EV_READ);
+		evloop_mod(l->cfg.loop, fd, pp->x->wait_for == POLLOUT ?
+					    EV_WRITE : EV_READ);
 		return;
 	}
 	if (ret < 0) {
-		pending_reject(s, pp, err);
+		pending_reject(l, pp, err);
 		return;
 	}
 	x = pp->x;
 	pp->x = NULL;
-	evloop_del(s->loop, fd);
-	take_link(s, x);
+	evloop_del(l->cfg.loop, fd);
+	sec_link_adopt(l, x);
 }
 
-void sec_link_pending_tick(struct secondary *s)
+/*
+ * Silence and heartbeats. A primary silent for timeout_ms is gone in every
+ * state; what that means (take over, or only end this connection so that
+ * a peer that died during the hello or the sync cannot hold our only link
+ * slot) is for the owner's ended callback to decide.
+ */
+void sec_link_tick(struct sec_link *l)
 {
 	uint64_t now = evloop_now_ms();
+	char why[96];
 	size_t i;
 
 	for (i = 0; i < SEC_PENDING_MAX; i++)
-		if (s->pending[i].x && now >= s->pending[i].deadline_ms)
-			pending_reject(s, &s->pending[i],
+		if (l->pending[i].x && now >= l->pending[i].deadline_ms)
+			pending_reject(l, &l->pending[i],
 				       "TLS handshake: no answer in time");
+	if (!l->x)
+		return;
+	if (now - l->rx_ms >= l->cfg.timeout_ms) {
+		snprintf(why, sizeof(why), "no message for %llu ms",
+			 (unsigned long long)(now - l->rx_ms));
+		ended(l, -ETIMEDOUT, why, true);
+		return;
+	}
+	if (sec_link_heartbeat(l) < 0)
+		ended(l, -EPIPE, "cannot send a heartbeat", true);
 }
 
-bool sec_link_pending_any(const struct secondary *s)
+bool sec_link_busy(const struct sec_link *l)
 {
 	size_t i;
 
+	if (l->x)
+		return true;
 	for (i = 0; i < SEC_PENDING_MAX; i++)
-		if (s->pending[i].x)
+		if (l->pending[i].x)
 			return true;
 	return false;
 }
 
-void sec_link_pending_free(struct secondary *s)
+void sec_link_deinit(struct sec_link *l)
 {
 	size_t i;
 
 	for (i = 0; i < SEC_PENDING_MAX; i++)
-		if (s->pending[i].x)
-			pending_end(s, &s->pending[i]);
+		if (l->pending[i].x)
+			pending_end(l, &l->pending[i]);
+	sec_link_close(l);
+	proto_rxbuf_free(&l->rx);
 }
 
 /* A free slot for a handshake; when all are taken, the oldest gives way:
  * peers that hold a slot and say nothing must not lock the primary out. */
-static struct sec_pending *pending_slot(struct secondary *s)
+static struct sec_pending *pending_slot(struct sec_link *l)
 {
-	struct sec_pending *oldest = &s->pending[0];
+	struct sec_pending *oldest = &l->pending[0];
 	size_t i;
 
 	for (i = 0; i < SEC_PENDING_MAX; i++) {
-		if (!s->pending[i].x)
-			return &s->pending[i];
-		if (s->pending[i].deadline_ms < oldest->deadline_ms)
-			oldest = &s->pending[i];
+		if (!l->pending[i].x)
+			return &l->pending[i];
+		if (l->pending[i].deadline_ms < oldest->deadline_ms)
+			oldest = &l->pending[i];
 	}
-	pending_reject(s, oldest, "too many TLS handshakes at once");
+	pending_reject(l, oldest, "too many TLS handshakes at once");
 	return oldest;
 }
 
-void sec_link_on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
+void sec_link_on_accept(struct evloop *loop, int fd, uint32_t events,
+			void *opaque)
 {
-	struct secondary *s = opaque;
-	unsigned ms = s->opts.tunables.failover_timeout_ms > HANDSHAKE_MIN_MS ?
-		      s->opts.tunables.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	struct sec_link *l = opaque;
+	unsigned ms = l->cfg.timeout_ms > HANDSHAKE_MIN_MS ?
+		      l->cfg.timeout_ms : HANDSHAKE_MIN_MS;
 	struct sec_pending *pp;
 	char peer[64], err[256];
 	struct xport *x;
 	int cfd;
 
-	(void)l;
+	(void)loop;
 	(void)events;
 	cfd = net_accept(fd, peer, sizeof(peer));
 	if (cfd < 0)
 		return;
-	if (s->link) {
+	if (l->x) {
 		log_warn("refusing %s: already serving primary %s", peer,
-			 s->peer);
+			 l->peer);
 		close(cfd);
 		return;
 	}
-	if (s->opts.insecure) {
+	if (!l->cfg.tls) {
 		x = xport_tcp_new(cfd);
 		if (x)
-			take_link(s, x);
+			sec_link_adopt(l, x);
 		else
 			log_error("cannot take connection from %s", peer);
 		return;
 	}
 	/* Which primary may connect is the authz list's business: a client
 	 * certificate names no host we could have expected. */
-	x = xport_tls_start(s->tls, cfd, NULL, err, sizeof(err));
+	x = xport_tls_start(l->cfg.tls, cfd, NULL, err, sizeof(err));
 	if (!x) {
 		log_error("rejecting %s: %s", peer, err);
 		return;
 	}
-	pp = pending_slot(s);
+	pp = pending_slot(l);
 	pp->x = x;
 	pp->deadline_ms = evloop_now_ms() + ms;
-	if (evloop_add(s->loop, xport_fd(x), EV_READ, on_handshake, s) < 0) {
-		pending_reject(s, pp, "cannot watch the connection");
+	if (evloop_add(l->cfg.loop, xport_fd(x), EV_READ, on_handshake, l) < 0) {
+		pending_reject(l, pp, "cannot watch the connection");
 		return;
 	}
 	/* The client speaks first; nothing to do until it has. */

@@ -22,24 +22,35 @@
 
 struct dirtylog;
 
+/*
+ * Threads: the secondary has one, the event loop, and every call here is
+ * made on it today (the flush too: flush_tick below runs on it). The lock
+ * is for the day pages arrive on another thread (RDMA); until then it is
+ * taken once per message and cannot be contended.
+ */
 struct ramcache {
 	struct owned_mutex bitmap_mutex;
 
 	struct ram_layout *ram;            /* the SVM's RAM (alias views) */
 	uint8_t *cache[RAM_MAX_BLOCKS];    /* same size as each block */
-	/* Guarded by bitmap_mutex. */
+	/* Guarded by bitmap_mutex: the bitmaps, the stats and dlog. */
 	struct bitmap dirty[RAM_MAX_BLOCKS];
 	uint64_t received_pages;           /* stats */
 	uint64_t flushed_pages;
 	uint64_t flush_runs;               /* memcpy calls of the flushes */
-	/* The SVM's dirty log; NULL until the SVM runs. */
+	/* The SVM's dirty log; NULL until the SVM runs. Set by the owner
+	 * under bitmap_mutex (ramcache_lock). */
 	struct dirtylog *dlog;
 	/* Until the SVM first runs there is no SVM to protect: pages also go
-	 * straight into its RAM, so that starting it copies nothing. */
+	 * straight into its RAM, so that starting it copies nothing. Written
+	 * under bitmap_mutex; ramcache_store reads it unlocked, which holds
+	 * only while stores and ramcache_svm_start share a thread (a store
+	 * thread would have to take the lock for it). */
 	bool svm_started;
 	/* Set at init (may stay NULL): runs every 64 MiB copied by a
-	 * flush, so that a large checkpoint keeps the daemon's heartbeats
-	 * going while it is applied. Must not take bitmap_mutex. */
+	 * flush, on the flushing thread, so that a large checkpoint keeps
+	 * the daemon's heartbeats going while it is applied. Must not take
+	 * bitmap_mutex. */
 	void (*flush_tick)(void *opaque);
 	void *flush_tick_opaque;
 };

@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* colo-secondary's life: listen for the primary, serve it, until stopped. */
+/*
+ * colo-secondary's life: listen for the primary, serve it, until stopped.
+ * This file owns the units (link, SVM, incoming, failover) and wires them:
+ * the link hands each message to incoming's handler table and reports
+ * every end of the connection here, where it is decided what the end
+ * means; the SVM's output goes out on the link; incoming's turns reach the
+ * fenced SVM kept by failover through hooks. No unit calls up.
+ */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,18 +18,22 @@
 #include "ctl-server.h"
 #include "digest.h"
 #include "evloop.h"
-#include "secondary-int.h"
 #include "log.h"
+#include "secondary-int.h"
 #include "xport.h"
 
-bool secondary_stop_requested(struct secondary *s)
+/* Reads a pending SIGTERM/SIGINT (logging the state it finds us in) for
+ * waits outside the loop; true once a stop was requested. */
+static bool stop_requested(void *opaque)
 {
+	struct secondary *s = opaque;
 	struct signalfd_siginfo si;
 
 	if (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		log_info("signal %u: stopping, leaving state %s%s", si.ssi_signo,
-			 in_state_name(s->state),
-			 s->takeover ? " (the takeover is abandoned)" : "");
+			 in_state_name(s->in.state),
+			 failover_taking_over(&s->failover) ?
+			 " (the takeover is abandoned)" : "");
 		s->stop = true;
 		s->stop_signalled = true;
 	}
@@ -34,7 +45,101 @@ static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
 	(void)l;
 	(void)fd;
 	(void)events;
-	secondary_stop_requested(opaque);
+	stop_requested(opaque);
+}
+
+static void link_connected(void *opaque)
+{
+	struct secondary *s = opaque;
+
+	incoming_connected(&s->in);
+	failover_connected(&s->failover);
+}
+
+/*
+ * The connection with the primary ended. While fenced, only this new
+ * connection ends: the fenced SVM may be the only copy, and it goes only
+ * once a primary's hello has been accepted. A primary that is lost (the
+ * link broke or went silent) may mean a takeover; otherwise the failure
+ * is ours or a message we refuse (I6): the SVM is dropped, and the
+ * primary, alive, dials again and live-syncs us.
+ */
+static void link_ended(void *opaque, int err, const char *why, bool lost)
+{
+	struct secondary *s = opaque;
+
+	if (!why)
+		why = err == -EPROTO ? "malformed or unexpected message" :
+		      strerror(-err);
+	if (s->in.state == IN_FENCED) {
+		log_warn("connection from %s ended (%s); keeping the fenced SVM",
+			 sec_link_peer(&s->link), why);
+		sec_link_close(&s->link);
+		return;
+	}
+	if (lost)
+		failover_primary_lost(&s->failover, why, false);
+	else
+		incoming_reset(&s->in, why);
+}
+
+/* A broken link is for the link to report (the primary is lost); a
+ * failed send must never pass for the SVM's death. */
+static void svm_output(void *opaque, const struct proto_msg *m)
+{
+	struct secondary *s = opaque;
+
+	if (sec_link_connected(&s->link))
+		sec_link_send(&s->link, m);
+}
+
+static int svm_idle(void *opaque)
+{
+	struct secondary *s = opaque;
+
+	return sec_link_heartbeat_idle(&s->link);
+}
+
+static void svm_gone(void *opaque, const char *why)
+{
+	struct secondary *s = opaque;
+
+	incoming_reset(&s->in, why);
+}
+
+static void wire(struct secondary *s)
+{
+	const struct sec_link_cfg lc = {
+		.loop = s->loop, .tls = s->tls, .cancel_fd = s->sig_fd,
+		.heartbeat_ms = s->opts.tunables.heartbeat_ms,
+		.timeout_ms = s->opts.tunables.failover_timeout_ms,
+		.last_error = &s->last_error,
+	};
+	const struct sec_link_ops lo = {
+		.handlers = incoming_handlers, .handler_opaque = &s->in,
+		.connected = link_connected, .ended = link_ended,
+		.stop_requested = stop_requested, .opaque = s,
+	};
+	const struct svm_ops vo = {
+		.output = svm_output, .idle = svm_idle, .gone = svm_gone,
+		.opaque = s,
+	};
+	const struct incoming_hooks hooks = {
+		.replacing_fenced = failover_keep_fenced,
+		.checkpoint_applied = failover_drop_kept,
+		.reset_done = failover_restore_fenced,
+		.opaque = &s->failover,
+	};
+	uint8_t digest[PROTO_DIGEST_LEN];
+
+	memcpy(digest, s->in.guest_digest, sizeof(digest));
+	sec_link_init(&s->link, &lc, &lo);
+	svm_init(&s->svm, s->loop, s->opts.guest, s->opts.guest_args, &vo);
+	incoming_init(&s->in, &s->link, &s->svm, &s->last_error, digest,
+		      &hooks);
+	failover_init(&s->failover, &s->in, &s->svm, &s->link, &s->last_error,
+		      s->opts.fence_cmd, stop_requested, s);
+	s->wired = true;
 }
 
 static int setup(struct secondary *s)
@@ -56,13 +161,13 @@ static int setup(struct secondary *s)
 	    evloop_add(s->loop, s->sig_fd, EV_READ, on_signal, s) < 0)
 		return -errno;
 
-	ret = digest_file(s->opts.guest, s->guest_digest);
+	ret = digest_file(s->opts.guest, s->in.guest_digest);
 	if (ret < 0) {
 		log_error("cannot read guest binary %s: %s", s->opts.guest,
 			  strerror(-ret));
 		return ret;
 	}
-	digest_hex(s->guest_digest, hex);
+	digest_hex(s->in.guest_digest, hex);
 	log_info("guest %s sha256 %s", s->opts.guest, hex);
 	if (!s->opts.insecure) {
 		s->tls = xport_tls_ctx_new(s->opts.tls_creds, XPORT_TLS_SERVER,
@@ -78,20 +183,28 @@ static int setup(struct secondary *s)
 			return ret;
 		}
 	}
+	wire(s);
 	s->listen_fd = net_listen(s->opts.listen, err, sizeof(err));
 	if (s->listen_fd < 0) {
 		log_error("--listen %s: %s", s->opts.listen, err);
 		return s->listen_fd;
 	}
-	ret = evloop_add(s->loop, s->listen_fd, EV_READ, sec_link_on_accept, s);
+	ret = evloop_add(s->loop, s->listen_fd, EV_READ, sec_link_on_accept,
+			 &s->link);
 	if (ret < 0)
 		return ret;
 	return secondary_control_init(s);
 }
 
+static bool running(const struct secondary *s)
+{
+	return !s->stop && !failover_taking_over(&s->failover);
+}
+
 int secondary_run(const struct secondary_opts *o)
 {
 	struct secondary *s = calloc(1, sizeof(*s));
+	bool serve;
 	int ret;
 
 	if (!s)
@@ -99,49 +212,48 @@ int secondary_run(const struct secondary_opts *o)
 	s->opts = *o;
 	s->sig_fd = -1;
 	s->listen_fd = -1;
-	s->svm.pid = -1;
-	s->state = IN_WAITING;
 	ret = setup(s);
 	if (ret == 0) {
 		log_info("waiting for the primary on %s (%s)", o->listen,
 			 o->insecure ? "plain TCP, --insecure" : "TLS 1.3");
 		fprintf(stderr, "ready\n");
 	}
-	while (ret == 0 && !s->stop) {
-		int timeout = s->link || sec_link_pending_any(s) ?
+	while (ret == 0 && running(s)) {
+		int timeout = sec_link_busy(&s->link) ?
 			      (int)s->opts.tunables.heartbeat_ms / 2 + 1 : 1000;
 
 		/* Frames already read wait for no event: only a peek at the
 		 * other sockets before going back to them. */
-		if (sec_link_has_buffered(s))
+		if (sec_link_has_buffered(&s->link))
 			timeout = 0;
 		ret = evloop_run_once(s->loop, timeout);
 		if (ret == -EINTR)
 			ret = 0;
 		if (ret > 0)
 			ret = 0;
-		if (!s->stop)
-			sec_link_resume(s);
-		secondary_tick(s);
+		if (running(s))
+			sec_link_resume(&s->link);
+		sec_link_tick(&s->link);
 	}
 	if (ret < 0)
 		log_error("stopping: %s", strerror(-ret));
 	/* A stop request wins over a takeover decided in the same breath:
 	 * the operator (or systemd) asked this daemon to end. */
-	if (s->takeover && s->stop_signalled) {
+	if (failover_taking_over(&s->failover) && s->stop_signalled) {
 		log_warn("stop requested during the takeover: not serving");
-		s->takeover = false;
+		failover_abandon(&s->failover);
 	}
-	sec_link_pending_free(s);
-	fenced_drop_kept(s);
-	if (s->takeover) {
-		/* Keep the SVM and its RAM; drop the rest of the secondary. */
-		evloop_del(s->loop, s->svm.chan_fd);
-		evloop_del(s->loop, s->svm.hint_fd);
-		ramcache_deinit(&s->cache);
-		dirtylog_close(&s->dlog);
-	} else {
-		incoming_reset(s, "shutting down");
+	serve = ret == 0 && failover_taking_over(&s->failover);
+	if (s->wired) {
+		failover_drop_kept(&s->failover);
+		if (failover_taking_over(&s->failover))
+			/* Keep the SVM and its RAM; drop the rest. */
+			failover_leave(&s->failover);
+		else
+			incoming_deinit(&s->in);
+		if (!serve)
+			svm_deinit(&s->svm);
+		sec_link_deinit(&s->link);
 	}
 	ctl_server_free(s->ctl);
 	if (s->listen_fd >= 0)
@@ -149,12 +261,9 @@ int secondary_run(const struct secondary_opts *o)
 	if (s->sig_fd >= 0)
 		close(s->sig_fd);
 	xport_tls_ctx_free(s->tls);
-	proto_rxbuf_free(&s->rx);
 	evloop_free(s->loop);
-	free(s->dev_conns);
-	if (ret == 0 && s->takeover)
-		ret = secondary_handover(s);
-	free(s->conns);
+	if (serve)
+		ret = failover_handover(&s->failover, &s->opts);
 	free(s);
 	return ret;
 }

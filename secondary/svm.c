@@ -5,57 +5,209 @@
  * output goes back to the primary's comparator.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "evloop.h"
-#include "secondary-int.h"
 #include "log.h"
-#include "xport.h"
+#include "ramblock.h"
+#include "svm.h"
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
 
-static void watch(struct secondary *s);
-
-int svm_start(struct secondary *s)
+void svm_init(struct svm *v, struct evloop *loop, const char *guest,
+	      const char *const *guest_args, const struct svm_ops *ops)
 {
+	memset(v, 0, sizeof(*v));
+	v->loop = loop;
+	v->guest = guest;
+	v->guest_args = guest_args;
+	v->ops = *ops;
+	v->proc.pid = -1;
+	v->proc.chan_fd = -1;
+	v->proc.hint_fd = -1;
+	v->proc.rd.fd = v->proc.wr.fd = v->proc.hint_rd.fd = -1;
+	v->dlog.pagemap_fd = -1;
+}
+
+void svm_deinit(struct svm *v)
+{
+	svm_stop(v);
+	free(v->conns);
+	v->conns = NULL;
+	v->nconns = v->conns_cap = 0;
+}
+
+bool svm_running(const struct svm *v)
+{
+	return v->proc.pid > 0;
+}
+
+void svm_conns_add(struct svm *v, uint32_t id)
+{
+	if (id > v->max_conn_id)
+		v->max_conn_id = id;
+	if (v->nconns == v->conns_cap) {
+		size_t cap = v->conns_cap ? v->conns_cap * 2 : 64;
+		uint32_t *c = realloc(v->conns, cap * sizeof(*c));
+
+		if (!c)
+			return;   /* only costs a stale connection after takeover */
+		v->conns = c;
+		v->conns_cap = cap;
+	}
+	v->conns[v->nconns++] = id;
+}
+
+void svm_conns_remove(struct svm *v, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < v->nconns; i++) {
+		if (v->conns[i] == id) {
+			v->conns[i] = v->conns[--v->nconns];
+			return;
+		}
+	}
+}
+
+int svm_conns_replace(struct svm *v, const uint32_t *ids, size_t n)
+{
+	size_t i;
+
+	v->nconns = 0;
+	for (i = 0; i < n; i++)
+		svm_conns_add(v, ids[i]);
+	return v->nconns == n ? 0 : -ENOMEM;
+}
+
+void svm_conns_clear(struct svm *v)
+{
+	v->nconns = 0;
+	v->max_conn_id = 0;
+}
+
+static void watch(struct svm *v)
+{
+	if (v->proc.pid >= 0)
+		evloop_mod(v->loop, v->proc.chan_fd, guestproc_events(&v->proc));
+}
+
+/* guestproc hands one opaque to both of its callbacks: ours. */
+static int idle(void *opaque)
+{
+	struct svm *v = opaque;
+
+	return v->ops.idle ? v->ops.idle(v->ops.opaque) : 0;
+}
+
+static int forward_output(void *opaque, const struct chan_msg *m)
+{
+	struct svm *v = opaque;
+	struct proto_msg out = { .type = PROTO_OUTPUT };
+
+	if (m->type != CHAN_OUTPUT && m->type != CHAN_CLOSE) {
+		log_warn("SVM sent an unexpected message type %u", m->type);
+		return 0;
+	}
+	if (m->type == CHAN_CLOSE)
+		svm_conns_remove(v, m->conn);
+	out.output.conn = m->conn;
+	out.output.kind = m->type == CHAN_OUTPUT ? PROTO_OUT_DATA :
+						   PROTO_OUT_CLOSE;
+	out.output.len = m->type == CHAN_OUTPUT ? m->len : 0;
+	out.output.data = m->data;
+	v->ops.output(v->ops.opaque, &out);
+	return 0;
+}
+
+static void on_readable(struct evloop *l, int fd, uint32_t events,
+			void *opaque)
+{
+	struct svm *v = opaque;
 	int ret;
 
-	/* The primary waits for our ack meanwhile: heartbeats go on. */
-	ret = guestproc_spawn(&s->svm, s->opts.guest, s->opts.guest_args,
-			      &s->ram, true, GUEST_START_TIMEOUT_MS,
-			      sec_link_heartbeat_idle, s);
-	if (ret < 0)
-		return ret;
-	ret = dirtylog_open(&s->dlog, s->svm.pid);
-	if (ret < 0)
-		return ret;
-	ramcache_lock(&s->cache);
-	s->cache.dlog = &s->dlog;
-	ramcache_unlock(&s->cache);
-	ret = evloop_add(s->loop, s->svm.chan_fd, EV_READ, svm_on_readable, s);
+	(void)l;
+	(void)fd;
+	(void)events;
+	ret = guestproc_pump(&v->proc, NULL, forward_output, v);
+	if (ret < 0) {
+		log_error("SVM channel: %s", strerror(-ret));
+		v->ops.gone(v->ops.opaque, "the SVM went away");
+		return;
+	}
+	watch(v);
+}
+
+/* The secondary sends nothing between checkpoints, so a hint needs no work
+ * here: the next checkpoint overwrites whatever the SVM freed. */
+static void on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct svm *v = opaque;
+	struct chan_msg m, ack = { .type = CHAN_HINT_ACK };
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	if (chan_recv(&v->proc.hint_rd, &m) == 0 && m.type == CHAN_HINT)
+		chan_send(v->proc.hint_fd, &ack);
+	else
+		v->ops.gone(v->ops.opaque, "the SVM's hint channel closed");
+}
+
+int svm_watch(struct svm *v)
+{
+	int ret = evloop_add(v->loop, v->proc.chan_fd, EV_READ, on_readable, v);
+
 	if (ret == 0)
-		ret = evloop_add(s->loop, s->svm.hint_fd, EV_READ, svm_on_hint,
-				 s);
+		ret = evloop_add(v->loop, v->proc.hint_fd, EV_READ, on_hint, v);
 	return ret;
 }
 
-void svm_stop(struct secondary *s)
+void svm_unwatch(struct svm *v)
 {
-	if (s->svm.pid < 0)
-		return;
-	evloop_del(s->loop, s->svm.chan_fd);
-	evloop_del(s->loop, s->svm.hint_fd);
-	if (s->have_ram) {
-		ramcache_lock(&s->cache);
-		s->cache.dlog = NULL;
-		ramcache_unlock(&s->cache);
-	}
-	dirtylog_close(&s->dlog);
-	guestproc_stop(&s->svm);
+	evloop_del(v->loop, v->proc.chan_fd);
+	evloop_del(v->loop, v->proc.hint_fd);
 }
 
-int svm_feed(struct secondary *s, const struct proto_input *in)
+int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq)
+{
+	int ret;
+
+	v->input_seq = input_seq;
+	/* The primary waits for our ack meanwhile: heartbeats go on. */
+	ret = guestproc_spawn(&v->proc, v->guest, v->guest_args, ram, true,
+			      GUEST_START_TIMEOUT_MS, idle, v);
+	if (ret < 0)
+		return ret;
+	ret = dirtylog_open(&v->dlog, v->proc.pid);
+	if (ret < 0)
+		return ret;
+	return svm_watch(v);
+}
+
+void svm_stop(struct svm *v)
+{
+	if (v->proc.pid < 0)
+		return;
+	svm_unwatch(v);
+	dirtylog_close(&v->dlog);
+	guestproc_stop(&v->proc);
+}
+
+void svm_move(struct svm *dst, struct svm *src)
+{
+	*dst = *src;
+	memset(&src->dlog, 0, sizeof(src->dlog));
+	src->dlog.pagemap_fd = -1;
+	src->proc.pid = -1;
+	src->conns = NULL;
+	src->nconns = src->conns_cap = 0;
+	src->max_conn_id = 0;
+}
+
+int svm_feed(struct svm *v, const struct proto_input *in)
 {
 	static const uint32_t types[PROTO_IN__MAX] = {
 		[PROTO_IN_OPEN] = CHAN_EV_OPEN,
@@ -69,91 +221,29 @@ int svm_feed(struct secondary *s, const struct proto_input *in)
 	};
 	int ret;
 
-	if (in->seq != s->input_seq + 1) {
-		log_error("input event %llu from %s, expected %llu",
-			  (unsigned long long)in->seq, s->peer,
-			  (unsigned long long)(s->input_seq + 1));
+	if (in->seq != v->input_seq + 1) {
+		log_error("input event %llu, expected %llu",
+			  (unsigned long long)in->seq,
+			  (unsigned long long)(v->input_seq + 1));
 		return -EPROTO;
 	}
 	ev.type = types[in->kind];
-	s->input_seq = in->seq;
+	v->input_seq = in->seq;
 	if (in->kind == PROTO_IN_OPEN)
-		conns_add(s, in->conn);
+		svm_conns_add(v, in->conn);
 	else if (in->kind == PROTO_IN_CLOSE)
-		conns_remove(s, in->conn);
-	ret = guestproc_send(&s->svm, &ev);
-	watch(s);
+		svm_conns_remove(v, in->conn);
+	ret = guestproc_send(&v->proc, &ev);
+	watch(v);
 	return ret;
 }
 
-static int forward_output(void *opaque, const struct chan_msg *m)
+int svm_barrier(struct svm *v)
 {
-	struct secondary *s = opaque;
-	struct proto_msg out = { .type = PROTO_OUTPUT };
+	int ret = guestproc_barrier(&v->proc, ++v->barrier_id,
+				    BARRIER_TIMEOUT_MS, forward_output, idle,
+				    v);
 
-	if (m->type != CHAN_OUTPUT && m->type != CHAN_CLOSE) {
-		log_warn("SVM sent an unexpected message type %u", m->type);
-		return 0;
-	}
-	if (m->type == CHAN_CLOSE)
-		conns_remove(s, m->conn);
-	out.output.conn = m->conn;
-	out.output.kind = m->type == CHAN_OUTPUT ? PROTO_OUT_DATA :
-						   PROTO_OUT_CLOSE;
-	out.output.len = m->type == CHAN_OUTPUT ? m->len : 0;
-	out.output.data = m->data;
-	/* A broken link is for on_link and secondary_tick to report (the
-	 * primary is lost); it must never pass for the SVM's death. */
-	if (s->link)
-		sec_link_send(s, &out);
-	return 0;
-}
-
-static void watch(struct secondary *s)
-{
-	if (s->svm.pid >= 0)
-		evloop_mod(s->loop, s->svm.chan_fd, guestproc_events(&s->svm));
-}
-
-void svm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
-{
-	struct secondary *s = opaque;
-	int ret;
-
-	(void)l;
-	(void)fd;
-	(void)events;
-	ret = guestproc_pump(&s->svm, NULL, forward_output, s);
-	if (ret < 0) {
-		log_error("SVM channel: %s", strerror(-ret));
-		incoming_reset(s, "the SVM went away");
-		return;
-	}
-	watch(s);
-}
-
-/* The secondary sends nothing between checkpoints, so a hint needs no work
- * here: the next checkpoint overwrites whatever the SVM freed. */
-void svm_on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
-{
-	struct secondary *s = opaque;
-	struct chan_msg m, ack = { .type = CHAN_HINT_ACK };
-
-	(void)l;
-	(void)fd;
-	(void)events;
-	if (chan_recv(&s->svm.hint_rd, &m) == 0 && m.type == CHAN_HINT)
-		chan_send(s->svm.hint_fd, &ack);
-	else
-		incoming_reset(s, "the SVM's hint channel closed");
-}
-
-int svm_barrier(struct secondary *s)
-{
-	int ret = guestproc_barrier(&s->svm, ++s->barrier_id,
-				    BARRIER_TIMEOUT_MS, forward_output,
-				    sec_link_heartbeat_idle, s);
-
-	watch(s);
+	watch(v);
 	return ret;
 }

@@ -7,7 +7,7 @@
  * refused, as the link does. Replies go to a socketpair nobody reads.
  *
  * Kept out: the first checkpoint's CKPT_END (it would spawn the SVM, a real
- * guest; later checkpoints and INPUT meet svm.pid -1, fail with -ECHILD),
+ * guest; later checkpoints and INPUT meet an SVM not running: -ECHILD),
  * and hellos for over 64 MiB of RAM (allowed: 1 TiB, too much to map).
  */
 #include <stdlib.h>
@@ -16,13 +16,13 @@
 #include <unistd.h>
 #include "evloop.h"
 #include "log.h"
-#include "secondary-int.h"
+#include "../unit/secondary-fixture.h"
 #include "xport.h"
 
 #define MAX_HELLO_RAM (64ull << 20)   /* see above */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool kept_out(const struct secondary *s, const struct proto_msg *m)
+static bool kept_out(const struct incoming *s, const struct proto_msg *m)
 {
 	uint64_t total = 0;
 
@@ -37,7 +37,9 @@ static bool kept_out(const struct secondary *s, const struct proto_msg *m)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum in_state start[] = { IN_HELLO, IN_SYNC, IN_COLO, IN_FENCED };
-	struct secondary s = { .svm = { .pid = -1, .chan_fd = -1, .hint_fd = -1 } };
+	struct sec_fixture f;
+	struct incoming *in = &f.in;
+	struct xport *x;
 	size_t off = 1;
 	uint32_t type, len;
 	struct proto_msg m;
@@ -46,34 +48,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!size)
 		return 0;
 	log_init("fuzz-incoming", LOG_LVL_ERROR);
+	fx_init(&f, 200, 1000, NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
-	    !(s.loop = evloop_new()) || !(s.link = xport_tcp_new(sv[0])))
+	    !(x = xport_tcp_new(sv[0])) || sec_link_adopt(&f.link, x) < 0)
 		abort();
-	strcpy(s.peer, "fuzz");
-	memset(s.guest_digest, 0x11, sizeof(s.guest_digest));
-	s.state = start[data[0] % 4];
-	s.gen.pair_id = 0xfeed;            /* a fenced SVM's pair */
-	if (s.state == IN_SYNC || s.state == IN_COLO) {
-		if (ram_layout_create(&s.ram, 4u << 20) ||
-		    ramcache_init(&s.cache, &s.ram))
+	in->state = start[data[0] % 4];
+	in->gen.pair_id = 0xfeed;          /* a fenced SVM's pair */
+	if (in->state == IN_SYNC || in->state == IN_COLO) {
+		if (ram_layout_create(&in->ram, 4u << 20) ||
+		    ramcache_init(&in->cache, &in->ram))
 			abort();
-		s.have_ram = true;
-		if (s.state == IN_COLO)
-			ramcache_svm_start(&s.cache);
+		in->have_ram = true;
+		if (in->state == IN_COLO)
+			ramcache_svm_start(&in->cache);
 	}
 	while (off + PROTO_HDR_LEN <= size &&
 	       !proto_decode_hdr(data + off, &type, &len) &&
 	       len <= size - off - PROTO_HDR_LEN &&
 	       !proto_decode(type, data + off + PROTO_HDR_LEN, len, &m) &&
-	       !kept_out(&s, &m) && incoming_handle(&s, &m) == 0)
+	       !kept_out(in, &m) && incoming_handle(in, &m) == 0)
 		off += PROTO_HDR_LEN + len;
-	incoming_reset(&s, "end of the fuzz input");
-	if (s.have_ram) {                  /* a fenced SVM came back */
-		ramcache_deinit(&s.cache);
-		ram_layout_destroy(&s.ram);
-	}
-	free(s.conns);
-	evloop_free(s.loop);
+	/* The reset may bring a fenced SVM back; deinit resets again. */
+	incoming_reset(in, "end of the fuzz input");
+	fx_deinit(&f);
 	close(sv[1]);
 	return 0;
 }

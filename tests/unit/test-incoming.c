@@ -10,11 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "digest.h"
 #include "log.h"
-#include "secondary-int.h"
+#include "secondary-fixture.h"
 #include "tap.h"
+#include "xport.h"
 
 #define RAM_BYTES (4u << 20)
 #define PAGES (RAM_BYTES / 4096)
@@ -27,20 +30,20 @@ static const struct proto_tunables good_tunables = {
 	.failover_timeout_ms = 1000,
 };
 
-static void setup(struct secondary *s, enum in_state st)
+/* The units, wired; the incoming stream in state st with 4 MiB of RAM. */
+static void setup(struct sec_fixture *f, enum in_state st)
 {
-	memset(s, 0, sizeof(*s));
-	s->svm.pid = -1;
-	strcpy(s->peer, "test");
-	memset(s->guest_digest, 0x11, sizeof(s->guest_digest));
-	CHECK(ram_layout_create(&s->ram, RAM_BYTES) == 0);
-	CHECK(ramcache_init(&s->cache, &s->ram) == 0);
-	s->have_ram = true;
-	s->state = st;
+	struct incoming *in = &f->in;
+
+	fx_init(f, 200, 1000, NULL);
+	CHECK(ram_layout_create(&in->ram, RAM_BYTES) == 0);
+	CHECK(ramcache_init(&in->cache, &in->ram) == 0);
+	in->have_ram = true;
+	in->state = st;
 	/* The SVM's RAM holds pattern A; once it runs, only flushes touch it. */
-	memset(s->ram.blocks[0].alias, 0xa5, RAM_BYTES);
+	memset(in->ram.blocks[0].alias, 0xa5, RAM_BYTES);
 	if (st == IN_COLO)
-		ramcache_svm_start(&s->cache);
+		ramcache_svm_start(&in->cache);
 }
 
 static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
@@ -53,7 +56,7 @@ static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
 	return true;
 }
 
-static int pages(struct secondary *s, uint32_t block, uint64_t first,
+static int pages(struct sec_fixture *s, uint32_t block, uint64_t first,
 		 uint32_t count, const uint8_t *data)
 {
 	struct proto_msg m = { .type = PROTO_PAGES };
@@ -63,16 +66,16 @@ static int pages(struct secondary *s, uint32_t block, uint64_t first,
 	m.pages.count = count;
 	m.pages.flags = data ? 0 : PROTO_PAGES_ZERO;
 	m.pages.data = data;
-	return incoming_handle(s, &m);
+	return incoming_handle(&s->in, &m);
 }
 
 static void test_ranges(void)
 {
-	struct secondary s;
+	struct sec_fixture s;
 	struct proto_msg m = { .type = PROTO_DISCARD };
 
 	setup(&s, IN_SYNC);
-	memset(s.cache.cache[0], 0x3c, RAM_BYTES);
+	memset(s.in.cache.cache[0], 0x3c, RAM_BYTES);
 	CHECK_EQ(pages(&s, 1, 0, 1, page_b), -ERANGE);
 	CHECK_EQ(pages(&s, 0, PAGES - 1, 2, page_b), -ERANGE);
 	CHECK_EQ(pages(&s, 0, PAGES, 1, NULL), -ERANGE);
@@ -80,113 +83,112 @@ static void test_ranges(void)
 	m.discard.block = 0;
 	m.discard.first = 1;
 	m.discard.count = UINT64_MAX;          /* first + count wraps */
-	CHECK_EQ(incoming_handle(&s, &m), -ERANGE);
+	CHECK_EQ(incoming_handle(&s.in, &m), -ERANGE);
 	m.discard.block = RAM_MAX_BLOCKS + 1;
 	m.discard.count = 1;
-	CHECK_EQ(incoming_handle(&s, &m), -ERANGE);
-	CHECK(all_bytes(s.cache.cache[0], RAM_BYTES, 0x3c));
-	CHECK(all_bytes(s.ram.blocks[0].alias, RAM_BYTES, 0xa5));
-	CHECK_EQ(bitmap_count(&s.cache.dirty[0]), 0);
+	CHECK_EQ(incoming_handle(&s.in, &m), -ERANGE);
+	CHECK(all_bytes(s.in.cache.cache[0], RAM_BYTES, 0x3c));
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	CHECK_EQ(bitmap_count(&s.in.cache.dirty[0]), 0);
 	/* The last page in range is fine. Before the SVM runs, live sync
 	 * writes it to the SVM's RAM too, so starting the SVM copies nothing. */
 	CHECK_EQ(pages(&s, 0, PAGES - 1, 1, page_b), 0);
-	CHECK_EQ(bitmap_count(&s.cache.dirty[0]), 1);
-	CHECK(!memcmp(s.ram.blocks[0].alias + (size_t)(PAGES - 1) * 4096,
+	CHECK_EQ(bitmap_count(&s.in.cache.dirty[0]), 1);
+	CHECK(!memcmp(s.in.ram.blocks[0].alias + (size_t)(PAGES - 1) * 4096,
 		      page_b, 4096));
-	CHECK(all_bytes(s.ram.blocks[0].alias, (PAGES - 1) * 4096, 0xa5));
-	incoming_reset(&s, "test");
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, (PAGES - 1) * 4096, 0xa5));
+	fx_deinit(&s);
 }
 
 static void test_partial_checkpoint(void)
 {
-	struct secondary s;
+	struct sec_fixture s;
 	struct proto_msg m = { .type = PROTO_CKPT_BEGIN };
 
 	setup(&s, IN_COLO);
 	m.ckpt_begin.id = 7;
-	CHECK_EQ(incoming_handle(&s, &m), 0);
-	CHECK_EQ(s.state, IN_CKPT);
+	CHECK_EQ(incoming_handle(&s.in, &m), 0);
+	CHECK_EQ(s.in.state, IN_CKPT);
 	CHECK_EQ(pages(&s, 0, 10, 2, page_b), 0);
-	CHECK(!memcmp(s.cache.cache[0] + 10 * 4096, page_b, sizeof(page_b)));
+	CHECK(!memcmp(s.in.cache.cache[0] + 10 * 4096, page_b, sizeof(page_b)));
 	/* Arrived, but only in the cache. */
-	CHECK(all_bytes(s.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
 	/* A message that does not belong ends it; the SVM is untouched. */
 	m.type = PROTO_INPUT;
 	m.input.seq = 1;
 	m.input.kind = PROTO_IN_DATA;
-	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);
 	m.type = PROTO_CKPT_END;            /* END without device state */
 	m.ckpt_end.id = 7;
 	m.ckpt_end.pages = 2;
-	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
-	CHECK(all_bytes(s.ram.blocks[0].alias, RAM_BYTES, 0xa5));
-	incoming_reset(&s, "test");
+	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	fx_deinit(&s);
 }
 
 static void test_order(void)
 {
-	struct secondary s;
+	struct sec_fixture s;
 	struct proto_msg m = { .type = PROTO_CKPT_END };
 
 	setup(&s, IN_SYNC);
-	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);      /* END before BEGIN */
+	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);      /* END before BEGIN */
 	m.type = PROTO_CKPT_BEGIN;                       /* not marked first */
-	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);
 	m.type = PROTO_HELLO;                            /* hello twice */
-	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);
 	m.type = PROTO_CKPT_ACK;                         /* our own message */
-	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
+	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);
 	m.type = PROTO_CKPT_BEGIN;
 	m.ckpt_begin.id = 1;
 	m.ckpt_begin.flags = PROTO_CKPT_FIRST;
-	CHECK_EQ(incoming_handle(&s, &m), 0);
+	CHECK_EQ(incoming_handle(&s.in, &m), 0);
 	m.type = PROTO_DEVICE_STATE;
 	m.device_state.tunables = good_tunables;
-	CHECK_EQ(incoming_handle(&s, &m), 0);
-	CHECK_EQ(incoming_handle(&s, &m), -EPROTO);      /* device state twice */
-	incoming_reset(&s, "test");
+	CHECK_EQ(incoming_handle(&s.in, &m), 0);
+	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);      /* device state twice */
+	fx_deinit(&s);
 }
 
 static void test_hello(void)
 {
-	struct secondary s;
+	struct sec_fixture s;
 	struct proto_msg m = { .type = PROTO_HELLO };
 	char want[64];
 
-	memset(&s, 0, sizeof(s));
-	s.svm.pid = -1;
-	s.state = IN_HELLO;
-	memset(s.guest_digest, 0x11, DIGEST_LEN);
+	fx_init(&s, 200, 1000, NULL);
+	s.in.state = IN_HELLO;
 	m.hello.version = PROTO_VERSION + 1;
 	m.hello.page_size = 4096;
 	m.hello.nblocks = 1;
 	m.hello.blocks[0].size = RAM_BYTES;
 	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
 	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
-	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
 	snprintf(want, sizeof(want), "protocol version %u", PROTO_VERSION + 1);
-	CHECK(strstr(s.last_error, want));
-	CHECK(!s.have_ram);
+	CHECK(strstr(s.err.text, want));
+	CHECK(!s.in.have_ram);
 
 	m.hello.version = PROTO_VERSION;
 	memset(m.hello.guest_digest, 0x22, DIGEST_LEN);
-	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
-	CHECK(strstr(s.last_error, "2222222222"));
-	CHECK(strstr(s.last_error, "1111111111"));
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
+	CHECK(strstr(s.err.text, "2222222222"));
+	CHECK(strstr(s.err.text, "1111111111"));
 
 	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
 	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE + 1;
-	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
 	m.hello.blocks[0].guest_addr = (1ULL << 47) - 4096;
-	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
 	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
 	m.hello.nblocks = 2;
 	m.hello.blocks[1] = m.hello.blocks[0];
 	m.hello.blocks[1].id = 1;                        /* overlaps block 0 */
-	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
-	CHECK(strstr(s.last_error, "overlap"));
-	CHECK(!s.have_ram);
-	CHECK_EQ(s.state, IN_HELLO);
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
+	CHECK(strstr(s.err.text, "overlap"));
+	CHECK(!s.in.have_ram);
+	CHECK_EQ(s.in.state, IN_HELLO);
+	fx_deinit(&s);
 }
 
 /* Tunables travel in the device state; each is range-checked (I6). */
@@ -196,7 +198,7 @@ static void test_tunables(void)
 		good_tunables, good_tunables, good_tunables, good_tunables,
 		good_tunables,
 	};
-	struct secondary s;
+	struct sec_fixture s;
 	struct proto_msg m = { .type = PROTO_DEVICE_STATE };
 	size_t i;
 
@@ -208,19 +210,19 @@ static void test_tunables(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		setup(&s, IN_CKPT);
 		m.device_state.tunables = bad[i];
-		CHECK_EQ(incoming_handle(&s, &m), -EPROTO);
-		CHECK(!s.have_devstate);
-		incoming_reset(&s, "test");
+		CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);
+		CHECK(!s.in.have_devstate);
+		fx_deinit(&s);
 	}
 	setup(&s, IN_CKPT);
 	m.device_state.tunables = good_tunables;
 	m.device_state.tunables.checkpoint_delay_ms = 5000;
 	m.device_state.gen.pair_id = 0xfeed;
 	m.device_state.gen.generation = 9;
-	CHECK_EQ(incoming_handle(&s, &m), 0);
-	CHECK_EQ(s.dev_tunables.checkpoint_delay_ms, 5000);
-	CHECK_EQ(s.dev_gen.generation, 9);
-	incoming_reset(&s, "test");
+	CHECK_EQ(incoming_handle(&s.in, &m), 0);
+	CHECK_EQ(s.in.dev_tunables.checkpoint_delay_ms, 5000);
+	CHECK_EQ(s.in.dev_gen.generation, 9);
+	fx_deinit(&s);
 }
 
 /*
@@ -230,16 +232,13 @@ static void test_tunables(void)
  */
 static void test_fenced_generation(void)
 {
-	struct secondary s;
+	struct sec_fixture s;
 	struct proto_msg m = { .type = PROTO_HELLO };
 
-	memset(&s, 0, sizeof(s));
-	s.svm.pid = -1;
-	s.state = IN_FENCED;
-	s.gen.pair_id = 0xabcdef0123456789ULL;
-	s.gen.generation = 42;
-	strcpy(s.peer, "test");
-	memset(s.guest_digest, 0x11, DIGEST_LEN);
+	fx_init(&s, 200, 1000, NULL);
+	s.in.state = IN_FENCED;
+	s.in.gen.pair_id = 0xabcdef0123456789ULL;
+	s.in.gen.generation = 42;
 	m.hello.version = PROTO_VERSION;
 	m.hello.page_size = 4096;
 	m.hello.nblocks = 1;
@@ -249,18 +248,63 @@ static void test_fenced_generation(void)
 
 	m.hello.gen.pair_id = 0x1111;              /* a new, empty primary */
 	m.hello.gen.generation = 1000;
-	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
-	CHECK(strstr(s.last_error, "pair abcdef0123456789 generation 42 here"));
-	CHECK(strstr(s.last_error,
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
+	CHECK(strstr(s.err.text, "pair abcdef0123456789 generation 42 here"));
+	CHECK(strstr(s.err.text,
 		     "pair 0000000000001111 generation 1000 (another pair)"));
-	CHECK(strstr(s.last_error, "drop-fenced` discards it"));
-	m.hello.gen.pair_id = s.gen.pair_id;       /* our pair, but older */
+	CHECK(strstr(s.err.text, "drop-fenced` discards it"));
+	m.hello.gen.pair_id = s.in.gen.pair_id;       /* our pair, but older */
 	m.hello.gen.generation = 41;
-	CHECK_EQ(incoming_handle(&s, &m), -ECONNREFUSED);
-	CHECK(strstr(s.last_error, "generation 41 (older)"));
-	CHECK_EQ(s.state, IN_FENCED);
-	CHECK(!s.have_ram);
-	CHECK(!s.kept.have);
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
+	CHECK(strstr(s.err.text, "generation 41 (older)"));
+	CHECK_EQ(s.in.state, IN_FENCED);
+	CHECK(!s.in.have_ram);
+	CHECK(!s.fo.kept.have);
+	fx_deinit(&s);
+}
+
+/*
+ * A primary of the fenced SVM's pair, as new as it: the hello is accepted
+ * through the hook failover wires, the fenced SVM steps aside (kept, its
+ * RAM with it) and live sync starts with heartbeats; a reset before any
+ * checkpoint brings the fenced state back.
+ */
+static void test_fenced_replaced(void)
+{
+	struct sec_fixture s;
+	struct proto_msg m = { .type = PROTO_HELLO };
+	int sv[2];
+
+	setup(&s, IN_FENCED);
+	/* A primary on a socketpair: the ack goes out on it. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_EQ(sec_link_adopt(&s.link, xport_tcp_new(sv[0])), 0);
+	CHECK_EQ(s.in.state, IN_FENCED);     /* kept until a hello is accepted */
+	s.in.gen.pair_id = 0xabcd;
+	s.in.gen.generation = 5;
+	m.hello.version = PROTO_VERSION;
+	m.hello.page_size = 4096;
+	m.hello.nblocks = 1;
+	m.hello.blocks[0].size = RAM_BYTES;
+	m.hello.blocks[0].guest_addr = RAM_GUEST_BASE;
+	memset(m.hello.guest_digest, 0x11, DIGEST_LEN);
+	m.hello.gen.pair_id = 0xabcd;
+	m.hello.gen.generation = 5;
+	CHECK_EQ(incoming_handle(&s.in, &m), 0);
+	CHECK_EQ(s.in.state, IN_SYNC);
+	CHECK(s.fo.kept.have);
+	CHECK_EQ(s.fo.kept.gen.generation, 5);
+	CHECK(s.in.have_ram);                /* the new primary's RAM */
+	CHECK(s.link.heartbeats);
+	incoming_reset(&s.in, "sync failed");
+	CHECK(!s.fo.kept.have);
+	CHECK_EQ(s.in.state, IN_FENCED);
+	CHECK_EQ(s.in.gen.pair_id, 0xabcd);
+	CHECK(s.in.have_ram);                /* the fenced SVM's RAM, back */
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	CHECK(!sec_link_connected(&s.link));
+	close(sv[1]);
+	fx_deinit(&s);
 }
 
 int main(void)
@@ -273,6 +317,7 @@ int main(void)
 	test_hello();
 	test_tunables();
 	test_fenced_generation();
+	test_fenced_replaced();
 	printf("incoming: all checks passed\n");
 	return 0;
 }
