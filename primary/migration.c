@@ -27,50 +27,34 @@
 #define REDIAL_MIN_MS 500
 #define REDIAL_MAX_MS 5000
 
-static bool cancelled(struct primary *p)
+/* Between live-sync steps: stop when called off, keep the link alive. */
+struct sync_watch {
+	struct primary *p;
+	uint64_t rx_ms, tx_ms;
+};
+
+static int sync_before_step(void *opaque)
 {
-	return atomic_load(&p->stop) || atomic_load(&p->mig_cancel);
+	struct sync_watch *w = opaque;
+
+	if (atomic_load(&w->p->stop) || atomic_load(&w->p->mig_cancel))
+		return -ECANCELED;
+	return link_sync_liveness(w->p, &w->rx_ms, &w->tx_ms);
 }
 
 static int live_sync(struct primary *p)
 {
-	uint64_t rx_ms = evloop_now_ms(), tx_ms = rx_ms;
-	unsigned passes = 0;
-	int ret;
+	struct sync_watch w = { .p = p };
+	struct ram_live_sync ls = {
+		.max_wait_ms = &p->max_wait_ms,
+		.converged_pages = CONVERGED_PAGES,
+		.max_passes = MAX_PASSES,
+		.before_step = sync_before_step,
+		.opaque = &w,
+	};
 
-	for (;;) {
-		if (cancelled(p))
-			return -ECANCELED;
-		ret = ram_save_iterate(&p->rs, p->link,
-				       atomic_load(&p->max_wait_ms));
-		if (ret < 0)
-			return ret;
-		ram_save_let_hints_in(&p->rs);
-		if (ret == 1) {
-			int64_t dirty;
-
-			ram_state_lock(&p->rs);
-			dirty = migration_bitmap_sync(&p->rs);
-			ram_state_unlock(&p->rs);
-			if (dirty < 0)
-				return (int)dirty;
-			passes++;
-			log_debug("live sync pass %u: %lld pages dirty", passes,
-				  (long long)dirty);
-			if (dirty <= CONVERGED_PAGES)
-				return 0;
-			if (passes >= MAX_PASSES) {
-				log_warn("live sync not converging after %u "
-					 "passes (%lld pages dirty); stopping "
-					 "the guest to finish", passes,
-					 (long long)dirty);
-				return 0;
-			}
-		}
-		ret = link_sync_liveness(p, &rx_ms, &tx_ms);
-		if (ret < 0)
-			return ret;
-	}
+	w.rx_ms = w.tx_ms = evloop_now_ms();
+	return ram_save_live_sync(&p->rs, p->link, &ls);
 }
 
 static void *migration_thread(void *opaque)
