@@ -59,8 +59,8 @@ static int expected_name(struct primary *p, char *host, size_t len)
 
 static int tls_handshake(struct primary *p, int fd)
 {
-	unsigned ms = p->opts.failover_timeout_ms > HANDSHAKE_MIN_MS ?
-		      p->opts.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	unsigned ms = p->mig_failover_timeout_ms > HANDSHAKE_MIN_MS ?
+		      p->mig_failover_timeout_ms : HANDSHAKE_MIN_MS;
 	long long deadline = (long long)evloop_now_ms() + ms;
 	char err[sizeof(p->mig_error)], host[256];
 	int ret;
@@ -122,7 +122,7 @@ static int dial(struct primary *p)
 	}
 	/* Liveness in every state: a secondary that makes no progress for
 	 * this long, from the hello on, is lost. */
-	return xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
+	return xport_set_timeout(p->link, (int)p->mig_failover_timeout_ms);
 }
 
 static int hello(struct primary *p)
@@ -220,13 +220,13 @@ int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
 		*rx_ms = evloop_now_ms();
 	}
 	now = evloop_now_ms();
-	if (now - *rx_ms >= p->opts.failover_timeout_ms) {
+	if (now - *rx_ms >= p->mig_failover_timeout_ms) {
 		mig_error(p, "secondary %s silent for %llu ms during live sync",
 			  p->opts.secondary,
 			  (unsigned long long)(now - *rx_ms));
 		return -ETIMEDOUT;
 	}
-	if (now - *tx_ms >= p->opts.heartbeat_ms) {
+	if (now - *tx_ms >= p->mig_heartbeat_ms) {
 		m.type = PROTO_HEARTBEAT;
 		m.heartbeat.time_ms = now;
 		ret = proto_send(p->link, &m);

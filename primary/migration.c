@@ -129,6 +129,9 @@ int migration_start(struct primary *p)
 	ram_state_reset_dirty(&p->rs);
 	p->sync_base = p->rs.stats;
 	ram_state_unlock(&p->rs);
+	/* The thread's own copy: `set` may change opts meanwhile. */
+	p->mig_heartbeat_ms = p->opts.heartbeat_ms;
+	p->mig_failover_timeout_ms = p->opts.failover_timeout_ms;
 	p->state = COLO_STATE_SYNCING;
 	atomic_store(&p->mig_connected, false);
 	ret = pthread_create(&p->mig_thread, NULL, migration_thread, p);

@@ -7,7 +7,12 @@
  * migration thread runs live sync and owns the link until it ends. The hint
  * thread answers the PVM's free page hints. ram_state has its own lock
  * (bitmap_mutex); everything else here belongs to the main thread, except
- * where a field says otherwise.
+ * where a field says otherwise. What the migration thread reads is set
+ * before pthread_create and left alone until the join (or is atomic);
+ * what it writes is read by the main thread only after the join (or is
+ * atomic). Status and errors the operator sees (last_error) are written
+ * on the main thread only: the migration thread reports through
+ * mig_error, which migration_on_done copies after the join.
  */
 #ifndef COLO_PRIMARY_INTERNAL_H
 #define COLO_PRIMARY_INTERNAL_H
@@ -85,6 +90,8 @@ struct primary {
 	struct guestproc pvm;
 	struct dirtylog dlog;
 	struct ram_state rs;
+	/* The hint thread touches only pvm.hint_rd, pvm.hint_fd and rs (under
+	 * bitmap_mutex); the main thread leaves those alone while it runs. */
 	pthread_t hint_thread;
 	bool hint_thread_started;
 
@@ -107,9 +114,11 @@ struct primary {
 	/* the secondary */
 	enum colo_state state;
 	struct xport_tls_ctx *tls;
+	/* link and rx: the migration thread's from migration_start to the
+	 * join (it dials and fills them), the main thread's after. */
 	struct xport *link;
 	struct proto_rxbuf rx;
-	char last_error[1024];
+	char last_error[1024];          /* main thread only; see above */
 	char secondary_addr[256];       /* set by `protect` */
 	bool redial;                    /* re-dial the secondary when lost */
 	uint64_t redial_at_ms;          /* ... not before this */
@@ -133,6 +142,9 @@ struct primary {
 	 * thread once it has joined it. */
 	char mig_error[512];
 	uint64_t sync_started_ms;
+	/* The liveness tunables as live sync began, set before the thread
+	 * starts: the thread reads these, never opts, which `set` writes. */
+	unsigned mig_heartbeat_ms, mig_failover_timeout_ms;
 	struct ram_save_stats sync_base;  /* stats when live sync began */
 	_Atomic unsigned max_wait_ms;     /* `set max-wait` changes it */
 	double last_sync_ms;
