@@ -101,50 +101,53 @@ static void compare_digests(struct primary *p, const struct proto_verify *v,
 	}
 }
 
-int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
-			struct ckpt_result *wait)
+static int check_verify(struct primary *p, const struct proto_verify *v,
+			struct ckpt_result *res)
 {
-	if (m->type == PROTO_VERIFY) {
-		const struct proto_verify *v = &m->verify;
-
-		if (!wait->verify || v->id != wait->id ||
-		    v->chunk_pages != wait->chunk_pages ||
-		    v->ndigests != wait->nchunks) {
-			log_error("secondary's VERIFY does not match checkpoint "
-				  "%llu (%u chunks of %u pages)",
-				  (unsigned long long)wait->id, wait->nchunks,
-				  wait->chunk_pages);
-			return -EPROTO;
-		}
-		compare_digests(p, v, wait);
-		wait->verified = true;
-		return 0;
-	}
-	if (m->ckpt_ack.id != wait->id) {
-		log_error("secondary acknowledged checkpoint %llu, expected %llu",
-			  (unsigned long long)m->ckpt_ack.id,
-			  (unsigned long long)wait->id);
+	if (v->id != res->id || v->chunk_pages != res->chunk_pages ||
+	    v->ndigests != res->nchunks) {
+		log_error("secondary's VERIFY does not match checkpoint %llu "
+			  "(%u chunks of %u pages)",
+			  (unsigned long long)res->id, res->nchunks,
+			  res->chunk_pages);
 		return -EPROTO;
 	}
-	wait->acked = true;
-	wait->status = m->ckpt_ack.status;
-	return 1;
+	compare_digests(p, v, res);
+	res->verified = true;
+	return 0;
 }
 
+/*
+ * Step 3: [VERIFY], then CKPT_ACK. OUTPUT the secondary still forwards
+ * goes to the comparator on the way (the link's handlers). A secondary
+ * that failed the checkpoint acks at once with its error, VERIFY or not.
+ */
 static int wait_ack(struct primary *p, struct ckpt_result *res)
 {
 	struct proto_msg m;
 	int ret;
 
-	do {
-		ret = proto_recv(p->link, &p->rx, &m);
-		if (ret == 0) {
-			p->link_rx_ms = evloop_now_ms();
-			ret = link_handle_msg(p, &m, res);
+	if (res->verify) {
+		ret = link_expect_any(p, LINK_MSG(PROTO_VERIFY) |
+				      LINK_MSG(PROTO_CKPT_ACK), &m);
+		if (ret == 0 && m.type == PROTO_VERIFY) {
+			ret = check_verify(p, &m.verify, res);
+			if (ret == 0)
+				ret = link_expect(p, PROTO_CKPT_ACK, &m);
 		}
-	} while (ret == 0);
+	} else {
+		ret = link_expect(p, PROTO_CKPT_ACK, &m);
+	}
 	if (ret < 0)
 		return ret;
+	if (m.ckpt_ack.id != res->id) {
+		log_error("secondary acknowledged checkpoint %llu, expected %llu",
+			  (unsigned long long)m.ckpt_ack.id,
+			  (unsigned long long)res->id);
+		return -EPROTO;
+	}
+	res->acked = true;
+	res->status = m.ckpt_ack.status;
 	if (res->status) {
 		log_error("secondary failed checkpoint %llu: %s",
 			  (unsigned long long)res->id, strerror(-res->status));
@@ -272,6 +275,26 @@ uint64_t colo_next_deadline_ms(struct primary *p)
 	if (oldest != UINT64_MAX && oldest + p->opts.compare_timeout_ms < d)
 		d = oldest + p->opts.compare_timeout_ms;
 	return d;
+}
+
+/* The SVM's output, as the link hands it over: compared like the PVM's;
+ * its close too. An unknown connection (-ENOENT) is one the proxy already
+ * ended. */
+int colo_on_svm_output(struct primary *p, const struct proto_msg *m)
+{
+	int ret;
+
+	if (m->output.kind == PROTO_OUT_CLOSE)
+		ret = cmp_close_svm(p->cmp, m->output.conn);
+	else if (proxy_output_over(p, m->output.conn, m->output.len))
+		ret = CMP_OK;
+	else
+		ret = cmp_push_svm(p->cmp, m->output.conn, m->output.data,
+				   m->output.len);
+	if (ret == CMP_MISMATCH)
+		colo_mismatch(p);
+	colo_check_held(p);
+	return 0;
 }
 
 /* The comparator found the outputs apart: checkpoint at the next chance,

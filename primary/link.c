@@ -330,47 +330,53 @@ void link_lost(struct primary *p, const char *why)
 	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 }
 
-/*
- * One message from the secondary. wait is the checkpoint being waited for
- * (NULL outside a checkpoint). Returns 1 when wait's ack arrived, 0 to go
- * on, -errno when the link must end.
- */
-int link_handle_msg(struct primary *p, const struct proto_msg *m,
-		    struct ckpt_result *wait)
+void link_set_handlers(struct primary *p, const link_handler_fn *table)
 {
-	int ret;
+	p->link_handlers = table;
+}
 
-	switch (m->type) {
-	case PROTO_OUTPUT:
-		/* The SVM's close is compared like its bytes. An unknown
-		 * connection (-ENOENT) is one the proxy already ended. */
-		if (m->output.kind == PROTO_OUT_CLOSE)
-			ret = cmp_close_svm(p->cmp, m->output.conn);
-		else if (proxy_output_over(p, m->output.conn,
-					   m->output.len))
-			ret = CMP_OK;
-		else
-			ret = cmp_push_svm(p->cmp, m->output.conn,
-					   m->output.data, m->output.len);
-		if (ret == CMP_MISMATCH)
-			colo_mismatch(p);
-		colo_check_held(p);
+/*
+ * A message the secondary sent unasked: heartbeats are the link's own
+ * business (receiving one is all the liveness it proves); every other
+ * type goes to the handler primary.c handed us, and a type with none is a
+ * protocol error. 0 to go on, -errno when the link must end.
+ */
+static int dispatch(struct primary *p, const struct proto_msg *m)
+{
+	link_handler_fn fn = NULL;
+
+	if (m->type == PROTO_HEARTBEAT)
 		return 0;
-	case PROTO_HEARTBEAT:
-		return 0;
-	case PROTO_VERIFY:
-	case PROTO_CKPT_ACK:
-		if (!wait) {
-			log_error("secondary sent %s outside a checkpoint",
-				  proto_type_name(m->type));
-			return -EPROTO;
-		}
-		return checkpoint_on_reply(p, m, wait);
-	default:
+	if (p->link_handlers && m->type > 0 && m->type < PROTO__MAX)
+		fn = p->link_handlers[m->type];
+	if (!fn) {
 		log_error("secondary sent unexpected %s",
 			  proto_type_name(m->type));
 		return -EPROTO;
 	}
+	return fn(p, m);
+}
+
+int link_expect_any(struct primary *p, uint32_t types, struct proto_msg *m)
+{
+	int ret;
+
+	for (;;) {
+		ret = proto_recv(p->link, &p->rx, m);
+		if (ret < 0)
+			return ret;
+		p->link_rx_ms = evloop_now_ms();
+		if (m->type < 32 && (types & LINK_MSG(m->type)))
+			return 0;
+		ret = dispatch(p, m);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+int link_expect(struct primary *p, enum proto_type type, struct proto_msg *m)
+{
+	return link_expect_any(p, LINK_MSG(type), m);
 }
 
 bool link_has_buffered(const struct primary *p)
@@ -402,7 +408,7 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 		ret = proto_recv(p->link, &p->rx, &m);
 		if (ret == 0) {
 			p->link_rx_ms = evloop_now_ms();
-			ret = link_handle_msg(p, &m, NULL);
+			ret = dispatch(p, &m);
 		}
 		if (ret < 0) {
 			link_lost(p, ret == -ECONNRESET ? "connection closed" :

@@ -78,6 +78,10 @@ struct ckpt_result {
 	int diff_err;                /* 0, or -errno: no (whole) list */
 };
 
+struct primary;
+/* A handler of the link's table: 0 to go on, -errno ends the link. */
+typedef int (*link_handler_fn)(struct primary *p, const struct proto_msg *m);
+
 struct primary {
 	struct primary_opts opts;       /* tunables may change via `set` */
 	struct evloop *loop;
@@ -118,6 +122,7 @@ struct primary {
 	 * join (it dials and fills them), the main thread's after. */
 	struct xport *link;
 	struct proto_rxbuf rx;
+	const link_handler_fn *link_handlers;  /* see link_set_handlers */
 	char last_error[1024];          /* main thread only; see above */
 	char secondary_addr[256];       /* set by `protect` */
 	bool redial;                    /* re-dial the secondary when lost */
@@ -192,8 +197,19 @@ int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);
-int link_handle_msg(struct primary *p, const struct proto_msg *m,
-		    struct ckpt_result *wait);
+/* Set once by primary.c: what to do with each message type the secondary
+ * may send unasked (PROTO__MAX entries, NULL: a protocol error). The link
+ * answers heartbeats itself and calls no unit above it. */
+void link_set_handlers(struct primary *p, const link_handler_fn *table);
+/*
+ * Wait for the next message of one of types (LINK_MSG bits) and return it
+ * in m (valid until the next receive); whatever else arrives meanwhile
+ * goes through the handlers. 0, or -errno (the link's timeout, a cancel,
+ * a protocol error): the caller gives the link up.
+ */
+#define LINK_MSG(type) (1u << (type))
+int link_expect_any(struct primary *p, uint32_t types, struct proto_msg *m);
+int link_expect(struct primary *p, enum proto_type type, struct proto_msg *m);
 /* Frames of the secondary read but not handled yet (fair loops: the
  * loop must come back for them without an event). Only in colo state:
  * during live sync the migration thread owns the link. */
@@ -207,8 +223,8 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events,
 		       void *opaque);
 
 /* checkpoint.c */
-int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
-			struct ckpt_result *wait);
+/* The link's handler for OUTPUT: the SVM's output, fed to the comparator. */
+int colo_on_svm_output(struct primary *p, const struct proto_msg *m);
 int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
 void colo_maybe_checkpoint(struct primary *p);
 void colo_mismatch(struct primary *p);

@@ -144,6 +144,13 @@ static uint64_t next_deadline_ms(struct primary *p)
 	return proxy < colo ? proxy : colo;
 }
 
+/* What the secondary may send unasked in colo state, and who takes it.
+ * Heartbeats the link answers itself; replies a checkpoint waits for
+ * (VERIFY, CKPT_ACK) it asks for with link_expect, so they are not here. */
+static const link_handler_fn link_handlers[PROTO__MAX] = {
+	[PROTO_OUTPUT] = colo_on_svm_output,
+};
+
 static int setup(struct primary *p, struct primary_adopt *adopt)
 {
 	char hex[2 * DIGEST_LEN + 1];
@@ -166,6 +173,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 	if (!p->cmp)
 		return -ENOMEM;
+	link_set_handlers(p, link_handlers);
 	if (adopt) {
 		p->ram = adopt->ram;
 		ret = pvm_adopt(p, &adopt->guest);
