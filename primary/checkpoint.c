@@ -51,7 +51,7 @@ static int send_device_state(struct primary *p)
 	primary_tunables(p, &m.device_state.tunables);
 	m.device_state.nconns = (uint32_t)n;
 	m.device_state.conn_ids = (const uint8_t *)ids;
-	ret = proto_send(p->link, &m);
+	ret = proto_send(p->link.x, &m);
 	free(ids);
 	return ret;
 }
@@ -65,10 +65,10 @@ static int send_checkpoint(struct primary *p, uint32_t flags,
 
 	m.ckpt_begin.id = res->id;
 	m.ckpt_begin.flags = flags;
-	ret = proto_send(p->link, &m);
+	ret = proto_send(p->link.x, &m);
 	if (ret < 0)
 		return ret;
-	pages = ram_save_complete(&p->rs, p->link);
+	pages = ram_save_complete(&p->rs, p->link.x);
 	if (pages < 0)
 		return (int)pages;
 	res->pages = (uint64_t)pages;
@@ -78,8 +78,8 @@ static int send_checkpoint(struct primary *p, uint32_t flags,
 	m.type = PROTO_CKPT_END;
 	m.ckpt_end.id = res->id;
 	m.ckpt_end.pages = res->pages;
-	ret = proto_send(p->link, &m);
-	return ret < 0 ? ret : xport_flush(p->link);
+	ret = proto_send(p->link.x, &m);
+	return ret < 0 ? ret : xport_flush(p->link.x);
 }
 
 /*
@@ -128,15 +128,15 @@ static int wait_ack(struct primary *p, struct ckpt_result *res)
 	int ret;
 
 	if (res->verify) {
-		ret = link_expect_any(p, LINK_MSG(PROTO_VERIFY) |
+		ret = link_expect_any(&p->link, LINK_MSG(PROTO_VERIFY) |
 				      LINK_MSG(PROTO_CKPT_ACK), &m);
 		if (ret == 0 && m.type == PROTO_VERIFY) {
 			ret = check_verify(p, &m.verify, res);
 			if (ret == 0)
-				ret = link_expect(p, PROTO_CKPT_ACK, &m);
+				ret = link_expect(&p->link, PROTO_CKPT_ACK, &m);
 		}
 	} else {
-		ret = link_expect(p, PROTO_CKPT_ACK, &m);
+		ret = link_expect(&p->link, PROTO_CKPT_ACK, &m);
 	}
 	if (ret < 0)
 		return ret;
@@ -200,10 +200,10 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 	}
 	/* verify hashes all of RAM on both sides before the ack. */
 	if (res->verify)
-		xport_set_timeout(p->link, VERIFY_TIMEOUT_MS);
+		xport_set_timeout(p->link.x, VERIFY_TIMEOUT_MS);
 	ret = wait_ack(p, res);
 	if (res->verify)
-		xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
+		xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
 	if (ret < 0)
 		return ret;
 	cmp_checkpoint_done(p->cmp);
@@ -243,7 +243,7 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	int ret;
 
 	memset(res, 0, sizeof(*res));
-	if (p->state != COLO_STATE_COLO || !p->link)
+	if (p->state != COLO_STATE_COLO || !p->link.x)
 		return -ENOTCONN;
 	res->verify = verify;
 	ret = do_checkpoint(p, verify ? PROTO_CKPT_VERIFY : 0, res);
@@ -267,8 +267,8 @@ uint64_t colo_next_deadline_ms(struct primary *p)
 		d = min_u64(d, p->redial_at_ms);
 	if (p->state != COLO_STATE_COLO)
 		return d;
-	d = min_u64(d, p->link_hb_ms + p->opts.heartbeat_ms);
-	d = min_u64(d, p->link_rx_ms + p->opts.failover_timeout_ms);
+	d = min_u64(d, p->link.hb_ms + p->opts.heartbeat_ms);
+	d = min_u64(d, p->link.rx_ms + p->opts.failover_timeout_ms);
 	if (p->last_ckpt_ms + p->opts.checkpoint_delay_ms < d)
 		d = p->last_ckpt_ms + p->opts.checkpoint_delay_ms;
 	oldest = cmp_oldest_pvm_ms(p->cmp);
@@ -280,8 +280,9 @@ uint64_t colo_next_deadline_ms(struct primary *p)
 /* The SVM's output, as the link hands it over: compared like the PVM's;
  * its close too. An unknown connection (-ENOENT) is one the proxy already
  * ended. */
-int colo_on_svm_output(struct primary *p, const struct proto_msg *m)
+int colo_on_svm_output(void *opaque, const struct proto_msg *m)
 {
+	struct primary *p = opaque;
 	int ret;
 
 	if (m->output.kind == PROTO_OUT_CLOSE)

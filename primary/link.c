@@ -70,15 +70,15 @@ static int tls_handshake(struct primary *p, int fd)
 		close(fd);
 		return ret;
 	}
-	p->link = xport_tls_start(p->tls, fd, host, err, sizeof(err));
-	if (!p->link) {
+	p->link.x = xport_tls_start(p->tls, fd, host, err, sizeof(err));
+	if (!p->link.x) {
 		mig_error(p, "%s", err);
 		return -ENOMEM;
 	}
-	xport_set_cancel(p->link, p->mig_cancel_fd);
-	while ((ret = xport_tls_handshake(p->link, err, sizeof(err))) ==
+	xport_set_cancel(p->link.x, p->mig_cancel_fd);
+	while ((ret = xport_tls_handshake(p->link.x, err, sizeof(err))) ==
 	       -EAGAIN) {
-		ret = xport_wait(p->link, deadline);
+		ret = xport_wait(p->link.x, deadline);
 		if (ret == -ETIMEDOUT)
 			snprintf(err, sizeof(err), "TLS handshake with %s: no "
 				 "answer in %u ms", p->opts.secondary, ms);
@@ -110,10 +110,10 @@ static int dial(struct primary *p)
 		return fd;
 	}
 	if (p->opts.insecure) {
-		p->link = xport_tcp_new(fd);
-		if (!p->link)
+		p->link.x = xport_tcp_new(fd);
+		if (!p->link.x)
 			return -ENOMEM;
-		xport_set_cancel(p->link, p->mig_cancel_fd);
+		xport_set_cancel(p->link.x, p->mig_cancel_fd);
 	} else {
 		int ret = tls_handshake(p, fd);
 
@@ -122,7 +122,7 @@ static int dial(struct primary *p)
 	}
 	/* Liveness in every state: a secondary that makes no progress for
 	 * this long, from the hello on, is lost. */
-	return xport_set_timeout(p->link, (int)p->mig_failover_timeout_ms);
+	return xport_set_timeout(p->link.x, (int)p->mig_failover_timeout_ms);
 }
 
 static int hello(struct primary *p)
@@ -145,11 +145,11 @@ static int hello(struct primary *p)
 		m.hello.blocks[i].size = rb->size;
 		m.hello.blocks[i].guest_addr = rb->guest_addr;
 	}
-	ret = proto_send(p->link, &m);
+	ret = proto_send(p->link.x, &m);
 	if (ret == 0)
-		ret = xport_flush(p->link);
+		ret = xport_flush(p->link.x);
 	if (ret == 0)
-		ret = proto_recv(p->link, &p->rx, &m);
+		ret = proto_recv(p->link.x, &p->link.rx, &m);
 	if (ret == -ECANCELED)
 		return ret;
 	if (ret < 0) {
@@ -207,9 +207,9 @@ int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
 	uint64_t now;
 	int ret;
 
-	while (xport_has_buffered(p->link) ||
-	       evloop_fd_readable(xport_fd(p->link))) {
-		ret = proto_recv(p->link, &p->rx, &m);
+	while (xport_has_buffered(p->link.x) ||
+	       evloop_fd_readable(xport_fd(p->link.x))) {
+		ret = proto_recv(p->link.x, &p->link.rx, &m);
 		if (ret < 0)
 			return ret;
 		if (m.type != PROTO_HEARTBEAT) {
@@ -229,7 +229,7 @@ int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
 	if (now - *tx_ms >= p->mig_heartbeat_ms) {
 		m.type = PROTO_HEARTBEAT;
 		m.heartbeat.time_ms = now;
-		ret = proto_send(p->link, &m);
+		ret = proto_send(p->link.x, &m);
 		if (ret < 0)
 			return ret;
 		*tx_ms = now;
@@ -244,22 +244,22 @@ int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
 
 static void link_watch(struct primary *p)
 {
-	evloop_mod(p->loop, xport_fd(p->link),
-		   EV_READ | (xport_queued(p->link) ? EV_WRITE : 0));
+	evloop_mod(p->loop, xport_fd(p->link.x),
+		   EV_READ | (xport_queued(p->link.x) ? EV_WRITE : 0));
 }
 
 /* Queue a message for the secondary in colo state and write what the
  * socket takes now. 0, or -errno once the link is lost. */
 int link_queue(struct primary *p, const struct proto_msg *m)
 {
-	int ret = proto_queue(p->link, m);
+	int ret = proto_queue(p->link.x, m);
 
 	if (ret == 0)
-		ret = xport_flush_nb(p->link);
+		ret = xport_flush_nb(p->link.x);
 	if (ret == -EAGAIN) {
 		ret = 0;
-		if (xport_queued(p->link) > LINK_QUEUE_MAX)
-			ret = xport_flush(p->link);
+		if (xport_queued(p->link.x) > LINK_QUEUE_MAX)
+			ret = xport_flush(p->link.x);
 	}
 	if (ret < 0) {
 		link_lost(p, strerror(-ret));
@@ -280,13 +280,13 @@ int link_heartbeat(struct primary *p)
 	uint64_t now = evloop_now_ms();
 	int ret;
 
-	if (p->state != COLO_STATE_COLO || !p->link ||
-	    now - p->link_hb_ms < p->opts.heartbeat_ms)
+	if (p->state != COLO_STATE_COLO || !p->link.x ||
+	    now - p->link.hb_ms < p->opts.heartbeat_ms)
 		return 0;
-	m.heartbeat.time_ms = p->link_hb_ms = now;
-	ret = proto_queue(p->link, &m);
+	m.heartbeat.time_ms = p->link.hb_ms = now;
+	ret = proto_queue(p->link.x, &m);
 	if (ret == 0)
-		ret = xport_flush_nb(p->link);
+		ret = xport_flush_nb(p->link.x);
 	if (ret == -EAGAIN)
 		ret = 0;
 	if (ret == 0)
@@ -311,15 +311,15 @@ int link_heartbeat_idle(void *opaque)
  */
 void link_lost(struct primary *p, const char *why)
 {
-	if (!p->link)
+	if (!p->link.x)
 		return;
 	log_error("secondary lost (%s): continuing unprotected", why);
 	snprintf(p->last_error, sizeof(p->last_error), "secondary lost: %s",
 		 why);
 	if (p->state == COLO_STATE_COLO)
-		evloop_del(p->loop, xport_fd(p->link));
-	xport_free(p->link);
-	p->link = NULL;
+		evloop_del(p->loop, xport_fd(p->link.x));
+	xport_free(p->link.x);
+	p->link.x = NULL;
 	p->state = COLO_STATE_STANDALONE;
 	ram_state_unprotected(&p->rs);
 	p->secondary_losses++;
@@ -330,59 +330,60 @@ void link_lost(struct primary *p, const char *why)
 	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 }
 
-void link_set_handlers(struct primary *p, const link_handler_fn *table)
+void link_set_handlers(struct link *l, const link_handler_fn *table,
+		       void *opaque)
 {
-	p->link_handlers = table;
+	l->handlers = table;
+	l->handlers_opaque = opaque;
 }
 
 /*
- * A message the secondary sent unasked: heartbeats are the link's own
- * business (receiving one is all the liveness it proves); every other
- * type goes to the handler primary.c handed us, and a type with none is a
- * protocol error. 0 to go on, -errno when the link must end.
+ * Heartbeats are the link's own business (receiving one is all the
+ * liveness it proves); every other type goes to its handler, and a type
+ * with none is a protocol error.
  */
-static int dispatch(struct primary *p, const struct proto_msg *m)
+int link_dispatch(struct link *l, const struct proto_msg *m)
 {
 	link_handler_fn fn = NULL;
 
 	if (m->type == PROTO_HEARTBEAT)
 		return 0;
-	if (p->link_handlers && m->type > 0 && m->type < PROTO__MAX)
-		fn = p->link_handlers[m->type];
+	if (l->handlers && m->type > 0 && m->type < PROTO__MAX)
+		fn = l->handlers[m->type];
 	if (!fn) {
 		log_error("secondary sent unexpected %s",
 			  proto_type_name(m->type));
 		return -EPROTO;
 	}
-	return fn(p, m);
+	return fn(l->handlers_opaque, m);
 }
 
-int link_expect_any(struct primary *p, uint32_t types, struct proto_msg *m)
+int link_expect_any(struct link *l, uint32_t types, struct proto_msg *m)
 {
 	int ret;
 
 	for (;;) {
-		ret = proto_recv(p->link, &p->rx, m);
+		ret = proto_recv(l->x, &l->rx, m);
 		if (ret < 0)
 			return ret;
-		p->link_rx_ms = evloop_now_ms();
+		l->rx_ms = evloop_now_ms();
 		if (m->type < 32 && (types & LINK_MSG(m->type)))
 			return 0;
-		ret = dispatch(p, m);
+		ret = link_dispatch(l, m);
 		if (ret < 0)
 			return ret;
 	}
 }
 
-int link_expect(struct primary *p, enum proto_type type, struct proto_msg *m)
+int link_expect(struct link *l, enum proto_type type, struct proto_msg *m)
 {
-	return link_expect_any(p, LINK_MSG(type), m);
+	return link_expect_any(l, LINK_MSG(type), m);
 }
 
 bool link_has_buffered(const struct primary *p)
 {
-	return p->state == COLO_STATE_COLO && p->link &&
-	       xport_has_buffered(p->link);
+	return p->state == COLO_STATE_COLO && p->link.x &&
+	       xport_has_buffered(p->link.x);
 }
 
 void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -395,7 +396,7 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 	(void)l;
 	(void)fd;
 	if (events & EV_WRITE) {
-		ret = xport_flush_nb(p->link);
+		ret = xport_flush_nb(p->link.x);
 		if (ret < 0 && ret != -EAGAIN) {
 			link_lost(p, strerror(-ret));
 			return;
@@ -405,10 +406,10 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 			return;
 	}
 	do {
-		ret = proto_recv(p->link, &p->rx, &m);
+		ret = proto_recv(p->link.x, &p->link.rx, &m);
 		if (ret == 0) {
-			p->link_rx_ms = evloop_now_ms();
-			ret = dispatch(p, &m);
+			p->link.rx_ms = evloop_now_ms();
+			ret = link_dispatch(&p->link, &m);
 		}
 		if (ret < 0) {
 			link_lost(p, ret == -ECONNRESET ? "connection closed" :
@@ -417,8 +418,8 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 		}
 		/* Budget spent: primary_run_adopted's loop calls us again
 		 * once clients, the PVM and the control socket had a turn. */
-	} while (proto_budget_spend(&budget, &p->rx) &&
-		 xport_has_buffered(p->link));
+	} while (proto_budget_spend(&budget, &p->link.rx) &&
+		 xport_has_buffered(p->link.x));
 }
 
 /*
@@ -430,12 +431,12 @@ void link_tick(struct primary *p)
 {
 	uint64_t now = evloop_now_ms();
 
-	if (p->state == COLO_STATE_COLO && p->link) {
-		if (now - p->link_rx_ms >= p->opts.failover_timeout_ms) {
+	if (p->state == COLO_STATE_COLO && p->link.x) {
+		if (now - p->link.rx_ms >= p->opts.failover_timeout_ms) {
 			char why[96];
 
 			snprintf(why, sizeof(why), "no message for %llu ms",
-				 (unsigned long long)(now - p->link_rx_ms));
+				 (unsigned long long)(now - p->link.rx_ms));
 			link_lost(p, why);
 		} else {
 			int ret = link_heartbeat(p);

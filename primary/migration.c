@@ -54,7 +54,7 @@ static int live_sync(struct primary *p)
 	};
 
 	w.rx_ms = w.tx_ms = evloop_now_ms();
-	return ram_save_live_sync(&p->rs, p->link, &ls);
+	return ram_save_live_sync(&p->rs, p->link.x, &ls);
 }
 
 static void *migration_thread(void *opaque)
@@ -159,8 +159,8 @@ void migration_cancel(struct primary *p)
 		log_error("cancelling live sync: %s", strerror(errno));
 	pthread_join(p->mig_thread, NULL);
 	p->mig_running = false;
-	xport_free(p->link);
-	p->link = NULL;
+	xport_free(p->link.x);
+	p->link.x = NULL;
 	p->state = COLO_STATE_STANDALONE;
 	ram_state_unprotected(&p->rs);
 }
@@ -176,13 +176,13 @@ void colo_enter(struct primary *p)
 		if (cmp_conn_open(p->cmp, p->clients[i]->id) == -ENOMEM)
 			p->clients[i]->gone = true;
 	p->state = COLO_STATE_COLO;
-	p->last_ckpt_ms = p->link_rx_ms = p->link_hb_ms = evloop_now_ms();
+	p->last_ckpt_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
 	/* A secondary silent this long is lost, also in the middle of a
 	 * checkpoint: never keep clients waiting longer than that. The main
 	 * thread's waits end on a stop signal. */
-	xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
-	xport_set_cancel(p->link, p->sig_fd);
-	if (evloop_add(p->loop, xport_fd(p->link), EV_READ, link_on_readable,
+	xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
+	xport_set_cancel(p->link.x, p->sig_fd);
+	if (evloop_add(p->loop, xport_fd(p->link.x), EV_READ, link_on_readable,
 		       p) < 0)
 		link_lost(p, "cannot watch the link");
 }
@@ -240,8 +240,8 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
 		if (p->mig_error[0])
 			snprintf(p->last_error, sizeof(p->last_error), "%s",
 				 p->mig_error);
-		xport_free(p->link);
-		p->link = NULL;
+		xport_free(p->link.x);
+		p->link.x = NULL;
 		p->state = COLO_STATE_STANDALONE;
 		ram_state_unprotected(&p->rs);
 		return;

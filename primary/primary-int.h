@@ -25,6 +25,7 @@
 #include "compare.h"
 #include "dirtylog.h"
 #include "guestproc.h"
+#include "link.h"
 #include "primary.h"
 #include "proto.h"
 #include "ram-digest.h"
@@ -78,10 +79,6 @@ struct ckpt_result {
 	int diff_err;                /* 0, or -errno: no (whole) list */
 };
 
-struct primary;
-/* A handler of the link's table: 0 to go on, -errno ends the link. */
-typedef int (*link_handler_fn)(struct primary *p, const struct proto_msg *m);
-
 struct primary {
 	struct primary_opts opts;       /* tunables may change via `set` */
 	struct evloop *loop;
@@ -118,11 +115,9 @@ struct primary {
 	/* the secondary */
 	enum colo_state state;
 	struct xport_tls_ctx *tls;
-	/* link and rx: the migration thread's from migration_start to the
-	 * join (it dials and fills them), the main thread's after. */
-	struct xport *link;
-	struct proto_rxbuf rx;
-	const link_handler_fn *link_handlers;  /* see link_set_handlers */
+	/* The migration thread's from migration_start to the join (it dials
+	 * and fills it), the main thread's after. */
+	struct link link;
 	char last_error[1024];          /* main thread only; see above */
 	char secondary_addr[256];       /* set by `protect` */
 	bool redial;                    /* re-dial the secondary when lost */
@@ -130,8 +125,6 @@ struct primary {
 	unsigned redial_backoff_ms;     /* 0 after success, then 500..5000 */
 	uint64_t dial_failures;         /* in a row */
 	struct proto_generation gen;    /* pair id, checkpoints begun */
-	uint64_t link_rx_ms;            /* last message from the secondary */
-	uint64_t link_hb_ms;            /* last heartbeat sent */
 	uint64_t secondary_losses;
 
 	/* live sync */
@@ -197,19 +190,6 @@ int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);
-/* Set once by primary.c: what to do with each message type the secondary
- * may send unasked (PROTO__MAX entries, NULL: a protocol error). The link
- * answers heartbeats itself and calls no unit above it. */
-void link_set_handlers(struct primary *p, const link_handler_fn *table);
-/*
- * Wait for the next message of one of types (LINK_MSG bits) and return it
- * in m (valid until the next receive); whatever else arrives meanwhile
- * goes through the handlers. 0, or -errno (the link's timeout, a cancel,
- * a protocol error): the caller gives the link up.
- */
-#define LINK_MSG(type) (1u << (type))
-int link_expect_any(struct primary *p, uint32_t types, struct proto_msg *m);
-int link_expect(struct primary *p, enum proto_type type, struct proto_msg *m);
 /* Frames of the secondary read but not handled yet (fair loops: the
  * loop must come back for them without an event). Only in colo state:
  * during live sync the migration thread owns the link. */
@@ -224,7 +204,7 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events,
 
 /* checkpoint.c */
 /* The link's handler for OUTPUT: the SVM's output, fed to the comparator. */
-int colo_on_svm_output(struct primary *p, const struct proto_msg *m);
+int colo_on_svm_output(void *opaque, const struct proto_msg *m);
 int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
 void colo_maybe_checkpoint(struct primary *p);
 void colo_mismatch(struct primary *p);

@@ -173,7 +173,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 	if (!p->cmp)
 		return -ENOMEM;
-	link_set_handlers(p, link_handlers);
+	link_set_handlers(&p->link, link_handlers, p);
 	if (adopt) {
 		p->ram = adopt->ram;
 		ret = pvm_adopt(p, &adopt->guest);
@@ -211,9 +211,9 @@ static void teardown(struct primary *p)
 	guestproc_stop(&p->pvm);
 	dirtylog_close(&p->dlog);
 	ram_state_deinit(&p->rs);
-	xport_free(p->link);
+	xport_free(p->link.x);
 	xport_tls_ctx_free(p->tls);
-	proto_rxbuf_free(&p->rx);
+	proto_rxbuf_free(&p->link.rx);
 	cmp_free(p->cmp);
 	ram_layout_destroy(&p->ram);
 	if (p->mig_event_fd >= 0)
@@ -314,7 +314,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		if (p->stop)
 			break;
 		if (link_has_buffered(p))
-			link_on_readable(p->loop, xport_fd(p->link), EV_READ, p);
+			link_on_readable(p->loop, xport_fd(p->link.x), EV_READ, p);
 		link_tick(p);
 		colo_maybe_checkpoint(p);
 		proxy_flush_closing(p);

@@ -33,9 +33,9 @@ static unsigned outputs;
 static uint32_t output_bytes;
 static int output_ret;
 
-static int on_output(struct primary *p, const struct proto_msg *m)
+static int on_output(void *opaque, const struct proto_msg *m)
 {
-	(void)p;
+	CHECK(opaque == &outputs);
 	CHECK_EQ(m->type, PROTO_OUTPUT);
 	CHECK_EQ(m->output.conn, 7);
 	CHECK(!memcmp(m->output.data, "pong", m->output.len));
@@ -54,22 +54,22 @@ static void fake_init(struct fake *f)
 
 	memset(f, 0, sizeof(*f));
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	f->p.link = xport_tcp_new(sv[0]);
+	f->p.link.x = xport_tcp_new(sv[0]);
 	f->peer = xport_tcp_new(sv[1]);
-	CHECK(f->p.link && f->peer);
-	CHECK_EQ(xport_set_timeout(f->p.link, 2000), 0);
+	CHECK(f->p.link.x && f->peer);
+	CHECK_EQ(xport_set_timeout(f->p.link.x, 2000), 0);
 	CHECK_EQ(xport_set_timeout(f->peer, 2000), 0);
 	f->p.opts.secondary = "fake-secondary:1";
-	link_set_handlers(&f->p, handlers);
+	link_set_handlers(&f->p.link, handlers, &outputs);
 	outputs = output_bytes = 0;
 	output_ret = 0;
 }
 
 static void fake_deinit(struct fake *f)
 {
-	xport_free(f->p.link);
+	xport_free(f->p.link.x);
 	xport_free(f->peer);
-	proto_rxbuf_free(&f->p.rx);
+	proto_rxbuf_free(&f->p.link.rx);
 	proto_rxbuf_free(&f->peer_rx);
 }
 
@@ -111,14 +111,14 @@ static void test_expect_passes_traffic(void)
 	peer_send(&f, PROTO_OUTPUT);
 	peer_send(&f, PROTO_CKPT_ACK);
 	peer_send(&f, PROTO_OUTPUT);
-	CHECK_EQ(link_expect(&f.p, PROTO_CKPT_ACK, &m), 0);
+	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), 0);
 	CHECK_EQ(m.type, PROTO_CKPT_ACK);
 	CHECK_EQ(m.ckpt_ack.id, 5);
 	CHECK_EQ(outputs, 2);
 	CHECK_EQ(output_bytes, 8);
-	CHECK(f.p.link_rx_ms > 0);
+	CHECK(f.p.link.rx_ms > 0);
 	/* The output after the ack was not read yet: it is the next one. */
-	CHECK_EQ(link_expect(&f.p, PROTO_OUTPUT, &m), 0);
+	CHECK_EQ(link_expect(&f.p.link, PROTO_OUTPUT, &m), 0);
 	CHECK_EQ(outputs, 2);
 	fake_deinit(&f);
 	printf("ok 1 - link_expect hands other traffic to the handlers\n");
@@ -133,7 +133,7 @@ static void test_expect_any(void)
 	fake_init(&f);
 	peer_send(&f, PROTO_OUTPUT);
 	peer_send(&f, PROTO_CKPT_ACK);
-	CHECK_EQ(link_expect_any(&f.p, LINK_MSG(PROTO_VERIFY) |
+	CHECK_EQ(link_expect_any(&f.p.link, LINK_MSG(PROTO_VERIFY) |
 				 LINK_MSG(PROTO_CKPT_ACK), &m), 0);
 	CHECK_EQ(m.type, PROTO_CKPT_ACK);
 	CHECK_EQ(outputs, 1);
@@ -150,14 +150,14 @@ static void test_expect_errors(void)
 	fake_init(&f);
 	peer_send(&f, PROTO_VERIFY);
 	peer_send(&f, PROTO_CKPT_ACK);
-	CHECK_EQ(link_expect(&f.p, PROTO_CKPT_ACK, &m), -EPROTO);
+	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), -EPROTO);
 	fake_deinit(&f);
 
 	fake_init(&f);
 	output_ret = -EIO;
 	peer_send(&f, PROTO_OUTPUT);
 	peer_send(&f, PROTO_CKPT_ACK);
-	CHECK_EQ(link_expect(&f.p, PROTO_CKPT_ACK, &m), -EIO);
+	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), -EIO);
 	CHECK_EQ(outputs, 1);
 	fake_deinit(&f);
 	printf("ok 3 - unexpected types and handler errors end the wait\n");
@@ -171,9 +171,9 @@ static void test_expect_silence(void)
 	uint64_t t0;
 
 	fake_init(&f);
-	CHECK_EQ(xport_set_timeout(f.p.link, 200), 0);
+	CHECK_EQ(xport_set_timeout(f.p.link.x, 200), 0);
 	t0 = evloop_now_ms();
-	CHECK_EQ(link_expect(&f.p, PROTO_CKPT_ACK, &m), -ETIMEDOUT);
+	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), -ETIMEDOUT);
 	CHECK(evloop_now_ms() - t0 >= 150);
 	fake_deinit(&f);
 	printf("ok 4 - a silent secondary times the wait out\n");
@@ -200,7 +200,7 @@ static void test_sync_liveness(void)
 	/* Nothing due: nothing sent. */
 	rx_ms = tx_ms = now;
 	CHECK_EQ(link_sync_liveness(&f.p, &rx_ms, &tx_ms), 0);
-	CHECK_EQ(xport_flush(f.p.link), 0);
+	CHECK_EQ(xport_flush(f.p.link.x), 0);
 	CHECK(!peer_has_data(&f));
 
 	/* A heartbeat interval since ours: one goes out. */
@@ -208,7 +208,7 @@ static void test_sync_liveness(void)
 	CHECK_EQ(link_sync_liveness(&f.p, &rx_ms, &tx_ms), 0);
 	CHECK(tx_ms >= now);
 	/* Queued: the next ram_save_iterate writes it out with the pages. */
-	CHECK_EQ(xport_flush(f.p.link), 0);
+	CHECK_EQ(xport_flush(f.p.link.x), 0);
 	CHECK_EQ(proto_recv(f.peer, &f.peer_rx, &m), 0);
 	CHECK_EQ(m.type, PROTO_HEARTBEAT);
 
