@@ -198,41 +198,40 @@ int link_connect(struct primary *p)
  * Live sync is one-way traffic, but both sides must still notice a peer
  * that went silent without closing (a host that died, a cut cable): read
  * the secondary's heartbeats without blocking, and send ours when we have
- * sent nothing else for a while. *rx_ms and *tx_ms are the migration
- * thread's own clocks. 0, or -errno when the secondary is lost.
+ * sent nothing else for a while.
  */
-int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
+int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
+		       unsigned failover_timeout_ms, char *err, size_t errlen)
 {
 	struct proto_msg m;
 	uint64_t now;
 	int ret;
 
-	while (xport_has_buffered(p->link.x) ||
-	       evloop_fd_readable(xport_fd(p->link.x))) {
-		ret = proto_recv(p->link.x, &p->link.rx, &m);
+	while (xport_has_buffered(l->x) || evloop_fd_readable(xport_fd(l->x))) {
+		ret = proto_recv(l->x, &l->rx, &m);
 		if (ret < 0)
 			return ret;
 		if (m.type != PROTO_HEARTBEAT) {
-			mig_error(p, "secondary sent %s during live sync",
-				  proto_type_name(m.type));
+			snprintf(err, errlen, "secondary sent %s during live "
+				 "sync", proto_type_name(m.type));
 			return -EPROTO;
 		}
-		*rx_ms = evloop_now_ms();
+		l->rx_ms = evloop_now_ms();
 	}
 	now = evloop_now_ms();
-	if (now - *rx_ms >= p->mig_failover_timeout_ms) {
-		mig_error(p, "secondary %s silent for %llu ms during live sync",
-			  p->opts.secondary,
-			  (unsigned long long)(now - *rx_ms));
+	if (now - l->rx_ms >= failover_timeout_ms) {
+		snprintf(err, errlen, "secondary %s silent for %llu ms during "
+			 "live sync", l->peer ? l->peer : "?",
+			 (unsigned long long)(now - l->rx_ms));
 		return -ETIMEDOUT;
 	}
-	if (now - *tx_ms >= p->mig_heartbeat_ms) {
+	if (now - l->hb_ms >= heartbeat_ms) {
 		m.type = PROTO_HEARTBEAT;
 		m.heartbeat.time_ms = now;
-		ret = proto_send(p->link.x, &m);
+		ret = proto_send(l->x, &m);
 		if (ret < 0)
 			return ret;
-		*tx_ms = now;
+		l->hb_ms = now;
 	}
 	return 0;
 }

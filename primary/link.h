@@ -16,6 +16,7 @@
 #ifndef COLO_PRIMARY_LINK_H
 #define COLO_PRIMARY_LINK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -30,6 +31,7 @@ struct link {
 	struct proto_rxbuf rx;
 	const link_handler_fn *handlers;  /* PROTO__MAX entries */
 	void *handlers_opaque;
+	const char *peer;               /* the secondary's address, for logs */
 	uint64_t rx_ms;                 /* last message from the secondary */
 	uint64_t hb_ms;                 /* last heartbeat sent */
 };
@@ -48,6 +50,16 @@ void link_set_handlers(struct link *l, const link_handler_fn *table,
 #define LINK_MSG(type) (1u << (type))
 int link_expect_any(struct link *l, uint32_t types, struct proto_msg *m);
 int link_expect(struct link *l, enum proto_type type, struct proto_msg *m);
+
+/*
+ * For the migration thread between live-sync steps, which must not block:
+ * take the secondary's heartbeats that are in, send ours when heartbeat_ms
+ * passed since the last, and fail when the secondary was silent for
+ * failover_timeout_ms (-ETIMEDOUT) or sent anything but a heartbeat
+ * (-EPROTO); err then says why. Uses and updates rx_ms and hb_ms.
+ */
+int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
+		       unsigned failover_timeout_ms, char *err, size_t errlen);
 
 /* One message the secondary sent unasked, to its handler. */
 int link_dispatch(struct link *l, const struct proto_msg *m);

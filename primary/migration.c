@@ -28,32 +28,28 @@
 #define REDIAL_MAX_MS 5000
 
 /* Between live-sync steps: stop when called off, keep the link alive. */
-struct sync_watch {
-	struct primary *p;
-	uint64_t rx_ms, tx_ms;
-};
-
 static int sync_before_step(void *opaque)
 {
-	struct sync_watch *w = opaque;
+	struct primary *p = opaque;
 
-	if (atomic_load(&w->p->stop) || atomic_load(&w->p->mig_cancel))
+	if (atomic_load(&p->stop) || atomic_load(&p->mig_cancel))
 		return -ECANCELED;
-	return link_sync_liveness(w->p, &w->rx_ms, &w->tx_ms);
+	return link_sync_liveness(&p->link, p->mig_heartbeat_ms,
+				  p->mig_failover_timeout_ms, p->mig_error,
+				  sizeof(p->mig_error));
 }
 
 static int live_sync(struct primary *p)
 {
-	struct sync_watch w = { .p = p };
 	struct ram_live_sync ls = {
 		.max_wait_ms = &p->max_wait_ms,
 		.converged_pages = CONVERGED_PAGES,
 		.max_passes = MAX_PASSES,
 		.before_step = sync_before_step,
-		.opaque = &w,
+		.opaque = p,
 	};
 
-	w.rx_ms = w.tx_ms = evloop_now_ms();
+	p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
 	return ram_save_live_sync(&p->rs, p->link.x, &ls);
 }
 
@@ -132,6 +128,7 @@ int migration_start(struct primary *p)
 	/* The thread's own copy: `set` may change opts meanwhile. */
 	p->mig_heartbeat_ms = p->opts.heartbeat_ms;
 	p->mig_failover_timeout_ms = p->opts.failover_timeout_ms;
+	p->link.peer = p->opts.secondary;
 	p->state = COLO_STATE_SYNCING;
 	atomic_store(&p->mig_connected, false);
 	ret = pthread_create(&p->mig_thread, NULL, migration_thread, p);

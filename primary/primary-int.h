@@ -186,7 +186,6 @@ void link_tick(struct primary *p);
 int link_queue(struct primary *p, const struct proto_msg *m);
 int link_heartbeat(struct primary *p);
 int link_heartbeat_idle(void *opaque);
-int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);

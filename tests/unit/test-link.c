@@ -17,13 +17,13 @@
 #include <sys/socket.h>
 
 #include "evloop.h"
-#include "primary-int.h"
+#include "link.h"
 #include "proto.h"
 #include "tap.h"
 #include "xport.h"
 
 struct fake {
-	struct primary p;
+	struct link l;                  /* the primary's end */
 	struct xport *peer;             /* the secondary's end */
 	struct proto_rxbuf peer_rx;
 };
@@ -54,22 +54,22 @@ static void fake_init(struct fake *f)
 
 	memset(f, 0, sizeof(*f));
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	f->p.link.x = xport_tcp_new(sv[0]);
+	f->l.x = xport_tcp_new(sv[0]);
 	f->peer = xport_tcp_new(sv[1]);
-	CHECK(f->p.link.x && f->peer);
-	CHECK_EQ(xport_set_timeout(f->p.link.x, 2000), 0);
+	CHECK(f->l.x && f->peer);
+	CHECK_EQ(xport_set_timeout(f->l.x, 2000), 0);
 	CHECK_EQ(xport_set_timeout(f->peer, 2000), 0);
-	f->p.opts.secondary = "fake-secondary:1";
-	link_set_handlers(&f->p.link, handlers, &outputs);
+	f->l.peer = "fake-secondary:1";
+	link_set_handlers(&f->l, handlers, &outputs);
 	outputs = output_bytes = 0;
 	output_ret = 0;
 }
 
 static void fake_deinit(struct fake *f)
 {
-	xport_free(f->p.link.x);
+	xport_free(f->l.x);
 	xport_free(f->peer);
-	proto_rxbuf_free(&f->p.link.rx);
+	proto_rxbuf_free(&f->l.rx);
 	proto_rxbuf_free(&f->peer_rx);
 }
 
@@ -111,14 +111,14 @@ static void test_expect_passes_traffic(void)
 	peer_send(&f, PROTO_OUTPUT);
 	peer_send(&f, PROTO_CKPT_ACK);
 	peer_send(&f, PROTO_OUTPUT);
-	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), 0);
+	CHECK_EQ(link_expect(&f.l, PROTO_CKPT_ACK, &m), 0);
 	CHECK_EQ(m.type, PROTO_CKPT_ACK);
 	CHECK_EQ(m.ckpt_ack.id, 5);
 	CHECK_EQ(outputs, 2);
 	CHECK_EQ(output_bytes, 8);
-	CHECK(f.p.link.rx_ms > 0);
+	CHECK(f.l.rx_ms > 0);
 	/* The output after the ack was not read yet: it is the next one. */
-	CHECK_EQ(link_expect(&f.p.link, PROTO_OUTPUT, &m), 0);
+	CHECK_EQ(link_expect(&f.l, PROTO_OUTPUT, &m), 0);
 	CHECK_EQ(outputs, 2);
 	fake_deinit(&f);
 	printf("ok 1 - link_expect hands other traffic to the handlers\n");
@@ -133,7 +133,7 @@ static void test_expect_any(void)
 	fake_init(&f);
 	peer_send(&f, PROTO_OUTPUT);
 	peer_send(&f, PROTO_CKPT_ACK);
-	CHECK_EQ(link_expect_any(&f.p.link, LINK_MSG(PROTO_VERIFY) |
+	CHECK_EQ(link_expect_any(&f.l, LINK_MSG(PROTO_VERIFY) |
 				 LINK_MSG(PROTO_CKPT_ACK), &m), 0);
 	CHECK_EQ(m.type, PROTO_CKPT_ACK);
 	CHECK_EQ(outputs, 1);
@@ -150,14 +150,14 @@ static void test_expect_errors(void)
 	fake_init(&f);
 	peer_send(&f, PROTO_VERIFY);
 	peer_send(&f, PROTO_CKPT_ACK);
-	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), -EPROTO);
+	CHECK_EQ(link_expect(&f.l, PROTO_CKPT_ACK, &m), -EPROTO);
 	fake_deinit(&f);
 
 	fake_init(&f);
 	output_ret = -EIO;
 	peer_send(&f, PROTO_OUTPUT);
 	peer_send(&f, PROTO_CKPT_ACK);
-	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), -EIO);
+	CHECK_EQ(link_expect(&f.l, PROTO_CKPT_ACK, &m), -EIO);
 	CHECK_EQ(outputs, 1);
 	fake_deinit(&f);
 	printf("ok 3 - unexpected types and handler errors end the wait\n");
@@ -171,9 +171,9 @@ static void test_expect_silence(void)
 	uint64_t t0;
 
 	fake_init(&f);
-	CHECK_EQ(xport_set_timeout(f.p.link.x, 200), 0);
+	CHECK_EQ(xport_set_timeout(f.l.x, 200), 0);
 	t0 = evloop_now_ms();
-	CHECK_EQ(link_expect(&f.p.link, PROTO_CKPT_ACK, &m), -ETIMEDOUT);
+	CHECK_EQ(link_expect(&f.l, PROTO_CKPT_ACK, &m), -ETIMEDOUT);
 	CHECK(evloop_now_ms() - t0 >= 150);
 	fake_deinit(&f);
 	printf("ok 4 - a silent secondary times the wait out\n");
@@ -188,47 +188,49 @@ static bool peer_has_data(struct fake *f)
 /* Live sync: heartbeats out on time, silence and stray messages caught. */
 static void test_sync_liveness(void)
 {
-	uint64_t now, rx_ms, tx_ms;
+	const unsigned hb = 50, timeout = 300;
+	char err[256] = "";
 	struct proto_msg m;
 	struct fake f;
+	uint64_t now;
 
 	fake_init(&f);
-	f.p.mig_heartbeat_ms = 50;
-	f.p.mig_failover_timeout_ms = 300;
 	now = evloop_now_ms();
 
 	/* Nothing due: nothing sent. */
-	rx_ms = tx_ms = now;
-	CHECK_EQ(link_sync_liveness(&f.p, &rx_ms, &tx_ms), 0);
-	CHECK_EQ(xport_flush(f.p.link.x), 0);
+	f.l.rx_ms = f.l.hb_ms = now;
+	CHECK_EQ(link_sync_liveness(&f.l, hb, timeout, err, sizeof(err)), 0);
+	CHECK_EQ(xport_flush(f.l.x), 0);
 	CHECK(!peer_has_data(&f));
 
 	/* A heartbeat interval since ours: one goes out. */
-	tx_ms = now - 60;
-	CHECK_EQ(link_sync_liveness(&f.p, &rx_ms, &tx_ms), 0);
-	CHECK(tx_ms >= now);
+	f.l.hb_ms = now - 60;
+	CHECK_EQ(link_sync_liveness(&f.l, hb, timeout, err, sizeof(err)), 0);
+	CHECK(f.l.hb_ms >= now);
 	/* Queued: the next ram_save_iterate writes it out with the pages. */
-	CHECK_EQ(xport_flush(f.p.link.x), 0);
+	CHECK_EQ(xport_flush(f.l.x), 0);
 	CHECK_EQ(proto_recv(f.peer, &f.peer_rx, &m), 0);
 	CHECK_EQ(m.type, PROTO_HEARTBEAT);
 
 	/* Theirs count as the secondary being alive. */
-	rx_ms = now - 250;
+	f.l.rx_ms = now - 250;
 	peer_send(&f, PROTO_HEARTBEAT);
-	CHECK_EQ(link_sync_liveness(&f.p, &rx_ms, &tx_ms), 0);
-	CHECK(rx_ms >= now);
+	CHECK_EQ(link_sync_liveness(&f.l, hb, timeout, err, sizeof(err)), 0);
+	CHECK(f.l.rx_ms >= now);
 
 	/* Silent past the failover timeout: lost, and said why. */
-	rx_ms = evloop_now_ms() - 301;
-	CHECK_EQ(link_sync_liveness(&f.p, &rx_ms, &tx_ms), -ETIMEDOUT);
-	CHECK(strstr(f.p.mig_error, "silent"));
+	f.l.rx_ms = evloop_now_ms() - timeout - 1;
+	CHECK_EQ(link_sync_liveness(&f.l, hb, timeout, err, sizeof(err)),
+		 -ETIMEDOUT);
+	CHECK(strstr(err, "fake-secondary:1 silent"));
 
 	/* Anything but a heartbeat during live sync. */
-	rx_ms = evloop_now_ms();
-	f.p.mig_error[0] = '\0';
+	f.l.rx_ms = evloop_now_ms();
+	err[0] = '\0';
 	peer_send(&f, PROTO_OUTPUT);
-	CHECK_EQ(link_sync_liveness(&f.p, &rx_ms, &tx_ms), -EPROTO);
-	CHECK(strstr(f.p.mig_error, "during live sync"));
+	CHECK_EQ(link_sync_liveness(&f.l, hb, timeout, err, sizeof(err)),
+		 -EPROTO);
+	CHECK(strstr(err, "OUTPUT during live sync"));
 	fake_deinit(&f);
 	printf("ok 5 - live-sync heartbeats, silence and stray messages\n");
 }
