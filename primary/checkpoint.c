@@ -263,7 +263,7 @@ uint64_t colo_next_deadline_ms(struct primary *p)
 {
 	uint64_t d = p->last_tick_ms + 1000, oldest;
 
-	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running)
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running)
 		d = min_u64(d, p->redial_at_ms);
 	if (p->state != COLO_STATE_COLO)
 		return d;

@@ -31,7 +31,7 @@ static void mig_error(struct primary *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(p->mig_error, sizeof(p->mig_error), fmt, ap);
+	vsnprintf(p->mig.error, sizeof(p->mig.error), fmt, ap);
 	va_end(ap);
 }
 
@@ -59,10 +59,10 @@ static int expected_name(struct primary *p, char *host, size_t len)
 
 static int tls_handshake(struct primary *p, int fd)
 {
-	unsigned ms = p->mig_failover_timeout_ms > HANDSHAKE_MIN_MS ?
-		      p->mig_failover_timeout_ms : HANDSHAKE_MIN_MS;
+	unsigned ms = p->mig.failover_timeout_ms > HANDSHAKE_MIN_MS ?
+		      p->mig.failover_timeout_ms : HANDSHAKE_MIN_MS;
 	long long deadline = (long long)evloop_now_ms() + ms;
-	char err[sizeof(p->mig_error)], host[256];
+	char err[sizeof(p->mig.error)], host[256];
 	int ret;
 
 	ret = expected_name(p, host, sizeof(host));
@@ -75,7 +75,7 @@ static int tls_handshake(struct primary *p, int fd)
 		mig_error(p, "%s", err);
 		return -ENOMEM;
 	}
-	xport_set_cancel(p->link.x, p->mig_cancel_fd);
+	xport_set_cancel(p->link.x, p->mig.cancel_fd);
 	while ((ret = xport_tls_handshake(p->link.x, err, sizeof(err))) ==
 	       -EAGAIN) {
 		ret = xport_wait(p->link.x, deadline);
@@ -113,7 +113,7 @@ static int dial(struct primary *p)
 		p->link.x = xport_tcp_new(fd);
 		if (!p->link.x)
 			return -ENOMEM;
-		xport_set_cancel(p->link.x, p->mig_cancel_fd);
+		xport_set_cancel(p->link.x, p->mig.cancel_fd);
 	} else {
 		int ret = tls_handshake(p, fd);
 
@@ -122,7 +122,7 @@ static int dial(struct primary *p)
 	}
 	/* Liveness in every state: a secondary that makes no progress for
 	 * this long, from the hello on, is lost. */
-	return xport_set_timeout(p->link.x, (int)p->mig_failover_timeout_ms);
+	return xport_set_timeout(p->link.x, (int)p->mig.failover_timeout_ms);
 }
 
 static int hello(struct primary *p)
@@ -161,7 +161,7 @@ static int hello(struct primary *p)
 		/* The one definite answer: do not ask again unasked. */
 		mig_error(p, "secondary %s refused us: %s", p->opts.secondary,
 			  m.refuse.reason);
-		atomic_store(&p->mig_refused, true);
+		atomic_store(&p->mig.refused, true);
 		return -ECONNREFUSED;
 	}
 	if (m.type != PROTO_HELLO_ACK) {
@@ -174,7 +174,7 @@ static int hello(struct primary *p)
 
 /*
  * Runs on the migration thread; the main thread leaves the link alone.
- * mig_refused is set when the secondary refused us in the protocol;
+ * mig.refused is set when the secondary refused us in the protocol;
  * -ECANCELED when the main thread called it off; anything else is worth
  * another try.
  */
@@ -184,7 +184,7 @@ int link_connect(struct primary *p)
 
 	if (ret == 0)
 		ret = hello(p);
-	if (ret < 0 && ret != -ECANCELED && !p->mig_error[0])
+	if (ret < 0 && ret != -ECANCELED && !p->mig.error[0])
 		mig_error(p, "cannot reach secondary %s: %s", p->opts.secondary,
 			  strerror(-ret));
 	if (ret == 0)
@@ -444,7 +444,7 @@ void link_tick(struct primary *p)
 				link_lost(p, strerror(-ret));
 		}
 	}
-	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running &&
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running &&
 	    p->opts.secondary && now >= p->redial_at_ms) {
 		log_info("dialling secondary %s to be protected again",
 			 p->opts.secondary);

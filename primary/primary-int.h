@@ -12,7 +12,7 @@
  * what it writes is read by the main thread only after the join (or is
  * atomic). Status and errors the operator sees (last_error) are written
  * on the main thread only: the migration thread reports through
- * mig_error, which migration_on_done copies after the join.
+ * mig.error, which migration_on_done copies after the join.
  */
 #ifndef COLO_PRIMARY_INTERNAL_H
 #define COLO_PRIMARY_INTERNAL_H
@@ -26,6 +26,7 @@
 #include "dirtylog.h"
 #include "guestproc.h"
 #include "link.h"
+#include "migration.h"
 #include "primary.h"
 #include "proto.h"
 #include "ram-digest.h"
@@ -128,22 +129,7 @@ struct primary {
 	uint64_t secondary_losses;
 
 	/* live sync */
-	pthread_t mig_thread;
-	bool mig_running;
-	int mig_event_fd;               /* migration thread -> main: done */
-	int mig_cancel_fd;              /* main -> migration thread: give up */
-	_Atomic bool mig_cancel;        /* ... for its loops; set with the fd */
-	_Atomic int mig_result;         /* 0 converged, -errno */
-	_Atomic bool mig_connected;     /* dialled and hello accepted */
-	_Atomic bool mig_refused;       /* the secondary said REFUSE */
-	/* Written by the migration thread while it runs, read by the main
-	 * thread once it has joined it. */
-	char mig_error[512];
-	uint64_t sync_started_ms;
-	/* The liveness tunables as live sync began, set before the thread
-	 * starts: the thread reads these, never opts, which `set` writes. */
-	unsigned mig_heartbeat_ms, mig_failover_timeout_ms;
-	struct ram_save_stats sync_base;  /* stats when live sync began */
+	struct migration mig;             /* see migration.h */
 	_Atomic unsigned max_wait_ms;     /* `set max-wait` changes it */
 	double last_sync_ms;
 	uint64_t last_sync_pages, last_sync_bytes;

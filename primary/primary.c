@@ -80,7 +80,7 @@ const char *colo_state_name(enum colo_state s)
 const char *primary_state_name(struct primary *p)
 {
 	return colo_state_name(p->state == COLO_STATE_SYNCING &&
-			       !atomic_load(&p->mig_connected) ?
+			       !atomic_load(&p->mig.connected) ?
 			       COLO_STATE_CONNECTING : p->state);
 }
 
@@ -216,10 +216,10 @@ static void teardown(struct primary *p)
 	proto_rxbuf_free(&p->link.rx);
 	cmp_free(p->cmp);
 	ram_layout_destroy(&p->ram);
-	if (p->mig_event_fd >= 0)
-		close(p->mig_event_fd);
-	if (p->mig_cancel_fd >= 0)
-		close(p->mig_cancel_fd);
+	if (p->mig.event_fd >= 0)
+		close(p->mig.event_fd);
+	if (p->mig.cancel_fd >= 0)
+		close(p->mig.cancel_fd);
 	if (p->sig_fd >= 0)
 		close(p->sig_fd);
 	evloop_free(p->loop);
@@ -261,8 +261,8 @@ int primary_run_adopted(const struct primary_opts *o,
 	atomic_store(&p->max_wait_ms, o->max_wait_ms);
 	p->sig_fd = -1;
 	p->listen_fd = -1;
-	p->mig_event_fd = -1;
-	p->mig_cancel_fd = -1;
+	p->mig.event_fd = -1;
+	p->mig.cancel_fd = -1;
 	p->pvm.pid = -1;
 	p->state = COLO_STATE_STANDALONE;
 	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
