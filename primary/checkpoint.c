@@ -86,12 +86,13 @@ static int send_checkpoint(struct primary *p, uint32_t flags,
  * Only the report can fail here, not the checkpoint: keep waiting for the
  * acknowledgement and let verify say that it could not list the chunks.
  */
-static void compare_digests(struct primary *p, const struct proto_verify *v,
+static void compare_digests(const struct ram_layout *ram,
+			    const struct proto_verify *v,
 			    struct ckpt_result *res)
 {
 	int ret;
 
-	ret = ram_digest_diff(&p->ram, res->chunk_pages, res->pvm_digests,
+	ret = ram_digest_diff(ram, res->chunk_pages, res->pvm_digests,
 			      v->digests, res->nchunks, &res->diff,
 			      &res->ndiff);
 	if (ret < 0) {
@@ -101,8 +102,8 @@ static void compare_digests(struct primary *p, const struct proto_verify *v,
 	}
 }
 
-static int check_verify(struct primary *p, const struct proto_verify *v,
-			struct ckpt_result *res)
+static int check_verify(const struct ram_layout *ram,
+			const struct proto_verify *v, struct ckpt_result *res)
 {
 	if (v->id != res->id || v->chunk_pages != res->chunk_pages ||
 	    v->ndigests != res->nchunks) {
@@ -112,31 +113,29 @@ static int check_verify(struct primary *p, const struct proto_verify *v,
 			  res->chunk_pages);
 		return -EPROTO;
 	}
-	compare_digests(p, v, res);
+	compare_digests(ram, v, res);
 	res->verified = true;
 	return 0;
 }
 
-/*
- * Step 3: [VERIFY], then CKPT_ACK. OUTPUT the secondary still forwards
- * goes to the comparator on the way (the link's handlers). A secondary
- * that failed the checkpoint acks at once with its error, VERIFY or not.
- */
-static int wait_ack(struct primary *p, struct ckpt_result *res)
+/* Step 3. OUTPUT the secondary still forwards goes to the comparator on
+ * the way (the link's handlers). */
+int checkpoint_expect_ack(struct link *l, const struct ram_layout *ram,
+			  struct ckpt_result *res)
 {
 	struct proto_msg m;
 	int ret;
 
 	if (res->verify) {
-		ret = link_expect_any(&p->link, LINK_MSG(PROTO_VERIFY) |
+		ret = link_expect_any(l, LINK_MSG(PROTO_VERIFY) |
 				      LINK_MSG(PROTO_CKPT_ACK), &m);
 		if (ret == 0 && m.type == PROTO_VERIFY) {
-			ret = check_verify(p, &m.verify, res);
+			ret = check_verify(ram, &m.verify, res);
 			if (ret == 0)
-				ret = link_expect(&p->link, PROTO_CKPT_ACK, &m);
+				ret = link_expect(l, PROTO_CKPT_ACK, &m);
 		}
 	} else {
-		ret = link_expect(&p->link, PROTO_CKPT_ACK, &m);
+		ret = link_expect(l, PROTO_CKPT_ACK, &m);
 	}
 	if (ret < 0)
 		return ret;
@@ -201,7 +200,7 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 	/* verify hashes all of RAM on both sides before the ack. */
 	if (res->verify)
 		xport_set_timeout(p->link.x, VERIFY_TIMEOUT_MS);
-	ret = wait_ack(p, res);
+	ret = checkpoint_expect_ack(&p->link, &p->ram, res);
 	if (res->verify)
 		xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
 	if (ret < 0)

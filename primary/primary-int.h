@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "checkpoint.h"
 #include "compare.h"
 #include "dirtylog.h"
 #include "guestproc.h"
@@ -63,22 +64,6 @@ struct client {
 /* The device state lists every open connection; it holds this many. */
 #define MAX_CONNS_IN_STATE 65536
 
-struct ckpt_result {
-	uint64_t id;
-	uint64_t pages;
-	uint64_t bytes;
-	double pause_ms;
-	/* filled while waiting for the acknowledgement */
-	bool acked;
-	int status;                  /* the secondary's, 0 or -errno */
-	bool verify;                 /* asked for a RAM comparison */
-	bool verified;               /* the secondary's digests arrived */
-	uint32_t chunk_pages, nchunks;
-	uint8_t *pvm_digests;        /* nchunks * 32 */
-	struct ram_digest_range *diff;
-	size_t ndiff;
-	int diff_err;                /* 0, or -errno: no (whole) list */
-};
 
 struct primary {
 	struct primary_opts opts;       /* tunables may change via `set` */
@@ -196,7 +181,6 @@ void colo_mismatch(struct primary *p);
 void colo_check_held(struct primary *p);
 uint64_t colo_next_deadline_ms(struct primary *p);
 int colo_first_checkpoint(struct primary *p);
-void ckpt_result_free(struct ckpt_result *res);
 
 /* control.c */
 int primary_control_init(struct primary *p);
