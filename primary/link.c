@@ -424,7 +424,7 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 /*
  * Heartbeats and silence. In colo state the secondary hears from us at least
  * every heartbeat_ms, and a secondary silent for failover_timeout_ms is
- * lost. Unprotected, with a secondary to protect us, dial it again.
+ * lost. (Dialling it again is migration_tick's.)
  */
 void link_tick(struct primary *p)
 {
@@ -443,12 +443,5 @@ void link_tick(struct primary *p)
 			if (ret < 0)
 				link_lost(p, strerror(-ret));
 		}
-	}
-	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running &&
-	    p->opts.secondary && now >= p->redial_at_ms) {
-		log_info("dialling secondary %s to be protected again",
-			 p->opts.secondary);
-		if (migration_start(p) < 0)
-			p->redial_at_ms = now + 5000;
 	}
 }

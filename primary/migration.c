@@ -184,6 +184,20 @@ void colo_enter(struct primary *p)
 		link_lost(p, "cannot watch the link");
 }
 
+/* Unprotected, with a secondary to protect us: dial it again when due. */
+void migration_tick(struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running &&
+	    p->opts.secondary && now >= p->redial_at_ms) {
+		log_info("dialling secondary %s to be protected again",
+			 p->opts.secondary);
+		if (migration_start(p) < 0)
+			p->redial_at_ms = now + 5000;
+	}
+}
+
 /* Not protected yet: try again later, sooner after the first failures. */
 static void schedule_redial(struct primary *p)
 {

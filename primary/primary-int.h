@@ -169,6 +169,7 @@ bool link_has_buffered(const struct primary *p);
 void colo_enter(struct primary *p);
 int migration_start(struct primary *p);
 void migration_cancel(struct primary *p);
+void migration_tick(struct primary *p);
 void migration_on_done(struct evloop *l, int fd, uint32_t events,
 		       void *opaque);
 

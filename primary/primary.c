@@ -316,6 +316,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		if (link_has_buffered(p))
 			link_on_readable(p->loop, xport_fd(p->link.x), EV_READ, p);
 		link_tick(p);
+		migration_tick(p);
 		colo_maybe_checkpoint(p);
 		proxy_flush_closing(p);
 		proxy_tick(p);
