@@ -74,7 +74,7 @@ static void run(struct ram_layout *ram, struct dirtylog *dl, struct ctl *ctl,
 	tx = sink_start(&sink);
 	set_pause(ctl, false);
 	t0 = now_ms();
-	passes = live_sync(&rs, tx, CONVERGED, MAX_PASSES);
+	passes = bench_live_sync(&rs, tx, CONVERGED, MAX_PASSES);
 	set_pause(ctl, true);
 	CHECK(ram_save_complete(&rs, tx) >= 0);
 	ms = now_ms() - t0;

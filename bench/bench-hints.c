@@ -14,9 +14,11 @@
  * at the end. A hint waits for bitmap_mutex for up to max_wait (the
  * "max hint" column); had the guest waited each time, it would free far
  * more slowly with hints than without, and the rows would not compare the
- * same guest. The sync loop yields between iterations, since the mutex is
- * not fair and a waiting hint could otherwise miss many in a row.
+ * same guest. The sync loop (the daemon's, ram_save_live_sync) yields
+ * between iterations, since the mutex is not fair and a waiting hint could
+ * otherwise miss many in a row.
  */
+#include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
 
@@ -132,19 +134,14 @@ static void run(struct tguest *g, struct ram_layout *ram, struct dirtylog *dl,
 	CHECK_EQ(pthread_create(&th, NULL, hint_main, &h), 0);
 	t0 = now_ms();
 	guest_op(g, hinted ? OP_FREE_HINTED : OP_FREE_SILENT);
+	/* The shipped loop, at the shipped max-wait. It may converge while
+	 * the guest is still freeing: go on until a sync that began after
+	 * the last hint has converged too. */
 	for (;;) {
-		int r = ram_save_iterate(&rs, tx, 50);
-		int64_t dirty;
+		bool hints_over = atomic_load(&h.done);
 
-		CHECK(r >= 0);
-		ram_save_let_hints_in(&rs);
-		if (r == 0)
-			continue;
-		ram_state_lock(&rs);
-		dirty = migration_bitmap_sync(&rs);
-		ram_state_unlock(&rs);
-		passes++;
-		if (atomic_load(&h.done) && dirty <= CONVERGED)
+		passes += bench_live_sync(&rs, tx, CONVERGED, UINT_MAX);
+		if (hints_over)
 			break;
 	}
 	pthread_join(th, NULL);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Shared by the benchmarks: a clock, a sink that reads the replication
- * stream and counts it (the secondary's side, minus the cache), and the
- * live-sync loop of primary/migration.c. The forked guest comes from
- * tests/unit/locking-guest.h.
+ * stream and counts it (the secondary's side, minus the cache), and a
+ * wrapper around the daemon's own live-sync loop (ram_save_live_sync).
+ * The forked guest comes from tests/unit/locking-guest.h.
  */
 #ifndef COLO_BENCH_UTIL_H
 #define COLO_BENCH_UTIL_H
@@ -14,6 +14,7 @@
 #include "locking-guest.h"
 #include "proto.h"
 #include "ram-save.h"
+#include "tunables.h"
 
 static inline double now_ms(void)
 {
@@ -71,27 +72,21 @@ static inline void sink_stop(struct sink *s, struct xport *tx)
 	xport_free(s->x);
 }
 
-/* primary/migration.c's loop: iterate, sync after each pass, stop when
- * little is left or after max_passes. Returns the passes made. */
-static inline unsigned live_sync(struct ram_state *rs, struct xport *tx,
-				 uint64_t converged, unsigned max_passes)
+/* The daemon's live-sync loop (ram_save_live_sync) at the shipped max-wait,
+ * with no hook: stop when little is left or after max_passes. Returns the
+ * passes made. */
+static inline unsigned bench_live_sync(struct ram_state *rs, struct xport *tx,
+				       uint64_t converged, unsigned max_passes)
 {
-	unsigned passes = 0;
+	_Atomic unsigned max_wait = (unsigned)tunables[TUNABLE_MAX_WAIT].def;
+	struct ram_live_sync ls = {
+		.max_wait_ms = &max_wait,
+		.converged_pages = converged,
+		.max_passes = max_passes,
+	};
 
-	for (;;) {
-		int r = ram_save_iterate(rs, tx, 50);
-		int64_t dirty;
-
-		CHECK(r >= 0);
-		if (r == 0)
-			continue;
-		ram_state_lock(rs);
-		dirty = migration_bitmap_sync(rs);
-		ram_state_unlock(rs);
-		CHECK(dirty >= 0);
-		if (++passes >= max_passes || (uint64_t)dirty <= converged)
-			return passes;
-	}
+	CHECK_EQ(ram_save_live_sync(rs, tx, &ls), 0);
+	return ls.passes;
 }
 
 #endif

@@ -51,7 +51,7 @@ static int send_device_state(struct primary *p)
 	primary_tunables(p, &m.device_state.tunables);
 	m.device_state.nconns = (uint32_t)n;
 	m.device_state.conn_ids = (const uint8_t *)ids;
-	ret = proto_send(p->link, &m);
+	ret = proto_send(p->link.x, &m);
 	free(ids);
 	return ret;
 }
@@ -65,10 +65,10 @@ static int send_checkpoint(struct primary *p, uint32_t flags,
 
 	m.ckpt_begin.id = res->id;
 	m.ckpt_begin.flags = flags;
-	ret = proto_send(p->link, &m);
+	ret = proto_send(p->link.x, &m);
 	if (ret < 0)
 		return ret;
-	pages = ram_save_complete(&p->rs, p->link);
+	pages = ram_save_complete(&p->rs, p->link.x);
 	if (pages < 0)
 		return (int)pages;
 	res->pages = (uint64_t)pages;
@@ -78,20 +78,21 @@ static int send_checkpoint(struct primary *p, uint32_t flags,
 	m.type = PROTO_CKPT_END;
 	m.ckpt_end.id = res->id;
 	m.ckpt_end.pages = res->pages;
-	ret = proto_send(p->link, &m);
-	return ret < 0 ? ret : xport_flush(p->link);
+	ret = proto_send(p->link.x, &m);
+	return ret < 0 ? ret : xport_flush(p->link.x);
 }
 
 /*
  * Only the report can fail here, not the checkpoint: keep waiting for the
  * acknowledgement and let verify say that it could not list the chunks.
  */
-static void compare_digests(struct primary *p, const struct proto_verify *v,
+static void compare_digests(const struct ram_layout *ram,
+			    const struct proto_verify *v,
 			    struct ckpt_result *res)
 {
 	int ret;
 
-	ret = ram_digest_diff(&p->ram, res->chunk_pages, res->pvm_digests,
+	ret = ram_digest_diff(ram, res->chunk_pages, res->pvm_digests,
 			      v->digests, res->nchunks, &res->diff,
 			      &res->ndiff);
 	if (ret < 0) {
@@ -101,50 +102,51 @@ static void compare_digests(struct primary *p, const struct proto_verify *v,
 	}
 }
 
-int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
-			struct ckpt_result *wait)
+static int check_verify(const struct ram_layout *ram,
+			const struct proto_verify *v, struct ckpt_result *res)
 {
-	if (m->type == PROTO_VERIFY) {
-		const struct proto_verify *v = &m->verify;
-
-		if (!wait->verify || v->id != wait->id ||
-		    v->chunk_pages != wait->chunk_pages ||
-		    v->ndigests != wait->nchunks) {
-			log_error("secondary's VERIFY does not match checkpoint "
-				  "%llu (%u chunks of %u pages)",
-				  (unsigned long long)wait->id, wait->nchunks,
-				  wait->chunk_pages);
-			return -EPROTO;
-		}
-		compare_digests(p, v, wait);
-		wait->verified = true;
-		return 0;
-	}
-	if (m->ckpt_ack.id != wait->id) {
-		log_error("secondary acknowledged checkpoint %llu, expected %llu",
-			  (unsigned long long)m->ckpt_ack.id,
-			  (unsigned long long)wait->id);
+	if (v->id != res->id || v->chunk_pages != res->chunk_pages ||
+	    v->ndigests != res->nchunks) {
+		log_error("secondary's VERIFY does not match checkpoint %llu "
+			  "(%u chunks of %u pages)",
+			  (unsigned long long)res->id, res->nchunks,
+			  res->chunk_pages);
 		return -EPROTO;
 	}
-	wait->acked = true;
-	wait->status = m->ckpt_ack.status;
-	return 1;
+	compare_digests(ram, v, res);
+	res->verified = true;
+	return 0;
 }
 
-static int wait_ack(struct primary *p, struct ckpt_result *res)
+/* Step 3. OUTPUT the secondary still forwards goes to the comparator on
+ * the way (the link's handlers). */
+int checkpoint_expect_ack(struct link *l, const struct ram_layout *ram,
+			  struct ckpt_result *res)
 {
 	struct proto_msg m;
 	int ret;
 
-	do {
-		ret = proto_recv(p->link, &p->rx, &m);
-		if (ret == 0) {
-			p->link_rx_ms = evloop_now_ms();
-			ret = link_handle_msg(p, &m, res);
+	if (res->verify) {
+		ret = link_expect_any(l, LINK_MSG(PROTO_VERIFY) |
+				      LINK_MSG(PROTO_CKPT_ACK), &m);
+		if (ret == 0 && m.type == PROTO_VERIFY) {
+			ret = check_verify(ram, &m.verify, res);
+			if (ret == 0)
+				ret = link_expect(l, PROTO_CKPT_ACK, &m);
 		}
-	} while (ret == 0);
+	} else {
+		ret = link_expect(l, PROTO_CKPT_ACK, &m);
+	}
 	if (ret < 0)
 		return ret;
+	if (m.ckpt_ack.id != res->id) {
+		log_error("secondary acknowledged checkpoint %llu, expected %llu",
+			  (unsigned long long)m.ckpt_ack.id,
+			  (unsigned long long)res->id);
+		return -EPROTO;
+	}
+	res->acked = true;
+	res->status = m.ckpt_ack.status;
 	if (res->status) {
 		log_error("secondary failed checkpoint %llu: %s",
 			  (unsigned long long)res->id, strerror(-res->status));
@@ -197,10 +199,10 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 	}
 	/* verify hashes all of RAM on both sides before the ack. */
 	if (res->verify)
-		xport_set_timeout(p->link, VERIFY_TIMEOUT_MS);
-	ret = wait_ack(p, res);
+		xport_set_timeout(p->link.x, VERIFY_TIMEOUT_MS);
+	ret = checkpoint_expect_ack(&p->link, &p->ram, res);
 	if (res->verify)
-		xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
+		xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
 	if (ret < 0)
 		return ret;
 	cmp_checkpoint_done(p->cmp);
@@ -240,7 +242,7 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	int ret;
 
 	memset(res, 0, sizeof(*res));
-	if (p->state != COLO_STATE_COLO || !p->link)
+	if (p->state != COLO_STATE_COLO || !p->link.x)
 		return -ENOTCONN;
 	res->verify = verify;
 	ret = do_checkpoint(p, verify ? PROTO_CKPT_VERIFY : 0, res);
@@ -260,18 +262,39 @@ uint64_t colo_next_deadline_ms(struct primary *p)
 {
 	uint64_t d = p->last_tick_ms + 1000, oldest;
 
-	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running)
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running)
 		d = min_u64(d, p->redial_at_ms);
 	if (p->state != COLO_STATE_COLO)
 		return d;
-	d = min_u64(d, p->link_hb_ms + p->opts.heartbeat_ms);
-	d = min_u64(d, p->link_rx_ms + p->opts.failover_timeout_ms);
+	d = min_u64(d, p->link.hb_ms + p->opts.heartbeat_ms);
+	d = min_u64(d, p->link.rx_ms + p->opts.failover_timeout_ms);
 	if (p->last_ckpt_ms + p->opts.checkpoint_delay_ms < d)
 		d = p->last_ckpt_ms + p->opts.checkpoint_delay_ms;
 	oldest = cmp_oldest_pvm_ms(p->cmp);
 	if (oldest != UINT64_MAX && oldest + p->opts.compare_timeout_ms < d)
 		d = oldest + p->opts.compare_timeout_ms;
 	return d;
+}
+
+/* The SVM's output, as the link hands it over: compared like the PVM's;
+ * its close too. An unknown connection (-ENOENT) is one the proxy already
+ * ended. */
+int colo_on_svm_output(void *opaque, const struct proto_msg *m)
+{
+	struct primary *p = opaque;
+	int ret;
+
+	if (m->output.kind == PROTO_OUT_CLOSE)
+		ret = cmp_close_svm(p->cmp, m->output.conn);
+	else if (proxy_output_over(p, m->output.conn, m->output.len))
+		ret = CMP_OK;
+	else
+		ret = cmp_push_svm(p->cmp, m->output.conn, m->output.data,
+				   m->output.len);
+	if (ret == CMP_MISMATCH)
+		colo_mismatch(p);
+	colo_check_held(p);
+	return 0;
 }
 
 /* The comparator found the outputs apart: checkpoint at the next chance,

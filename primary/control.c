@@ -269,7 +269,7 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 			      strlen(addr));
 		return -ERANGE;
 	}
-	if (p->state != COLO_STATE_STANDALONE || p->mig_running) {
+	if (p->state != COLO_STATE_STANDALONE || p->mig.running) {
 		ctl_error_set(err, "GenericError",
 			      "already %s with %s", colo_state_name(p->state),
 			      p->opts.secondary ? p->opts.secondary : "?");

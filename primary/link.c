@@ -31,7 +31,7 @@ static void mig_error(struct primary *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(p->mig_error, sizeof(p->mig_error), fmt, ap);
+	vsnprintf(p->mig.error, sizeof(p->mig.error), fmt, ap);
 	va_end(ap);
 }
 
@@ -59,10 +59,10 @@ static int expected_name(struct primary *p, char *host, size_t len)
 
 static int tls_handshake(struct primary *p, int fd)
 {
-	unsigned ms = p->opts.failover_timeout_ms > HANDSHAKE_MIN_MS ?
-		      p->opts.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	unsigned ms = p->mig.failover_timeout_ms > HANDSHAKE_MIN_MS ?
+		      p->mig.failover_timeout_ms : HANDSHAKE_MIN_MS;
 	long long deadline = (long long)evloop_now_ms() + ms;
-	char err[sizeof(p->mig_error)], host[256];
+	char err[sizeof(p->mig.error)], host[256];
 	int ret;
 
 	ret = expected_name(p, host, sizeof(host));
@@ -70,15 +70,15 @@ static int tls_handshake(struct primary *p, int fd)
 		close(fd);
 		return ret;
 	}
-	p->link = xport_tls_start(p->tls, fd, host, err, sizeof(err));
-	if (!p->link) {
+	p->link.x = xport_tls_start(p->tls, fd, host, err, sizeof(err));
+	if (!p->link.x) {
 		mig_error(p, "%s", err);
 		return -ENOMEM;
 	}
-	xport_set_cancel(p->link, p->mig_cancel_fd);
-	while ((ret = xport_tls_handshake(p->link, err, sizeof(err))) ==
+	xport_set_cancel(p->link.x, p->mig.cancel_fd);
+	while ((ret = xport_tls_handshake(p->link.x, err, sizeof(err))) ==
 	       -EAGAIN) {
-		ret = xport_wait(p->link, deadline);
+		ret = xport_wait(p->link.x, deadline);
 		if (ret == -ETIMEDOUT)
 			snprintf(err, sizeof(err), "TLS handshake with %s: no "
 				 "answer in %u ms", p->opts.secondary, ms);
@@ -110,10 +110,10 @@ static int dial(struct primary *p)
 		return fd;
 	}
 	if (p->opts.insecure) {
-		p->link = xport_tcp_new(fd);
-		if (!p->link)
+		p->link.x = xport_tcp_new(fd);
+		if (!p->link.x)
 			return -ENOMEM;
-		xport_set_cancel(p->link, p->mig_cancel_fd);
+		xport_set_cancel(p->link.x, p->mig.cancel_fd);
 	} else {
 		int ret = tls_handshake(p, fd);
 
@@ -122,7 +122,7 @@ static int dial(struct primary *p)
 	}
 	/* Liveness in every state: a secondary that makes no progress for
 	 * this long, from the hello on, is lost. */
-	return xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
+	return xport_set_timeout(p->link.x, (int)p->mig.failover_timeout_ms);
 }
 
 static int hello(struct primary *p)
@@ -145,11 +145,11 @@ static int hello(struct primary *p)
 		m.hello.blocks[i].size = rb->size;
 		m.hello.blocks[i].guest_addr = rb->guest_addr;
 	}
-	ret = proto_send(p->link, &m);
+	ret = proto_send(p->link.x, &m);
 	if (ret == 0)
-		ret = xport_flush(p->link);
+		ret = xport_flush(p->link.x);
 	if (ret == 0)
-		ret = proto_recv(p->link, &p->rx, &m);
+		ret = proto_recv(p->link.x, &p->link.rx, &m);
 	if (ret == -ECANCELED)
 		return ret;
 	if (ret < 0) {
@@ -161,7 +161,7 @@ static int hello(struct primary *p)
 		/* The one definite answer: do not ask again unasked. */
 		mig_error(p, "secondary %s refused us: %s", p->opts.secondary,
 			  m.refuse.reason);
-		atomic_store(&p->mig_refused, true);
+		atomic_store(&p->mig.refused, true);
 		return -ECONNREFUSED;
 	}
 	if (m.type != PROTO_HELLO_ACK) {
@@ -174,7 +174,7 @@ static int hello(struct primary *p)
 
 /*
  * Runs on the migration thread; the main thread leaves the link alone.
- * mig_refused is set when the secondary refused us in the protocol;
+ * mig.refused is set when the secondary refused us in the protocol;
  * -ECANCELED when the main thread called it off; anything else is worth
  * another try.
  */
@@ -184,7 +184,7 @@ int link_connect(struct primary *p)
 
 	if (ret == 0)
 		ret = hello(p);
-	if (ret < 0 && ret != -ECANCELED && !p->mig_error[0])
+	if (ret < 0 && ret != -ECANCELED && !p->mig.error[0])
 		mig_error(p, "cannot reach secondary %s: %s", p->opts.secondary,
 			  strerror(-ret));
 	if (ret == 0)
@@ -198,41 +198,40 @@ int link_connect(struct primary *p)
  * Live sync is one-way traffic, but both sides must still notice a peer
  * that went silent without closing (a host that died, a cut cable): read
  * the secondary's heartbeats without blocking, and send ours when we have
- * sent nothing else for a while. *rx_ms and *tx_ms are the migration
- * thread's own clocks. 0, or -errno when the secondary is lost.
+ * sent nothing else for a while.
  */
-int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
+int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
+		       unsigned failover_timeout_ms, char *err, size_t errlen)
 {
 	struct proto_msg m;
 	uint64_t now;
 	int ret;
 
-	while (xport_has_buffered(p->link) ||
-	       evloop_fd_readable(xport_fd(p->link))) {
-		ret = proto_recv(p->link, &p->rx, &m);
+	while (xport_has_buffered(l->x) || evloop_fd_readable(xport_fd(l->x))) {
+		ret = proto_recv(l->x, &l->rx, &m);
 		if (ret < 0)
 			return ret;
 		if (m.type != PROTO_HEARTBEAT) {
-			mig_error(p, "secondary sent %s during live sync",
-				  proto_type_name(m.type));
+			snprintf(err, errlen, "secondary sent %s during live "
+				 "sync", proto_type_name(m.type));
 			return -EPROTO;
 		}
-		*rx_ms = evloop_now_ms();
+		l->rx_ms = evloop_now_ms();
 	}
 	now = evloop_now_ms();
-	if (now - *rx_ms >= p->opts.failover_timeout_ms) {
-		mig_error(p, "secondary %s silent for %llu ms during live sync",
-			  p->opts.secondary,
-			  (unsigned long long)(now - *rx_ms));
+	if (now - l->rx_ms >= failover_timeout_ms) {
+		snprintf(err, errlen, "secondary %s silent for %llu ms during "
+			 "live sync", l->peer ? l->peer : "?",
+			 (unsigned long long)(now - l->rx_ms));
 		return -ETIMEDOUT;
 	}
-	if (now - *tx_ms >= p->opts.heartbeat_ms) {
+	if (now - l->hb_ms >= heartbeat_ms) {
 		m.type = PROTO_HEARTBEAT;
 		m.heartbeat.time_ms = now;
-		ret = proto_send(p->link, &m);
+		ret = proto_send(l->x, &m);
 		if (ret < 0)
 			return ret;
-		*tx_ms = now;
+		l->hb_ms = now;
 	}
 	return 0;
 }
@@ -244,22 +243,22 @@ int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms)
 
 static void link_watch(struct primary *p)
 {
-	evloop_mod(p->loop, xport_fd(p->link),
-		   EV_READ | (xport_queued(p->link) ? EV_WRITE : 0));
+	evloop_mod(p->loop, xport_fd(p->link.x),
+		   EV_READ | (xport_queued(p->link.x) ? EV_WRITE : 0));
 }
 
 /* Queue a message for the secondary in colo state and write what the
  * socket takes now. 0, or -errno once the link is lost. */
 int link_queue(struct primary *p, const struct proto_msg *m)
 {
-	int ret = proto_queue(p->link, m);
+	int ret = proto_queue(p->link.x, m);
 
 	if (ret == 0)
-		ret = xport_flush_nb(p->link);
+		ret = xport_flush_nb(p->link.x);
 	if (ret == -EAGAIN) {
 		ret = 0;
-		if (xport_queued(p->link) > LINK_QUEUE_MAX)
-			ret = xport_flush(p->link);
+		if (xport_queued(p->link.x) > LINK_QUEUE_MAX)
+			ret = xport_flush(p->link.x);
 	}
 	if (ret < 0) {
 		link_lost(p, strerror(-ret));
@@ -280,13 +279,13 @@ int link_heartbeat(struct primary *p)
 	uint64_t now = evloop_now_ms();
 	int ret;
 
-	if (p->state != COLO_STATE_COLO || !p->link ||
-	    now - p->link_hb_ms < p->opts.heartbeat_ms)
+	if (p->state != COLO_STATE_COLO || !p->link.x ||
+	    now - p->link.hb_ms < p->opts.heartbeat_ms)
 		return 0;
-	m.heartbeat.time_ms = p->link_hb_ms = now;
-	ret = proto_queue(p->link, &m);
+	m.heartbeat.time_ms = p->link.hb_ms = now;
+	ret = proto_queue(p->link.x, &m);
 	if (ret == 0)
-		ret = xport_flush_nb(p->link);
+		ret = xport_flush_nb(p->link.x);
 	if (ret == -EAGAIN)
 		ret = 0;
 	if (ret == 0)
@@ -311,15 +310,15 @@ int link_heartbeat_idle(void *opaque)
  */
 void link_lost(struct primary *p, const char *why)
 {
-	if (!p->link)
+	if (!p->link.x)
 		return;
 	log_error("secondary lost (%s): continuing unprotected", why);
 	snprintf(p->last_error, sizeof(p->last_error), "secondary lost: %s",
 		 why);
 	if (p->state == COLO_STATE_COLO)
-		evloop_del(p->loop, xport_fd(p->link));
-	xport_free(p->link);
-	p->link = NULL;
+		evloop_del(p->loop, xport_fd(p->link.x));
+	xport_free(p->link.x);
+	p->link.x = NULL;
 	p->state = COLO_STATE_STANDALONE;
 	ram_state_unprotected(&p->rs);
 	p->secondary_losses++;
@@ -330,53 +329,60 @@ void link_lost(struct primary *p, const char *why)
 	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 }
 
-/*
- * One message from the secondary. wait is the checkpoint being waited for
- * (NULL outside a checkpoint). Returns 1 when wait's ack arrived, 0 to go
- * on, -errno when the link must end.
- */
-int link_handle_msg(struct primary *p, const struct proto_msg *m,
-		    struct ckpt_result *wait)
+void link_set_handlers(struct link *l, const link_handler_fn *table,
+		       void *opaque)
 {
-	int ret;
+	l->handlers = table;
+	l->handlers_opaque = opaque;
+}
 
-	switch (m->type) {
-	case PROTO_OUTPUT:
-		/* The SVM's close is compared like its bytes. An unknown
-		 * connection (-ENOENT) is one the proxy already ended. */
-		if (m->output.kind == PROTO_OUT_CLOSE)
-			ret = cmp_close_svm(p->cmp, m->output.conn);
-		else if (proxy_output_over(p, m->output.conn,
-					   m->output.len))
-			ret = CMP_OK;
-		else
-			ret = cmp_push_svm(p->cmp, m->output.conn,
-					   m->output.data, m->output.len);
-		if (ret == CMP_MISMATCH)
-			colo_mismatch(p);
-		colo_check_held(p);
+/*
+ * Heartbeats are the link's own business (receiving one is all the
+ * liveness it proves); every other type goes to its handler, and a type
+ * with none is a protocol error.
+ */
+int link_dispatch(struct link *l, const struct proto_msg *m)
+{
+	link_handler_fn fn = NULL;
+
+	if (m->type == PROTO_HEARTBEAT)
 		return 0;
-	case PROTO_HEARTBEAT:
-		return 0;
-	case PROTO_VERIFY:
-	case PROTO_CKPT_ACK:
-		if (!wait) {
-			log_error("secondary sent %s outside a checkpoint",
-				  proto_type_name(m->type));
-			return -EPROTO;
-		}
-		return checkpoint_on_reply(p, m, wait);
-	default:
+	if (l->handlers && m->type > 0 && m->type < PROTO__MAX)
+		fn = l->handlers[m->type];
+	if (!fn) {
 		log_error("secondary sent unexpected %s",
 			  proto_type_name(m->type));
 		return -EPROTO;
 	}
+	return fn(l->handlers_opaque, m);
+}
+
+int link_expect_any(struct link *l, uint32_t types, struct proto_msg *m)
+{
+	int ret;
+
+	for (;;) {
+		ret = proto_recv(l->x, &l->rx, m);
+		if (ret < 0)
+			return ret;
+		l->rx_ms = evloop_now_ms();
+		if (m->type < 32 && (types & LINK_MSG(m->type)))
+			return 0;
+		ret = link_dispatch(l, m);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+int link_expect(struct link *l, enum proto_type type, struct proto_msg *m)
+{
+	return link_expect_any(l, LINK_MSG(type), m);
 }
 
 bool link_has_buffered(const struct primary *p)
 {
-	return p->state == COLO_STATE_COLO && p->link &&
-	       xport_has_buffered(p->link);
+	return p->state == COLO_STATE_COLO && p->link.x &&
+	       xport_has_buffered(p->link.x);
 }
 
 void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -389,7 +395,7 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 	(void)l;
 	(void)fd;
 	if (events & EV_WRITE) {
-		ret = xport_flush_nb(p->link);
+		ret = xport_flush_nb(p->link.x);
 		if (ret < 0 && ret != -EAGAIN) {
 			link_lost(p, strerror(-ret));
 			return;
@@ -399,10 +405,10 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 			return;
 	}
 	do {
-		ret = proto_recv(p->link, &p->rx, &m);
+		ret = proto_recv(p->link.x, &p->link.rx, &m);
 		if (ret == 0) {
-			p->link_rx_ms = evloop_now_ms();
-			ret = link_handle_msg(p, &m, NULL);
+			p->link.rx_ms = evloop_now_ms();
+			ret = link_dispatch(&p->link, &m);
 		}
 		if (ret < 0) {
 			link_lost(p, ret == -ECONNRESET ? "connection closed" :
@@ -411,25 +417,25 @@ void link_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
 		}
 		/* Budget spent: primary_run_adopted's loop calls us again
 		 * once clients, the PVM and the control socket had a turn. */
-	} while (proto_budget_spend(&budget, &p->rx) &&
-		 xport_has_buffered(p->link));
+	} while (proto_budget_spend(&budget, &p->link.rx) &&
+		 xport_has_buffered(p->link.x));
 }
 
 /*
  * Heartbeats and silence. In colo state the secondary hears from us at least
  * every heartbeat_ms, and a secondary silent for failover_timeout_ms is
- * lost. Unprotected, with a secondary to protect us, dial it again.
+ * lost. (Dialling it again is migration_tick's.)
  */
 void link_tick(struct primary *p)
 {
 	uint64_t now = evloop_now_ms();
 
-	if (p->state == COLO_STATE_COLO && p->link) {
-		if (now - p->link_rx_ms >= p->opts.failover_timeout_ms) {
+	if (p->state == COLO_STATE_COLO && p->link.x) {
+		if (now - p->link.rx_ms >= p->opts.failover_timeout_ms) {
 			char why[96];
 
 			snprintf(why, sizeof(why), "no message for %llu ms",
-				 (unsigned long long)(now - p->link_rx_ms));
+				 (unsigned long long)(now - p->link.rx_ms));
 			link_lost(p, why);
 		} else {
 			int ret = link_heartbeat(p);
@@ -437,12 +443,5 @@ void link_tick(struct primary *p)
 			if (ret < 0)
 				link_lost(p, strerror(-ret));
 		}
-	}
-	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig_running &&
-	    p->opts.secondary && now >= p->redial_at_ms) {
-		log_info("dialling secondary %s to be protected again",
-			 p->opts.secondary);
-		if (migration_start(p) < 0)
-			p->redial_at_ms = now + 5000;
 	}
 }

@@ -27,50 +27,30 @@
 #define REDIAL_MIN_MS 500
 #define REDIAL_MAX_MS 5000
 
-static bool cancelled(struct primary *p)
+/* Between live-sync steps: stop when called off, keep the link alive. */
+static int sync_before_step(void *opaque)
 {
-	return atomic_load(&p->stop) || atomic_load(&p->mig_cancel);
+	struct primary *p = opaque;
+
+	if (atomic_load(&p->stop) || atomic_load(&p->mig.cancel))
+		return -ECANCELED;
+	return link_sync_liveness(&p->link, p->mig.heartbeat_ms,
+				  p->mig.failover_timeout_ms, p->mig.error,
+				  sizeof(p->mig.error));
 }
 
 static int live_sync(struct primary *p)
 {
-	uint64_t rx_ms = evloop_now_ms(), tx_ms = rx_ms;
-	unsigned passes = 0;
-	int ret;
+	struct ram_live_sync ls = {
+		.max_wait_ms = &p->max_wait_ms,
+		.converged_pages = CONVERGED_PAGES,
+		.max_passes = MAX_PASSES,
+		.before_step = sync_before_step,
+		.opaque = p,
+	};
 
-	for (;;) {
-		if (cancelled(p))
-			return -ECANCELED;
-		ret = ram_save_iterate(&p->rs, p->link,
-				       atomic_load(&p->max_wait_ms));
-		if (ret < 0)
-			return ret;
-		ram_save_let_hints_in(&p->rs);
-		if (ret == 1) {
-			int64_t dirty;
-
-			ram_state_lock(&p->rs);
-			dirty = migration_bitmap_sync(&p->rs);
-			ram_state_unlock(&p->rs);
-			if (dirty < 0)
-				return (int)dirty;
-			passes++;
-			log_debug("live sync pass %u: %lld pages dirty", passes,
-				  (long long)dirty);
-			if (dirty <= CONVERGED_PAGES)
-				return 0;
-			if (passes >= MAX_PASSES) {
-				log_warn("live sync not converging after %u "
-					 "passes (%lld pages dirty); stopping "
-					 "the guest to finish", passes,
-					 (long long)dirty);
-				return 0;
-			}
-		}
-		ret = link_sync_liveness(p, &rx_ms, &tx_ms);
-		if (ret < 0)
-			return ret;
-	}
+	p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
+	return ram_save_live_sync(&p->rs, p->link.x, &ls);
 }
 
 static void *migration_thread(void *opaque)
@@ -81,15 +61,15 @@ static void *migration_thread(void *opaque)
 
 	ret = link_connect(p);
 	if (ret == 0) {
-		atomic_store(&p->mig_connected, true);
-		p->sync_started_ms = evloop_now_ms();
+		atomic_store(&p->mig.connected, true);
+		p->mig.started_ms = evloop_now_ms();
 		ret = live_sync(p);
-		if (ret < 0 && ret != -ECANCELED && !p->mig_error[0])
-			snprintf(p->mig_error, sizeof(p->mig_error),
+		if (ret < 0 && ret != -ECANCELED && !p->mig.error[0])
+			snprintf(p->mig.error, sizeof(p->mig.error),
 				 "live sync failed: %s", strerror(-ret));
 	}
-	atomic_store(&p->mig_result, ret);
-	if (write(p->mig_event_fd, &one, sizeof(one)) < 0)
+	atomic_store(&p->mig.result, ret);
+	if (write(p->mig.event_fd, &one, sizeof(one)) < 0)
 		log_error("waking the main thread: %s", strerror(errno));
 	return NULL;
 }
@@ -98,17 +78,17 @@ static int event_fds_init(struct primary *p)
 {
 	int ret;
 
-	if (p->mig_cancel_fd < 0) {
-		p->mig_cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (p->mig_cancel_fd < 0)
+	if (p->mig.cancel_fd < 0) {
+		p->mig.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (p->mig.cancel_fd < 0)
 			return -errno;
 	}
-	if (p->mig_event_fd >= 0)
+	if (p->mig.event_fd >= 0)
 		return 0;
-	p->mig_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->mig_event_fd < 0)
+	p->mig.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->mig.event_fd < 0)
 		return -errno;
-	ret = evloop_add(p->loop, p->mig_event_fd, EV_READ, migration_on_done,
+	ret = evloop_add(p->loop, p->mig.event_fd, EV_READ, migration_on_done,
 			 p);
 	return ret;
 }
@@ -135,45 +115,49 @@ int migration_start(struct primary *p)
 	if (ret < 0)
 		return ret;
 	/* A cancel left from the last attempt must not end this one. */
-	while (read(p->mig_cancel_fd, &v, sizeof(v)) > 0)
+	while (read(p->mig.cancel_fd, &v, sizeof(v)) > 0)
 		;
-	atomic_store(&p->mig_cancel, false);
-	atomic_store(&p->mig_refused, false);
-	p->mig_error[0] = '\0';
+	atomic_store(&p->mig.cancel, false);
+	atomic_store(&p->mig.refused, false);
+	p->mig.error[0] = '\0';
 	ram_state_lock(&p->rs);
 	/* A new secondary has nothing: everything is dirty again. */
 	ram_state_reset_dirty(&p->rs);
-	p->sync_base = p->rs.stats;
+	p->mig.base = p->rs.stats;
 	ram_state_unlock(&p->rs);
+	/* The thread's own copy: `set` may change opts meanwhile. */
+	p->mig.heartbeat_ms = p->opts.heartbeat_ms;
+	p->mig.failover_timeout_ms = p->opts.failover_timeout_ms;
+	p->link.peer = p->opts.secondary;
 	p->state = COLO_STATE_SYNCING;
-	atomic_store(&p->mig_connected, false);
-	ret = pthread_create(&p->mig_thread, NULL, migration_thread, p);
+	atomic_store(&p->mig.connected, false);
+	ret = pthread_create(&p->mig.thread, NULL, migration_thread, p);
 	if (ret) {
 		p->state = COLO_STATE_STANDALONE;
 		return -ret;
 	}
-	p->mig_running = true;
+	p->mig.running = true;
 	return 0;
 }
 
 /*
  * Call live sync off and wait for the thread: every wait it can be in
- * watches mig_cancel_fd, except a TCP connect (at most DIAL_TIMEOUT_MS).
+ * watches mig.cancel_fd, except a TCP connect (at most DIAL_TIMEOUT_MS).
  * migration_on_done then finds nothing to do; the state is standalone.
  */
 void migration_cancel(struct primary *p)
 {
 	uint64_t one = 1;
 
-	if (!p->mig_running)
+	if (!p->mig.running)
 		return;
-	atomic_store(&p->mig_cancel, true);
-	if (write(p->mig_cancel_fd, &one, sizeof(one)) < 0)
+	atomic_store(&p->mig.cancel, true);
+	if (write(p->mig.cancel_fd, &one, sizeof(one)) < 0)
 		log_error("cancelling live sync: %s", strerror(errno));
-	pthread_join(p->mig_thread, NULL);
-	p->mig_running = false;
-	xport_free(p->link);
-	p->link = NULL;
+	pthread_join(p->mig.thread, NULL);
+	p->mig.running = false;
+	xport_free(p->link.x);
+	p->link.x = NULL;
 	p->state = COLO_STATE_STANDALONE;
 	ram_state_unprotected(&p->rs);
 }
@@ -189,15 +173,29 @@ void colo_enter(struct primary *p)
 		if (cmp_conn_open(p->cmp, p->clients[i]->id) == -ENOMEM)
 			p->clients[i]->gone = true;
 	p->state = COLO_STATE_COLO;
-	p->last_ckpt_ms = p->link_rx_ms = p->link_hb_ms = evloop_now_ms();
+	p->last_ckpt_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
 	/* A secondary silent this long is lost, also in the middle of a
 	 * checkpoint: never keep clients waiting longer than that. The main
 	 * thread's waits end on a stop signal. */
-	xport_set_timeout(p->link, (int)p->opts.failover_timeout_ms);
-	xport_set_cancel(p->link, p->sig_fd);
-	if (evloop_add(p->loop, xport_fd(p->link), EV_READ, link_on_readable,
+	xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
+	xport_set_cancel(p->link.x, p->sig_fd);
+	if (evloop_add(p->loop, xport_fd(p->link.x), EV_READ, link_on_readable,
 		       p) < 0)
 		link_lost(p, "cannot watch the link");
+}
+
+/* Unprotected, with a secondary to protect us: dial it again when due. */
+void migration_tick(struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running &&
+	    p->opts.secondary && now >= p->redial_at_ms) {
+		log_info("dialling secondary %s to be protected again",
+			 p->opts.secondary);
+		if (migration_start(p) < 0)
+			p->redial_at_ms = now + 5000;
+	}
 }
 
 /* Not protected yet: try again later, sooner after the first failures. */
@@ -212,12 +210,12 @@ static void schedule_redial(struct primary *p)
 	p->redial_at_ms = now + p->redial_backoff_ms;
 	/* A secondary down for hours must not fill the journal: say each new
 	 * reason, then every minute or so. */
-	if (p->dial_failures == 1 || strcmp(p->last_error, p->mig_error) ||
+	if (p->dial_failures == 1 || strcmp(p->last_error, p->mig.error) ||
 	    p->dial_failures % (60000 / REDIAL_MAX_MS) == 0)
 		log_error("protection not established (%llu failed tries): %s; "
 			  "next try in %u ms",
 			  (unsigned long long)p->dial_failures,
-			  p->mig_error[0] ? p->mig_error : "unknown error",
+			  p->mig.error[0] ? p->mig.error : "unknown error",
 			  p->redial_backoff_ms);
 }
 
@@ -230,31 +228,31 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
 
 	(void)l;
 	(void)events;
-	if (read(fd, &v, sizeof(v)) < 0 || !p->mig_running)
+	if (read(fd, &v, sizeof(v)) < 0 || !p->mig.running)
 		return;
-	pthread_join(p->mig_thread, NULL);
-	p->mig_running = false;
-	ret = atomic_load(&p->mig_result);
+	pthread_join(p->mig.thread, NULL);
+	p->mig.running = false;
+	ret = atomic_load(&p->mig.result);
 	if (ret == 0)
 		ret = colo_first_checkpoint(p);
 	if (ret < 0) {
-		if (ret != -ECANCELED && atomic_load(&p->mig_refused)) {
-			log_error("%s", p->mig_error);
+		if (ret != -ECANCELED && atomic_load(&p->mig.refused)) {
+			log_error("%s", p->mig.error);
 			log_warn("not dialling %s again until `colo-ctl protect`",
 				 p->opts.secondary);
 			p->redial = false;
 		} else if (ret != -ECANCELED) {
-			if (!p->mig_error[0])
-				snprintf(p->mig_error, sizeof(p->mig_error),
+			if (!p->mig.error[0])
+				snprintf(p->mig.error, sizeof(p->mig.error),
 					 "first checkpoint failed: %s",
 					 strerror(-ret));
 			schedule_redial(p);
 		}
-		if (p->mig_error[0])
+		if (p->mig.error[0])
 			snprintf(p->last_error, sizeof(p->last_error), "%s",
-				 p->mig_error);
-		xport_free(p->link);
-		p->link = NULL;
+				 p->mig.error);
+		xport_free(p->link.x);
+		p->link.x = NULL;
 		p->state = COLO_STATE_STANDALONE;
 		ram_state_unprotected(&p->rs);
 		return;
@@ -263,9 +261,9 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
 	p->dial_failures = 0;
 	p->last_error[0] = '\0';
 	ram_state_get_stats(&p->rs, &st);
-	p->last_sync_ms = (double)(evloop_now_ms() - p->sync_started_ms);
-	p->last_sync_pages = st.pages_sent - p->sync_base.pages_sent;
-	p->last_sync_bytes = st.bytes_sent - p->sync_base.bytes_sent;
+	p->last_sync_ms = (double)(evloop_now_ms() - p->mig.started_ms);
+	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent;
+	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent;
 	colo_enter(p);
 	log_info("protected: live sync took %.0f ms, %llu pages (%llu MiB of "
 		 "data); pair in colo state", p->last_sync_ms,

@@ -7,7 +7,12 @@
  * migration thread runs live sync and owns the link until it ends. The hint
  * thread answers the PVM's free page hints. ram_state has its own lock
  * (bitmap_mutex); everything else here belongs to the main thread, except
- * where a field says otherwise.
+ * where a field says otherwise. What the migration thread reads is set
+ * before pthread_create and left alone until the join (or is atomic);
+ * what it writes is read by the main thread only after the join (or is
+ * atomic). Status and errors the operator sees (last_error) are written
+ * on the main thread only: the migration thread reports through
+ * mig.error, which migration_on_done copies after the join.
  */
 #ifndef COLO_PRIMARY_INTERNAL_H
 #define COLO_PRIMARY_INTERNAL_H
@@ -17,9 +22,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "checkpoint.h"
 #include "compare.h"
 #include "dirtylog.h"
 #include "guestproc.h"
+#include "link.h"
+#include "migration.h"
 #include "primary.h"
 #include "proto.h"
 #include "ram-digest.h"
@@ -56,22 +64,6 @@ struct client {
 /* The device state lists every open connection; it holds this many. */
 #define MAX_CONNS_IN_STATE 65536
 
-struct ckpt_result {
-	uint64_t id;
-	uint64_t pages;
-	uint64_t bytes;
-	double pause_ms;
-	/* filled while waiting for the acknowledgement */
-	bool acked;
-	int status;                  /* the secondary's, 0 or -errno */
-	bool verify;                 /* asked for a RAM comparison */
-	bool verified;               /* the secondary's digests arrived */
-	uint32_t chunk_pages, nchunks;
-	uint8_t *pvm_digests;        /* nchunks * 32 */
-	struct ram_digest_range *diff;
-	size_t ndiff;
-	int diff_err;                /* 0, or -errno: no (whole) list */
-};
 
 struct primary {
 	struct primary_opts opts;       /* tunables may change via `set` */
@@ -85,6 +77,8 @@ struct primary {
 	struct guestproc pvm;
 	struct dirtylog dlog;
 	struct ram_state rs;
+	/* The hint thread touches only pvm.hint_rd, pvm.hint_fd and rs (under
+	 * bitmap_mutex); the main thread leaves those alone while it runs. */
 	pthread_t hint_thread;
 	bool hint_thread_started;
 
@@ -107,33 +101,20 @@ struct primary {
 	/* the secondary */
 	enum colo_state state;
 	struct xport_tls_ctx *tls;
-	struct xport *link;
-	struct proto_rxbuf rx;
-	char last_error[1024];
+	/* The migration thread's from migration_start to the join (it dials
+	 * and fills it), the main thread's after. */
+	struct link link;
+	char last_error[1024];          /* main thread only; see above */
 	char secondary_addr[256];       /* set by `protect` */
 	bool redial;                    /* re-dial the secondary when lost */
 	uint64_t redial_at_ms;          /* ... not before this */
 	unsigned redial_backoff_ms;     /* 0 after success, then 500..5000 */
 	uint64_t dial_failures;         /* in a row */
 	struct proto_generation gen;    /* pair id, checkpoints begun */
-	uint64_t link_rx_ms;            /* last message from the secondary */
-	uint64_t link_hb_ms;            /* last heartbeat sent */
 	uint64_t secondary_losses;
 
 	/* live sync */
-	pthread_t mig_thread;
-	bool mig_running;
-	int mig_event_fd;               /* migration thread -> main: done */
-	int mig_cancel_fd;              /* main -> migration thread: give up */
-	_Atomic bool mig_cancel;        /* ... for its loops; set with the fd */
-	_Atomic int mig_result;         /* 0 converged, -errno */
-	_Atomic bool mig_connected;     /* dialled and hello accepted */
-	_Atomic bool mig_refused;       /* the secondary said REFUSE */
-	/* Written by the migration thread while it runs, read by the main
-	 * thread once it has joined it. */
-	char mig_error[512];
-	uint64_t sync_started_ms;
-	struct ram_save_stats sync_base;  /* stats when live sync began */
+	struct migration mig;             /* see migration.h */
 	_Atomic unsigned max_wait_ms;     /* `set max-wait` changes it */
 	double last_sync_ms;
 	uint64_t last_sync_pages, last_sync_bytes;
@@ -176,12 +157,9 @@ void link_tick(struct primary *p);
 int link_queue(struct primary *p, const struct proto_msg *m);
 int link_heartbeat(struct primary *p);
 int link_heartbeat_idle(void *opaque);
-int link_sync_liveness(struct primary *p, uint64_t *rx_ms, uint64_t *tx_ms);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);
-int link_handle_msg(struct primary *p, const struct proto_msg *m,
-		    struct ckpt_result *wait);
 /* Frames of the secondary read but not handled yet (fair loops: the
  * loop must come back for them without an event). Only in colo state:
  * during live sync the migration thread owns the link. */
@@ -191,19 +169,19 @@ bool link_has_buffered(const struct primary *p);
 void colo_enter(struct primary *p);
 int migration_start(struct primary *p);
 void migration_cancel(struct primary *p);
+void migration_tick(struct primary *p);
 void migration_on_done(struct evloop *l, int fd, uint32_t events,
 		       void *opaque);
 
 /* checkpoint.c */
-int checkpoint_on_reply(struct primary *p, const struct proto_msg *m,
-			struct ckpt_result *wait);
+/* The link's handler for OUTPUT: the SVM's output, fed to the comparator. */
+int colo_on_svm_output(void *opaque, const struct proto_msg *m);
 int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
 void colo_maybe_checkpoint(struct primary *p);
 void colo_mismatch(struct primary *p);
 void colo_check_held(struct primary *p);
 uint64_t colo_next_deadline_ms(struct primary *p);
 int colo_first_checkpoint(struct primary *p);
-void ckpt_result_free(struct ckpt_result *res);
 
 /* control.c */
 int primary_control_init(struct primary *p);

@@ -80,7 +80,7 @@ const char *colo_state_name(enum colo_state s)
 const char *primary_state_name(struct primary *p)
 {
 	return colo_state_name(p->state == COLO_STATE_SYNCING &&
-			       !atomic_load(&p->mig_connected) ?
+			       !atomic_load(&p->mig.connected) ?
 			       COLO_STATE_CONNECTING : p->state);
 }
 
@@ -144,6 +144,13 @@ static uint64_t next_deadline_ms(struct primary *p)
 	return proxy < colo ? proxy : colo;
 }
 
+/* What the secondary may send unasked in colo state, and who takes it.
+ * Heartbeats the link answers itself; replies a checkpoint waits for
+ * (VERIFY, CKPT_ACK) it asks for with link_expect, so they are not here. */
+static const link_handler_fn link_handlers[PROTO__MAX] = {
+	[PROTO_OUTPUT] = colo_on_svm_output,
+};
+
 static int setup(struct primary *p, struct primary_adopt *adopt)
 {
 	char hex[2 * DIGEST_LEN + 1];
@@ -166,6 +173,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
 	if (!p->cmp)
 		return -ENOMEM;
+	link_set_handlers(&p->link, link_handlers, p);
 	if (adopt) {
 		p->ram = adopt->ram;
 		ret = pvm_adopt(p, &adopt->guest);
@@ -203,15 +211,15 @@ static void teardown(struct primary *p)
 	guestproc_stop(&p->pvm);
 	dirtylog_close(&p->dlog);
 	ram_state_deinit(&p->rs);
-	xport_free(p->link);
+	xport_free(p->link.x);
 	xport_tls_ctx_free(p->tls);
-	proto_rxbuf_free(&p->rx);
+	proto_rxbuf_free(&p->link.rx);
 	cmp_free(p->cmp);
 	ram_layout_destroy(&p->ram);
-	if (p->mig_event_fd >= 0)
-		close(p->mig_event_fd);
-	if (p->mig_cancel_fd >= 0)
-		close(p->mig_cancel_fd);
+	if (p->mig.event_fd >= 0)
+		close(p->mig.event_fd);
+	if (p->mig.cancel_fd >= 0)
+		close(p->mig.cancel_fd);
 	if (p->sig_fd >= 0)
 		close(p->sig_fd);
 	evloop_free(p->loop);
@@ -253,8 +261,8 @@ int primary_run_adopted(const struct primary_opts *o,
 	atomic_store(&p->max_wait_ms, o->max_wait_ms);
 	p->sig_fd = -1;
 	p->listen_fd = -1;
-	p->mig_event_fd = -1;
-	p->mig_cancel_fd = -1;
+	p->mig.event_fd = -1;
+	p->mig.cancel_fd = -1;
 	p->pvm.pid = -1;
 	p->state = COLO_STATE_STANDALONE;
 	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
@@ -306,8 +314,9 @@ int primary_run_adopted(const struct primary_opts *o,
 		if (p->stop)
 			break;
 		if (link_has_buffered(p))
-			link_on_readable(p->loop, xport_fd(p->link), EV_READ, p);
+			link_on_readable(p->loop, xport_fd(p->link.x), EV_READ, p);
 		link_tick(p);
+		migration_tick(p);
 		colo_maybe_checkpoint(p);
 		proxy_flush_closing(p);
 		proxy_tick(p);

@@ -140,8 +140,8 @@ static bool input_over(struct primary *p, const struct client *c,
 
 	if (c->in_end > written && c->in_end - written > limit)
 		return true;
-	return p->state == COLO_STATE_COLO && p->link &&
-	       xport_queued(p->link) > limit;
+	return p->state == COLO_STATE_COLO && p->link.x &&
+	       xport_queued(p->link.x) > limit;
 }
 
 /* After queueing c's input: past the limit, stop reading c (its kernel

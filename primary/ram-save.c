@@ -545,6 +545,43 @@ void ram_save_let_hints_in(struct ram_state *rs)
 		sched_yield();
 }
 
+int ram_save_live_sync(struct ram_state *rs, struct xport *x,
+		       struct ram_live_sync *ls)
+{
+	unsigned first = ls->passes;
+	int ret;
+
+	for (;;) {
+		int64_t dirty;
+
+		ret = ls->before_step ? ls->before_step(ls->opaque) : 0;
+		if (ret)
+			return ret > 0 ? 0 : ret;
+		ret = ram_save_iterate(rs, x, atomic_load(ls->max_wait_ms));
+		if (ret < 0)
+			return ret;
+		ram_save_let_hints_in(rs);
+		if (ret == 0)
+			continue;
+		ram_state_lock(rs);
+		dirty = migration_bitmap_sync(rs);
+		ram_state_unlock(rs);
+		if (dirty < 0)
+			return (int)dirty;
+		ls->passes++;
+		log_debug("live sync pass %u: %lld pages dirty", ls->passes,
+			  (long long)dirty);
+		if ((uint64_t)dirty <= ls->converged_pages)
+			return 0;
+		if (ls->passes - first >= ls->max_passes) {
+			log_warn("live sync not converging after %u passes "
+				 "(%lld pages dirty); stopping the guest to "
+				 "finish", ls->passes - first, (long long)dirty);
+			return 0;
+		}
+	}
+}
+
 uint64_t ram_state_dirty_pages(struct ram_state *rs)
 {
 	uint64_t n;

@@ -145,6 +145,37 @@ int ram_discard_hint(struct ram_state *rs, uint32_t block, uint64_t offset,
  */
 void ram_save_let_hints_in(struct ram_state *rs);
 
+/*
+ * The live-sync loop's tunables and its caller's hook. The loop knows
+ * nothing of links or cancels: whatever must happen between steps
+ * (a cancel check, heartbeats, a test's markers) is the hook's job.
+ */
+struct ram_live_sync {
+	/* Read before every step: `set max-wait` may change it meanwhile. */
+	const _Atomic unsigned *max_wait_ms;
+	/* Done when a pass leaves at most this many pages dirty... */
+	uint64_t converged_pages;
+	/* ...or after this many passes anyway: a guest that dirties faster
+	 * than we send never converges, stop-and-copy must end it. */
+	unsigned max_passes;
+	/* Before every step: 0 goes on, 1 ends the sync as done, -errno
+	 * fails it with that value. NULL: no hook. */
+	int (*before_step)(void *opaque);
+	void *opaque;
+	/* Out: passes made; added to, so the caller zeroes it first. */
+	unsigned passes;
+};
+
+/*
+ * Pre-copy RAM while the guest runs (the migration thread's loop): bounded
+ * ram_save_iterate steps, waiting hints let in after each, the dirty log
+ * synced after each full pass. 0 when converged, after max_passes or when
+ * the hook says done; -errno from a step, the sync or the hook. Takes
+ * bitmap_mutex only inside ram_save_iterate and the sync.
+ */
+int ram_save_live_sync(struct ram_state *rs, struct xport *x,
+		       struct ram_live_sync *ls);
+
 /* Dirty pages left (takes the lock). */
 uint64_t ram_state_dirty_pages(struct ram_state *rs);
 void ram_state_get_stats(struct ram_state *rs, struct ram_save_stats *st);

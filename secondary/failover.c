@@ -26,7 +26,7 @@
 #include "failover.h"
 #include "incoming.h"
 #include "last-error.h"
-#include "link.h"
+#include "sec-link.h"
 #include "log.h"
 #include "primary.h"
 #include "secondary.h"

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "link.h"
+#include "sec-link.h"
 #include "proto.h"
 #include "ramblock.h"
 #include "ramcache.h"

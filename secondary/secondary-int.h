@@ -21,7 +21,7 @@
 #include "failover.h"
 #include "incoming.h"
 #include "last-error.h"
-#include "link.h"
+#include "sec-link.h"
 #include "secondary.h"
 #include "svm.h"
 

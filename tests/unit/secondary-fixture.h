@@ -16,7 +16,7 @@
 #include "failover.h"
 #include "incoming.h"
 #include "last-error.h"
-#include "link.h"
+#include "sec-link.h"
 #include "svm.h"
 #include "tap.h"
 

@@ -5,7 +5,7 @@
  *
  *   PVM guest (child)          this process                     SVM (child)
  *   writes pages,    --hint--> hint thread: ram_discard_hint
- *   frees ranges:    <--ack--  migration thread: ram_save_iterate,
+ *   frees ranges:    <--ack--  migration thread: ram_save_live_sync,
  *   zero, hint, wait             sync per pass ----PAGES/DISCARD---+
  *                              receiver thread: ramcache_store <---+
  *                                 every FLUSH_MS: pause SVM,      writes its
@@ -30,6 +30,7 @@
  * before it makes it (epoch), and the hint thread notes the epoch of each
  * hinted page while the guest waits for the answer.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -262,41 +263,60 @@ static void send_marker(struct stress *st, enum proto_type type)
 	CHECK_EQ(xport_flush(st->tx), 0);
 }
 
+/* The migration thread runs the daemon's loop; between its steps this
+ * hook plays the rest of the daemon: the markers that tell the receiver a
+ * pass began, and a flush request every FLUSH_MS. */
+struct mig_watch {
+	struct stress *st;
+	struct ram_live_sync ls;
+	uint64_t last_flush, asked;
+};
+
+static int mig_before_step(void *opaque)
+{
+	struct mig_watch *w = opaque;
+	struct stress *st = w->st;
+
+	if (atomic_load(&st->guest_done))
+		return 1;
+	if (w->ls.passes != st->passes) {
+		st->passes = w->ls.passes;
+		/* What report() asks of the run; hints come anyway. */
+		if (st->passes > 2 && atomic_load(&st->flushes_done) > 10)
+			atomic_store(&st->sh->enough, true);
+		/* A new pass: each page at most once until the next. */
+		send_marker(st, PROTO_CKPT_BEGIN);
+	}
+	/* A flush every FLUSH_MS, never a backlog of them. */
+	if (atomic_load(&st->flushes_done) == w->asked &&
+	    now_us() - w->last_flush >= FLUSH_MS * 1000) {
+		send_marker(st, PROTO_HEARTBEAT);
+		w->asked++;
+		w->last_flush = now_us();
+	}
+	return 0;
+}
+
 static void *migration_thread(void *arg)
 {
-	struct stress *st = arg;
-	uint64_t last_flush = now_us(), asked = 0;
+	_Atomic unsigned max_wait = MAX_WAIT_MS;
+	struct mig_watch w = {
+		.st = arg,
+		.ls = {
+			.max_wait_ms = &max_wait,
+			/* Never done by convergence: the guest decides. */
+			.converged_pages = 0,
+			.max_passes = UINT_MAX,
+			.before_step = mig_before_step,
+		},
+		.last_flush = now_us(),
+	};
+	struct stress *st = w.st;
 
-	while (!atomic_load(&st->guest_done)) {
-		int r = ram_save_iterate(&st->rs, st->tx, MAX_WAIT_MS);
-
-		CHECK(r >= 0);
-		if (r == 1) {
-			int64_t n;
-
-			ram_state_lock(&st->rs);
-			n = migration_bitmap_sync(&st->rs);
-			ram_state_unlock(&st->rs);
-			CHECK(n >= 0);
-			st->passes++;
-			/* What report() asks of the run; hints come anyway. */
-			if (st->passes > 2 &&
-			    atomic_load(&st->flushes_done) > 10)
-				atomic_store(&st->sh->enough, true);
-			/* A new pass: each page at most once until the next. */
-			send_marker(st, PROTO_CKPT_BEGIN);
-		}
-		/* A flush every FLUSH_MS, never a backlog of them. */
-		if (atomic_load(&st->flushes_done) == asked &&
-		    now_us() - last_flush >= FLUSH_MS * 1000) {
-			send_marker(st, PROTO_HEARTBEAT);
-			asked++;
-			last_flush = now_us();
-		}
-		/* As the daemon's migration thread does: let waiting hints
-		 * in between iterations, which is the race under test. */
-		ram_save_let_hints_in(&st->rs);
-	}
+	w.ls.opaque = &w;
+	/* A pass that leaves nothing dirty ends the loop early: go on. */
+	while (!atomic_load(&st->guest_done))
+		CHECK_EQ(ram_save_live_sync(&st->rs, st->tx, &w.ls), 0);
 	/* The guest is idle now: stop-and-copy. */
 	send_marker(st, PROTO_CKPT_BEGIN);
 	CHECK(ram_save_complete(&st->rs, st->tx) >= 0);

@@ -736,6 +736,87 @@ static void test_complete(struct fixture *f)
 	CHECK_EQ(ram_state_dirty_pages(&f->rs), 0);
 }
 
+/* --- the live-sync loop ----------------------------------------------- */
+
+struct step_hook {
+	struct fixture *f;
+	unsigned calls;
+	unsigned stop_at;               /* answer ret at this call; 0: never */
+	int ret;
+	bool dirty_each_step;           /* the guest writes between steps */
+};
+
+static int before_step(void *opaque)
+{
+	struct step_hook *h = opaque;
+
+	h->calls++;
+	if (h->dirty_each_step)
+		fill(h->f, 0, 200);
+	return h->calls == h->stop_at ? h->ret : 0;
+}
+
+/* ram_save_live_sync ends when a pass converges, after max_passes of a
+ * guest that keeps writing, and when the hook says done or fails. */
+static void test_live_sync(struct fixture *f)
+{
+	_Atomic unsigned max_wait = FOREVER_MS;
+	struct step_hook h = { .f = f };
+	struct ram_live_sync ls = {
+		.max_wait_ms = &max_wait,
+		.converged_pages = 0,
+		.max_passes = 3,
+		.before_step = before_step,
+		.opaque = &h,
+	};
+
+	/* An idle guest: one pass sends everything and leaves nothing. */
+	fresh_state(f);
+	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), 0);
+	CHECK_EQ(ls.passes, 1);
+	CHECK(h.calls >= 1);
+	CHECK_EQ(ram_state_dirty_pages(&f->rs), 0);
+
+	/* A guest that writes between every two steps never converges to
+	 * 0 dirty pages: max_passes ends it. With max-wait 0 (read before
+	 * each step) a step ends after 64 pages, so a pass takes several and
+	 * some writes land after their chunk's log was cleared. */
+	fresh_state(f);
+	atomic_store(&max_wait, 0);
+	h = (struct step_hook){ .f = f, .dirty_each_step = true };
+	ls.passes = 0;
+	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), 0);
+	CHECK(h.calls > 3);
+	CHECK_EQ(ls.passes, 3);
+	CHECK(ram_state_dirty_pages(&f->rs) >= 64);
+
+	/* ... unless it is allowed that many dirty pages. */
+	fresh_state(f);
+	h = (struct step_hook){ .f = f, .dirty_each_step = true };
+	ls.passes = 0;
+	ls.converged_pages = 200;
+	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), 0);
+	CHECK(ls.passes < 3);
+	ls.converged_pages = 0;
+	atomic_store(&max_wait, FOREVER_MS);
+
+	/* The hook ends it: done (1) before any step, or an error. */
+	fresh_state(f);
+	h = (struct step_hook){ .f = f, .stop_at = 1, .ret = 1 };
+	ls.passes = 0;
+	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), 0);
+	CHECK_EQ(ls.passes, 0);
+	CHECK_EQ(h.calls, 1);
+	CHECK_EQ(ram_state_dirty_pages(&f->rs), NPAGES);
+	/* Several steps to the pass (max-wait 0): the second is called off. */
+	atomic_store(&max_wait, 0);
+	h = (struct step_hook){ .f = f, .stop_at = 2, .ret = -ECANCELED };
+	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), -ECANCELED);
+	CHECK_EQ(h.calls, 2);
+	printf("ok - ram_save_live_sync: converges, caps passes, obeys "
+	       "its hook\n");
+}
+
 int main(void)
 {
 	static struct fixture f;
@@ -769,6 +850,7 @@ int main(void)
 	test_clear_after_send_is_caught(&f);
 	test_hints(&f);
 	test_complete(&f);
+	test_live_sync(&f);
 
 	xport_free(&f.tx.x);		/* EOF ends the sink */
 	pthread_join(f.sink.th, NULL);

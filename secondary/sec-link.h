@@ -9,8 +9,8 @@
  *
  * Main thread only: every field below is touched by the event loop.
  */
-#ifndef COLO_SECONDARY_LINK_H
-#define COLO_SECONDARY_LINK_H
+#ifndef COLO_SECONDARY_SEC_LINK_H
+#define COLO_SECONDARY_SEC_LINK_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -14,7 +14,7 @@
 
 #include "evloop.h"
 #include "last-error.h"
-#include "link.h"
+#include "sec-link.h"
 #include "log.h"
 #include "tap.h"
 #include "xport.h"
@@ -252,7 +252,7 @@ static void test_one_primary(void)
 
 int main(void)
 {
-	log_init("test-link", LOG_LVL_ERROR);
+	log_init("test-secondary-link", LOG_LVL_ERROR);
 	test_dispatch();
 	test_handler_failure();
 	test_peer_closes();

@@ -13,7 +13,7 @@
 
 #include "evloop.h"
 #include "last-error.h"
-#include "link.h"
+#include "sec-link.h"
 #include "log.h"
 #include "xport.h"
 

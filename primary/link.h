@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The primary's link to its secondary: the transport, what was read of it,
+ * and when we last heard from and spoke to the secondary.
+ *
+ * Messages the secondary sends unasked (in colo state: OUTPUT) go to a
+ * table of handlers the role's top file (primary.c) hands over, so the
+ * link never calls up into the units above it. Heartbeats the link takes
+ * itself. A reply the caller waits for (CKPT_ACK, VERIFY) it asks for by
+ * type with link_expect, the way QEMU's colo_receive_check_message does:
+ * the checkpoint reads as send, expect, expect.
+ *
+ * Threads: the migration thread's from dialling until the main thread
+ * joins it, the main thread's after (see primary-int.h).
+ */
+#ifndef COLO_PRIMARY_LINK_H
+#define COLO_PRIMARY_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct xport;
+
+/* A handler of the table: 0 to go on, -errno ends the link. */
+typedef int (*link_handler_fn)(void *opaque, const struct proto_msg *m);
+
+struct link {
+	struct xport *x;                /* NULL: no secondary */
+	struct proto_rxbuf rx;
+	const link_handler_fn *handlers;  /* PROTO__MAX entries */
+	void *handlers_opaque;
+	const char *peer;               /* the secondary's address, for logs */
+	uint64_t rx_ms;                 /* last message from the secondary */
+	uint64_t hb_ms;                 /* last heartbeat sent */
+};
+
+/* What to do with each type the secondary may send unasked (NULL: a
+ * protocol error). Set once, before the first message. */
+void link_set_handlers(struct link *l, const link_handler_fn *table,
+		       void *opaque);
+
+/*
+ * Wait for the next message of one of types (LINK_MSG bits) and return it
+ * in m (valid until the next receive); whatever else arrives meanwhile
+ * goes through the handlers. 0, or -errno (the transport's timeout, a
+ * cancel, a protocol error): the caller gives the link up.
+ */
+#define LINK_MSG(type) (1u << (type))
+int link_expect_any(struct link *l, uint32_t types, struct proto_msg *m);
+int link_expect(struct link *l, enum proto_type type, struct proto_msg *m);
+
+/*
+ * For the migration thread between live-sync steps, which must not block:
+ * take the secondary's heartbeats that are in, send ours when heartbeat_ms
+ * passed since the last, and fail when the secondary was silent for
+ * failover_timeout_ms (-ETIMEDOUT) or sent anything but a heartbeat
+ * (-EPROTO); err then says why. Uses and updates rx_ms and hb_ms.
+ */
+int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
+		       unsigned failover_timeout_ms, char *err, size_t errlen);
+
+/* One message the secondary sent unasked, to its handler. */
+int link_dispatch(struct link *l, const struct proto_msg *m);
+
+#endif
