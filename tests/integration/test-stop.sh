@@ -113,7 +113,10 @@ for round in $(seq "$REPEAT"); do
 	kill -KILL "$PID_primary"
 	wait_state "$SSOCK" fenced 10
 	stopped secondary "$PID_secondary" "fenced secondary" fenced "$SVM"
-	fresh; pair --takeover-requires-fence "sleep 60"
+	# The command names this test's PID: another test-stop running on the
+	# same machine has its own fence command, which is none of ours.
+	fence="sleep 60 # test-stop $$"
+	fresh; pair --takeover-requires-fence "$fence"
 	kill -KILL "$PID_primary"
 	for _ in $(seq 100); do
 		grep -q "running the fence command" "$T/secondary.log" && break
@@ -121,7 +124,7 @@ for round in $(seq "$REPEAT"); do
 	done
 	stopped secondary "$PID_secondary" "secondary running its fence" \
 		"(colo|checkpoint)" "$SVM"
-	pgrep -f "^sh -c sleep 60" >/dev/null && fail "the fence command outlived the stop"
+	pgrep -f "$fence" >/dev/null && fail "the fence command outlived the stop"
 
 	echo "round $round: worst stop so far $worst ms"
 done
