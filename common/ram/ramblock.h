@@ -17,9 +17,9 @@
 #define RAM_PAGE_SHIFT 12
 /*
  * Far from where the kernel places ordinary mappings, below 47 bits.
- * ThreadSanitizer reserves 0x2000'0000'0000 for itself, so its build
- * (meson.build, b_sanitize=thread) passes another base with -D: one in the
- * low application range TSan leaves to the program (below 512 GiB).
+ * ThreadSanitizer's x86-64 layout keeps this address for itself and fails
+ * any mapping there, so its build (meson.build, b_sanitize=thread) passes
+ * another base with -D, in the low range TSan leaves to the program.
  */
 #ifndef RAM_GUEST_BASE
 #define RAM_GUEST_BASE 0x200000000000ULL
