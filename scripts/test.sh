@@ -58,8 +58,8 @@ echo "== build-tsan: threaded unit tests"
 mtest build-tsan "${TSAN_TIMEOUTS[@]}" ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
 
 # The daemons under TSan: the primary's migration and hint threads against
-# its main loop (control, checkpoints), the secondary's threads, and the
-# guest. A daemon that races stops at the first report (halt_on_error), but
+# its main loop (control, checkpoints); the secondary (one thread today)
+# and the guest run instrumented beside them. A daemon that races stops at the first report (halt_on_error), but
 # a test need not notice a daemon dying at the end, so every report also
 # goes to a file under tsan-reports/ and any such file fails the step.
 # About 2 minutes. (test-redial is left out: its 3 s window between two

@@ -5,9 +5,11 @@
  * itself, as a real guest does, then runs whatever the caller gives it.
  *
  * The child maps the memfd wherever the kernel likes and reports the
- * address back, instead of at RAM_GUEST_BASE: under ThreadSanitizer that
- * fixed address lies in the shadow memory. The parent then points the
- * block's guest_addr there, which is all the dirty log needs.
+ * address back, instead of at RAM_GUEST_BASE: the test needs no fixed
+ * address (the TSan build moves it out of TSan's own ranges, meson.build),
+ * and a fixed one could collide with the test's other mappings. The parent
+ * then points the block's guest_addr there, which is all the dirty log
+ * needs.
  *
  * Fork before starting any thread: a child forked from a threaded process
  * is fragile in general and unsupported under ThreadSanitizer.
