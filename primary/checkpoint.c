@@ -36,10 +36,10 @@ static int send_device_state(struct primary *p)
 
 	if (!ids)
 		return -ENOMEM;
-	n = proxy_conn_ids(p, ids, MAX_CONNS_IN_STATE);
-	if (n < p->nclients) {
+	n = proxy_conn_ids(&p->proxy, ids, MAX_CONNS_IN_STATE);
+	if (n < proxy_nclients(&p->proxy)) {
 		log_error("%zu connections, the device state holds %d",
-			  p->nclients, MAX_CONNS_IN_STATE);
+			  proxy_nclients(&p->proxy), MAX_CONNS_IN_STATE);
 		free(ids);
 		return -E2BIG;
 	}
@@ -286,7 +286,7 @@ int colo_on_svm_output(void *opaque, const struct proto_msg *m)
 
 	if (m->output.kind == PROTO_OUT_CLOSE)
 		ret = cmp_close_svm(p->cmp, m->output.conn);
-	else if (proxy_output_over(p, m->output.conn, m->output.len))
+	else if (proxy_output_over(&p->proxy, m->output.conn, m->output.len))
 		ret = CMP_OK;
 	else
 		ret = cmp_push_svm(p->cmp, m->output.conn, m->output.data,

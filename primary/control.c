@@ -84,11 +84,13 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "held_bytes",
 			       json_object_new_uint64(cs.held_bytes));
 	json_object_object_add(o, "clients",
-			       json_object_new_uint64(p->nclients));
+			       json_object_new_uint64(
+				       proxy_nclients(&p->proxy)));
 	json_object_object_add(o, "released_bytes",
 			       json_object_new_uint64(cs.released_bytes));
 	json_object_object_add(o, "clients",
-			       json_object_new_uint64(p->nclients));
+			       json_object_new_uint64(
+				       proxy_nclients(&p->proxy)));
 	json_object_object_add(o, "input_seq",
 			       json_object_new_uint64(p->input_seq));
 	json_object_object_add(o, "guest_pid", json_object_new_int(p->pvm.pid));
@@ -242,7 +244,7 @@ static int cmd_set(void *opaque, json_object *args, json_object **ret,
 	if (tunable_id(t) == TUNABLE_MAX_WAIT)
 		atomic_store(&p->max_wait_ms, (unsigned)v);
 	else
-		primary_opts_set(&p->opts, tunable_id(t), v);
+		primary_set_tunable(p, tunable_id(t), v);
 	log_info("%s set to %llu ms", name, (unsigned long long)v);
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, name, json_object_new_uint64(v));

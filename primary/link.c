@@ -326,7 +326,7 @@ void link_lost(struct primary *p, const char *why)
 	p->ckpt_requested = false;
 	cmp_checkpoint_done(p->cmp);
 	cmp_free(p->cmp);
-	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
+	p->cmp = cmp_new(proxy_release, proxy_release_close, &p->proxy);
 }
 
 void link_set_handlers(struct link *l, const link_handler_fn *table,

@@ -165,13 +165,7 @@ void migration_cancel(struct primary *p)
 /* Protected from here on: compare every connection's output. */
 void colo_enter(struct primary *p)
 {
-	size_t i;
-
-	/* A connection the comparator cannot track would never be answered:
-	 * close it rather than leave it silent. */
-	for (i = 0; i < p->nclients; i++)
-		if (cmp_conn_open(p->cmp, p->clients[i]->id) == -ENOMEM)
-			p->clients[i]->gone = true;
+	proxy_track_all(&p->proxy, p->cmp);
 	p->state = COLO_STATE_COLO;
 	p->last_ckpt_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
 	/* A secondary silent this long is lost, also in the middle of a

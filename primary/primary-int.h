@@ -30,6 +30,7 @@
 #include "migration.h"
 #include "primary.h"
 #include "proto.h"
+#include "proxy.h"
 #include "ram-digest.h"
 #include "ram-save.h"
 #include "ramblock.h"
@@ -45,25 +46,6 @@ enum colo_state {
 	COLO_STATE_SYNCING,      /* live sync running */
 	COLO_STATE_COLO,         /* protected: outputs compared */
 };
-
-struct client {
-	uint32_t id;
-	int fd;
-	uint8_t *out;            /* released bytes not yet written */
-	size_t out_len, out_cap;
-	bool rd_closed;          /* the client half-closed: write only */
-	bool guest_closed;       /* the PVM closed it (told the comparator) */
-	bool close_ok;           /* ... and that close was released: close
-				  * the socket once out is written */
-	bool gone;               /* broken: free it, nothing more to write */
-	bool rd_paused;          /* not read until the guest catches up */
-	bool reset;              /* close with a reset: drop unsent output */
-	uint64_t in_end;         /* guest channel offset past its last input */
-};
-
-/* The device state lists every open connection; it holds this many. */
-#define MAX_CONNS_IN_STATE 65536
-
 
 struct primary {
 	struct primary_opts opts;       /* tunables may change via `set` */
@@ -82,18 +64,7 @@ struct primary {
 	pthread_t hint_thread;
 	bool hint_thread_started;
 
-	/* clients */
-	int listen_fd;
-	struct client **clients;        /* in no order */
-	size_t clients_cap, nclients;
-	uint32_t next_conn_id;
-	unsigned max_clients;           /* --max-clients, or from the fd limit */
-	size_t npaused;                 /* clients not read (backpressure) */
-	uint64_t accept_resume_ms;      /* accepting paused until; 0: not */
-	uint64_t accept_failures;       /* since the last report */
-	uint64_t accept_report_ms;      /* ... made then */
-	uint64_t refused_clients;       /* over max_clients, since report */
-	uint64_t refused_report_ms;
+	struct proxy proxy;             /* the clients, see proxy.h */
 	uint64_t input_seq;             /* last event sent to the PVM */
 	uint64_t barrier_id;
 	uint64_t last_tick_ms;
@@ -128,19 +99,6 @@ struct primary {
 	uint64_t held_ckpts;            /* forced by --max-held-output */
 	struct ckpt_result last_ckpt;
 };
-
-/* proxy.c */
-int proxy_init(struct primary *p);
-void proxy_deinit(struct primary *p);
-void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
-		   size_t len);
-bool proxy_guest_closed(struct primary *p, uint32_t conn);
-bool proxy_output_over(struct primary *p, uint32_t conn, size_t len);
-void proxy_release_close(void *opaque, uint32_t conn);
-void proxy_flush_closing(struct primary *p);
-void proxy_tick(struct primary *p);
-uint64_t proxy_next_deadline_ms(struct primary *p);
-size_t proxy_conn_ids(struct primary *p, uint32_t *ids, size_t max);
 
 /* pvm.c */
 int pvm_start(struct primary *p);
@@ -192,6 +150,8 @@ const char *primary_state_name(struct primary *p);
 /* Reads a pending SIGTERM/SIGINT (logging the state it finds us in) for
  * waits outside the loop; true once a stop was requested. */
 bool primary_stop_requested(struct primary *p);
+/* `set`: one tunable changes, and the units that keep a copy hear of it. */
+void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v);
 /* The tunables in force, as the device state carries them. */
 void primary_tunables(struct primary *p, struct proto_tunables *t);
 

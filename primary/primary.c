@@ -139,7 +139,7 @@ static void tick(struct primary *p)
 static uint64_t next_deadline_ms(struct primary *p)
 {
 	uint64_t colo = colo_next_deadline_ms(p);
-	uint64_t proxy = proxy_next_deadline_ms(p);
+	uint64_t proxy = proxy_next_deadline_ms(&p->proxy);
 
 	return proxy < colo ? proxy : colo;
 }
@@ -151,9 +151,81 @@ static const link_handler_fn link_handlers[PROTO__MAX] = {
 	[PROTO_OUTPUT] = colo_on_svm_output,
 };
 
+/* What the proxy needs of the rest of the primary. */
+static int proxy_to_guest(void *opaque, uint32_t type, uint32_t conn,
+			  const void *data, size_t len)
+{
+	return pvm_send_event(opaque, type, conn, 0, data, len);
+}
+
+static uint64_t proxy_input_queued_end(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return chan_queued_end(&p->pvm.wr);
+}
+
+static uint64_t proxy_input_read(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return p->pvm.wr.written;
+}
+
+static size_t proxy_link_backlog(void *opaque)
+{
+	struct primary *p = opaque;
+
+	if (p->state != COLO_STATE_COLO || !p->link.x)
+		return 0;
+	return xport_queued(p->link.x);
+}
+
+static bool proxy_protected(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return p->state == COLO_STATE_COLO;
+}
+
+static struct cmp *proxy_comparator(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return p->cmp;
+}
+
+static const struct proxy_ops proxy_ops = {
+	.to_guest = proxy_to_guest,
+	.input_queued_end = proxy_input_queued_end,
+	.input_read = proxy_input_read,
+	.link_backlog = proxy_link_backlog,
+	.protected = proxy_protected,
+	.comparator = proxy_comparator,
+};
+
+static void proxy_limits_of(const struct primary_opts *o,
+			    struct proxy_limits *l)
+{
+	l->client_output_limit = o->client_output_limit;
+	l->client_input_limit = o->client_input_limit;
+	l->max_held_output = o->max_held_output;
+	l->max_clients = o->max_clients;
+}
+
+void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v)
+{
+	struct proxy_limits l;
+
+	primary_opts_set(&p->opts, id, v);
+	proxy_limits_of(&p->opts, &l);
+	proxy_set_limits(&p->proxy, &l);
+}
+
 static int setup(struct primary *p, struct primary_adopt *adopt)
 {
 	char hex[2 * DIGEST_LEN + 1];
+	struct proxy_limits limits;
 	int ret;
 
 	p->loop = evloop_new();
@@ -170,7 +242,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	}
 	digest_hex(p->guest_digest, hex);
 	log_info("guest %s sha256 %s", p->opts.guest, hex);
-	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
+	p->cmp = cmp_new(proxy_release, proxy_release_close, &p->proxy);
 	if (!p->cmp)
 		return -ENOMEM;
 	link_set_handlers(&p->link, link_handlers, p);
@@ -189,7 +261,9 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	}
 	if (ret < 0)
 		return ret;
-	ret = proxy_init(p);
+	proxy_limits_of(&p->opts, &limits);
+	ret = proxy_init(&p->proxy, p->loop, p->opts.service, &limits,
+			 &proxy_ops, p);
 	if (ret < 0)
 		return ret;
 	return primary_control_init(p);
@@ -200,7 +274,7 @@ static void teardown(struct primary *p)
 	p->stop = true;
 	migration_cancel(p);
 	ctl_server_free(p->ctl);
-	proxy_deinit(p);
+	proxy_deinit(&p->proxy);
 	/* The hint thread ends when the guest's end of its socket closes. */
 	if (p->pvm.pid > 0)
 		kill(p->pvm.pid, SIGKILL);
@@ -235,7 +309,7 @@ static void adopt_connections(struct primary *p, struct primary_adopt *a)
 	size_t i;
 
 	p->input_seq = a->input_seq;
-	p->next_conn_id = a->next_conn_id;
+	p->proxy.next_conn_id = a->next_conn_id;
 	p->gen = a->gen;
 	for (i = 0; i < a->nopen; i++)
 		pvm_send_event(p, CHAN_EV_CLOSE, a->open_conns[i], 0, NULL, 0);
@@ -260,7 +334,7 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->opts = *o;
 	atomic_store(&p->max_wait_ms, o->max_wait_ms);
 	p->sig_fd = -1;
-	p->listen_fd = -1;
+	p->proxy.listen_fd = -1;
 	p->mig.event_fd = -1;
 	p->mig.cancel_fd = -1;
 	p->pvm.pid = -1;
@@ -318,8 +392,8 @@ int primary_run_adopted(const struct primary_opts *o,
 		link_tick(p);
 		migration_tick(p);
 		colo_maybe_checkpoint(p);
-		proxy_flush_closing(p);
-		proxy_tick(p);
+		proxy_flush_closing(&p->proxy);
+		proxy_tick(&p->proxy);
 		tick(p);
 	}
 	ret = p->pvm.pid < 0 && !p->stop ? -ECHILD : 0;

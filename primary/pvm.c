@@ -118,10 +118,10 @@ static int on_pvm_msg(void *opaque, const struct chan_msg *m)
 	switch (m->type) {
 	case CHAN_OUTPUT:
 		if (p->state != COLO_STATE_COLO) {
-			proxy_release(p, m->conn, m->data, m->len);
+			proxy_release(&p->proxy, m->conn, m->data, m->len);
 			break;
 		}
-		if (proxy_output_over(p, m->conn, m->len))
+		if (proxy_output_over(&p->proxy, m->conn, m->len))
 			break;
 		ret = cmp_push_pvm(p->cmp, m->conn, m->data, m->len,
 				   evloop_now_ms());
@@ -132,11 +132,11 @@ static int on_pvm_msg(void *opaque, const struct chan_msg *m)
 		colo_check_held(p);
 		break;
 	case CHAN_CLOSE:
-		if (!proxy_guest_closed(p, m->conn))
+		if (!proxy_guest_closed(&p->proxy, m->conn))
 			break;
 		/* Unprotected, the close goes out as output does. */
 		if (p->state != COLO_STATE_COLO) {
-			proxy_release_close(p, m->conn);
+			proxy_release_close(&p->proxy, m->conn);
 			break;
 		}
 		ret = cmp_close_pvm(p->cmp, m->conn, evloop_now_ms());
