@@ -45,7 +45,7 @@ static int send_device_state(struct primary *p)
 	}
 	for (i = 0; i < n; i++)
 		ids[i] = htonl(ids[i]);
-	m.device_state.input_seq = p->input_seq;
+	m.device_state.input_seq = p->pvm.input_seq;
 	m.device_state.clock_ms = p->last_tick_ms;
 	m.device_state.gen = p->gen;
 	primary_tunables(p, &m.device_state.tunables);
@@ -175,7 +175,7 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 	int ret;
 
 	ram_state_get_stats(&p->rs, &before);
-	ret = pvm_barrier(p);
+	ret = pvm_barrier(&p->pvm);
 	if (ret < 0)
 		return ret;
 	res->id = p->ckpt_count + 1;

@@ -92,8 +92,9 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_uint64(
 				       proxy_nclients(&p->proxy)));
 	json_object_object_add(o, "input_seq",
-			       json_object_new_uint64(p->input_seq));
-	json_object_object_add(o, "guest_pid", json_object_new_int(p->pvm.pid));
+			       json_object_new_uint64(p->pvm.input_seq));
+	json_object_object_add(o, "guest_pid",
+			       json_object_new_int(p->pvm.proc.pid));
 	json_object_object_add(o, "hinted_pages",
 			       json_object_new_uint64(rs.hinted_pages));
 	sync = json_object_new_object();

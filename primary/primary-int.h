@@ -25,12 +25,12 @@
 #include "checkpoint.h"
 #include "compare.h"
 #include "dirtylog.h"
-#include "guestproc.h"
 #include "link.h"
 #include "migration.h"
 #include "primary.h"
 #include "proto.h"
 #include "proxy.h"
+#include "pvm.h"
 #include "ram-digest.h"
 #include "ram-save.h"
 #include "ramblock.h"
@@ -56,17 +56,11 @@ struct primary {
 
 	struct ram_layout ram;
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
-	struct guestproc pvm;
+	struct pvm pvm;                 /* see pvm.h (its hint thread) */
 	struct dirtylog dlog;
-	struct ram_state rs;
-	/* The hint thread touches only pvm.hint_rd, pvm.hint_fd and rs (under
-	 * bitmap_mutex); the main thread leaves those alone while it runs. */
-	pthread_t hint_thread;
-	bool hint_thread_started;
+	struct ram_state rs;            /* bitmap_mutex; the hint thread's too */
 
 	struct proxy proxy;             /* the clients, see proxy.h */
-	uint64_t input_seq;             /* last event sent to the PVM */
-	uint64_t barrier_id;
 	uint64_t last_tick_ms;
 
 	/* the secondary */
@@ -99,15 +93,6 @@ struct primary {
 	uint64_t held_ckpts;            /* forced by --max-held-output */
 	struct ckpt_result last_ckpt;
 };
-
-/* pvm.c */
-int pvm_start(struct primary *p);
-int pvm_adopt(struct primary *p, struct guestproc *gp);
-int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
-		   uint64_t arg, const void *data, size_t len);
-void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
-int pvm_barrier(struct primary *p);
-void *pvm_hint_thread(void *opaque);
 
 /* link.c */
 int link_connect(struct primary *p);

@@ -133,7 +133,7 @@ static void tick(struct primary *p)
 	if (now - p->last_tick_ms < TICK_MS)
 		return;
 	p->last_tick_ms = now;
-	pvm_send_event(p, CHAN_EV_TICK, 0, now, NULL, 0);
+	pvm_send_event(&p->pvm, CHAN_EV_TICK, 0, now, NULL, 0);
 }
 
 static uint64_t next_deadline_ms(struct primary *p)
@@ -155,21 +155,23 @@ static const link_handler_fn link_handlers[PROTO__MAX] = {
 static int proxy_to_guest(void *opaque, uint32_t type, uint32_t conn,
 			  const void *data, size_t len)
 {
-	return pvm_send_event(opaque, type, conn, 0, data, len);
+		struct primary *p = opaque;
+
+	return pvm_send_event(&p->pvm, type, conn, 0, data, len);
 }
 
 static uint64_t proxy_input_queued_end(void *opaque)
 {
 	struct primary *p = opaque;
 
-	return chan_queued_end(&p->pvm.wr);
+	return pvm_input_queued_end(&p->pvm);
 }
 
 static uint64_t proxy_input_read(void *opaque)
 {
 	struct primary *p = opaque;
 
-	return p->pvm.wr.written;
+	return pvm_input_read(&p->pvm);
 }
 
 static size_t proxy_link_backlog(void *opaque)
@@ -204,6 +206,101 @@ static const struct proxy_ops proxy_ops = {
 	.comparator = proxy_comparator,
 };
 
+/* The PVM's input goes to the secondary as well in colo state, numbered
+ * the same, so both guests get one ordered stream. */
+static void on_pvm_input(void *opaque, const struct chan_msg *ev)
+{
+	static const uint32_t kinds[CHAN__MAX] = {
+		[CHAN_EV_OPEN] = PROTO_IN_OPEN,
+		[CHAN_EV_DATA] = PROTO_IN_DATA,
+		[CHAN_EV_CLOSE] = PROTO_IN_CLOSE,
+		[CHAN_EV_TICK] = PROTO_IN_TICK,
+	};
+	struct primary *p = opaque;
+	struct proto_msg m = { .type = PROTO_INPUT };
+
+	if (p->state != COLO_STATE_COLO)
+		return;
+	m.input.seq = ev->seq;
+	m.input.conn = ev->conn;
+	m.input.kind = kinds[ev->type];
+	m.input.arg = ev->a;
+	m.input.len = ev->len;
+	m.input.data = ev->data;
+	link_queue(p, &m);
+}
+
+/* The PVM's output: unprotected, straight to the client; in colo state,
+ * to the comparator, where a difference asks for a checkpoint. */
+static void on_pvm_output(void *opaque, uint32_t conn, const uint8_t *data,
+			  size_t len)
+{
+	struct primary *p = opaque;
+
+	if (p->state != COLO_STATE_COLO) {
+		proxy_release(&p->proxy, conn, data, len);
+		return;
+	}
+	if (proxy_output_over(&p->proxy, conn, len))
+		return;
+	if (cmp_push_pvm(p->cmp, conn, data, len, evloop_now_ms()) ==
+	    CMP_MISMATCH) {
+		log_debug("conn %u: output differs, checkpoint", conn);
+		colo_mismatch(p);
+	}
+	colo_check_held(p);
+}
+
+static void on_pvm_close(void *opaque, uint32_t conn)
+{
+	struct primary *p = opaque;
+
+	if (!proxy_guest_closed(&p->proxy, conn))
+		return;
+	/* Unprotected, the close goes out as output does. */
+	if (p->state != COLO_STATE_COLO) {
+		proxy_release_close(&p->proxy, conn);
+		return;
+	}
+	if (cmp_close_pvm(p->cmp, conn, evloop_now_ms()) == CMP_MISMATCH) {
+		log_debug("conn %u: closed out of step, checkpoint", conn);
+		colo_mismatch(p);
+	}
+}
+
+static void on_pvm_died(void *opaque)
+{
+	struct primary *p = opaque;
+
+	p->stop = true;
+}
+
+static const struct pvm_ops pvm_ops = {
+	.input = on_pvm_input,
+	.output = on_pvm_output,
+	.close = on_pvm_close,
+	.idle = link_heartbeat_idle,
+	.died = on_pvm_died,
+};
+
+/* Watch the running PVM: its dirty log, live sync's RAM state (which
+ * answers its hints), its channel. */
+static int pvm_attach(struct primary *p)
+{
+	int ret;
+
+	ret = dirtylog_open(&p->dlog, p->pvm.proc.pid);
+	if (ret < 0)
+		return ret;
+	ret = ram_state_init(&p->rs, &p->ram, &p->dlog,
+			     p->opts.clear_bitmap_shift);
+	if (ret < 0)
+		return ret;
+	/* Until live sync starts (migration_start), nobody wants discards. */
+	ram_state_unprotected(&p->rs);
+	return pvm_watch(&p->pvm, &p->rs);
+}
+
 static void proxy_limits_of(const struct primary_opts *o,
 			    struct proxy_limits *l)
 {
@@ -231,6 +328,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	p->loop = evloop_new();
 	if (!p->loop)
 		return -ENOMEM;
+	pvm_init(&p->pvm, p->loop, &pvm_ops, p);
 	ret = signals_init(p);
 	if (ret < 0)
 		return ret;
@@ -248,7 +346,8 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	link_set_handlers(&p->link, link_handlers, p);
 	if (adopt) {
 		p->ram = adopt->ram;
-		ret = pvm_adopt(p, &adopt->guest);
+		pvm_adopt(&p->pvm, &adopt->guest);
+		ret = pvm_attach(p);
 	} else {
 		ret = ram_layout_create(&p->ram, p->opts.ram_bytes);
 		if (ret < 0) {
@@ -257,7 +356,10 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 				  strerror(-ret));
 			return ret;
 		}
-		ret = pvm_start(p);
+		ret = pvm_start(&p->pvm, p->opts.guest, p->opts.guest_args,
+				&p->ram);
+		if (ret == 0)
+			ret = pvm_attach(p);
 	}
 	if (ret < 0)
 		return ret;
@@ -275,14 +377,7 @@ static void teardown(struct primary *p)
 	migration_cancel(p);
 	ctl_server_free(p->ctl);
 	proxy_deinit(&p->proxy);
-	/* The hint thread ends when the guest's end of its socket closes. */
-	if (p->pvm.pid > 0)
-		kill(p->pvm.pid, SIGKILL);
-	if (p->hint_thread_started) {
-		shutdown(p->pvm.hint_fd, SHUT_RDWR);
-		pthread_join(p->hint_thread, NULL);
-	}
-	guestproc_stop(&p->pvm);
+	pvm_deinit(&p->pvm);
 	dirtylog_close(&p->dlog);
 	ram_state_deinit(&p->rs);
 	xport_free(p->link.x);
@@ -308,14 +403,15 @@ static void adopt_connections(struct primary *p, struct primary_adopt *a)
 {
 	size_t i;
 
-	p->input_seq = a->input_seq;
+	p->pvm.input_seq = a->input_seq;
 	p->proxy.next_conn_id = a->next_conn_id;
 	p->gen = a->gen;
 	for (i = 0; i < a->nopen; i++)
-		pvm_send_event(p, CHAN_EV_CLOSE, a->open_conns[i], 0, NULL, 0);
+		pvm_send_event(&p->pvm, CHAN_EV_CLOSE, a->open_conns[i], 0,
+			       NULL, 0);
 	log_info("took over the guest (pid %d) after %llu input events; "
 		 "closed %zu connections of the old primary",
-		 (int)p->pvm.pid, (unsigned long long)a->input_seq, a->nopen);
+		 (int)p->pvm.proc.pid, (unsigned long long)a->input_seq, a->nopen);
 }
 
 int primary_run(const struct primary_opts *o)
@@ -337,7 +433,7 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->proxy.listen_fd = -1;
 	p->mig.event_fd = -1;
 	p->mig.cancel_fd = -1;
-	p->pvm.pid = -1;
+	p->pvm.proc.pid = -1;
 	p->state = COLO_STATE_STANDALONE;
 	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
 
@@ -396,7 +492,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		proxy_tick(&p->proxy);
 		tick(p);
 	}
-	ret = p->pvm.pid < 0 && !p->stop ? -ECHILD : 0;
+	ret = !pvm_running(&p->pvm) && !p->stop ? -ECHILD : 0;
 out:
 	teardown(p);
 	free(p);
