@@ -193,7 +193,7 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 		if (!res->pvm_digests)
 			return -ENOMEM;
 		ret = ram_digest_chunks(&p->ram, res->chunk_pages,
-					res->pvm_digests, link_heartbeat_idle, p);
+					res->pvm_digests, primary_wait_idle, p);
 		if (ret < 0)
 			return ret;
 	}

@@ -293,17 +293,6 @@ int link_heartbeat(struct primary *p)
 	return ret;
 }
 
-/* For waits on the main thread (barriers, hashing for verify): heartbeats
- * go on, or a busy primary would look dead. A broken link shows in the
- * checkpoint's next read or write. A pending stop signal ends the wait. */
-int link_heartbeat_idle(void *opaque)
-{
-	struct primary *p = opaque;
-
-	link_heartbeat(p);
-	return primary_stop_requested(p) ? -ECANCELED : 0;
-}
-
 /*
  * The secondary is gone. The PVM is now the only copy, so holding output
  * back protects nobody: release it and go on unprotected.
@@ -326,7 +315,7 @@ void link_lost(struct primary *p, const char *why)
 	p->ckpt_requested = false;
 	cmp_checkpoint_done(p->cmp);
 	cmp_free(p->cmp);
-	p->cmp = cmp_new(proxy_release, proxy_release_close, &p->proxy);
+	p->cmp = primary_comparator_new(p);
 }
 
 void link_set_handlers(struct link *l, const link_handler_fn *table,

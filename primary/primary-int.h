@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The primary's context, shared by its files (not part of its API).
+ * The primary's context, shared by its files (not part of its API). The
+ * units with state of their own keep it in their structs, each header
+ * saying who owns what: proxy (proxy.h), pvm (pvm.h), link (link.h),
+ * migration (migration.h), ram_state (ram-save.h). primary.c wires them:
+ * the proxy's and the PVM's ops, the link's handler table, the comparator.
  *
  * Threads: the main thread runs the event loop (clients, the PVM's channel,
- * the link in colo state, the control socket) and checkpoints. The
- * migration thread runs live sync and owns the link until it ends. The hint
- * thread answers the PVM's free page hints. ram_state has its own lock
+ * the link in colo state, the control socket) and checkpoints; it owns
+ * proxy and pvm (but for pvm's hint-thread fields). The migration thread
+ * runs live sync and owns the link until it ends. The hint thread (pvm.h)
+ * answers the PVM's free page hints into rs. ram_state has its own lock
  * (bitmap_mutex); everything else here belongs to the main thread, except
  * where a field says otherwise. What the migration thread reads is set
  * before pthread_create and left alone until the join (or is atomic);
@@ -58,7 +63,7 @@ struct primary {
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
 	struct pvm pvm;                 /* see pvm.h (its hint thread) */
 	struct dirtylog dlog;
-	struct ram_state rs;            /* bitmap_mutex; the hint thread's too */
+	struct ram_state rs;            /* bitmap_mutex; hints use it too */
 
 	struct proxy proxy;             /* the clients, see proxy.h */
 	uint64_t last_tick_ms;
@@ -99,7 +104,6 @@ int link_connect(struct primary *p);
 void link_tick(struct primary *p);
 int link_queue(struct primary *p, const struct proto_msg *m);
 int link_heartbeat(struct primary *p);
-int link_heartbeat_idle(void *opaque);
 void link_lost(struct primary *p, const char *why);
 void link_on_readable(struct evloop *l, int fd, uint32_t events,
 		      void *opaque);
@@ -137,6 +141,11 @@ const char *primary_state_name(struct primary *p);
 bool primary_stop_requested(struct primary *p);
 /* `set`: one tunable changes, and the units that keep a copy hear of it. */
 void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v);
+/* For waits on the main thread (barriers, hashing for verify): heartbeats
+ * go on; a pending stop signal ends the wait (-ECANCELED). */
+int primary_wait_idle(void *opaque);
+/* A comparator whose releases go to the proxy (NULL: out of memory). */
+struct cmp *primary_comparator_new(struct primary *p);
 /* The tunables in force, as the device state carries them. */
 void primary_tunables(struct primary *p, struct proto_tunables *t);
 

@@ -103,6 +103,21 @@ bool primary_stop_requested(struct primary *p)
 	return p->stop;
 }
 
+/* Heartbeats go on during a wait, or a busy primary would look dead; a
+ * broken link shows in the checkpoint's next read or write. */
+int primary_wait_idle(void *opaque)
+{
+	struct primary *p = opaque;
+
+	link_heartbeat(p);
+	return primary_stop_requested(p) ? -ECANCELED : 0;
+}
+
+struct cmp *primary_comparator_new(struct primary *p)
+{
+	return cmp_new(proxy_release, proxy_release_close, &p->proxy);
+}
+
 static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	(void)l;
@@ -279,7 +294,7 @@ static const struct pvm_ops pvm_ops = {
 	.input = on_pvm_input,
 	.output = on_pvm_output,
 	.close = on_pvm_close,
-	.idle = link_heartbeat_idle,
+	.idle = primary_wait_idle,
 	.died = on_pvm_died,
 };
 
@@ -340,7 +355,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	}
 	digest_hex(p->guest_digest, hex);
 	log_info("guest %s sha256 %s", p->opts.guest, hex);
-	p->cmp = cmp_new(proxy_release, proxy_release_close, &p->proxy);
+	p->cmp = primary_comparator_new(p);
 	if (!p->cmp)
 		return -ENOMEM;
 	link_set_handlers(&p->link, link_handlers, p);
@@ -411,7 +426,8 @@ static void adopt_connections(struct primary *p, struct primary_adopt *a)
 			       NULL, 0);
 	log_info("took over the guest (pid %d) after %llu input events; "
 		 "closed %zu connections of the old primary",
-		 (int)p->pvm.proc.pid, (unsigned long long)a->input_seq, a->nopen);
+		 (int)p->pvm.proc.pid, (unsigned long long)a->input_seq,
+		 a->nopen);
 }
 
 int primary_run(const struct primary_opts *o)

@@ -283,7 +283,8 @@ static void refuse_client(struct proxy *px, int cfd, const char *peer)
 		return;
 	log_warn("refused %llu clients over --max-clients %u since the last "
 		 "report (the last from %s)",
-		 (unsigned long long)px->refused_clients, px->max_clients, peer);
+		 (unsigned long long)px->refused_clients, px->max_clients,
+		 peer);
 	px->refused_clients = 0;
 }
 
@@ -418,7 +419,8 @@ void proxy_deinit(struct proxy *px)
 
 /* A client that does not read what it asked for costs itself, not us:
  * one line, and proxy_flush_closing ends it. */
-static void output_over(struct proxy *px, struct proxy_client *c, size_t pending)
+static void output_over(struct proxy *px, struct proxy_client *c,
+			size_t pending)
 {
 	log_warn("connection %u: %zu bytes of output unread, over "
 		 "--client-output-limit %llu: disconnecting", c->id, pending,
