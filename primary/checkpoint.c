@@ -249,7 +249,7 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	/* A stop request (-ECANCELED) ends us with the output still held:
 	 * releasing it would let out bytes the SVM may never produce. */
 	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
-		link_lost(p, "checkpoint failed");
+		secondary_lost(p, "checkpoint failed");
 	return ret;
 }
 

@@ -308,7 +308,7 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	p->redial = false;
 	migration_cancel(p);
 	if (p->state == COLO_STATE_COLO)
-		link_lost(p, "failover forced by the operator");
+		secondary_lost(p, "failover forced by the operator");
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, "role", json_object_new_string("primary"));
 	json_object_object_add(*ret, "state", json_object_new_string(

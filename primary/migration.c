@@ -59,7 +59,7 @@ static void *migration_thread(void *opaque)
 	uint64_t one = 1;
 	int ret;
 
-	ret = link_connect(p);
+	ret = dial_secondary(p);
 	if (ret == 0) {
 		atomic_store(&p->mig.connected, true);
 		p->mig.started_ms = evloop_now_ms();
@@ -174,8 +174,8 @@ void colo_enter(struct primary *p)
 	xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
 	xport_set_cancel(p->link.x, p->sig_fd);
 	if (evloop_add(p->loop, xport_fd(p->link.x), EV_READ, link_on_readable,
-		       p) < 0)
-		link_lost(p, "cannot watch the link");
+		       &p->link) < 0)
+		secondary_lost(p, "cannot watch the link");
 }
 
 /* Unprotected, with a secondary to protect us: dial it again when due. */

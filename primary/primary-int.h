@@ -99,18 +99,10 @@ struct primary {
 	struct ckpt_result last_ckpt;
 };
 
-/* link.c */
-int link_connect(struct primary *p);
-void link_tick(struct primary *p);
-int link_queue(struct primary *p, const struct proto_msg *m);
-int link_heartbeat(struct primary *p);
-void link_lost(struct primary *p, const char *why);
-void link_on_readable(struct evloop *l, int fd, uint32_t events,
-		      void *opaque);
-/* Frames of the secondary read but not handled yet (fair loops: the
- * loop must come back for them without an event). Only in colo state:
- * during live sync the migration thread owns the link. */
-bool link_has_buffered(const struct primary *p);
+/* dial.c: on the migration thread, see migration.h. 0; -ECANCELED when
+ * called off; mig.refused set when the secondary refused us; anything else
+ * is worth another try (mig.error says why). */
+int dial_secondary(struct primary *p);
 
 /* migration.c */
 void colo_enter(struct primary *p);
@@ -141,6 +133,8 @@ const char *primary_state_name(struct primary *p);
 bool primary_stop_requested(struct primary *p);
 /* `set`: one tunable changes, and the units that keep a copy hear of it. */
 void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v);
+/* The secondary is gone: go on unprotected (and dial again later). */
+void secondary_lost(struct primary *p, const char *why);
 /* For waits on the main thread (barriers, hashing for verify): heartbeats
  * go on; a pending stop signal ends the wait (-ECANCELED). */
 int primary_wait_idle(void *opaque);

@@ -109,13 +109,51 @@ int primary_wait_idle(void *opaque)
 {
 	struct primary *p = opaque;
 
-	link_heartbeat(p);
+	if (p->state == COLO_STATE_COLO)
+		link_heartbeat(&p->link, p->opts.heartbeat_ms);
 	return primary_stop_requested(p) ? -ECANCELED : 0;
 }
 
 struct cmp *primary_comparator_new(struct primary *p)
 {
 	return cmp_new(proxy_release, proxy_release_close, &p->proxy);
+}
+
+/*
+ * The secondary is gone. The PVM is now the only copy, so holding output
+ * back protects nobody: release it and go on unprotected.
+ */
+void secondary_lost(struct primary *p, const char *why)
+{
+	if (!p->link.x)
+		return;
+	log_error("secondary lost (%s): continuing unprotected", why);
+	snprintf(p->last_error, sizeof(p->last_error), "secondary lost: %s",
+		 why);
+	if (p->state == COLO_STATE_COLO)
+		evloop_del(p->loop, xport_fd(p->link.x));
+	xport_free(p->link.x);
+	p->link.x = NULL;
+	p->state = COLO_STATE_STANDALONE;
+	ram_state_unprotected(&p->rs);
+	p->secondary_losses++;
+	p->redial_at_ms = evloop_now_ms() + 500;
+	p->ckpt_requested = false;
+	cmp_checkpoint_done(p->cmp);
+	cmp_free(p->cmp);
+	p->cmp = primary_comparator_new(p);
+}
+
+static void on_link_lost(void *opaque, const char *why)
+{
+	secondary_lost(opaque, why);
+}
+
+/* In colo state only: during live sync the migration thread owns the
+ * link. */
+static bool link_buffered(const struct primary *p)
+{
+	return p->state == COLO_STATE_COLO && link_has_buffered(&p->link);
 }
 
 static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -242,7 +280,7 @@ static void on_pvm_input(void *opaque, const struct chan_msg *ev)
 	m.input.arg = ev->a;
 	m.input.len = ev->len;
 	m.input.data = ev->data;
-	link_queue(p, &m);
+	link_queue(&p->link, &m);
 }
 
 /* The PVM's output: unprotected, straight to the client; in colo state,
@@ -359,6 +397,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	if (!p->cmp)
 		return -ENOMEM;
 	link_set_handlers(&p->link, link_handlers, p);
+	link_set_loop(&p->link, p->loop, on_link_lost);
 	if (adopt) {
 		p->ram = adopt->ram;
 		pvm_adopt(&p->pvm, &adopt->guest);
@@ -490,7 +529,7 @@ int primary_run_adopted(const struct primary_opts *o,
 			timeout = TICK_MS;
 		/* Secondary frames already read (see link_on_readable's
 		 * budget) wait for no event: just peek at the rest. */
-		if (link_has_buffered(p))
+		if (link_buffered(p))
 			timeout = 0;
 		ret = evloop_run_once(p->loop, timeout);
 		if (ret < 0 && ret != -EINTR) {
@@ -499,9 +538,12 @@ int primary_run_adopted(const struct primary_opts *o,
 		}
 		if (p->stop)
 			break;
-		if (link_has_buffered(p))
-			link_on_readable(p->loop, xport_fd(p->link.x), EV_READ, p);
-		link_tick(p);
+		if (link_buffered(p))
+			link_on_readable(p->loop, xport_fd(p->link.x), EV_READ,
+					 &p->link);
+		if (p->state == COLO_STATE_COLO)
+			link_tick(&p->link, p->opts.heartbeat_ms,
+				  p->opts.failover_timeout_ms);
 		migration_tick(p);
 		colo_maybe_checkpoint(p);
 		proxy_flush_closing(&p->proxy);
