@@ -36,16 +36,16 @@ static int send_device_state(struct primary *p)
 
 	if (!ids)
 		return -ENOMEM;
-	n = proxy_conn_ids(p, ids, MAX_CONNS_IN_STATE);
-	if (n < p->nclients) {
+	n = proxy_conn_ids(&p->proxy, ids, MAX_CONNS_IN_STATE);
+	if (n < proxy_nclients(&p->proxy)) {
 		log_error("%zu connections, the device state holds %d",
-			  p->nclients, MAX_CONNS_IN_STATE);
+			  proxy_nclients(&p->proxy), MAX_CONNS_IN_STATE);
 		free(ids);
 		return -E2BIG;
 	}
 	for (i = 0; i < n; i++)
 		ids[i] = htonl(ids[i]);
-	m.device_state.input_seq = p->input_seq;
+	m.device_state.input_seq = p->pvm.input_seq;
 	m.device_state.clock_ms = p->last_tick_ms;
 	m.device_state.gen = p->gen;
 	primary_tunables(p, &m.device_state.tunables);
@@ -175,7 +175,7 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 	int ret;
 
 	ram_state_get_stats(&p->rs, &before);
-	ret = pvm_barrier(p);
+	ret = pvm_barrier(&p->pvm);
 	if (ret < 0)
 		return ret;
 	res->id = p->ckpt_count + 1;
@@ -193,7 +193,7 @@ static int do_checkpoint(struct primary *p, uint32_t flags,
 		if (!res->pvm_digests)
 			return -ENOMEM;
 		ret = ram_digest_chunks(&p->ram, res->chunk_pages,
-					res->pvm_digests, link_heartbeat_idle, p);
+					res->pvm_digests, primary_wait_idle, p);
 		if (ret < 0)
 			return ret;
 	}
@@ -249,7 +249,7 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	/* A stop request (-ECANCELED) ends us with the output still held:
 	 * releasing it would let out bytes the SVM may never produce. */
 	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
-		link_lost(p, "checkpoint failed");
+		secondary_lost(p, "checkpoint failed");
 	return ret;
 }
 
@@ -286,7 +286,7 @@ int colo_on_svm_output(void *opaque, const struct proto_msg *m)
 
 	if (m->output.kind == PROTO_OUT_CLOSE)
 		ret = cmp_close_svm(p->cmp, m->output.conn);
-	else if (proxy_output_over(p, m->output.conn, m->output.len))
+	else if (proxy_output_over(&p->proxy, m->output.conn, m->output.len))
 		ret = CMP_OK;
 	else
 		ret = cmp_push_svm(p->cmp, m->output.conn, m->output.data,

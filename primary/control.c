@@ -84,14 +84,17 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "held_bytes",
 			       json_object_new_uint64(cs.held_bytes));
 	json_object_object_add(o, "clients",
-			       json_object_new_uint64(p->nclients));
+			       json_object_new_uint64(
+				       proxy_nclients(&p->proxy)));
 	json_object_object_add(o, "released_bytes",
 			       json_object_new_uint64(cs.released_bytes));
 	json_object_object_add(o, "clients",
-			       json_object_new_uint64(p->nclients));
+			       json_object_new_uint64(
+				       proxy_nclients(&p->proxy)));
 	json_object_object_add(o, "input_seq",
-			       json_object_new_uint64(p->input_seq));
-	json_object_object_add(o, "guest_pid", json_object_new_int(p->pvm.pid));
+			       json_object_new_uint64(p->pvm.input_seq));
+	json_object_object_add(o, "guest_pid",
+			       json_object_new_int(p->pvm.proc.pid));
 	json_object_object_add(o, "hinted_pages",
 			       json_object_new_uint64(rs.hinted_pages));
 	sync = json_object_new_object();
@@ -242,7 +245,7 @@ static int cmd_set(void *opaque, json_object *args, json_object **ret,
 	if (tunable_id(t) == TUNABLE_MAX_WAIT)
 		atomic_store(&p->max_wait_ms, (unsigned)v);
 	else
-		primary_opts_set(&p->opts, tunable_id(t), v);
+		primary_set_tunable(p, tunable_id(t), v);
 	log_info("%s set to %llu ms", name, (unsigned long long)v);
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, name, json_object_new_uint64(v));
@@ -305,7 +308,7 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	p->redial = false;
 	migration_cancel(p);
 	if (p->state == COLO_STATE_COLO)
-		link_lost(p, "failover forced by the operator");
+		secondary_lost(p, "failover forced by the operator");
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, "role", json_object_new_string("primary"));
 	json_object_object_add(*ret, "state", json_object_new_string(

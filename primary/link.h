@@ -10,21 +10,27 @@
  * type with link_expect, the way QEMU's colo_receive_check_message does:
  * the checkpoint reads as send, expect, expect.
  *
- * Threads: the migration thread's from dialling until the main thread
- * joins it, the main thread's after (see primary-int.h).
+ * Threads: the migration thread's from dialling (dial.c) until the main
+ * thread joins it, the main thread's after (see primary-int.h); loop and
+ * lost are set once at start-up.
  */
 #ifndef COLO_PRIMARY_LINK_H
 #define COLO_PRIMARY_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "proto.h"
 
+struct evloop;
 struct xport;
 
 /* A handler of the table: 0 to go on, -errno ends the link. */
 typedef int (*link_handler_fn)(void *opaque, const struct proto_msg *m);
+/* The link broke in colo state (why, for the log); gets handlers_opaque.
+ * It is expected to end the link (free x and set it to NULL). */
+typedef void (*link_lost_fn)(void *opaque, const char *why);
 
 struct link {
 	struct xport *x;                /* NULL: no secondary */
@@ -32,6 +38,8 @@ struct link {
 	const link_handler_fn *handlers;  /* PROTO__MAX entries */
 	void *handlers_opaque;
 	const char *peer;               /* the secondary's address, for logs */
+	struct evloop *loop;            /* watches x in colo state */
+	link_lost_fn lost;
 	uint64_t rx_ms;                 /* last message from the secondary */
 	uint64_t hb_ms;                 /* last heartbeat sent */
 };
@@ -63,5 +71,27 @@ int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
 
 /* One message the secondary sent unasked, to its handler. */
 int link_dispatch(struct link *l, const struct proto_msg *m);
+
+/*
+ * In colo state (the main thread's; the caller checks the state): the link
+ * is watched in loop, with link_on_readable and the struct link as opaque.
+ * A failure calls lost (with the handlers' opaque) and returns.
+ */
+void link_set_loop(struct link *l, struct evloop *loop, link_lost_fn lost);
+/* Queue a message for the secondary and write what the socket takes now;
+ * past a bound, wait for it to drain. 0, or -errno once lost. */
+int link_queue(struct link *l, const struct proto_msg *m);
+/* Queue a heartbeat if heartbeat_ms passed since the last and write what
+ * the socket takes. Never blocks and never calls lost, so that it is safe
+ * in the middle of a checkpoint: 0 or -errno, for the caller. */
+int link_heartbeat(struct link *l, unsigned heartbeat_ms);
+/* Heartbeats due, and a secondary silent for failover_timeout_ms lost. */
+void link_tick(struct link *l, unsigned heartbeat_ms,
+	       unsigned failover_timeout_ms);
+void link_on_readable(struct evloop *loop, int fd, uint32_t events,
+		      void *opaque);
+/* Frames of the secondary read but not handled yet (fair loops: the loop
+ * must come back for them without an event). */
+bool link_has_buffered(const struct link *l);
 
 #endif

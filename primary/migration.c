@@ -59,7 +59,7 @@ static void *migration_thread(void *opaque)
 	uint64_t one = 1;
 	int ret;
 
-	ret = link_connect(p);
+	ret = dial_secondary(p);
 	if (ret == 0) {
 		atomic_store(&p->mig.connected, true);
 		p->mig.started_ms = evloop_now_ms();
@@ -165,13 +165,7 @@ void migration_cancel(struct primary *p)
 /* Protected from here on: compare every connection's output. */
 void colo_enter(struct primary *p)
 {
-	size_t i;
-
-	/* A connection the comparator cannot track would never be answered:
-	 * close it rather than leave it silent. */
-	for (i = 0; i < p->nclients; i++)
-		if (cmp_conn_open(p->cmp, p->clients[i]->id) == -ENOMEM)
-			p->clients[i]->gone = true;
+	proxy_track_all(&p->proxy, p->cmp);
 	p->state = COLO_STATE_COLO;
 	p->last_ckpt_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
 	/* A secondary silent this long is lost, also in the middle of a
@@ -180,8 +174,8 @@ void colo_enter(struct primary *p)
 	xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
 	xport_set_cancel(p->link.x, p->sig_fd);
 	if (evloop_add(p->loop, xport_fd(p->link.x), EV_READ, link_on_readable,
-		       p) < 0)
-		link_lost(p, "cannot watch the link");
+		       &p->link) < 0)
+		secondary_lost(p, "cannot watch the link");
 }
 
 /* Unprotected, with a secondary to protect us: dial it again when due. */

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The primary's context, shared by its files (not part of its API).
+ * The primary's context, shared by its files (not part of its API). The
+ * units with state of their own keep it in their structs, each header
+ * saying who owns what: proxy (proxy.h), pvm (pvm.h), link (link.h),
+ * migration (migration.h), ram_state (ram-save.h). primary.c wires them:
+ * the proxy's and the PVM's ops, the link's handler table, the comparator.
  *
  * Threads: the main thread runs the event loop (clients, the PVM's channel,
- * the link in colo state, the control socket) and checkpoints. The
- * migration thread runs live sync and owns the link until it ends. The hint
- * thread answers the PVM's free page hints. ram_state has its own lock
+ * the link in colo state, the control socket) and checkpoints; it owns
+ * proxy and pvm (but for pvm's hint-thread fields). The migration thread
+ * runs live sync and owns the link until it ends. The hint thread (pvm.h)
+ * answers the PVM's free page hints into rs. ram_state has its own lock
  * (bitmap_mutex); everything else here belongs to the main thread, except
  * where a field says otherwise. What the migration thread reads is set
  * before pthread_create and left alone until the join (or is atomic);
@@ -25,11 +30,12 @@
 #include "checkpoint.h"
 #include "compare.h"
 #include "dirtylog.h"
-#include "guestproc.h"
 #include "link.h"
 #include "migration.h"
 #include "primary.h"
 #include "proto.h"
+#include "proxy.h"
+#include "pvm.h"
 #include "ram-digest.h"
 #include "ram-save.h"
 #include "ramblock.h"
@@ -46,25 +52,6 @@ enum colo_state {
 	COLO_STATE_COLO,         /* protected: outputs compared */
 };
 
-struct client {
-	uint32_t id;
-	int fd;
-	uint8_t *out;            /* released bytes not yet written */
-	size_t out_len, out_cap;
-	bool rd_closed;          /* the client half-closed: write only */
-	bool guest_closed;       /* the PVM closed it (told the comparator) */
-	bool close_ok;           /* ... and that close was released: close
-				  * the socket once out is written */
-	bool gone;               /* broken: free it, nothing more to write */
-	bool rd_paused;          /* not read until the guest catches up */
-	bool reset;              /* close with a reset: drop unsent output */
-	uint64_t in_end;         /* guest channel offset past its last input */
-};
-
-/* The device state lists every open connection; it holds this many. */
-#define MAX_CONNS_IN_STATE 65536
-
-
 struct primary {
 	struct primary_opts opts;       /* tunables may change via `set` */
 	struct evloop *loop;
@@ -74,28 +61,11 @@ struct primary {
 
 	struct ram_layout ram;
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
-	struct guestproc pvm;
+	struct pvm pvm;                 /* see pvm.h (its hint thread) */
 	struct dirtylog dlog;
-	struct ram_state rs;
-	/* The hint thread touches only pvm.hint_rd, pvm.hint_fd and rs (under
-	 * bitmap_mutex); the main thread leaves those alone while it runs. */
-	pthread_t hint_thread;
-	bool hint_thread_started;
+	struct ram_state rs;            /* bitmap_mutex; hints use it too */
 
-	/* clients */
-	int listen_fd;
-	struct client **clients;        /* in no order */
-	size_t clients_cap, nclients;
-	uint32_t next_conn_id;
-	unsigned max_clients;           /* --max-clients, or from the fd limit */
-	size_t npaused;                 /* clients not read (backpressure) */
-	uint64_t accept_resume_ms;      /* accepting paused until; 0: not */
-	uint64_t accept_failures;       /* since the last report */
-	uint64_t accept_report_ms;      /* ... made then */
-	uint64_t refused_clients;       /* over max_clients, since report */
-	uint64_t refused_report_ms;
-	uint64_t input_seq;             /* last event sent to the PVM */
-	uint64_t barrier_id;
+	struct proxy proxy;             /* the clients, see proxy.h */
 	uint64_t last_tick_ms;
 
 	/* the secondary */
@@ -129,41 +99,10 @@ struct primary {
 	struct ckpt_result last_ckpt;
 };
 
-/* proxy.c */
-int proxy_init(struct primary *p);
-void proxy_deinit(struct primary *p);
-void proxy_release(void *opaque, uint32_t conn, const uint8_t *buf,
-		   size_t len);
-bool proxy_guest_closed(struct primary *p, uint32_t conn);
-bool proxy_output_over(struct primary *p, uint32_t conn, size_t len);
-void proxy_release_close(void *opaque, uint32_t conn);
-void proxy_flush_closing(struct primary *p);
-void proxy_tick(struct primary *p);
-uint64_t proxy_next_deadline_ms(struct primary *p);
-size_t proxy_conn_ids(struct primary *p, uint32_t *ids, size_t max);
-
-/* pvm.c */
-int pvm_start(struct primary *p);
-int pvm_adopt(struct primary *p, struct guestproc *gp);
-int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
-		   uint64_t arg, const void *data, size_t len);
-void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque);
-int pvm_barrier(struct primary *p);
-void *pvm_hint_thread(void *opaque);
-
-/* link.c */
-int link_connect(struct primary *p);
-void link_tick(struct primary *p);
-int link_queue(struct primary *p, const struct proto_msg *m);
-int link_heartbeat(struct primary *p);
-int link_heartbeat_idle(void *opaque);
-void link_lost(struct primary *p, const char *why);
-void link_on_readable(struct evloop *l, int fd, uint32_t events,
-		      void *opaque);
-/* Frames of the secondary read but not handled yet (fair loops: the
- * loop must come back for them without an event). Only in colo state:
- * during live sync the migration thread owns the link. */
-bool link_has_buffered(const struct primary *p);
+/* dial.c: on the migration thread, see migration.h. 0; -ECANCELED when
+ * called off; mig.refused set when the secondary refused us; anything else
+ * is worth another try (mig.error says why). */
+int dial_secondary(struct primary *p);
 
 /* migration.c */
 void colo_enter(struct primary *p);
@@ -192,6 +131,15 @@ const char *primary_state_name(struct primary *p);
 /* Reads a pending SIGTERM/SIGINT (logging the state it finds us in) for
  * waits outside the loop; true once a stop was requested. */
 bool primary_stop_requested(struct primary *p);
+/* `set`: one tunable changes, and the units that keep a copy hear of it. */
+void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v);
+/* The secondary is gone: go on unprotected (and dial again later). */
+void secondary_lost(struct primary *p, const char *why);
+/* For waits on the main thread (barriers, hashing for verify): heartbeats
+ * go on; a pending stop signal ends the wait (-ECANCELED). */
+int primary_wait_idle(void *opaque);
+/* A comparator whose releases go to the proxy (NULL: out of memory). */
+struct cmp *primary_comparator_new(struct primary *p);
 /* The tunables in force, as the device state carries them. */
 void primary_tunables(struct primary *p, struct proto_tunables *t);
 

@@ -103,6 +103,59 @@ bool primary_stop_requested(struct primary *p)
 	return p->stop;
 }
 
+/* Heartbeats go on during a wait, or a busy primary would look dead; a
+ * broken link shows in the checkpoint's next read or write. */
+int primary_wait_idle(void *opaque)
+{
+	struct primary *p = opaque;
+
+	if (p->state == COLO_STATE_COLO)
+		link_heartbeat(&p->link, p->opts.heartbeat_ms);
+	return primary_stop_requested(p) ? -ECANCELED : 0;
+}
+
+struct cmp *primary_comparator_new(struct primary *p)
+{
+	return cmp_new(proxy_release, proxy_release_close, &p->proxy);
+}
+
+/*
+ * The secondary is gone. The PVM is now the only copy, so holding output
+ * back protects nobody: release it and go on unprotected.
+ */
+void secondary_lost(struct primary *p, const char *why)
+{
+	if (!p->link.x)
+		return;
+	log_error("secondary lost (%s): continuing unprotected", why);
+	snprintf(p->last_error, sizeof(p->last_error), "secondary lost: %s",
+		 why);
+	if (p->state == COLO_STATE_COLO)
+		evloop_del(p->loop, xport_fd(p->link.x));
+	xport_free(p->link.x);
+	p->link.x = NULL;
+	p->state = COLO_STATE_STANDALONE;
+	ram_state_unprotected(&p->rs);
+	p->secondary_losses++;
+	p->redial_at_ms = evloop_now_ms() + 500;
+	p->ckpt_requested = false;
+	cmp_checkpoint_done(p->cmp);
+	cmp_free(p->cmp);
+	p->cmp = primary_comparator_new(p);
+}
+
+static void on_link_lost(void *opaque, const char *why)
+{
+	secondary_lost(opaque, why);
+}
+
+/* In colo state only: during live sync the migration thread owns the
+ * link. */
+static bool link_buffered(const struct primary *p)
+{
+	return p->state == COLO_STATE_COLO && link_has_buffered(&p->link);
+}
+
 static void on_signal(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
 	(void)l;
@@ -133,13 +186,13 @@ static void tick(struct primary *p)
 	if (now - p->last_tick_ms < TICK_MS)
 		return;
 	p->last_tick_ms = now;
-	pvm_send_event(p, CHAN_EV_TICK, 0, now, NULL, 0);
+	pvm_send_event(&p->pvm, CHAN_EV_TICK, 0, now, NULL, 0);
 }
 
 static uint64_t next_deadline_ms(struct primary *p)
 {
 	uint64_t colo = colo_next_deadline_ms(p);
-	uint64_t proxy = proxy_next_deadline_ms(p);
+	uint64_t proxy = proxy_next_deadline_ms(&p->proxy);
 
 	return proxy < colo ? proxy : colo;
 }
@@ -151,14 +204,184 @@ static const link_handler_fn link_handlers[PROTO__MAX] = {
 	[PROTO_OUTPUT] = colo_on_svm_output,
 };
 
+/* What the proxy needs of the rest of the primary. */
+static int proxy_to_guest(void *opaque, uint32_t type, uint32_t conn,
+			  const void *data, size_t len)
+{
+		struct primary *p = opaque;
+
+	return pvm_send_event(&p->pvm, type, conn, 0, data, len);
+}
+
+static uint64_t proxy_input_queued_end(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return pvm_input_queued_end(&p->pvm);
+}
+
+static uint64_t proxy_input_read(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return pvm_input_read(&p->pvm);
+}
+
+static size_t proxy_link_backlog(void *opaque)
+{
+	struct primary *p = opaque;
+
+	if (p->state != COLO_STATE_COLO || !p->link.x)
+		return 0;
+	return xport_queued(p->link.x);
+}
+
+static bool proxy_protected(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return p->state == COLO_STATE_COLO;
+}
+
+static struct cmp *proxy_comparator(void *opaque)
+{
+	struct primary *p = opaque;
+
+	return p->cmp;
+}
+
+static const struct proxy_ops proxy_ops = {
+	.to_guest = proxy_to_guest,
+	.input_queued_end = proxy_input_queued_end,
+	.input_read = proxy_input_read,
+	.link_backlog = proxy_link_backlog,
+	.protected = proxy_protected,
+	.comparator = proxy_comparator,
+};
+
+/* The PVM's input goes to the secondary as well in colo state, numbered
+ * the same, so both guests get one ordered stream. */
+static void on_pvm_input(void *opaque, const struct chan_msg *ev)
+{
+	static const uint32_t kinds[CHAN__MAX] = {
+		[CHAN_EV_OPEN] = PROTO_IN_OPEN,
+		[CHAN_EV_DATA] = PROTO_IN_DATA,
+		[CHAN_EV_CLOSE] = PROTO_IN_CLOSE,
+		[CHAN_EV_TICK] = PROTO_IN_TICK,
+	};
+	struct primary *p = opaque;
+	struct proto_msg m = { .type = PROTO_INPUT };
+
+	if (p->state != COLO_STATE_COLO)
+		return;
+	m.input.seq = ev->seq;
+	m.input.conn = ev->conn;
+	m.input.kind = kinds[ev->type];
+	m.input.arg = ev->a;
+	m.input.len = ev->len;
+	m.input.data = ev->data;
+	link_queue(&p->link, &m);
+}
+
+/* The PVM's output: unprotected, straight to the client; in colo state,
+ * to the comparator, where a difference asks for a checkpoint. */
+static void on_pvm_output(void *opaque, uint32_t conn, const uint8_t *data,
+			  size_t len)
+{
+	struct primary *p = opaque;
+
+	if (p->state != COLO_STATE_COLO) {
+		proxy_release(&p->proxy, conn, data, len);
+		return;
+	}
+	if (proxy_output_over(&p->proxy, conn, len))
+		return;
+	if (cmp_push_pvm(p->cmp, conn, data, len, evloop_now_ms()) ==
+	    CMP_MISMATCH) {
+		log_debug("conn %u: output differs, checkpoint", conn);
+		colo_mismatch(p);
+	}
+	colo_check_held(p);
+}
+
+static void on_pvm_close(void *opaque, uint32_t conn)
+{
+	struct primary *p = opaque;
+
+	if (!proxy_guest_closed(&p->proxy, conn))
+		return;
+	/* Unprotected, the close goes out as output does. */
+	if (p->state != COLO_STATE_COLO) {
+		proxy_release_close(&p->proxy, conn);
+		return;
+	}
+	if (cmp_close_pvm(p->cmp, conn, evloop_now_ms()) == CMP_MISMATCH) {
+		log_debug("conn %u: closed out of step, checkpoint", conn);
+		colo_mismatch(p);
+	}
+}
+
+static void on_pvm_died(void *opaque)
+{
+	struct primary *p = opaque;
+
+	p->stop = true;
+}
+
+static const struct pvm_ops pvm_ops = {
+	.input = on_pvm_input,
+	.output = on_pvm_output,
+	.close = on_pvm_close,
+	.idle = primary_wait_idle,
+	.died = on_pvm_died,
+};
+
+/* Watch the running PVM: its dirty log, live sync's RAM state (which
+ * answers its hints), its channel. */
+static int pvm_attach(struct primary *p)
+{
+	int ret;
+
+	ret = dirtylog_open(&p->dlog, p->pvm.proc.pid);
+	if (ret < 0)
+		return ret;
+	ret = ram_state_init(&p->rs, &p->ram, &p->dlog,
+			     p->opts.clear_bitmap_shift);
+	if (ret < 0)
+		return ret;
+	/* Until live sync starts (migration_start), nobody wants discards. */
+	ram_state_unprotected(&p->rs);
+	return pvm_watch(&p->pvm, &p->rs);
+}
+
+static void proxy_limits_of(const struct primary_opts *o,
+			    struct proxy_limits *l)
+{
+	l->client_output_limit = o->client_output_limit;
+	l->client_input_limit = o->client_input_limit;
+	l->max_held_output = o->max_held_output;
+	l->max_clients = o->max_clients;
+}
+
+void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v)
+{
+	struct proxy_limits l;
+
+	primary_opts_set(&p->opts, id, v);
+	proxy_limits_of(&p->opts, &l);
+	proxy_set_limits(&p->proxy, &l);
+}
+
 static int setup(struct primary *p, struct primary_adopt *adopt)
 {
 	char hex[2 * DIGEST_LEN + 1];
+	struct proxy_limits limits;
 	int ret;
 
 	p->loop = evloop_new();
 	if (!p->loop)
 		return -ENOMEM;
+	pvm_init(&p->pvm, p->loop, &pvm_ops, p);
 	ret = signals_init(p);
 	if (ret < 0)
 		return ret;
@@ -170,13 +393,15 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	}
 	digest_hex(p->guest_digest, hex);
 	log_info("guest %s sha256 %s", p->opts.guest, hex);
-	p->cmp = cmp_new(proxy_release, proxy_release_close, p);
+	p->cmp = primary_comparator_new(p);
 	if (!p->cmp)
 		return -ENOMEM;
 	link_set_handlers(&p->link, link_handlers, p);
+	link_set_loop(&p->link, p->loop, on_link_lost);
 	if (adopt) {
 		p->ram = adopt->ram;
-		ret = pvm_adopt(p, &adopt->guest);
+		pvm_adopt(&p->pvm, &adopt->guest);
+		ret = pvm_attach(p);
 	} else {
 		ret = ram_layout_create(&p->ram, p->opts.ram_bytes);
 		if (ret < 0) {
@@ -185,11 +410,16 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 				  strerror(-ret));
 			return ret;
 		}
-		ret = pvm_start(p);
+		ret = pvm_start(&p->pvm, p->opts.guest, p->opts.guest_args,
+				&p->ram);
+		if (ret == 0)
+			ret = pvm_attach(p);
 	}
 	if (ret < 0)
 		return ret;
-	ret = proxy_init(p);
+	proxy_limits_of(&p->opts, &limits);
+	ret = proxy_init(&p->proxy, p->loop, p->opts.service, &limits,
+			 &proxy_ops, p);
 	if (ret < 0)
 		return ret;
 	return primary_control_init(p);
@@ -200,15 +430,8 @@ static void teardown(struct primary *p)
 	p->stop = true;
 	migration_cancel(p);
 	ctl_server_free(p->ctl);
-	proxy_deinit(p);
-	/* The hint thread ends when the guest's end of its socket closes. */
-	if (p->pvm.pid > 0)
-		kill(p->pvm.pid, SIGKILL);
-	if (p->hint_thread_started) {
-		shutdown(p->pvm.hint_fd, SHUT_RDWR);
-		pthread_join(p->hint_thread, NULL);
-	}
-	guestproc_stop(&p->pvm);
+	proxy_deinit(&p->proxy);
+	pvm_deinit(&p->pvm);
 	dirtylog_close(&p->dlog);
 	ram_state_deinit(&p->rs);
 	xport_free(p->link.x);
@@ -234,14 +457,16 @@ static void adopt_connections(struct primary *p, struct primary_adopt *a)
 {
 	size_t i;
 
-	p->input_seq = a->input_seq;
-	p->next_conn_id = a->next_conn_id;
+	p->pvm.input_seq = a->input_seq;
+	p->proxy.next_conn_id = a->next_conn_id;
 	p->gen = a->gen;
 	for (i = 0; i < a->nopen; i++)
-		pvm_send_event(p, CHAN_EV_CLOSE, a->open_conns[i], 0, NULL, 0);
+		pvm_send_event(&p->pvm, CHAN_EV_CLOSE, a->open_conns[i], 0,
+			       NULL, 0);
 	log_info("took over the guest (pid %d) after %llu input events; "
 		 "closed %zu connections of the old primary",
-		 (int)p->pvm.pid, (unsigned long long)a->input_seq, a->nopen);
+		 (int)p->pvm.proc.pid, (unsigned long long)a->input_seq,
+		 a->nopen);
 }
 
 int primary_run(const struct primary_opts *o)
@@ -260,10 +485,10 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->opts = *o;
 	atomic_store(&p->max_wait_ms, o->max_wait_ms);
 	p->sig_fd = -1;
-	p->listen_fd = -1;
+	p->proxy.listen_fd = -1;
 	p->mig.event_fd = -1;
 	p->mig.cancel_fd = -1;
-	p->pvm.pid = -1;
+	p->pvm.proc.pid = -1;
 	p->state = COLO_STATE_STANDALONE;
 	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
 
@@ -304,7 +529,7 @@ int primary_run_adopted(const struct primary_opts *o,
 			timeout = TICK_MS;
 		/* Secondary frames already read (see link_on_readable's
 		 * budget) wait for no event: just peek at the rest. */
-		if (link_has_buffered(p))
+		if (link_buffered(p))
 			timeout = 0;
 		ret = evloop_run_once(p->loop, timeout);
 		if (ret < 0 && ret != -EINTR) {
@@ -313,16 +538,19 @@ int primary_run_adopted(const struct primary_opts *o,
 		}
 		if (p->stop)
 			break;
-		if (link_has_buffered(p))
-			link_on_readable(p->loop, xport_fd(p->link.x), EV_READ, p);
-		link_tick(p);
+		if (link_buffered(p))
+			link_on_readable(p->loop, xport_fd(p->link.x), EV_READ,
+					 &p->link);
+		if (p->state == COLO_STATE_COLO)
+			link_tick(&p->link, p->opts.heartbeat_ms,
+				  p->opts.failover_timeout_ms);
 		migration_tick(p);
 		colo_maybe_checkpoint(p);
-		proxy_flush_closing(p);
-		proxy_tick(p);
+		proxy_flush_closing(&p->proxy);
+		proxy_tick(&p->proxy);
 		tick(p);
 	}
-	ret = p->pvm.pid < 0 && !p->stop ? -ECHILD : 0;
+	ret = !pvm_running(&p->pvm) && !p->stop ? -ECHILD : 0;
 out:
 	teardown(p);
 	free(p);

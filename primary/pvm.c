@@ -1,150 +1,81 @@
 // SPDX-License-Identifier: MIT
 /*
- * The PVM: the primary's copy of the guest. Events go in (and, in colo
- * state, to the secondary with the same sequence number); output comes back
- * and goes to the comparator, or straight to the client when unprotected.
+ * The PVM: the primary's copy of the guest. Events go in numbered (and
+ * ops.input passes each on, to the secondary in colo state); the guest's
+ * output and closes come back and go up through ops.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "evloop.h"
-#include "primary-int.h"
 #include "log.h"
-#include "xport.h"
+#include "pvm.h"
+#include "ram-save.h"
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
 
-static void watch(struct primary *p);
-
-static void pvm_died(struct primary *p)
+void pvm_init(struct pvm *v, struct evloop *loop, const struct pvm_ops *ops,
+	      void *opaque)
 {
-	log_error("the PVM (pid %d) went away; stopping", (int)p->pvm.pid);
-	evloop_del(p->loop, p->pvm.chan_fd);
-	/* The hint thread reads hint_fd: end it before the fd is closed
-	 * (and its number possibly reused). */
-	if (p->hint_thread_started) {
-		shutdown(p->pvm.hint_fd, SHUT_RDWR);
-		pthread_join(p->hint_thread, NULL);
-		p->hint_thread_started = false;
-	}
-	guestproc_stop(&p->pvm);
-	p->stop = true;
+	memset(v, 0, sizeof(*v));
+	v->loop = loop;
+	v->ops = ops;
+	v->opaque = opaque;
+	v->proc.pid = -1;
+	v->proc.chan_fd = v->proc.hint_fd = -1;
+	v->proc.rd.fd = v->proc.wr.fd = v->proc.hint_rd.fd = -1;
 }
 
-/* Watch a running guest: dirty log, migration state, hints, channel. */
-static int pvm_attach(struct primary *p)
+/* The hint thread reads hint_fd: end it before the fd is closed (and its
+ * number possibly reused). */
+static void hint_thread_end(struct pvm *v)
 {
-	int ret;
-
-	ret = dirtylog_open(&p->dlog, p->pvm.pid);
-	if (ret < 0)
-		return ret;
-	ret = ram_state_init(&p->rs, &p->ram, &p->dlog,
-			     p->opts.clear_bitmap_shift);
-	if (ret < 0)
-		return ret;
-	/* Until live sync starts (migration_start), nobody wants discards. */
-	ram_state_unprotected(&p->rs);
-	ret = pthread_create(&p->hint_thread, NULL, pvm_hint_thread, p);
-	if (ret)
-		return -ret;
-	p->hint_thread_started = true;
-	return evloop_add(p->loop, p->pvm.chan_fd, guestproc_events(&p->pvm),
-			  pvm_on_readable, p);
+	if (!v->hint_thread_started)
+		return;
+	shutdown(v->proc.hint_fd, SHUT_RDWR);
+	pthread_join(v->hint_thread, NULL);
+	v->hint_thread_started = false;
 }
 
-int pvm_start(struct primary *p)
+void pvm_deinit(struct pvm *v)
 {
-	int ret;
-
-	ret = guestproc_spawn(&p->pvm, p->opts.guest, p->opts.guest_args,
-			      &p->ram, false, GUEST_START_TIMEOUT_MS, NULL,
-			      NULL);
-	return ret < 0 ? ret : pvm_attach(p);
+	/* The hint thread ends when the guest's end of its socket closes. */
+	if (v->proc.pid > 0)
+		kill(v->proc.pid, SIGKILL);
+	hint_thread_end(v);
+	guestproc_stop(&v->proc);
 }
 
-int pvm_adopt(struct primary *p, struct guestproc *gp)
+static void died(struct pvm *v)
 {
-	p->pvm = *gp;
-	gp->pid = -1;
-	return pvm_attach(p);
+	log_error("the PVM (pid %d) went away; stopping", (int)v->proc.pid);
+	evloop_del(v->loop, v->proc.chan_fd);
+	hint_thread_end(v);
+	guestproc_stop(&v->proc);
+	v->ops->died(v->opaque);
 }
 
-int pvm_send_event(struct primary *p, uint32_t type, uint32_t conn,
-		   uint64_t arg, const void *data, size_t len)
+static void watch(struct pvm *v)
 {
-	struct chan_msg ev = {
-		.type = type, .conn = conn, .seq = ++p->input_seq,
-		.a = arg, .len = (uint32_t)len, .data = data,
-	};
-	int ret;
-
-	if (p->pvm.pid < 0)
-		return -ECHILD;
-	ret = guestproc_send(&p->pvm, &ev);
-	if (ret < 0) {
-		pvm_died(p);
-		return ret;
-	}
-	watch(p);
-	if (p->state == COLO_STATE_COLO) {
-		static const uint32_t kinds[CHAN__MAX] = {
-			[CHAN_EV_OPEN] = PROTO_IN_OPEN,
-			[CHAN_EV_DATA] = PROTO_IN_DATA,
-			[CHAN_EV_CLOSE] = PROTO_IN_CLOSE,
-			[CHAN_EV_TICK] = PROTO_IN_TICK,
-		};
-		struct proto_msg m = { .type = PROTO_INPUT };
-
-		m.input.seq = ev.seq;
-		m.input.conn = conn;
-		m.input.kind = kinds[type];
-		m.input.arg = arg;
-		m.input.len = (uint32_t)len;
-		m.input.data = data;
-		link_queue(p, &m);
-	}
-	return 0;
+	if (v->proc.pid >= 0)
+		evloop_mod(v->loop, v->proc.chan_fd,
+			   guestproc_events(&v->proc));
 }
 
-static int on_pvm_msg(void *opaque, const struct chan_msg *m)
+static int on_guest_msg(void *opaque, const struct chan_msg *m)
 {
-	struct primary *p = opaque;
-	int ret;
+	struct pvm *v = opaque;
 
 	switch (m->type) {
 	case CHAN_OUTPUT:
-		if (p->state != COLO_STATE_COLO) {
-			proxy_release(p, m->conn, m->data, m->len);
-			break;
-		}
-		if (proxy_output_over(p, m->conn, m->len))
-			break;
-		ret = cmp_push_pvm(p->cmp, m->conn, m->data, m->len,
-				   evloop_now_ms());
-		if (ret == CMP_MISMATCH) {
-			log_debug("conn %u: output differs, checkpoint", m->conn);
-			colo_mismatch(p);
-		}
-		colo_check_held(p);
+		v->ops->output(v->opaque, m->conn, m->data, m->len);
 		break;
 	case CHAN_CLOSE:
-		if (!proxy_guest_closed(p, m->conn))
-			break;
-		/* Unprotected, the close goes out as output does. */
-		if (p->state != COLO_STATE_COLO) {
-			proxy_release_close(p, m->conn);
-			break;
-		}
-		ret = cmp_close_pvm(p->cmp, m->conn, evloop_now_ms());
-		if (ret == CMP_MISMATCH) {
-			log_debug("conn %u: closed out of step, checkpoint",
-				  m->conn);
-			colo_mismatch(p);
-		}
+		v->ops->close(v->opaque, m->conn);
 		break;
 	default:
 		log_warn("PVM sent an unexpected message type %u", m->type);
@@ -152,44 +83,18 @@ static int on_pvm_msg(void *opaque, const struct chan_msg *m)
 	return 0;
 }
 
-static void watch(struct primary *p)
+static void on_readable(struct evloop *l, int fd, uint32_t events,
+			void *opaque)
 {
-	if (p->pvm.pid >= 0)
-		evloop_mod(p->loop, p->pvm.chan_fd, guestproc_events(&p->pvm));
-}
-
-void pvm_on_readable(struct evloop *l, int fd, uint32_t events, void *opaque)
-{
-	struct primary *p = opaque;
+	struct pvm *v = opaque;
 
 	(void)l;
 	(void)fd;
 	(void)events;
-	if (guestproc_pump(&p->pvm, NULL, on_pvm_msg, p) < 0)
-		pvm_died(p);
+	if (guestproc_pump(&v->proc, NULL, on_guest_msg, v) < 0)
+		died(v);
 	else
-		watch(p);
-}
-
-/*
- * Bring the PVM to a safe point: after it answers the barrier it has handled
- * every event sent before, and waits in its loop for the next one.
- */
-int pvm_barrier(struct primary *p)
-{
-	int ret;
-
-	if (p->pvm.pid < 0)
-		return -ECHILD;
-	ret = guestproc_barrier(&p->pvm, ++p->barrier_id, BARRIER_TIMEOUT_MS,
-				on_pvm_msg, link_heartbeat_idle, p);
-	/* A barrier that timed out or was called off by a stop request
-	 * leaves a live guest behind. */
-	if (ret < 0 && ret != -ETIMEDOUT && ret != -ECANCELED)
-		pvm_died(p);
-	else
-		watch(p);
-	return ret;
+		watch(v);
 }
 
 /*
@@ -197,25 +102,111 @@ int pvm_barrier(struct primary *p)
  * a guest freeing memory waits only for bitmap_mutex, never for the event
  * loop. The guest reuses the pages only after the answer (I3).
  */
-void *pvm_hint_thread(void *opaque)
+static void *hint_thread(void *opaque)
 {
-	struct primary *p = opaque;
+	struct pvm *v = opaque;
 	struct chan_msg m;
 
 	/* Only this thread reads hint_rd while it runs. */
-	while (chan_recv(&p->pvm.hint_rd, &m) == 0) {
+	while (chan_recv(&v->proc.hint_rd, &m) == 0) {
 		struct chan_msg ack = { .type = CHAN_HINT_ACK };
 		int ret = -EPROTO;
 
 		if (m.type == CHAN_HINT)
-			ret = ram_discard_hint(&p->rs, (uint32_t)m.a, m.b, m.c);
+			ret = ram_discard_hint(v->rs, (uint32_t)m.a, m.b, m.c);
 		if (ret < 0)
 			log_warn("free page hint %#llx+%#llx refused: %s",
 				 (unsigned long long)m.b,
 				 (unsigned long long)m.c, strerror(-ret));
 		ack.a = (uint64_t)(int64_t)ret;
-		if (chan_send(p->pvm.hint_fd, &ack) < 0)
+		if (chan_send(v->proc.hint_fd, &ack) < 0)
 			break;
 	}
 	return NULL;
+}
+
+int pvm_start(struct pvm *v, const char *guest, const char *const *args,
+	      const struct ram_layout *ram)
+{
+	return guestproc_spawn(&v->proc, guest, args, ram, false,
+			       GUEST_START_TIMEOUT_MS, NULL, NULL);
+}
+
+void pvm_adopt(struct pvm *v, struct guestproc *gp)
+{
+	v->proc = *gp;
+	gp->pid = -1;
+}
+
+int pvm_watch(struct pvm *v, struct ram_state *rs)
+{
+	int ret;
+
+	v->rs = rs;
+	ret = pthread_create(&v->hint_thread, NULL, hint_thread, v);
+	if (ret)
+		return -ret;
+	v->hint_thread_started = true;
+	return evloop_add(v->loop, v->proc.chan_fd, guestproc_events(&v->proc),
+			  on_readable, v);
+}
+
+bool pvm_running(const struct pvm *v)
+{
+	return v->proc.pid >= 0;
+}
+
+int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
+		   const void *data, size_t len)
+{
+	struct chan_msg ev = {
+		.type = type, .conn = conn, .seq = ++v->input_seq,
+		.a = arg, .len = (uint32_t)len, .data = data,
+	};
+	int ret;
+
+	if (v->proc.pid < 0)
+		return -ECHILD;
+	ret = guestproc_send(&v->proc, &ev);
+	if (ret < 0) {
+		died(v);
+		return ret;
+	}
+	watch(v);
+	v->ops->input(v->opaque, &ev);
+	return 0;
+}
+
+static int barrier_idle(void *opaque)
+{
+	struct pvm *v = opaque;
+
+	return v->ops->idle ? v->ops->idle(v->opaque) : 0;
+}
+
+int pvm_barrier(struct pvm *v)
+{
+	int ret;
+
+	if (v->proc.pid < 0)
+		return -ECHILD;
+	ret = guestproc_barrier(&v->proc, ++v->barrier_id, BARRIER_TIMEOUT_MS,
+				on_guest_msg, barrier_idle, v);
+	/* A barrier that timed out or was called off by a stop request
+	 * leaves a live guest behind. */
+	if (ret < 0 && ret != -ETIMEDOUT && ret != -ECANCELED)
+		died(v);
+	else
+		watch(v);
+	return ret;
+}
+
+uint64_t pvm_input_queued_end(const struct pvm *v)
+{
+	return chan_queued_end(&v->proc.wr);
+}
+
+uint64_t pvm_input_read(const struct pvm *v)
+{
+	return v->proc.wr.written;
 }

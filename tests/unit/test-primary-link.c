@@ -11,7 +11,10 @@
  *  - a silent secondary ends it after the link's timeout;
  *  - during live sync (link_sync_liveness) our heartbeats go out every
  *    heartbeat interval, silence past the failover timeout is detected and
- *    anything but a heartbeat is a protocol error.
+ *    anything but a heartbeat is a protocol error;
+ *  - in colo state (watched in a loop) queued messages reach the
+ *    secondary, its OUTPUT reaches the handler, heartbeats go out when
+ *    due, and silence or a closed connection is reported through lost.
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -235,13 +238,103 @@ static void test_sync_liveness(void)
 	printf("ok 5 - live-sync heartbeats, silence and stray messages\n");
 }
 
+/* What lost was told; like primary.c's, it ends the link. */
+static struct fake *lost_fake;
+static struct evloop *lost_loop;
+static int lost_calls;
+static char lost_why[128];
+
+static void on_lost(void *opaque, const char *why)
+{
+	CHECK(opaque == &outputs);
+	lost_calls++;
+	snprintf(lost_why, sizeof(lost_why), "%s", why);
+	evloop_del(lost_loop, xport_fd(lost_fake->l.x));
+	xport_free(lost_fake->l.x);
+	lost_fake->l.x = NULL;
+}
+
+static void colo_init(struct fake *f, struct evloop **loop)
+{
+	fake_init(f);
+	*loop = evloop_new();
+	CHECK(*loop);
+	link_set_loop(&f->l, *loop, on_lost);
+	CHECK_EQ(evloop_add(*loop, xport_fd(f->l.x), EV_READ,
+			    link_on_readable, &f->l), 0);
+	lost_fake = f;
+	lost_loop = *loop;
+	lost_calls = 0;
+	lost_why[0] = '\0';
+	f->l.rx_ms = f->l.hb_ms = evloop_now_ms();
+}
+
+static void test_colo(void)
+{
+	struct proto_msg m = { .type = PROTO_INPUT };
+	struct evloop *loop;
+	struct fake f;
+	int i;
+
+	colo_init(&f, &loop);
+	m.input.seq = 9;
+	m.input.conn = 7;
+	m.input.kind = PROTO_IN_DATA;
+	m.input.data = (const uint8_t *)"ping";
+	m.input.len = 4;
+	CHECK_EQ(link_queue(&f.l, &m), 0);
+	CHECK_EQ(proto_recv(f.peer, &f.peer_rx, &m), 0);
+	CHECK_EQ(m.type, PROTO_INPUT);
+	CHECK_EQ(m.input.seq, 9);
+
+	/* The secondary's output, read by the loop, goes to the handler. */
+	peer_send(&f, PROTO_OUTPUT);
+	for (i = 0; i < 50 && !outputs; i++)
+		CHECK(evloop_run_once(loop, 20) >= 0);
+	CHECK_EQ(outputs, 1);
+	CHECK(!link_has_buffered(&f.l));
+
+	/* Not due yet: no heartbeat; due: one. */
+	link_tick(&f.l, 60000, 60000);
+	CHECK(!evloop_fd_readable(xport_fd(f.peer)));
+	f.l.hb_ms = 0;
+	link_tick(&f.l, 1000, 60000);
+	CHECK_EQ(proto_recv(f.peer, &f.peer_rx, &m), 0);
+	CHECK_EQ(m.type, PROTO_HEARTBEAT);
+	CHECK_EQ(lost_calls, 0);
+
+	/* Silent past the failover timeout: lost, once. */
+	f.l.rx_ms = evloop_now_ms() - 5000;
+	link_tick(&f.l, 1000, 2000);
+	CHECK_EQ(lost_calls, 1);
+	CHECK(strstr(lost_why, "no message for"));
+	CHECK(!f.l.x);
+	link_tick(&f.l, 1000, 2000);
+	CHECK_EQ(lost_calls, 1);
+	fake_deinit(&f);
+	evloop_free(loop);
+
+	/* The secondary closes: lost, "connection closed". */
+	colo_init(&f, &loop);
+	xport_free(f.peer);
+	f.peer = NULL;
+	for (i = 0; i < 50 && !lost_calls; i++)
+		CHECK(evloop_run_once(loop, 20) >= 0);
+	CHECK_EQ(lost_calls, 1);
+	CHECK(strstr(lost_why, "connection closed"));
+	fake_deinit(&f);
+	evloop_free(loop);
+	printf("ok 6 - colo state: queue, dispatch, heartbeats, lost\n");
+}
+
 int main(void)
 {
-	printf("1..5\n");
+	printf("1..6\n");
 	test_expect_passes_traffic();
 	test_expect_any();
 	test_expect_errors();
 	test_expect_silence();
 	test_sync_liveness();
+	test_colo();
 	return 0;
 }
