@@ -421,13 +421,31 @@ int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,
 	}
 }
 
+/* Counts what the guest hands over while it works towards a barrier. */
+struct barrier_progress {
+	int (*on_msg)(void *opaque, const struct chan_msg *m);
+	void *opaque;
+	uint64_t msgs;
+};
+
+static int barrier_on_msg(void *opaque, const struct chan_msg *m)
+{
+	struct barrier_progress *bp = opaque;
+
+	bp->msgs++;
+	return bp->on_msg ? bp->on_msg(bp->opaque, m) : 0;
+}
+
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		      int (*on_msg)(void *opaque, const struct chan_msg *m),
 		      int (*idle)(void *opaque), void *opaque)
 {
 	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
-	uint64_t deadline = evloop_now_ms() + (uint64_t)timeout_ms;
-	uint64_t done = 0;
+	struct barrier_progress bp = { on_msg, opaque, 0 };
+	uint64_t start = evloop_now_ms();
+	uint64_t cap = start + (uint64_t)timeout_ms * GUESTPROC_BARRIER_CAP;
+	uint64_t deadline = start + (uint64_t)timeout_ms;
+	uint64_t done = 0, seen = 0;
 	int ret;
 
 	ret = guestproc_send(gp, &ev);
@@ -435,13 +453,23 @@ int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 		struct pollfd pfd = { .fd = gp->chan_fd, .events = POLLIN };
 		uint64_t now;
 
-		ret = guestproc_pump(gp, &done, on_msg, opaque);
+		ret = guestproc_pump(gp, &done, barrier_on_msg, &bp);
 		if (ret < 0 || done == id)
 			break;
 		now = evloop_now_ms();
+		/* A guest still answering its backlog is slow, not stuck: the
+		 * deadline is timeout_ms without a message, up to the cap. */
+		if (bp.msgs != seen) {
+			seen = bp.msgs;
+			deadline = now + (uint64_t)timeout_ms;
+			if (deadline > cap)
+				deadline = cap;
+		}
 		if (now >= deadline) {
-			log_error("guest %d did not reach a safe point in %d ms",
-				  (int)gp->pid, timeout_ms);
+			log_error("guest %d did not reach a safe point (%llu ms, "
+				  "%llu messages on the way)", (int)gp->pid,
+				  (unsigned long long)(now - start),
+				  (unsigned long long)seen);
 			return -ETIMEDOUT;
 		}
 		if (chan_queued(&gp->wr))

@@ -45,10 +45,17 @@ int guestproc_send(struct guestproc *gp, const struct chan_msg *m);
 /* The loop interest the channel needs now: EV_READ, plus EV_WRITE while
  * events are queued. */
 uint32_t guestproc_events(const struct guestproc *gp);
+/* A barrier's wait ends after timeout_ms without a message from the guest,
+ * and in any case after this many times timeout_ms. */
+#define GUESTPROC_BARRIER_CAP 4
+
 /*
- * Wait (up to timeout_ms) until the guest answers barrier id, writing queued
- * events and handing every other message it sends to on_msg meanwhile. The
- * guest is then at a safe point. idle (may be NULL) runs at least every
+ * Wait until the guest answers barrier id, writing queued events and
+ * handing every other message it sends to on_msg meanwhile. The guest is
+ * then at a safe point. A guest working through a backlog keeps sending
+ * output: the wait gives up after timeout_ms without any message from it,
+ * or after GUESTPROC_BARRIER_CAP * timeout_ms in all (its peer waits, and
+ * the PVM's clients with it). idle (may be NULL) runs at least every
  * GUESTPROC_IDLE_MS while waiting: the daemon's heartbeats must go on while
  * a busy guest works its way to the barrier, and a negative return from it
  * (a stop request) ends the wait with that value. 0, -ETIMEDOUT, or -errno

@@ -151,7 +151,9 @@ INSECURE=1 start_pair "$KV" "${FLAGS[@]}"
 wait_state "$PSOCK" colo 60
 # Less in colo state: the SVM answers every PING too, and a secondary
 # whose SVM falls far behind makes the next checkpoint wait for it (the
-# primary's backpressure does not see the secondary's queue; README).
+# primary's backpressure does not see the secondary's queue; README). The
+# barrier waits for an SVM that is still answering (guestproc_barrier): a
+# busy machine once needed more than 30 s for this backlog (ciY1).
 bounded colo "$PPORT" "$PID_primary" primary 8
 [[ $(state_of "$PSOCK") == colo ]] || fail "the pair left colo state"
 pass "colo: the pair is still protected"
