@@ -165,9 +165,9 @@ void migration_cancel(struct primary *p)
 /* Protected from here on: compare every connection's output. */
 void colo_enter(struct primary *p)
 {
-	proxy_track_all(&p->proxy, p->cmp);
+	proxy_track_all(&p->proxy, p->ckpt.cmp);
 	p->state = COLO_STATE_COLO;
-	p->last_ckpt_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
+	p->ckpt.last_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
 	/* A secondary silent this long is lost, also in the middle of a
 	 * checkpoint: never keep clients waiting longer than that. The main
 	 * thread's waits end on a stop signal. */
@@ -228,7 +228,7 @@ void migration_on_done(struct evloop *l, int fd, uint32_t events, void *opaque)
 	p->mig.running = false;
 	ret = atomic_load(&p->mig.result);
 	if (ret == 0)
-		ret = colo_first_checkpoint(p);
+		ret = checkpoint_first(&p->ckpt);
 	if (ret < 0) {
 		if (ret != -ECANCELED && atomic_load(&p->mig.refused)) {
 			log_error("%s", p->mig.error);

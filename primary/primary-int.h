@@ -89,14 +89,9 @@ struct primary {
 	double last_sync_ms;
 	uint64_t last_sync_pages, last_sync_bytes;
 
-	/* comparison and checkpoints */
-	struct cmp *cmp;
-	bool ckpt_requested;
-	uint64_t last_ckpt_ms;
-	uint64_t ckpt_count;
-	uint64_t mismatch_ckpts, timeout_ckpts, periodic_ckpts, manual_ckpts;
-	uint64_t held_ckpts;            /* forced by --max-held-output */
-	struct ckpt_result last_ckpt;
+	/* comparison and checkpoints: the comparator, counters, last
+	 * result (see checkpoint.h) */
+	struct checkpoint ckpt;
 };
 
 /* dial.c: on the migration thread, see migration.h. 0; -ECANCELED when
@@ -112,15 +107,9 @@ void migration_tick(struct primary *p);
 void migration_on_done(struct evloop *l, int fd, uint32_t events,
 		       void *opaque);
 
-/* checkpoint.c */
-/* The link's handler for OUTPUT: the SVM's output, fed to the comparator. */
-int colo_on_svm_output(void *opaque, const struct proto_msg *m);
+/* A checkpoint in colo state (-ENOTCONN otherwise); a failure but the
+ * PVM's death or a stop request loses the secondary. See checkpoint_run. */
 int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
-void colo_maybe_checkpoint(struct primary *p);
-void colo_mismatch(struct primary *p);
-void colo_check_held(struct primary *p);
-uint64_t colo_next_deadline_ms(struct primary *p);
-int colo_first_checkpoint(struct primary *p);
 
 /* control.c */
 int primary_control_init(struct primary *p);

@@ -138,10 +138,10 @@ void secondary_lost(struct primary *p, const char *why)
 	ram_state_unprotected(&p->rs);
 	p->secondary_losses++;
 	p->redial_at_ms = evloop_now_ms() + 500;
-	p->ckpt_requested = false;
-	cmp_checkpoint_done(p->cmp);
-	cmp_free(p->cmp);
-	p->cmp = primary_comparator_new(p);
+	p->ckpt.requested = false;
+	cmp_checkpoint_done(p->ckpt.cmp);
+	cmp_free(p->ckpt.cmp);
+	p->ckpt.cmp = primary_comparator_new(p);
 }
 
 static void on_link_lost(void *opaque, const char *why)
@@ -189,19 +189,69 @@ static void tick(struct primary *p)
 	pvm_send_event(&p->pvm, CHAN_EV_TICK, 0, now, NULL, 0);
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The next tick, re-dial, heartbeat, silence or checkpoint that is due. */
 static uint64_t next_deadline_ms(struct primary *p)
 {
-	uint64_t colo = colo_next_deadline_ms(p);
-	uint64_t proxy = proxy_next_deadline_ms(&p->proxy);
+	uint64_t d = p->last_tick_ms + TICK_MS;
 
-	return proxy < colo ? proxy : colo;
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running)
+		d = min_u64(d, p->redial_at_ms);
+	if (p->state == COLO_STATE_COLO) {
+		d = min_u64(d, p->link.hb_ms + p->opts.heartbeat_ms);
+		d = min_u64(d, p->link.rx_ms + p->opts.failover_timeout_ms);
+		d = checkpoint_deadline_ms(&p->ckpt, d);
+	}
+	return min_u64(d, proxy_next_deadline_ms(&p->proxy));
+}
+
+int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
+{
+	int ret;
+
+	if (p->state != COLO_STATE_COLO) {
+		memset(res, 0, sizeof(*res));
+		return -ENOTCONN;
+	}
+	ret = checkpoint_run(&p->ckpt, verify, res);
+	/* A stop request (-ECANCELED) ends us with the output still held:
+	 * releasing it would let out bytes the SVM may never produce. */
+	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
+		secondary_lost(p, "checkpoint failed");
+	return ret;
+}
+
+static void maybe_checkpoint(struct primary *p)
+{
+	struct ckpt_result res;
+
+	if (p->state != COLO_STATE_COLO ||
+	    !checkpoint_due(&p->ckpt, evloop_now_ms()))
+		return;
+	if (colo_checkpoint(p, false, &res) == 0)
+		log_debug("checkpoint %llu: %llu pages, %.1f ms",
+			  (unsigned long long)res.id,
+			  (unsigned long long)res.pages, res.pause_ms);
+	ckpt_result_free(&res);
+}
+
+/* The link's handler for OUTPUT: the SVM's output, to the comparator. */
+static int on_svm_output(void *opaque, const struct proto_msg *m)
+{
+	struct primary *p = opaque;
+
+	return checkpoint_on_svm_output(&p->ckpt, m);
 }
 
 /* What the secondary may send unasked in colo state, and who takes it.
  * Heartbeats the link answers itself; replies a checkpoint waits for
  * (VERIFY, CKPT_ACK) it asks for with link_expect, so they are not here. */
 static const link_handler_fn link_handlers[PROTO__MAX] = {
-	[PROTO_OUTPUT] = colo_on_svm_output,
+	[PROTO_OUTPUT] = on_svm_output,
 };
 
 /* What the proxy needs of the rest of the primary. */
@@ -247,7 +297,7 @@ static struct cmp *proxy_comparator(void *opaque)
 {
 	struct primary *p = opaque;
 
-	return p->cmp;
+	return p->ckpt.cmp;
 }
 
 static const struct proxy_ops proxy_ops = {
@@ -296,12 +346,12 @@ static void on_pvm_output(void *opaque, uint32_t conn, const uint8_t *data,
 	}
 	if (proxy_output_over(&p->proxy, conn, len))
 		return;
-	if (cmp_push_pvm(p->cmp, conn, data, len, evloop_now_ms()) ==
+	if (cmp_push_pvm(p->ckpt.cmp, conn, data, len, evloop_now_ms()) ==
 	    CMP_MISMATCH) {
 		log_debug("conn %u: output differs, checkpoint", conn);
-		colo_mismatch(p);
+		checkpoint_mismatch(&p->ckpt);
 	}
-	colo_check_held(p);
+	checkpoint_check_held(&p->ckpt);
 }
 
 static void on_pvm_close(void *opaque, uint32_t conn)
@@ -315,9 +365,9 @@ static void on_pvm_close(void *opaque, uint32_t conn)
 		proxy_release_close(&p->proxy, conn);
 		return;
 	}
-	if (cmp_close_pvm(p->cmp, conn, evloop_now_ms()) == CMP_MISMATCH) {
+	if (cmp_close_pvm(p->ckpt.cmp, conn, evloop_now_ms()) == CMP_MISMATCH) {
 		log_debug("conn %u: closed out of step, checkpoint", conn);
-		colo_mismatch(p);
+		checkpoint_mismatch(&p->ckpt);
 	}
 }
 
@@ -372,6 +422,31 @@ void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v)
 	proxy_set_limits(&p->proxy, &l);
 }
 
+static void ckpt_tunables(void *opaque, struct proto_tunables *t)
+{
+	primary_tunables(opaque, t);
+}
+
+static const struct checkpoint_ops checkpoint_ops = {
+	.idle = primary_wait_idle,
+	.tunables = ckpt_tunables,
+};
+
+/* The checkpoint works on the units it is handed, never on p. */
+static void checkpoint_wire(struct primary *p)
+{
+	p->ckpt.link = &p->link;
+	p->ckpt.pvm = &p->pvm;
+	p->ckpt.proxy = &p->proxy;
+	p->ckpt.rs = &p->rs;
+	p->ckpt.ram = &p->ram;
+	p->ckpt.opts = &p->opts;
+	p->ckpt.clock_ms = &p->last_tick_ms;
+	p->ckpt.gen = &p->gen;
+	p->ckpt.ops = &checkpoint_ops;
+	p->ckpt.opaque = p;
+}
+
 static int setup(struct primary *p, struct primary_adopt *adopt)
 {
 	char hex[2 * DIGEST_LEN + 1];
@@ -393,8 +468,9 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	}
 	digest_hex(p->guest_digest, hex);
 	log_info("guest %s sha256 %s", p->opts.guest, hex);
-	p->cmp = primary_comparator_new(p);
-	if (!p->cmp)
+	checkpoint_wire(p);
+	p->ckpt.cmp = primary_comparator_new(p);
+	if (!p->ckpt.cmp)
 		return -ENOMEM;
 	link_set_handlers(&p->link, link_handlers, p);
 	link_set_loop(&p->link, p->loop, on_link_lost);
@@ -437,7 +513,7 @@ static void teardown(struct primary *p)
 	xport_free(p->link.x);
 	xport_tls_ctx_free(p->tls);
 	proto_rxbuf_free(&p->link.rx);
-	cmp_free(p->cmp);
+	cmp_free(p->ckpt.cmp);
 	ram_layout_destroy(&p->ram);
 	if (p->mig.event_fd >= 0)
 		close(p->mig.event_fd);
@@ -490,7 +566,7 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->mig.cancel_fd = -1;
 	p->pvm.proc.pid = -1;
 	p->state = COLO_STATE_STANDALONE;
-	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
+	p->ckpt.last_ms = p->last_tick_ms = evloop_now_ms();
 
 	ret = setup(p, adopt);
 	if (ret < 0)
@@ -545,7 +621,7 @@ int primary_run_adopted(const struct primary_opts *o,
 			link_tick(&p->link, p->opts.heartbeat_ms,
 				  p->opts.failover_timeout_ms);
 		migration_tick(p);
-		colo_maybe_checkpoint(p);
+		maybe_checkpoint(p);
 		proxy_flush_closing(&p->proxy);
 		proxy_tick(&p->proxy);
 		tick(p);
