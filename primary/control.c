@@ -284,7 +284,7 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 	/* The operator asked anew: no backoff left from earlier failures. */
 	p->redial_backoff_ms = 0;
 	p->dial_failures = 0;
-	rc = migration_start(p);
+	rc = primary_sync_start(p);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "cannot start live sync "
 			      "to %s: %s", addr, strerror(-rc));
@@ -306,7 +306,7 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	(void)args;
 	(void)err;
 	p->redial = false;
-	migration_cancel(p);
+	primary_sync_cancel(p);
 	if (p->state == COLO_STATE_COLO)
 		secondary_lost(p, "failover forced by the operator");
 	*ret = json_object_new_object();
