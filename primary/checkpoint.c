@@ -10,7 +10,8 @@
  *   4. release the PVM output held back, drop the SVM's (I5), resume
  *
  * The PVM stays paused from 1 to 4 simply because no event is sent to it:
- * the main thread is busy here.
+ * the main thread is busy here. A failure is returned, not acted on: the
+ * caller (primary.c) decides that the secondary is lost.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,16 +19,24 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
+#include "compare.h"
 #include "digest.h"
 #include "evloop.h"
-#include "primary-int.h"
+#include "link.h"
 #include "log.h"
+#include "primary.h"
+#include "proto.h"
+#include "proxy.h"
+#include "pvm.h"
 #include "ram-digest.h"
+#include "ram-save.h"
+#include "ramblock.h"
 #include "xport.h"
 
 #define VERIFY_TIMEOUT_MS 120000
 
-static int send_device_state(struct primary *p)
+static int send_device_state(struct checkpoint *c)
 {
 	struct proto_msg m = { .type = PROTO_DEVICE_STATE };
 	uint32_t *ids = calloc(MAX_CONNS_IN_STATE, sizeof(*ids));
@@ -36,27 +45,27 @@ static int send_device_state(struct primary *p)
 
 	if (!ids)
 		return -ENOMEM;
-	n = proxy_conn_ids(&p->proxy, ids, MAX_CONNS_IN_STATE);
-	if (n < proxy_nclients(&p->proxy)) {
+	n = proxy_conn_ids(c->proxy, ids, MAX_CONNS_IN_STATE);
+	if (n < proxy_nclients(c->proxy)) {
 		log_error("%zu connections, the device state holds %d",
-			  proxy_nclients(&p->proxy), MAX_CONNS_IN_STATE);
+			  proxy_nclients(c->proxy), MAX_CONNS_IN_STATE);
 		free(ids);
 		return -E2BIG;
 	}
 	for (i = 0; i < n; i++)
 		ids[i] = htonl(ids[i]);
-	m.device_state.input_seq = p->pvm.input_seq;
-	m.device_state.clock_ms = p->last_tick_ms;
-	m.device_state.gen = p->gen;
-	primary_tunables(p, &m.device_state.tunables);
+	m.device_state.input_seq = c->pvm->input_seq;
+	m.device_state.clock_ms = *c->clock_ms;
+	m.device_state.gen = *c->gen;
+	c->ops->tunables(c->opaque, &m.device_state.tunables);
 	m.device_state.nconns = (uint32_t)n;
 	m.device_state.conn_ids = (const uint8_t *)ids;
-	ret = proto_send(p->link.x, &m);
+	ret = proto_send(c->link->x, &m);
 	free(ids);
 	return ret;
 }
 
-static int send_checkpoint(struct primary *p, uint32_t flags,
+static int send_checkpoint(struct checkpoint *c, uint32_t flags,
 			   struct ckpt_result *res)
 {
 	struct proto_msg m = { .type = PROTO_CKPT_BEGIN };
@@ -65,21 +74,21 @@ static int send_checkpoint(struct primary *p, uint32_t flags,
 
 	m.ckpt_begin.id = res->id;
 	m.ckpt_begin.flags = flags;
-	ret = proto_send(p->link.x, &m);
+	ret = proto_send(c->link->x, &m);
 	if (ret < 0)
 		return ret;
-	pages = ram_save_complete(&p->rs, p->link.x);
+	pages = ram_save_complete(c->rs, c->link->x);
 	if (pages < 0)
 		return (int)pages;
 	res->pages = (uint64_t)pages;
-	ret = send_device_state(p);
+	ret = send_device_state(c);
 	if (ret < 0)
 		return ret;
 	m.type = PROTO_CKPT_END;
 	m.ckpt_end.id = res->id;
 	m.ckpt_end.pages = res->pages;
-	ret = proto_send(p->link.x, &m);
-	return ret < 0 ? ret : xport_flush(p->link.x);
+	ret = proto_send(c->link->x, &m);
+	return ret < 0 ? ret : xport_flush(c->link->x);
 }
 
 /*
@@ -167,54 +176,56 @@ static double now_ms_precise(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int do_checkpoint(struct primary *p, uint32_t flags,
+static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 			 struct ckpt_result *res)
 {
 	double t0 = now_ms_precise();
 	struct ram_save_stats before, after;
 	int ret;
 
-	ram_state_get_stats(&p->rs, &before);
-	ret = pvm_barrier(&p->pvm);
+	ram_state_get_stats(c->rs, &before);
+	ret = pvm_barrier(c->pvm);
 	if (ret < 0)
 		return ret;
-	res->id = p->ckpt_count + 1;
+	res->id = c->count + 1;
 	/* Counted when begun, not when acknowledged: a secondary may have
 	 * applied a checkpoint whose ack we never saw, and must never look
 	 * newer than this primary for it. */
-	p->gen.generation++;
-	ret = send_checkpoint(p, flags, res);
+	c->gen->generation++;
+	ret = send_checkpoint(c, flags, res);
 	if (ret < 0)
 		return ret;
 	if (res->verify) {
 		res->chunk_pages = RAM_DIGEST_CHUNK_PAGES;
-		res->nchunks = ram_digest_nchunks(&p->ram, res->chunk_pages);
+		res->nchunks = ram_digest_nchunks(c->ram, res->chunk_pages);
 		res->pvm_digests = malloc((size_t)res->nchunks * DIGEST_LEN);
 		if (!res->pvm_digests)
 			return -ENOMEM;
-		ret = ram_digest_chunks(&p->ram, res->chunk_pages,
-					res->pvm_digests, primary_wait_idle, p);
+		ret = ram_digest_chunks(c->ram, res->chunk_pages,
+					res->pvm_digests, c->ops->idle,
+					c->opaque);
 		if (ret < 0)
 			return ret;
 	}
 	/* verify hashes all of RAM on both sides before the ack. */
 	if (res->verify)
-		xport_set_timeout(p->link.x, VERIFY_TIMEOUT_MS);
-	ret = checkpoint_expect_ack(&p->link, &p->ram, res);
+		xport_set_timeout(c->link->x, VERIFY_TIMEOUT_MS);
+	ret = checkpoint_expect_ack(c->link, c->ram, res);
 	if (res->verify)
-		xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
+		xport_set_timeout(c->link->x,
+				  (int)c->opts->failover_timeout_ms);
 	if (ret < 0)
 		return ret;
-	cmp_checkpoint_done(p->cmp);
-	ram_state_get_stats(&p->rs, &after);
+	cmp_checkpoint_done(c->cmp);
+	ram_state_get_stats(c->rs, &after);
 	res->bytes = after.bytes_sent - before.bytes_sent;
 	res->pause_ms = now_ms_precise() - t0;
-	p->ckpt_count++;
-	p->last_ckpt_ms = evloop_now_ms();
-	p->ckpt_requested = false;
-	p->last_ckpt = *res;
-	p->last_ckpt.pvm_digests = NULL;
-	p->last_ckpt.diff = NULL;
+	c->count++;
+	c->last_ms = evloop_now_ms();
+	c->requested = false;
+	c->last = *res;
+	c->last.pvm_digests = NULL;
+	c->last.diff = NULL;
 	return 0;
 }
 
@@ -226,31 +237,23 @@ void ckpt_result_free(struct ckpt_result *res)
 	res->diff = NULL;
 }
 
-/* The first checkpoint ends live sync; the SVM starts from its cache. */
-int colo_first_checkpoint(struct primary *p)
+int checkpoint_first(struct checkpoint *c)
 {
 	struct ckpt_result res = { 0 };
 	int ret;
 
-	ret = do_checkpoint(p, PROTO_CKPT_FIRST, &res);
+	ret = do_checkpoint(c, PROTO_CKPT_FIRST, &res);
 	ckpt_result_free(&res);
 	return ret;
 }
 
-int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
+int checkpoint_run(struct checkpoint *c, bool verify, struct ckpt_result *res)
 {
-	int ret;
-
 	memset(res, 0, sizeof(*res));
-	if (p->state != COLO_STATE_COLO || !p->link.x)
+	if (!c->link->x)
 		return -ENOTCONN;
 	res->verify = verify;
-	ret = do_checkpoint(p, verify ? PROTO_CKPT_VERIFY : 0, res);
-	/* A stop request (-ECANCELED) ends us with the output still held:
-	 * releasing it would let out bytes the SVM may never produce. */
-	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
-		secondary_lost(p, "checkpoint failed");
-	return ret;
+	return do_checkpoint(c, verify ? PROTO_CKPT_VERIFY : 0, res);
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -258,52 +261,43 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-uint64_t colo_next_deadline_ms(struct primary *p)
+uint64_t checkpoint_deadline_ms(const struct checkpoint *c, uint64_t limit)
 {
-	uint64_t d = p->last_tick_ms + 1000, oldest;
+	uint64_t d = min_u64(limit,
+			     c->last_ms + c->opts->checkpoint_delay_ms);
+	uint64_t oldest = cmp_oldest_pvm_ms(c->cmp);
 
-	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running)
-		d = min_u64(d, p->redial_at_ms);
-	if (p->state != COLO_STATE_COLO)
-		return d;
-	d = min_u64(d, p->link.hb_ms + p->opts.heartbeat_ms);
-	d = min_u64(d, p->link.rx_ms + p->opts.failover_timeout_ms);
-	if (p->last_ckpt_ms + p->opts.checkpoint_delay_ms < d)
-		d = p->last_ckpt_ms + p->opts.checkpoint_delay_ms;
-	oldest = cmp_oldest_pvm_ms(p->cmp);
-	if (oldest != UINT64_MAX && oldest + p->opts.compare_timeout_ms < d)
-		d = oldest + p->opts.compare_timeout_ms;
+	if (oldest != UINT64_MAX)
+		d = min_u64(d, oldest + c->opts->compare_timeout_ms);
 	return d;
 }
 
 /* The SVM's output, as the link hands it over: compared like the PVM's;
  * its close too. An unknown connection (-ENOENT) is one the proxy already
  * ended. */
-int colo_on_svm_output(void *opaque, const struct proto_msg *m)
+int checkpoint_on_svm_output(struct checkpoint *c, const struct proto_msg *m)
 {
-	struct primary *p = opaque;
 	int ret;
 
 	if (m->output.kind == PROTO_OUT_CLOSE)
-		ret = cmp_close_svm(p->cmp, m->output.conn);
-	else if (proxy_output_over(&p->proxy, m->output.conn, m->output.len))
+		ret = cmp_close_svm(c->cmp, m->output.conn);
+	else if (proxy_output_over(c->proxy, m->output.conn, m->output.len))
 		ret = CMP_OK;
 	else
-		ret = cmp_push_svm(p->cmp, m->output.conn, m->output.data,
+		ret = cmp_push_svm(c->cmp, m->output.conn, m->output.data,
 				   m->output.len);
 	if (ret == CMP_MISMATCH)
-		colo_mismatch(p);
-	colo_check_held(p);
+		checkpoint_mismatch(c);
+	checkpoint_check_held(c);
 	return 0;
 }
 
-/* The comparator found the outputs apart: checkpoint at the next chance,
- * counted once however many connections differ before it. */
-void colo_mismatch(struct primary *p)
+/* Counted once however many connections differ before it is taken. */
+void checkpoint_mismatch(struct checkpoint *c)
 {
-	if (!p->ckpt_requested)
-		p->mismatch_ckpts++;
-	p->ckpt_requested = true;
+	if (!c->requested)
+		c->mismatches++;
+	c->requested = true;
 }
 
 /*
@@ -311,42 +305,34 @@ void colo_mismatch(struct primary *p)
  * releases what the PVM holds and drops what the SVM said ahead, rather
  * than holding more. Counted once, like a mismatch.
  */
-void colo_check_held(struct primary *p)
+void checkpoint_check_held(struct checkpoint *c)
 {
 	struct cmp_stats st;
 
-	if (p->ckpt_requested)
+	if (c->requested)
 		return;
-	cmp_get_stats(p->cmp, &st);
-	if (st.held_bytes + st.svm_held_bytes < p->opts.max_held_output)
+	cmp_get_stats(c->cmp, &st);
+	if (st.held_bytes + st.svm_held_bytes < c->opts->max_held_output)
 		return;
 	log_debug("%llu bytes of output held: checkpoint",
 		  (unsigned long long)(st.held_bytes + st.svm_held_bytes));
-	p->held_ckpts++;
-	p->ckpt_requested = true;
+	c->held++;
+	c->requested = true;
 }
 
-void colo_maybe_checkpoint(struct primary *p)
+bool checkpoint_due(struct checkpoint *c, uint64_t now)
 {
-	uint64_t now = evloop_now_ms(), oldest;
-	struct ckpt_result res;
+	uint64_t oldest = cmp_oldest_pvm_ms(c->cmp);
 
-	if (p->state != COLO_STATE_COLO)
-		return;
-	oldest = cmp_oldest_pvm_ms(p->cmp);
-	if (p->ckpt_requested) {
+	if (c->requested) {
 		/* counted where the mismatch was seen */
-	} else if (now - p->last_ckpt_ms >= p->opts.checkpoint_delay_ms) {
-		p->periodic_ckpts++;
+	} else if (now - c->last_ms >= c->opts->checkpoint_delay_ms) {
+		c->periodic++;
 	} else if (oldest != UINT64_MAX &&
-		   now - oldest >= p->opts.compare_timeout_ms) {
-		p->timeout_ckpts++;
+		   now - oldest >= c->opts->compare_timeout_ms) {
+		c->timeouts++;
 	} else {
-		return;
+		return false;
 	}
-	if (colo_checkpoint(p, false, &res) == 0)
-		log_debug("checkpoint %llu: %llu pages, %.1f ms",
-			  (unsigned long long)res.id,
-			  (unsigned long long)res.pages, res.pause_ms);
-	ckpt_result_free(&res);
+	return true;
 }

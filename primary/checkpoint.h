@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A checkpoint's result, and the part of the transaction that depends on
- * nothing but the link: waiting for the secondary's answer. The rest of
- * the transaction (checkpoint.c) still works on the primary's context.
+ * The checkpoint transaction and its own state: the comparator whose
+ * differences ask for one, the counters of why each was taken, the last
+ * result. What it works on (the link, the PVM, the proxy, live sync's RAM
+ * state) the owner (primary.c) hands in; what it needs of the rest of the
+ * primary comes through checkpoint_ops. A failure is returned: the caller
+ * decides that the secondary is lost.
+ *
+ * Threads: the main thread's; never touched while the migration thread
+ * runs but for the comparator, which the proxy feeds on the main thread.
  */
 #ifndef COLO_PRIMARY_CHECKPOINT_H
 #define COLO_PRIMARY_CHECKPOINT_H
@@ -13,8 +19,16 @@
 
 #include "ram-digest.h"
 
+struct cmp;
 struct link;
+struct proto_msg;
+struct proto_generation;
+struct proto_tunables;
+struct proxy;
+struct pvm;
+struct primary_opts;
 struct ram_layout;
+struct ram_state;
 
 struct ckpt_result {
 	uint64_t id;
@@ -45,5 +59,61 @@ int checkpoint_expect_ack(struct link *l, const struct ram_layout *ram,
 			  struct ckpt_result *res);
 
 void ckpt_result_free(struct ckpt_result *res);
+
+/* What a checkpoint needs of the rest of the primary. */
+struct checkpoint_ops {
+	/* Between the steps of a long wait (barrier, hashing for verify):
+	 * heartbeats go on; -ECANCELED ends the wait (a stop request). */
+	int (*idle)(void *opaque);
+	/* The tunables in force, for the device state. */
+	void (*tunables)(void *opaque, struct proto_tunables *t);
+};
+
+struct checkpoint {
+	/* Handed in by the owner, which outlives the checkpoint. */
+	struct link *link;
+	struct pvm *pvm;
+	struct proxy *proxy;
+	struct ram_state *rs;
+	const struct ram_layout *ram;
+	const struct primary_opts *opts;  /* the delays and limits in force */
+	const uint64_t *clock_ms;         /* the daemon clock ticks carry */
+	struct proto_generation *gen;     /* generation++ as each begins */
+	const struct checkpoint_ops *ops;
+	void *opaque;
+
+	/* Its own. The comparator: the owner makes and replaces it (its
+	 * releases go to the proxy) when a secondary is lost. */
+	struct cmp *cmp;
+	bool requested;                 /* at the next chance */
+	uint64_t last_ms;               /* when the last one ended */
+	uint64_t count;                 /* acknowledged */
+	uint64_t mismatches, timeouts, periodic, manual;
+	uint64_t held;                  /* forced by --max-held-output */
+	struct ckpt_result last;        /* without digests or diff */
+};
+
+/*
+ * The whole transaction (steps 1 to 4 in checkpoint.c), with verify a RAM
+ * comparison as well; res is the caller's to free (ckpt_result_free). 0;
+ * -ECHILD when the PVM died; -ECANCELED on a stop request (the held output
+ * stays held); any other -errno: the secondary is lost.
+ */
+int checkpoint_run(struct checkpoint *c, bool verify,
+		   struct ckpt_result *res);
+/* The first, which ends live sync; the SVM starts from its cache. */
+int checkpoint_first(struct checkpoint *c);
+/* The reason a checkpoint is due now (counted), or false. */
+bool checkpoint_due(struct checkpoint *c, uint64_t now_ms);
+/* The earliest time one may fall due (checkpoint_due), before limit. */
+uint64_t checkpoint_deadline_ms(const struct checkpoint *c, uint64_t limit);
+
+/* The comparator found the outputs apart: checkpoint at the next chance. */
+void checkpoint_mismatch(struct checkpoint *c);
+/* Past --max-held-output, checkpoint rather than hold more. */
+void checkpoint_check_held(struct checkpoint *c);
+/* The SVM's output (an OUTPUT message of the link), compared like the
+ * PVM's. 0 always: what cannot be compared is dropped. */
+int checkpoint_on_svm_output(struct checkpoint *c, const struct proto_msg *m);
 
 #endif

@@ -56,26 +56,26 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 
 	(void)args;
 	(void)err;
-	cmp_get_stats(p->cmp, &cs);
+	cmp_get_stats(p->ckpt.cmp, &cs);
 	ram_state_get_stats(&p->rs, &rs);
 	digest_hex(p->guest_digest, hex);
 	json_object_object_add(o, "role", json_object_new_string("primary"));
 	json_object_object_add(o, "state",
 			       json_object_new_string(primary_state_name(p)));
 	json_object_object_add(o, "checkpoints",
-			       json_object_new_uint64(p->ckpt_count));
-	json_object_object_add(o, "last_checkpoint", ckpt_json(&p->last_ckpt));
+			       json_object_new_uint64(p->ckpt.count));
+	json_object_object_add(o, "last_checkpoint", ckpt_json(&p->ckpt.last));
 	reasons = json_object_new_object();
 	json_object_object_add(reasons, "mismatch",
-			       json_object_new_uint64(p->mismatch_ckpts));
+			       json_object_new_uint64(p->ckpt.mismatches));
 	json_object_object_add(reasons, "timeout",
-			       json_object_new_uint64(p->timeout_ckpts));
+			       json_object_new_uint64(p->ckpt.timeouts));
 	json_object_object_add(reasons, "periodic",
-			       json_object_new_uint64(p->periodic_ckpts));
+			       json_object_new_uint64(p->ckpt.periodic));
 	json_object_object_add(reasons, "manual",
-			       json_object_new_uint64(p->manual_ckpts));
+			       json_object_new_uint64(p->ckpt.manual));
 	json_object_object_add(reasons, "held_output",
-			       json_object_new_uint64(p->held_ckpts));
+			       json_object_new_uint64(p->ckpt.held));
 	json_object_object_add(o, "checkpoint_reasons", reasons);
 	json_object_object_add(o, "ram_bytes",
 			       json_object_new_uint64(ram_layout_bytes(&p->ram)));
@@ -140,7 +140,7 @@ static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
 	(void)args;
 	if (p->state != COLO_STATE_COLO)
 		return not_protected(p, err);
-	p->manual_ckpts++;
+	p->ckpt.manual++;
 	rc = colo_checkpoint(p, false, &r);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "checkpoint failed: %s",
@@ -165,7 +165,7 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 	(void)args;
 	if (p->state != COLO_STATE_COLO)
 		return not_protected(p, err);
-	p->manual_ckpts++;
+	p->ckpt.manual++;
 	rc = colo_checkpoint(p, true, &r);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "verify failed: %s",
@@ -284,7 +284,7 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 	/* The operator asked anew: no backoff left from earlier failures. */
 	p->redial_backoff_ms = 0;
 	p->dial_failures = 0;
-	rc = migration_start(p);
+	rc = primary_sync_start(p);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "cannot start live sync "
 			      "to %s: %s", addr, strerror(-rc));
@@ -306,7 +306,7 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	(void)args;
 	(void)err;
 	p->redial = false;
-	migration_cancel(p);
+	primary_sync_cancel(p);
 	if (p->state == COLO_STATE_COLO)
 		secondary_lost(p, "failover forced by the operator");
 	*ret = json_object_new_object();

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Dialling the secondary, on the migration thread: connect, the TLS
- * handshake (or plain TCP with --insecure), and the hello exchange. What
- * goes wrong is written to mig.error, which the main thread reads after the
- * join.
+ * handshake (or plain TCP with --insecure), and the hello exchange, on the
+ * struct migration's link and config. What goes wrong is written to its
+ * error, which the main thread reads after the join.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,8 +13,10 @@
 
 #include "config.h"
 #include "evloop.h"
-#include "primary-int.h"
+#include "link.h"
 #include "log.h"
+#include "migration.h"
+#include "ramblock.h"
 #include "xport.h"
 
 #define DIAL_TIMEOUT_MS 2000
@@ -25,15 +27,15 @@
 
 /* Runs on the migration thread: its error goes where the main thread reads
  * it after joining. */
-static void mig_error(struct primary *p, const char *fmt, ...)
+static void mig_error(struct migration *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void mig_error(struct primary *p, const char *fmt, ...)
+static void mig_error(struct migration *m, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(p->mig.error, sizeof(p->mig.error), fmt, ap);
+	vsnprintf(m->error, sizeof(m->error), fmt, ap);
 	va_end(ap);
 }
 
@@ -42,56 +44,56 @@ static void mig_error(struct primary *p, const char *fmt, ...)
  * configured, else the host we dialled, so that another member of the CA
  * cannot pose as this secondary.
  */
-static int expected_name(struct primary *p, char *host, size_t len)
+static int expected_name(struct migration *m, char *host, size_t len)
 {
 	char port[16];
 
-	if (p->opts.tls_hostname) {
-		snprintf(host, len, "%s", p->opts.tls_hostname);
+	if (m->cfg.tls_hostname) {
+		snprintf(host, len, "%s", m->cfg.tls_hostname);
 		return 0;
 	}
-	if (config_parse_hostport(p->opts.secondary, host, len, port,
+	if (config_parse_hostport(m->cfg.secondary, host, len, port,
 				  sizeof(port)) < 0) {
-		mig_error(p, "secondary '%s' is not HOST:PORT",
-			  p->opts.secondary);
+		mig_error(m, "secondary '%s' is not HOST:PORT",
+			  m->cfg.secondary);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int tls_handshake(struct primary *p, int fd)
+static int tls_handshake(struct migration *m, int fd)
 {
-	unsigned ms = p->mig.failover_timeout_ms > HANDSHAKE_MIN_MS ?
-		      p->mig.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	unsigned ms = m->cfg.failover_timeout_ms > HANDSHAKE_MIN_MS ?
+		      m->cfg.failover_timeout_ms : HANDSHAKE_MIN_MS;
 	long long deadline = (long long)evloop_now_ms() + ms;
-	char err[sizeof(p->mig.error)], host[256];
+	char err[sizeof(m->error)], host[256];
 	int ret;
 
-	ret = expected_name(p, host, sizeof(host));
+	ret = expected_name(m, host, sizeof(host));
 	if (ret < 0) {
 		close(fd);
 		return ret;
 	}
-	p->link.x = xport_tls_start(p->tls, fd, host, err, sizeof(err));
-	if (!p->link.x) {
-		mig_error(p, "%s", err);
+	m->link->x = xport_tls_start(m->cfg.tls, fd, host, err, sizeof(err));
+	if (!m->link->x) {
+		mig_error(m, "%s", err);
 		return -ENOMEM;
 	}
-	xport_set_cancel(p->link.x, p->mig.cancel_fd);
-	while ((ret = xport_tls_handshake(p->link.x, err, sizeof(err))) ==
+	xport_set_cancel(m->link->x, m->cancel_fd);
+	while ((ret = xport_tls_handshake(m->link->x, err, sizeof(err))) ==
 	       -EAGAIN) {
-		ret = xport_wait(p->link.x, deadline);
+		ret = xport_wait(m->link->x, deadline);
 		if (ret == -ETIMEDOUT)
 			snprintf(err, sizeof(err), "TLS handshake with %s: no "
-				 "answer in %u ms", p->opts.secondary, ms);
+				 "answer in %u ms", m->cfg.secondary, ms);
 		else if (ret < 0)
 			snprintf(err, sizeof(err), "TLS handshake with %s: %s",
-				 p->opts.secondary, strerror(-ret));
+				 m->cfg.secondary, strerror(-ret));
 		if (ret < 0)
 			break;
 	}
 	if (ret < 0 && ret != -ECANCELED)
-		mig_error(p, "%s", err);
+		mig_error(m, "%s", err);
 	return ret;
 }
 
@@ -100,75 +102,75 @@ static int tls_handshake(struct primary *p, int fd)
  * definite about the secondary (it may be starting, restarting, or behind a
  * link that flaps): the caller tries again later.
  */
-static int dial(struct primary *p)
+static int dial(struct migration *m)
 {
 	char err[256];
 	int fd;
 
-	fd = net_connect(p->opts.secondary, DIAL_TIMEOUT_MS, err, sizeof(err));
+	fd = net_connect(m->cfg.secondary, DIAL_TIMEOUT_MS, err, sizeof(err));
 	if (fd < 0) {
-		mig_error(p, "cannot reach secondary %s: %s", p->opts.secondary,
+		mig_error(m, "cannot reach secondary %s: %s", m->cfg.secondary,
 			  err);
 		return fd;
 	}
-	if (p->opts.insecure) {
-		p->link.x = xport_tcp_new(fd);
-		if (!p->link.x)
+	if (m->cfg.insecure) {
+		m->link->x = xport_tcp_new(fd);
+		if (!m->link->x)
 			return -ENOMEM;
-		xport_set_cancel(p->link.x, p->mig.cancel_fd);
+		xport_set_cancel(m->link->x, m->cancel_fd);
 	} else {
-		int ret = tls_handshake(p, fd);
+		int ret = tls_handshake(m, fd);
 
 		if (ret < 0)
 			return ret;
 	}
 	/* Liveness in every state: a secondary that makes no progress for
 	 * this long, from the hello on, is lost. */
-	return xport_set_timeout(p->link.x, (int)p->mig.failover_timeout_ms);
+	return xport_set_timeout(m->link->x, (int)m->cfg.failover_timeout_ms);
 }
 
-static int hello(struct primary *p)
+static int hello(struct migration *m)
 {
-	struct proto_msg m = { .type = PROTO_HELLO };
+	struct proto_msg msg = { .type = PROTO_HELLO };
 	uint32_t i;
 	int ret;
 
-	m.hello.version = PROTO_VERSION;
-	m.hello.page_size = RAM_PAGE_SIZE;
-	memcpy(m.hello.guest_digest, p->guest_digest, PROTO_DIGEST_LEN);
-	m.hello.gen = p->gen;
-	m.hello.nblocks = p->ram.nblocks;
-	for (i = 0; i < p->ram.nblocks; i++) {
-		const struct ramblock *rb = &p->ram.blocks[i];
+	msg.hello.version = PROTO_VERSION;
+	msg.hello.page_size = RAM_PAGE_SIZE;
+	memcpy(msg.hello.guest_digest, m->cfg.guest_digest, PROTO_DIGEST_LEN);
+	msg.hello.gen = m->cfg.gen;
+	msg.hello.nblocks = m->ram->nblocks;
+	for (i = 0; i < m->ram->nblocks; i++) {
+		const struct ramblock *rb = &m->ram->blocks[i];
 
-		m.hello.blocks[i].id = rb->id;
-		snprintf(m.hello.blocks[i].name, RAM_BLOCK_NAME_MAX, "%s",
+		msg.hello.blocks[i].id = rb->id;
+		snprintf(msg.hello.blocks[i].name, RAM_BLOCK_NAME_MAX, "%s",
 			 rb->name);
-		m.hello.blocks[i].size = rb->size;
-		m.hello.blocks[i].guest_addr = rb->guest_addr;
+		msg.hello.blocks[i].size = rb->size;
+		msg.hello.blocks[i].guest_addr = rb->guest_addr;
 	}
-	ret = proto_send(p->link.x, &m);
+	ret = proto_send(m->link->x, &msg);
 	if (ret == 0)
-		ret = xport_flush(p->link.x);
+		ret = xport_flush(m->link->x);
 	if (ret == 0)
-		ret = proto_recv(p->link.x, &p->link.rx, &m);
+		ret = proto_recv(m->link->x, &m->link->rx, &msg);
 	if (ret == -ECANCELED)
 		return ret;
 	if (ret < 0) {
-		mig_error(p, "hello with %s failed: %s", p->opts.secondary,
+		mig_error(m, "hello with %s failed: %s", m->cfg.secondary,
 			  ret == -ETIMEDOUT ? "no answer" : strerror(-ret));
 		return ret;
 	}
-	if (m.type == PROTO_REFUSE) {
+	if (msg.type == PROTO_REFUSE) {
 		/* The one definite answer: do not ask again unasked. */
-		mig_error(p, "secondary %s refused us: %s", p->opts.secondary,
-			  m.refuse.reason);
-		atomic_store(&p->mig.refused, true);
+		mig_error(m, "secondary %s refused us: %s", m->cfg.secondary,
+			  msg.refuse.reason);
+		atomic_store(&m->refused, true);
 		return -ECONNREFUSED;
 	}
-	if (m.type != PROTO_HELLO_ACK) {
-		mig_error(p, "secondary %s answered hello with %s",
-			  p->opts.secondary, proto_type_name(m.type));
+	if (msg.type != PROTO_HELLO_ACK) {
+		mig_error(m, "secondary %s answered hello with %s",
+			  m->cfg.secondary, proto_type_name(msg.type));
 		return -EPROTO;
 	}
 	return 0;
@@ -176,22 +178,22 @@ static int hello(struct primary *p)
 
 /*
  * Runs on the migration thread; the main thread leaves the link alone.
- * mig.refused is set when the secondary refused us in the protocol;
+ * m->refused is set when the secondary refused us in the protocol;
  * -ECANCELED when the main thread called it off; anything else is worth
  * another try.
  */
-int dial_secondary(struct primary *p)
+int dial_secondary(struct migration *m)
 {
-	int ret = dial(p);
+	int ret = dial(m);
 
 	if (ret == 0)
-		ret = hello(p);
-	if (ret < 0 && ret != -ECANCELED && !p->mig.error[0])
-		mig_error(p, "cannot reach secondary %s: %s", p->opts.secondary,
+		ret = hello(m);
+	if (ret < 0 && ret != -ECANCELED && !m->error[0])
+		mig_error(m, "cannot reach secondary %s: %s", m->cfg.secondary,
 			  strerror(-ret));
 	if (ret == 0)
-		log_info("connected to secondary %s (%s)", p->opts.secondary,
-			 p->opts.insecure ? "plain TCP, --insecure" :
+		log_info("connected to secondary %s (%s)", m->cfg.secondary,
+			 m->cfg.insecure ? "plain TCP, --insecure" :
 					    "TLS 1.3, mutual authentication");
 	return ret;
 }

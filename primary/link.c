@@ -219,7 +219,7 @@ void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 /*
  * Heartbeats and silence. In colo state the secondary hears from us at least
  * every heartbeat_ms, and a secondary silent for failover_timeout_ms is
- * lost. (Dialling it again is migration_tick's.)
+ * lost. (Dialling it again is primary.c's redial_tick.)
  */
 void link_tick(struct link *l, unsigned heartbeat_ms,
 	       unsigned failover_timeout_ms)

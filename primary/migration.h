@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Live sync's own state: the migration thread that dials the secondary and
- * pre-copies RAM (ram_save_live_sync), and what it hands back to the main
- * thread when it ends.
+ * Live sync: the migration thread dials the secondary (dial.c), then
+ * pre-copies RAM (ram_save_live_sync) over the link, and says it ended by
+ * a write to event_fd. It works on what it is handed (the link, the RAM
+ * state and layout, a config), never on the primary's context; the owner
+ * (primary.c) watches event_fd, calls migration_join, and decides what
+ * comes next (the first checkpoint, or another try later).
  *
  * Threads. The main thread fills everything before pthread_create and reads
  * what the thread wrote only after pthread_join (which orders the two),
@@ -21,19 +24,41 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proto.h"
 #include "ram-save.h"
 
+struct link;
+struct ram_layout;
+struct xport_tls_ctx;
+
+/* What the thread needs to dial: a copy taken as live sync begins, so that
+ * `set` and `protect` may change the primary's meanwhile. */
+struct migration_config {
+	const char *secondary;          /* HOST:PORT */
+	bool insecure;                  /* plain TCP, else TLS with tls */
+	struct xport_tls_ctx *tls;
+	const char *tls_hostname;       /* NULL: the host dialled */
+	uint8_t guest_digest[PROTO_DIGEST_LEN];
+	struct proto_generation gen;    /* the primary's, for the hello */
+	/* The liveness tunables as live sync began. */
+	unsigned heartbeat_ms, failover_timeout_ms;
+};
+
 struct migration {
+	/* Handed in (migration_init), the owner's for good. */
+	struct link *link;
+	struct ram_state *rs;
+	const struct ram_layout *ram;
+	_Atomic unsigned *max_wait_ms;  /* `set max-wait` changes it */
+
 	/* The main thread's. */
 	pthread_t thread;
 	bool running;                   /* started and not joined yet */
 	int event_fd;                   /* thread -> main: done */
 	int cancel_fd;                  /* main -> thread: give up */
 	struct ram_save_stats base;     /* RAM stats when live sync began */
-	/* Set before the thread starts, read-only while it runs: the
-	 * liveness tunables as live sync began (the thread never reads
-	 * opts, which `set` writes on the main thread). */
-	unsigned heartbeat_ms, failover_timeout_ms;
+	/* Set before the thread starts, read-only while it runs. */
+	struct migration_config cfg;
 
 	/* Either thread, any time. */
 	_Atomic bool cancel;            /* for the thread's loops; set with
@@ -46,5 +71,30 @@ struct migration {
 	char error[512];
 	uint64_t started_ms;
 };
+
+/* The eventfds; event_fd is then the owner's to watch. 0 or -errno. */
+int migration_init(struct migration *m, struct link *link,
+		   struct ram_state *rs, const struct ram_layout *ram,
+		   _Atomic unsigned *max_wait_ms);
+/* Cancels a running thread, closes the eventfds. */
+void migration_deinit(struct migration *m);
+/* Everything is dirty again (a new secondary has nothing), and the thread
+ * dials cfg->secondary. 0 or -errno (no thread then). */
+int migration_start(struct migration *m, const struct migration_config *cfg);
+/*
+ * Call live sync off and wait for the thread: every wait it can be in
+ * watches cancel_fd, except a TCP connect (at most DIAL_TIMEOUT_MS). The
+ * link's transport is left to the caller.
+ */
+void migration_cancel(struct migration *m);
+/* After event_fd was readable: false when there was nothing to join (a
+ * cancel came first); else the thread is joined and *result is live
+ * sync's (0 converged, -ECANCELED, -errno with error saying why). */
+bool migration_join(struct migration *m, int *result);
+
+/* dial.c, on the migration thread: connect, TLS handshake, hello. 0;
+ * -ECANCELED when called off; refused set when the secondary refused us;
+ * anything else is worth another try (error says why). */
+int dial_secondary(struct migration *m);
 
 #endif

@@ -1,23 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The primary's context, shared by its files (not part of its API). The
- * units with state of their own keep it in their structs, each header
- * saying who owns what: proxy (proxy.h), pvm (pvm.h), link (link.h),
- * migration (migration.h), ram_state (ram-save.h). primary.c wires them:
- * the proxy's and the PVM's ops, the link's handler table, the comparator.
+ * The primary's context, shared by primary.c and control.c only (not part
+ * of its API). The units keep their state in their own structs, each
+ * header saying who owns what, and work on what they are handed, never on
+ * this struct: proxy (proxy.h), pvm (pvm.h), link (link.h), checkpoint
+ * (checkpoint.h), migration and dial (migration.h), ram_state
+ * (ram-save.h). primary.c wires them (the proxy's, the PVM's and the
+ * checkpoint's ops, the link's handler table and lost callback, the
+ * migration's event_fd) and makes the transitions: it alone decides that
+ * the secondary is lost, that live sync ended (event_fd) and what follows.
  *
  * Threads: the main thread runs the event loop (clients, the PVM's channel,
  * the link in colo state, the control socket) and checkpoints; it owns
- * proxy and pvm (but for pvm's hint-thread fields). The migration thread
- * runs live sync and owns the link until it ends. The hint thread (pvm.h)
- * answers the PVM's free page hints into rs. ram_state has its own lock
- * (bitmap_mutex); everything else here belongs to the main thread, except
- * where a field says otherwise. What the migration thread reads is set
- * before pthread_create and left alone until the join (or is atomic);
- * what it writes is read by the main thread only after the join (or is
- * atomic). Status and errors the operator sees (last_error) are written
- * on the main thread only: the migration thread reports through
- * mig.error, which migration_on_done copies after the join.
+ * proxy, pvm (but for pvm's hint-thread fields) and ckpt. The migration
+ * thread runs live sync and owns the link until the join. The hint thread
+ * (pvm.h) answers the PVM's free page hints into rs. ram_state has its own
+ * lock (bitmap_mutex); everything else here belongs to the main thread,
+ * except where a field says otherwise. What the migration thread reads is
+ * its own copy (struct migration_config, taken by migration_start) or
+ * atomic (max_wait_ms); what it writes is read by the main thread only
+ * after the join (or is atomic). Status and errors the operator sees
+ * (last_error) are written on the main thread only: the migration thread
+ * reports through mig.error, which on_sync_done copies after the join.
  */
 #ifndef COLO_PRIMARY_INTERNAL_H
 #define COLO_PRIMARY_INTERNAL_H
@@ -56,7 +60,7 @@ struct primary {
 	struct primary_opts opts;       /* tunables may change via `set` */
 	struct evloop *loop;
 	struct ctl_server *ctl;
-	_Atomic bool stop;              /* the migration thread reads it */
+	_Atomic bool stop;              /* a stop was requested */
 	int sig_fd;
 
 	struct ram_layout ram;
@@ -71,8 +75,8 @@ struct primary {
 	/* the secondary */
 	enum colo_state state;
 	struct xport_tls_ctx *tls;
-	/* The migration thread's from migration_start to the join (it dials
-	 * and fills it), the main thread's after. */
+	/* The migration thread's from primary_sync_start to the join (it
+	 * dials and fills it), the main thread's after. */
 	struct link link;
 	char last_error[1024];          /* main thread only; see above */
 	char secondary_addr[256];       /* set by `protect` */
@@ -89,38 +93,19 @@ struct primary {
 	double last_sync_ms;
 	uint64_t last_sync_pages, last_sync_bytes;
 
-	/* comparison and checkpoints */
-	struct cmp *cmp;
-	bool ckpt_requested;
-	uint64_t last_ckpt_ms;
-	uint64_t ckpt_count;
-	uint64_t mismatch_ckpts, timeout_ckpts, periodic_ckpts, manual_ckpts;
-	uint64_t held_ckpts;            /* forced by --max-held-output */
-	struct ckpt_result last_ckpt;
+	/* comparison and checkpoints: the comparator, counters, last
+	 * result (see checkpoint.h) */
+	struct checkpoint ckpt;
 };
 
-/* dial.c: on the migration thread, see migration.h. 0; -ECANCELED when
- * called off; mig.refused set when the secondary refused us; anything else
- * is worth another try (mig.error says why). */
-int dial_secondary(struct primary *p);
+/* Live sync towards opts.secondary (state syncing), or -errno. */
+int primary_sync_start(struct primary *p);
+/* Live sync called off, the thread joined: standalone. */
+void primary_sync_cancel(struct primary *p);
 
-/* migration.c */
-void colo_enter(struct primary *p);
-int migration_start(struct primary *p);
-void migration_cancel(struct primary *p);
-void migration_tick(struct primary *p);
-void migration_on_done(struct evloop *l, int fd, uint32_t events,
-		       void *opaque);
-
-/* checkpoint.c */
-/* The link's handler for OUTPUT: the SVM's output, fed to the comparator. */
-int colo_on_svm_output(void *opaque, const struct proto_msg *m);
+/* A checkpoint in colo state (-ENOTCONN otherwise); a failure but the
+ * PVM's death or a stop request loses the secondary. See checkpoint_run. */
 int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
-void colo_maybe_checkpoint(struct primary *p);
-void colo_mismatch(struct primary *p);
-void colo_check_held(struct primary *p);
-uint64_t colo_next_deadline_ms(struct primary *p);
-int colo_first_checkpoint(struct primary *p);
 
 /* control.c */
 int primary_control_init(struct primary *p);

@@ -138,10 +138,174 @@ void secondary_lost(struct primary *p, const char *why)
 	ram_state_unprotected(&p->rs);
 	p->secondary_losses++;
 	p->redial_at_ms = evloop_now_ms() + 500;
-	p->ckpt_requested = false;
-	cmp_checkpoint_done(p->cmp);
-	cmp_free(p->cmp);
-	p->cmp = primary_comparator_new(p);
+	p->ckpt.requested = false;
+	cmp_checkpoint_done(p->ckpt.cmp);
+	cmp_free(p->ckpt.cmp);
+	p->ckpt.cmp = primary_comparator_new(p);
+}
+
+/* Re-dial a secondary we could not reach with a capped backoff. */
+#define REDIAL_MIN_MS 500
+#define REDIAL_MAX_MS 5000
+
+/* Live sync towards opts.secondary, on the migration thread with a copy of
+ * what it needs to dial. */
+int primary_sync_start(struct primary *p)
+{
+	struct migration_config cfg = { 0 };
+	char err[256];
+	int ret;
+
+	if (!p->opts.insecure && !p->tls) {
+		p->tls = xport_tls_ctx_new(p->opts.tls_creds, XPORT_TLS_CLIENT,
+					   err, sizeof(err));
+		if (!p->tls) {
+			log_error("%s", err);
+			return -EINVAL;
+		}
+		ret = xport_tls_ctx_set_authz(p->tls, p->opts.tls_authz,
+					      p->opts.ntls_authz);
+		if (ret < 0)
+			return ret;
+	}
+	cfg.secondary = p->opts.secondary;
+	cfg.insecure = p->opts.insecure;
+	cfg.tls = p->tls;
+	cfg.tls_hostname = p->opts.tls_hostname;
+	memcpy(cfg.guest_digest, p->guest_digest, sizeof(cfg.guest_digest));
+	cfg.gen = p->gen;
+	cfg.heartbeat_ms = p->opts.heartbeat_ms;
+	cfg.failover_timeout_ms = p->opts.failover_timeout_ms;
+	ret = migration_start(&p->mig, &cfg);
+	if (ret < 0)
+		return ret;
+	p->state = COLO_STATE_SYNCING;
+	return 0;
+}
+
+/* Live sync called off (or ended without protection): unprotected. */
+static void sync_ended(struct primary *p)
+{
+	xport_free(p->link.x);
+	p->link.x = NULL;
+	p->state = COLO_STATE_STANDALONE;
+	ram_state_unprotected(&p->rs);
+}
+
+/* on_sync_done then finds nothing to join; the state is standalone. */
+void primary_sync_cancel(struct primary *p)
+{
+	if (!p->mig.running)
+		return;
+	migration_cancel(&p->mig);
+	sync_ended(p);
+}
+
+/* Protected from here on: compare every connection's output. */
+static void colo_enter(struct primary *p)
+{
+	proxy_track_all(&p->proxy, p->ckpt.cmp);
+	p->state = COLO_STATE_COLO;
+	p->ckpt.last_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
+	/* A secondary silent this long is lost, also in the middle of a
+	 * checkpoint: never keep clients waiting longer than that. The main
+	 * thread's waits end on a stop signal. */
+	xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
+	xport_set_cancel(p->link.x, p->sig_fd);
+	if (evloop_add(p->loop, xport_fd(p->link.x), EV_READ, link_on_readable,
+		       &p->link) < 0)
+		secondary_lost(p, "cannot watch the link");
+}
+
+/* Unprotected, with a secondary to protect us: dial it again when due. */
+static void redial_tick(struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running &&
+	    p->opts.secondary && now >= p->redial_at_ms) {
+		log_info("dialling secondary %s to be protected again",
+			 p->opts.secondary);
+		if (primary_sync_start(p) < 0)
+			p->redial_at_ms = now + 5000;
+	}
+}
+
+/* Not protected yet: try again later, sooner after the first failures. */
+static void schedule_redial(struct primary *p)
+{
+	uint64_t now = evloop_now_ms();
+
+	p->dial_failures++;
+	p->redial_backoff_ms = !p->redial_backoff_ms ? REDIAL_MIN_MS :
+			       p->redial_backoff_ms * 2 > REDIAL_MAX_MS ?
+			       REDIAL_MAX_MS : p->redial_backoff_ms * 2;
+	p->redial_at_ms = now + p->redial_backoff_ms;
+	/* A secondary down for hours must not fill the journal: say each new
+	 * reason, then every minute or so. */
+	if (p->dial_failures == 1 || strcmp(p->last_error, p->mig.error) ||
+	    p->dial_failures % (60000 / REDIAL_MAX_MS) == 0)
+		log_error("protection not established (%llu failed tries): %s; "
+			  "next try in %u ms",
+			  (unsigned long long)p->dial_failures,
+			  p->mig.error[0] ? p->mig.error : "unknown error",
+			  p->redial_backoff_ms);
+}
+
+/* Live sync failed, or its first checkpoint did: refused for good, or
+ * another try later. */
+static void sync_failed(struct primary *p, int ret)
+{
+	if (ret != -ECANCELED && atomic_load(&p->mig.refused)) {
+		log_error("%s", p->mig.error);
+		log_warn("not dialling %s again until `colo-ctl protect`",
+			 p->opts.secondary);
+		p->redial = false;
+	} else if (ret != -ECANCELED) {
+		if (!p->mig.error[0])
+			snprintf(p->mig.error, sizeof(p->mig.error),
+				 "first checkpoint failed: %s",
+				 strerror(-ret));
+		schedule_redial(p);
+	}
+	if (p->mig.error[0])
+		snprintf(p->last_error, sizeof(p->last_error), "%s",
+			 p->mig.error);
+	sync_ended(p);
+}
+
+/* The migration thread's event_fd: live sync ended. Converged, the first
+ * checkpoint (stop-and-copy) makes the pair. */
+static void on_sync_done(struct evloop *l, int fd, uint32_t events,
+			 void *opaque)
+{
+	struct primary *p = opaque;
+	struct ram_save_stats st;
+	int ret;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	if (!migration_join(&p->mig, &ret))
+		return;
+	if (ret == 0)
+		ret = checkpoint_first(&p->ckpt);
+	if (ret < 0) {
+		sync_failed(p, ret);
+		return;
+	}
+	p->redial_backoff_ms = 0;
+	p->dial_failures = 0;
+	p->last_error[0] = '\0';
+	ram_state_get_stats(&p->rs, &st);
+	p->last_sync_ms = (double)(evloop_now_ms() - p->mig.started_ms);
+	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent;
+	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent;
+	colo_enter(p);
+	log_info("protected: live sync took %.0f ms, %llu pages (%llu MiB of "
+		 "data); pair in colo state", p->last_sync_ms,
+		 (unsigned long long)p->last_sync_pages,
+		 (unsigned long long)(p->last_sync_bytes >> 20));
 }
 
 static void on_link_lost(void *opaque, const char *why)
@@ -189,19 +353,69 @@ static void tick(struct primary *p)
 	pvm_send_event(&p->pvm, CHAN_EV_TICK, 0, now, NULL, 0);
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The next tick, re-dial, heartbeat, silence or checkpoint that is due. */
 static uint64_t next_deadline_ms(struct primary *p)
 {
-	uint64_t colo = colo_next_deadline_ms(p);
-	uint64_t proxy = proxy_next_deadline_ms(&p->proxy);
+	uint64_t d = p->last_tick_ms + TICK_MS;
 
-	return proxy < colo ? proxy : colo;
+	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running)
+		d = min_u64(d, p->redial_at_ms);
+	if (p->state == COLO_STATE_COLO) {
+		d = min_u64(d, p->link.hb_ms + p->opts.heartbeat_ms);
+		d = min_u64(d, p->link.rx_ms + p->opts.failover_timeout_ms);
+		d = checkpoint_deadline_ms(&p->ckpt, d);
+	}
+	return min_u64(d, proxy_next_deadline_ms(&p->proxy));
+}
+
+int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
+{
+	int ret;
+
+	if (p->state != COLO_STATE_COLO) {
+		memset(res, 0, sizeof(*res));
+		return -ENOTCONN;
+	}
+	ret = checkpoint_run(&p->ckpt, verify, res);
+	/* A stop request (-ECANCELED) ends us with the output still held:
+	 * releasing it would let out bytes the SVM may never produce. */
+	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
+		secondary_lost(p, "checkpoint failed");
+	return ret;
+}
+
+static void maybe_checkpoint(struct primary *p)
+{
+	struct ckpt_result res;
+
+	if (p->state != COLO_STATE_COLO ||
+	    !checkpoint_due(&p->ckpt, evloop_now_ms()))
+		return;
+	if (colo_checkpoint(p, false, &res) == 0)
+		log_debug("checkpoint %llu: %llu pages, %.1f ms",
+			  (unsigned long long)res.id,
+			  (unsigned long long)res.pages, res.pause_ms);
+	ckpt_result_free(&res);
+}
+
+/* The link's handler for OUTPUT: the SVM's output, to the comparator. */
+static int on_svm_output(void *opaque, const struct proto_msg *m)
+{
+	struct primary *p = opaque;
+
+	return checkpoint_on_svm_output(&p->ckpt, m);
 }
 
 /* What the secondary may send unasked in colo state, and who takes it.
  * Heartbeats the link answers itself; replies a checkpoint waits for
  * (VERIFY, CKPT_ACK) it asks for with link_expect, so they are not here. */
 static const link_handler_fn link_handlers[PROTO__MAX] = {
-	[PROTO_OUTPUT] = colo_on_svm_output,
+	[PROTO_OUTPUT] = on_svm_output,
 };
 
 /* What the proxy needs of the rest of the primary. */
@@ -247,7 +461,7 @@ static struct cmp *proxy_comparator(void *opaque)
 {
 	struct primary *p = opaque;
 
-	return p->cmp;
+	return p->ckpt.cmp;
 }
 
 static const struct proxy_ops proxy_ops = {
@@ -296,12 +510,12 @@ static void on_pvm_output(void *opaque, uint32_t conn, const uint8_t *data,
 	}
 	if (proxy_output_over(&p->proxy, conn, len))
 		return;
-	if (cmp_push_pvm(p->cmp, conn, data, len, evloop_now_ms()) ==
+	if (cmp_push_pvm(p->ckpt.cmp, conn, data, len, evloop_now_ms()) ==
 	    CMP_MISMATCH) {
 		log_debug("conn %u: output differs, checkpoint", conn);
-		colo_mismatch(p);
+		checkpoint_mismatch(&p->ckpt);
 	}
-	colo_check_held(p);
+	checkpoint_check_held(&p->ckpt);
 }
 
 static void on_pvm_close(void *opaque, uint32_t conn)
@@ -315,9 +529,9 @@ static void on_pvm_close(void *opaque, uint32_t conn)
 		proxy_release_close(&p->proxy, conn);
 		return;
 	}
-	if (cmp_close_pvm(p->cmp, conn, evloop_now_ms()) == CMP_MISMATCH) {
+	if (cmp_close_pvm(p->ckpt.cmp, conn, evloop_now_ms()) == CMP_MISMATCH) {
 		log_debug("conn %u: closed out of step, checkpoint", conn);
-		colo_mismatch(p);
+		checkpoint_mismatch(&p->ckpt);
 	}
 }
 
@@ -372,6 +586,31 @@ void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v)
 	proxy_set_limits(&p->proxy, &l);
 }
 
+static void ckpt_tunables(void *opaque, struct proto_tunables *t)
+{
+	primary_tunables(opaque, t);
+}
+
+static const struct checkpoint_ops checkpoint_ops = {
+	.idle = primary_wait_idle,
+	.tunables = ckpt_tunables,
+};
+
+/* The checkpoint works on the units it is handed, never on p. */
+static void checkpoint_wire(struct primary *p)
+{
+	p->ckpt.link = &p->link;
+	p->ckpt.pvm = &p->pvm;
+	p->ckpt.proxy = &p->proxy;
+	p->ckpt.rs = &p->rs;
+	p->ckpt.ram = &p->ram;
+	p->ckpt.opts = &p->opts;
+	p->ckpt.clock_ms = &p->last_tick_ms;
+	p->ckpt.gen = &p->gen;
+	p->ckpt.ops = &checkpoint_ops;
+	p->ckpt.opaque = p;
+}
+
 static int setup(struct primary *p, struct primary_adopt *adopt)
 {
 	char hex[2 * DIGEST_LEN + 1];
@@ -393,9 +632,17 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	}
 	digest_hex(p->guest_digest, hex);
 	log_info("guest %s sha256 %s", p->opts.guest, hex);
-	p->cmp = primary_comparator_new(p);
-	if (!p->cmp)
+	checkpoint_wire(p);
+	p->ckpt.cmp = primary_comparator_new(p);
+	if (!p->ckpt.cmp)
 		return -ENOMEM;
+	ret = migration_init(&p->mig, &p->link, &p->rs, &p->ram,
+			     &p->max_wait_ms);
+	if (ret == 0)
+		ret = evloop_add(p->loop, p->mig.event_fd, EV_READ,
+				 on_sync_done, p);
+	if (ret < 0)
+		return ret;
 	link_set_handlers(&p->link, link_handlers, p);
 	link_set_loop(&p->link, p->loop, on_link_lost);
 	if (adopt) {
@@ -428,7 +675,8 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 static void teardown(struct primary *p)
 {
 	p->stop = true;
-	migration_cancel(p);
+	primary_sync_cancel(p);
+	migration_deinit(&p->mig);
 	ctl_server_free(p->ctl);
 	proxy_deinit(&p->proxy);
 	pvm_deinit(&p->pvm);
@@ -437,12 +685,8 @@ static void teardown(struct primary *p)
 	xport_free(p->link.x);
 	xport_tls_ctx_free(p->tls);
 	proto_rxbuf_free(&p->link.rx);
-	cmp_free(p->cmp);
+	cmp_free(p->ckpt.cmp);
 	ram_layout_destroy(&p->ram);
-	if (p->mig.event_fd >= 0)
-		close(p->mig.event_fd);
-	if (p->mig.cancel_fd >= 0)
-		close(p->mig.cancel_fd);
 	if (p->sig_fd >= 0)
 		close(p->sig_fd);
 	evloop_free(p->loop);
@@ -490,7 +734,7 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->mig.cancel_fd = -1;
 	p->pvm.proc.pid = -1;
 	p->state = COLO_STATE_STANDALONE;
-	p->last_ckpt_ms = p->last_tick_ms = evloop_now_ms();
+	p->ckpt.last_ms = p->last_tick_ms = evloop_now_ms();
 
 	ret = setup(p, adopt);
 	if (ret < 0)
@@ -513,7 +757,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		fprintf(stderr, "ready\n");
 	p->redial = o->secondary != NULL;
 	if (o->secondary) {
-		ret = migration_start(p);
+		ret = primary_sync_start(p);
 		if (ret < 0)
 			goto out;
 	} else if (!adopt) {
@@ -544,8 +788,8 @@ int primary_run_adopted(const struct primary_opts *o,
 		if (p->state == COLO_STATE_COLO)
 			link_tick(&p->link, p->opts.heartbeat_ms,
 				  p->opts.failover_timeout_ms);
-		migration_tick(p);
-		colo_maybe_checkpoint(p);
+		redial_tick(p);
+		maybe_checkpoint(p);
 		proxy_flush_closing(&p->proxy);
 		proxy_tick(&p->proxy);
 		tick(p);
