@@ -98,10 +98,18 @@ struct primary {
 	struct checkpoint ckpt;
 };
 
+/* protect.c: live sync, colo state, a lost secondary, re-dialling. */
 /* Live sync towards opts.secondary (state syncing), or -errno. */
 int primary_sync_start(struct primary *p);
 /* Live sync called off, the thread joined: standalone. */
 void primary_sync_cancel(struct primary *p);
+/* The migration thread's event fd: live sync ended (colo, or retry). */
+void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
+			  void *opaque);
+/* The link's lost callback: secondary_lost. */
+void primary_on_link_lost(void *opaque, const char *why);
+/* Every tick: dial again once the backoff has passed. */
+void primary_redial_tick(struct primary *p);
 
 /* A checkpoint in colo state (-ENOTCONN otherwise); a failure but the
  * PVM's death or a stop request loses the secondary. See checkpoint_run. */

@@ -23,48 +23,6 @@
 
 #define TICK_MS 1000
 
-void primary_opts_defaults(struct primary_opts *o)
-{
-	size_t i;
-
-	memset(o, 0, sizeof(*o));
-	for (i = 0; i < TUNABLE__MAX; i++)
-		if (tunables[i].flags & TUNABLE_PRIMARY)
-			primary_opts_set(o, (enum tunable_id)i,
-					 tunables[i].def);
-}
-
-void primary_opts_set(struct primary_opts *o, enum tunable_id id, uint64_t v)
-{
-	unsigned u = (unsigned)v;    /* every count and time fits */
-
-	switch (id) {
-	case TUNABLE_CHECKPOINT_DELAY: o->checkpoint_delay_ms = u; break;
-	case TUNABLE_COMPARE_TIMEOUT: o->compare_timeout_ms = u; break;
-	case TUNABLE_MAX_WAIT: o->max_wait_ms = u; break;
-	case TUNABLE_CLEAR_BITMAP_SHIFT: o->clear_bitmap_shift = u; break;
-	case TUNABLE_HEARTBEAT: o->heartbeat_ms = u; break;
-	case TUNABLE_FAILOVER_TIMEOUT: o->failover_timeout_ms = u; break;
-	case TUNABLE_RAM: o->ram_bytes = v; break;
-	case TUNABLE_CLIENT_OUTPUT_LIMIT: o->client_output_limit = v; break;
-	case TUNABLE_CLIENT_INPUT_LIMIT: o->client_input_limit = v; break;
-	case TUNABLE_MAX_HELD_OUTPUT: o->max_held_output = v; break;
-	case TUNABLE_MAX_CLIENTS: o->max_clients = u; break;
-	case TUNABLE__MAX: break;
-	}
-}
-
-void primary_opts_tunables(const struct primary_opts *o,
-			   struct proto_tunables *t)
-{
-	t->checkpoint_delay_ms = o->checkpoint_delay_ms;
-	t->compare_timeout_ms = o->compare_timeout_ms;
-	t->max_wait_ms = o->max_wait_ms;
-	t->clear_bitmap_shift = o->clear_bitmap_shift;
-	t->heartbeat_ms = o->heartbeat_ms;
-	t->failover_timeout_ms = o->failover_timeout_ms;
-}
-
 const char *colo_state_name(enum colo_state s)
 {
 	switch (s) {
@@ -117,200 +75,6 @@ int primary_wait_idle(void *opaque)
 struct cmp *primary_comparator_new(struct primary *p)
 {
 	return cmp_new(proxy_release, proxy_release_close, &p->proxy);
-}
-
-/*
- * The secondary is gone. The PVM is now the only copy, so holding output
- * back protects nobody: release it and go on unprotected.
- */
-void secondary_lost(struct primary *p, const char *why)
-{
-	if (!p->link.x)
-		return;
-	log_error("secondary lost (%s): continuing unprotected", why);
-	snprintf(p->last_error, sizeof(p->last_error), "secondary lost: %s",
-		 why);
-	if (p->state == COLO_STATE_COLO)
-		evloop_del(p->loop, xport_fd(p->link.x));
-	xport_free(p->link.x);
-	p->link.x = NULL;
-	p->state = COLO_STATE_STANDALONE;
-	ram_state_unprotected(&p->rs);
-	p->secondary_losses++;
-	p->redial_at_ms = evloop_now_ms() + 500;
-	p->ckpt.requested = false;
-	cmp_checkpoint_done(p->ckpt.cmp);
-	cmp_free(p->ckpt.cmp);
-	p->ckpt.cmp = primary_comparator_new(p);
-}
-
-/* Re-dial a secondary we could not reach with a capped backoff. */
-#define REDIAL_MIN_MS 500
-#define REDIAL_MAX_MS 5000
-
-/* Live sync towards opts.secondary, on the migration thread with a copy of
- * what it needs to dial. */
-int primary_sync_start(struct primary *p)
-{
-	struct migration_config cfg = { 0 };
-	char err[256];
-	int ret;
-
-	if (!p->opts.insecure && !p->tls) {
-		p->tls = xport_tls_ctx_new(p->opts.tls_creds, XPORT_TLS_CLIENT,
-					   err, sizeof(err));
-		if (!p->tls) {
-			log_error("%s", err);
-			return -EINVAL;
-		}
-		ret = xport_tls_ctx_set_authz(p->tls, p->opts.tls_authz,
-					      p->opts.ntls_authz);
-		if (ret < 0)
-			return ret;
-	}
-	cfg.secondary = p->opts.secondary;
-	cfg.insecure = p->opts.insecure;
-	cfg.tls = p->tls;
-	cfg.tls_hostname = p->opts.tls_hostname;
-	memcpy(cfg.guest_digest, p->guest_digest, sizeof(cfg.guest_digest));
-	cfg.gen = p->gen;
-	cfg.heartbeat_ms = p->opts.heartbeat_ms;
-	cfg.failover_timeout_ms = p->opts.failover_timeout_ms;
-	ret = migration_start(&p->mig, &cfg);
-	if (ret < 0)
-		return ret;
-	p->state = COLO_STATE_SYNCING;
-	return 0;
-}
-
-/* Live sync called off (or ended without protection): unprotected. */
-static void sync_ended(struct primary *p)
-{
-	xport_free(p->link.x);
-	p->link.x = NULL;
-	p->state = COLO_STATE_STANDALONE;
-	ram_state_unprotected(&p->rs);
-}
-
-/* on_sync_done then finds nothing to join; the state is standalone. */
-void primary_sync_cancel(struct primary *p)
-{
-	if (!p->mig.running)
-		return;
-	migration_cancel(&p->mig);
-	sync_ended(p);
-}
-
-/* Protected from here on: compare every connection's output. */
-static void colo_enter(struct primary *p)
-{
-	proxy_track_all(&p->proxy, p->ckpt.cmp);
-	p->state = COLO_STATE_COLO;
-	p->ckpt.last_ms = p->link.rx_ms = p->link.hb_ms = evloop_now_ms();
-	/* A secondary silent this long is lost, also in the middle of a
-	 * checkpoint: never keep clients waiting longer than that. The main
-	 * thread's waits end on a stop signal. */
-	xport_set_timeout(p->link.x, (int)p->opts.failover_timeout_ms);
-	xport_set_cancel(p->link.x, p->sig_fd);
-	if (evloop_add(p->loop, xport_fd(p->link.x), EV_READ, link_on_readable,
-		       &p->link) < 0)
-		secondary_lost(p, "cannot watch the link");
-}
-
-/* Unprotected, with a secondary to protect us: dial it again when due. */
-static void redial_tick(struct primary *p)
-{
-	uint64_t now = evloop_now_ms();
-
-	if (p->state == COLO_STATE_STANDALONE && p->redial && !p->mig.running &&
-	    p->opts.secondary && now >= p->redial_at_ms) {
-		log_info("dialling secondary %s to be protected again",
-			 p->opts.secondary);
-		if (primary_sync_start(p) < 0)
-			p->redial_at_ms = now + 5000;
-	}
-}
-
-/* Not protected yet: try again later, sooner after the first failures. */
-static void schedule_redial(struct primary *p)
-{
-	uint64_t now = evloop_now_ms();
-
-	p->dial_failures++;
-	p->redial_backoff_ms = !p->redial_backoff_ms ? REDIAL_MIN_MS :
-			       p->redial_backoff_ms * 2 > REDIAL_MAX_MS ?
-			       REDIAL_MAX_MS : p->redial_backoff_ms * 2;
-	p->redial_at_ms = now + p->redial_backoff_ms;
-	/* A secondary down for hours must not fill the journal: say each new
-	 * reason, then every minute or so. */
-	if (p->dial_failures == 1 || strcmp(p->last_error, p->mig.error) ||
-	    p->dial_failures % (60000 / REDIAL_MAX_MS) == 0)
-		log_error("protection not established (%llu failed tries): %s; "
-			  "next try in %u ms",
-			  (unsigned long long)p->dial_failures,
-			  p->mig.error[0] ? p->mig.error : "unknown error",
-			  p->redial_backoff_ms);
-}
-
-/* Live sync failed, or its first checkpoint did: refused for good, or
- * another try later. */
-static void sync_failed(struct primary *p, int ret)
-{
-	if (ret != -ECANCELED && atomic_load(&p->mig.refused)) {
-		log_error("%s", p->mig.error);
-		log_warn("not dialling %s again until `colo-ctl protect`",
-			 p->opts.secondary);
-		p->redial = false;
-	} else if (ret != -ECANCELED) {
-		if (!p->mig.error[0])
-			snprintf(p->mig.error, sizeof(p->mig.error),
-				 "first checkpoint failed: %s",
-				 strerror(-ret));
-		schedule_redial(p);
-	}
-	if (p->mig.error[0])
-		snprintf(p->last_error, sizeof(p->last_error), "%s",
-			 p->mig.error);
-	sync_ended(p);
-}
-
-/* The migration thread's event_fd: live sync ended. Converged, the first
- * checkpoint (stop-and-copy) makes the pair. */
-static void on_sync_done(struct evloop *l, int fd, uint32_t events,
-			 void *opaque)
-{
-	struct primary *p = opaque;
-	struct ram_save_stats st;
-	int ret;
-
-	(void)l;
-	(void)fd;
-	(void)events;
-	if (!migration_join(&p->mig, &ret))
-		return;
-	if (ret == 0)
-		ret = checkpoint_first(&p->ckpt);
-	if (ret < 0) {
-		sync_failed(p, ret);
-		return;
-	}
-	p->redial_backoff_ms = 0;
-	p->dial_failures = 0;
-	p->last_error[0] = '\0';
-	ram_state_get_stats(&p->rs, &st);
-	p->last_sync_ms = (double)(evloop_now_ms() - p->mig.started_ms);
-	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent;
-	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent;
-	colo_enter(p);
-	log_info("protected: live sync took %.0f ms, %llu pages (%llu MiB of "
-		 "data); pair in colo state", p->last_sync_ms,
-		 (unsigned long long)p->last_sync_pages,
-		 (unsigned long long)(p->last_sync_bytes >> 20));
-}
-
-static void on_link_lost(void *opaque, const char *why)
-{
-	secondary_lost(opaque, why);
 }
 
 /* In colo state only: during live sync the migration thread owns the
@@ -640,11 +404,11 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 			     &p->max_wait_ms);
 	if (ret == 0)
 		ret = evloop_add(p->loop, p->mig.event_fd, EV_READ,
-				 on_sync_done, p);
+				 primary_on_sync_done, p);
 	if (ret < 0)
 		return ret;
 	link_set_handlers(&p->link, link_handlers, p);
-	link_set_loop(&p->link, p->loop, on_link_lost);
+	link_set_loop(&p->link, p->loop, primary_on_link_lost);
 	if (adopt) {
 		p->ram = adopt->ram;
 		pvm_adopt(&p->pvm, &adopt->guest);
@@ -788,7 +552,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		if (p->state == COLO_STATE_COLO)
 			link_tick(&p->link, p->opts.heartbeat_ms,
 				  p->opts.failover_timeout_ms);
-		redial_tick(p);
+		primary_redial_tick(p);
 		maybe_checkpoint(p);
 		proxy_flush_closing(&p->proxy);
 		proxy_tick(&p->proxy);
