@@ -143,9 +143,12 @@ for side in secondary primary; do
 		--guest "$KV" "${KV_DEBUG[@]}" --insecure
 	wait_state "$T/p.sock" syncing 30
 	if [[ $side == secondary ]]; then
-		# (The sync may just have reached its first checkpoint.)
+		# (The sync may just have reached its first checkpoint, or on
+		# an idle machine ended between the poll and the signal: the
+		# stop is what is tested; the log line says which state it hit.)
 		stopped secondary "$PID_secondary" "secondary syncing" \
-			"(hello|syncing|checkpoint)"
+			"(hello|syncing|checkpoint|colo)"
+		grep -o "leaving state [a-z]*" "$T/secondary.log" | tail -1
 	else
 		stopped primary "$PID_primary" "primary syncing" syncing "$PVM"
 		# (Or later, if the sync had just ended: any state will do,
