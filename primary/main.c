@@ -60,16 +60,8 @@ static void die(const char *fmt, ...)
 
 static void print_usage(FILE *f)
 {
-	char line[256];
-	size_t i;
-
 	fputs(usage, f);
-	for (i = 0; i < TUNABLE__MAX; i++) {
-		if (!(tunables[i].flags & TUNABLE_PRIMARY))
-			continue;
-		tunable_help(&tunables[i], line, sizeof(line));
-		fprintf(f, "%s\n", line);
-	}
+	tunables_print_help(f, TUNABLE_PRIMARY);
 }
 
 static void parse_tunable(struct primary_opts *o, enum tunable_id id,

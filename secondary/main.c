@@ -53,16 +53,8 @@ static int die(const char *msg)
 
 static void print_usage(FILE *f)
 {
-	char line[256];
-	size_t i;
-
 	fputs(usage, f);
-	for (i = 0; i < TUNABLE__MAX; i++) {
-		if (!(tunables[i].flags & TUNABLE_SECONDARY))
-			continue;
-		tunable_help(&tunables[i], line, sizeof(line));
-		fprintf(f, "%s\n", line);
-	}
+	tunables_print_help(f, TUNABLE_SECONDARY);
 }
 
 int main(int argc, char **argv)

@@ -185,6 +185,19 @@ int tunable_help(const struct tunable *t, char *buf, size_t len)
 			t->flags & TUNABLE_SET ? "; a primary's `set` changes it" : "");
 }
 
+void tunables_print_help(FILE *f, unsigned flag)
+{
+	char line[256];
+	size_t i;
+
+	for (i = 0; i < TUNABLE__MAX; i++) {
+		if (!(tunables[i].flags & flag))
+			continue;
+		tunable_help(&tunables[i], line, sizeof(line));
+		fprintf(f, "%s\n", line);
+	}
+}
+
 void tunables_names(unsigned flags, char *buf, size_t len)
 {
 	size_t i, used = 0;

@@ -12,6 +12,7 @@
 #define COLO_TUNABLES_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -74,6 +75,9 @@ int tunable_parse(const struct tunable *t, const char *s, uint64_t *v,
 /* "  --max-wait MS  <help> (default 50; 1..86400000)" into buf; returns
  * what snprintf does. */
 int tunable_help(const struct tunable *t, char *buf, size_t len);
+/* tunable_help's lines for every tunable with flag set, in table order:
+ * the tunables part of a daemon's --help. */
+void tunables_print_help(FILE *f, unsigned flag);
 /* The names of the tunables with all of flags set, ", " between them. */
 void tunables_names(unsigned flags, char *buf, size_t len);
 /* getopt_long entries for the tunables with flag set into out (room for
