@@ -186,12 +186,16 @@ static int barrier_idle(void *opaque)
 
 int pvm_barrier(struct pvm *v)
 {
+	/* Hints need no answer here: hint_thread gives it. */
+	const struct guestproc_wait_ops ops = {
+		.on_msg = on_guest_msg, .idle = barrier_idle, .opaque = v,
+	};
 	int ret;
 
 	if (v->proc.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&v->proc, ++v->barrier_id, BARRIER_TIMEOUT_MS,
-				on_guest_msg, barrier_idle, v);
+				&ops);
 	/* A barrier that timed out or was called off by a stop request
 	 * leaves a live guest behind. */
 	if (ret < 0 && ret != -ETIMEDOUT && ret != -ECANCELED)

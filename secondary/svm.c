@@ -140,19 +140,33 @@ static void on_readable(struct evloop *l, int fd, uint32_t events,
 	watch(v);
 }
 
-/* The secondary sends nothing between checkpoints, so a hint needs no work
- * here: the next checkpoint overwrites whatever the SVM freed. */
-static void on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
+/*
+ * The secondary sends nothing between checkpoints, so a hint needs no work
+ * here: the next checkpoint overwrites whatever the SVM freed. The SVM
+ * waits for the answer, so it comes from the loop and from a barrier's
+ * wait alike (one thread answers both).
+ */
+static int answer_hint(void *opaque)
 {
 	struct svm *v = opaque;
 	struct chan_msg m, ack = { .type = CHAN_HINT_ACK };
+	int ret = chan_recv(&v->proc.hint_rd, &m);
+
+	if (ret == 0 && m.type != CHAN_HINT)
+		ret = -EPROTO;
+	if (ret == 0)
+		ret = chan_send(v->proc.hint_fd, &ack);
+	return ret;
+}
+
+static void on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
+{
+	struct svm *v = opaque;
 
 	(void)l;
 	(void)fd;
 	(void)events;
-	if (chan_recv(&v->proc.hint_rd, &m) == 0 && m.type == CHAN_HINT)
-		chan_send(v->proc.hint_fd, &ack);
-	else
+	if (answer_hint(v) < 0)
 		v->ops.gone(v->ops.opaque, "the SVM's hint channel closed");
 }
 
@@ -240,9 +254,12 @@ int svm_feed(struct svm *v, const struct proto_input *in)
 
 int svm_barrier(struct svm *v)
 {
+	const struct guestproc_wait_ops ops = {
+		.on_msg = forward_output, .on_hint = answer_hint, .idle = idle,
+		.opaque = v,
+	};
 	int ret = guestproc_barrier(&v->proc, ++v->barrier_id,
-				    BARRIER_TIMEOUT_MS, forward_output, idle,
-				    v);
+				    BARRIER_TIMEOUT_MS, &ops);
 
 	watch(v);
 	return ret;

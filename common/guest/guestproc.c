@@ -423,8 +423,7 @@ int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,
 
 /* Counts what the guest hands over while it works towards a barrier. */
 struct barrier_progress {
-	int (*on_msg)(void *opaque, const struct chan_msg *m);
-	void *opaque;
+	const struct guestproc_wait_ops *ops;
 	uint64_t msgs;
 };
 
@@ -433,15 +432,14 @@ static int barrier_on_msg(void *opaque, const struct chan_msg *m)
 	struct barrier_progress *bp = opaque;
 
 	bp->msgs++;
-	return bp->on_msg ? bp->on_msg(bp->opaque, m) : 0;
+	return bp->ops->on_msg ? bp->ops->on_msg(bp->ops->opaque, m) : 0;
 }
 
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
-		      int (*on_msg)(void *opaque, const struct chan_msg *m),
-		      int (*idle)(void *opaque), void *opaque)
+		      const struct guestproc_wait_ops *ops)
 {
 	struct chan_msg ev = { .type = CHAN_EV_BARRIER, .a = id };
-	struct barrier_progress bp = { on_msg, opaque, 0 };
+	struct barrier_progress bp = { ops, 0 };
 	uint64_t start = evloop_now_ms();
 	uint64_t cap = start + (uint64_t)timeout_ms * GUESTPROC_BARRIER_CAP;
 	uint64_t deadline = start + (uint64_t)timeout_ms;
@@ -450,7 +448,10 @@ int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 
 	ret = guestproc_send(gp, &ev);
 	while (ret >= 0) {
-		struct pollfd pfd = { .fd = gp->chan_fd, .events = POLLIN };
+		struct pollfd pfd[2] = {
+			{ .fd = gp->chan_fd, .events = POLLIN },
+			{ .fd = ops->on_hint ? gp->hint_fd : -1, .events = POLLIN },
+		};
 		uint64_t now;
 
 		ret = guestproc_pump(gp, &done, barrier_on_msg, &bp);
@@ -473,12 +474,18 @@ int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
 			return -ETIMEDOUT;
 		}
 		if (chan_queued(&gp->wr))
-			pfd.events |= POLLOUT;
-		if (poll(&pfd, 1, deadline - now < GUESTPROC_IDLE_MS ?
-				  (int)(deadline - now) :
-				  GUESTPROC_IDLE_MS) < 0 && errno != EINTR)
+			pfd[0].events |= POLLOUT;
+		if (poll(pfd, 2, deadline - now < GUESTPROC_IDLE_MS ?
+				 (int)(deadline - now) : GUESTPROC_IDLE_MS) < 0 &&
+		    errno != EINTR)
 			return -errno;
-		if (idle && (ret = idle(opaque)) < 0)
+		/* A hint counts as progress: the guest is freeing, not stuck. */
+		if (pfd[1].revents) {
+			bp.msgs++;
+			if ((ret = ops->on_hint(ops->opaque)) < 0)
+				return ret;
+		}
+		if (ops->idle && (ret = ops->idle(ops->opaque)) < 0)
 			return ret;
 	}
 	return ret < 0 ? ret : 0;

@@ -49,21 +49,33 @@ uint32_t guestproc_events(const struct guestproc *gp);
  * and in any case after this many times timeout_ms. */
 #define GUESTPROC_BARRIER_CAP 4
 
+/* What a barrier's wait does besides waiting; any member may be NULL. */
+struct guestproc_wait_ops {
+	/* Every message other than the barrier's answer (output, CLOSE). */
+	int (*on_msg)(void *opaque, const struct chan_msg *m);
+	/* The hint channel is readable. A guest on its way to the barrier
+	 * may free memory and then waits for the hint's answer: a daemon
+	 * whose hints are answered by its event loop must answer them here
+	 * too, or the two wait for each other. NULL: served elsewhere. */
+	int (*on_hint)(void *opaque);
+	/* Runs at least every GUESTPROC_IDLE_MS: heartbeats go on while a
+	 * busy guest works its way to the barrier; a negative return (a stop
+	 * request) ends the wait with that value. */
+	int (*idle)(void *opaque);
+	void *opaque;
+};
+
 /*
  * Wait until the guest answers barrier id, writing queued events and
- * handing every other message it sends to on_msg meanwhile. The guest is
- * then at a safe point. A guest working through a backlog keeps sending
- * output: the wait gives up after timeout_ms without any message from it,
- * or after GUESTPROC_BARRIER_CAP * timeout_ms in all (its peer waits, and
- * the PVM's clients with it). idle (may be NULL) runs at least every
- * GUESTPROC_IDLE_MS while waiting: the daemon's heartbeats must go on while
- * a busy guest works its way to the barrier, and a negative return from it
- * (a stop request) ends the wait with that value. 0, -ETIMEDOUT, or -errno
- * (guest gone, or what on_msg or idle returned).
+ * handing everything else it sends to ops meanwhile. The guest is then at
+ * a safe point. A guest working through a backlog keeps sending output:
+ * the wait gives up after timeout_ms without any message from it, or after
+ * GUESTPROC_BARRIER_CAP * timeout_ms in all (its peer waits, and the PVM's
+ * clients with it). 0, -ETIMEDOUT, or -errno (guest gone, or what an op
+ * returned).
  */
 int guestproc_barrier(struct guestproc *gp, uint64_t id, int timeout_ms,
-		      int (*on_msg)(void *opaque, const struct chan_msg *m),
-		      int (*idle)(void *opaque), void *opaque);
+		      const struct guestproc_wait_ops *ops);
 /* Write queued events and read what arrived, handing messages to on_msg,
  * without blocking. 0, or -errno (guest gone, malformed, on_msg's error). */
 int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,

@@ -54,6 +54,9 @@ static int daemon_on_msg(void *opaque, const struct chan_msg *m)
 /* Runs one barrier against g; returns its result and the time it took. */
 static int barrier(struct fake_guest *g, uint64_t *took_ms)
 {
+	const struct guestproc_wait_ops ops = {
+		.on_msg = daemon_on_msg, .idle = guest_idle, .opaque = g,
+	};
 	struct guestproc gp = { .pid = getpid(), .hint_fd = -1 };
 	int sv[2];
 	uint64_t t0;
@@ -66,8 +69,7 @@ static int barrier(struct fake_guest *g, uint64_t *took_ms)
 	CHECK_EQ(chan_reader_init(&gp.rd, sv[0]), 0);
 	CHECK_EQ(chan_writer_init(&gp.wr, sv[0]), 0);
 	t0 = evloop_now_ms();
-	ret = guestproc_barrier(&gp, 1, TIMEOUT_MS, daemon_on_msg, guest_idle,
-				g);
+	ret = guestproc_barrier(&gp, 1, TIMEOUT_MS, &ops);
 	*took_ms = evloop_now_ms() - t0;
 	chan_reader_deinit(&gp.rd);
 	chan_writer_deinit(&gp.wr);

@@ -4,8 +4,9 @@
  * killed, with the two channels as socketpairs whose far ends the test
  * holds. Input events reach the guest in order and nothing out of order
  * does; the guest's output goes to svm_ops.output, its CLOSE ends a
- * connection in the bookkeeping a takeover hands on; a hint is acked; a
- * guest that goes away is reported through svm_ops.gone.
+ * connection in the bookkeeping a takeover hands on; a hint is acked, in
+ * the loop and while a barrier waits; a guest that goes away is reported
+ * through svm_ops.gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -220,6 +222,45 @@ static void test_hint(void)
 	teardown(&f);
 }
 
+/*
+ * A guest working towards a barrier may free memory on the way and then
+ * waits for its hint's answer before it answers the barrier: the barrier's
+ * wait answers hints, or the two wait for each other until the barrier
+ * times out (the secondary's checkpoint then fails, and the pair with it).
+ */
+static void test_hint_during_barrier(void)
+{
+	struct fake f;
+	uint64_t t0;
+	pid_t pid;
+	int st;
+
+	setup(&f);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct chan_msg ev, ack;
+		struct chan_msg hint = { .type = CHAN_HINT, .c = 4096 };
+		struct chan_msg done = { .type = CHAN_BARRIER_DONE };
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (chan_recv(&f.rd, &ev) || ev.type != CHAN_EV_BARRIER)
+			_exit(1);
+		if (chan_send(f.hint, &hint) || chan_recv(&f.hint_rd, &ack) ||
+		    ack.type != CHAN_HINT_ACK)
+			_exit(2);
+		done.a = ev.a;
+		_exit(chan_send(f.chan, &done) ? 3 : 0);
+	}
+	t0 = evloop_now_ms();
+	CHECK_EQ(svm_barrier(&f.svm), 0);
+	CHECK(evloop_now_ms() - t0 < 5000);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ(f.gone, 0);
+	teardown(&f);
+}
+
 static void test_gone(void)
 {
 	struct fake f;
@@ -267,6 +308,7 @@ int main(void)
 	test_feed();
 	test_output();
 	test_hint();
+	test_hint_during_barrier();
 	test_gone();
 	test_move();
 	printf("svm: all checks passed\n");
