@@ -20,8 +20,12 @@
 #include <sys/types.h>
 
 #define PROC_LAUNCH_HOSTNAME "colo-guest"
-/* RLIMIT_NOFILE, soft and hard: above COLO_SHIM_UFFD_FD (shim-abi.h). */
-#define PROC_LAUNCH_NOFILE 65536
+/*
+ * RLIMIT_NOFILE, soft and hard: above COLO_SHIM_UFFD_FD (shim-abi.h) and
+ * redis-server's default need (maxclients 10000 + 32), and at most the
+ * hard limit a host without CAP_SYS_RESOURCE may already have.
+ */
+#define PROC_LAUNCH_NOFILE 10240
 
 struct proc_launch_spec {
 	const char *path;               /* the program, an absolute path */

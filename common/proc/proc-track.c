@@ -206,9 +206,10 @@ int64_t proc_track_sync(struct proc_track *t, size_t i, struct bitmap *bm,
 	len = v->end - v->start;
 	if (t->track[i] == PROC_TRACK_REFUSED) {
 		pages = len >> RAM_PAGE_SHIFT;
-		if (bit_offset + pages > bm->nbits)
+		if (bm && bit_offset + pages > bm->nbits)
 			return -ERANGE;
-		bitmap_set_range(bm, bit_offset, pages);
+		if (bm)
+			bitmap_set_range(bm, bit_offset, pages);
 		return (int64_t)pages;
 	}
 	if (clear)

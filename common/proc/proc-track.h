@@ -65,7 +65,8 @@ int proc_track_refresh(struct proc_track *t);
 /*
  * The written pages of VMA i (of t->maps) since it was last cleared: bit
  * (page - start) / page size + bit_offset set in bm for each. With clear,
- * they are write-protected again in the same pass. A REFUSED VMA reports
+ * they are write-protected again in the same pass; bm may be NULL to clear
+ * without a report. A REFUSED VMA reports
  * every page. Returns the number of pages set, or -errno; -EINVAL for a
  * VMA that is not followed (PROC_TRACK_NONE).
  */
