@@ -173,6 +173,12 @@ static int plan_init(struct launch_plan *lp,
 	return 0;
 }
 
+/* The child's /tmp is a fresh tmpfs: nothing of the host's is there. */
+static bool under_tmp(const char *path)
+{
+	return !strncmp(path, "/tmp/", 5);
+}
+
 /*
  * The spec's files must be there: ld.so only warns about a missing
  * LD_PRELOAD and runs the program untracked, and an exec failure is
@@ -180,6 +186,13 @@ static int plan_init(struct launch_plan *lp,
  */
 static int check_spec(const struct proc_launch_spec *spec)
 {
+	if ((spec->path && under_tmp(spec->path)) ||
+	    (spec->shim && under_tmp(spec->shim))) {
+		log_error("%s is under /tmp, which the program sees as an "
+			  "empty tmpfs", spec->shim && under_tmp(spec->shim) ?
+			  spec->shim : spec->path);
+		return -EINVAL;
+	}
 	if (!spec->path || spec->path[0] != '/') {
 		log_error("program %s: an absolute path is needed",
 			  spec->path ? spec->path : "(none)");

@@ -102,12 +102,14 @@ static void test_refusals(const char *shim)
 	struct proc_launch_spec missing = { "/nonexistent/program", NULL, shim };
 	struct proc_launch_spec relative = { "bin/true", NULL, shim };
 	struct proc_launch_spec noshim = { "/bin/true", NULL, "/nonexistent.so" };
+	struct proc_launch_spec in_tmp = { "/tmp/program", NULL, shim };
 	struct proc_child c;
 
 	CHECK_EQ(proc_launch(&missing, &c), -ENOENT);
 	CHECK_EQ(c.pidfd, -1);
 	CHECK_EQ(proc_launch(&relative, &c), -EINVAL);
 	CHECK_EQ(proc_launch(&noshim, &c), -ENOENT);
+	CHECK_EQ(proc_launch(&in_tmp, &c), -EINVAL);
 	CHECK_EQ(proc_kill(&c), 0);     /* nothing to kill: a no-op */
 }
 
