@@ -53,7 +53,8 @@ fi
 if dpkg-query -W -f='${Status}' redis-server 2>/dev/null | grep -q "ok installed"; then
 	if [[ -d /run/systemd/system ]]; then
 		systemctl disable --now redis-server.service >/dev/null 2>&1 || true
-	elif command -v update-rc.d >/dev/null; then
+	elif [[ -x /etc/init.d/redis-server ]]; then
+		/etc/init.d/redis-server stop >/dev/null 2>&1 || true
 		update-rc.d redis-server disable >/dev/null 2>&1 || true
 	fi
 fi
