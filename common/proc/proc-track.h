@@ -55,8 +55,10 @@ void proc_track_close(struct proc_track *t);
 /*
  * Re-reads the memory map and registers every writable private VMA that
  * is not registered yet (a PAGEMAP_SCAN with PM_SCAN_CHECK_WPASYNC says
- * which). Registration from here does not write-protect: the pages the
- * program wrote before now show as written at the next sync. Returns the
+ * which). Registration from here does not write-protect: every page of
+ * such a VMA (empty ones too, tests/proc/test-proc-track.c) shows as
+ * written at its next sync, which is what a VMA whose earlier writes are
+ * unknown needs; the get-and-clear then protects it all. Returns the
  * number of VMAs registered now (PROC_TRACK_NEW) or -errno. A VMA the
  * kernel refuses is PROC_TRACK_REFUSED and logged once per refresh.
  */

@@ -5,8 +5,8 @@
  *
  * Fresh memory (a new mapping, brk growth) is registered and write-
  * protected: nothing of it was written yet. Memory that may already hold
- * writes is registered without protection, so that its present pages
- * show as written at the next scan: the target of an mremap (the kernel
+ * writes is registered without protection, so that all its pages show as
+ * written at the next scan (until a get-and-clear protects them): the target of an mremap (the kernel
  * drops the registration and the protection bits of what it moves), and a
  * new thread's stack, which glibc mapped through its internal mmap and
  * wrote its thread control block into before the thread runs.

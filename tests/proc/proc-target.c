@@ -9,6 +9,9 @@
  *                 return, its interfaces and host name
  *   buf           the address of its 64-page buffer, its own VMA
  *   write P...    writes a byte into each page number P of the buffer
+ *   hooks         memory through the shim's other hooks: 16 pages from
+ *                 sbrk, and 4 written pages moved by mremap into a
+ *                 32-page mapping; the two addresses
  *   env           its environment and working directory, ';'-separated
  *   arena         makes a thread whose mallocs create and grow a glibc
  *                 arena (glibc grows it past the shim's hooks); the
@@ -107,6 +110,25 @@ static void checks(char *reply, size_t len)
 		 "tmp=%d net=%d ifs=%s host=%s", (int)getpid(), try_fork(),
 		 try_clone3(), try_exec(), try_create("/colo-rofs-probe"),
 		 try_create("/tmp/colo-probe"), try_outbound(), ifs, host);
+}
+
+static void hooks(char *reply, size_t len)
+{
+	char *grown = sbrk(16 * PAGE), *small, *big, *moved;
+
+	small = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* A reserved destination, so that the move is certain. */
+	big = mmap(NULL, 32 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (grown == (void *)-1 || small == MAP_FAILED || big == MAP_FAILED) {
+		snprintf(reply, len, "failed");
+		return;
+	}
+	memset(small, 2, 4 * PAGE);
+	moved = mremap(small, 4 * PAGE, 32 * PAGE,
+		       MREMAP_MAYMOVE | MREMAP_FIXED, big);
+	snprintf(reply, len, "%p %p", (void *)grown, (void *)moved);
 }
 
 extern char **environ;
@@ -228,6 +250,8 @@ int main(int argc, char **argv)
 			snprintf(reply, sizeof(reply), "%p", (void *)buf);
 		else if (!strncmp(line, "write ", 6))
 			write_pages(buf, line + 6, reply, sizeof(reply));
+		else if (!strcmp(line, "hooks"))
+			hooks(reply, sizeof(reply));
 		else if (!strcmp(line, "env"))
 			env(reply, sizeof(reply));
 		else if (!strcmp(line, "arena"))

@@ -95,6 +95,41 @@ static void test_missed_arena(struct proc_track *t, int fd)
 	CHECK_EQ(t->track[vma_index(t, arena)], PROC_TRACK_LOGGED);
 }
 
+/*
+ * sbrk and mremap go through the shim's hooks: registered before any
+ * refresh. The pages mremap moved were written before: they show (and on
+ * Linux 6.18 so do the empty ones of a range registered unprotected).
+ */
+static void test_hooked(struct proc_track *t, int fd)
+{
+	unsigned long long grown = 0, moved = 0;
+	struct bitmap bm;
+	char reply[128];
+	size_t i;
+
+	fixture_ask(fd, "hooks\n", reply, sizeof(reply), 1);
+	CHECK_EQ(sscanf(reply, "%llx %llx", &grown, &moved), 2);
+	/* LOGGED, not NEW: the refresh found them registered already. */
+	CHECK(proc_track_refresh(t) >= 0);
+	i = vma_index(t, grown);
+	CHECK_EQ(t->track[i], PROC_TRACK_LOGGED);
+	CHECK(fixture_vma_has_uw(t->pid, t->maps.vma[i].start));
+
+	i = vma_index(t, moved);
+	CHECK_EQ(t->maps.vma[i].start, moved);
+	CHECK_EQ(t->maps.vma[i].end, moved + 32 * 4096);
+	CHECK_EQ(t->track[i], PROC_TRACK_LOGGED);
+	CHECK_EQ(bitmap_init(&bm, 32), 0);
+	CHECK(proc_track_sync(t, i, &bm, 0, true) >= 4);
+	for (int p = 0; p < 4; p++)
+		CHECK(bitmap_test(&bm, (uint64_t)p));
+	fprintf(stderr, "after mremap: %llu of 32 pages reported\n",
+		(unsigned long long)bitmap_count(&bm));
+	bitmap_zero(&bm);
+	CHECK_EQ(proc_track_sync(t, i, &bm, 0, false), 0);
+	bitmap_deinit(&bm);
+}
+
 static void check_exactly(const struct bitmap *bm, const int *pages, int n)
 {
 	CHECK_EQ(bitmap_count(bm), n);
@@ -184,6 +219,7 @@ int main(int argc, char **argv)
 	fd = fixture_connect(c.pid, TARGET_PORT);
 	CHECK_EQ(proc_track_open(&t, c.pid, c.pidfd), 0);
 	test_written_pages(&t, fd);
+	test_hooked(&t, fd);
 	test_missed_arena(&t, fd);
 	proc_track_close(&t);
 	CHECK_EQ(proc_kill(&c), SIGKILL);
