@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -40,10 +41,10 @@
 #define P_PIDFD 3
 #endif
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* The main thread's stack limit also places mmap_base: fixed, like ASLR. */
 #define LAUNCH_STACK_LIMIT (8ULL << 20)
 #define TMPFS_OPTIONS "mode=1777,size=64m"
+#define LAUNCH_DOMAINNAME "(none)"      /* the kernel's own default */
 
 /* The child's steps, in order; the names are what a failure logs. */
 enum launch_step {
@@ -58,6 +59,7 @@ enum launch_step {
 	STEP_RDONLY,
 	STEP_TMPFS,
 	STEP_HOSTNAME,
+	STEP_DOMAINNAME,
 	STEP_RLIMIT_NOFILE,
 	STEP_RLIMIT_STACK,
 	STEP_RLIMIT_CORE,
@@ -80,6 +82,7 @@ static const char *const step_name[STEP__MAX] = {
 	[STEP_RDONLY] = "mount_setattr(/, MOUNT_ATTR_RDONLY, AT_RECURSIVE)",
 	[STEP_TMPFS] = "mount(tmpfs, /tmp)",
 	[STEP_HOSTNAME] = "sethostname",
+	[STEP_DOMAINNAME] = "setdomainname",
 	[STEP_RLIMIT_NOFILE] = "setrlimit(RLIMIT_NOFILE)",
 	[STEP_RLIMIT_STACK] = "setrlimit(RLIMIT_STACK)",
 	[STEP_RLIMIT_CORE] = "setrlimit(RLIMIT_CORE)",
@@ -131,7 +134,6 @@ static void plan_free(struct launch_plan *lp)
 static int plan_init(struct launch_plan *lp,
 		     const struct proc_launch_spec *spec)
 {
-	const char *path = getenv("PATH");
 	size_t n = 0, e = 0;
 	int err;
 
@@ -142,7 +144,11 @@ static int plan_init(struct launch_plan *lp,
 	while (spec->args && spec->args[n])
 		n++;
 	lp->argv = calloc(n + 2, sizeof(char *));
-	lp->env_path = concat("PATH=", path && *path ? path : DEFAULT_PATH);
+	/*
+	 * PATH is fixed, not the daemon's: the environment lies on the
+	 * program's stack, and two hosts' daemons may run with other PATHs.
+	 */
+	lp->env_path = concat("PATH=", PROC_LAUNCH_PATH);
 	if (spec->shim)
 		lp->env_preload = concat("LD_PRELOAD=", spec->shim);
 	if (!lp->argv || !lp->env_path || (spec->shim && !lp->env_preload))
@@ -302,8 +308,11 @@ static void __attribute__((noreturn)) child_exec(const struct launch_plan *lp)
 	if (bring_up_lo() < 0)
 		child_fail(fd, STEP_LO_UP);
 	child_mounts(fd);
+	/* Both names: the new UTS namespace starts with the host's. */
 	if (sethostname(PROC_LAUNCH_HOSTNAME, strlen(PROC_LAUNCH_HOSTNAME)) < 0)
 		child_fail(fd, STEP_HOSTNAME);
+	if (setdomainname(LAUNCH_DOMAINNAME, strlen(LAUNCH_DOMAINNAME)) < 0)
+		child_fail(fd, STEP_DOMAINNAME);
 	child_limits(fd);
 	if (personality(PER_LINUX | ADDR_NO_RANDOMIZE) < 0)
 		child_fail(fd, STEP_PERSONALITY);
@@ -311,6 +320,7 @@ static void __attribute__((noreturn)) child_exec(const struct launch_plan *lp)
 		child_fail(fd, STEP_STDIN);
 	if (chdir("/") < 0)
 		child_fail(fd, STEP_CHDIR);
+	umask(022);             /* not the daemon's, whatever started it */
 	/* Only stdio crosses the exec; the error pipe closes with it. */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 

@@ -4,9 +4,10 @@
  *
  * The program runs as PID 1 of new PID, network, mount, UTS and IPC
  * namespaces: only `lo`, up; `/` and everything under it read-only, an
- * empty tmpfs on /tmp; a fixed host name; ASLR off; fixed rlimits; an
- * environment built from scratch (PATH, LANG=C, HOME=/, LD_PRELOAD of the
- * shim); stdin /dev/null, stdout and stderr the daemon's; cwd /. Two
+ * empty tmpfs on /tmp; a fixed host name; ASLR off; fixed rlimits and
+ * umask; an
+ * environment built from scratch (PATH (a fixed one), LANG=C, HOME=/,
+ * LD_PRELOAD of the shim); stdin /dev/null, stdout and stderr the daemon's; cwd /. Two
  * launches of the same binary with the same arguments then start with the
  * same memory map and the same thread ids.
  *
@@ -20,6 +21,7 @@
 #include <sys/types.h>
 
 #define PROC_LAUNCH_HOSTNAME "colo-guest"
+#define PROC_LAUNCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /*
  * RLIMIT_NOFILE, soft and hard: above COLO_SHIM_UFFD_FD (shim-abi.h) and
  * redis-server's default need (maxclients 10000 + 32), and at most the

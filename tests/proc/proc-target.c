@@ -12,7 +12,8 @@
  *   hooks         memory through the shim's other hooks: 16 pages from
  *                 sbrk, and 4 written pages moved by mremap into a
  *                 32-page mapping; the two addresses
- *   env           its environment and working directory, ';'-separated
+ *   env           its environment (';'-separated), working directory,
+ *                 umask and domain name
  *   arena         makes a thread whose mallocs create and grow a glibc
  *                 arena (glibc grows it past the shim's hooks); the
  *                 address of a block in the growth
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -140,8 +142,14 @@ static void env(char *reply, size_t len)
 
 	for (char **e = environ; *e; e++)
 		off += (size_t)snprintf(reply + off, len - off, "%s;", *e);
-	snprintf(reply + off, len - off, "cwd=%s",
-		 getcwd(cwd, sizeof(cwd)) ? cwd : "?");
+	mode_t mask = umask(0);
+	char domain[64];
+
+	umask(mask);
+	if (getdomainname(domain, sizeof(domain)) < 0)
+		snprintf(domain, sizeof(domain), "?");
+	snprintf(reply + off, len - off, "cwd=%s umask=%03o domain=%s",
+		 getcwd(cwd, sizeof(cwd)) ? cwd : "?", (unsigned)mask, domain);
 }
 
 /*

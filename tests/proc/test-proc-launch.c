@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "proc-fixture.h"
@@ -48,13 +49,14 @@ static void check_sandbox(const char *reply)
 	CHECK(strstr(reply, expect));
 }
 
-/* Built from scratch: nothing of ours (COLO_TEST_NOT_INHERITED) leaks. */
+/* Built from scratch: nothing of ours (our PATH, COLO_TEST_NOT_INHERITED,
+ * our umask) leaks. */
 static void check_env(const char *reply, const char *shim)
 {
 	char expect[1024];
 
 	snprintf(expect, sizeof(expect), "PATH=%s;LANG=C;HOME=/;LD_PRELOAD=%s;"
-		 "cwd=/\n", getenv("PATH"), shim);
+		 "cwd=/ umask=022 domain=(none)\n", PROC_LAUNCH_PATH, shim);
 	fprintf(stderr, "target: %s", reply);
 	CHECK(!strcmp(reply, expect));
 }
@@ -116,6 +118,7 @@ static void test_refusals(const char *shim)
 int main(int argc, char **argv)
 {
 	CHECK_EQ(argc, 3);
+	umask(077);             /* the program gets 022 whatever ours is */
 	fixture_require_root();
 	test_require_dirtylog();
 	setenv("COLO_TEST_NOT_INHERITED", "1", 1);
