@@ -31,7 +31,8 @@
 
 static bool is_fresh_private(int prot, int flags)
 {
-	return (prot & PROT_WRITE) && (flags & MAP_PRIVATE);
+	/* MAP_SHARED_VALIDATE has the MAP_PRIVATE bit: compare the type. */
+	return (prot & PROT_WRITE) && (flags & MAP_TYPE) == MAP_PRIVATE;
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,

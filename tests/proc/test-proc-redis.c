@@ -2,7 +2,8 @@
 /*
  * Debian's redis-server, unmodified, launched through proc-launch with the
  * shim: it answers PING/SET/GET through a connection made inside its
- * network namespace; after proc_track_refresh every writable private VMA
+ * network namespace, and BGSAVE fails (no fork) without harm; after
+ * proc_track_refresh every writable private VMA
  * of it is registered (`uw` in smaps, none refused); and a SET after a
  * clear of all of them shows up as written pages. Skipped (77) without
  * redis-server.
@@ -32,6 +33,12 @@ static void check_redis_answers(int fd)
 	CHECK(!strcmp(reply, "+OK\r\n"));
 	fixture_ask(fd, "GET colo:key\r\n", reply, sizeof(reply), 2);
 	CHECK(!strcmp(reply, "$10\r\ncolo-value\r\n"));
+	/* fork is refused by the shim's filter: an error, and Redis serves on. */
+	fixture_ask(fd, "BGSAVE\r\n", reply, sizeof(reply), 1);
+	fprintf(stderr, "BGSAVE: %s", reply);
+	CHECK(!strncmp(reply, "-ERR", 4));
+	fixture_ask(fd, "PING\r\n", reply, sizeof(reply), 1);
+	CHECK(!strcmp(reply, "+PONG\r\n"));
 }
 
 static void check_every_vma_tracked(struct proc_track *t)
