@@ -128,7 +128,20 @@ static int register_vma(struct proc_track *t, const struct proc_vma *v)
 	return ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
 }
 
-static int follow_vma(struct proc_track *t, size_t i)
+/* Whether the same range was refused at the previous refresh. */
+static bool refused_before(const struct proc_maps *old,
+			   const enum proc_vma_track *old_track,
+			   const struct proc_vma *v)
+{
+	ssize_t j = proc_maps_find(old, v->start);
+
+	return j >= 0 && old->vma[j].start == v->start &&
+	       old->vma[j].end == v->end && old_track[j] == PROC_TRACK_REFUSED;
+}
+
+static int follow_vma(struct proc_track *t, size_t i,
+		      const struct proc_maps *old,
+		      const enum proc_vma_track *old_track)
 {
 	const struct proc_vma *v = &t->maps.vma[i];
 	int r;
@@ -159,6 +172,8 @@ static int follow_vma(struct proc_track *t, size_t i)
 	if (r == -ENOMEM)
 		return 0;
 	t->track[i] = PROC_TRACK_REFUSED;
+	if (refused_before(old, old_track, v))
+		return 0;       /* said once, when it first was */
 	log_warn("pid %d: 0x%llx-0x%llx %s refuses userfaultfd registration "
 		 "(%s): copied whole at every checkpoint", (int)t->pid,
 		 (unsigned long long)v->start, (unsigned long long)v->end,
@@ -168,9 +183,9 @@ static int follow_vma(struct proc_track *t, size_t i)
 
 int proc_track_refresh(struct proc_track *t)
 {
-	struct proc_maps maps;
-	enum proc_vma_track *track;
-	int err, added = 0;
+	struct proc_maps maps, old;
+	enum proc_vma_track *track, *old_track;
+	int err = 0, added = 0;
 
 	err = proc_maps_read(t->pid, &maps);
 	if (err)
@@ -180,18 +195,20 @@ int proc_track_refresh(struct proc_track *t)
 		proc_maps_free(&maps);
 		return -ENOMEM;
 	}
-	proc_maps_free(&t->maps);
-	free(t->track);
+	old = t->maps;
+	old_track = t->track;
 	t->maps = maps;
 	t->track = track;
 
 	for (size_t i = 0; i < t->maps.n; i++) {
-		err = follow_vma(t, i);
+		err = follow_vma(t, i, &old, old_track);
 		if (err < 0)
-			return err;
+			break;
 		added += err;
 	}
-	return added;
+	proc_maps_free(&old);
+	free(old_track);
+	return err < 0 ? err : added;
 }
 
 int64_t proc_track_sync(struct proc_track *t, size_t i, struct bitmap *bm,

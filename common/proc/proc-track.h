@@ -60,7 +60,7 @@ void proc_track_close(struct proc_track *t);
  * written at its next sync, which is what a VMA whose earlier writes are
  * unknown needs; the get-and-clear then protects it all. Returns the
  * number of VMAs registered now (PROC_TRACK_NEW) or -errno. A VMA the
- * kernel refuses is PROC_TRACK_REFUSED and logged once per refresh.
+ * kernel refuses is PROC_TRACK_REFUSED, logged when it first is.
  */
 int proc_track_refresh(struct proc_track *t);
 

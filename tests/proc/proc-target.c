@@ -12,6 +12,8 @@
  *   hooks         memory through the shim's other hooks: 16 pages from
  *                 sbrk, and 4 written pages moved by mremap into a
  *                 32-page mapping; the two addresses
+ *   droppable     8 pages mapped MAP_DROPPABLE (Linux 6.11+), memory the
+ *                 kernel refuses to register; its address, or "none"
  *   env           its environment (';'-separated), working directory,
  *                 umask and domain name
  *   arena         makes a thread whose mallocs create and grow a glibc
@@ -131,6 +133,23 @@ static void hooks(char *reply, size_t len)
 	moved = mremap(small, 4 * PAGE, 32 * PAGE,
 		       MREMAP_MAYMOVE | MREMAP_FIXED, big);
 	snprintf(reply, len, "%p %p", (void *)grown, (void *)moved);
+}
+
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+
+static void droppable(char *reply, size_t len)
+{
+	char *p = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		snprintf(reply, len, "none");
+		return;
+	}
+	memset(p, 3, 8 * PAGE);
+	snprintf(reply, len, "%p", (void *)p);
 }
 
 extern char **environ;
@@ -260,6 +279,8 @@ int main(int argc, char **argv)
 			write_pages(buf, line + 6, reply, sizeof(reply));
 		else if (!strcmp(line, "hooks"))
 			hooks(reply, sizeof(reply));
+		else if (!strcmp(line, "droppable"))
+			droppable(reply, sizeof(reply));
 		else if (!strcmp(line, "env"))
 			env(reply, sizeof(reply));
 		else if (!strcmp(line, "arena"))

@@ -4,6 +4,7 @@
  *  - the growth of a glibc arena made by a thread escapes the shim's hooks (no `uw` in
  *    smaps), and proc_track_refresh registers it: afterwards every
  *    writable private VMA carries `uw`, and none was refused;
+ *  - memory the kernel refuses to register is reported whole;
  *  - writing N known pages of the target's buffer shows exactly those
  *    pages written, get-and-clear reports them once, and after it none.
  *
@@ -130,6 +131,41 @@ static void test_hooked(struct proc_track *t, int fd)
 	bitmap_deinit(&bm);
 }
 
+/*
+ * A VMA the kernel will not register (MAP_DROPPABLE memory, Linux 6.11+)
+ * is reported REFUSED, and a sync of it reports every page: the caller
+ * copies it whole.
+ */
+static void test_refused(struct proc_track *t, int fd)
+{
+	unsigned long long addr = 0;
+	struct bitmap bm;
+	char reply[64];
+	size_t i;
+
+	fixture_ask(fd, "droppable\n", reply, sizeof(reply), 1);
+	if (!strcmp(reply, "none\n")) {
+		fprintf(stderr, "no MAP_DROPPABLE here: refusal not tried\n");
+		return;
+	}
+	CHECK_EQ(sscanf(reply, "%llx", &addr), 1);
+	CHECK(proc_track_refresh(t) >= 0);
+	i = vma_index(t, addr);
+	CHECK_EQ(t->maps.vma[i].end - t->maps.vma[i].start, 8 * 4096);
+	CHECK_EQ(t->track[i], PROC_TRACK_REFUSED);
+	CHECK(!fixture_vma_has_uw(t->pid, addr));
+	CHECK_EQ(bitmap_init(&bm, 9), 0);
+	CHECK_EQ(proc_track_sync(t, i, &bm, 1, true), 8);
+	CHECK_EQ(bitmap_count(&bm), 8);
+	CHECK(!bitmap_test(&bm, 0));
+	CHECK_EQ(proc_track_sync(t, i, &bm, 2, false), -ERANGE);
+	CHECK_EQ(proc_track_sync(t, i, NULL, 0, true), 8);
+	/* Still refused at the next refresh (and not logged again). */
+	CHECK(proc_track_refresh(t) >= 0);
+	CHECK_EQ(t->track[vma_index(t, addr)], PROC_TRACK_REFUSED);
+	bitmap_deinit(&bm);
+}
+
 static void check_exactly(const struct bitmap *bm, const int *pages, int n)
 {
 	CHECK_EQ(bitmap_count(bm), n);
@@ -221,6 +257,7 @@ int main(int argc, char **argv)
 	test_written_pages(&t, fd);
 	test_hooked(&t, fd);
 	test_missed_arena(&t, fd);
+	test_refused(&t, fd);
 	proc_track_close(&t);
 	CHECK_EQ(proc_kill(&c), SIGKILL);
 	close(fd);
