@@ -4,15 +4,17 @@
  *
  * The program runs as PID 1 of new PID, network, mount, UTS and IPC
  * namespaces: only `lo`, up; `/` and everything under it read-only, an
- * empty tmpfs on /tmp; a fixed host name; ASLR off; fixed rlimits and
- * umask; an
- * environment built from scratch (PATH (a fixed one), LANG=C, HOME=/,
- * LD_PRELOAD of the shim); stdin /dev/null, stdout and stderr the daemon's; cwd /. Two
- * launches of the same binary with the same arguments then start with the
- * same memory map and the same thread ids.
+ * empty tmpfs on /tmp; fixed host and domain names; ASLR off; fixed
+ * rlimits and umask; an environment built from scratch (a fixed PATH,
+ * LANG=C, HOME=/, LD_PRELOAD of the shim); stdin /dev/null, stdout and
+ * stderr the daemon's; cwd /. Two launches of the same binary with the
+ * same arguments then start with the same memory map and the same thread
+ * ids.
  *
  * Needs CAP_SYS_ADMIN (namespaces, mounts). Thread-safe: nothing here
- * keeps state between calls.
+ * keeps state between calls. The program gets SIGKILL when the thread
+ * that launched it exits (PR_SET_PDEATHSIG, as guestproc's guests): launch
+ * from a thread that lives as long as the program.
  */
 #ifndef COLO_PROC_LAUNCH_H
 #define COLO_PROC_LAUNCH_H
@@ -21,7 +23,8 @@
 #include <sys/types.h>
 
 #define PROC_LAUNCH_HOSTNAME "colo-guest"
-#define PROC_LAUNCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define PROC_LAUNCH_PATH \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /*
  * RLIMIT_NOFILE, soft and hard: above COLO_SHIM_UFFD_FD (shim-abi.h) and
  * redis-server's default need (maxclients 10000 + 32), and at most the

@@ -6,9 +6,9 @@
  * Fresh memory (a new mapping, brk growth) is registered and write-
  * protected: nothing of it was written yet. Memory that may already hold
  * writes is registered without protection, so that all its pages show as
- * written at the next scan (until a get-and-clear protects them): the target of an mremap (the kernel
- * drops the registration and the protection bits of what it moves), and a
- * new thread's stack, which glibc mapped through its internal mmap and
+ * written at the next scan (until a get-and-clear protects them): the
+ * target of an mremap (the kernel drops the registration and the
+ * protection bits of what it moves), and a new thread's stack, which glibc mapped through its internal mmap and
  * wrote its thread control block into before the thread runs.
  *
  * glibc's own calls (malloc's arenas and brk, thread stacks) do not pass
