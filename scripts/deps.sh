@@ -10,6 +10,7 @@ PACKAGES=(
 	libjson-c-dev                                  # control protocol JSON
 	librdmacm-dev libibverbs-dev                   # RDMA transport
 	redis-tools                                    # redis-cli, redis-benchmark
+	redis-server tcl                               # --exec's program; Redis's own tests
 	python3 iproute2 procps                        # tests and the lab
 	clang libclang-rt-14-dev                       # fuzz targets (libFuzzer)
 )
@@ -26,6 +27,34 @@ if (( ${#missing[@]} )); then
 	fi
 	echo "deps.sh: installing ${missing[*]}"
 	apt-get update -qq
+	# Debian starts (and enables) a redis-server service on install.
+	# colo runs redis-server itself, in its own namespaces; that service
+	# would only hold port 6379 on the host. A policy-rc.d that denies
+	# every start keeps invoke-rc.d and deb-systemd-invoke from starting
+	# it (ours only if there is none, as in containers).
+	policy=/usr/sbin/policy-rc.d
+	own_policy=
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		own_policy=1
+		trap 'rm -f "$policy"' EXIT
+	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
+	if [[ $own_policy ]]; then
+		rm -f "$policy"
+		trap - EXIT
+	fi
+fi
+
+# Never a redis-server service, however it was installed: disabled, and
+# stopped if one runs (under systemd; elsewhere its init script's link).
+if dpkg-query -W -f='${Status}' redis-server 2>/dev/null | grep -q "ok installed"; then
+	if [[ -d /run/systemd/system ]]; then
+		systemctl disable --now redis-server.service >/dev/null 2>&1 || true
+	elif [[ -x /etc/init.d/redis-server ]]; then
+		/etc/init.d/redis-server stop >/dev/null 2>&1 || true
+		update-rc.d redis-server disable >/dev/null 2>&1 || true
+	fi
 fi

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting an unmodified program the same way on both hosts.
+ *
+ * The program runs as PID 1 of new PID, network, mount, UTS and IPC
+ * namespaces: only `lo`, up; `/` and everything under it read-only, an
+ * empty tmpfs on /tmp; fixed host and domain names; ASLR off; fixed
+ * rlimits and umask; an environment built from scratch (a fixed PATH,
+ * LANG=C, HOME=/, LD_PRELOAD of the shim); stdin /dev/null, stdout and
+ * stderr the daemon's; cwd /. Two launches of the same binary with the
+ * same arguments then start with the same memory map and the same thread
+ * ids.
+ *
+ * Needs CAP_SYS_ADMIN (namespaces, mounts). Thread-safe: nothing here
+ * keeps state between calls. The program gets SIGKILL when the thread
+ * that launched it exits (PR_SET_PDEATHSIG, as guestproc's guests): launch
+ * from a thread that lives as long as the program.
+ */
+#ifndef COLO_PROC_LAUNCH_H
+#define COLO_PROC_LAUNCH_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROC_LAUNCH_HOSTNAME "colo-guest"
+#define PROC_LAUNCH_PATH \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/*
+ * RLIMIT_NOFILE, soft and hard: above COLO_SHIM_UFFD_FD (shim-abi.h) and
+ * redis-server's default need (maxclients 10000 + 32), and at most the
+ * hard limit a host without CAP_SYS_RESOURCE may already have.
+ */
+#define PROC_LAUNCH_NOFILE 10240
+
+struct proc_launch_spec {
+	const char *path;               /* the program, an absolute path */
+	const char *const *args;        /* argv[1...], NULL-terminated; may be NULL */
+	const char *shim;               /* colo-shim.so to preload; NULL: none */
+};
+
+struct proc_child {
+	pid_t pid;                      /* in the daemon's PID namespace */
+	int pidfd;
+};
+
+/*
+ * Starts the program and returns once it has been exec'd (or failed to
+ * be: then the step that failed is logged, e.g. "unshare(CLONE_NEWNET):
+ * Operation not permitted", and its -errno returned). The caller owns
+ * child->pidfd and must end the program with proc_kill.
+ */
+int proc_launch(const struct proc_launch_spec *spec, struct proc_child *child);
+
+/*
+ * SIGKILL through the pidfd, then reap. Every other process of its PID
+ * namespace dies with it. Returns the wait status (>= 0) or -errno;
+ * child->pidfd is closed and set to -1 in both cases. NULL-safe.
+ */
+int proc_kill(struct proc_child *child);
+
+/*
+ * A socket of the given type created inside the network namespace of
+ * pid (the calling thread enters it for the socket() call only, then
+ * returns to its own). Close-on-exec. The fd, or -errno (logged).
+ */
+int proc_netns_socket(pid_t pid, int domain, int type);
+
+/*
+ * A TCP connection to 127.0.0.1:port inside pid's network namespace, made
+ * with a blocking connect. The fd, or -errno: -ECONNREFUSED while nothing
+ * listens there yet (not logged, the caller retries), others logged.
+ */
+int proc_connect(pid_t pid, uint16_t port);
+
+#endif

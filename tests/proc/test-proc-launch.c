@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * proc-launch, seen from inside the launched program (proc-target): PID 1
+ * of its namespace, only lo, / read-only and /tmp writable, a fixed host
+ * name, fork/clone3/exec refused by the shim's filter; two launches have
+ * the same memory map (ASLR off); and a launch that cannot happen says so.
+ *
+ * Usage: test-proc-launch PROC-TARGET COLO-SHIM.SO
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "proc-fixture.h"
+#include "proc-maps.h"
+
+static char *read_maps_text(pid_t pid)
+{
+	static char buf[2][256 * 1024];
+	static int which;
+	char path[64];
+	char *out = buf[which++ % 2];
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	while ((r = read(fd, out + n, sizeof(buf[0]) - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	out[n] = '\0';
+	return out;
+}
+
+static void check_sandbox(const char *reply)
+{
+	char expect[256];
+
+	fprintf(stderr, "target: %s", reply);
+	CHECK(strstr(reply, "pid=1 "));
+	snprintf(expect, sizeof(expect), " fork=%d clone3=%d exec=%d root=%d "
+		 "tmp=0 net=%d ifs=lo host=%s\n", EPERM, ENOSYS, EPERM, EROFS,
+		 ENETUNREACH, PROC_LAUNCH_HOSTNAME);
+	CHECK(strstr(reply, expect));
+}
+
+/* Built from scratch: nothing of ours (our PATH, COLO_TEST_NOT_INHERITED,
+ * our umask) leaks. */
+static void check_env(const char *reply, const char *shim)
+{
+	char expect[1024];
+
+	snprintf(expect, sizeof(expect), "PATH=%s;LANG=C;HOME=/;LD_PRELOAD=%s;"
+		 "cwd=/ umask=022 domain=(none)\n", PROC_LAUNCH_PATH, shim);
+	fprintf(stderr, "target: %s", reply);
+	CHECK(!strcmp(reply, expect));
+}
+
+static void test_sandbox_and_same_maps(const char *target, const char *shim)
+{
+	const char *args[] = { "7070", NULL };
+	struct proc_launch_spec spec = { target, args, shim };
+	struct proc_child a, b;
+	char reply[512], *ma, *mb;
+	int fa, fb;
+
+	fixture_launch(&spec, &a);
+	fixture_launch(&spec, &b);
+	CHECK(a.pid != b.pid);
+	fa = fixture_connect(a.pid, TARGET_PORT);
+	fb = fixture_connect(b.pid, TARGET_PORT);
+	fixture_ask(fa, "checks\n", reply, sizeof(reply), 1);
+	check_sandbox(reply);
+	fixture_ask(fb, "checks\n", reply, sizeof(reply), 1);
+	check_sandbox(reply);
+	fixture_ask(fa, "env\n", reply, sizeof(reply), 1);
+	check_env(reply, shim);
+
+	/* The same steps on both: the same map, to the byte. */
+	ma = read_maps_text(a.pid);
+	mb = read_maps_text(b.pid);
+	if (strcmp(ma, mb))
+		fprintf(stderr, "maps differ:\n%s\n---\n%s\n", ma, mb);
+	CHECK(!strcmp(ma, mb));
+	/* With ASLR off the main stack sits at the top of the lower half. */
+	CHECK(strstr(ma, "7ffffffde000-7ffffffff000"));
+
+	/* Killed while it waits for a command (it would exit at EOF). */
+	CHECK_EQ(proc_kill(&a), SIGKILL);
+	CHECK_EQ(proc_kill(&b), SIGKILL);
+	close(fa);
+	close(fb);
+	CHECK_EQ(a.pidfd, -1);
+}
+
+/* Launches that cannot happen fail before any clone, naming the file. */
+static void test_refusals(const char *shim)
+{
+	struct proc_launch_spec missing = { "/nonexistent/program", NULL, shim };
+	struct proc_launch_spec relative = { "bin/true", NULL, shim };
+	struct proc_launch_spec noshim = { "/bin/true", NULL, "/nonexistent.so" };
+	struct proc_launch_spec in_tmp = { "/tmp/program", NULL, shim };
+	struct proc_child c;
+
+	CHECK_EQ(proc_launch(&missing, &c), -ENOENT);
+	CHECK_EQ(c.pidfd, -1);
+	CHECK_EQ(proc_launch(&relative, &c), -EINVAL);
+	CHECK_EQ(proc_launch(&noshim, &c), -ENOENT);
+	CHECK_EQ(proc_launch(&in_tmp, &c), -EINVAL);
+	CHECK_EQ(proc_kill(&c), 0);     /* nothing to kill: a no-op */
+}
+
+int main(int argc, char **argv)
+{
+	CHECK_EQ(argc, 3);
+	umask(077);             /* the program gets 022 whatever ours is */
+	fixture_require_root();
+	test_require_dirtylog();
+	setenv("COLO_TEST_NOT_INHERITED", "1", 1);
+	test_refusals(argv[2]);
+	test_sandbox_and_same_maps(argv[1], argv[2]);
+	return 0;
+}
