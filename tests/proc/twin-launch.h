@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -65,6 +66,9 @@ static inline void twin_exec(char *const argv[], const int *fds, int nfds)
 	if (null < 0 || dup2(null, 1) < 0)
 		_exit(123);
 	syscall(SYS_close_range, TWIN_FIRST_FD + nfds, ~0U, 0);
+	/* A test that fails exits at once: its twins go with it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		_exit(126);
 	twin_lo_up();
 	if (personality(ADDR_NO_RANDOMIZE) < 0)
 		_exit(124);
