@@ -68,13 +68,23 @@ static uint64_t scan_vma(int mem, const struct proc_vma *v)
 }
 
 /* The vDSO first (the same on every process), then executable files. */
-static uint64_t find_in_maps(pid_t pid, int mem)
+uint64_t proc_inject_find_syscall(pid_t pid)
 {
 	struct proc_maps m;
 	uint64_t found = 0;
+	char path[64];
+	int mem;
 
-	if (proc_maps_read(pid, &m) < 0)
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem < 0) {
+		log_error("open %s: %s", path, strerror(errno));
 		return 0;
+	}
+	if (proc_maps_read(pid, &m) < 0) {
+		close(mem);
+		return 0;
+	}
 	for (size_t i = 0; i < m.n && !found; i++)
 		if (!strcmp(m.vma[i].path, "[vdso]"))
 			found = scan_vma(mem, &m.vma[i]);
@@ -83,6 +93,7 @@ static uint64_t find_in_maps(pid_t pid, int mem)
 		    m.vma[i].kind == PROC_VMA_FILE)
 			found = scan_vma(mem, &m.vma[i]);
 	proc_maps_free(&m);
+	close(mem);
 	return found;
 }
 
@@ -109,9 +120,9 @@ int proc_inject_init(struct proc_inject *in, struct proc_stop *ps, pid_t tid)
 	/* Stopped right after a system call, as a blocked thread is. */
 	if (gp.rip >= 2 && is_syscall_at(mem, gp.rip - 2))
 		in->syscall_insn = gp.rip - 2;
-	else
-		in->syscall_insn = find_in_maps(ps->pid, mem);
 	close(mem);
+	if (!in->syscall_insn)
+		in->syscall_insn = proc_inject_find_syscall(ps->pid);
 	if (!in->syscall_insn) {
 		log_error("proc-inject: no syscall instruction in %d",
 			  (int)ps->pid);

@@ -35,6 +35,13 @@ struct proc_inject {
 int proc_inject_init(struct proc_inject *in, struct proc_stop *ps, pid_t tid);
 
 /*
+ * The address of a `syscall` instruction in pid's [vdso], else in one of
+ * its executable file mappings; 0 if none. proc_inject_init uses it for a
+ * thread that did not stop right after a system call.
+ */
+uint64_t proc_inject_find_syscall(pid_t pid);
+
+/*
  * Runs system call nr with args in the thread. Returns 0 and the call's
  * own result in *ret (-errno when it failed, as the kernel returns it),
  * or -errno when ptrace failed (logged; the thread's registers are then

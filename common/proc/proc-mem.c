@@ -310,7 +310,7 @@ static int read_remote(pid_t pid, int mem, uint64_t addr, void *buf,
 {
 	struct iovec local = { buf, len };
 	struct iovec remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0), rest;
 
 	if (n == (ssize_t)len)
 		return 0;
@@ -318,10 +318,11 @@ static int read_remote(pid_t pid, int mem, uint64_t addr, void *buf,
 		n = 0;
 	/* A page it cannot read as the program (PROT_NONE, -w-): the mem
 	 * file reads as a debugger does. */
-	if (pread(mem, (uint8_t *)buf + n, len - (size_t)n,
-		  (off_t)(addr + (uint64_t)n)) != (ssize_t)(len - (size_t)n))
-		return -errno ? -errno : -EIO;
-	return 0;
+	rest = pread(mem, (uint8_t *)buf + n, len - (size_t)n,
+		      (off_t)(addr + (uint64_t)n));
+	if (rest < 0)
+		return -errno;
+	return n + rest == (ssize_t)len ? 0 : -EIO;
 }
 
 static int write_remote(pid_t pid, int mem, uint64_t addr, const void *buf,
@@ -329,7 +330,7 @@ static int write_remote(pid_t pid, int mem, uint64_t addr, const void *buf,
 {
 	struct iovec local = { (void *)buf, len };
 	struct iovec remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0), rest;
 
 	if (n == (ssize_t)len)
 		return 0;
@@ -337,10 +338,11 @@ static int write_remote(pid_t pid, int mem, uint64_t addr, const void *buf,
 		n = 0;
 	/* Pages the twin protects read-only: the mem file writes as a
 	 * debugger does (a private copy of the page for the twin). */
-	if (pwrite(mem, (const uint8_t *)buf + n, len - (size_t)n,
-		   (off_t)(addr + (uint64_t)n)) != (ssize_t)(len - (size_t)n))
-		return -errno ? -errno : -EIO;
-	return 0;
+	rest = pwrite(mem, (const uint8_t *)buf + n, len - (size_t)n,
+		       (off_t)(addr + (uint64_t)n));
+	if (rest < 0)
+		return -errno;
+	return n + rest == (ssize_t)len ? 0 : -EIO;
 }
 
 static bool present(uint64_t pm)

@@ -39,9 +39,15 @@ int proc_regs_set_gp(pid_t tid, const struct user_regs_struct *gp);
 
 /*
  * Gives every thread of dst the registers and mask of the thread of src
- * with the same id. Both held stopped. -ESRCH (logged, naming the first
- * thread found on one side only) when the thread sets differ: nothing is
- * changed then.
+ * with the same id in its own PID namespace (ns_tid). Both held stopped.
+ * -ESRCH (logged, naming the first thread found on one side only) when
+ * the thread sets differ: nothing is changed then.
+ *
+ * A thread stopped in a system call restarts it in dst. One that the
+ * kernel restarts through restart_syscall (a timed poll, nanosleep or
+ * futex wait: rax -ERESTART_RESTARTBLOCK) restarts dst's own pending
+ * call instead, with dst's remaining time: the same call when the twins
+ * stopped their threads at the same place, as a program at rest does.
  */
 int proc_regs_copy_threads(struct proc_stop *src, struct proc_stop *dst);
 

@@ -4,7 +4,9 @@
  * process backend injects (mmap, mremap, mprotect, munmap, dup3, close,
  * brk) run in each of its three stopped threads (one blocked in read(),
  * one in poll(), the main one in read()), checked from outside
- * (/proc/PID/maps, /proc/PID/fd) and by their -errno results; after each
+ * (/proc/PID/maps, /proc/PID/fd) and by their -errno results, through
+ * the instruction the thread stopped after and through one found in the
+ * vDSO; after each
  * resume every thread still answers, its interrupted call restarted. A
  * signal sent while the program is held is delivered once it runs, and
  * one that reaches a thread while a call runs in it is delivered once,
@@ -167,6 +169,28 @@ int main(int argc, char **argv)
 		CHECK_EQ(proc_stop_resume(&ps), 0);
 		snprintf(tag, sizeof(tag), "after-%zu", t);
 		all_answer(tag);
+	}
+
+	/* Through a syscall instruction found in the vDSO rather than the
+	 * one the thread stopped after. */
+	{
+		struct proc_inject in;
+		uint64_t vdso = proc_inject_find_syscall(pid);
+		struct proc_maps m;
+		ssize_t i;
+
+		CHECK(vdso != 0);
+		CHECK_EQ(proc_maps_read(pid, &m), 0);
+		i = proc_maps_find(&m, vdso);
+		CHECK(i >= 0 && !strcmp(m.vma[i].path, "[vdso]"));
+		proc_maps_free(&m);
+		CHECK_EQ(proc_stop_interrupt(&ps, 5000), 0);
+		CHECK_EQ(proc_inject_init(&in, &ps, ps.thread[1].tid), 0);
+		CHECK(in.syscall_insn != vdso);
+		in.syscall_insn = vdso;
+		exercise(&in);
+		CHECK_EQ(proc_stop_resume(&ps), 0);
+		all_answer("vdso");
 	}
 
 	/* A thread that is not held cannot run anything. */
