@@ -251,6 +251,7 @@ int proc_stop_pump(struct proc_stop *ps)
 
 	for (size_t i = 0; i < ps->n; i++) {
 		struct proc_thread *t = &ps->thread[i];
+		pid_t tid = t->tid;     /* add_clone may move the array */
 		int status, r = 0;
 
 		if (t->stopped)
@@ -264,16 +265,16 @@ int proc_stop_pump(struct proc_stop *ps)
 			handled++;
 			continue;
 		case STOP_SIGNAL:
-			r = cont(t->tid, WSTOPSIG(status));
+			r = cont(tid, WSTOPSIG(status));
 			break;
 		case STOP_CLONE:
-			r = add_clone(ps, t->tid);
+			r = add_clone(ps, tid);
 			if (r == 0)
-				r = cont(t->tid, 0);
+				r = cont(tid, 0);
 			break;
 		case STOP_EVENT_STOP:
 		case STOP_EXIT:
-			r = cont(t->tid, 0);
+			r = cont(tid, 0);
 			break;
 		}
 		handled++;
