@@ -98,9 +98,12 @@ static int parse_line(const char *p, const char *end, struct proc_vma *v)
 	    !(p = parse_hex(p, end, ' ', &v->offset)) ||
 	    !(p = skip_field(p, end)))          /* major:minor */
 		return -EINVAL;
-	/* The inode ends the line when there is no name. */
+	/* The inode, decimal, ends the line when there is no name. */
+	if (p == end || *p == ' ')
+		return -EINVAL;
 	while (p < end && *p != ' ')
-		p++;
+		if (*p < '0' || *p++ > '9')
+			return -EINVAL;
 	if (v->start >= v->end)
 		return -EINVAL;
 	while (p < end && *p == ' ')

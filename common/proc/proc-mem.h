@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Making a stopped twin's memory what a stopped source's is: first its map
+ * (proc_mem_reconcile), then its pages (proc_mem_copy). Both programs run
+ * the same binary with ASLR off, so what they share sits at the same
+ * addresses; what differs is what each did since it started.
+ *
+ * Both held stopped by the calling thread (proc-stop.h), which also runs
+ * the injected calls (proc-inject.h).
+ */
+#ifndef COLO_PROC_MEM_H
+#define COLO_PROC_MEM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proc-inject.h"
+
+/*
+ * Injects into dst (through in) what makes its map cover the same
+ * private memory as src's, with the same protections: brk to the same
+ * program break, munmap what src lacks, anonymous mmap(MAP_FIXED) what
+ * dst lacks, mprotect where protections differ. VMA boundaries may still
+ * differ (the kernel merges neighbours differently): pages are compared,
+ * not lines. 0; -ENOTSUP (logged, naming it) for a file or shared mapping
+ * that only src has, which an anonymous mapping cannot stand for;
+ * -EPROTO (logged) if the maps still differ after; other -errno.
+ */
+int proc_mem_reconcile(pid_t src, pid_t dst, struct proc_inject *in);
+
+struct proc_mem_stats {
+	uint64_t pages;                 /* writable private pages copied */
+	uint64_t ro_compared;           /* read-only private pages compared */
+	uint64_t ro_copied;             /* ... and copied, as they differed */
+};
+
+/*
+ * Copies into dst every page of src's writable private VMAs that is
+ * present in either (not-present in both is zero or the file's on both),
+ * and the read-only private data pages (RELRO, the loader's) that differ.
+ * Executable and shared mappings are left alone. The maps must already
+ * agree (proc_mem_reconcile). 0 or -errno (logged).
+ */
+int proc_mem_copy(pid_t src, pid_t dst, struct proc_mem_stats *stats);
+
+#endif

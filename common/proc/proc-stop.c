@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Holding every thread of a program with ptrace.
+ *
+ * With PTRACE_SEIZE a traced thread reports these stops (wait status >> 16
+ * is the event):
+ *
+ *   event 0                 signal-delivery-stop: a signal is about to be
+ *                           delivered; PTRACE_CONT(sig) delivers it
+ *   PTRACE_EVENT_STOP       our PTRACE_INTERRUPT, a new thread's first
+ *                           stop, or a group stop (SIGSTOP and friends)
+ *   PTRACE_EVENT_CLONE      the thread made a thread; its id is the event
+ *                           message, and that thread is already traced
+ *   PTRACE_EVENT_EXIT       the thread is on its way out
+ *
+ * The kernel clears a pending interrupt whenever the thread enters any
+ * ptrace-stop, so a thread that reports a signal or a clone while we stop
+ * the program is let go on and interrupted again: it is only "stopped"
+ * once it sits in the interrupt's stop (or a new thread's first stop),
+ * where its registers are a state it can resume from on either twin.
+ *
+ * Waiting polls every thread with WNOHANG rather than blocking on one: a
+ * thread group leader's exit is reported only after its other threads
+ * are reaped, and those may be waiting for us in their exit stop.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc-stop.h"
+
+#define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXIT)
+#define POLL_PAUSE_US 200
+
+enum stop_kind {
+	STOP_NONE,              /* nothing to report */
+	STOP_GONE,              /* exited or killed, now reaped */
+	STOP_SIGNAL,            /* signal-delivery-stop */
+	STOP_EVENT_STOP,        /* interrupt, first stop, group stop */
+	STOP_CLONE,
+	STOP_EXIT,
+};
+
+static enum stop_kind classify(int status)
+{
+	if (WIFEXITED(status) || WIFSIGNALED(status))
+		return STOP_GONE;
+	if (!WIFSTOPPED(status))
+		return STOP_NONE;
+	switch (status >> 16) {
+	case 0:
+		return STOP_SIGNAL;
+	case PTRACE_EVENT_STOP:
+		return STOP_EVENT_STOP;
+	case PTRACE_EVENT_CLONE:
+		return STOP_CLONE;
+	case PTRACE_EVENT_EXIT:
+		return STOP_EXIT;
+	default:
+		return STOP_EVENT_STOP; /* an event we did not ask for */
+	}
+}
+
+struct proc_thread *proc_stop_find(struct proc_stop *ps, pid_t tid)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->thread[i].tid == tid)
+			return &ps->thread[i];
+	return NULL;
+}
+
+struct proc_thread *proc_stop_find_ns(struct proc_stop *ps, pid_t ns_tid)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->thread[i].ns_tid == ns_tid)
+			return &ps->thread[i];
+	return NULL;
+}
+
+/*
+ * From /proc/PID/task/TID/status: the tracer's pid and the thread's id in
+ * the innermost PID namespace (the last NSpid field). false if gone.
+ */
+static bool read_status(pid_t pid, pid_t tid, pid_t *tracer, pid_t *ns_tid)
+{
+	char path[80], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid,
+		 (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	*tracer = 0;
+	*ns_tid = tid;
+	while (fgets(line, sizeof(line), f)) {
+		int v;
+
+		if (sscanf(line, "TracerPid: %d", &v) == 1)
+			*tracer = v;
+		if (!strncmp(line, "NSpid:", 6)) {
+			char *last = strrchr(line, '\t');
+
+			if (last && sscanf(last, "%d", &v) == 1)
+				*ns_tid = v;
+		}
+	}
+	fclose(f);
+	return true;
+}
+
+static int add_thread(struct proc_stop *ps, pid_t tid)
+{
+	pid_t tracer, ns_tid;
+
+	if (proc_stop_find(ps, tid))
+		return 0;
+	if (ps->n == ps->cap) {
+		size_t ncap = ps->cap ? ps->cap * 2 : 16;
+		struct proc_thread *grown = realloc(ps->thread,
+						    ncap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		ps->thread = grown;
+		ps->cap = ncap;
+	}
+	if (!read_status(ps->pid, tid, &tracer, &ns_tid))
+		ns_tid = tid;
+	ps->thread[ps->n++] = (struct proc_thread){ .tid = tid,
+						    .ns_tid = ns_tid };
+	return 0;
+}
+
+static void remove_thread(struct proc_stop *ps, struct proc_thread *t)
+{
+	if (t->tid == ps->pid)
+		ps->exited = true;
+	*t = ps->thread[--ps->n];
+}
+
+static int cont(pid_t tid, int sig)
+{
+	if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A thread that appeared through a clone of one we trace is ours too. */
+static bool traced_by_us(pid_t pid, pid_t tid)
+{
+	pid_t tracer, ns_tid;
+
+	return read_status(pid, tid, &tracer, &ns_tid) && tracer == getpid();
+}
+
+/* Seizes the threads listed now that we do not hold yet. */
+static int seize_listed(struct proc_stop *ps, int *seized)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)ps->pid);
+	dir = opendir(path);
+	if (!dir) {
+		r = -errno;
+		log_error("opendir %s: %s", path, strerror(-r));
+		return r;
+	}
+	*seized = 0;
+	while ((e = readdir(dir)) != NULL && r == 0) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+
+		if (tid <= 0 || proc_stop_find(ps, tid))
+			continue;
+		if (ptrace(PTRACE_SEIZE, tid, NULL,
+			   (void *)(long)SEIZE_OPTIONS) < 0) {
+			r = -errno;
+			if (r == -ESRCH) {          /* exited meanwhile */
+				r = 0;
+				continue;
+			}
+			if (r == -EPERM && traced_by_us(ps->pid, tid))
+				r = 0;              /* auto-attached */
+			else {
+				log_error("PTRACE_SEIZE %d: %s", (int)tid,
+					  strerror(-r));
+				break;
+			}
+		}
+		r = add_thread(ps, tid);
+		(*seized)++;
+	}
+	closedir(dir);
+	return r;
+}
+
+int proc_stop_seize(struct proc_stop *ps, pid_t pid)
+{
+	int seized, r;
+
+	*ps = (struct proc_stop){ .pid = pid };
+	do {
+		r = seize_listed(ps, &seized);
+	} while (r == 0 && seized > 0);
+	if (r == 0 && ps->n == 0)
+		r = -ESRCH;
+	if (r < 0) {
+		proc_stop_detach(ps);
+		*ps = (struct proc_stop){ .pid = pid };
+	}
+	return r;
+}
+
+/* Reads one pending status of t: the kind, and the status itself. */
+static enum stop_kind poll_thread(struct proc_thread *t, int *status)
+{
+	pid_t w = waitpid(t->tid, status, __WALL | WNOHANG);
+
+	if (w == 0)
+		return STOP_NONE;
+	if (w < 0)
+		return errno == ECHILD ? STOP_GONE : STOP_NONE;
+	return classify(*status);
+}
+
+static int add_clone(struct proc_stop *ps, pid_t parent)
+{
+	unsigned long child;
+
+	if (ptrace(PTRACE_GETEVENTMSG, parent, NULL, &child) < 0)
+		return -errno;
+	log_debug("proc-stop: thread %d made thread %lu", (int)parent, child);
+	return add_thread(ps, (pid_t)child);
+}
+
+int proc_stop_pump(struct proc_stop *ps)
+{
+	int handled = 0;
+
+	for (size_t i = 0; i < ps->n; i++) {
+		struct proc_thread *t = &ps->thread[i];
+		pid_t tid = t->tid;     /* add_clone may move the array */
+		int status, r = 0;
+
+		if (t->stopped)
+			continue;
+		switch (poll_thread(t, &status)) {
+		case STOP_NONE:
+			continue;
+		case STOP_GONE:
+			remove_thread(ps, t);
+			i--;            /* the last thread moved here */
+			handled++;
+			continue;
+		case STOP_SIGNAL:
+			r = cont(tid, WSTOPSIG(status));
+			break;
+		case STOP_CLONE:
+			r = add_clone(ps, tid);
+			if (r == 0)
+				r = cont(tid, 0);
+			break;
+		case STOP_EVENT_STOP:
+		case STOP_EXIT:
+			r = cont(tid, 0);
+			break;
+		}
+		handled++;
+		if (r == -ESRCH)        /* killed meanwhile: reaped later */
+			r = 0;
+		if (r < 0)
+			return r;
+	}
+	return handled;
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000 +
+	       (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+static int interrupt(pid_t tid)
+{
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno != ESRCH)
+		return -errno;
+	return 0;
+}
+
+/*
+ * One status of a thread we are stopping: true once it is held. Anything
+ * else lets it go on to the interrupt we send again.
+ */
+static int settle(struct proc_stop *ps, size_t i, enum stop_kind kind,
+		  int status, bool *held)
+{
+	pid_t tid = ps->thread[i].tid;
+	int r;
+
+	*held = false;
+	switch (kind) {
+	case STOP_EVENT_STOP:
+		*held = true;
+		return 0;
+	case STOP_SIGNAL:
+		r = cont(tid, WSTOPSIG(status));
+		break;
+	case STOP_CLONE:
+		/* The new thread is interrupted by its own first stop. */
+		r = add_clone(ps, tid);
+		if (r == 0)
+			r = cont(tid, 0);
+		break;
+	case STOP_EXIT:
+		/* On its way out: let it go, it is reaped as STOP_GONE. */
+		r = cont(tid, 0);
+		return r == -ESRCH ? 0 : r;
+	default:
+		return 0;
+	}
+	if (r == 0)
+		r = interrupt(tid);
+	return r == -ESRCH ? 0 : r;
+}
+
+int proc_stop_interrupt(struct proc_stop *ps, int timeout_ms)
+{
+	struct timespec start;
+	size_t waiting;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (size_t i = 0; i < ps->n; i++) {
+		int r;
+
+		if (ps->thread[i].stopped)
+			continue;
+		r = interrupt(ps->thread[i].tid);
+		if (r < 0) {
+			log_error("PTRACE_INTERRUPT %d: %s",
+				  (int)ps->thread[i].tid, strerror(-r));
+			return r;
+		}
+	}
+	for (;;) {
+		waiting = 0;
+		for (size_t i = 0; i < ps->n; i++) {
+			struct proc_thread *t = &ps->thread[i];
+			enum stop_kind kind;
+			bool held;
+			int status, r;
+
+			if (t->stopped)
+				continue;
+			kind = poll_thread(t, &status);
+			if (kind == STOP_GONE) {
+				remove_thread(ps, t);
+				i--;
+				continue;
+			}
+			r = settle(ps, i, kind, status, &held);
+			if (r < 0) {
+				log_error("stopping thread %d: %s",
+					  (int)ps->thread[i].tid, strerror(-r));
+				return r;
+			}
+			/* settle may have grown (moved) the array. */
+			ps->thread[i].stopped = held;
+			waiting += !held;
+		}
+		if (ps->exited)
+			return -ESRCH;
+		if (waiting == 0)
+			return 0;
+		if (elapsed_ms(&start) > timeout_ms) {
+			log_error("proc-stop: %zu of %zu threads of %d did not "
+				  "stop within %d ms", waiting, ps->n,
+				  (int)ps->pid, timeout_ms);
+			return -ETIMEDOUT;
+		}
+		usleep(POLL_PAUSE_US);
+	}
+}
+
+void proc_stop_defer(struct proc_stop *ps, pid_t tid, int sig)
+{
+	struct proc_thread *t = proc_stop_find(ps, tid);
+
+	if (t && sig >= 1 && sig <= 64)
+		t->deferred |= 1ULL << (sig - 1);
+}
+
+/*
+ * A caught signal goes back as a new one to the same thread: the program
+ * sees it arrive a little later, as a thread-directed signal.
+ */
+static void send_deferred(struct proc_stop *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		struct proc_thread *t = &ps->thread[i];
+
+		for (int sig = 1; sig <= 64; sig++) {
+			if (!(t->deferred & (1ULL << (sig - 1))))
+				continue;
+			if (syscall(SYS_tgkill, ps->pid, t->tid, sig) < 0)
+				log_warn("tgkill %d %d: %s", (int)t->tid, sig,
+					 strerror(errno));
+		}
+		t->deferred = 0;
+	}
+}
+
+int proc_stop_resume(struct proc_stop *ps)
+{
+	int first_error = 0;
+
+	for (size_t i = 0; i < ps->n; i++) {
+		struct proc_thread *t = &ps->thread[i];
+		int r;
+
+		if (!t->stopped)
+			continue;
+		/* From a stop that injection left as a single-step trap,
+		 * signal 0 also drops that SIGTRAP: it was ours. */
+		r = cont(t->tid, 0);
+		if (r < 0 && r != -ESRCH && !first_error) {
+			log_error("PTRACE_CONT %d: %s", (int)t->tid,
+				  strerror(-r));
+			first_error = r;
+		}
+		t->stopped = false;
+	}
+	send_deferred(ps);
+	return first_error;
+}
+
+void proc_stop_detach(struct proc_stop *ps)
+{
+	if (!ps || !ps->thread)
+		return;
+	/* PTRACE_DETACH wants the thread in a ptrace-stop. */
+	if (!ps->exited)
+		(void)proc_stop_interrupt(ps, 2000);
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->thread[i].stopped &&
+		    ptrace(PTRACE_DETACH, ps->thread[i].tid, NULL, NULL) < 0 &&
+		    errno != ESRCH)
+			log_warn("PTRACE_DETACH %d: %s",
+				 (int)ps->thread[i].tid, strerror(errno));
+	send_deferred(ps);
+	free(ps->thread);
+	ps->thread = NULL;
+	ps->n = ps->cap = 0;
+}
+
+static int by_tid(const void *a, const void *b)
+{
+	const struct proc_thread *x = a, *y = b;
+
+	return (x->ns_tid > y->ns_tid) - (x->ns_tid < y->ns_tid);
+}
+
+void proc_stop_sort(struct proc_stop *ps)
+{
+	qsort(ps->thread, ps->n, sizeof(*ps->thread), by_tid);
+}
