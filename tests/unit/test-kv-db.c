@@ -233,6 +233,29 @@ static void test_feed(void)
 	conn = 1;
 }
 
+/* Typed inline, quotes are syntax, not part of the key (issue 13); an
+ * unbalanced quote is refused as Redis refuses it, and the connection
+ * closes after the commands before it have run. */
+static void test_inline_quotes(void)
+{
+	const char *in = "SET \"q k\" '\\'v\\''\r\nSET \"k\"x y\r\nPING\r\n";
+	bool close;
+
+	conn = 10;
+	kv_open(&kv, conn);
+	reply_reset(&kv.out);
+	close = kv_feed(&kv, conn, (const uint8_t *)in, strlen(in));
+	CHECK(close);
+	reply_raw(&kv.out, "", 1);
+	CHECK(!strcmp((char *)kv.out.buf, "+OK\r\n-ERR Protocol error: "
+		      "unbalanced quotes in request\r\n"));
+	kv_close(&kv, conn);
+	conn = 1;
+	EXPECT("$3\r\n'v'\r\n", "GET", "q k");
+	EXPECT(":0\r\n", "EXISTS", "\"q k\"");
+	EXPECT(":0\r\n", "EXISTS", "k");
+}
+
 
 /* The naive model: eight keys, each of one type with small contents. */
 enum { M_NONE, M_STR, M_LIST, M_SET, M_HASH };
@@ -507,6 +530,7 @@ int main(void)
 	test_hashes_sets();
 	test_server();
 	test_feed();
+	test_inline_quotes();
 	test_model();
 
 	/* A guest resumed on the same RAM finds the store as it was. */
