@@ -52,6 +52,7 @@ static const char *cmdv(const char *const *argv, size_t argc)
 
 #define WRONGTYPE "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 #define NOTINT "-ERR value is not an integer or out of range\r\n"
+#define RANGE "-ERR value is out of range, must be positive\r\n"
 #define DEBUG_REFUSED "-ERR DEBUG command not allowed. If the "                \
 	"enable-debug-command option is set to \"local\", you can run it "    \
 	"from a local connection, otherwise you need to set this option in " \
@@ -87,6 +88,11 @@ static void test_strings(void)
 	EXPECT(NOTINT, "INCRBY", "a", " 1");
 	EXPECT("+OK\r\n", "SET", "big", "9223372036854775807");
 	EXPECT("-ERR increment or decrement would overflow\r\n", "INCR", "big");
+	EXPECT("-ERR increment or decrement would overflow\r\n",
+	       "INCRBY", "big", "1");
+	EXPECT(NOTINT, "INCRBY", "big", "9223372036854775808");
+	EXPECT("-ERR decrement would overflow\r\n",
+	       "DECRBY", "big", "-9223372036854775808");
 	EXPECT("+OK\r\n", "SET", "lead", "007");
 	EXPECT(NOTINT, "INCR", "lead");
 	EXPECT(":2\r\n", "DEL", "a", "b", "nothing");
@@ -118,6 +124,22 @@ static void test_lists(void)
 	EXPECT("*-1\r\n", "LPOP", "l", "2");
 	EXPECT("-ERR value is out of range, must be positive\r\n",
 	       "RPOP", "l", "-1");
+	/* Redis 7.0 says the same for a count that is no number at all. */
+	EXPECT(RANGE, "LPOP", "l", "abc");
+	EXPECT(RANGE, "RPOP", "l", "1.5");
+	EXPECT("-ERR wrong number of arguments for 'lpop' command\r\n",
+	       "LPOP", "l", "1", "1");
+	EXPECT(":3\r\n", "RPUSH", "l", "a", "b", "c");
+	EXPECT("*0\r\n", "LPOP", "l", "0");
+	EXPECT("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+	       "LRANGE", "l", "-9223372036854775808", "9223372036854775807");
+	EXPECT("*0\r\n", "LRANGE", "l",
+	       "-9223372036854775808", "-9223372036854775808");
+	EXPECT("*0\r\n", "LRANGE", "l", "9223372036854775807",
+	       "9223372036854775807");
+	EXPECT(NOTINT, "LRANGE", "l", "0", "9223372036854775808");
+	EXPECT("*3\r\n$1\r\nc\r\n$1\r\nb\r\n$1\r\na\r\n",
+	       "RPOP", "l", "9223372036854775807");
 	EXPECT(WRONGTYPE, "LPUSH", "k", "x");
 	EXPECT(":1\r\n", "RPUSH", "l2", "x");
 	EXPECT(WRONGTYPE, "GET", "l2");
@@ -153,6 +175,9 @@ static void test_hashes_sets(void)
 	EXPECT(":0\r\n", "EXISTS", "s");
 	EXPECT("$-1\r\n", "SPOP", "s");
 	EXPECT("*0\r\n", "SPOP", "s", "3");
+	EXPECT(RANGE, "SPOP", "s", "-1");
+	EXPECT(RANGE, "SPOP", "s", "abc");
+	EXPECT("-ERR syntax error\r\n", "SPOP", "s", "1", "2");
 	EXPECT(":3\r\n", "SADD", "s", "a", "b", "c");
 	CHECK(!strncmp(CMD("SPOP", "s", "2"), "*2\r\n$1\r\n", 8));
 	EXPECT(":1\r\n", "SCARD", "s");
@@ -166,6 +191,20 @@ static void test_server(void)
 	EXPECT("$2\r\nhi\r\n", "PING", "hi");
 	EXPECT("$3\r\nfoo\r\n", "ECHO", "foo");
 	EXPECT("*0\r\n", "CONFIG", "GET", "save");
+	EXPECT("-ERR wrong number of arguments for 'config|get' command\r\n",
+	       "CONFIG", "GET");
+	EXPECT("-ERR wrong number of arguments for 'config|set' command\r\n",
+	       "CONFIG", "SET", "a");
+	EXPECT("-ERR syntax error\r\n", "CONFIG", "SET", "a", "b", "c");
+	EXPECT("-ERR Unknown option or number of arguments for CONFIG SET - "
+	       "'maxmemory'\r\n", "CONFIG", "SET", "maxmemory", "1");
+	EXPECT("-ERR unknown subcommand 'foo'. Try CONFIG HELP.\r\n",
+	       "CONFIG", "foo");
+	EXPECT("-ERR unknown subcommand 'foo'. Try COMMAND HELP.\r\n",
+	       "COMMAND", "foo");
+	CHECK(!strncmp(CMD("COMMAND", "COUNT"), ":", 1));
+	EXPECT("-ERR DB index is out of range\r\n", "SELECT", "16");
+	EXPECT(NOTINT, "SELECT", "x");
 	EXPECT("*0\r\n", "COMMAND", "DOCS");
 	EXPECT("*0\r\n", "COMMAND");
 	EXPECT("+OK\r\n", "SELECT", "0");
@@ -191,6 +230,66 @@ static void test_server(void)
 	EXPECT(":1\r\n", "DBSIZE");
 	CHECK(strstr(CMD("INFO"), "db0:keys=1,"));
 	EXPECT("+OK\r\n", "QUIT");
+}
+
+/* The "# Name" headers of an INFO reply, in order, space-separated. */
+static const char *headers(const char *info)
+{
+	static char out[256];
+	const char *p = info;
+	size_t n = 0;
+
+	out[0] = 0;
+	while ((p = strstr(p, "# "))) {
+		const char *end = strstr(p, "\r\n");
+
+		CHECK(end && n + (size_t)(end - p) + 1 < sizeof(out));
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%.*s",
+				      n ? " " : "", (int)(end - p - 2), p + 2);
+		p = end;
+	}
+	return out;
+}
+
+/* INFO [section ...] as Redis 7.0 answers it (see cmd-info.c). */
+static void test_info(void)
+{
+	static const char *const every[] = { NULL, "default", "all",
+					      "everything", "ALL" };
+	const char *all = "Server Clients Memory Stats Replication Cluster "
+			  "Keyspace";
+
+	EXPECT("+OK\r\n", "FLUSHALL");
+	for (size_t i = 0; i < sizeof(every) / sizeof(every[0]); i++) {
+		const char *got = every[i] ? CMD("INFO", every[i]) : CMD("INFO");
+
+		if (strcmp(headers(got), all)) {
+			fprintf(stderr, "INFO %s: %s\n", every[i] ? every[i] : "",
+				headers(got));
+			exit(1);
+		}
+	}
+	EXPECT("$0\r\n\r\n", "INFO", "nosuchsection");
+	EXPECT("$0\r\n\r\n", "INFO", "commandstats");
+	/* No line for an empty database. */
+	EXPECT("$12\r\n# Keyspace\r\n\r\n", "INFO", "keyspace");
+	EXPECT("$48\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n",
+	       "INFO", "replication");
+	EXPECT("+OK\r\n", "SET", "x", "1");
+	/* Redis's order whatever the order asked, one empty line between. */
+	EXPECT("$119\r\n# Server\r\nredis_version:7.0.0-colo\r\n"
+	       "redis_mode:standalone\r\narch_bits:64\r\n\r\n"
+	       "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n\r\n",
+	       "INFO", "KEYSPACE", "nope", "server", "keyspace");
+	CHECK(!strcmp(headers(CMD("INFO", "memory", "clients")),
+		      "Clients Memory"));
+	/* A command is counted once it has run; RESETSTAT's own counts. */
+	EXPECT("+OK\r\n", "CONFIG", "RESETSTAT");
+	CHECK(strstr(CMD("INFO", "stats"), "total_commands_processed:1\r\n"));
+	EXPECT("-ERR unknown command 'nope', with args beginning with: \r\n",
+	       "nope");
+	CHECK(strstr(CMD("INFO", "stats"), "total_commands_processed:2\r\n"));
+	CHECK(strstr(CMD("INFO", "clients"), "connected_clients:1\r\n"));
 }
 
 /* Pipelines, inline commands, partial commands across events, errors. */
@@ -531,6 +630,7 @@ int main(void)
 	test_server();
 	test_feed();
 	test_inline_quotes();
+	test_info();
 	test_model();
 
 	/* A guest resumed on the same RAM finds the store as it was. */
