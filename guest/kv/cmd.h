@@ -88,6 +88,7 @@ void cmd_srem(struct kv_req *r);
 void cmd_scard(struct kv_req *r);
 void cmd_smembers(struct kv_req *r);
 void cmd_spop(struct kv_req *r);
+void cmd_srandmember(struct kv_req *r);
 /* cmd-info.c */
 void cmd_info(struct kv_req *r);
 /* cmd-keys.c */

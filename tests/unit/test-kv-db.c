@@ -178,6 +178,24 @@ static void test_hashes_sets(void)
 	EXPECT(RANGE, "SPOP", "s", "-1");
 	EXPECT(RANGE, "SPOP", "s", "abc");
 	EXPECT("-ERR syntax error\r\n", "SPOP", "s", "1", "2");
+	/* SRANDMEMBER: the count first, then the key; table order. */
+	EXPECT("$-1\r\n", "SRANDMEMBER", "nope");
+	EXPECT("*0\r\n", "SRANDMEMBER", "nope", "-5");
+	EXPECT(NOTINT, "SRANDMEMBER", "k", "abc");
+	EXPECT("-ERR value is out of range, value must between "
+	       "-9223372036854775807 and 9223372036854775807\r\n",
+	       "SRANDMEMBER", "nope", "-9223372036854775808");
+	EXPECT("-ERR syntax error\r\n", "SRANDMEMBER", "s", "1", "2");
+	EXPECT(WRONGTYPE, "SRANDMEMBER", "k", "0");
+	EXPECT(":1\r\n", "SADD", "one", "m");
+	EXPECT("$1\r\nm\r\n", "SRANDMEMBER", "one");
+	EXPECT("*0\r\n", "SRANDMEMBER", "one", "0");
+	EXPECT("*1\r\n$1\r\nm\r\n", "SRANDMEMBER", "one",
+	       "9223372036854775807");
+	EXPECT("*3\r\n$1\r\nm\r\n$1\r\nm\r\n$1\r\nm\r\n",
+	       "SRANDMEMBER", "one", "-3");
+	EXPECT(":1\r\n", "SCARD", "one");
+	EXPECT(":1\r\n", "DEL", "one");
 	EXPECT(":3\r\n", "SADD", "s", "a", "b", "c");
 	CHECK(!strncmp(CMD("SPOP", "s", "2"), "*2\r\n$1\r\n", 8));
 	EXPECT(":1\r\n", "SCARD", "s");
@@ -224,8 +242,14 @@ static void test_server(void)
 	EXPECT("+OK\r\n", "DEBUG", "FILLRANDOM", "200000");
 	EXPECT(":65536\r\n", "STRLEN", "__fill:0");
 	EXPECT(":3392\r\n", "STRLEN", "__fill:3");
-	EXPECT("+OK\r\n", "FLUSHALL");
+	EXPECT("+OK\r\n", "FLUSHDB");
 	EXPECT(":0\r\n", "DBSIZE");
+	EXPECT("-ERR syntax error\r\n", "FLUSHDB", "foo");
+	EXPECT("+OK\r\n", "FUNCTION", "FLUSH");
+	EXPECT("-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n",
+	       "FUNCTION", "FLUSH", "x");
+	EXPECT("-ERR unknown subcommand 'LOAD'. Try FUNCTION HELP.\r\n",
+	       "FUNCTION", "LOAD", "x");
 	EXPECT("+OK\r\n", "SET", "x", "1");
 	EXPECT(":1\r\n", "DBSIZE");
 	CHECK(strstr(CMD("INFO"), "db0:keys=1,"));
