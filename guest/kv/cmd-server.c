@@ -29,6 +29,7 @@ static const struct kv_cmd commands[] = {
 	{ "exists", cmd_exists, -2 },
 	{ "append", cmd_append, 3 },
 	{ "strlen", cmd_strlen, 2 },
+	{ "getrange", cmd_getrange, 4 },
 	{ "mget", cmd_mget, -2 },
 	{ "mset", cmd_mset, -3 },
 	{ "incr", cmd_incr, 2 },

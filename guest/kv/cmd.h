@@ -63,6 +63,7 @@ void cmd_set(struct kv_req *r);
 void cmd_setnx(struct kv_req *r);
 void cmd_append(struct kv_req *r);
 void cmd_strlen(struct kv_req *r);
+void cmd_getrange(struct kv_req *r);
 void cmd_mget(struct kv_req *r);
 void cmd_mset(struct kv_req *r);
 void cmd_incr(struct kv_req *r);

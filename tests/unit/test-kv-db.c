@@ -102,6 +102,35 @@ static void test_strings(void)
 	       "GET", "a", "b");
 	EXPECT("+OK\r\n", "SET", "empty", "");
 	EXPECT("$0\r\n\r\n", "GET", "empty");
+	/* SET ... GET: the old value, whether or not NX/XX let it set. */
+	EXPECT("$-1\r\n", "SET", "sg", "1", "GET");
+	EXPECT("$1\r\n1\r\n", "SET", "sg", "2", "get", "NX");
+	EXPECT("$1\r\n1\r\n", "SET", "sg", "3", "XX", "GET");
+	EXPECT("$1\r\n3\r\n", "GET", "sg");
+	EXPECT("$-1\r\n", "SET", "sg2", "x", "GET", "XX");
+	EXPECT(":0\r\n", "EXISTS", "sg2");
+	EXPECT("-ERR syntax error\r\n", "SET", "sg", "v", "GET", "NX", "XX");
+	EXPECT("-ERR syntax error\r\n", "SET", "sg", "v", "EX", "10");
+	EXPECT(":1\r\n", "RPUSH", "sgl", "a");
+	EXPECT(WRONGTYPE, "SET", "sgl", "v", "GET");
+	EXPECT(":1\r\n", "LLEN", "sgl");
+	EXPECT("+OK\r\n", "SET", "sgl", "v");
+	/* GETRANGE with Redis's index rules, huge ones included. */
+	EXPECT("+OK\r\n", "SET", "hw", "Hello World");
+	EXPECT("$4\r\nHell\r\n", "GETRANGE", "hw", "0", "3");
+	EXPECT("$3\r\nrld\r\n", "GETRANGE", "hw", "-3", "-1");
+	EXPECT("$1\r\nH\r\n", "GETRANGE", "hw", "0", "-100");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "hw", "-1", "-5");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "hw", "100", "200");
+	EXPECT("$11\r\nHello World\r\n", "GETRANGE", "hw",
+	       "-9223372036854775808", "9223372036854775807");
+	EXPECT("$1\r\nH\r\n", "GETRANGE", "hw", "-9223372036854775808",
+	       "-9223372036854775808");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "hw", "9223372036854775807",
+	       "9223372036854775807");
+	EXPECT(NOTINT, "GETRANGE", "hw", "0", "9223372036854775808");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "missing", "0", "-1");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "empty", "-1", "0");
 }
 
 static void test_lists(void)
