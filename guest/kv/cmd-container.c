@@ -74,9 +74,8 @@ bool arg_count(struct kv_req *r, int64_t *count)
 	*count = 1;
 	if (r->argc <= 2)
 		return true;
-	if (!arg_int(r, 2, count))
-		return false;
-	if (*count < 0) {
+	/* Redis gives this one text for a count that is not even a number. */
+	if (resp_strtoll(r->argv[2], r->argl[2], count) || *count < 0) {
 		reply_error(r->out, "ERR value is out of range, must be positive");
 		return false;
 	}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Keyspace commands: DEL EXISTS DBSIZE FLUSHALL, and DEBUG FILLRANDOM, which
- * benchmarks use to fill guest RAM with incompressible data.
+ * Keyspace commands: DEL EXISTS DBSIZE FLUSHALL (FLUSHDB too), and DEBUG
+ * FILLRANDOM, which benchmarks use to fill guest RAM with incompressible data.
  */
 #include "cmd.h"
 
@@ -36,7 +36,8 @@ void cmd_dbsize(struct kv_req *r)
 	reply_int(r->out, (int64_t)r->root->keys.count);
 }
 
-/* FLUSHALL [ASYNC | SYNC]: always synchronous here. */
+/* FLUSHALL [ASYNC | SYNC]: always synchronous here. With one database,
+ * FLUSHDB is the same command and runs this. */
 void cmd_flushall(struct kv_req *r)
 {
 	if (r->argc > 2 || (r->argc == 2 && !arg_is(r, 1, "async") &&

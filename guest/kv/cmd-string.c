@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * String commands: GET SET SETNX APPEND STRLEN MGET MSET and the INCR
- * family, with Redis's replies and errors.
+ * String commands: GET SET SETNX APPEND STRLEN GETRANGE MGET MSET and the
+ * INCR family, with Redis's replies and errors.
  */
 #include "cmd.h"
 
@@ -39,29 +39,48 @@ void cmd_get(struct kv_req *r)
 		reply_bulk(r->out, o->str.data, o->str.len);
 }
 
-/* SET key value [NX | XX] */
+/*
+ * SET key value [NX | XX] [GET]. With GET the reply is the old value (nil
+ * when none; WRONGTYPE, and nothing set, when it is no string) whether or
+ * not NX or XX let the set happen, as in Redis 7.0. The expiry options
+ * are refused as a syntax error: colo-kv keeps no expiry times.
+ */
 void cmd_set(struct kv_req *r)
 {
-	bool nx = false, xx = false, exists;
+	bool nx = false, xx = false, get = false, wrong;
+	struct kv_obj *old;
 
 	for (size_t i = 3; i < r->argc; i++) {
 		if (arg_is(r, i, "nx") && !xx) {
 			nx = true;
 		} else if (arg_is(r, i, "xx") && !nx) {
 			xx = true;
+		} else if (arg_is(r, i, "get")) {
+			get = true;
 		} else {
 			reply_syntax(r);
 			return;
 		}
 	}
-	exists = db_lookup(r->root, r->argv[1], r->argl[1]) != NULL;
-	if ((nx && exists) || (xx && !exists)) {
-		reply_nil(r->out);
+	old = db_lookup(r->root, r->argv[1], r->argl[1]);
+	if (get) {
+		old = lookup_typed(r, 1, KV_STRING, &wrong);
+		if (wrong)
+			return;
+		if (old)
+			reply_bulk(r->out, old->str.data, old->str.len);
+		else
+			reply_nil(r->out);
+	}
+	if ((nx && old) || (xx && !old)) {
+		if (!get)
+			reply_nil(r->out);
 		return;
 	}
+	/* set_string reuses old's buffer: the GET reply is already copied. */
 	if (set_string(r, 1, r->argv[2], r->argl[2]))
 		reply_oom(r);
-	else
+	else if (!get)
 		reply_status(r->out, "OK");
 }
 
@@ -102,6 +121,40 @@ void cmd_strlen(struct kv_req *r)
 
 	if (!wrong)
 		reply_int(r->out, o ? (int64_t)o->str.len : 0);
+}
+
+/* GETRANGE key start end: Redis's index rules, in its order (an empty
+ * string for a missing key). */
+void cmd_getrange(struct kv_req *r)
+{
+	bool wrong;
+	struct kv_obj *o;
+	int64_t start, end, n;
+
+	if (!arg_int(r, 2, &start) || !arg_int(r, 3, &end))
+		return;
+	o = lookup_typed(r, 1, KV_STRING, &wrong);
+	if (wrong)
+		return;
+	n = o ? (int64_t)o->str.len : 0;
+	if (start < 0 && end < 0 && start > end) {
+		reply_bulk(r->out, "", 0);
+		return;
+	}
+	if (start < 0)
+		start = n + start;
+	if (end < 0)
+		end = n + end;
+	if (start < 0)
+		start = 0;
+	if (end < 0)
+		end = 0;
+	if (end >= n)
+		end = n - 1;
+	if (start > end || n == 0)
+		reply_bulk(r->out, "", 0);
+	else
+		reply_bulk(r->out, o->str.data + start, (size_t)(end - start + 1));
 }
 
 void cmd_mget(struct kv_req *r)

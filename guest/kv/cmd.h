@@ -53,7 +53,8 @@ void reply_count(struct kv_req *r, enum kv_type type);
  * table order; an empty array for a missing key. */
 void reply_dict(struct kv_req *r, enum kv_type type);
 /* The optional count in argument 2 (1 without it); false when it is not an
- * integer >= 0, the error already replied. */
+ * integer >= 0, Redis's "value is out of range, must be positive" already
+ * replied. */
 bool arg_count(struct kv_req *r, int64_t *count);
 
 /* cmd-string.c */
@@ -62,6 +63,7 @@ void cmd_set(struct kv_req *r);
 void cmd_setnx(struct kv_req *r);
 void cmd_append(struct kv_req *r);
 void cmd_strlen(struct kv_req *r);
+void cmd_getrange(struct kv_req *r);
 void cmd_mget(struct kv_req *r);
 void cmd_mset(struct kv_req *r);
 void cmd_incr(struct kv_req *r);
@@ -87,6 +89,9 @@ void cmd_srem(struct kv_req *r);
 void cmd_scard(struct kv_req *r);
 void cmd_smembers(struct kv_req *r);
 void cmd_spop(struct kv_req *r);
+void cmd_srandmember(struct kv_req *r);
+/* cmd-info.c */
+void cmd_info(struct kv_req *r);
 /* cmd-keys.c */
 void cmd_del(struct kv_req *r);
 void cmd_exists(struct kv_req *r);

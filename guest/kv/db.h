@@ -56,6 +56,8 @@ struct kv_root {
 	struct dict conns;      /* conn id (4 bytes) -> struct kv_conn * */
 	uint64_t fill_next;     /* DEBUG FILLRANDOM: next __fill:N */
 	uint64_t fill_state;    /* its PRNG, so each call continues it */
+	uint64_t connections_received;  /* INFO stats, as Redis counts them */
+	uint64_t commands_processed;
 };
 
 /* A client connection: the bytes of a command not yet complete, and how

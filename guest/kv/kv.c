@@ -76,6 +76,7 @@ static struct kv_conn *conn_get(struct kv *kv, uint32_t id, bool create)
 				    NULL);
 			return NULL;
 		}
+		kv->root->connections_received++;
 	}
 	return e->val;
 }
@@ -138,6 +139,7 @@ static bool run(struct kv *kv)
 		return false;
 	}
 	cmd->fn(&r);
+	kv->root->commands_processed++;
 	return r.close;
 }
 

@@ -3,7 +3,8 @@
  * RESP request parsing, written after the rules of Redis's
  * processMultibulkBuffer/processInlineBuffer: a '*' starts a multibulk
  * command whose every argument is a "$len" line and len bytes plus CRLF;
- * anything else is an inline command, one line split at blanks.
+ * anything else is an inline command, one line split the way
+ * sdssplitargs splits it (see resp.h).
  */
 #include "resp.h"
 
@@ -16,9 +17,11 @@ void resp_cmd_free(struct resp_cmd *c)
 {
 	free(c->argv);
 	free(c->argl);
+	free(c->unquoted);
 	c->argv = NULL;
 	c->argl = NULL;
-	c->argc = c->cap = 0;
+	c->unquoted = NULL;
+	c->argc = c->cap = c->unquoted_cap = 0;
 }
 
 static int reserve(struct resp_cmd *c, size_t n)
@@ -215,10 +218,161 @@ static int parse_multibulk(struct resp_cmd *c, struct resp_state *st,
 	return collect(c, buf, *used, err);
 }
 
-static bool blank(uint8_t ch)
+/* isspace() in the C locale, which sdssplitargs skips between arguments. */
+static bool blank(int ch)
 {
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' ||
-	       ch == '\f';
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' ||
+	       ch == '\v' || ch == '\f';
+}
+
+/* What ends an unquoted argument: fewer bytes than blank() (a \v or \f
+ * inside a word stays in it, as in Redis). */
+static bool word_end(int ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == 0;
+}
+
+static int hex_value(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+static uint8_t unescape(int ch)
+{
+	switch (ch) {
+	case 'n': return '\n';
+	case 'r': return '\r';
+	case 't': return '\t';
+	case 'b': return '\b';
+	case 'a': return '\a';
+	default: return (uint8_t)ch;  /* \\ \" and any other byte: itself */
+	}
+}
+
+/* An inline line being split: its bytes read as a C string (0 past the
+ * end), as sdssplitargs reads them, and where the arguments go. */
+struct line {
+	const uint8_t *s;
+	size_t len, i;          /* i: the next byte to read */
+	uint8_t *out;
+	size_t n;               /* bytes written to out */
+};
+
+static int peek(const struct line *l, size_t ahead)
+{
+	return l->i + ahead < l->len ? l->s[l->i + ahead] : 0;
+}
+
+/* After a closing quote: the argument must end there. */
+static int close_quote(struct line *l)
+{
+	l->i++;
+	return peek(l, 0) && !blank(peek(l, 0)) ? -EPROTO : 0;
+}
+
+/* Inside "double quotes", from the byte after the opening one. */
+static int double_quoted(struct line *l)
+{
+	int ch, hi, lo;
+
+	for (;;) {
+		ch = peek(l, 0);
+		if (ch == '\\' && peek(l, 1) == 'x' &&
+		    (hi = hex_value(peek(l, 2))) >= 0 &&
+		    (lo = hex_value(peek(l, 3))) >= 0) {
+			l->out[l->n++] = (uint8_t)(hi << 4 | lo);
+			l->i += 4;
+		} else if (ch == '\\' && peek(l, 1)) {
+			l->out[l->n++] = unescape(peek(l, 1));
+			l->i += 2;
+		} else if (ch == '"') {
+			return close_quote(l);
+		} else if (!ch) {
+			return -EPROTO;
+		} else {
+			l->out[l->n++] = (uint8_t)ch;
+			l->i++;
+		}
+	}
+}
+
+/* Inside 'single quotes': only \' is an escape. */
+static int single_quoted(struct line *l)
+{
+	int ch;
+
+	for (;;) {
+		ch = peek(l, 0);
+		if (ch == '\\' && peek(l, 1) == '\'') {
+			l->out[l->n++] = '\'';
+			l->i += 2;
+		} else if (ch == '\'') {
+			return close_quote(l);
+		} else if (!ch) {
+			return -EPROTO;
+		} else {
+			l->out[l->n++] = (uint8_t)ch;
+			l->i++;
+		}
+	}
+}
+
+/* One argument from l->i, appended to l->out. A quote may open anywhere
+ * in a word (a"b c" is "ab c") and its closing quote ends the word.
+ * -EPROTO for unbalanced quotes. */
+static int word(struct line *l)
+{
+	int ch;
+
+	for (;;) {
+		ch = peek(l, 0);
+		if (word_end(ch))
+			return 0;
+		l->i++;
+		if (ch == '"')
+			return double_quoted(l);
+		if (ch == '\'')
+			return single_quoted(l);
+		l->out[l->n++] = (uint8_t)ch;
+	}
+}
+
+/* Splits line[0, len) into c's arguments, resolved into c->unquoted. An
+ * argument is never longer than the text it came from, so unquoted is
+ * sized once and the pointers into it stay valid. */
+static int split_inline(struct resp_cmd *c, const uint8_t *s, size_t len)
+{
+	struct line l = { .s = s, .len = len };
+	size_t start;
+	uint8_t *nb;
+	int err;
+
+	if (len > c->unquoted_cap) {
+		nb = realloc(c->unquoted, len);
+		if (!nb)
+			return -ENOMEM;
+		c->unquoted = nb;
+		c->unquoted_cap = len;
+	}
+	l.out = c->unquoted;
+	for (;;) {
+		while (blank(peek(&l, 0)))
+			l.i++;
+		if (!peek(&l, 0))
+			return 0;
+		start = l.n;
+		err = word(&l);
+		if (err)
+			return err;
+		if (push_arg(c, l.out + start, l.n - start))
+			return -ENOMEM;
+	}
 }
 
 static int parse_inline(struct resp_cmd *c, struct resp_state *st,
@@ -227,7 +381,8 @@ static int parse_inline(struct resp_cmd *c, struct resp_state *st,
 {
 	/* Bytes before st->pos were searched already and hold no LF. */
 	const uint8_t *nl = memchr(buf + st->pos, '\n', len - st->pos);
-	size_t end, i = 0, start;
+	size_t end;
+	int ret;
 
 	if (!nl) {
 		if (len > RESP_INLINE_MAX) {
@@ -239,17 +394,13 @@ static int parse_inline(struct resp_cmd *c, struct resp_state *st,
 	}
 	memset(st, 0, sizeof(*st));
 	end = (size_t)(nl - buf);
-	while (i < end) {
-		while (i < end && blank(buf[i]))
-			i++;
-		if (i == end)
-			break;
-		start = i;
-		while (i < end && !blank(buf[i]))
-			i++;
-		if (push_arg(c, buf + start, i - start))
-			return -ENOMEM;
-	}
+	/* The line is what comes before "\r\n" or a bare "\n". */
+	ret = split_inline(c, buf, end > 0 && buf[end - 1] == '\r' ? end - 1
+								: end);
+	if (ret == -EPROTO)
+		*err = "unbalanced quotes in request";
+	if (ret)
+		return ret;
 	*used = end + 1;
 	return 1;
 }

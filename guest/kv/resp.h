@@ -2,7 +2,11 @@
 /*
  * The request side of RESP: multibulk commands ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
  * and inline ones ("PING\r\n", what telnet and redis-benchmark's
- * PING_INLINE send). The parser is pure: bytes in, one command out, so that
+ * PING_INLINE send; redis-cli users type `set "a b" 'c'`). Inline lines are
+ * split as Redis's sdssplitargs splits them: blanks separate arguments,
+ * "double quotes" take the escapes \n \r \t \b \a \xHH and \<any>,
+ * 'single quotes' only \', a closing quote must be followed by a blank or
+ * the end of the line, and a NUL byte ends the line. The parser is pure: bytes in, one command out, so that
  * it can be fed every split of a pipelined stream and fuzzed.
  *
  * A command can arrive in many reads (a million arguments in 1460-byte
@@ -33,13 +37,16 @@ struct resp_state {
 	uint64_t left;          /* multibulk: arguments still to check */
 };
 
-/* One parsed command. argv points into the parsed buffer; the arrays are
- * process-local scratch reused from one command to the next. */
+/* One parsed command. argv points into the parsed buffer (multibulk) or
+ * into unquoted (inline: the arguments with quotes and escapes resolved);
+ * both are process-local scratch reused from one command to the next. */
 struct resp_cmd {
 	size_t argc;
 	const uint8_t **argv;
 	size_t *argl;
 	size_t cap;
+	uint8_t *unquoted;
+	size_t unquoted_cap;
 	char errbuf[32];        /* for an error text that quotes the input */
 	uint64_t bulk_max;      /* longest argument accepted; 0: RESP_BULK_MAX */
 };
@@ -52,7 +59,8 @@ void resp_cmd_free(struct resp_cmd *c);
  *            *used bytes consumed; st is zero again;
  *   0        incomplete: keep the bytes and st, and call again with them
  *            and more bytes after them;
- *   -EPROTO  bad input; *err is the text after "ERR Protocol error: ";
+ *   -EPROTO  bad input; *err is the text after "ERR Protocol error: "
+ *            (Redis closes the connection after replying it);
  *   -ENOMEM  no memory for the argument arrays.
  */
 int resp_parse(struct resp_cmd *c, struct resp_state *st, const uint8_t *buf,

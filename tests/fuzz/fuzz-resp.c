@@ -3,7 +3,8 @@
  * Fuzz target for colo-kv's request parser: the input is what a client
  * sends, parsed command after command as a connection would. Beyond
  * crashes it checks what a caller relies on: a command consumes bytes it
- * was given, its arguments lie inside them, and any shorter prefix of a
+ * was given, its arguments lie inside them (or, unquoted from an inline
+ * line, in the parser's scratch), and any shorter prefix of a
  * command is "incomplete", never another command or an error (else the
  * answer would depend on how TCP split the stream), and a parse resumed
  * from a shorter prefix's saved state ends as a fresh one does.
@@ -15,6 +16,12 @@
 #include "resp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether [p, p + n) lies in [base, base + size). */
+static int inside(const uint8_t *p, size_t n, const uint8_t *base, size_t size)
+{
+	return base && p >= base && n <= (size_t)(base + size - p);
+}
 
 /* Parses data[0, len) from state st and checks a result of 1; returns
  * the result. */
@@ -28,8 +35,9 @@ static int parse(struct resp_cmd *c, struct resp_state *st,
 		if (*used == 0 || *used > len)
 			abort();
 		for (size_t i = 0; i < c->argc; i++)
-			if (c->argv[i] < data ||
-			    c->argl[i] > (size_t)(data + *used - c->argv[i]))
+			if (!inside(c->argv[i], c->argl[i], data, *used) &&
+			    !inside(c->argv[i], c->argl[i], c->unquoted,
+				    c->unquoted_cap))
 				abort();
 	} else if (r == -EPROTO && !err) {
 		abort();

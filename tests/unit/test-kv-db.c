@@ -52,6 +52,7 @@ static const char *cmdv(const char *const *argv, size_t argc)
 
 #define WRONGTYPE "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 #define NOTINT "-ERR value is not an integer or out of range\r\n"
+#define RANGE "-ERR value is out of range, must be positive\r\n"
 #define DEBUG_REFUSED "-ERR DEBUG command not allowed. If the "                \
 	"enable-debug-command option is set to \"local\", you can run it "    \
 	"from a local connection, otherwise you need to set this option in " \
@@ -87,6 +88,11 @@ static void test_strings(void)
 	EXPECT(NOTINT, "INCRBY", "a", " 1");
 	EXPECT("+OK\r\n", "SET", "big", "9223372036854775807");
 	EXPECT("-ERR increment or decrement would overflow\r\n", "INCR", "big");
+	EXPECT("-ERR increment or decrement would overflow\r\n",
+	       "INCRBY", "big", "1");
+	EXPECT(NOTINT, "INCRBY", "big", "9223372036854775808");
+	EXPECT("-ERR decrement would overflow\r\n",
+	       "DECRBY", "big", "-9223372036854775808");
 	EXPECT("+OK\r\n", "SET", "lead", "007");
 	EXPECT(NOTINT, "INCR", "lead");
 	EXPECT(":2\r\n", "DEL", "a", "b", "nothing");
@@ -96,6 +102,35 @@ static void test_strings(void)
 	       "GET", "a", "b");
 	EXPECT("+OK\r\n", "SET", "empty", "");
 	EXPECT("$0\r\n\r\n", "GET", "empty");
+	/* SET ... GET: the old value, whether or not NX/XX let it set. */
+	EXPECT("$-1\r\n", "SET", "sg", "1", "GET");
+	EXPECT("$1\r\n1\r\n", "SET", "sg", "2", "get", "NX");
+	EXPECT("$1\r\n1\r\n", "SET", "sg", "3", "XX", "GET");
+	EXPECT("$1\r\n3\r\n", "GET", "sg");
+	EXPECT("$-1\r\n", "SET", "sg2", "x", "GET", "XX");
+	EXPECT(":0\r\n", "EXISTS", "sg2");
+	EXPECT("-ERR syntax error\r\n", "SET", "sg", "v", "GET", "NX", "XX");
+	EXPECT("-ERR syntax error\r\n", "SET", "sg", "v", "EX", "10");
+	EXPECT(":1\r\n", "RPUSH", "sgl", "a");
+	EXPECT(WRONGTYPE, "SET", "sgl", "v", "GET");
+	EXPECT(":1\r\n", "LLEN", "sgl");
+	EXPECT("+OK\r\n", "SET", "sgl", "v");
+	/* GETRANGE with Redis's index rules, huge ones included. */
+	EXPECT("+OK\r\n", "SET", "hw", "Hello World");
+	EXPECT("$4\r\nHell\r\n", "GETRANGE", "hw", "0", "3");
+	EXPECT("$3\r\nrld\r\n", "GETRANGE", "hw", "-3", "-1");
+	EXPECT("$1\r\nH\r\n", "GETRANGE", "hw", "0", "-100");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "hw", "-1", "-5");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "hw", "100", "200");
+	EXPECT("$11\r\nHello World\r\n", "GETRANGE", "hw",
+	       "-9223372036854775808", "9223372036854775807");
+	EXPECT("$1\r\nH\r\n", "GETRANGE", "hw", "-9223372036854775808",
+	       "-9223372036854775808");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "hw", "9223372036854775807",
+	       "9223372036854775807");
+	EXPECT(NOTINT, "GETRANGE", "hw", "0", "9223372036854775808");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "missing", "0", "-1");
+	EXPECT("$0\r\n\r\n", "GETRANGE", "empty", "-1", "0");
 }
 
 static void test_lists(void)
@@ -118,6 +153,22 @@ static void test_lists(void)
 	EXPECT("*-1\r\n", "LPOP", "l", "2");
 	EXPECT("-ERR value is out of range, must be positive\r\n",
 	       "RPOP", "l", "-1");
+	/* Redis 7.0 says the same for a count that is no number at all. */
+	EXPECT(RANGE, "LPOP", "l", "abc");
+	EXPECT(RANGE, "RPOP", "l", "1.5");
+	EXPECT("-ERR wrong number of arguments for 'lpop' command\r\n",
+	       "LPOP", "l", "1", "1");
+	EXPECT(":3\r\n", "RPUSH", "l", "a", "b", "c");
+	EXPECT("*0\r\n", "LPOP", "l", "0");
+	EXPECT("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+	       "LRANGE", "l", "-9223372036854775808", "9223372036854775807");
+	EXPECT("*0\r\n", "LRANGE", "l",
+	       "-9223372036854775808", "-9223372036854775808");
+	EXPECT("*0\r\n", "LRANGE", "l", "9223372036854775807",
+	       "9223372036854775807");
+	EXPECT(NOTINT, "LRANGE", "l", "0", "9223372036854775808");
+	EXPECT("*3\r\n$1\r\nc\r\n$1\r\nb\r\n$1\r\na\r\n",
+	       "RPOP", "l", "9223372036854775807");
 	EXPECT(WRONGTYPE, "LPUSH", "k", "x");
 	EXPECT(":1\r\n", "RPUSH", "l2", "x");
 	EXPECT(WRONGTYPE, "GET", "l2");
@@ -153,6 +204,27 @@ static void test_hashes_sets(void)
 	EXPECT(":0\r\n", "EXISTS", "s");
 	EXPECT("$-1\r\n", "SPOP", "s");
 	EXPECT("*0\r\n", "SPOP", "s", "3");
+	EXPECT(RANGE, "SPOP", "s", "-1");
+	EXPECT(RANGE, "SPOP", "s", "abc");
+	EXPECT("-ERR syntax error\r\n", "SPOP", "s", "1", "2");
+	/* SRANDMEMBER: the count first, then the key; table order. */
+	EXPECT("$-1\r\n", "SRANDMEMBER", "nope");
+	EXPECT("*0\r\n", "SRANDMEMBER", "nope", "-5");
+	EXPECT(NOTINT, "SRANDMEMBER", "k", "abc");
+	EXPECT("-ERR value is out of range, value must between "
+	       "-9223372036854775807 and 9223372036854775807\r\n",
+	       "SRANDMEMBER", "nope", "-9223372036854775808");
+	EXPECT("-ERR syntax error\r\n", "SRANDMEMBER", "s", "1", "2");
+	EXPECT(WRONGTYPE, "SRANDMEMBER", "k", "0");
+	EXPECT(":1\r\n", "SADD", "one", "m");
+	EXPECT("$1\r\nm\r\n", "SRANDMEMBER", "one");
+	EXPECT("*0\r\n", "SRANDMEMBER", "one", "0");
+	EXPECT("*1\r\n$1\r\nm\r\n", "SRANDMEMBER", "one",
+	       "9223372036854775807");
+	EXPECT("*3\r\n$1\r\nm\r\n$1\r\nm\r\n$1\r\nm\r\n",
+	       "SRANDMEMBER", "one", "-3");
+	EXPECT(":1\r\n", "SCARD", "one");
+	EXPECT(":1\r\n", "DEL", "one");
 	EXPECT(":3\r\n", "SADD", "s", "a", "b", "c");
 	CHECK(!strncmp(CMD("SPOP", "s", "2"), "*2\r\n$1\r\n", 8));
 	EXPECT(":1\r\n", "SCARD", "s");
@@ -166,6 +238,20 @@ static void test_server(void)
 	EXPECT("$2\r\nhi\r\n", "PING", "hi");
 	EXPECT("$3\r\nfoo\r\n", "ECHO", "foo");
 	EXPECT("*0\r\n", "CONFIG", "GET", "save");
+	EXPECT("-ERR wrong number of arguments for 'config|get' command\r\n",
+	       "CONFIG", "GET");
+	EXPECT("-ERR wrong number of arguments for 'config|set' command\r\n",
+	       "CONFIG", "SET", "a");
+	EXPECT("-ERR syntax error\r\n", "CONFIG", "SET", "a", "b", "c");
+	EXPECT("-ERR Unknown option or number of arguments for CONFIG SET - "
+	       "'maxmemory'\r\n", "CONFIG", "SET", "maxmemory", "1");
+	EXPECT("-ERR unknown subcommand 'foo'. Try CONFIG HELP.\r\n",
+	       "CONFIG", "foo");
+	EXPECT("-ERR unknown subcommand 'foo'. Try COMMAND HELP.\r\n",
+	       "COMMAND", "foo");
+	CHECK(!strncmp(CMD("COMMAND", "COUNT"), ":", 1));
+	EXPECT("-ERR DB index is out of range\r\n", "SELECT", "16");
+	EXPECT(NOTINT, "SELECT", "x");
 	EXPECT("*0\r\n", "COMMAND", "DOCS");
 	EXPECT("*0\r\n", "COMMAND");
 	EXPECT("+OK\r\n", "SELECT", "0");
@@ -185,12 +271,78 @@ static void test_server(void)
 	EXPECT("+OK\r\n", "DEBUG", "FILLRANDOM", "200000");
 	EXPECT(":65536\r\n", "STRLEN", "__fill:0");
 	EXPECT(":3392\r\n", "STRLEN", "__fill:3");
-	EXPECT("+OK\r\n", "FLUSHALL");
+	EXPECT("+OK\r\n", "FLUSHDB");
 	EXPECT(":0\r\n", "DBSIZE");
+	EXPECT("-ERR syntax error\r\n", "FLUSHDB", "foo");
+	EXPECT("+OK\r\n", "FUNCTION", "FLUSH");
+	EXPECT("-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n",
+	       "FUNCTION", "FLUSH", "x");
+	EXPECT("-ERR unknown subcommand 'LOAD'. Try FUNCTION HELP.\r\n",
+	       "FUNCTION", "LOAD", "x");
 	EXPECT("+OK\r\n", "SET", "x", "1");
 	EXPECT(":1\r\n", "DBSIZE");
 	CHECK(strstr(CMD("INFO"), "db0:keys=1,"));
 	EXPECT("+OK\r\n", "QUIT");
+}
+
+/* The "# Name" headers of an INFO reply, in order, space-separated. */
+static const char *headers(const char *info)
+{
+	static char out[256];
+	const char *p = info;
+	size_t n = 0;
+
+	out[0] = 0;
+	while ((p = strstr(p, "# "))) {
+		const char *end = strstr(p, "\r\n");
+
+		CHECK(end && n + (size_t)(end - p) + 1 < sizeof(out));
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%.*s",
+				      n ? " " : "", (int)(end - p - 2), p + 2);
+		p = end;
+	}
+	return out;
+}
+
+/* INFO [section ...] as Redis 7.0 answers it (see cmd-info.c). */
+static void test_info(void)
+{
+	static const char *const every[] = { NULL, "default", "all",
+					      "everything", "ALL" };
+	const char *all = "Server Clients Memory Stats Replication Cluster "
+			  "Keyspace";
+
+	EXPECT("+OK\r\n", "FLUSHALL");
+	for (size_t i = 0; i < sizeof(every) / sizeof(every[0]); i++) {
+		const char *got = every[i] ? CMD("INFO", every[i]) : CMD("INFO");
+
+		if (strcmp(headers(got), all)) {
+			fprintf(stderr, "INFO %s: %s\n", every[i] ? every[i] : "",
+				headers(got));
+			exit(1);
+		}
+	}
+	EXPECT("$0\r\n\r\n", "INFO", "nosuchsection");
+	EXPECT("$0\r\n\r\n", "INFO", "commandstats");
+	/* No line for an empty database. */
+	EXPECT("$12\r\n# Keyspace\r\n\r\n", "INFO", "keyspace");
+	EXPECT("$48\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n",
+	       "INFO", "replication");
+	EXPECT("+OK\r\n", "SET", "x", "1");
+	/* Redis's order whatever the order asked, one empty line between. */
+	EXPECT("$119\r\n# Server\r\nredis_version:7.0.0-colo\r\n"
+	       "redis_mode:standalone\r\narch_bits:64\r\n\r\n"
+	       "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n\r\n",
+	       "INFO", "KEYSPACE", "nope", "server", "keyspace");
+	CHECK(!strcmp(headers(CMD("INFO", "memory", "clients")),
+		      "Clients Memory"));
+	/* A command is counted once it has run; RESETSTAT's own counts. */
+	EXPECT("+OK\r\n", "CONFIG", "RESETSTAT");
+	CHECK(strstr(CMD("INFO", "stats"), "total_commands_processed:1\r\n"));
+	EXPECT("-ERR unknown command 'nope', with args beginning with: \r\n",
+	       "nope");
+	CHECK(strstr(CMD("INFO", "stats"), "total_commands_processed:2\r\n"));
+	CHECK(strstr(CMD("INFO", "clients"), "connected_clients:1\r\n"));
 }
 
 /* Pipelines, inline commands, partial commands across events, errors. */
@@ -231,6 +383,29 @@ static void test_feed(void)
 	kv_close(&kv, 8);
 	kv_close(&kv, 9);
 	conn = 1;
+}
+
+/* Typed inline, quotes are syntax, not part of the key (issue 13); an
+ * unbalanced quote is refused as Redis refuses it, and the connection
+ * closes after the commands before it have run. */
+static void test_inline_quotes(void)
+{
+	const char *in = "SET \"q k\" '\\'v\\''\r\nSET \"k\"x y\r\nPING\r\n";
+	bool close;
+
+	conn = 10;
+	kv_open(&kv, conn);
+	reply_reset(&kv.out);
+	close = kv_feed(&kv, conn, (const uint8_t *)in, strlen(in));
+	CHECK(close);
+	reply_raw(&kv.out, "", 1);
+	CHECK(!strcmp((char *)kv.out.buf, "+OK\r\n-ERR Protocol error: "
+		      "unbalanced quotes in request\r\n"));
+	kv_close(&kv, conn);
+	conn = 1;
+	EXPECT("$3\r\n'v'\r\n", "GET", "q k");
+	EXPECT(":0\r\n", "EXISTS", "\"q k\"");
+	EXPECT(":0\r\n", "EXISTS", "k");
 }
 
 
@@ -507,6 +682,8 @@ int main(void)
 	test_hashes_sets();
 	test_server();
 	test_feed();
+	test_inline_quotes();
+	test_info();
 	test_model();
 
 	/* A guest resumed on the same RAM finds the store as it was. */
