@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -58,6 +59,7 @@ enum launch_step {
 	STEP_MS_PRIVATE,
 	STEP_RDONLY,
 	STEP_TMPFS,
+	STEP_KEEP_FILE,
 	STEP_HOSTNAME,
 	STEP_DOMAINNAME,
 	STEP_RLIMIT_NOFILE,
@@ -81,6 +83,7 @@ static const char *const step_name[STEP__MAX] = {
 	[STEP_MS_PRIVATE] = "mount(/, MS_REC|MS_PRIVATE)",
 	[STEP_RDONLY] = "mount_setattr(/, MOUNT_ATTR_RDONLY, AT_RECURSIVE)",
 	[STEP_TMPFS] = "mount(tmpfs, /tmp)",
+	[STEP_KEEP_FILE] = "bind-mounting the program or shim back under /tmp",
 	[STEP_HOSTNAME] = "sethostname",
 	[STEP_DOMAINNAME] = "setdomainname",
 	[STEP_RLIMIT_NOFILE] = "setrlimit(RLIMIT_NOFILE)",
@@ -103,6 +106,9 @@ struct launch_plan {
 	char *envp[5];
 	char *env_path;
 	char *env_preload;
+	/* The program and shim when under /tmp (a build tree there): bound
+	 * back at the same path over the child's empty tmpfs. NULL: not. */
+	const char *keep[2];
 	int devnull;
 	int err_pipe[2];
 };
@@ -119,6 +125,12 @@ static char *concat(const char *a, const char *b)
 	return s;
 }
 
+/* The child's /tmp is a fresh tmpfs: nothing of the host's is there. */
+static bool under_tmp(const char *path)
+{
+	return !strncmp(path, "/tmp/", 5);
+}
+
 static void plan_free(struct launch_plan *lp)
 {
 	free(lp->argv);
@@ -126,9 +138,10 @@ static void plan_free(struct launch_plan *lp)
 	free(lp->env_preload);
 	if (lp->devnull >= 0)
 		close(lp->devnull);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (lp->err_pipe[i] >= 0)
 			close(lp->err_pipe[i]);
+	}
 }
 
 static int plan_init(struct launch_plan *lp,
@@ -140,6 +153,10 @@ static int plan_init(struct launch_plan *lp,
 	memset(lp, 0, sizeof(*lp));
 	lp->devnull = -1;
 	lp->err_pipe[0] = lp->err_pipe[1] = -1;
+	if (under_tmp(spec->path))
+		lp->keep[0] = spec->path;
+	if (spec->shim && under_tmp(spec->shim))
+		lp->keep[1] = spec->shim;
 
 	while (spec->args && spec->args[n])
 		n++;
@@ -179,12 +196,6 @@ static int plan_init(struct launch_plan *lp,
 	return 0;
 }
 
-/* The child's /tmp is a fresh tmpfs: nothing of the host's is there. */
-static bool under_tmp(const char *path)
-{
-	return !strncmp(path, "/tmp/", 5);
-}
-
 /*
  * The spec's files must be there: ld.so only warns about a missing
  * LD_PRELOAD and runs the program untracked, and an exec failure is
@@ -192,13 +203,6 @@ static bool under_tmp(const char *path)
  */
 static int check_spec(const struct proc_launch_spec *spec)
 {
-	if ((spec->path && under_tmp(spec->path)) ||
-	    (spec->shim && under_tmp(spec->shim))) {
-		log_error("%s is under /tmp, which the program sees as an "
-			  "empty tmpfs", spec->shim && under_tmp(spec->shim) ?
-			  spec->shim : spec->path);
-		return -EINVAL;
-	}
 	if (!spec->path || spec->path[0] != '/') {
 		log_error("program %s: an absolute path is needed",
 			  spec->path ? spec->path : "(none)");
@@ -250,21 +254,76 @@ static int bring_up_lo(void)
 }
 
 /*
+ * In the child, on the fresh tmpfs: the directories of path, an empty file
+ * at path, and the file kept open as fd bound onto it, read-only. The
+ * program sees its own file at the path it was given, nothing else of the
+ * host's /tmp. No malloc here (after clone): a buffer on the stack.
+ */
+static int keep_file(const char *path, int fd)
+{
+	char buf[PATH_MAX], src[32];
+	size_t n = strlen(path);
+	int f;
+
+	if (n >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	for (size_t i = 5; i < n; i++) {        /* past "/tmp/" */
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		buf[i] = '/';
+	}
+	f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0555);
+	if (f < 0)
+		return -1;
+	close(f);
+	/* "/proc/self/fd/N" without snprintf (not async-signal-safe). */
+	n = sizeof(src) - 1;
+	src[n] = '\0';
+	do
+		src[--n] = (char)('0' + fd % 10);
+	while ((fd /= 10) > 0);
+	n -= strlen("/proc/self/fd/");
+	memcpy(src + n, "/proc/self/fd/", strlen("/proc/self/fd/"));
+	if (mount(src + n, path, NULL, MS_BIND, NULL) < 0)
+		return -1;
+	return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+}
+
+/*
  * Its own copy of the mount tree, not propagating back to the host
  * (MS_PRIVATE first), all read-only, then a fresh tmpfs on /tmp: a write
  * anywhere else fails with EROFS alike on both hosts.
  */
-static void child_mounts(int fd)
+static void child_mounts(int fd, const struct launch_plan *lp)
 {
 	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+	int kept[2] = { -1, -1 };
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(fd, STEP_MS_PRIVATE);
 	if (mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0)
 		child_fail(fd, STEP_RDONLY);
+	/* Opened in this mount namespace: a bind takes its source from the
+	 * caller's own namespace only. */
+	for (int i = 0; i < 2; i++)
+		if (lp->keep[i] &&
+		    (kept[i] = open(lp->keep[i], O_PATH | O_CLOEXEC)) < 0)
+			child_fail(fd, STEP_KEEP_FILE);
 	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
 		  TMPFS_OPTIONS) < 0)
 		child_fail(fd, STEP_TMPFS);
+	for (int i = 0; i < 2; i++) {
+		if (kept[i] >= 0 && keep_file(lp->keep[i], kept[i]) < 0)
+			child_fail(fd, STEP_KEEP_FILE);
+		if (kept[i] >= 0)
+			close(kept[i]);
+	}
 }
 
 static void child_limits(int fd)
@@ -307,7 +366,7 @@ static void __attribute__((noreturn)) child_exec(const struct launch_plan *lp)
 		child_fail(fd, STEP_NEWIPC);
 	if (bring_up_lo() < 0)
 		child_fail(fd, STEP_LO_UP);
-	child_mounts(fd);
+	child_mounts(fd, lp);
 	/* Both names: the new UTS namespace starts with the host's. */
 	if (sethostname(PROC_LAUNCH_HOSTNAME, strlen(PROC_LAUNCH_HOSTNAME)) < 0)
 		child_fail(fd, STEP_HOSTNAME);

@@ -4,7 +4,8 @@
  *
  * The program runs as PID 1 of new PID, network, mount, UTS and IPC
  * namespaces: only `lo`, up; `/` and everything under it read-only, an
- * empty tmpfs on /tmp; fixed host and domain names; ASLR off; fixed
+ * empty tmpfs on /tmp (the program and shim bound back at their own paths
+ * when they live there, as a build tree may); fixed host and domain names; ASLR off; fixed
  * rlimits and umask; an environment built from scratch (a fixed PATH,
  * LANG=C, HOME=/, LD_PRELOAD of the shim); stdin /dev/null, stdout and
  * stderr the daemon's; cwd /. Two launches of the same binary with the
