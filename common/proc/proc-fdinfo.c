@@ -17,6 +17,7 @@
  * skipped, so a kernel that adds lines does not break the parse.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,14 @@ static const char *parse_u64(const char *p, const char *end, int base,
 		return NULL;
 	*out = v;
 	return p;
+}
+
+/* A number that ends the line (blanks may follow). */
+static bool parse_value(const char *p, const char *end, int base,
+			uint64_t *out)
+{
+	p = parse_u64(p, end, base, out);
+	return p && skip_blanks(p, end) == end;
 }
 
 /* p at a key: the value after "key:", or NULL if the line is another's. */
@@ -124,16 +133,16 @@ static int parse_line(const char *p, const char *end, struct proc_fdinfo *fi,
 	int err;
 
 	if ((v = after_key(p, end, "pos:"))) {
-		if (!parse_u64(v, end, 10, &fi->pos))
+		if (!parse_value(v, end, 10, &fi->pos))
 			return -EINVAL;
 		*seen |= 1;
 	} else if ((v = after_key(p, end, "flags:"))) {
-		if (!parse_u64(v, end, 8, &x) || x > INT32_MAX)
+		if (!parse_value(v, end, 8, &x) || x > INT32_MAX)
 			return -EINVAL;
 		fi->flags = (int)x;
 		*seen |= 2;
 	} else if ((v = after_key(p, end, "ino:"))) {
-		if (!parse_u64(v, end, 10, &fi->ino))
+		if (!parse_value(v, end, 10, &fi->ino))
 			return -EINVAL;
 	} else if ((v = after_key(p, end, "tfd:"))) {
 		err = parse_tfd(v, end, &it);
@@ -141,11 +150,11 @@ static int parse_line(const char *p, const char *end, struct proc_fdinfo *fi,
 			err = add_item(fi, &it, cap);
 		return err;
 	} else if ((v = after_key(p, end, "eventfd-count:"))) {
-		if (!parse_u64(v, end, 16, &fi->count))
+		if (!parse_value(v, end, 16, &fi->count))
 			return -EINVAL;
 		fi->has_count = true;
 	} else if ((v = after_key(p, end, "sigmask:"))) {
-		if (!parse_u64(v, end, 16, &fi->sigmask))
+		if (!parse_value(v, end, 16, &fi->sigmask))
 			return -EINVAL;
 		fi->has_sigmask = true;
 	}

@@ -132,7 +132,7 @@ static void compare_same(struct builder *b, const struct proc_fd *p,
 			 const struct proc_fd *s)
 {
 	if (p->flags != s->flags || p->cloexec != s->cloexec) {
-		refuse(b, p->fd, "flags 0%o%s on the PVM, 0%o%s on the SVM",
+		refuse(b, p->fd, "flags %#o%s on the PVM, %#o%s on the SVM",
 		       (unsigned)p->flags, p->cloexec ? " cloexec" : "",
 		       (unsigned)s->flags, s->cloexec ? " cloexec" : "");
 		return;
