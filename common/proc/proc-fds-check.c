@@ -17,9 +17,10 @@
  *   regular files              read-only (/ is read-only anyway)
  *   the shim's userfaultfd     at COLO_SHIM_UFFD_FD
  *
- * Refused: a timerfd (a kernel timer is not copied), a non-TCP socket, an
- * outbound or half-open TCP socket, a regular file open for writing, any
- * other kind.
+ * Refused: a timerfd (a kernel timer is not copied), a socket that is
+ * neither a listening nor a connected TCP one (unix, UDP, or TCP only
+ * created or bound), an outbound or half-open TCP connection, a
+ * regular file open for writing, any other kind.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -123,7 +124,7 @@ static const char *refusal(const struct proc_fd_table *t,
 		    !strcmp(f->target, "anon_inode:[userfaultfd]"))
 			return NULL;    /* the shim's, for the dirty log */
 		if (f->target && !strncmp(f->target, "socket:", 7))
-			return "(not TCP)";
+			return "(not a listening or connected TCP socket)";
 		return "(a kind the backend does not know)";
 	case PROC_FD__MAX:
 		break;

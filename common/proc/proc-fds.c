@@ -118,13 +118,23 @@ static int read_tcp(pid_t pid, struct proc_tcp_table *t)
 	return 0;
 }
 
+static int cmp_ino(const void *a, const void *b)
+{
+	uint64_t x = ((const struct proc_tcp_sock *)a)->ino;
+	uint64_t y = ((const struct proc_tcp_sock *)b)->ino;
+
+	return (x > y) - (x < y);
+}
+
+/* t sorted by inode: a server with many clients has as many lines. */
 static const struct proc_tcp_sock *find_sock(const struct proc_tcp_table *t,
 					     uint64_t ino)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (t->s[i].ino == ino && ino)
-			return &t->s[i];
-	return NULL;
+	struct proc_tcp_sock key = { .ino = ino };
+
+	if (!ino)               /* TIME_WAIT lines: no socket behind them */
+		return NULL;
+	return bsearch(&key, t->s, t->n, sizeof(key), cmp_ino);
 }
 
 /* /dev/null and the other devices whose reads and writes keep no state. */
@@ -311,6 +321,8 @@ int proc_fds_capture(pid_t pid, int pidfd, struct proc_fd_table *out)
 	err = list_fds(pid, &fds, &n);
 	if (!err)
 		err = read_tcp(pid, &tcp);
+	if (!err && tcp.n)
+		qsort(tcp.s, tcp.n, sizeof(tcp.s[0]), cmp_ino);
 	if (!err && n && !(out->fds = calloc(n, sizeof(*out->fds))))
 		err = -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++) {

@@ -175,7 +175,8 @@ static void test_check(void)
 	expect_refused(&tb, "fd 10: timerfd (its kernel timer is not copied): "
 		       "not supported");
 	redis_plus(&tb, 10, PROC_FD_OTHER, "socket:[77]");
-	expect_refused(&tb, "fd 10: socket:[77] (not TCP): not supported");
+	expect_refused(&tb, "fd 10: socket:[77] (not a listening or connected "
+		       "TCP socket): not supported");
 	redis_plus(&tb, 10, PROC_FD_OTHER, "anon_inode:[io_uring]");
 	expect_refused(&tb, "fd 10: anon_inode:[io_uring] (a kind the backend "
 		       "does not know): not supported");
