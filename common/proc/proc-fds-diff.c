@@ -276,6 +276,14 @@ static void diff_epoll(struct builder *b, const struct proc_fd_table *pvm,
 		b->err = -ENOMEM;
 		goto out;
 	}
+	/*
+	 * A target outlives its fd number while a dup of its file is open:
+	 * an ADD, which names the file by an open fd, cannot make that.
+	 */
+	for (size_t k = 0; k < p->n_items; k++)
+		if (!proc_fds_find(pvm, pi[k].tfd))
+			refuse(b, p->fd, "epoll watches fd %d, which is not "
+			       "open on the PVM", pi[k].tfd);
 	while (i < p->n_items || j < s->n_items) {
 		int pt = i < p->n_items ? pi[i].tfd : INT32_MAX;
 		int st = j < s->n_items ? si[j].tfd : INT32_MAX;

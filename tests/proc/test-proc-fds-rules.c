@@ -348,6 +348,12 @@ static void test_diff_refusals(void)
 	expect_refusal(&p, &s, "fd 1001: file offset 10 on the PVM, 12 on the "
 		       "SVM");
 
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add_item(&p.fds[5], 11, 1);
+	expect_refusal(&p, &s, "fd 5: epoll watches fd 11, which is not open "
+		       "on the PVM");
+
 	/* The SVM accepted a client the PVM may still have pending. */
 	redis_like(&p, 1);
 	redis_like(&s, 0);
