@@ -19,6 +19,12 @@
  *   arena         makes a thread whose mallocs create and grow a glibc
  *                 arena (glibc grows it past the shim's hooks); the
  *                 address of a block in the growth
+ *   fds           opens an epoll fd watching the connection (EPOLLIN,
+ *                 data FDS_EPOLL_DATA), an eventfd counting 5, a pipe
+ *                 holding 3 bytes and a signalfd for SIGUSR1; their
+ *                 numbers
+ *   flood N       N bytes of 'x' (sent with a 1 MiB send buffer, so the
+ *                 write does not wait for the reader), then the reply
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,10 +33,14 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +48,7 @@
 
 #define BUF_PAGES 64
 #define PAGE 4096
+#define FDS_EPOLL_DATA 0xc0105eedULL    /* test-proc-fds looks for it */
 
 static int err_of(long r)
 {
@@ -202,6 +213,49 @@ static void arena(char *reply, size_t len)
 	snprintf(reply, len, "%p", (void *)p);
 }
 
+/* Kernel objects of the kinds proc-fds captures, left open. */
+static void fds(int conn, char *reply, size_t len)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = FDS_EPOLL_DATA };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int efd = eventfd(5, EFD_NONBLOCK | EFD_CLOEXEC);
+	int p[2] = { -1, -1 }, sfd;
+	sigset_t usr1;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	sfd = signalfd(-1, &usr1, SFD_CLOEXEC);
+	if (ep < 0 || efd < 0 || sfd < 0 || pipe2(p, O_CLOEXEC) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, conn, &ev) < 0 ||
+	    write(p[1], "abc", 3) != 3) {
+		snprintf(reply, len, "failed: %s", strerror(errno));
+		return;
+	}
+	snprintf(reply, len, "epoll=%d eventfd=%d pipe=%d,%d signalfd=%d", ep,
+		 efd, p[0], p[1], sfd);
+}
+
+static void flood(int conn, long n, char *reply, size_t len)
+{
+	int sndbuf = 1 << 20;
+	char chunk[4096];
+
+	memset(chunk, 'x', sizeof(chunk));
+	setsockopt(conn, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	while (n > 0) {
+		ssize_t w = write(conn, chunk, n < 4096 ? (size_t)n : 4096);
+
+		if (w <= 0) {
+			snprintf(reply, len, "failed");
+			return;
+		}
+		n -= w;
+	}
+	snprintf(reply, len, "flooded");
+}
+
 static void write_pages(volatile char *buf, char *args, char *reply,
 			size_t len)
 {
@@ -285,6 +339,10 @@ int main(int argc, char **argv)
 			env(reply, sizeof(reply));
 		else if (!strcmp(line, "arena"))
 			arena(reply, sizeof(reply));
+		else if (!strcmp(line, "fds"))
+			fds(fd, reply, sizeof(reply));
+		else if (!strncmp(line, "flood ", 6))
+			flood(fd, atol(line + 6), reply, sizeof(reply));
 		else
 			snprintf(reply, sizeof(reply), "unknown %s", line);
 		strcat(reply, "\n");
