@@ -157,8 +157,9 @@ static void test_program_under_tmp(const char *target, const char *shim)
 	check_sandbox(reply);
 	fixture_ask(fd, "env\n", reply, sizeof(reply), 1);
 	check_env(reply, lib);
-	close(fd);
+	/* Killed while it waits for a command (it would exit at EOF). */
 	CHECK_EQ(proc_kill(&c), SIGKILL);
+	close(fd);
 	unlink(lib);
 	snprintf(reply, sizeof(reply), "%s/lib", dir);
 	rmdir(reply);
