@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -253,11 +254,24 @@ static void on_deferred(struct evloop *l, int fd, uint32_t events,
 	}
 }
 
+/* "exited with status 1", "was killed by signal 9", from a wait status. */
+static const char *how_it_ended(int status, char *buf, size_t len)
+{
+	if (status >= 0 && WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (status >= 0 && WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "went away");
+	return buf;
+}
+
 static void on_exit_of_program(struct evloop *l, int fd, uint32_t events,
 			       void *opaque)
 {
 	struct proc_guest *g = opaque;
 	pid_t pid = g->child.pid;
+	char how[64];
 	int status;
 
 	(void)l;
@@ -266,14 +280,8 @@ static void on_exit_of_program(struct evloop *l, int fd, uint32_t events,
 	evloop_del(g->loop, g->child.pidfd);
 	status = proc_kill(&g->child);
 	g->child.pid = -1;
-	if (status >= 0 && WIFEXITED(status))
-		log_error("the program (pid %d) exited with status %d",
-			  (int)pid, WEXITSTATUS(status));
-	else if (status >= 0 && WIFSIGNALED(status))
-		log_error("the program (pid %d) was killed by signal %d",
-			  (int)pid, WTERMSIG(status));
-	else
-		log_error("the program (pid %d) went away", (int)pid);
+	log_error("the program (pid %d) %s", (int)pid,
+		  how_it_ended(status, how, sizeof(how)));
 	while (g->nconns)
 		conn_free(g, g->conns[0]);
 	g->ops->died(g->opaque);
@@ -449,12 +457,13 @@ static int wait_listening(struct proc_guest *g, const char *path,
 		}
 		/* The pidfd doubles as the sleep: readable once it exits. */
 		if (poll(&pfd, 1, START_POLL_MS) > 0) {
+			char how[64];
 			int status = proc_kill(&g->child);
 
 			g->child.pid = -1;
-			log_error("%s exited (wait status %#x) before "
-				  "listening on port %u", path,
-				  (unsigned)(status < 0 ? 0 : status), g->port);
+			log_error("%s %s before listening on port %u", path,
+				  how_it_ended(status, how, sizeof(how)),
+				  g->port);
 			return -ECHILD;
 		}
 	}
