@@ -16,10 +16,11 @@ fi
 require_dirtylog
 
 # The program's port is inside its own network namespace: any port works,
-# even one the host uses.
+# even one the host uses. The smallest input limit, so that the pipeline
+# below pauses its client until the program has read its backlog.
 PORT=$(free_port)
 start primary "$PRIMARY" --service "127.0.0.1:$PORT" --control "$T/p.sock" \
-	--exec-port 6379 \
+	--client-input-limit 65536 --exec-port 6379 \
 	--exec "$REDIS" --port 6379 --save '' --appendonly no
 SOCK=$T/p.sock
 
@@ -56,7 +57,8 @@ pass "redis-benchmark -n 10000 -P 16: no error, its writes all stored"
 # client.py PORT MODE: the cases plain redis-cli does not cover.
 #   halfclose: PING, then SHUT_WR; +PONG must come back, then the close.
 #   big: 50000 pipelined SETs (several MB) written in one go while the
-#        replies are read: the program's input queue fills and drains.
+#        replies are read: the program's input queue passes the input
+#        limit, the client is paused and read again as the queue drains.
 #   two: two connections open at once, each sees the other's writes and
 #        its own replies in order.
 cat >"$T/client.py" <<'PY'
