@@ -44,6 +44,24 @@ static void add_redial(json_object *o, struct primary *p)
 			       json_object_new_uint64(p->dial_failures));
 }
 
+/* What runs as the guest: its kind, the program and its arguments. */
+static void add_guest(json_object *o, struct primary *p)
+{
+	json_object *args = json_object_new_array();
+	const char *const *a;
+
+	for (a = p->opts.guest_args; a && *a; a++)
+		json_object_array_add(args, json_object_new_string(*a));
+	json_object_object_add(o, "guest_kind", json_object_new_string(
+				       p->opts.exec ? "exec" : "libcolo-guest"));
+	json_object_object_add(o, "guest", json_object_new_string(
+				       p->opts.guest ? p->opts.guest : ""));
+	json_object_object_add(o, "guest_args", args);
+	if (p->opts.exec)
+		json_object_object_add(o, "exec_port",
+				       json_object_new_int(p->opts.exec_port));
+}
+
 static int cmd_status(void *opaque, json_object *args, json_object **ret,
 		      struct ctl_error *err)
 {
@@ -94,7 +112,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "input_seq",
 			       json_object_new_uint64(p->pvm.input_seq));
 	json_object_object_add(o, "guest_pid",
-			       json_object_new_int(p->pvm.proc.pid));
+			       json_object_new_int(pvm_pid(&p->pvm)));
+	add_guest(o, p);
 	json_object_object_add(o, "hinted_pages",
 			       json_object_new_uint64(rs.hinted_pages));
 	sync = json_object_new_object();
@@ -271,6 +290,12 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 			      "Parameter 'secondary' is too long: %zu bytes",
 			      strlen(addr));
 		return -ERANGE;
+	}
+	if (p->opts.exec) {
+		ctl_error_set(err, "GenericError", "protection of an --exec "
+			      "program is not available yet (its SVM side is "
+			      "the next step)");
+		return -EOPNOTSUPP;
 	}
 	if (p->state != COLO_STATE_STANDALONE || p->mig.running) {
 		ctl_error_set(err, "GenericError",

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* colo-primary: command line. Bad flags stop start-up with a one-line reason. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,12 +21,19 @@ static const char usage[] =
 	"                    (--tls-creds DIR [--tls-hostname NAME]\n"
 	"                     [--tls-authz ID]... | --insecure)\n"
 	"                    [--guest-arg ARG]... [--verbose] [TUNABLE]...\n"
+	"       colo-primary --service HOST:PORT --control PATH [--verbose]\n"
+	"                    [TUNABLE]... --exec-port PORT\n"
+	"                    --exec PROGRAM [ARGS...]\n"
+	"  --exec runs an unmodified program (an absolute path) that listens\n"
+	"  on --exec-port; it takes the rest of the command line, so it comes\n"
+	"  last. Standalone only for now: --secondary is refused with it.\n"
 	"tunables:\n";
 
 /* A tunable's getopt value is OPT_TUNABLE + its id. */
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_TLS_HOST,
-       OPT_TLS_AUTHZ, OPT_GUEST_ARG, OPT_TUNABLE = 512 };
+       OPT_TLS_AUTHZ, OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT,
+       OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). */
 static const struct option fixed_options[] = {
@@ -33,6 +41,8 @@ static const struct option fixed_options[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "guest", required_argument, NULL, OPT_GUEST },
 	{ "guest-arg", required_argument, NULL, OPT_GUEST_ARG },
+	{ "exec", required_argument, NULL, OPT_EXEC },
+	{ "exec-port", required_argument, NULL, OPT_EXEC_PORT },
 	{ "secondary", required_argument, NULL, OPT_SECONDARY },
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "tls-hostname", required_argument, NULL, OPT_TLS_HOST },
@@ -62,6 +72,41 @@ static void print_usage(FILE *f)
 {
 	fputs(usage, f);
 	tunables_print_help(f, TUNABLE_PRIMARY);
+}
+
+static uint16_t parse_port(const char *flag, const char *arg)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > 65535 ||
+	    arg[0] == '-' || arg[0] == '+')
+		die("%s: '%s' is not a TCP port (1-65535)", flag, arg);
+	return (uint16_t)v;
+}
+
+/* --exec and what it excludes or needs, once every flag is in. */
+static void check_exec(const struct primary_opts *o, size_t ngargs)
+{
+	if (o->exec_port && !o->exec)
+		die("--exec-port: only with --exec PROGRAM [ARGS...]");
+	if (!o->exec)
+		return;
+	if (ngargs)
+		die("--guest-arg: with --exec, the program's arguments follow "
+		    "it");
+	if (o->guest[0] != '/')
+		die("--exec: PROGRAM must be an absolute path, not '%s'",
+		    o->guest);
+	if (!o->exec_port)
+		die("--exec-port PORT is required with --exec");
+	/* Never run "protected" without the SVM side of the backend. */
+	if (o->secondary)
+		die("--secondary: protection of an --exec program is not "
+		    "available yet (its SVM side is the next step); run "
+		    "without --secondary to serve it unprotected");
 }
 
 static void parse_tunable(struct primary_opts *o, enum tunable_id id,
@@ -97,11 +142,29 @@ int main(int argc, char **argv)
 	primary_opts_defaults(&o);
 	o.tls_authz = authz;
 	o.guest_args = gargs;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	/* "+": no reordering, so that nothing after --exec PROGRAM (its own
+	 * arguments) is taken for ours. */
+	while (!o.exec &&
+	       (c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_SERVICE: o.service = optarg; break;
 		case OPT_CONTROL: o.control = optarg; break;
-		case OPT_GUEST: o.guest = optarg; break;
+		case OPT_GUEST:
+			if (o.guest)
+				die("--guest and --exec exclude each other");
+			o.guest = optarg;
+			break;
+		case OPT_EXEC:
+			if (o.guest)
+				die("--exec and --guest exclude each other");
+			o.exec = true;
+			o.guest = optarg;
+			/* argv ends with NULL: the rest is the program's. */
+			o.guest_args = (const char *const *)&argv[optind];
+			break;
+		case OPT_EXEC_PORT:
+			o.exec_port = parse_port("--exec-port", optarg);
+			break;
 		case OPT_GUEST_ARG: gargs[ngargs++] = optarg; break;
 		case OPT_SECONDARY: o.secondary = optarg; break;
 		case OPT_TLS: o.tls_creds = optarg; break;
@@ -131,14 +194,15 @@ int main(int argc, char **argv)
 				      optarg);
 		}
 	}
-	if (optind < argc)
+	if (!o.exec && optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
 	if (!o.service)
 		die("--service HOST:PORT is required");
 	if (!o.control)
 		die("--control PATH is required");
 	if (!o.guest)
-		die("--guest PATH is required");
+		die("--guest PATH (or --exec PROGRAM [ARGS...]) is required");
+	check_exec(&o, ngargs);
 	if (o.failover_timeout_ms <= o.heartbeat_ms)
 		die("--failover-timeout-ms must be longer than --heartbeat-ms");
 	if (o.tls_creds && o.insecure)

@@ -22,6 +22,8 @@
 #include "xport.h"
 
 #define TICK_MS 1000
+/* An --exec program has this long to listen on its port. */
+#define EXEC_START_TIMEOUT_MS 10000
 
 const char *colo_state_name(enum colo_state s)
 {
@@ -409,7 +411,17 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 		return ret;
 	link_set_handlers(&p->link, link_handlers, p);
 	link_set_loop(&p->link, p->loop, primary_on_link_lost);
-	if (adopt) {
+	if (p->opts.exec) {
+		/* No guest RAM of ours and no dirty log yet: the program's
+		 * memory is its own (proc-track comes with protection). The
+		 * RAM state stays empty, for `status`. */
+		ret = pvm_start_exec(&p->pvm, p->opts.guest,
+				     p->opts.guest_args, p->opts.exec_port,
+				     EXEC_START_TIMEOUT_MS);
+		if (ret == 0)
+			ret = ram_state_init(&p->rs, &p->ram, &p->dlog,
+					     p->opts.clear_bitmap_shift);
+	} else if (adopt) {
 		p->ram = adopt->ram;
 		pvm_adopt(&p->pvm, &adopt->guest);
 		ret = pvm_attach(p);
@@ -497,6 +509,8 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->mig.event_fd = -1;
 	p->mig.cancel_fd = -1;
 	p->pvm.proc.pid = -1;
+	p->dlog.pagemap_fd = -1;     /* not opened yet: teardown must not
+				      * close fd 0 */
 	p->state = COLO_STATE_STANDALONE;
 	p->ckpt.last_ms = p->last_tick_ms = evloop_now_ms();
 
@@ -514,9 +528,14 @@ int primary_run_adopted(const struct primary_opts *o,
 	log_info("pair %016llx, generation %llu",
 		 (unsigned long long)p->gen.pair_id,
 		 (unsigned long long)p->gen.generation);
-	log_info("serving on %s, control on %s, %llu MiB guest RAM",
-		 o->service, o->control,
-		 (unsigned long long)(ram_layout_bytes(&p->ram) >> 20));
+	if (o->exec)
+		log_info("serving on %s, control on %s, program %s on its "
+			 "port %u", o->service, o->control, o->guest,
+			 o->exec_port);
+	else
+		log_info("serving on %s, control on %s, %llu MiB guest RAM",
+			 o->service, o->control,
+			 (unsigned long long)(ram_layout_bytes(&p->ram) >> 20));
 	if (!adopt)
 		fprintf(stderr, "ready\n");
 	p->redial = o->secondary != NULL;

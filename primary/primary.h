@@ -20,8 +20,12 @@
 struct primary_opts {
 	const char *service;            /* HOST:PORT clients connect to */
 	const char *control;            /* control socket path */
-	const char *guest;              /* guest binary */
+	const char *guest;              /* guest binary, or the --exec program */
 	const char *const *guest_args;  /* its argv after the path, NULL-ended */
+	/* --exec: guest is an unmodified program listening on exec_port
+	 * inside its namespace (pvm_start_exec), not a libcolo-guest one. */
+	bool exec;
+	uint16_t exec_port;
 	uint64_t ram_bytes;
 	const char *secondary;          /* HOST:PORT, NULL: standalone */
 	const char *tls_creds;          /* directory, NULL with insecure */

@@ -2,7 +2,8 @@
 /*
  * The PVM: the primary's copy of the guest. Events go in numbered (and
  * ops.input passes each on, to the secondary in colo state); the guest's
- * output and closes come back and go up through ops.
+ * output and closes come back and go up through ops. A libcolo-guest
+ * program gets them on its channel, an unmodified one through proc-guest.
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +19,35 @@
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
 
+static void exec_output(void *opaque, uint32_t conn, const uint8_t *data,
+			size_t len)
+{
+	struct pvm *v = opaque;
+
+	v->ops->output(v->opaque, conn, data, len);
+}
+
+static void exec_close(void *opaque, uint32_t conn)
+{
+	struct pvm *v = opaque;
+
+	v->ops->close(v->opaque, conn);
+}
+
+static void exec_died(void *opaque)
+{
+	struct pvm *v = opaque;
+
+	log_error("the PVM (the program) went away; stopping");
+	v->ops->died(v->opaque);
+}
+
+static const struct proc_guest_ops exec_ops = {
+	.output = exec_output,
+	.close = exec_close,
+	.died = exec_died,
+};
+
 void pvm_init(struct pvm *v, struct evloop *loop, const struct pvm_ops *ops,
 	      void *opaque)
 {
@@ -28,6 +58,7 @@ void pvm_init(struct pvm *v, struct evloop *loop, const struct pvm_ops *ops,
 	v->proc.pid = -1;
 	v->proc.chan_fd = v->proc.hint_fd = -1;
 	v->proc.rd.fd = v->proc.wr.fd = v->proc.hint_rd.fd = -1;
+	proc_guest_init(&v->exec, loop, &exec_ops, v);
 }
 
 /* The hint thread reads hint_fd: end it before the fd is closed (and its
@@ -43,6 +74,10 @@ static void hint_thread_end(struct pvm *v)
 
 void pvm_deinit(struct pvm *v)
 {
+	if (v->is_exec) {
+		proc_guest_stop(&v->exec);
+		return;
+	}
 	/* The hint thread ends when the guest's end of its socket closes. */
 	if (v->proc.pid > 0)
 		kill(v->proc.pid, SIGKILL);
@@ -132,6 +167,13 @@ int pvm_start(struct pvm *v, const char *guest, const char *const *args,
 			       GUEST_START_TIMEOUT_MS, NULL, NULL);
 }
 
+int pvm_start_exec(struct pvm *v, const char *path, const char *const *args,
+		   uint16_t port, int timeout_ms)
+{
+	v->is_exec = true;
+	return proc_guest_start(&v->exec, path, args, port, timeout_ms);
+}
+
 void pvm_adopt(struct pvm *v, struct guestproc *gp)
 {
 	v->proc = *gp;
@@ -153,7 +195,25 @@ int pvm_watch(struct pvm *v, struct ram_state *rs)
 
 bool pvm_running(const struct pvm *v)
 {
-	return v->proc.pid >= 0;
+	return pvm_pid(v) >= 0;
+}
+
+pid_t pvm_pid(const struct pvm *v)
+{
+	return v->is_exec ? v->exec.child.pid : v->proc.pid;
+}
+
+/* The events an unmodified program understands; a tick means nothing to
+ * it (it reads its own clock). */
+static int exec_event(struct pvm *v, uint32_t type, uint32_t conn,
+		      const void *data, size_t len)
+{
+	switch (type) {
+	case CHAN_EV_OPEN: return proc_guest_open(&v->exec, conn);
+	case CHAN_EV_DATA: return proc_guest_write(&v->exec, conn, data, len);
+	case CHAN_EV_CLOSE: return proc_guest_shutdown(&v->exec, conn);
+	default: return proc_guest_running(&v->exec) ? 0 : -ECHILD;
+	}
 }
 
 int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
@@ -165,6 +225,12 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 	};
 	int ret;
 
+	if (v->is_exec) {
+		ret = exec_event(v, type, conn, data, len);
+		if (ret == 0)
+			v->ops->input(v->opaque, &ev);
+		return ret;
+	}
 	if (v->proc.pid < 0)
 		return -ECHILD;
 	ret = guestproc_send(&v->proc, &ev);
@@ -192,6 +258,8 @@ int pvm_barrier(struct pvm *v)
 	};
 	int ret;
 
+	if (v->is_exec)
+		return -EOPNOTSUPP;
 	if (v->proc.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&v->proc, ++v->barrier_id, BARRIER_TIMEOUT_MS,
@@ -207,10 +275,14 @@ int pvm_barrier(struct pvm *v)
 
 uint64_t pvm_input_queued_end(const struct pvm *v)
 {
+	if (v->is_exec)
+		return v->exec.queued_end;
 	return chan_queued_end(&v->proc.wr);
 }
 
 uint64_t pvm_input_read(const struct pvm *v)
 {
+	if (v->is_exec)
+		return v->exec.written;
 	return v->proc.wr.written;
 }

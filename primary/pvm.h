@@ -8,6 +8,13 @@
  * safe point for a checkpoint. Free page hints are answered on a thread
  * of their own, into the ram_state handed to pvm_watch.
  *
+ * The guest is one of two kinds: a libcolo-guest program (pvm_start: the
+ * channel, RAM from the daemon, barriers, free page hints) or an
+ * unmodified program (pvm_start_exec: proc-guest.h, TCP connections to
+ * its port; no barrier yet, so no checkpoint). Each entry point below
+ * branches on the kind: two kinds and a handful of entry points read
+ * better as one `if` each than as an ops table to follow.
+ *
  * Threads: the main thread owns everything here, except that while
  * hint_thread_started the hint thread alone reads proc.hint_rd, writes
  * proc.hint_fd and calls into rs (under its bitmap_mutex); the main thread
@@ -23,6 +30,7 @@
 
 #include "chan.h"
 #include "guestproc.h"
+#include "proc-guest.h"
 
 struct evloop;
 struct ram_layout;
@@ -45,7 +53,9 @@ struct pvm {
 	struct evloop *loop;
 	const struct pvm_ops *ops;
 	void *opaque;
+	bool is_exec;                   /* which of the two below */
 	struct guestproc proc;          /* proc.pid < 0: not running */
+	struct proc_guest exec;         /* an unmodified program */
 	uint64_t input_seq;             /* last event sent to it */
 	uint64_t barrier_id;
 	/* The hint thread's, see above. */
@@ -65,9 +75,15 @@ void pvm_deinit(struct pvm *v);
 int pvm_start(struct pvm *v, const char *guest, const char *const *args,
 	      const struct ram_layout *ram);
 void pvm_adopt(struct pvm *v, struct guestproc *gp);
+/* Start an unmodified program that listens on port (proc_guest_start),
+ * watched at once: pvm_watch is for libcolo-guest programs only. */
+int pvm_start_exec(struct pvm *v, const char *path, const char *const *args,
+		   uint16_t port, int timeout_ms);
 /* Answer its free page hints into rs, and read its channel in the loop. */
 int pvm_watch(struct pvm *v, struct ram_state *rs);
 bool pvm_running(const struct pvm *v);
+/* The guest's pid in the daemon's namespace, -1 when not running. */
+pid_t pvm_pid(const struct pvm *v);
 
 /* One event (CHAN_EV_*), numbered input_seq + 1. 0, or -errno: the guest
  * is not running or just died (ops.died ran). */
@@ -76,7 +92,9 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 /*
  * Bring the guest to a safe point: when this returns 0 it has handled
  * every event sent before and its output went through ops. -ETIMEDOUT or
- * ops.idle's error leave it running; any other -errno, it died.
+ * ops.idle's error leave it running; -EOPNOTSUPP for an unmodified
+ * program (not yet: the process backend's stop comes with its SVM); any
+ * other -errno, it died.
  */
 int pvm_barrier(struct pvm *v);
 

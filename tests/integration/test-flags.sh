@@ -21,6 +21,24 @@ expect_refusal "exclude" "$SECONDARY" --listen 127.0.0.1:1 --service 127.0.0.1:2
 expect_refusal "--listen" "$SECONDARY" --service 127.0.0.1:2 --control x --guest "$KV" --insecure
 pass "bad flags refused with one line"
 
+# --exec PROGRAM [ARGS...] takes the rest of the line; --exec-port with it.
+P=("$PRIMARY" --service 127.0.0.1:1 --control x)
+expect_refusal "--exec-port PORT is required with --exec" "${P[@]}" --exec /bin/true
+expect_refusal "--exec-port: 'abc' is not a TCP port" "${P[@]}" --exec-port abc --exec /bin/true
+expect_refusal "--exec-port: '0' is not a TCP port" "${P[@]}" --exec-port 0 --exec /bin/true
+expect_refusal "--exec-port: '65536' is not a TCP port" "${P[@]}" --exec-port 65536 --exec /bin/true
+expect_refusal "--exec-port: only with --exec" "${P[@]}" --guest "$KV" --exec-port 6379
+expect_refusal "--exec and --guest exclude each other" "${P[@]}" --guest "$KV" --exec-port 1 --exec /bin/true
+expect_refusal "--guest-arg: with --exec" "${P[@]}" --guest-arg x --exec-port 1 --exec /bin/true
+expect_refusal "--exec: PROGRAM must be an absolute path" "${P[@]}" --exec-port 1 --exec true
+expect_refusal "--secondary: protection of an --exec program is not available yet" \
+	"${P[@]}" --secondary 127.0.0.1:2 --insecure --exec-port 1 --exec /bin/true
+# What follows the program is its own, even what looks like our flags.
+expect_refusal "--secondary: protection" "${P[@]}" --exec-port 1 --secondary 127.0.0.1:2 \
+	--insecure --exec /bin/true --service bogus --guest x
+"$PRIMARY" --help | grep -q "rest of the command line" || fail "--help: nothing on --exec"
+pass "--exec and --exec-port refused with one line naming the flag"
+
 # A kernel without the dirty log (faked here; real on Debian 12's own 6.1):
 # each daemon says so in one line naming the running kernel and what it
 # needs, before "ready", and exits 1.
