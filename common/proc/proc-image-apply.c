@@ -162,8 +162,9 @@ static int apply_fds(struct applier *ap)
 	 * connection meant (a wrong one is a connection that differs). */
 	r = diff_twin(ap, &acts);
 	if (r == 0 && acts.n > 0) {
-		log_error("proc-image: fds of %d still differ after %s on fd "
-			  "%d", (int)ap->twin->pid, "the actions", acts.a[0].fd);
+		log_error("proc-image: fds of %d still differ after the "
+			  "actions, first at fd %d", (int)ap->twin->pid,
+			  acts.a[0].fd);
 		r = -EPROTO;
 	}
 	proc_fd_actions_free(&acts);
@@ -184,9 +185,10 @@ static int drain(int fd, const char *what, int prog_fd)
 			return 0;
 		if (errno == EINTR)
 			continue;
+		n = -errno;
 		log_error("proc-image: draining %s of fd %d: %s", what, prog_fd,
-			  strerror(errno));
-		return -errno;
+			  strerror((int)-n));
+		return (int)n;
 	}
 }
 
@@ -202,9 +204,11 @@ static int send_all(int fd, const uint8_t *p, size_t len, int prog_fd)
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			int err = -errno;
+
 			log_error("proc-image: input for fd %d: %s", prog_fd,
-				  strerror(errno));
-			return -errno;
+				  strerror(-err));
+			return err;
 		}
 		if (n < 0 && errno == EAGAIN &&
 		    poll(&pfd, 1, SEND_WAIT_MS) == 0) {
@@ -238,9 +242,11 @@ static int apply_conn(struct applier *ap, const struct proc_image_conn *c,
 	}
 	mine = (int)syscall(SYS_pidfd_getfd, ap->pidfd, c->fd, 0);
 	if (mine < 0) {
+		int err = -errno;
+
 		log_error("proc-image: pidfd_getfd fd %d of %d: %s", c->fd,
-			  (int)ap->twin->pid, strerror(errno));
-		return -errno;
+			  (int)ap->twin->pid, strerror(-err));
+		return err;
 	}
 	r = drain(mine, "the twin's unread input", c->fd);
 	close(mine);

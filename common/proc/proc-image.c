@@ -163,9 +163,11 @@ static int capture_conns(const int *daemon_fds, size_t n_daemon,
 			return -ENOTCONN;
 		}
 		if (ioctl(daemon, SIOCOUTQ, &outq) < 0) {
+			int err = -errno;
+
 			log_error("proc-image: SIOCOUTQ on the daemon's end of "
-				  "fd %d: %s", f->fd, strerror(errno));
-			return -errno;
+				  "fd %d: %s", f->fd, strerror(-err));
+			return err;
 		}
 		c->fd = f->fd;
 		c->daemon_port = f->remote.port;
