@@ -253,3 +253,17 @@ int64_t proc_inject_dup3(struct proc_inject *in, int oldfd, int newfd,
 	return call6(in, SYS_dup3, (uint64_t)oldfd, (uint64_t)newfd,
 		     (uint64_t)flags, 0, 0, 0);
 }
+
+int64_t proc_inject_accept4(struct proc_inject *in, int fd, int flags)
+{
+	/* No peer address asked for: the caller reads it from net/tcp. */
+	return call6(in, SYS_accept4, (uint64_t)fd, 0, 0, (uint64_t)flags, 0,
+		     0);
+}
+
+int64_t proc_inject_epoll_ctl(struct proc_inject *in, int epfd, int op,
+			      int fd, uint64_t event_addr)
+{
+	return call6(in, SYS_epoll_ctl, (uint64_t)epfd, (uint64_t)op,
+		     (uint64_t)fd, event_addr, 0, 0);
+}

@@ -69,5 +69,15 @@ int64_t proc_inject_brk(struct proc_inject *in, uint64_t addr);
 int64_t proc_inject_close(struct proc_inject *in, int fd);
 int64_t proc_inject_dup3(struct proc_inject *in, int oldfd, int newfd,
 			 int flags);
+/* A new fd for the oldest pending connection of the listening fd. */
+int64_t proc_inject_accept4(struct proc_inject *in, int fd, int flags);
+/*
+ * epoll_ctl(epfd, op, fd, event_addr): the struct epoll_event is read
+ * from the program's memory at event_addr (0 for EPOLL_CTL_DEL), so the
+ * caller writes it there first (proc-image: below the red zone of the
+ * injecting thread's stack).
+ */
+int64_t proc_inject_epoll_ctl(struct proc_inject *in, int epfd, int op,
+			      int fd, uint64_t event_addr);
 
 #endif

@@ -539,6 +539,39 @@ out:
 
 int proc_connect(pid_t pid, uint16_t port)
 {
+	return proc_connect_from(pid, port, 0);
+}
+
+uint16_t proc_conn_port(uint64_t conn_id)
+{
+	return (uint16_t)(PROC_CONN_PORT_MIN +
+			  conn_id % PROC_CONN_PORT_COUNT);
+}
+
+/* Binds fd to 127.0.0.1:local_port. SO_REUSEADDR: an earlier connection
+ * from that port may still be in TIME_WAIT on our side. */
+static int bind_local(int fd, uint16_t local_port)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(local_port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int one = 1;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		int err = -errno;
+
+		log_error("bind to local port %u: %s", (unsigned)local_port,
+			  strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int proc_connect_from(pid_t pid, uint16_t port, uint16_t local_port)
+{
 	struct sockaddr_in sin = {
 		.sin_family = AF_INET,
 		.sin_port = htons(port),
@@ -549,6 +582,13 @@ int proc_connect(pid_t pid, uint16_t port)
 	fd = proc_netns_socket(pid, AF_INET, SOCK_STREAM);
 	if (fd < 0)
 		return fd;
+	if (local_port) {
+		err = bind_local(fd, local_port);
+		if (err < 0) {
+			close(fd);
+			return err;
+		}
+	}
 	while (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		/* Interrupted, the connect goes on: retrying says when done. */
 		if (errno == EINTR || errno == EALREADY)

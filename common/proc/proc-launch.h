@@ -73,4 +73,23 @@ int proc_netns_socket(pid_t pid, int domain, int type);
  */
 int proc_connect(pid_t pid, uint16_t port);
 
+/*
+ * The same, with the daemon's end bound to 127.0.0.1:local_port first (0:
+ * any port, as proc_connect), so that one connection has the same two
+ * addresses on both hosts and the fd-table diff can match it (proc-fds.h).
+ * A bind that fails is logged and its -errno returned.
+ */
+int proc_connect_from(pid_t pid, uint16_t port, uint16_t local_port);
+
+/*
+ * The daemon's local port for connection conn_id: 61000-65535, above the
+ * kernel's default ephemeral range (32768-60999), so that no port the
+ * kernel picks for an unbound socket (the program's or ours) takes it. A program that
+ * listens in that range is not supported. Ids 4536 apart share a port:
+ * the caller keeps fewer live connections than that.
+ */
+#define PROC_CONN_PORT_MIN 61000
+#define PROC_CONN_PORT_COUNT 4536
+uint16_t proc_conn_port(uint64_t conn_id);
+
 #endif

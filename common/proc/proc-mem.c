@@ -113,9 +113,10 @@ static const struct proc_vma *last_heap(const struct proc_maps *m)
 }
 
 struct reconcile {
-	pid_t src, dst;
+	pid_t dst;
 	struct proc_inject *in;
-	struct proc_maps src_maps, dst_maps;
+	const struct proc_maps *src_maps;       /* the map to reach */
+	struct proc_maps dst_maps;
 	unsigned mapped, unmapped, protected, breaks;
 };
 
@@ -131,7 +132,7 @@ static int check(const char *what, uint64_t start, uint64_t end, int64_t r)
 
 static int move_break(struct reconcile *rc)
 {
-	const struct proc_vma *want = last_heap(&rc->src_maps);
+	const struct proc_vma *want = last_heap(rc->src_maps);
 	const struct proc_vma *have = last_heap(&rc->dst_maps);
 	uint64_t target;
 	int64_t r;
@@ -167,11 +168,10 @@ static int map_gap(void *ctx, const struct proc_vma *v, uint64_t start,
 	int64_t r;
 
 	if (!is_anonymous(v) || v->shared) {
-		log_error("proc-mem: %#llx-%#llx (%s%s) is in %d only: not "
-			  "anonymous private memory, cannot be made in %d",
+		log_error("proc-mem: %#llx-%#llx (%s%s) is in the source only: "
+			  "not anonymous private memory, cannot be made in %d",
 			  (unsigned long long)start, (unsigned long long)end,
-			  v->shared ? "shared " : "", v->path, (int)rc->src,
-			  (int)rc->dst);
+			  v->shared ? "shared " : "", v->path, (int)rc->dst);
 		return -ENOTSUP;
 	}
 	rc->mapped++;
@@ -198,9 +198,9 @@ static int differs(void *ctx, const struct proc_vma *v, uint64_t start,
 {
 	struct reconcile *rc = ctx;
 
-	log_error("proc-mem: %#llx-%#llx (%s) of %d still differs in %d",
-		  (unsigned long long)start, (unsigned long long)end, v->path,
-		  (int)rc->src, (int)rc->dst);
+	log_error("proc-mem: %#llx-%#llx (%s) of the source still differs "
+		  "in %d", (unsigned long long)start, (unsigned long long)end,
+		  v->path, (int)rc->dst);
 	return -EPROTO;
 }
 
@@ -233,12 +233,22 @@ static int pass(const struct proc_maps *from, const struct proc_maps *to,
 
 int proc_mem_reconcile(pid_t src, pid_t dst, struct proc_inject *in)
 {
-	struct reconcile rc = { .src = src, .dst = dst, .in = in };
+	struct proc_maps want = { 0 };
+	int r = proc_maps_read(src, &want);
+
+	if (r == 0)
+		r = proc_mem_reconcile_to(&want, dst, in);
+	proc_maps_free(&want);
+	return r;
+}
+
+int proc_mem_reconcile_to(const struct proc_maps *want, pid_t dst,
+			  struct proc_inject *in)
+{
+	struct reconcile rc = { .dst = dst, .in = in, .src_maps = want };
 	int r;
 
-	r = proc_maps_read(src, &rc.src_maps);
-	if (r == 0)
-		r = proc_maps_read(dst, &rc.dst_maps);
+	r = proc_maps_read(dst, &rc.dst_maps);
 	if (r == 0)
 		r = move_break(&rc);
 	if (r == 0)
@@ -246,24 +256,23 @@ int proc_mem_reconcile(pid_t src, pid_t dst, struct proc_inject *in)
 	/* What the twin has and the source lacks goes first, so that the
 	 * source's memory can then be mapped into the room it leaves. */
 	if (r == 0)
-		r = pass(&rc.dst_maps, &rc.src_maps, false, unmap_gap, &rc);
+		r = pass(&rc.dst_maps, rc.src_maps, false, unmap_gap, &rc);
 	if (r == 0)
 		r = reread_dst(&rc);
 	if (r == 0)
-		r = pass(&rc.src_maps, &rc.dst_maps, false, map_gap, &rc);
+		r = pass(rc.src_maps, &rc.dst_maps, false, map_gap, &rc);
 	if (r == 0)
 		r = reread_dst(&rc);
 	if (r == 0)
-		r = pass(&rc.src_maps, &rc.dst_maps, true, protect_gap, &rc);
+		r = pass(rc.src_maps, &rc.dst_maps, true, protect_gap, &rc);
 	if (r == 0)
 		r = reread_dst(&rc);
 	if (r == 0)
-		r = pass(&rc.src_maps, &rc.dst_maps, true, differs, &rc);
+		r = pass(rc.src_maps, &rc.dst_maps, true, differs, &rc);
 	if (r == 0)
-		log_debug("proc-mem: %d made like %d: %u brk, %u munmap, "
-			  "%u mmap, %u mprotect", (int)dst, (int)src,
+		log_debug("proc-mem: %d made like its source: %u brk, "
+			  "%u munmap, %u mmap, %u mprotect", (int)dst,
 			  rc.breaks, rc.unmapped, rc.mapped, rc.protected);
-	proc_maps_free(&rc.src_maps);
 	proc_maps_free(&rc.dst_maps);
 	return r;
 }
@@ -278,7 +287,7 @@ struct copier {
 	struct proc_mem_stats *stats;
 };
 
-static int open_proc(pid_t pid, const char *file, int flags)
+int proc_mem_open(pid_t pid, const char *file, int flags)
 {
 	char path[64];
 	int fd;
@@ -292,7 +301,7 @@ static int open_proc(pid_t pid, const char *file, int flags)
 	return fd;
 }
 
-static int read_pagemap(int fd, uint64_t addr, size_t n, uint64_t *out)
+int proc_mem_pagemap(int fd, uint64_t addr, size_t n, uint64_t *out)
 {
 	size_t len = n * sizeof(*out);
 	ssize_t got = pread(fd, out, len, (off_t)(addr / PAGE * 8));
@@ -305,7 +314,7 @@ static int read_pagemap(int fd, uint64_t addr, size_t n, uint64_t *out)
 }
 
 /* Reads len bytes at addr of pid: process_vm_readv, else its mem file. */
-static int read_remote(pid_t pid, int mem, uint64_t addr, void *buf,
+int proc_mem_read(pid_t pid, int mem, uint64_t addr, void *buf,
 		       size_t len)
 {
 	struct iovec local = { buf, len };
@@ -325,7 +334,7 @@ static int read_remote(pid_t pid, int mem, uint64_t addr, void *buf,
 	return n + rest == (ssize_t)len ? 0 : -EIO;
 }
 
-static int write_remote(pid_t pid, int mem, uint64_t addr, const void *buf,
+int proc_mem_write(pid_t pid, int mem, uint64_t addr, const void *buf,
 			size_t len)
 {
 	struct iovec local = { (void *)buf, len };
@@ -345,7 +354,7 @@ static int write_remote(pid_t pid, int mem, uint64_t addr, const void *buf,
 	return n + rest == (ssize_t)len ? 0 : -EIO;
 }
 
-static bool present(uint64_t pm)
+bool proc_mem_present(uint64_t pm)
 {
 	return pm & (PM_PRESENT | PM_SWAPPED);
 }
@@ -353,25 +362,25 @@ static bool present(uint64_t pm)
 /* Copies the pages of [addr, addr + n pages) present on either side. */
 static int copy_written(struct copier *c, uint64_t addr, size_t n)
 {
-	int r = read_pagemap(c->src_pagemap, addr, n, c->pm_src);
+	int r = proc_mem_pagemap(c->src_pagemap, addr, n, c->pm_src);
 
 	if (r == 0)
-		r = read_pagemap(c->dst_pagemap, addr, n, c->pm_dst);
+		r = proc_mem_pagemap(c->dst_pagemap, addr, n, c->pm_dst);
 	for (size_t i = 0; i < n && r == 0;) {
 		size_t run = 0;
 
 		while (i + run < n &&
-		       (present(c->pm_src[i + run]) ||
-			present(c->pm_dst[i + run])))
+		       (proc_mem_present(c->pm_src[i + run]) ||
+			proc_mem_present(c->pm_dst[i + run])))
 			run++;
 		if (run == 0) {
 			i++;
 			continue;
 		}
-		r = read_remote(c->src, c->src_mem, addr + i * PAGE, c->buf,
+		r = proc_mem_read(c->src, c->src_mem, addr + i * PAGE, c->buf,
 				run * PAGE);
 		if (r == 0)
-			r = write_remote(c->dst, c->dst_mem, addr + i * PAGE,
+			r = proc_mem_write(c->dst, c->dst_mem, addr + i * PAGE,
 					 c->buf, run * PAGE);
 		if (r < 0)
 			log_error("proc-mem: copying %#llx+%zu pages: %s",
@@ -386,17 +395,17 @@ static int copy_written(struct copier *c, uint64_t addr, size_t n)
 /* Copies the pages of [addr, addr + n pages) whose contents differ. */
 static int copy_differing(struct copier *c, uint64_t addr, size_t n)
 {
-	int r = read_remote(c->src, c->src_mem, addr, c->buf, n * PAGE);
+	int r = proc_mem_read(c->src, c->src_mem, addr, c->buf, n * PAGE);
 
 	if (r == 0)
-		r = read_remote(c->dst, c->dst_mem, addr, c->other, n * PAGE);
+		r = proc_mem_read(c->dst, c->dst_mem, addr, c->other, n * PAGE);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const uint8_t *want = c->buf + i * PAGE;
 
 		c->stats->ro_compared++;
 		if (!memcmp(want, c->other + i * PAGE, PAGE))
 			continue;
-		r = write_remote(c->dst, c->dst_mem, addr + i * PAGE, want,
+		r = proc_mem_write(c->dst, c->dst_mem, addr + i * PAGE, want,
 				 PAGE);
 		c->stats->ro_copied++;
 	}
@@ -428,10 +437,10 @@ int proc_mem_copy(pid_t src, pid_t dst, struct proc_mem_stats *stats)
 	int r;
 
 	*stats = (struct proc_mem_stats){ 0 };
-	c.src_mem = open_proc(src, "mem", O_RDONLY);
-	c.dst_mem = open_proc(dst, "mem", O_RDWR);
-	c.src_pagemap = open_proc(src, "pagemap", O_RDONLY);
-	c.dst_pagemap = open_proc(dst, "pagemap", O_RDONLY);
+	c.src_mem = proc_mem_open(src, "mem", O_RDONLY);
+	c.dst_mem = proc_mem_open(dst, "mem", O_RDWR);
+	c.src_pagemap = proc_mem_open(src, "pagemap", O_RDONLY);
+	c.dst_pagemap = proc_mem_open(dst, "pagemap", O_RDONLY);
 	c.buf = malloc(CHUNK_PAGES * PAGE);
 	c.other = malloc(CHUNK_PAGES * PAGE);
 	if (c.src_mem < 0 || c.dst_mem < 0 || c.src_pagemap < 0 ||

@@ -11,6 +11,8 @@
 #ifndef COLO_PROC_MEM_H
 #define COLO_PROC_MEM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,6 +30,11 @@
  */
 int proc_mem_reconcile(pid_t src, pid_t dst, struct proc_inject *in);
 
+/* The same, towards a map captured earlier (proc-image.h). */
+struct proc_maps;
+int proc_mem_reconcile_to(const struct proc_maps *want, pid_t dst,
+			  struct proc_inject *in);
+
 struct proc_mem_stats {
 	uint64_t pages;                 /* writable private pages copied */
 	uint64_t ro_compared;           /* read-only private pages compared */
@@ -42,5 +49,21 @@ struct proc_mem_stats {
  * agree (proc_mem_reconcile). 0 or -errno (logged).
  */
 int proc_mem_copy(pid_t src, pid_t dst, struct proc_mem_stats *stats);
+
+/*
+ * The page access proc-image shares with proc_mem_copy. proc_mem_open
+ * opens /proc/PID/<file> (logged when it fails). proc_mem_pagemap reads
+ * n pagemap entries from addr (0 past the end); proc_mem_present says
+ * whether an entry is a present or swapped page. proc_mem_read and
+ * proc_mem_write move len bytes with process_vm_readv/writev, falling
+ * back to the mem file (mem) for pages the program cannot access as it
+ * is protected. Each 0 or -errno.
+ */
+int proc_mem_open(pid_t pid, const char *file, int flags);
+int proc_mem_pagemap(int pagemap, uint64_t addr, size_t n, uint64_t *out);
+bool proc_mem_present(uint64_t pagemap_entry);
+int proc_mem_read(pid_t pid, int mem, uint64_t addr, void *buf, size_t len);
+int proc_mem_write(pid_t pid, int mem, uint64_t addr, const void *buf,
+		   size_t len);
 
 #endif

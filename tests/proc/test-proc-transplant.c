@@ -10,12 +10,17 @@
  * different way: the twin's heap smaller or larger, regions it lacks or
  * has in excess, a blocked signal, signals delivered while seized.
  *
- *   test-proc-transplant /abs/path/proc-twin
+ * With --image, B is made A through proc-image instead (A captured into
+ * an image, the image applied to B: map, pages, fds, registers), which
+ * needs no client connection and so no redis.
+ *
+ *   test-proc-transplant /abs/path/proc-twin [--image]
  */
 #include <errno.h>
 #include <stdio.h>
 
 #include "log.h"
+#include "proc-image.h"
 #include "proc-inject.h"
 #include "proc-mem.h"
 #include "proc-regs.h"
@@ -155,6 +160,32 @@ static void diverge(struct twin *a, struct twin *b, int round, int *usr1_a)
 	ask(b, READER, "b-only", ans, sizeof(ans));
 }
 
+static bool use_image;
+
+/* B made A through an image of A: capture, apply. */
+static void transplant_image(struct twin *a, struct twin *b)
+{
+	int pa = (int)syscall(SYS_pidfd_open, a->pid, 0);
+	int pb = (int)syscall(SYS_pidfd_open, b->pid, 0);
+	struct proc_image img;
+	uint64_t pages = 0;
+
+	CHECK(pa >= 0 && pb >= 0);
+	CHECK_EQ(proc_image_capture(&a->ps, pa, NULL, 0, &img), 0);
+	CHECK_EQ(img.n_threads, 3);
+	CHECK_EQ(img.n_conns, 0);
+	CHECK(img.fds.n >= 9);          /* stdio and the six pipe ends */
+	for (size_t i = 0; i < img.n_runs; i++)
+		pages += img.runs[i].pages;
+	CHECK(pages > 0);
+	CHECK_EQ(proc_image_apply(&img, &b->ps, pb, NULL, 0), 0);
+	fprintf(stderr, "image: %llu pages in %zu runs, %zu fds\n",
+		(unsigned long long)pages, img.n_runs, img.fds.n);
+	proc_image_free(&img);
+	close(pa);
+	close(pb);
+}
+
 static void transplant(struct twin *a, struct twin *b)
 {
 	struct proc_mem_stats st;
@@ -169,6 +200,12 @@ static void transplant(struct twin *a, struct twin *b)
 	for (size_t i = 0; i < a->ps.n; i++)
 		CHECK_EQ(a->ps.thread[i].ns_tid, b->ps.thread[i].ns_tid);
 	CHECK_EQ(b->ps.thread[0].ns_tid, 1);
+	if (use_image) {
+		transplant_image(a, b);
+		CHECK_EQ(proc_stop_resume(&a->ps), 0);
+		CHECK_EQ(proc_stop_resume(&b->ps), 0);
+		return;
+	}
 
 	CHECK_EQ(proc_inject_init(&in, &b->ps, b->ps.thread[0].tid), 0);
 	CHECK_EQ(proc_mem_reconcile(a->pid, b->pid, &in), 0);
@@ -223,8 +260,10 @@ int main(int argc, char **argv)
 	int usr1 = 0;
 
 	log_init("test-proc-transplant", LOG_LVL_INFO);
-	if (argc != 2)
-		SKIP("usage: test-proc-transplant /path/to/proc-twin");
+	if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "--image")))
+		SKIP("usage: test-proc-transplant /path/to/proc-twin "
+		     "[--image]");
+	use_image = argc == 3;
 	if (geteuid() != 0)
 		SKIP("needs root (namespaces, ptrace)");
 	start(&a, "A", argv[1]);

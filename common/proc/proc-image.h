@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A whole stopped program as data: captured from one program, applied to
+ * its stopped twin (the same binary started the same way, proc-launch.h),
+ * which then continues exactly where the first stopped, its client
+ * connections included.
+ *
+ * An image holds the memory map, the present pages of the private data
+ * mappings (writable ones, and read-only non-executable ones: RELRO and
+ * the loader's), every thread's registers and signal mask keyed by its
+ * id inside the program's PID namespace, the fd table (proc-fds.h), and
+ * per client connection how many of the bytes the daemon sent the
+ * program has not consumed: those unread in the program's socket plus
+ * those not yet acknowledged on the daemon's end.
+ *
+ * A connection is named by its daemon's end: the local port the daemon
+ * bound it to (proc_connect_from), the same on both hosts. The caller
+ * keeps, per connection, every byte it wrote to the program (its input
+ * history); apply takes the last "unconsumed" bytes of it.
+ *
+ * Nothing here is a wire format: a later step serialises an image onto
+ * the link. Every call comes from the thread that holds the programs
+ * stopped (proc-stop.h).
+ */
+#ifndef COLO_PROC_IMAGE_H
+#define COLO_PROC_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proc-fds.h"
+#include "proc-maps.h"
+#include "proc-regs.h"
+#include "proc-stop.h"
+
+/* Consecutive present pages, and their contents. */
+struct proc_image_run {
+	uint64_t addr;
+	size_t pages;
+	uint8_t *data;                  /* pages * 4096 bytes */
+};
+
+struct proc_image_thread {
+	pid_t ns_tid;
+	struct proc_regs *regs;
+};
+
+struct proc_image_conn {
+	int fd;                         /* the program's fd */
+	uint16_t daemon_port;           /* the daemon's end: its local port */
+	uint64_t unconsumed;            /* bytes sent it has not read */
+};
+
+struct proc_image {
+	struct proc_maps maps;
+	struct proc_image_run *runs;    /* in address order */
+	size_t n_runs;
+	struct proc_image_thread *threads;
+	size_t n_threads;
+	struct proc_fd_table fds;
+	struct proc_image_conn *conns;  /* one per TCP connection in fds */
+	size_t n_conns;
+};
+
+/*
+ * Captures the program held stopped in ps (pidfd its pidfd). daemon_fds
+ * are the daemon's ends of its client connections (bound with
+ * proc_connect_from); every connection of the program must have one
+ * (-ENOTCONN, logged, naming the fd, otherwise). 0 or -errno (logged);
+ * out is then freed. proc_image_free releases a captured image.
+ */
+int proc_image_capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
+		       size_t n_daemon_fds, struct proc_image *out);
+
+void proc_image_free(struct proc_image *img);
+
+/* The daemon's end of one connection to the twin, and its input history. */
+struct proc_image_link {
+	int fd;                         /* bound to the port the image names */
+	const uint8_t *input;           /* every byte written to the program */
+	size_t input_len;               /* on this connection, oldest first */
+};
+
+/*
+ * Makes the twin held stopped in twin (pidfd its pidfd) the image, in
+ * this order, each step checked before the next:
+ *   1. its thread set and fd table compared with the image's: a thread
+ *      or an fd that cannot be matched is refused before anything changes
+ *   2. the fd-table diff's actions injected (close, accept4 moved with
+ *      dup3, epoll_ctl), then the table captured again and compared: it
+ *      must equal the image's (the accepted connections are the ones
+ *      meant)
+ *   3. per connection: the twin's unread bytes drained (a pidfd_getfd
+ *      copy of its socket), what it sent the daemon's end discarded (its
+ *      output since the last checkpoint), and the last `unconsumed` bytes
+ *      of the link's input written into the daemon's end
+ *   4. its map reconciled to the image's (proc_mem_reconcile_to), the
+ *      image's pages written, and pages the twin has where the image has
+ *      none dropped (madvise MADV_DONTNEED: zero, or the file's)
+ *   5. every thread's registers and signal mask, last
+ * Returns 0, or -errno with the step that failed logged (-ENOTSUP: the
+ * fd diff refused; -ESRCH: the thread sets differ; -EPROTO: the twin
+ * does not match after a step, or a link lacks input history). After a
+ * failure at step 2 or later the twin is half-made: the caller kills it
+ * and starts it again; nothing reports it as the image.
+ */
+int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
+		     int pidfd, const struct proc_image_link *links,
+		     size_t n_links);
+
+/* Shared by capture and apply, and useful to callers. */
+
+/* Whether the image carries v's pages (private data mappings). */
+bool proc_image_carries(const struct proc_vma *v);
+
+/* The local port a daemon's end is bound to, or 0. */
+uint16_t proc_image_local_port(int fd);
+
+#endif
