@@ -322,6 +322,25 @@ static void test_diff_refusals(void)
 	expect_refusal(&p, &s, "fd 1001: eventfd counter 3 on the PVM, 2 on "
 		       "the SVM");
 
+	/* Bytes at a write end are output already given (the daemon's
+	 * stderr, read whenever its reader gets to it): not compared. The
+	 * program's own pipe shows them at its read end: compared there. */
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	p.fds[2].flags = s.fds[2].flags = O_WRONLY;
+	p.fds[2].unread = 121;
+	p.fds[4].unread = 3;
+	{
+		struct proc_fd_actions acts;
+
+		CHECK_EQ(proc_fds_diff(&p.t, &s.t, &acts), 0);
+		CHECK_EQ(acts.n, 0);
+		proc_fd_actions_free(&acts);
+	}
+	p.fds[3].unread = 3;
+	expect_refusal(&p, &s, "fd 3: pipe holding 3 bytes on the PVM, 0 on "
+		       "the SVM");
+
 	redis_like(&p, 0);
 	redis_like(&s, 0);
 	add(&p, 1001, PROC_FD_EPOLL, "anon_inode:[eventpoll]");
