@@ -23,6 +23,7 @@
 #include "compare.h"
 #include "digest.h"
 #include "evloop.h"
+#include "image-save.h"
 #include "link.h"
 #include "log.h"
 #include "primary.h"
@@ -65,11 +66,32 @@ static int send_device_state(struct checkpoint *c)
 	return ret;
 }
 
+/* The guest's memory: dirty RAM pages, or an unmodified program whole. */
+static int send_memory(struct checkpoint *c, struct ckpt_result *res)
+{
+	struct image_save_stats st;
+	int64_t pages;
+	int ret;
+
+	if (c->pvm->is_exec) {
+		ret = image_save(&c->pvm->exec, c->link->x, &st);
+		if (ret < 0)
+			return ret;
+		res->pages = st.pages;
+		res->image_bytes = st.bytes;
+		return 0;
+	}
+	pages = ram_save_complete(c->rs, c->link->x);
+	if (pages < 0)
+		return (int)pages;
+	res->pages = (uint64_t)pages;
+	return 0;
+}
+
 static int send_checkpoint(struct checkpoint *c, uint32_t flags,
 			   struct ckpt_result *res)
 {
 	struct proto_msg m = { .type = PROTO_CKPT_BEGIN };
-	int64_t pages;
 	int ret;
 
 	m.ckpt_begin.id = res->id;
@@ -77,10 +99,9 @@ static int send_checkpoint(struct checkpoint *c, uint32_t flags,
 	ret = proto_send(c->link->x, &m);
 	if (ret < 0)
 		return ret;
-	pages = ram_save_complete(c->rs, c->link->x);
-	if (pages < 0)
-		return (int)pages;
-	res->pages = (uint64_t)pages;
+	ret = send_memory(c, res);
+	if (ret < 0)
+		return ret;
 	ret = send_device_state(c);
 	if (ret < 0)
 		return ret;
@@ -176,17 +197,12 @@ static double now_ms_precise(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int do_checkpoint(struct checkpoint *c, uint32_t flags,
-			 struct ckpt_result *res)
+/* Steps 2 and 3, the PVM at its safe point (or stopped). */
+static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
+				    struct ckpt_result *res)
 {
-	double t0 = now_ms_precise();
-	struct ram_save_stats before, after;
 	int ret;
 
-	ram_state_get_stats(c->rs, &before);
-	ret = pvm_barrier(c->pvm);
-	if (ret < 0)
-		return ret;
 	res->id = c->count + 1;
 	/* Counted when begun, not when acknowledged: a secondary may have
 	 * applied a checkpoint whose ack we never saw, and must never look
@@ -214,11 +230,35 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	if (res->verify)
 		xport_set_timeout(c->link->x,
 				  (int)c->opts->failover_timeout_ms);
+	return ret;
+}
+
+static int do_checkpoint(struct checkpoint *c, uint32_t flags,
+			 struct ckpt_result *res)
+{
+	double t0 = now_ms_precise();
+	struct ram_save_stats before, after;
+	int ret;
+
+	if (res->verify && c->pvm->is_exec) {
+		log_error("verify: comparing an --exec program's memory is not "
+			  "available yet");
+		return -EOPNOTSUPP;
+	}
+	ram_state_get_stats(c->rs, &before);
+	ret = pvm_barrier(c->pvm);
+	if (ret < 0)
+		return ret;
+	ret = checkpoint_send_and_wait(c, flags, res);
+	/* An unmodified program was stopped at the barrier: whatever came
+	 * of the checkpoint, it serves on. */
+	pvm_resume(c->pvm);
 	if (ret < 0)
 		return ret;
 	cmp_checkpoint_done(c->cmp);
 	ram_state_get_stats(c->rs, &after);
-	res->bytes = after.bytes_sent - before.bytes_sent;
+	res->bytes = c->pvm->is_exec ? res->image_bytes :
+		     after.bytes_sent - before.bytes_sent;
 	res->pause_ms = now_ms_precise() - t0;
 	c->count++;
 	c->last_ms = evloop_now_ms();

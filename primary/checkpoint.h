@@ -34,6 +34,7 @@ struct ckpt_result {
 	uint64_t id;
 	uint64_t pages;
 	uint64_t bytes;
+	uint64_t image_bytes;        /* an --exec program's encoded image */
 	double pause_ms;
 	/* filled while waiting for the acknowledgement */
 	bool acked;

@@ -291,12 +291,6 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 			      strlen(addr));
 		return -ERANGE;
 	}
-	if (p->opts.exec) {
-		ctl_error_set(err, "GenericError", "protection of an --exec "
-			      "program is not available yet (its SVM side is "
-			      "the next step)");
-		return -EOPNOTSUPP;
-	}
 	if (p->state != COLO_STATE_STANDALONE || p->mig.running) {
 		ctl_error_set(err, "GenericError",
 			      "already %s with %s", colo_state_name(p->state),

@@ -102,11 +102,6 @@ static void check_exec(const struct primary_opts *o, size_t ngargs)
 		    o->guest);
 	if (!o->exec_port)
 		die("--exec-port PORT is required with --exec");
-	/* Never run "protected" without the SVM side of the backend. */
-	if (o->secondary)
-		die("--secondary: protection of an --exec program is not "
-		    "available yet (its SVM side is the next step); run "
-		    "without --secondary to serve it unprotected");
 }
 
 static void parse_tunable(struct primary_opts *o, enum tunable_id id,

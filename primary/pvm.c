@@ -243,6 +243,41 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 	return 0;
 }
 
+/*
+ * An unmodified program has no safe point to ask for: every thread is
+ * stopped where it is (ptrace), then the output it wrote before the stop
+ * is read, so that the comparator has seen all of it before the state is
+ * captured.
+ */
+static int exec_pause(struct pvm *v)
+{
+	int ret;
+
+	if (!proc_guest_running(&v->exec))
+		return -ECHILD;
+	ret = proc_guest_pause(&v->exec, BARRIER_TIMEOUT_MS);
+	if (ret < 0) {
+		log_error("cannot stop the program for a checkpoint: %s",
+			  strerror(-ret));
+		proc_guest_resume(&v->exec);
+		return ret == -ESRCH ? -ECHILD : ret;
+	}
+	proc_guest_drain(&v->exec);
+	return 0;
+}
+
+void pvm_resume(struct pvm *v)
+{
+	int ret;
+
+	if (!v->is_exec || !proc_guest_running(&v->exec))
+		return;
+	ret = proc_guest_resume(&v->exec);
+	if (ret < 0)
+		log_error("cannot resume the program after a checkpoint: %s",
+			  strerror(-ret));
+}
+
 static int barrier_idle(void *opaque)
 {
 	struct pvm *v = opaque;
@@ -259,7 +294,7 @@ int pvm_barrier(struct pvm *v)
 	int ret;
 
 	if (v->is_exec)
-		return -EOPNOTSUPP;
+		return exec_pause(v);
 	if (v->proc.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&v->proc, ++v->barrier_id, BARRIER_TIMEOUT_MS,

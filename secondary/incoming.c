@@ -25,6 +25,8 @@
 #include "incoming.h"
 #include "last-error.h"
 #include "log.h"
+#include "proc-identity.h"
+#include "proc-image.h"
 #include "ram-digest.h"
 #include "svm.h"
 #include "tunables.h"
@@ -192,6 +194,53 @@ static int check_generation(struct incoming *in,
 		      g->pair_id != in->gen.pair_id ? "another pair" : "older");
 }
 
+/*
+ * A process guest is copied whole between hosts: only between the same
+ * kernel, CPU features and binaries (proc-identity.h). Comes before the
+ * hello, from a primary with --exec only.
+ */
+static int on_identity(void *opaque, const struct proto_msg *m)
+{
+	struct incoming *in = opaque;
+	struct proc_identity id;
+	char why[PROTO_REASON_MAX - 48];
+	int ret;
+
+	if (!expect(in, m, ST(IN_HELLO) | ST(IN_FENCED)))
+		return -EPROTO;
+	if (!in->is_exec)
+		return refuse(in, "the primary protects an unmodified program "
+			      "(--exec), this secondary a libcolo-guest "
+			      "(--guest)");
+	ret = proc_identity_decode(m->identity.data, m->identity.len, &id,
+				   why, sizeof(why));
+	if (ret < 0)
+		return refuse(in, "malformed identity: %s", why);
+	ret = proc_identity_check(&id, why, sizeof(why));
+	proc_identity_free(&id);
+	if (ret < 0)
+		return refuse(in, "this host differs: %s", why);
+	in->have_identity = true;
+	return 0;
+}
+
+/* The guest's kind must be ours: RAM blocks for a libcolo-guest, none
+ * (and an identity first) for an unmodified program. */
+static int check_kind(struct incoming *in, const struct proto_hello *h)
+{
+	if (!in->is_exec && h->nblocks == 0)
+		return refuse(in, "the primary protects an unmodified program "
+			      "(--exec), this secondary a libcolo-guest "
+			      "(--guest)");
+	if (in->is_exec && h->nblocks)
+		return refuse(in, "the primary protects a libcolo-guest "
+			      "(--guest), this secondary an unmodified program "
+			      "(--exec)");
+	if (in->is_exec && !in->have_identity)
+		return refuse(in, "hello without the program's identity");
+	return 0;
+}
+
 static int on_hello(void *opaque, const struct proto_msg *m)
 {
 	struct incoming *in = opaque;
@@ -214,7 +263,9 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		return refuse(in, "guest binary differs: primary's sha256 %s, "
 			      "secondary's %s", theirs, ours);
 	}
-	ret = check_layout(in, h);
+	ret = check_kind(in, h);
+	if (ret == 0)
+		ret = check_layout(in, h);
 	if (ret < 0)
 		return ret;
 	if (in->state == IN_FENCED) {
@@ -230,11 +281,17 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		if (in->hooks.replacing_fenced)
 			in->hooks.replacing_fenced(in->hooks.opaque);
 	}
+	in->state = IN_SYNC;
+	in->sync_pages = 0;
+	if (in->is_exec) {
+		sec_link_start_heartbeats(in->link);
+		log_info("primary %s accepted: an unmodified program, copied "
+			 "whole at the first checkpoint", peer(in));
+		return sec_link_send(in->link, &ack);
+	}
 	ret = setup_ram(in, h);
 	if (ret < 0)
 		return ret;
-	in->state = IN_SYNC;
-	in->sync_pages = 0;
 	sec_link_start_heartbeats(in->link);
 	log_info("primary %s accepted: %llu MiB of guest RAM, live sync "
 		 "starting", peer(in),
@@ -298,7 +355,18 @@ static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 	in->ckpt_pages = 0;
 	in->have_devstate = false;
 	in->ckpt_begin_ms = evloop_now_ms();
+	image_load_reset(&in->image);
 	return 0;
+}
+
+/* A piece of a process guest's image: gathered, applied at CKPT_END. */
+static int on_image(void *opaque, const struct proto_msg *m)
+{
+	struct incoming *in = opaque;
+
+	if (!expect(in, m, in->is_exec ? ST(IN_CKPT) : 0))
+		return -EPROTO;
+	return image_load_piece(&in->image, &m->image, peer(in));
 }
 
 static int send_verify(struct incoming *in)
@@ -365,13 +433,75 @@ static int on_device_state(void *opaque, const struct proto_msg *m)
 	return 0;
 }
 
+/* Every event before the checkpoint reached the SVM, none after. */
+static int check_input_seq(struct incoming *in)
+{
+	if (in->svm->input_seq == in->dev_input_seq)
+		return 0;
+	log_error("SVM has had %llu input events, the primary's checkpoint "
+		  "%llu is at %llu", (unsigned long long)in->svm->input_seq,
+		  (unsigned long long)in->ckpt_id,
+		  (unsigned long long)in->dev_input_seq);
+	return -EPROTO;
+}
+
+static uint64_t image_pages(const struct proc_image *img)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < img->n_runs; i++)
+		n += img->runs[i].pages;
+	return n;
+}
+
+/*
+ * An unmodified program: decoded whole before anything changes (I7), the
+ * program started afresh at the first checkpoint, then made the image.
+ */
+static int apply_image(struct incoming *in)
+{
+	struct proc_image img = { 0 };
+	int ret;
+
+	ret = image_load_decode(&in->image, &img, peer(in));
+	if (ret < 0)
+		return ret;
+	in->ckpt_pages = image_pages(&img);
+	if (in->ckpt_pages != in->ckpt_end_pages) {
+		log_error("%s: checkpoint %llu claims %llu pages, its image "
+			  "holds %llu", peer(in),
+			  (unsigned long long)in->ckpt_id,
+			  (unsigned long long)in->ckpt_end_pages,
+			  (unsigned long long)in->ckpt_pages);
+		ret = -EPROTO;
+	} else if (in->ckpt_flags & PROTO_CKPT_FIRST) {
+		ret = svm_start(in->svm, NULL, in->dev_input_seq);
+	} else {
+		ret = svm_barrier(in->svm);
+		if (ret == 0)
+			ret = check_input_seq(in);
+	}
+	if (ret == 0)
+		ret = svm_apply_image(in->svm, &img, in->dev_conns,
+				      in->ndev_conns);
+	proc_image_free(&img);
+	image_load_reset(&in->image);
+	in->last_ckpt_flushed = in->ckpt_pages;
+	return ret;
+}
+
 /* The whole checkpoint is here: make the SVM equal to it. */
 static int apply_checkpoint(struct incoming *in)
 {
-	int64_t flushed;
+	int64_t flushed = 0;
 	int ret;
 
-	if (in->ckpt_flags & PROTO_CKPT_FIRST) {
+	if (in->is_exec) {
+		ret = apply_image(in);
+		if (ret < 0)
+			return ret;
+	} else if (in->ckpt_flags & PROTO_CKPT_FIRST) {
 		/* Live sync wrote every page to the SVM's RAM as well. */
 		ramcache_svm_start(&in->cache);
 		ret = svm_start(in->svm, &in->ram, in->dev_input_seq);
@@ -381,21 +511,16 @@ static int apply_checkpoint(struct incoming *in)
 		flushed = 0;
 	} else {
 		ret = svm_barrier(in->svm);
+		if (ret == 0)
+			ret = check_input_seq(in);
 		if (ret < 0)
 			return ret;
-		if (in->svm->input_seq != in->dev_input_seq) {
-			log_error("SVM has had %llu input events, the primary's "
-				  "checkpoint %llu is at %llu",
-				  (unsigned long long)in->svm->input_seq,
-				  (unsigned long long)in->ckpt_id,
-				  (unsigned long long)in->dev_input_seq);
-			return -EPROTO;
-		}
 		flushed = colo_flush_ram_cache(&in->cache);
 		if (flushed < 0)
 			return (int)flushed;
 	}
-	in->last_ckpt_flushed = (uint64_t)flushed;
+	if (!in->is_exec)
+		in->last_ckpt_flushed = (uint64_t)flushed;
 	in->gen = in->dev_gen;
 	in->tunables = in->dev_tunables;
 	in->have_tunables = true;
@@ -422,7 +547,9 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 			  in->have_devstate ? "" : " without device state");
 		return -EPROTO;
 	}
-	if (e->pages != in->ckpt_pages) {
+	/* An image's pages are counted when it is decoded (apply_image). */
+	in->ckpt_end_pages = e->pages;
+	if (!in->is_exec && e->pages != in->ckpt_pages) {
 		log_error("%s: checkpoint %llu claims %llu pages, %llu arrived",
 			  peer(in), (unsigned long long)e->id,
 			  (unsigned long long)e->pages,
@@ -477,6 +604,8 @@ const sec_link_handler incoming_handlers[PROTO__MAX] = {
 	[PROTO_CKPT_END] = on_ckpt_end,
 	[PROTO_INPUT] = on_input,
 	[PROTO_HEARTBEAT] = on_heartbeat,
+	[PROTO_IDENTITY] = on_identity,
+	[PROTO_IMAGE] = on_image,
 };
 
 int incoming_handle(struct incoming *in, const struct proto_msg *m)
@@ -503,6 +632,7 @@ void incoming_init(struct incoming *in, struct sec_link *link,
 	in->svm = svm;
 	in->last_error = last_error;
 	memcpy(in->guest_digest, guest_digest, PROTO_DIGEST_LEN);
+	in->is_exec = svm->is_exec;
 	if (hooks)
 		in->hooks = *hooks;
 	in->state = IN_WAITING;
@@ -510,6 +640,7 @@ void incoming_init(struct incoming *in, struct sec_link *link,
 
 void incoming_connected(struct incoming *in)
 {
+	in->have_identity = false;
 	if (in->state != IN_FENCED)  /* fenced: kept until a hello is accepted */
 		in->state = IN_HELLO;
 }
@@ -533,6 +664,8 @@ void incoming_reset(struct incoming *in, const char *why)
 	in->dev_conns = NULL;
 	in->ndev_conns = 0;
 	svm_conns_clear(in->svm);
+	image_load_reset(&in->image);
+	in->have_identity = false;
 	if (in->have_ram) {
 		ramcache_deinit(&in->cache);
 		ram_layout_destroy(&in->ram);
