@@ -2,9 +2,10 @@
 /*
  * Writes the seed inputs of the stream targets: message sequences for
  * fuzz-incoming (a start-state byte, then frames) and fuzz-proto-recv (the
- * frames alone), and channel messages for fuzz-chan, encoded by the real
- * encoders so that the seeds follow the protocol when it changes. Run by
- * hand: gen-seeds tests/fuzz/corpus
+ * frames alone), channel messages for fuzz-chan, and this program's own
+ * identity for fuzz-proc-identity, encoded by the real encoders so that
+ * the seeds follow the protocol when it changes. Run by hand:
+ * gen-seeds tests/fuzz/corpus
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "proc-identity.h"
 #include "proto.h"
 
 static uint8_t buf[1 << 16], page[4096];
@@ -103,6 +105,31 @@ static void chan(const char *root)
 	save(dir, "cut", 0);
 }
 
+/* This program's identity, and the same with no files. */
+static void identity(const char *root)
+{
+	struct proc_identity id;
+	char dir[4096];
+	uint8_t *bytes;
+	size_t len;
+
+	if (proc_identity_of(getpid(), &id) ||
+	    proc_identity_encode(&id, &bytes, &len) || len > sizeof(buf))
+		abort();
+	snprintf(dir, sizeof(dir), "%s/proc-identity", root);
+	memcpy(buf, bytes, len);
+	n = len;
+	save(dir, "self", 0);
+	free(bytes);
+	proc_identity_free(&id);
+	if (proc_identity_encode(&id, &bytes, &len) || len > sizeof(buf))
+		abort();
+	memcpy(buf, bytes, len);
+	n = len;
+	save(dir, "no-files", 0);
+	free(bytes);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -115,5 +142,6 @@ int main(int argc, char **argv)
 	seq(argv[1], "colo-ckpt", 2, 0);
 	seq(argv[1], "fenced-hello", 3, 1);
 	chan(argv[1]);
+	identity(argv[1]);
 	return 0;
 }
