@@ -70,11 +70,21 @@ static int send_device_state(struct checkpoint *c)
 static int send_memory(struct checkpoint *c, struct ckpt_result *res)
 {
 	struct image_save_stats st;
+	struct image_save_verify ver = {
+		.chunk_pages = RAM_DIGEST_CHUNK_PAGES,
+	};
 	int64_t pages;
 	int ret;
 
 	if (c->pvm->is_exec) {
-		ret = image_save(&c->pvm->exec, c->link->x, &st);
+		/* verify digests the image as it is sent: the PVM stays
+		 * stopped, so that is its memory now. */
+		ret = image_save(&c->pvm->exec, c->link->x, &st,
+				 res->verify ? &ver : NULL);
+		res->chunk_pages = ver.chunk_pages;
+		res->nchunks = ver.nchunks;
+		res->pvm_digests = ver.digests;
+		res->chunk_addr = ver.chunk_addr;
 		if (ret < 0)
 			return ret;
 		res->pages = st.pages;
@@ -132,9 +142,50 @@ static void compare_digests(const struct ram_layout *ram,
 	}
 }
 
+/*
+ * An --exec program's image digests: chunk i covers the i-th run of
+ * chunk_pages present pages, so a count that differs is a difference too
+ * (pages present on one side only), reported from where the counts part.
+ */
+static void compare_image_digests(const struct proto_verify *v,
+				  struct ckpt_result *res)
+{
+	uint32_t n = v->ndigests < res->nchunks ? v->ndigests : res->nchunks;
+	uint64_t chunk_bytes = (uint64_t)res->chunk_pages * RAM_PAGE_SIZE;
+	uint32_t i, extra = v->ndigests > res->nchunks ?
+			    v->ndigests - res->nchunks :
+			    res->nchunks - v->ndigests;
+
+	res->diff = calloc((size_t)n + 2, sizeof(*res->diff));
+	if (!res->diff) {
+		log_error("verify: cannot list the chunks that differ: %s",
+			  strerror(ENOMEM));
+		res->diff_err = -ENOMEM;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!memcmp(res->pvm_digests + (size_t)i * DIGEST_LEN,
+			    v->digests + (size_t)i * DIGEST_LEN, DIGEST_LEN))
+			continue;
+		res->diff[res->ndiff].offset = res->chunk_addr[i];
+		res->diff[res->ndiff++].length = chunk_bytes;
+	}
+	if (extra) {
+		res->diff[res->ndiff].offset = n < res->nchunks ?
+					       res->chunk_addr[n] : 0;
+		res->diff[res->ndiff++].length = extra * chunk_bytes;
+	}
+}
+
 static int check_verify(const struct ram_layout *ram,
 			const struct proto_verify *v, struct ckpt_result *res)
 {
+	if (res->chunk_addr && v->id == res->id &&
+	    v->chunk_pages == res->chunk_pages) {
+		compare_image_digests(v, res);
+		res->verified = true;
+		return 0;
+	}
 	if (v->id != res->id || v->chunk_pages != res->chunk_pages ||
 	    v->ndigests != res->nchunks) {
 		log_error("secondary's VERIFY does not match checkpoint %llu "
@@ -211,7 +262,7 @@ static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
 	ret = send_checkpoint(c, flags, res);
 	if (ret < 0)
 		return ret;
-	if (res->verify) {
+	if (res->verify && !c->pvm->is_exec) {
 		res->chunk_pages = RAM_DIGEST_CHUNK_PAGES;
 		res->nchunks = ram_digest_nchunks(c->ram, res->chunk_pages);
 		res->pvm_digests = malloc((size_t)res->nchunks * DIGEST_LEN);
@@ -240,11 +291,6 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	struct ram_save_stats before, after;
 	int ret;
 
-	if (res->verify && c->pvm->is_exec) {
-		log_error("verify: comparing an --exec program's memory is not "
-			  "available yet");
-		return -EOPNOTSUPP;
-	}
 	ram_state_get_stats(c->rs, &before);
 	ret = pvm_barrier(c->pvm);
 	if (ret < 0)
@@ -265,6 +311,7 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	c->requested = false;
 	c->last = *res;
 	c->last.pvm_digests = NULL;
+	c->last.chunk_addr = NULL;
 	c->last.diff = NULL;
 	return 0;
 }
@@ -272,7 +319,9 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 void ckpt_result_free(struct ckpt_result *res)
 {
 	free(res->pvm_digests);
+	free(res->chunk_addr);
 	free(res->diff);
+	res->chunk_addr = NULL;
 	res->pvm_digests = NULL;
 	res->diff = NULL;
 }

@@ -43,6 +43,7 @@ struct ckpt_result {
 	bool verified;               /* the secondary's digests arrived */
 	uint32_t chunk_pages, nchunks;
 	uint8_t *pvm_digests;        /* nchunks * 32 */
+	uint64_t *chunk_addr;        /* an --exec program's: chunk i's start */
 	struct ram_digest_range *diff;
 	size_t ndiff;
 	int diff_err;                /* 0, or -errno: no (whole) list */

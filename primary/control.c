@@ -210,7 +210,9 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 	diffs = json_object_new_array();
 	for (i = 0; i < r.ndiff; i++) {
 		json_object *d = json_object_new_object();
-		uint64_t base = p->ram.blocks[r.diff[i].block].guest_addr;
+		/* An --exec program's chunks are named by their address. */
+		uint64_t base = p->opts.exec ? 0 :
+				p->ram.blocks[r.diff[i].block].guest_addr;
 
 		json_object_object_add(d, "block",
 				       json_object_new_uint64(r.diff[i].block));

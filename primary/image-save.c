@@ -10,6 +10,7 @@
 #include "image-save.h"
 #include "log.h"
 #include "proc-guest.h"
+#include "proc-image-digest.h"
 #include "proc-image-wire.h"
 #include "proc-image.h"
 #include "proto.h"
@@ -123,8 +124,24 @@ static uint64_t image_pages(const struct proc_image *img)
 	return n;
 }
 
+static int digest_image(const struct proc_image *img,
+			struct image_save_verify *ver)
+{
+	uint32_t i;
+
+	ver->nchunks = proc_image_nchunks(img, ver->chunk_pages);
+	ver->digests = malloc((size_t)ver->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
+	ver->chunk_addr = malloc((size_t)ver->nchunks * sizeof(uint64_t) + 1);
+	if (!ver->digests || !ver->chunk_addr)
+		return -ENOMEM;
+	for (i = 0; i < ver->nchunks; i++)
+		ver->chunk_addr[i] = proc_image_chunk_addr(img,
+							   ver->chunk_pages, i);
+	return proc_image_digests(img, ver->chunk_pages, ver->digests);
+}
+
 int image_save(struct proc_guest *g, struct xport *x,
-	       struct image_save_stats *st)
+	       struct image_save_stats *st, struct image_save_verify *ver)
 {
 	struct proc_image img = { 0 };
 	struct conn_map cm = { 0 };
@@ -142,6 +159,8 @@ int image_save(struct proc_guest *g, struct xport *x,
 		return ret;
 	}
 	ret = add_inputs(g, &cm, &img);
+	if (ret == 0 && ver)
+		ret = digest_image(&img, ver);
 	if (ret == 0)
 		ret = proc_image_encode(&img, &buf, &len);
 	if (ret == 0) {

@@ -25,14 +25,24 @@ struct image_save_stats {
 	uint64_t threads, fds, conns;
 };
 
+/* For `verify`: the image's chunk digests (proc-image-digest.h) and each
+ * chunk's first address, malloc'd; the caller frees both. */
+struct image_save_verify {
+	uint32_t chunk_pages;           /* in */
+	uint32_t nchunks;
+	uint8_t *digests;
+	uint64_t *chunk_addr;
+};
+
 /*
  * Captures the held program of g and sends it on x. Afterwards each
  * connection's input history keeps only what the program had not consumed
  * (the next image needs no older byte: the program only reads forward).
- * 0, or -errno with the reason logged (a capture refusal names what the
- * program holds that cannot be copied).
+ * With ver (NULL: no verify), the image's digests too. 0, or -errno with
+ * the reason logged (a capture refusal names what the program holds that
+ * cannot be copied).
  */
 int image_save(struct proc_guest *g, struct xport *x,
-	       struct image_save_stats *st);
+	       struct image_save_stats *st, struct image_save_verify *ver);
 
 #endif

@@ -174,6 +174,13 @@ int pvm_start_exec(struct pvm *v, const char *path, const char *const *args,
 	return proc_guest_start(&v->exec, path, args, port, timeout_ms);
 }
 
+int pvm_adopt_exec(struct pvm *v, struct proc_child *child,
+		   struct proc_stop *stop, uint16_t port)
+{
+	v->is_exec = true;
+	return proc_guest_adopt(&v->exec, child, stop, port);
+}
+
 void pvm_adopt(struct pvm *v, struct guestproc *gp)
 {
 	v->proc = *gp;

@@ -356,6 +356,10 @@ static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 	in->have_devstate = false;
 	in->ckpt_begin_ms = evloop_now_ms();
 	image_load_reset(&in->image);
+	free(in->svm_digests.digests);
+	in->svm_digests.digests = NULL;
+	in->svm_digests.nchunks = 0;
+	in->svm_digests.chunk_pages = RAM_DIGEST_CHUNK_PAGES;
 	return 0;
 }
 
@@ -369,12 +373,40 @@ static int on_image(void *opaque, const struct proto_msg *m)
 	return image_load_piece(&in->image, &m->image, peer(in));
 }
 
+/* An unmodified program's digests were taken as its image was applied. */
+static int send_image_verify(struct incoming *in)
+{
+	struct proto_msg m = { .type = PROTO_VERIFY };
+	struct svm_image_digests *dg = &in->svm_digests;
+	int ret;
+
+	if (dg->nchunks > PROTO_MAX_VERIFY_DIGESTS)
+		ret = -E2BIG;
+	else if (!dg->digests)
+		ret = -ENODATA;
+	else {
+		m.verify.id = in->ckpt_id;
+		m.verify.chunk_pages = dg->chunk_pages;
+		m.verify.ndigests = dg->nchunks;
+		m.verify.digests = dg->digests;
+		ret = sec_link_send(in->link, &m);
+	}
+	free(dg->digests);
+	dg->digests = NULL;
+	dg->nchunks = 0;
+	return ret;
+}
+
 static int send_verify(struct incoming *in)
 {
 	struct proto_msg m = { .type = PROTO_VERIFY };
-	uint32_t n = ram_digest_nchunks(&in->ram, RAM_DIGEST_CHUNK_PAGES);
+	uint32_t n;
 	uint8_t *d;
 	int ret;
+
+	if (in->is_exec)
+		return send_image_verify(in);
+	n = ram_digest_nchunks(&in->ram, RAM_DIGEST_CHUNK_PAGES);
 
 	if (n > PROTO_MAX_VERIFY_DIGESTS)
 		return -E2BIG;
@@ -484,7 +516,9 @@ static int apply_image(struct incoming *in)
 	}
 	if (ret == 0)
 		ret = svm_apply_image(in->svm, &img, in->dev_conns,
-				      in->ndev_conns);
+				      in->ndev_conns,
+				      in->ckpt_flags & PROTO_CKPT_VERIFY ?
+				      &in->svm_digests : NULL);
 	proc_image_free(&img);
 	image_load_reset(&in->image);
 	in->last_ckpt_flushed = in->ckpt_pages;
@@ -665,6 +699,8 @@ void incoming_reset(struct incoming *in, const char *why)
 	in->ndev_conns = 0;
 	svm_conns_clear(in->svm);
 	image_load_reset(&in->image);
+	free(in->svm_digests.digests);
+	in->svm_digests.digests = NULL;
 	in->have_identity = false;
 	if (in->have_ram) {
 		ramcache_deinit(&in->cache);

@@ -29,6 +29,7 @@
 #include "proto.h"
 #include "ramblock.h"
 #include "ramcache.h"
+#include "svm.h"
 
 struct last_error;
 struct svm;
@@ -68,6 +69,7 @@ struct incoming {
 	bool is_exec;
 	bool have_identity;
 	struct image_load image;
+	struct svm_image_digests svm_digests;  /* for VERIFY */
 
 	/* RAM, set up from the primary's hello */
 	bool have_ram;

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "proc-guest.h"
+#include "proc-image-digest.h"
 #include "proc-image.h"
 #include "svm-exec.h"
 
@@ -195,8 +196,36 @@ static int reset_inputs(struct svm *v, const struct proc_image *img,
 	return 0;
 }
 
+/* verify: what the SVM's memory is now, digested as the PVM's image was.
+ * Captured with our ends of its connections, as on the primary. */
+static int digest_svm(struct svm *v, const struct proc_image_link *links,
+		      size_t n, struct svm_image_digests *dg)
+{
+	struct proc_image now = { 0 };
+	int *fds = calloc(n + 1, sizeof(*fds));
+	size_t i;
+	int ret;
+
+	if (!fds)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		fds[i] = links[i].fd;
+	ret = proc_image_capture(proc_guest_tracer(v->exec),
+				 v->exec->child.pidfd, fds, n, &now);
+	free(fds);
+	if (ret < 0)
+		return ret;
+	dg->nchunks = proc_image_nchunks(&now, dg->chunk_pages);
+	dg->digests = malloc((size_t)dg->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
+	ret = dg->digests ? proc_image_digests(&now, dg->chunk_pages,
+					       dg->digests) : -ENOMEM;
+	proc_image_free(&now);
+	return ret;
+}
+
 int svm_exec_apply(struct svm *v, const struct proc_image *img,
-		   const uint32_t *conns, size_t nconns)
+		   const uint32_t *conns, size_t nconns,
+		   struct svm_image_digests *dg)
 {
 	struct proc_image_link *links;
 	uint32_t *ids;
@@ -218,6 +247,8 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = proc_image_apply(img, proc_guest_tracer(v->exec),
 				       v->exec->child.pidfd, links,
 				       img->n_conns);
+	if (ret == 0 && dg)
+		ret = digest_svm(v, links, img->n_conns, dg);
 	if (ret == 0)
 		ret = reset_inputs(v, img, ids);
 	if (ret == 0)
@@ -226,4 +257,10 @@ out:
 	free(links);
 	free(ids);
 	return ret;
+}
+
+void svm_exec_detach(struct svm *v, struct proc_child *child,
+		     struct proc_stop *stop)
+{
+	proc_guest_detach(v->exec, child, stop);
 }

@@ -257,11 +257,12 @@ void svm_move(struct svm *dst, struct svm *src)
 }
 
 int svm_apply_image(struct svm *v, const struct proc_image *img,
-		    const uint32_t *conns, size_t nconns)
+		    const uint32_t *conns, size_t nconns,
+		    struct svm_image_digests *dg)
 {
 	if (!v->is_exec || !svm_exec_running(v))
 		return -ECHILD;
-	return svm_exec_apply(v, img, conns, nconns);
+	return svm_exec_apply(v, img, conns, nconns, dg);
 }
 
 int svm_feed(struct svm *v, const struct proto_input *in)

@@ -23,6 +23,8 @@
 
 #include "dirtylog.h"
 #include "guestproc.h"
+#include "proc-launch.h"
+#include "proc-stop.h"
 #include "proto.h"
 
 struct evloop;
@@ -78,8 +80,16 @@ int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq);
  * program resumed. 0, or -errno (logged); after a failure the program is
  * half-made and the caller stops it.
  */
+struct svm_image_digests {
+	uint32_t chunk_pages;           /* in */
+	uint32_t nchunks;               /* out, with digests (malloc'd) */
+	uint8_t *digests;
+};
+/* With dg (NULL: no verify), the SVM's memory is captured again after the
+ * apply, before it resumes, and digested (proc-image-digest.h). */
 int svm_apply_image(struct svm *v, const struct proc_image *img,
-		    const uint32_t *conns, size_t nconns);
+		    const uint32_t *conns, size_t nconns,
+		    struct svm_image_digests *dg);
 void svm_stop(struct svm *v);
 bool svm_running(const struct svm *v);
 
@@ -89,6 +99,10 @@ int svm_feed(struct svm *v, const struct proto_input *in);
  * a safe point for a checkpoint. 0 or -errno. */
 int svm_barrier(struct svm *v);
 
+/* A takeover: the unmodified program leaves the SVM, running and seized
+ * by this thread, its connections ended; *child and *stop get it. */
+void svm_exec_detach(struct svm *v, struct proc_child *child,
+		     struct proc_stop *stop);
 /* Take it out of the loop and back (a kept fenced SVM, a takeover). */
 void svm_unwatch(struct svm *v);
 int svm_watch(struct svm *v);
