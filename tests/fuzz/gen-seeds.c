@@ -2,9 +2,11 @@
 /*
  * Writes the seed inputs of the stream targets: message sequences for
  * fuzz-incoming (a start-state byte, then frames) and fuzz-proto-recv (the
- * frames alone), and channel messages for fuzz-chan, encoded by the real
- * encoders so that the seeds follow the protocol when it changes. Run by
- * hand: gen-seeds tests/fuzz/corpus
+ * frames alone), channel messages for fuzz-chan, and the hand-made process
+ * image of tests/proc for fuzz-proc-image-wire (with its pages, and
+ * without them so that a seed fits libFuzzer's 4 KiB), encoded by the
+ * real encoders so that the seeds follow the formats when they change.
+ * Run by hand: gen-seeds tests/fuzz/corpus
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../proc/image-sample.h"
 #include "chan.h"
+#include "proc-image-wire.h"
 #include "proto.h"
 
 static uint8_t buf[1 << 16], page[4096];
@@ -103,6 +107,29 @@ static void chan(const char *root)
 	save(dir, "cut", 0);
 }
 
+/* The sample image encoded, cut to its first cut bytes (0: whole). */
+static void image(const char *root, const char *name, bool with_pages,
+		  size_t cut)
+{
+	struct proc_image img;
+	char path[4096];
+	uint8_t *bytes;
+	size_t len;
+	FILE *f;
+
+	image_sample(&img, with_pages);
+	if (proc_image_encode(&img, &bytes, &len))
+		abort();
+	if (cut && cut < len)
+		len = cut;
+	snprintf(path, sizeof(path), "%s/proc-image-wire/%s", root, name);
+	if (!(f = fopen(path, "wb")) || fwrite(bytes, 1, len, f) != len ||
+	    fclose(f))
+		abort();
+	free(bytes);
+	proc_image_free(&img);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -115,5 +142,8 @@ int main(int argc, char **argv)
 	seq(argv[1], "colo-ckpt", 2, 0);
 	seq(argv[1], "fenced-hello", 3, 1);
 	chan(argv[1]);
+	image(argv[1], "sample", true, 0);
+	image(argv[1], "sample-no-pages", false, 0);
+	image(argv[1], "cut-in-threads", false, 700);
 	return 0;
 }
