@@ -212,6 +212,8 @@ void proc_image_free(struct proc_image *img)
 		free(img->threads[i].regs);
 	free(img->threads);
 	proc_fds_free(&img->fds);
+	for (size_t i = 0; i < img->n_conns; i++)
+		free(img->conns[i].input);
 	free(img->conns);
 	*img = (struct proc_image){ 0 };
 }

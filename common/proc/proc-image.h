@@ -18,8 +18,8 @@
  * keeps, per connection, every byte it wrote to the program (its input
  * history); apply takes the last "unconsumed" bytes of it.
  *
- * Nothing here is a wire format: a later step serialises an image onto
- * the link. Every call comes from the thread that holds the programs
+ * Nothing here is a wire format: proc-image-wire.h turns an image into
+ * bytes and back. Every call comes from the thread that holds the programs
  * stopped (proc-stop.h).
  */
 #ifndef COLO_PROC_IMAGE_H
@@ -51,6 +51,12 @@ struct proc_image_conn {
 	int fd;                         /* the program's fd */
 	uint16_t daemon_port;           /* the daemon's end: its local port */
 	uint64_t unconsumed;            /* bytes sent it has not read */
+	/* The last `unconsumed` bytes the daemon wrote, then the bytes it
+	 * still queues for the program. Owned by the image; capture leaves
+	 * them NULL/0 and the caller fills them (the daemon knows its own
+	 * history). input_len >= unconsumed whenever input is set. */
+	uint8_t *input;
+	size_t input_len;
 };
 
 struct proc_image {

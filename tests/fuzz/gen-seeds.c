@@ -2,9 +2,11 @@
 /*
  * Writes the seed inputs of the stream targets: message sequences for
  * fuzz-incoming (a start-state byte, then frames) and fuzz-proto-recv (the
- * frames alone), channel messages for fuzz-chan, and this program's own
- * identity for fuzz-proc-identity, encoded by the real encoders so that
- * the seeds follow the protocol when it changes. Run by hand:
+ * frames alone), channel messages for fuzz-chan, this program's own
+ * identity for fuzz-proc-identity, and the hand-made process image of
+ * tests/proc for fuzz-proc-image-wire (with its pages, and without them
+ * so that a seed fits libFuzzer's 4 KiB), encoded by the real encoders
+ * so that the seeds follow the formats when they change. Run by hand:
  * gen-seeds tests/fuzz/corpus
  */
 #include <stdio.h>
@@ -13,8 +15,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../proc/image-sample.h"
 #include "chan.h"
 #include "proc-identity.h"
+#include "proc-image-wire.h"
 #include "proto.h"
 
 static uint8_t buf[1 << 16], page[4096];
@@ -130,6 +134,29 @@ static void identity(const char *root)
 	free(bytes);
 }
 
+/* The sample image encoded, cut to its first cut bytes (0: whole). */
+static void image(const char *root, const char *name, bool with_pages,
+		  size_t cut)
+{
+	struct proc_image img;
+	char path[4096];
+	uint8_t *bytes;
+	size_t len;
+	FILE *f;
+
+	image_sample(&img, with_pages);
+	if (proc_image_encode(&img, &bytes, &len))
+		abort();
+	if (cut && cut < len)
+		len = cut;
+	snprintf(path, sizeof(path), "%s/proc-image-wire/%s", root, name);
+	if (!(f = fopen(path, "wb")) || fwrite(bytes, 1, len, f) != len ||
+	    fclose(f))
+		abort();
+	free(bytes);
+	proc_image_free(&img);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -143,5 +170,8 @@ int main(int argc, char **argv)
 	seq(argv[1], "fenced-hello", 3, 1);
 	chan(argv[1]);
 	identity(argv[1]);
+	image(argv[1], "sample", true, 0);
+	image(argv[1], "sample-no-pages", false, 0);
+	image(argv[1], "cut-in-threads", false, 700);
 	return 0;
 }

@@ -17,8 +17,13 @@
  * image applied to B, both resumed. Then each client gets from B the
  * answer A gives, DBSIZE and GETs match A's. Several rounds in one run.
  *
- * Usage: test-proc-image-redis COLO-SHIM.SO; skipped (77) without
- * redis-server.
+ * With --wire the image applied is the one that crossed proc-image-wire:
+ * each connection's input filled as a daemon would (the last unconsumed
+ * bytes of its history), encoded, decoded, and the decoded connections
+ * checked against the captured ones.
+ *
+ * Usage: test-proc-image-redis COLO-SHIM.SO [--wire]; skipped (77)
+ * without redis-server.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +34,7 @@
 
 #include "log.h"
 #include "proc-fixture.h"
+#include "proc-image-wire.h"
 #include "proc-image.h"
 #include "proc-stop.h"
 
@@ -226,6 +232,58 @@ static void stop(struct twin *t)
 	proc_stop_sort(&t->ps);
 }
 
+static bool use_wire;
+
+/* Each connection's input, as a daemon fills it from its history. */
+static void fill_input(struct proc_image *img, const struct twin *a)
+{
+	for (size_t i = 0; i < img->n_conns; i++) {
+		struct proc_image_conn *c = &img->conns[i];
+		int k = 0;
+
+		while (k < NCLIENTS && (a->fd[k] < 0 ||
+		       proc_image_local_port(a->fd[k]) != c->daemon_port))
+			k++;
+		CHECK(k < NCLIENTS && c->unconsumed <= hist[k].len);
+		if (!c->unconsumed)
+			continue;
+		c->input_len = (size_t)c->unconsumed;
+		c->input = malloc(c->input_len);
+		CHECK(c->input);
+		memcpy(c->input, hist[k].bytes + hist[k].len - c->input_len,
+		       c->input_len);
+	}
+}
+
+/* img replaced by what decoding its encoding gives; conns compared. */
+static void through_wire(struct proc_image *img)
+{
+	struct proc_image back;
+	uint8_t *buf;
+	size_t len;
+	char why[160];
+
+	CHECK_EQ(proc_image_encode(img, &buf, &len), 0);
+	if (proc_image_decode(buf, len, &back, why, sizeof(why))) {
+		fprintf(stderr, "decoding the image: %s\n", why);
+		exit(1);
+	}
+	CHECK_EQ(back.n_conns, img->n_conns);
+	for (size_t i = 0; i < back.n_conns; i++) {
+		const struct proc_image_conn *x = &img->conns[i];
+		const struct proc_image_conn *y = &back.conns[i];
+
+		CHECK(x->fd == y->fd && x->daemon_port == y->daemon_port &&
+		      x->unconsumed == y->unconsumed &&
+		      x->input_len == y->input_len &&
+		      (!x->input_len ||
+		       !memcmp(x->input, y->input, x->input_len)));
+	}
+	free(buf);
+	proc_image_free(img);
+	*img = back;
+}
+
 static void make_b_a(struct twin *a, struct twin *b)
 {
 	struct proc_image_link links[NCLIENTS];
@@ -248,6 +306,10 @@ static void make_b_a(struct twin *a, struct twin *b)
 			 img.conns[i].daemon_port == proc_image_local_port(
 				 a->fd[PENDING]) ? strlen("INCR counter\r\n")
 						 : 0);
+	if (use_wire) {
+		fill_input(&img, a);
+		through_wire(&img);
+	}
 	CHECK_EQ(proc_image_apply(&img, &b->ps, b->c.pidfd, links, n), 0);
 	proc_image_free(&img);
 }
@@ -377,7 +439,8 @@ int main(int argc, char **argv)
 	struct twin a, b;
 
 	log_init("test-proc-image-redis", LOG_LVL_INFO);
-	CHECK_EQ(argc, 2);
+	CHECK(argc == 2 || (argc == 3 && !strcmp(argv[2], "--wire")));
+	use_wire = argc == 3;
 	if (access(REDIS, X_OK) < 0)
 		SKIP("%s: %s (Debian's redis-server package)", REDIS,
 		     strerror(errno));

@@ -12,14 +12,17 @@
  *
  * With --image, B is made A through proc-image instead (A captured into
  * an image, the image applied to B: map, pages, fds, registers), which
- * needs no client connection and so no redis.
+ * needs no client connection and so no redis. With --wire, the image
+ * applied is the one that crossed proc-image-wire: encoded, the captured
+ * image freed, decoded, and encoded again to the same bytes.
  *
- *   test-proc-transplant /abs/path/proc-twin [--image]
+ *   test-proc-transplant /abs/path/proc-twin [--image | --wire]
  */
 #include <errno.h>
 #include <stdio.h>
 
 #include "log.h"
+#include "proc-image-wire.h"
 #include "proc-image.h"
 #include "proc-inject.h"
 #include "proc-mem.h"
@@ -160,7 +163,27 @@ static void diverge(struct twin *a, struct twin *b, int round, int *usr1_a)
 	ask(b, READER, "b-only", ans, sizeof(ans));
 }
 
-static bool use_image;
+static bool use_image, use_wire;
+
+/* img replaced by what decoding its encoding gives. */
+static void through_wire(struct proc_image *img)
+{
+	uint8_t *buf, *again;
+	size_t len, len2;
+	char why[160];
+
+	CHECK_EQ(proc_image_encode(img, &buf, &len), 0);
+	proc_image_free(img);
+	if (proc_image_decode(buf, len, img, why, sizeof(why))) {
+		fprintf(stderr, "decoding the image: %s\n", why);
+		exit(1);
+	}
+	CHECK_EQ(proc_image_encode(img, &again, &len2), 0);
+	CHECK(len2 == len && !memcmp(buf, again, len));
+	fprintf(stderr, "wire: %zu bytes\n", len);
+	free(again);
+	free(buf);
+}
 
 /* B made A through an image of A: capture, apply. */
 static void transplant_image(struct twin *a, struct twin *b)
@@ -178,6 +201,8 @@ static void transplant_image(struct twin *a, struct twin *b)
 	for (size_t i = 0; i < img.n_runs; i++)
 		pages += img.runs[i].pages;
 	CHECK(pages > 0);
+	if (use_wire)
+		through_wire(&img);
 	CHECK_EQ(proc_image_apply(&img, &b->ps, pb, NULL, 0), 0);
 	fprintf(stderr, "image: %llu pages in %zu runs, %zu fds\n",
 		(unsigned long long)pages, img.n_runs, img.fds.n);
@@ -260,10 +285,11 @@ int main(int argc, char **argv)
 	int usr1 = 0;
 
 	log_init("test-proc-transplant", LOG_LVL_INFO);
-	if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "--image")))
+	use_wire = argc == 3 && !strcmp(argv[2], "--wire");
+	use_image = use_wire || (argc == 3 && !strcmp(argv[2], "--image"));
+	if (argc != 2 && !use_image)
 		SKIP("usage: test-proc-transplant /path/to/proc-twin "
-		     "[--image]");
-	use_image = argc == 3;
+		     "[--image | --wire]");
 	if (geteuid() != 0)
 		SKIP("needs root (namespaces, ptrace)");
 	start(&a, "A", argv[1]);
