@@ -16,11 +16,15 @@
 #include "evloop.h"
 #include "log.h"
 #include "proc-guest-conn.h"
+#include "proc-stop.h"
 
 /* The program's output is read in chunks of this size, a few per wake-up
  * so that one busy connection does not starve the loop. */
 #define READ_CHUNK 65536
 #define READS_PER_WAKE 4
+/* While waiting for connects, the tracer is pumped this often: the
+ * program may need a new thread to accept them. */
+#define WAIT_PUMP_MS 10
 
 struct proc_conn *proc_conn_find(const struct proc_guest *g, uint32_t id)
 {
@@ -364,10 +368,16 @@ int proc_guest_wait_connected(struct proc_guest *g, int timeout_ms)
 			ret = -ETIMEDOUT;
 			break;
 		}
-		if (poll(pfd, n, (int)(until - now)) < 0 && errno != EINTR) {
+		if (poll(pfd, n, until - now < WAIT_PUMP_MS ?
+			 (int)(until - now) : WAIT_PUMP_MS) < 0 &&
+		    errno != EINTR) {
 			ret = -errno;
 			break;
 		}
+		/* As the loop's pump would, unless the program ended: its
+		 * leader is for proc_kill to reap, with its status. */
+		if (g->tracer && !evloop_fd_readable(g->child.pidfd))
+			(void)proc_stop_pump(g->tracer);
 		for (size_t i = 0; i < n; i++) {
 			struct proc_conn *c = conn_by_fd(g, pfd[i].fd);
 
