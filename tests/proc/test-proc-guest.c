@@ -10,7 +10,8 @@
  *   stopping it paused still kills and reaps it;
  *   drain: output in flight read from the paused program, a close too;
  *   the input history: the cap stops writing until a trim, input_tail,
- *   trim and reset_input against the bytes written.
+ *   trim and reset_input against the bytes written; with no history
+ *   (history_cap 0) nothing waits.
  *
  * Usage: test-proc-guest PROC-ECHO
  */
@@ -344,6 +345,25 @@ static void test_history(const char *echo)
 	finish(&f);
 }
 
+/* An owner that never checkpoints keeps no history, and nothing waits. */
+static void test_no_history(const char *echo)
+{
+	static uint8_t sent[3 * OUT_MAX / 4];
+	struct fixture f;
+	uint8_t *tail;
+	size_t len;
+
+	memset(sent, 'n', sizeof(sent));
+	start(&f, echo);
+	f.g.history_cap = 0;
+	open_and_connect(&f, 1, 1);
+	CHECK_EQ(proc_guest_write(&f.g, 1, sent, sizeof(sent)), 0);
+	CHECK_EQ(run(&f, 1, sizeof(sent), WAIT_MS), sizeof(sent));
+	CHECK_EQ(proc_guest_input_tail(&f.g, 1, 1, &tail, &len), -EPROTO);
+	check_tail(&f, 1, 0, (const uint8_t *)"", 0);
+	finish(&f);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK_EQ(argc, 2);
@@ -355,5 +375,6 @@ int main(int argc, char **argv)
 	test_signal(argv[1]);
 	test_drain(argv[1]);
 	test_history(argv[1]);
+	test_no_history(argv[1]);
 	return 0;
 }
