@@ -22,6 +22,9 @@
  * so that one busy connection does not starve the loop. */
 #define READ_CHUNK 65536
 #define READS_PER_WAKE 4
+/* At most this much per send: the history grows with what the socket
+ * takes, not with what is queued. */
+#define SEND_CHUNK (1u << 20)
 /* While waiting for connects, the tracer is pumped this often: the
  * program may need a new thread to accept them. */
 #define WAIT_PUMP_MS 10
@@ -92,6 +95,8 @@ static int conn_flush(struct proc_guest *g, struct proc_conn *c)
 	while ((want = proc_conn_writable(g, c)) > 0) {
 		ssize_t n;
 
+		if (want > SEND_CHUNK)
+			want = SEND_CHUNK;
 		if (proc_conn_reserve(g, c, want) < 0)
 			return -ENOMEM;
 		n = send(c->fd, c->buf + c->start, want,

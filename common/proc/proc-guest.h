@@ -125,6 +125,9 @@ int proc_guest_wait_connected(struct proc_guest *g, int timeout_ms);
  * not run. Pause returns once every thread is stopped (0), or -ETIMEDOUT
  * / -ESRCH / -errno with the program running again (when it still runs);
  * resume lets them all go on. -ECHILD when the program does not run.
+ * proc_guest_stop kills and reaps it paused or running. A program killed
+ * by someone else while paused is noticed once resumed (its threads are
+ * ours to reap, and the pump leaves held threads alone).
  */
 struct proc_stop *proc_guest_tracer(struct proc_guest *g);
 int proc_guest_pause(struct proc_guest *g, int timeout_ms);

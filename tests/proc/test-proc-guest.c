@@ -97,11 +97,15 @@ static void start(struct fixture *f, const char *echo)
 	CHECK(proc_guest_tracer(&f->g));
 }
 
+/* Stopped, and reaped: no zombie left of it. */
 static void finish(struct fixture *f)
 {
+	pid_t pid = f->g.child.pid;
+
 	proc_guest_stop(&f->g);
 	CHECK(!proc_guest_running(&f->g));
 	CHECK(!proc_guest_tracer(&f->g));
+	CHECK(pid < 0 || (kill(pid, 0) < 0 && errno == ESRCH));
 	evloop_free(f->loop);
 }
 
@@ -221,16 +225,19 @@ static void test_signal(const char *echo)
 {
 	struct fixture f;
 	uint64_t until;
+	pid_t pid;
 
 	start(&f, echo);
 	open_and_connect(&f, 1, 1);
-	CHECK_EQ(kill(f.g.child.pid, SIGTERM), 0);
+	pid = f.g.child.pid;
+	CHECK_EQ(kill(pid, SIGTERM), 0);
 	until = fixture_now_ms() + WAIT_MS;
 	while (!f.died && fixture_now_ms() < until)
 		CHECK(evloop_run_once(f.loop, 10) >= 0);
 	CHECK(f.died);
 	CHECK(!proc_guest_running(&f.g));
 	CHECK(!proc_guest_tracer(&f.g));
+	CHECK(kill(pid, 0) < 0 && errno == ESRCH);      /* reaped */
 	CHECK(echoed(&f, 1)->len == 0);
 	finish(&f);
 }
