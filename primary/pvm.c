@@ -59,6 +59,10 @@ void pvm_init(struct pvm *v, struct evloop *loop, const struct pvm_ops *ops,
 	v->proc.chan_fd = v->proc.hint_fd = -1;
 	v->proc.rd.fd = v->proc.wr.fd = v->proc.hint_rd.fd = -1;
 	proc_guest_init(&v->exec, loop, &exec_ops, v);
+	/* Nothing checkpoints an --exec guest yet, so nothing would trim its
+	 * input history: keep none, or a connection would stall at the cap.
+	 * The checkpoint of a process turns it on (proc-guest.h). */
+	v->exec.history_cap = 0;
 }
 
 /* The hint thread reads hint_fd: end it before the fd is closed (and its

@@ -1,40 +1,38 @@
 // SPDX-License-Identifier: MIT
 /*
  * An unmodified program fed the guest's events over TCP connections of
- * the daemon's own, made inside the program's network namespace.
+ * the daemon's own, made inside the program's network namespace: its
+ * start, its end, and the ptrace hold a checkpoint stops it with.
+ *
+ * Two ways the program can end, and who reaps it:
+ *
+ *   it exits (or is killed by someone else): under ptrace its other
+ *   threads are the tracer's to reap, which the pump does; the pidfd
+ *   turns readable once only the leader is left, and proc_kill reaps it
+ *   with its status. Should the pump reap the leader first, its status
+ *   is gone, and only "went away" is said;
+ *   we stop it: detached first, so that SIGKILL's reaping needs nobody.
  */
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "evloop.h"
 #include "log.h"
-#include "proc-guest.h"
+#include "proc-guest-conn.h"
+#include "proc-stop.h"
 
-/* The program's output is read in chunks of this size, a few per wake-up
- * so that one busy connection does not starve the loop. */
-#define READ_CHUNK 65536
-#define READS_PER_WAKE 4
 #define START_POLL_MS 50
-
-struct proc_conn {
-	uint32_t id;
-	int fd;                 /* -1: failed at open, closed from the loop */
-	bool connecting;        /* connect() still in progress */
-	bool shut_wanted;       /* the client half-closed: SHUT_WR once the
-				 * queue is written */
-	bool shut_done;
-	uint8_t *buf;           /* input not yet taken by the program */
-	size_t start, end, cap;
-};
+/* How often the pump runs while the program is seized: a signal to the
+ * program, or a new thread of its, waits at most this long for us. */
+#define PUMP_INTERVAL_MS 10
 
 void proc_guest_init(struct proc_guest *g, struct evloop *loop,
 		     const struct proc_guest_ops *ops, void *opaque)
@@ -46,6 +44,8 @@ void proc_guest_init(struct proc_guest *g, struct evloop *loop,
 	g->child.pid = -1;
 	g->child.pidfd = -1;
 	g->deferred_fd = -1;
+	g->pump_fd = -1;
+	g->history_cap = PROC_GUEST_HISTORY_CAP;
 }
 
 bool proc_guest_running(const struct proc_guest *g)
@@ -67,193 +67,6 @@ const char *proc_guest_shim_path(void)
 	return COLO_SHIM_INSTALLED;
 }
 
-static struct proc_conn *conn_find(struct proc_guest *g, uint32_t id)
-{
-	size_t i;
-
-	for (i = 0; i < g->nconns; i++)
-		if (g->conns[i]->id == id)
-			return g->conns[i];
-	return NULL;
-}
-
-static struct proc_conn *conn_by_fd(struct proc_guest *g, int fd)
-{
-	size_t i;
-
-	for (i = 0; i < g->nconns; i++)
-		if (g->conns[i]->fd == fd)
-			return g->conns[i];
-	return NULL;
-}
-
-static size_t conn_queued(const struct proc_conn *c)
-{
-	return c->end - c->start;
-}
-
-/* Input queued for a connection that goes away will never be read: count
- * it as taken, or the backlog the proxy sees would never shrink. */
-static void conn_free(struct proc_guest *g, struct proc_conn *c)
-{
-	size_t i;
-
-	g->written += conn_queued(c);
-	if (c->fd >= 0) {
-		evloop_del(g->loop, c->fd);
-		close(c->fd);
-	}
-	free(c->buf);
-	for (i = 0; i < g->nconns; i++)
-		if (g->conns[i] == c) {
-			g->conns[i] = g->conns[--g->nconns];
-			break;
-		}
-	free(c);
-}
-
-/* The program's end went away (or never came): the client hears of it as
- * the guest's close. After the free, so that ops may call back in. */
-static void conn_closed(struct proc_guest *g, struct proc_conn *c)
-{
-	uint32_t id = c->id;
-
-	conn_free(g, c);
-	g->ops->close(g->opaque, id);
-}
-
-static uint32_t conn_events(const struct proc_conn *c)
-{
-	if (c->connecting || conn_queued(c))
-		return EV_READ | EV_WRITE;
-	return EV_READ;
-}
-
-/* Write what the socket takes now. 0, or -errno: the program's end is
- * gone. */
-static int conn_flush(struct proc_guest *g, struct proc_conn *c)
-{
-	while (conn_queued(c)) {
-		ssize_t n = send(c->fd, c->buf + c->start, conn_queued(c),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			return -errno;
-		}
-		c->start += (size_t)n;
-		g->written += (uint64_t)n;
-	}
-	if (conn_queued(c))
-		return 0;
-	c->start = c->end = 0;
-	if (c->shut_wanted && !c->shut_done) {
-		c->shut_done = true;
-		if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
-			return -errno;
-	}
-	return 0;
-}
-
-static int conn_rewatch(struct proc_guest *g, struct proc_conn *c)
-{
-	return evloop_mod(g->loop, c->fd, conn_events(c));
-}
-
-/* connect() finished: the socket's error says how. */
-static int conn_connected(struct proc_conn *c)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return -errno;
-	if (err)
-		return -err;
-	c->connecting = false;
-	return 0;
-}
-
-/* The program's replies. 0, or -errno / -ECONNRESET at its close. */
-static int conn_read(struct proc_guest *g, uint32_t id)
-{
-	static uint8_t buf[READ_CHUNK];
-	int i;
-
-	for (i = 0; i < READS_PER_WAKE; i++) {
-		/* ops.output may have closed it (through the proxy). */
-		struct proc_conn *c = conn_find(g, id);
-		ssize_t n;
-
-		if (!c)
-			return 0;
-		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n > 0) {
-			g->ops->output(g->opaque, id, buf, (size_t)n);
-			continue;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		return -errno;
-	}
-	return 0;
-}
-
-static void on_conn(struct evloop *l, int fd, uint32_t events, void *opaque)
-{
-	struct proc_guest *g = opaque;
-	struct proc_conn *c = conn_by_fd(g, fd);
-	uint32_t id;
-	int ret = 0;
-
-	(void)l;
-	if (!c)
-		return;
-	id = c->id;
-	if (c->connecting)
-		ret = conn_connected(c);
-	if (!ret && !c->connecting && (events & EV_WRITE))
-		ret = conn_flush(g, c);
-	if (!ret && !c->connecting && (events & EV_READ))
-		ret = conn_read(g, id);
-	c = conn_find(g, id);
-	if (!c)
-		return;
-	if (!ret)
-		ret = conn_rewatch(g, c);
-	if (ret < 0) {
-		if (ret != -ECONNRESET && ret != -EPIPE)
-			log_debug("program connection %u: %s", id,
-				  strerror(-ret));
-		conn_closed(g, c);
-	}
-}
-
-/* Connections that failed at open, closed now as the program's close. */
-static void on_deferred(struct evloop *l, int fd, uint32_t events,
-			void *opaque)
-{
-	struct proc_guest *g = opaque;
-	uint64_t n;
-	size_t i;
-
-	(void)l;
-	(void)events;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_warn("eventfd: %s", strerror(errno));
-	for (i = 0; i < g->nconns;) {
-		if (g->conns[i]->fd < 0)
-			conn_closed(g, g->conns[i]);   /* swaps in the last */
-		else
-			i++;
-	}
-}
-
 /* "exited with status 1", "was killed by signal 9", from a wait status. */
 static const char *how_it_ended(int status, char *buf, size_t len)
 {
@@ -266,172 +79,139 @@ static const char *how_it_ended(int status, char *buf, size_t len)
 	return buf;
 }
 
-static void on_exit_of_program(struct evloop *l, int fd, uint32_t events,
-			       void *opaque)
+/* The pump's timer and the tracer go. With detach, the program is let go
+ * (it runs on untraced); without, it is gone and only our list is freed. */
+static void untrace(struct proc_guest *g, bool detach)
 {
-	struct proc_guest *g = opaque;
+	if (g->pump_fd >= 0) {
+		evloop_del(g->loop, g->pump_fd);
+		close(g->pump_fd);
+		g->pump_fd = -1;
+	}
+	if (!g->tracer)
+		return;
+	if (!detach)
+		g->tracer->exited = true;       /* nothing left to stop */
+	proc_stop_detach(g->tracer);
+	free(g->tracer);
+	g->tracer = NULL;
+}
+
+/* Reaps the program that ended by itself: its wait status, or -1 when the
+ * pump reaped it already. */
+static int reap(struct proc_guest *g)
+{
+	if (g->tracer && g->tracer->exited) {
+		close(g->child.pidfd);
+		g->child.pidfd = -1;
+		return -1;
+	}
+	return proc_kill(&g->child);
+}
+
+static void program_ended(struct proc_guest *g)
+{
 	pid_t pid = g->child.pid;
 	char how[64];
 	int status;
 
-	(void)l;
-	(void)fd;
-	(void)events;
 	evloop_del(g->loop, g->child.pidfd);
-	status = proc_kill(&g->child);
+	status = reap(g);
+	untrace(g, false);
 	g->child.pid = -1;
 	log_error("the program (pid %d) %s", (int)pid,
 		  how_it_ended(status, how, sizeof(how)));
 	while (g->nconns)
-		conn_free(g, g->conns[0]);
+		proc_conn_free(g, g->conns[0]);
 	g->ops->died(g->opaque);
 }
 
-static int add_conn(struct proc_guest *g, struct proc_conn *c)
+static void on_exit_of_program(struct evloop *l, int fd, uint32_t events,
+			       void *opaque)
 {
-	if (g->nconns == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 16;
-		struct proc_conn **n = realloc(g->conns, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		g->conns = n;
-		g->cap = cap;
-	}
-	g->conns[g->nconns++] = c;
-	return 0;
+	(void)l;
+	(void)fd;
+	(void)events;
+	program_ended(opaque);
 }
 
-/* Mark c failed and have the loop report it. */
-static void conn_fail(struct proc_guest *g, struct proc_conn *c)
+/*
+ * Signals and new threads of the running program, let go on. The exit
+ * is looked for first: the pump must not reap the leader that proc_kill
+ * would reap with its status.
+ */
+static void on_pump(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
-	uint64_t one = 1;
+	struct proc_guest *g = opaque;
+	uint64_t ticks;
+	int ret;
 
-	if (c->fd >= 0) {
-		evloop_del(g->loop, c->fd);
-		close(c->fd);
-		c->fd = -1;
+	(void)l;
+	(void)events;
+	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_warn("timerfd: %s", strerror(errno));
+	if (evloop_fd_readable(g->child.pidfd)) {
+		program_ended(g);
+		return;
 	}
-	if (write(g->deferred_fd, &one, sizeof(one)) < 0)
-		log_warn("eventfd: %s", strerror(errno));
+	ret = proc_stop_pump(g->tracer);
+	if (ret < 0)
+		log_warn("the program (pid %d): ptrace pump: %s",
+			 (int)g->child.pid, strerror(-ret));
+	if (g->tracer->exited)
+		program_ended(g);
 }
 
-/* A non-blocking connect to the program's port inside its namespace. */
-static int conn_connect(struct proc_guest *g, struct proc_conn *c)
+/* Seizes the listening program and starts the pump's timer. */
+static int trace(struct proc_guest *g)
 {
-	struct sockaddr_in sa = {
-		.sin_family = AF_INET,
-		.sin_port = htons(g->port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	const struct itimerspec every = {
+		.it_interval.tv_nsec = PUMP_INTERVAL_MS * 1000000L,
+		.it_value.tv_nsec = PUMP_INTERVAL_MS * 1000000L,
 	};
-	int fd = proc_netns_socket(g->child.pid, AF_INET,
-				   SOCK_STREAM | SOCK_NONBLOCK);
-
-	if (fd < 0)
-		return fd;
-	c->fd = fd;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno != EINPROGRESS)
-			return -errno;
-		c->connecting = true;
-	}
-	return evloop_add(g->loop, fd, conn_events(c), on_conn, g);
-}
-
-int proc_guest_open(struct proc_guest *g, uint32_t conn)
-{
-	struct proc_conn *c;
 	int ret;
 
-	if (!proc_guest_running(g))
-		return -ECHILD;
-	c = calloc(1, sizeof(*c));
-	if (!c || add_conn(g, c) < 0) {
-		free(c);
-		log_warn("connection %u to the program: out of memory", conn);
-		/* Nobody will read its input: the client is closed by the
-		 * proxy's limits at worst, and frees nothing of ours. */
-		return 0;
-	}
-	c->id = conn;
-	c->fd = -1;
-	ret = conn_connect(g, c);
+	g->tracer = calloc(1, sizeof(*g->tracer));
+	if (!g->tracer)
+		return -ENOMEM;
+	ret = proc_stop_seize(g->tracer, g->child.pid);
 	if (ret < 0) {
-		log_warn("connection %u to the program's port %u: %s", conn,
-			 g->port, strerror(-ret));
-		conn_fail(g, c);
+		free(g->tracer);
+		g->tracer = NULL;
+		return ret;
 	}
-	return 0;
+	g->pump_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (g->pump_fd < 0)
+		return -errno;
+	if (timerfd_settime(g->pump_fd, 0, &every, NULL) < 0)
+		return -errno;
+	return evloop_add(g->loop, g->pump_fd, EV_READ, on_pump, g);
 }
 
-static int queue_append(struct proc_conn *c, const void *data, size_t len)
+struct proc_stop *proc_guest_tracer(struct proc_guest *g)
 {
-	if (c->start && c->end + len > c->cap) {
-		memmove(c->buf, c->buf + c->start, conn_queued(c));
-		c->end -= c->start;
-		c->start = 0;
-	}
-	if (c->end + len > c->cap) {
-		size_t cap = c->cap ? c->cap : 4096;
-		uint8_t *n;
-
-		while (cap < c->end + len)
-			cap *= 2;
-		n = realloc(c->buf, cap);
-		if (!n)
-			return -ENOMEM;
-		c->buf = n;
-		c->cap = cap;
-	}
-	memcpy(c->buf + c->end, data, len);
-	c->end += len;
-	return 0;
+	return proc_guest_running(g) ? g->tracer : NULL;
 }
 
-int proc_guest_write(struct proc_guest *g, uint32_t conn, const void *data,
-		     size_t len)
+int proc_guest_pause(struct proc_guest *g, int timeout_ms)
 {
-	struct proc_conn *c;
 	int ret;
 
-	if (!proc_guest_running(g))
+	if (!proc_guest_tracer(g))
 		return -ECHILD;
-	c = conn_find(g, conn);
-	/* Closed by the program already, or failed: the bytes are lost as
-	 * they would be on a socket the program closed. */
-	if (!c || c->fd < 0 || c->shut_wanted)
-		return 0;
-	ret = queue_append(c, data, len);
-	if (ret < 0) {
-		log_warn("connection %u to the program: input lost: %s", conn,
-			 strerror(-ret));
-		conn_fail(g, c);
-		return 0;
-	}
-	g->queued_end += len;
-	ret = c->connecting ? 0 : conn_flush(g, c);
-	if (ret == 0)
-		ret = conn_rewatch(g, c);
-	if (ret < 0)
-		conn_fail(g, c);
-	return 0;
+	ret = proc_stop_interrupt(g->tracer, timeout_ms);
+	/* Half stopped is no state to leave it in: the threads held so far
+	 * go on, and the caller may try again. */
+	if (ret < 0 && !g->tracer->exited)
+		(void)proc_stop_resume(g->tracer);
+	return ret;
 }
 
-int proc_guest_shutdown(struct proc_guest *g, uint32_t conn)
+int proc_guest_resume(struct proc_guest *g)
 {
-	struct proc_conn *c;
-	int ret;
-
-	if (!proc_guest_running(g))
+	if (!proc_guest_tracer(g))
 		return -ECHILD;
-	c = conn_find(g, conn);
-	if (!c || c->fd < 0 || c->shut_wanted)
-		return 0;
-	c->shut_wanted = true;
-	ret = c->connecting ? 0 : conn_flush(g, c);
-	if (ret < 0)
-		conn_fail(g, c);
-	return 0;
+	return proc_stop_resume(g->tracer);
 }
 
 /* Until the program accepts on its port, it exits, or timeout_ms pass. */
@@ -486,7 +266,8 @@ int proc_guest_start(struct proc_guest *g, const char *path,
 	g->deferred_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (g->deferred_fd < 0)
 		return -errno;
-	ret = evloop_add(g->loop, g->deferred_fd, EV_READ, on_deferred, g);
+	ret = evloop_add(g->loop, g->deferred_fd, EV_READ,
+			 proc_conn_on_deferred, g);
 	if (ret < 0)
 		return ret;
 	ret = proc_launch(&spec, &g->child);
@@ -495,6 +276,12 @@ int proc_guest_start(struct proc_guest *g, const char *path,
 	log_info("program %s started (pid %d), waiting for port %u", path,
 		 (int)g->child.pid, port);
 	ret = wait_listening(g, path, timeout_ms);
+	if (ret == 0) {
+		ret = trace(g);
+		if (ret < 0)
+			log_error("%s (pid %d): cannot hold it under ptrace: %s",
+				  path, (int)g->child.pid, strerror(-ret));
+	}
 	if (ret == 0)
 		ret = evloop_add(g->loop, g->child.pidfd, EV_READ,
 				 on_exit_of_program, g);
@@ -509,11 +296,13 @@ void proc_guest_stop(struct proc_guest *g)
 {
 	if (g->child.pidfd >= 0) {
 		evloop_del(g->loop, g->child.pidfd);
+		untrace(g, true);
 		proc_kill(&g->child);
 	}
+	untrace(g, false);
 	g->child.pid = -1;
 	while (g->nconns)
-		conn_free(g, g->conns[0]);
+		proc_conn_free(g, g->conns[0]);
 	free(g->conns);
 	g->conns = NULL;
 	g->cap = 0;

@@ -4,20 +4,40 @@
  * reads from its channel, given to a program that only knows TCP.
  *
  *   open  -> a TCP connection of the daemon's to the program's port, made
- *            inside its network namespace (non-blocking)
+ *            inside its network namespace (non-blocking), from local port
+ *            proc_conn_port(conn): the same two addresses on both hosts
  *   data  -> written to that connection (queued, never a blocking write)
  *   close -> shutdown(SHUT_WR): a half-close, the program still answers
  *   what the program writes on a connection -> ops.output
  *   the program's end of a connection closing -> ops.close
  *   the program exiting -> ops.died
  *
+ * What a checkpoint needs besides:
+ *
+ *   the program held under ptrace from the moment it listens (proc-stop):
+ *   proc_guest_pause / proc_guest_resume stop and start every thread, and
+ *   a 10 ms timer in the loop pumps the tracer while it runs, so that
+ *   signals and new threads are not held up;
+ *   proc_guest_drain: the paused program's output in flight, read now;
+ *   an input history per connection: every byte written into the
+ *   program's socket is kept until the owner trims it, so that the bytes
+ *   the program has not consumed yet can be given to its twin
+ *   (proc_guest_input_tail, proc_guest_reset_input).
+ *
+ * Memory: the owner trims each connection's history at every checkpoint
+ * (proc_guest_trim_history). A history that reaches history_cap stops
+ * the writing to that connection until a trim: its input waits in the
+ * queue, the queue's growth is the proxy's backpressure, nothing is lost
+ * and nothing blocks. An owner that never checkpoints sets history_cap
+ * to 0: no history is kept, writing never waits for a trim.
+ *
  * Both daemons need this for their copy of the program (the PVM's, and
  * the SVM's next), which is why it lives with the rest of the process
  * backend and not in primary/.
  *
  * Threads: everything here belongs to the thread that runs the loop and
- * called proc_guest_start (the program gets SIGKILL when that thread
- * exits, see proc-launch.h).
+ * called proc_guest_start: the program gets SIGKILL when that thread
+ * exits (see proc-launch.h), and ptrace binds the program to it.
  */
 #ifndef COLO_PROC_GUEST_H
 #define COLO_PROC_GUEST_H
@@ -28,8 +48,12 @@
 
 #include "proc-launch.h"
 
+/* Per connection: the history's default bound (see above). */
+#define PROC_GUEST_HISTORY_CAP (64u << 20)
+
 struct evloop;
 struct proc_conn;
+struct proc_stop;
 
 struct proc_guest_ops {
 	/* The program's bytes on conn, and its close of conn. */
@@ -46,8 +70,11 @@ struct proc_guest {
 	void *opaque;
 	struct proc_child child;        /* child.pid < 0: not running */
 	uint16_t port;                  /* the program's, in its namespace */
-	struct proc_conn **conns;
+	struct proc_conn **conns;       /* in the order they were opened */
 	size_t nconns, cap;
+	size_t history_cap;             /* per connection; 0: keep none */
+	struct proc_stop *tracer;       /* NULL: not seized */
+	int pump_fd;                    /* timerfd: pump the tracer */
 	/* Connections that failed at open are closed from the loop, as the
 	 * program's close would be, never from inside proc_guest_open. */
 	int deferred_fd;                /* eventfd */
@@ -85,5 +112,66 @@ int proc_guest_open(struct proc_guest *g, uint32_t conn);
 int proc_guest_write(struct proc_guest *g, uint32_t conn, const void *data,
 		     size_t len);
 int proc_guest_shutdown(struct proc_guest *g, uint32_t conn);
+
+/*
+ * Waits (blocking, at most timeout_ms) until every connection's connect
+ * has ended: 0, or -ETIMEDOUT while one is still under way. A connect
+ * that failed is no connection: reported through ops.close from the loop.
+ */
+int proc_guest_wait_connected(struct proc_guest *g, int timeout_ms);
+
+/*
+ * The program under ptrace, for proc-image and friends: NULL when it does
+ * not run. Pause returns once every thread is stopped (0), or -ETIMEDOUT
+ * / -ESRCH / -errno with the program running again (when it still runs);
+ * resume lets them all go on. -ECHILD when the program does not run.
+ * proc_guest_stop kills and reaps it paused or running. A program killed
+ * by someone else while paused is noticed once resumed (its threads are
+ * ours to reap, and the pump leaves held threads alone).
+ */
+struct proc_stop *proc_guest_tracer(struct proc_guest *g);
+int proc_guest_pause(struct proc_guest *g, int timeout_ms);
+int proc_guest_resume(struct proc_guest *g);
+
+/*
+ * With the program paused: reads every connection's output until no read
+ * returns data, each piece through ops.output and a close through
+ * ops.close, as the loop would. Returns the bytes read.
+ */
+size_t proc_guest_drain(struct proc_guest *g);
+
+/*
+ * The daemon's ends, for proc_image_capture / apply: ids[i] and fds[i] of
+ * the open connections, in the order they were opened, up to max.
+ * Returns how many are open (may exceed max).
+ */
+size_t proc_guest_conns(const struct proc_guest *g, uint32_t *ids, int *fds,
+			size_t max);
+
+/*
+ * conn's input the program has not consumed: the last `unconsumed` bytes
+ * written into its socket (from the history), then every byte still
+ * queued; malloc'd into *out (the caller frees). 0, -EPROTO when the
+ * history holds fewer than unconsumed bytes, -ENOENT for an unknown conn,
+ * -ENOMEM.
+ */
+int proc_guest_input_tail(const struct proc_guest *g, uint32_t conn,
+			  uint64_t unconsumed, uint8_t **out, size_t *out_len);
+
+/* After a checkpoint: keeps only the last `keep` written bytes of conn's
+ * history; writing stopped by the cap goes on. */
+void proc_guest_trim_history(struct proc_guest *g, uint32_t conn,
+			     uint64_t keep);
+
+/*
+ * On the secondary, after applying an image: conn's history becomes
+ * written[wlen] (what was just written into the twin's socket) and its
+ * queue queued[qlen], replacing the queue it had (counted as taken, as a
+ * closed connection's is, so queued_end - written stays the backlog).
+ * 0, -ENOENT for an unknown conn, -ENOMEM.
+ */
+int proc_guest_reset_input(struct proc_guest *g, uint32_t conn,
+			   const uint8_t *written, size_t wlen,
+			   const uint8_t *queued, size_t qlen);
 
 #endif

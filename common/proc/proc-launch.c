@@ -604,3 +604,29 @@ int proc_connect_from(pid_t pid, uint16_t port, uint16_t local_port)
 	}
 	return fd;
 }
+
+int proc_connect_from_nonblock(pid_t pid, uint16_t port, uint16_t local_port)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd, err;
+
+	fd = proc_netns_socket(pid, AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	err = local_port ? bind_local(fd, local_port) : 0;
+	if (err == 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
+	    errno != EINPROGRESS) {
+		err = -errno;
+		log_error("connect to port %u of pid %d: %s", (unsigned)port,
+			  (int)pid, strerror(errno));
+	}
+	if (err < 0) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}

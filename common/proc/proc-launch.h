@@ -82,6 +82,13 @@ int proc_connect(pid_t pid, uint16_t port);
 int proc_connect_from(pid_t pid, uint16_t port, uint16_t local_port);
 
 /*
+ * The same without waiting: the socket is non-blocking and its connect
+ * under way (or done already); POLLOUT says it ended, SO_ERROR how. For an
+ * event loop, which must not wait on a program that does not accept.
+ */
+int proc_connect_from_nonblock(pid_t pid, uint16_t port, uint16_t local_port);
+
+/*
  * The daemon's local port for connection conn_id: 61000-65535, above the
  * kernel's default ephemeral range (32768-60999), so that no port the
  * kernel picks for an unbound socket (the program's or ours) takes it. A program that
