@@ -417,7 +417,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 		 * (image-save.h). The RAM state stays empty, for `status`. */
 		if (adopt)
 			ret = pvm_adopt_exec(&p->pvm, &adopt->exec_child,
-					     &adopt->exec_stop,
+					     adopt->exec_tracer,
 					     p->opts.exec_port);
 		else
 			ret = pvm_start_exec(&p->pvm, p->opts.guest,

@@ -63,7 +63,7 @@ struct primary_adopt {
 	/* Or, with opts.exec, an unmodified program: running, seized by
 	 * this thread, no connection left (proc_guest_detach). */
 	struct proc_child exec_child;   /* moved in */
-	struct proc_stop exec_stop;     /* moved in */
+	struct proc_stop *exec_tracer;  /* moved in */
 	uint64_t input_seq;             /* events the guest has had */
 	uint32_t next_conn_id;          /* above every id the guest has seen */
 	const uint32_t *open_conns;     /* connections it believes are open */

@@ -18,6 +18,9 @@
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
+/* Above what loopback TCP buffers can hold unread (tcp_rmem's 6 MiB plus
+ * our send queue's 4 MiB at most). */
+#define PVM_EXEC_HISTORY_WINDOW (16u << 20)
 
 static void exec_output(void *opaque, uint32_t conn, const uint8_t *data,
 			size_t len)
@@ -59,10 +62,11 @@ void pvm_init(struct pvm *v, struct evloop *loop, const struct pvm_ops *ops,
 	v->proc.chan_fd = v->proc.hint_fd = -1;
 	v->proc.rd.fd = v->proc.wr.fd = v->proc.hint_rd.fd = -1;
 	proc_guest_init(&v->exec, loop, &exec_ops, v);
-	/* Nothing checkpoints an --exec guest yet, so nothing would trim its
-	 * input history: keep none, or a connection would stall at the cap.
-	 * The checkpoint of a process turns it on (proc-guest.h). */
-	v->exec.history_cap = 0;
+	/* A checkpoint needs the bytes the program has not read yet, which
+	 * sit in its socket and ours (a few MiB at most, the sockets'
+	 * buffers); a secondary may be away for long, so keep a window of
+	 * the latest rather than all since the last checkpoint. */
+	v->exec.history_window = PVM_EXEC_HISTORY_WINDOW;
 }
 
 /* The hint thread reads hint_fd: end it before the fd is closed (and its
@@ -179,10 +183,10 @@ int pvm_start_exec(struct pvm *v, const char *path, const char *const *args,
 }
 
 int pvm_adopt_exec(struct pvm *v, struct proc_child *child,
-		   struct proc_stop *stop, uint16_t port)
+		   struct proc_stop *tracer, uint16_t port)
 {
 	v->is_exec = true;
-	return proc_guest_adopt(&v->exec, child, stop, port);
+	return proc_guest_adopt(&v->exec, child, tracer, port);
 }
 
 void pvm_adopt(struct pvm *v, struct guestproc *gp)

@@ -84,7 +84,7 @@ int pvm_start_exec(struct pvm *v, const char *path, const char *const *args,
  * (a secondary's SVM, proc_guest_detach): child and stop are moved in.
  * Watched at once. 0 or -errno. */
 int pvm_adopt_exec(struct pvm *v, struct proc_child *child,
-		   struct proc_stop *stop, uint16_t port);
+		   struct proc_stop *tracer, uint16_t port);
 /* Answer its free page hints into rs, and read its channel in the loop. */
 int pvm_watch(struct pvm *v, struct ram_state *rs);
 bool pvm_running(const struct pvm *v);

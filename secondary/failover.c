@@ -231,7 +231,7 @@ void failover_leave(struct failover *f)
 	/* The program leaves the secondary's loop, which is about to go;
 	 * its connections were the old primary's clients, gone with it. */
 	if (f->svm->is_exec)
-		svm_exec_detach(f->svm, &f->serve_child, &f->serve_stop);
+		svm_exec_detach(f->svm, &f->serve_child, &f->serve_tracer);
 }
 
 /*
@@ -283,7 +283,7 @@ int failover_handover(struct failover *f, const struct secondary_opts *opts)
 		o.exec = true;
 		o.exec_port = opts->exec_port;
 		a.exec_child = f->serve_child;
-		a.exec_stop = f->serve_stop;
+		a.exec_tracer = f->serve_tracer;
 		a.nopen = 0;        /* closed already, by svm_exec_detach */
 	}
 	a.gen = t->gen;

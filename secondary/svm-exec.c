@@ -260,7 +260,7 @@ out:
 }
 
 void svm_exec_detach(struct svm *v, struct proc_child *child,
-		     struct proc_stop *stop)
+		     struct proc_stop **tracer)
 {
-	proc_guest_detach(v->exec, child, stop);
+	proc_guest_detach(v->exec, child, tracer);
 }

@@ -102,7 +102,7 @@ int svm_barrier(struct svm *v);
 /* A takeover: the unmodified program leaves the SVM, running and seized
  * by this thread, its connections ended; *child and *stop get it. */
 void svm_exec_detach(struct svm *v, struct proc_child *child,
-		     struct proc_stop *stop);
+		     struct proc_stop **tracer);
 /* Take it out of the loop and back (a kept fenced SVM, a takeover). */
 void svm_unwatch(struct svm *v);
 int svm_watch(struct svm *v);
