@@ -26,7 +26,7 @@ static const char usage[] =
 	"                    --exec PROGRAM [ARGS...]\n"
 	"  --exec runs an unmodified program (an absolute path) that listens\n"
 	"  on --exec-port; it takes the rest of the command line, so it comes\n"
-	"  last. Standalone only for now: --secondary is refused with it.\n"
+	"  last. The secondary runs the same PROGRAM and ARGS with --exec.\n"
 	"tunables:\n";
 
 /* A tunable's getopt value is OPT_TUNABLE + its id. */

@@ -18,6 +18,7 @@
 #define EXEC_START_TIMEOUT_MS 10000
 #define EXEC_STOP_TIMEOUT_MS 10000
 #define EXEC_CONNECT_TIMEOUT_MS 5000
+#define SVM_EXEC_HISTORY_WINDOW (16u << 20)
 
 static void exec_output(void *opaque, uint32_t conn, const uint8_t *data,
 			size_t len)
@@ -71,6 +72,9 @@ int svm_exec_start(struct svm *v)
 	if (!v->exec)
 		return -ENOMEM;
 	proc_guest_init(v->exec, v->loop, &exec_ops, v);
+	/* Each applied image resets the history; between two, keep a window
+	 * rather than hold the program's input back (proc-guest.h). */
+	v->exec->history_window = SVM_EXEC_HISTORY_WINDOW;
 	return proc_guest_start(v->exec, v->guest, v->guest_args, v->exec_port,
 				EXEC_START_TIMEOUT_MS);
 }

@@ -125,10 +125,10 @@ size_t proc_guest_conns(const struct proc_guest *g, uint32_t *ids, int *fds,
 
 		if (c->fd < 0)
 			continue;
-		if (open < max) {
+		if (open < max && ids)
 			ids[open] = c->id;
+		if (open < max && fds)
 			fds[open] = c->fd;
-		}
 		open++;
 	}
 	return open;

@@ -163,7 +163,8 @@ size_t proc_guest_drain(struct proc_guest *g);
 
 /*
  * The daemon's ends, for proc_image_capture / apply: ids[i] and fds[i] of
- * the open connections, in the order they were opened, up to max.
+ * the open connections, in the order they were opened, up to max (either
+ * array may be NULL).
  * Returns how many are open (may exceed max).
  */
 size_t proc_guest_conns(const struct proc_guest *g, uint32_t *ids, int *fds,

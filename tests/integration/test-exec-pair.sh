@@ -26,7 +26,7 @@ start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--tls-creds "$T/creds" "${PROG[@]}"
 start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 	--secondary "127.0.0.1:$RPORT" --tls-creds "$T/creds" \
-	--checkpoint-delay-ms 2000 "${PROG[@]}"
+	--checkpoint-delay 2000 "${PROG[@]}"
 rc() { timeout 10 redis-cli -p "$PPORT" "$@"; }
 
 # Data before protection: it reaches the secondary with the first image.
