@@ -91,6 +91,13 @@ pass "redis-benchmark through the pair: no error, every INCR counted"
 [[ $(state_of "$PSOCK") == colo && $(state_of "$SSOCK") == colo ]] ||
 	fail "the pair left colo state"
 
+# verify: the SVM's memory, captured again right after the apply, is the
+# image's page for page (addresses included).
+out=$(ctl "$PSOCK" verify) || fail "verify: $out"
+echo "  $out"
+[[ $out == identical* ]] || fail "verify said: $out"
+pass "verify: the SVM's memory is the PVM's"
+
 # Acknowledged writes after the last checkpoint, then the primary dies.
 [[ $(rc SET last-word acknowledged) == OK ]] || fail "SET last-word"
 kill -KILL "$PID_primary"
