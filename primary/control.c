@@ -293,6 +293,13 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 			      strlen(addr));
 		return -ERANGE;
 	}
+	/* Said now, not as a dial that fails again and again. */
+	if (!p->opts.insecure && !p->opts.tls_creds) {
+		ctl_error_set(err, "GenericError", "this primary was started "
+			      "without --tls-creds (or --insecure): it cannot "
+			      "dial a secondary");
+		return -EINVAL;
+	}
 	if (p->state != COLO_STATE_STANDALONE || p->mig.running) {
 		ctl_error_set(err, "GenericError",
 			      "already %s with %s", colo_state_name(p->state),
