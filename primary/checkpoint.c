@@ -37,19 +37,42 @@
 
 #define VERIFY_TIMEOUT_MS 120000
 
+/*
+ * An unmodified program's connections are the daemon's ends as the image
+ * names them: a client that half-closed is gone from the proxy, but the
+ * program may hold its end still (it has not read the end yet), and the
+ * SVM must hold the same, half-closed too (PROTO_CONN_SHUT).
+ */
+static size_t exec_conn_ids(struct pvm *v, uint32_t *ids)
+{
+	size_t n = proc_guest_conns(&v->exec, ids, NULL, MAX_CONNS_IN_STATE);
+	size_t i;
+
+	for (i = 0; i < n && i < MAX_CONNS_IN_STATE; i++)
+		if (proc_guest_conn_shut(&v->exec, ids[i]))
+			ids[i] |= PROTO_CONN_SHUT;
+	return n;
+}
+
 static int send_device_state(struct checkpoint *c)
 {
 	struct proto_msg m = { .type = PROTO_DEVICE_STATE };
 	uint32_t *ids = calloc(MAX_CONNS_IN_STATE, sizeof(*ids));
-	size_t n, i;
+	size_t n, total, i;
 	int ret;
 
 	if (!ids)
 		return -ENOMEM;
-	n = proxy_conn_ids(c->proxy, ids, MAX_CONNS_IN_STATE);
-	if (n < proxy_nclients(c->proxy)) {
+	if (c->pvm->is_exec) {
+		n = exec_conn_ids(c->pvm, ids);
+		total = n;
+	} else {
+		n = proxy_conn_ids(c->proxy, ids, MAX_CONNS_IN_STATE);
+		total = proxy_nclients(c->proxy);
+	}
+	if (n > MAX_CONNS_IN_STATE || n < total) {
 		log_error("%zu connections, the device state holds %d",
-			  proxy_nclients(c->proxy), MAX_CONNS_IN_STATE);
+			  n > total ? n : total, MAX_CONNS_IN_STATE);
 		free(ids);
 		return -E2BIG;
 	}

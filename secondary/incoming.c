@@ -525,6 +525,16 @@ static int apply_image(struct incoming *in)
 	return ret;
 }
 
+static void keep_open_conns(struct incoming *in)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < in->ndev_conns; i++)
+		if (!(in->dev_conns[i] & PROTO_CONN_SHUT))
+			in->dev_conns[n++] = in->dev_conns[i];
+	in->ndev_conns = n;
+}
+
 /* The whole checkpoint is here: make the SVM equal to it. */
 static int apply_checkpoint(struct incoming *in)
 {
@@ -561,7 +571,10 @@ static int apply_checkpoint(struct incoming *in)
 	/* A fenced SVM kept for this sync is superseded now. */
 	if (in->hooks.checkpoint_applied)
 		in->hooks.checkpoint_applied(in->hooks.opaque);
-	/* The SVM's connections are now the PVM's as of the checkpoint. */
+	/* The SVM's connections are now the PVM's as of the checkpoint: for
+	 * an --exec guest, those its clients have not half-closed. */
+	if (in->is_exec)
+		keep_open_conns(in);
 	return svm_conns_replace(in->svm, in->dev_conns, in->ndev_conns);
 }
 

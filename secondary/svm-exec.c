@@ -126,9 +126,12 @@ static int open_missing(struct svm *v, const uint32_t *conns, size_t nconns)
 	if (!have)
 		return -ENOMEM;
 	n = proc_guest_conns(v->exec, have, NULL, n);
-	for (i = 0; i < nconns && ret == 0; i++)
-		if (!listed(have, n, conns[i]))
-			ret = proc_guest_open(v->exec, conns[i]);
+	for (i = 0; i < nconns && ret == 0; i++) {
+		uint32_t id = conns[i] & ~PROTO_CONN_SHUT;
+
+		if (!listed(have, n, id))
+			ret = proc_guest_open(v->exec, id);
+	}
 	free(have);
 	if (ret == 0)
 		ret = proc_guest_wait_connected(v->exec,
@@ -176,6 +179,20 @@ static int make_links(struct svm *v, const struct proc_image *img,
 out:
 	free(cid);
 	free(cfd);
+	return ret;
+}
+
+/* Half-closed by its client on the primary: here too, once the input the
+ * program has not read is back in place (the end comes after it). */
+static int shut_as_pvm(struct svm *v, const uint32_t *conns, size_t nconns)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < nconns && ret == 0; i++)
+		if (conns[i] & PROTO_CONN_SHUT)
+			ret = proc_guest_shutdown(v->exec,
+						  conns[i] & ~PROTO_CONN_SHUT);
 	return ret;
 }
 
@@ -255,6 +272,8 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = digest_svm(v, links, img->n_conns, dg);
 	if (ret == 0)
 		ret = reset_inputs(v, img, ids);
+	if (ret == 0)
+		ret = shut_as_pvm(v, conns, nconns);
 	if (ret == 0)
 		ret = proc_guest_resume(v->exec);
 out:

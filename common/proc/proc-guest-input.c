@@ -160,6 +160,13 @@ int proc_guest_input_tail(const struct proc_guest *g, uint32_t conn,
 	return 0;
 }
 
+bool proc_guest_conn_shut(const struct proc_guest *g, uint32_t conn)
+{
+	const struct proc_conn *c = proc_conn_find(g, conn);
+
+	return c && c->shut_wanted;
+}
+
 void proc_guest_trim_history(struct proc_guest *g, uint32_t conn,
 			     uint64_t keep)
 {

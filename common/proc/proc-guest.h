@@ -170,6 +170,10 @@ size_t proc_guest_drain(struct proc_guest *g);
 size_t proc_guest_conns(const struct proc_guest *g, uint32_t *ids, int *fds,
 			size_t max);
 
+/* Whether the client half-closed conn (proc_guest_shutdown): its SHUT_WR
+ * is given or waits for the queue, and the program may still hold it. */
+bool proc_guest_conn_shut(const struct proc_guest *g, uint32_t conn);
+
 /*
  * conn's input the program has not consumed: the last `unconsumed` bytes
  * written into its socket (from the history), then every byte still

@@ -134,7 +134,12 @@ struct proto_device_state {
 	struct proto_tunables tunables;        /* the primary's, as of now */
 	uint32_t nconns;                       /* open connections */
 	const uint8_t *conn_ids;               /* nconns big-endian u32 */
+	/* For an --exec guest the ids are the daemon's connections to the
+	 * program, PROTO_CONN_SHUT set on those the client half-closed (the
+	 * program may still hold them): the SVM must hold the same. */
 };
+
+#define PROTO_CONN_SHUT 0x80000000u
 
 struct proto_ckpt_end { uint64_t id; uint64_t pages; };
 struct proto_ckpt_ack { uint64_t id; int32_t status; };  /* 0 or -errno */
