@@ -114,16 +114,6 @@ static int send_pieces(struct xport *x, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static uint64_t image_pages(const struct proc_image *img)
-{
-	uint64_t n = 0;
-	size_t i;
-
-	for (i = 0; i < img->n_runs; i++)
-		n += img->runs[i].pages;
-	return n;
-}
-
 static int digest_image(const struct proc_image *img,
 			struct image_save_verify *ver)
 {
@@ -164,7 +154,7 @@ int image_save(struct proc_guest *g, struct xport *x,
 	if (ret == 0)
 		ret = proc_image_encode(&img, &buf, &len);
 	if (ret == 0) {
-		st->pages = image_pages(&img);
+		st->pages = proc_image_pages(&img);
 		st->bytes = len;
 		st->threads = img.n_threads;
 		st->fds = img.fds.n;

@@ -477,16 +477,6 @@ static int check_input_seq(struct incoming *in)
 	return -EPROTO;
 }
 
-static uint64_t image_pages(const struct proc_image *img)
-{
-	uint64_t n = 0;
-	size_t i;
-
-	for (i = 0; i < img->n_runs; i++)
-		n += img->runs[i].pages;
-	return n;
-}
-
 /*
  * An unmodified program: decoded whole before anything changes (I7), the
  * program started afresh at the first checkpoint, then made the image.
@@ -499,7 +489,7 @@ static int apply_image(struct incoming *in)
 	ret = image_load_decode(&in->image, &img, peer(in));
 	if (ret < 0)
 		return ret;
-	in->ckpt_pages = image_pages(&img);
+	in->ckpt_pages = proc_image_pages(&img);
 	if (in->ckpt_pages != in->ckpt_end_pages) {
 		log_error("%s: checkpoint %llu claims %llu pages, its image "
 			  "holds %llu", peer(in),

@@ -7,20 +7,10 @@
 
 #define PAGE 4096u
 
-static uint64_t total_pages(const struct proc_image *img)
-{
-	uint64_t n = 0;
-	size_t i;
-
-	for (i = 0; i < img->n_runs; i++)
-		n += img->runs[i].pages;
-	return n;
-}
-
 uint32_t proc_image_nchunks(const struct proc_image *img,
 			    uint32_t chunk_pages)
 {
-	return (uint32_t)((total_pages(img) + chunk_pages - 1) / chunk_pages);
+	return (uint32_t)((proc_image_pages(img) + chunk_pages - 1) / chunk_pages);
 }
 
 static void put_be64(uint8_t b[8], uint64_t v)
