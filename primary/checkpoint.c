@@ -23,6 +23,7 @@
 #include "compare.h"
 #include "digest.h"
 #include "evloop.h"
+#include "image-save.h"
 #include "link.h"
 #include "log.h"
 #include "primary.h"
@@ -36,19 +37,42 @@
 
 #define VERIFY_TIMEOUT_MS 120000
 
+/*
+ * An unmodified program's connections are the daemon's ends as the image
+ * names them: a client that half-closed is gone from the proxy, but the
+ * program may hold its end still (it has not read the end yet), and the
+ * SVM must hold the same, half-closed too (PROTO_CONN_SHUT).
+ */
+static size_t exec_conn_ids(struct pvm *v, uint32_t *ids)
+{
+	size_t n = proc_guest_conns(&v->exec, ids, NULL, MAX_CONNS_IN_STATE);
+	size_t i;
+
+	for (i = 0; i < n && i < MAX_CONNS_IN_STATE; i++)
+		if (proc_guest_conn_shut(&v->exec, ids[i]))
+			ids[i] |= PROTO_CONN_SHUT;
+	return n;
+}
+
 static int send_device_state(struct checkpoint *c)
 {
 	struct proto_msg m = { .type = PROTO_DEVICE_STATE };
 	uint32_t *ids = calloc(MAX_CONNS_IN_STATE, sizeof(*ids));
-	size_t n, i;
+	size_t n, total, i;
 	int ret;
 
 	if (!ids)
 		return -ENOMEM;
-	n = proxy_conn_ids(c->proxy, ids, MAX_CONNS_IN_STATE);
-	if (n < proxy_nclients(c->proxy)) {
+	if (c->pvm->is_exec) {
+		n = exec_conn_ids(c->pvm, ids);
+		total = n;
+	} else {
+		n = proxy_conn_ids(c->proxy, ids, MAX_CONNS_IN_STATE);
+		total = proxy_nclients(c->proxy);
+	}
+	if (n > MAX_CONNS_IN_STATE || n < total) {
 		log_error("%zu connections, the device state holds %d",
-			  proxy_nclients(c->proxy), MAX_CONNS_IN_STATE);
+			  n > total ? n : total, MAX_CONNS_IN_STATE);
 		free(ids);
 		return -E2BIG;
 	}
@@ -65,11 +89,42 @@ static int send_device_state(struct checkpoint *c)
 	return ret;
 }
 
+/* The guest's memory: dirty RAM pages, or an unmodified program whole. */
+static int send_memory(struct checkpoint *c, struct ckpt_result *res)
+{
+	struct image_save_stats st;
+	struct image_save_verify ver = {
+		.chunk_pages = RAM_DIGEST_CHUNK_PAGES,
+	};
+	int64_t pages;
+	int ret;
+
+	if (c->pvm->is_exec) {
+		/* verify digests the image as it is sent: the PVM stays
+		 * stopped, so that is its memory now. */
+		ret = image_save(&c->pvm->exec, c->link->x, &st,
+				 res->verify ? &ver : NULL);
+		res->chunk_pages = ver.chunk_pages;
+		res->nchunks = ver.nchunks;
+		res->pvm_digests = ver.digests;
+		res->chunk_addr = ver.chunk_addr;
+		if (ret < 0)
+			return ret;
+		res->pages = st.pages;
+		res->image_bytes = st.bytes;
+		return 0;
+	}
+	pages = ram_save_complete(c->rs, c->link->x);
+	if (pages < 0)
+		return (int)pages;
+	res->pages = (uint64_t)pages;
+	return 0;
+}
+
 static int send_checkpoint(struct checkpoint *c, uint32_t flags,
 			   struct ckpt_result *res)
 {
 	struct proto_msg m = { .type = PROTO_CKPT_BEGIN };
-	int64_t pages;
 	int ret;
 
 	m.ckpt_begin.id = res->id;
@@ -77,10 +132,9 @@ static int send_checkpoint(struct checkpoint *c, uint32_t flags,
 	ret = proto_send(c->link->x, &m);
 	if (ret < 0)
 		return ret;
-	pages = ram_save_complete(c->rs, c->link->x);
-	if (pages < 0)
-		return (int)pages;
-	res->pages = (uint64_t)pages;
+	ret = send_memory(c, res);
+	if (ret < 0)
+		return ret;
 	ret = send_device_state(c);
 	if (ret < 0)
 		return ret;
@@ -111,9 +165,50 @@ static void compare_digests(const struct ram_layout *ram,
 	}
 }
 
+/*
+ * An --exec program's image digests: chunk i covers the i-th run of
+ * chunk_pages present pages, so a count that differs is a difference too
+ * (pages present on one side only), reported from where the counts part.
+ */
+static void compare_image_digests(const struct proto_verify *v,
+				  struct ckpt_result *res)
+{
+	uint32_t n = v->ndigests < res->nchunks ? v->ndigests : res->nchunks;
+	uint64_t chunk_bytes = (uint64_t)res->chunk_pages * RAM_PAGE_SIZE;
+	uint32_t i, extra = v->ndigests > res->nchunks ?
+			    v->ndigests - res->nchunks :
+			    res->nchunks - v->ndigests;
+
+	res->diff = calloc((size_t)n + 2, sizeof(*res->diff));
+	if (!res->diff) {
+		log_error("verify: cannot list the chunks that differ: %s",
+			  strerror(ENOMEM));
+		res->diff_err = -ENOMEM;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!memcmp(res->pvm_digests + (size_t)i * DIGEST_LEN,
+			    v->digests + (size_t)i * DIGEST_LEN, DIGEST_LEN))
+			continue;
+		res->diff[res->ndiff].offset = res->chunk_addr[i];
+		res->diff[res->ndiff++].length = chunk_bytes;
+	}
+	if (extra) {
+		res->diff[res->ndiff].offset = n < res->nchunks ?
+					       res->chunk_addr[n] : 0;
+		res->diff[res->ndiff++].length = extra * chunk_bytes;
+	}
+}
+
 static int check_verify(const struct ram_layout *ram,
 			const struct proto_verify *v, struct ckpt_result *res)
 {
+	if (res->chunk_addr && v->id == res->id &&
+	    v->chunk_pages == res->chunk_pages) {
+		compare_image_digests(v, res);
+		res->verified = true;
+		return 0;
+	}
 	if (v->id != res->id || v->chunk_pages != res->chunk_pages ||
 	    v->ndigests != res->nchunks) {
 		log_error("secondary's VERIFY does not match checkpoint %llu "
@@ -176,17 +271,12 @@ static double now_ms_precise(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int do_checkpoint(struct checkpoint *c, uint32_t flags,
-			 struct ckpt_result *res)
+/* Steps 2 and 3, the PVM at its safe point (or stopped). */
+static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
+				    struct ckpt_result *res)
 {
-	double t0 = now_ms_precise();
-	struct ram_save_stats before, after;
 	int ret;
 
-	ram_state_get_stats(c->rs, &before);
-	ret = pvm_barrier(c->pvm);
-	if (ret < 0)
-		return ret;
 	res->id = c->count + 1;
 	/* Counted when begun, not when acknowledged: a secondary may have
 	 * applied a checkpoint whose ack we never saw, and must never look
@@ -195,7 +285,7 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	ret = send_checkpoint(c, flags, res);
 	if (ret < 0)
 		return ret;
-	if (res->verify) {
+	if (res->verify && !c->pvm->is_exec) {
 		res->chunk_pages = RAM_DIGEST_CHUNK_PAGES;
 		res->nchunks = ram_digest_nchunks(c->ram, res->chunk_pages);
 		res->pvm_digests = malloc((size_t)res->nchunks * DIGEST_LEN);
@@ -214,17 +304,37 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	if (res->verify)
 		xport_set_timeout(c->link->x,
 				  (int)c->opts->failover_timeout_ms);
+	return ret;
+}
+
+static int do_checkpoint(struct checkpoint *c, uint32_t flags,
+			 struct ckpt_result *res)
+{
+	double t0 = now_ms_precise();
+	struct ram_save_stats before, after;
+	int ret;
+
+	ram_state_get_stats(c->rs, &before);
+	ret = pvm_barrier(c->pvm);
+	if (ret < 0)
+		return ret;
+	ret = checkpoint_send_and_wait(c, flags, res);
+	/* An unmodified program was stopped at the barrier: whatever came
+	 * of the checkpoint, it serves on. */
+	pvm_resume(c->pvm);
 	if (ret < 0)
 		return ret;
 	cmp_checkpoint_done(c->cmp);
 	ram_state_get_stats(c->rs, &after);
-	res->bytes = after.bytes_sent - before.bytes_sent;
+	res->bytes = c->pvm->is_exec ? res->image_bytes :
+		     after.bytes_sent - before.bytes_sent;
 	res->pause_ms = now_ms_precise() - t0;
 	c->count++;
 	c->last_ms = evloop_now_ms();
 	c->requested = false;
 	c->last = *res;
 	c->last.pvm_digests = NULL;
+	c->last.chunk_addr = NULL;
 	c->last.diff = NULL;
 	return 0;
 }
@@ -232,7 +342,9 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 void ckpt_result_free(struct ckpt_result *res)
 {
 	free(res->pvm_digests);
+	free(res->chunk_addr);
 	free(res->diff);
+	res->chunk_addr = NULL;
 	res->pvm_digests = NULL;
 	res->diff = NULL;
 }

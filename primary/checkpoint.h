@@ -34,6 +34,7 @@ struct ckpt_result {
 	uint64_t id;
 	uint64_t pages;
 	uint64_t bytes;
+	uint64_t image_bytes;        /* an --exec program's encoded image */
 	double pause_ms;
 	/* filled while waiting for the acknowledgement */
 	bool acked;
@@ -42,6 +43,7 @@ struct ckpt_result {
 	bool verified;               /* the secondary's digests arrived */
 	uint32_t chunk_pages, nchunks;
 	uint8_t *pvm_digests;        /* nchunks * 32 */
+	uint64_t *chunk_addr;        /* an --exec program's: chunk i's start */
 	struct ram_digest_range *diff;
 	size_t ndiff;
 	int diff_err;                /* 0, or -errno: no (whole) list */

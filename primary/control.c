@@ -210,7 +210,9 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 	diffs = json_object_new_array();
 	for (i = 0; i < r.ndiff; i++) {
 		json_object *d = json_object_new_object();
-		uint64_t base = p->ram.blocks[r.diff[i].block].guest_addr;
+		/* An --exec program's chunks are named by their address. */
+		uint64_t base = p->opts.exec ? 0 :
+				p->ram.blocks[r.diff[i].block].guest_addr;
 
 		json_object_object_add(d, "block",
 				       json_object_new_uint64(r.diff[i].block));
@@ -291,11 +293,12 @@ static int cmd_protect(void *opaque, json_object *args, json_object **ret,
 			      strlen(addr));
 		return -ERANGE;
 	}
-	if (p->opts.exec) {
-		ctl_error_set(err, "GenericError", "protection of an --exec "
-			      "program is not available yet (its SVM side is "
-			      "the next step)");
-		return -EOPNOTSUPP;
+	/* Said now, not as a dial that fails again and again. */
+	if (!p->opts.insecure && !p->opts.tls_creds) {
+		ctl_error_set(err, "GenericError", "this primary was started "
+			      "without --tls-creds (or --insecure): it cannot "
+			      "dial a secondary");
+		return -EINVAL;
 	}
 	if (p->state != COLO_STATE_STANDALONE || p->mig.running) {
 		ctl_error_set(err, "GenericError",

@@ -129,18 +129,37 @@ static int dial(struct migration *m)
 	return xport_set_timeout(m->link->x, (int)m->cfg.failover_timeout_ms);
 }
 
+/* A process guest has no RAM layout: its identity goes first, and the
+ * hello then names no block. */
+static int send_identity(struct migration *m)
+{
+	struct proto_msg msg = { .type = PROTO_IDENTITY };
+
+	msg.identity.len = (uint32_t)m->cfg.identity_len;
+	msg.identity.data = m->cfg.identity;
+	return proto_send(m->link->x, &msg);
+}
+
 static int hello(struct migration *m)
 {
 	struct proto_msg msg = { .type = PROTO_HELLO };
 	uint32_t i;
 	int ret;
 
+	if (m->cfg.identity) {
+		ret = send_identity(m);
+		if (ret < 0) {
+			mig_error(m, "identity to %s failed: %s",
+				  m->cfg.secondary, strerror(-ret));
+			return ret;
+		}
+	}
 	msg.hello.version = PROTO_VERSION;
 	msg.hello.page_size = RAM_PAGE_SIZE;
 	memcpy(msg.hello.guest_digest, m->cfg.guest_digest, PROTO_DIGEST_LEN);
 	msg.hello.gen = m->cfg.gen;
-	msg.hello.nblocks = m->ram->nblocks;
-	for (i = 0; i < m->ram->nblocks; i++) {
+	msg.hello.nblocks = m->cfg.identity ? 0 : m->ram->nblocks;
+	for (i = 0; i < msg.hello.nblocks; i++) {
 		const struct ramblock *rb = &m->ram->blocks[i];
 
 		msg.hello.blocks[i].id = rb->id;

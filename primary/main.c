@@ -26,7 +26,7 @@ static const char usage[] =
 	"                    --exec PROGRAM [ARGS...]\n"
 	"  --exec runs an unmodified program (an absolute path) that listens\n"
 	"  on --exec-port; it takes the rest of the command line, so it comes\n"
-	"  last. Standalone only for now: --secondary is refused with it.\n"
+	"  last. The secondary runs the same PROGRAM and ARGS with --exec.\n"
 	"tunables:\n";
 
 /* A tunable's getopt value is OPT_TUNABLE + its id. */
@@ -102,11 +102,6 @@ static void check_exec(const struct primary_opts *o, size_t ngargs)
 		    o->guest);
 	if (!o->exec_port)
 		die("--exec-port PORT is required with --exec");
-	/* Never run "protected" without the SVM side of the backend. */
-	if (o->secondary)
-		die("--secondary: protection of an --exec program is not "
-		    "available yet (its SVM side is the next step); run "
-		    "without --secondary to serve it unprotected");
 }
 
 static void parse_tunable(struct primary_opts *o, enum tunable_id id,

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -62,7 +63,9 @@ static void *migration_thread(void *opaque)
 	if (ret == 0) {
 		atomic_store(&m->connected, true);
 		m->started_ms = evloop_now_ms();
-		ret = live_sync(m);
+		/* A process guest's memory goes whole with the first
+		 * checkpoint (proc-image): nothing to pre-copy. */
+		ret = m->cfg.identity ? 0 : live_sync(m);
 		if (ret < 0 && ret != -ECANCELED && !m->error[0])
 			snprintf(m->error, sizeof(m->error),
 				 "live sync failed: %s", strerror(-ret));
@@ -97,6 +100,8 @@ void migration_deinit(struct migration *m)
 	if (m->cancel_fd >= 0)
 		close(m->cancel_fd);
 	m->event_fd = m->cancel_fd = -1;
+	free(m->cfg.identity);
+	m->cfg.identity = NULL;
 }
 
 int migration_start(struct migration *m, const struct migration_config *cfg)
@@ -113,7 +118,14 @@ int migration_start(struct migration *m, const struct migration_config *cfg)
 	atomic_store(&m->refused, false);
 	atomic_store(&m->connected, false);
 	m->error[0] = '\0';
+	free(m->cfg.identity);
 	m->cfg = *cfg;
+	if (cfg->identity) {
+		m->cfg.identity = malloc(cfg->identity_len);
+		if (!m->cfg.identity)
+			return -ENOMEM;
+		memcpy(m->cfg.identity, cfg->identity, cfg->identity_len);
+	}
 	ram_state_lock(m->rs);
 	/* A new secondary has nothing: everything is dirty again. */
 	ram_state_reset_dirty(m->rs);

@@ -40,6 +40,12 @@ struct migration_config {
 	const char *tls_hostname;       /* NULL: the host dialled */
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
 	struct proto_generation gen;    /* the primary's, for the hello */
+	/* A process guest (--exec): its identity (proc-identity.h, encoded),
+	 * sent before the hello; it has no RAM to live-sync, so the first
+	 * checkpoint carries all of it. NULL for a libcolo-guest. The
+	 * migration keeps its own copy (migration_start). */
+	uint8_t *identity;
+	size_t identity_len;
 	/* The liveness tunables as live sync began. */
 	unsigned heartbeat_ms, failover_timeout_ms;
 };

@@ -412,12 +412,18 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	link_set_handlers(&p->link, link_handlers, p);
 	link_set_loop(&p->link, p->loop, primary_on_link_lost);
 	if (p->opts.exec) {
-		/* No guest RAM of ours and no dirty log yet: the program's
-		 * memory is its own (proc-track comes with protection). The
-		 * RAM state stays empty, for `status`. */
-		ret = pvm_start_exec(&p->pvm, p->opts.guest,
-				     p->opts.guest_args, p->opts.exec_port,
-				     EXEC_START_TIMEOUT_MS);
+		/* No guest RAM of ours and no dirty log: the program's
+		 * memory is its own, and each checkpoint copies it whole
+		 * (image-save.h). The RAM state stays empty, for `status`. */
+		if (adopt)
+			ret = pvm_adopt_exec(&p->pvm, &adopt->exec_child,
+					     adopt->exec_tracer,
+					     p->opts.exec_port);
+		else
+			ret = pvm_start_exec(&p->pvm, p->opts.guest,
+					     p->opts.guest_args,
+					     p->opts.exec_port,
+					     EXEC_START_TIMEOUT_MS);
 		if (ret == 0)
 			ret = ram_state_init(&p->rs, &p->ram, &p->dlog,
 					     p->opts.clear_bitmap_shift);
@@ -485,7 +491,7 @@ static void adopt_connections(struct primary *p, struct primary_adopt *a)
 			       NULL, 0);
 	log_info("took over the guest (pid %d) after %llu input events; "
 		 "closed %zu connections of the old primary",
-		 (int)p->pvm.proc.pid, (unsigned long long)a->input_seq,
+		 (int)pvm_pid(&p->pvm), (unsigned long long)a->input_seq,
 		 a->nopen);
 }
 

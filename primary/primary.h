@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "guestproc.h"
+#include "proc-launch.h"
+#include "proc-stop.h"
 #include "proto.h"
 #include "ramblock.h"
 #include "tunables.h"
@@ -58,6 +60,10 @@ struct primary_opts {
 struct primary_adopt {
 	struct ram_layout ram;          /* moved in */
 	struct guestproc guest;         /* moved in, running */
+	/* Or, with opts.exec, an unmodified program: running, seized by
+	 * this thread, no connection left (proc_guest_detach). */
+	struct proc_child exec_child;   /* moved in */
+	struct proc_stop *exec_tracer;  /* moved in */
 	uint64_t input_seq;             /* events the guest has had */
 	uint32_t next_conn_id;          /* above every id the guest has seen */
 	const uint32_t *open_conns;     /* connections it believes are open */

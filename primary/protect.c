@@ -7,10 +7,12 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "evloop.h"
 #include "log.h"
+#include "proc-identity.h"
 #include "primary-int.h"
 #include "xport.h"
 
@@ -43,6 +45,28 @@ void secondary_lost(struct primary *p, const char *why)
 #define REDIAL_MIN_MS 500
 #define REDIAL_MAX_MS 5000
 
+/*
+ * A process guest is copied whole between hosts, which is only safe on the
+ * same kernel, CPU features and binaries: its identity goes with the hello
+ * (the secondary compares). Taken anew for each sync: a library upgraded
+ * on either host since shows up as a refusal naming it.
+ */
+static int exec_identity(struct primary *p, struct migration_config *cfg)
+{
+	struct proc_identity id;
+	int ret;
+
+	ret = proc_identity_of(pvm_pid(&p->pvm), &id);
+	if (ret < 0)
+		return ret;
+	ret = proc_identity_encode(&id, &cfg->identity, &cfg->identity_len);
+	proc_identity_free(&id);
+	if (ret < 0)
+		log_error("cannot encode the program's identity: %s",
+			  strerror(-ret));
+	return ret;
+}
+
 /* Live sync towards opts.secondary, on the migration thread with a copy of
  * what it needs to dial. */
 int primary_sync_start(struct primary *p)
@@ -71,7 +95,13 @@ int primary_sync_start(struct primary *p)
 	cfg.gen = p->gen;
 	cfg.heartbeat_ms = p->opts.heartbeat_ms;
 	cfg.failover_timeout_ms = p->opts.failover_timeout_ms;
+	if (p->opts.exec) {
+		ret = exec_identity(p, &cfg);
+		if (ret < 0)
+			return ret;
+	}
 	ret = migration_start(&p->mig, &cfg);
+	free(cfg.identity);
 	if (ret < 0)
 		return ret;
 	p->state = COLO_STATE_SYNCING;

@@ -18,6 +18,9 @@
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
+/* Above what loopback TCP buffers can hold unread (tcp_rmem's 6 MiB plus
+ * our send queue's 4 MiB at most). */
+#define PVM_EXEC_HISTORY_WINDOW (16u << 20)
 
 static void exec_output(void *opaque, uint32_t conn, const uint8_t *data,
 			size_t len)
@@ -59,10 +62,11 @@ void pvm_init(struct pvm *v, struct evloop *loop, const struct pvm_ops *ops,
 	v->proc.chan_fd = v->proc.hint_fd = -1;
 	v->proc.rd.fd = v->proc.wr.fd = v->proc.hint_rd.fd = -1;
 	proc_guest_init(&v->exec, loop, &exec_ops, v);
-	/* Nothing checkpoints an --exec guest yet, so nothing would trim its
-	 * input history: keep none, or a connection would stall at the cap.
-	 * The checkpoint of a process turns it on (proc-guest.h). */
-	v->exec.history_cap = 0;
+	/* A checkpoint needs the bytes the program has not read yet, which
+	 * sit in its socket and ours (a few MiB at most, the sockets'
+	 * buffers); a secondary may be away for long, so keep a window of
+	 * the latest rather than all since the last checkpoint. */
+	v->exec.history_window = PVM_EXEC_HISTORY_WINDOW;
 }
 
 /* The hint thread reads hint_fd: end it before the fd is closed (and its
@@ -178,6 +182,13 @@ int pvm_start_exec(struct pvm *v, const char *path, const char *const *args,
 	return proc_guest_start(&v->exec, path, args, port, timeout_ms);
 }
 
+int pvm_adopt_exec(struct pvm *v, struct proc_child *child,
+		   struct proc_stop *tracer, uint16_t port)
+{
+	v->is_exec = true;
+	return proc_guest_adopt(&v->exec, child, tracer, port);
+}
+
 void pvm_adopt(struct pvm *v, struct guestproc *gp)
 {
 	v->proc = *gp;
@@ -247,6 +258,41 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 	return 0;
 }
 
+/*
+ * An unmodified program has no safe point to ask for: every thread is
+ * stopped where it is (ptrace), then the output it wrote before the stop
+ * is read, so that the comparator has seen all of it before the state is
+ * captured.
+ */
+static int exec_pause(struct pvm *v)
+{
+	int ret;
+
+	if (!proc_guest_running(&v->exec))
+		return -ECHILD;
+	ret = proc_guest_pause(&v->exec, BARRIER_TIMEOUT_MS);
+	if (ret < 0) {
+		log_error("cannot stop the program for a checkpoint: %s",
+			  strerror(-ret));
+		proc_guest_resume(&v->exec);
+		return ret == -ESRCH ? -ECHILD : ret;
+	}
+	proc_guest_drain(&v->exec);
+	return 0;
+}
+
+void pvm_resume(struct pvm *v)
+{
+	int ret;
+
+	if (!v->is_exec || !proc_guest_running(&v->exec))
+		return;
+	ret = proc_guest_resume(&v->exec);
+	if (ret < 0)
+		log_error("cannot resume the program after a checkpoint: %s",
+			  strerror(-ret));
+}
+
 static int barrier_idle(void *opaque)
 {
 	struct pvm *v = opaque;
@@ -263,7 +309,7 @@ int pvm_barrier(struct pvm *v)
 	int ret;
 
 	if (v->is_exec)
-		return -EOPNOTSUPP;
+		return exec_pause(v);
 	if (v->proc.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&v->proc, ++v->barrier_id, BARRIER_TIMEOUT_MS,

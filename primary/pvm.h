@@ -11,7 +11,8 @@
  * The guest is one of two kinds: a libcolo-guest program (pvm_start: the
  * channel, RAM from the daemon, barriers, free page hints) or an
  * unmodified program (pvm_start_exec: proc-guest.h, TCP connections to
- * its port; no barrier yet, so no checkpoint). Each entry point below
+ * its port; its barrier stops every thread, pvm_resume lets it go on).
+ * Each entry point below
  * branches on the kind: two kinds and a handful of entry points read
  * better as one `if` each than as an ops table to follow.
  *
@@ -79,6 +80,11 @@ void pvm_adopt(struct pvm *v, struct guestproc *gp);
  * watched at once: pvm_watch is for libcolo-guest programs only. */
 int pvm_start_exec(struct pvm *v, const char *path, const char *const *args,
 		   uint16_t port, int timeout_ms);
+/* Take over an unmodified program that runs seized, without connections
+ * (a secondary's SVM, proc_guest_detach): child and stop are moved in.
+ * Watched at once. 0 or -errno. */
+int pvm_adopt_exec(struct pvm *v, struct proc_child *child,
+		   struct proc_stop *tracer, uint16_t port);
 /* Answer its free page hints into rs, and read its channel in the loop. */
 int pvm_watch(struct pvm *v, struct ram_state *rs);
 bool pvm_running(const struct pvm *v);
@@ -92,11 +98,14 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 /*
  * Bring the guest to a safe point: when this returns 0 it has handled
  * every event sent before and its output went through ops. -ETIMEDOUT or
- * ops.idle's error leave it running; -EOPNOTSUPP for an unmodified
- * program (not yet: the process backend's stop comes with its SVM); any
- * other -errno, it died.
+ * ops.idle's error leave it running; any other -errno, it died. An
+ * unmodified program is stopped instead (every thread, under ptrace) and
+ * its output in flight read: it stays stopped until pvm_resume.
  */
 int pvm_barrier(struct pvm *v);
+/* After a checkpoint, whatever its outcome: an unmodified program runs
+ * again (a libcolo-guest never stopped). */
+void pvm_resume(struct pvm *v);
 
 /* Its input stream: the offset past everything queued, and past what it
  * has read; the difference is its backlog. */

@@ -228,6 +228,10 @@ void failover_leave(struct failover *f)
 	f->serve_have_tunables = incoming_release(f->in, &t->ram, &t->gen,
 						  &t->tunables);
 	dirtylog_close(&f->svm->dlog);
+	/* The program leaves the secondary's loop, which is about to go;
+	 * its connections were the old primary's clients, gone with it. */
+	if (f->svm->is_exec)
+		svm_exec_detach(f->svm, &f->serve_child, &f->serve_tracer);
 }
 
 /*
@@ -275,6 +279,13 @@ int failover_handover(struct failover *f, const struct secondary_opts *opts)
 	a.next_conn_id = f->svm->max_conn_id + 1;
 	a.open_conns = f->svm->conns;
 	a.nopen = f->svm->nconns;
+	if (opts->exec) {
+		o.exec = true;
+		o.exec_port = opts->exec_port;
+		a.exec_child = f->serve_child;
+		a.exec_tracer = f->serve_tracer;
+		a.nopen = 0;        /* closed already, by svm_exec_detach */
+	}
 	a.gen = t->gen;
 	f->svm->proc.pid = -1;
 	log_info("serving clients on %s as the primary, %llu ms after the "

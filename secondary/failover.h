@@ -54,6 +54,9 @@ struct failover {
 	/* What the takeover serves from, set by failover_leave. */
 	struct fenced_svm serve;
 	bool serve_have_tunables;
+	/* An unmodified program's, out of the SVM by failover_leave. */
+	struct proc_child serve_child;
+	struct proc_stop *serve_tracer;
 };
 
 void failover_init(struct failover *f, struct incoming *in, struct svm *svm,

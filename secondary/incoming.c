@@ -25,6 +25,8 @@
 #include "incoming.h"
 #include "last-error.h"
 #include "log.h"
+#include "proc-identity.h"
+#include "proc-image.h"
 #include "ram-digest.h"
 #include "svm.h"
 #include "tunables.h"
@@ -192,6 +194,53 @@ static int check_generation(struct incoming *in,
 		      g->pair_id != in->gen.pair_id ? "another pair" : "older");
 }
 
+/*
+ * A process guest is copied whole between hosts: only between the same
+ * kernel, CPU features and binaries (proc-identity.h). Comes before the
+ * hello, from a primary with --exec only.
+ */
+static int on_identity(void *opaque, const struct proto_msg *m)
+{
+	struct incoming *in = opaque;
+	struct proc_identity id;
+	char why[PROTO_REASON_MAX - 48];
+	int ret;
+
+	if (!expect(in, m, ST(IN_HELLO) | ST(IN_FENCED)))
+		return -EPROTO;
+	if (!in->is_exec)
+		return refuse(in, "the primary protects an unmodified program "
+			      "(--exec), this secondary a libcolo-guest "
+			      "(--guest)");
+	ret = proc_identity_decode(m->identity.data, m->identity.len, &id,
+				   why, sizeof(why));
+	if (ret < 0)
+		return refuse(in, "malformed identity: %s", why);
+	ret = proc_identity_check(&id, why, sizeof(why));
+	proc_identity_free(&id);
+	if (ret < 0)
+		return refuse(in, "this host differs: %s", why);
+	in->have_identity = true;
+	return 0;
+}
+
+/* The guest's kind must be ours: RAM blocks for a libcolo-guest, none
+ * (and an identity first) for an unmodified program. */
+static int check_kind(struct incoming *in, const struct proto_hello *h)
+{
+	if (!in->is_exec && h->nblocks == 0)
+		return refuse(in, "the primary protects an unmodified program "
+			      "(--exec), this secondary a libcolo-guest "
+			      "(--guest)");
+	if (in->is_exec && h->nblocks)
+		return refuse(in, "the primary protects a libcolo-guest "
+			      "(--guest), this secondary an unmodified program "
+			      "(--exec)");
+	if (in->is_exec && !in->have_identity)
+		return refuse(in, "hello without the program's identity");
+	return 0;
+}
+
 static int on_hello(void *opaque, const struct proto_msg *m)
 {
 	struct incoming *in = opaque;
@@ -214,7 +263,9 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		return refuse(in, "guest binary differs: primary's sha256 %s, "
 			      "secondary's %s", theirs, ours);
 	}
-	ret = check_layout(in, h);
+	ret = check_kind(in, h);
+	if (ret == 0)
+		ret = check_layout(in, h);
 	if (ret < 0)
 		return ret;
 	if (in->state == IN_FENCED) {
@@ -230,11 +281,17 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		if (in->hooks.replacing_fenced)
 			in->hooks.replacing_fenced(in->hooks.opaque);
 	}
+	in->state = IN_SYNC;
+	in->sync_pages = 0;
+	if (in->is_exec) {
+		sec_link_start_heartbeats(in->link);
+		log_info("primary %s accepted: an unmodified program, copied "
+			 "whole at the first checkpoint", peer(in));
+		return sec_link_send(in->link, &ack);
+	}
 	ret = setup_ram(in, h);
 	if (ret < 0)
 		return ret;
-	in->state = IN_SYNC;
-	in->sync_pages = 0;
 	sec_link_start_heartbeats(in->link);
 	log_info("primary %s accepted: %llu MiB of guest RAM, live sync "
 		 "starting", peer(in),
@@ -298,15 +355,58 @@ static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 	in->ckpt_pages = 0;
 	in->have_devstate = false;
 	in->ckpt_begin_ms = evloop_now_ms();
+	image_load_reset(&in->image);
+	free(in->svm_digests.digests);
+	in->svm_digests.digests = NULL;
+	in->svm_digests.nchunks = 0;
+	in->svm_digests.chunk_pages = RAM_DIGEST_CHUNK_PAGES;
 	return 0;
+}
+
+/* A piece of a process guest's image: gathered, applied at CKPT_END. */
+static int on_image(void *opaque, const struct proto_msg *m)
+{
+	struct incoming *in = opaque;
+
+	if (!expect(in, m, in->is_exec ? ST(IN_CKPT) : 0))
+		return -EPROTO;
+	return image_load_piece(&in->image, &m->image, peer(in));
+}
+
+/* An unmodified program's digests were taken as its image was applied. */
+static int send_image_verify(struct incoming *in)
+{
+	struct proto_msg m = { .type = PROTO_VERIFY };
+	struct svm_image_digests *dg = &in->svm_digests;
+	int ret;
+
+	if (dg->nchunks > PROTO_MAX_VERIFY_DIGESTS)
+		ret = -E2BIG;
+	else if (!dg->digests)
+		ret = -ENODATA;
+	else {
+		m.verify.id = in->ckpt_id;
+		m.verify.chunk_pages = dg->chunk_pages;
+		m.verify.ndigests = dg->nchunks;
+		m.verify.digests = dg->digests;
+		ret = sec_link_send(in->link, &m);
+	}
+	free(dg->digests);
+	dg->digests = NULL;
+	dg->nchunks = 0;
+	return ret;
 }
 
 static int send_verify(struct incoming *in)
 {
 	struct proto_msg m = { .type = PROTO_VERIFY };
-	uint32_t n = ram_digest_nchunks(&in->ram, RAM_DIGEST_CHUNK_PAGES);
+	uint32_t n;
 	uint8_t *d;
 	int ret;
+
+	if (in->is_exec)
+		return send_image_verify(in);
+	n = ram_digest_nchunks(&in->ram, RAM_DIGEST_CHUNK_PAGES);
 
 	if (n > PROTO_MAX_VERIFY_DIGESTS)
 		return -E2BIG;
@@ -365,13 +465,77 @@ static int on_device_state(void *opaque, const struct proto_msg *m)
 	return 0;
 }
 
+/* Every event before the checkpoint reached the SVM, none after. */
+static int check_input_seq(struct incoming *in)
+{
+	if (in->svm->input_seq == in->dev_input_seq)
+		return 0;
+	log_error("SVM has had %llu input events, the primary's checkpoint "
+		  "%llu is at %llu", (unsigned long long)in->svm->input_seq,
+		  (unsigned long long)in->ckpt_id,
+		  (unsigned long long)in->dev_input_seq);
+	return -EPROTO;
+}
+
+/*
+ * An unmodified program: decoded whole before anything changes (I7), the
+ * program started afresh at the first checkpoint, then made the image.
+ */
+static int apply_image(struct incoming *in)
+{
+	struct proc_image img = { 0 };
+	int ret;
+
+	ret = image_load_decode(&in->image, &img, peer(in));
+	if (ret < 0)
+		return ret;
+	in->ckpt_pages = proc_image_pages(&img);
+	if (in->ckpt_pages != in->ckpt_end_pages) {
+		log_error("%s: checkpoint %llu claims %llu pages, its image "
+			  "holds %llu", peer(in),
+			  (unsigned long long)in->ckpt_id,
+			  (unsigned long long)in->ckpt_end_pages,
+			  (unsigned long long)in->ckpt_pages);
+		ret = -EPROTO;
+	} else if (in->ckpt_flags & PROTO_CKPT_FIRST) {
+		ret = svm_start(in->svm, NULL, in->dev_input_seq);
+	} else {
+		ret = svm_barrier(in->svm);
+		if (ret == 0)
+			ret = check_input_seq(in);
+	}
+	if (ret == 0)
+		ret = svm_apply_image(in->svm, &img, in->dev_conns,
+				      in->ndev_conns,
+				      in->ckpt_flags & PROTO_CKPT_VERIFY ?
+				      &in->svm_digests : NULL);
+	proc_image_free(&img);
+	image_load_reset(&in->image);
+	in->last_ckpt_flushed = in->ckpt_pages;
+	return ret;
+}
+
+static void keep_open_conns(struct incoming *in)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < in->ndev_conns; i++)
+		if (!(in->dev_conns[i] & PROTO_CONN_SHUT))
+			in->dev_conns[n++] = in->dev_conns[i];
+	in->ndev_conns = n;
+}
+
 /* The whole checkpoint is here: make the SVM equal to it. */
 static int apply_checkpoint(struct incoming *in)
 {
-	int64_t flushed;
+	int64_t flushed = 0;
 	int ret;
 
-	if (in->ckpt_flags & PROTO_CKPT_FIRST) {
+	if (in->is_exec) {
+		ret = apply_image(in);
+		if (ret < 0)
+			return ret;
+	} else if (in->ckpt_flags & PROTO_CKPT_FIRST) {
 		/* Live sync wrote every page to the SVM's RAM as well. */
 		ramcache_svm_start(&in->cache);
 		ret = svm_start(in->svm, &in->ram, in->dev_input_seq);
@@ -381,28 +545,26 @@ static int apply_checkpoint(struct incoming *in)
 		flushed = 0;
 	} else {
 		ret = svm_barrier(in->svm);
+		if (ret == 0)
+			ret = check_input_seq(in);
 		if (ret < 0)
 			return ret;
-		if (in->svm->input_seq != in->dev_input_seq) {
-			log_error("SVM has had %llu input events, the primary's "
-				  "checkpoint %llu is at %llu",
-				  (unsigned long long)in->svm->input_seq,
-				  (unsigned long long)in->ckpt_id,
-				  (unsigned long long)in->dev_input_seq);
-			return -EPROTO;
-		}
 		flushed = colo_flush_ram_cache(&in->cache);
 		if (flushed < 0)
 			return (int)flushed;
 	}
-	in->last_ckpt_flushed = (uint64_t)flushed;
+	if (!in->is_exec)
+		in->last_ckpt_flushed = (uint64_t)flushed;
 	in->gen = in->dev_gen;
 	in->tunables = in->dev_tunables;
 	in->have_tunables = true;
 	/* A fenced SVM kept for this sync is superseded now. */
 	if (in->hooks.checkpoint_applied)
 		in->hooks.checkpoint_applied(in->hooks.opaque);
-	/* The SVM's connections are now the PVM's as of the checkpoint. */
+	/* The SVM's connections are now the PVM's as of the checkpoint: for
+	 * an --exec guest, those its clients have not half-closed. */
+	if (in->is_exec)
+		keep_open_conns(in);
 	return svm_conns_replace(in->svm, in->dev_conns, in->ndev_conns);
 }
 
@@ -422,7 +584,9 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 			  in->have_devstate ? "" : " without device state");
 		return -EPROTO;
 	}
-	if (e->pages != in->ckpt_pages) {
+	/* An image's pages are counted when it is decoded (apply_image). */
+	in->ckpt_end_pages = e->pages;
+	if (!in->is_exec && e->pages != in->ckpt_pages) {
 		log_error("%s: checkpoint %llu claims %llu pages, %llu arrived",
 			  peer(in), (unsigned long long)e->id,
 			  (unsigned long long)e->pages,
@@ -477,6 +641,8 @@ const sec_link_handler incoming_handlers[PROTO__MAX] = {
 	[PROTO_CKPT_END] = on_ckpt_end,
 	[PROTO_INPUT] = on_input,
 	[PROTO_HEARTBEAT] = on_heartbeat,
+	[PROTO_IDENTITY] = on_identity,
+	[PROTO_IMAGE] = on_image,
 };
 
 int incoming_handle(struct incoming *in, const struct proto_msg *m)
@@ -503,6 +669,7 @@ void incoming_init(struct incoming *in, struct sec_link *link,
 	in->svm = svm;
 	in->last_error = last_error;
 	memcpy(in->guest_digest, guest_digest, PROTO_DIGEST_LEN);
+	in->is_exec = svm->is_exec;
 	if (hooks)
 		in->hooks = *hooks;
 	in->state = IN_WAITING;
@@ -510,6 +677,7 @@ void incoming_init(struct incoming *in, struct sec_link *link,
 
 void incoming_connected(struct incoming *in)
 {
+	in->have_identity = false;
 	if (in->state != IN_FENCED)  /* fenced: kept until a hello is accepted */
 		in->state = IN_HELLO;
 }
@@ -533,6 +701,10 @@ void incoming_reset(struct incoming *in, const char *why)
 	in->dev_conns = NULL;
 	in->ndev_conns = 0;
 	svm_conns_clear(in->svm);
+	image_load_reset(&in->image);
+	free(in->svm_digests.digests);
+	in->svm_digests.digests = NULL;
+	in->have_identity = false;
 	if (in->have_ram) {
 		ramcache_deinit(&in->cache);
 		ram_layout_destroy(&in->ram);

@@ -3,9 +3,10 @@
  * The incoming stream: what the secondary does with each message from the
  * primary, as a small state machine over the link's messages.
  *
- *   WAITING -(connected)-> HELLO -(hello accepted)-> SYNC
+ *   WAITING -(connected)-> HELLO -([IDENTITY,] hello accepted)-> SYNC
  *   SYNC -(CKPT_BEGIN first)-> CKPT
- *   CKPT: PAGES/DISCARD*, DEVICE_STATE, CKPT_END (apply, ack) -> COLO
+ *   CKPT: PAGES/DISCARD* | IMAGE*, DEVICE_STATE, CKPT_END (apply, ack)
+ *         -> COLO
  *   COLO: INPUT* -(CKPT_BEGIN)-> CKPT ...
  *
  * It owns the guest's RAM and the RAM cache (set up from the hello), the
@@ -23,10 +24,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "image-load.h"
 #include "sec-link.h"
 #include "proto.h"
 #include "ramblock.h"
 #include "ramcache.h"
+#include "svm.h"
 
 struct last_error;
 struct svm;
@@ -61,6 +64,13 @@ struct incoming {
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
 	enum in_state state;
 
+	/* An unmodified program (the SVM's kind): no RAM, the primary's
+	 * identity checked before its hello, and each checkpoint an image. */
+	bool is_exec;
+	bool have_identity;
+	struct image_load image;
+	struct svm_image_digests svm_digests;  /* for VERIFY */
+
 	/* RAM, set up from the primary's hello */
 	bool have_ram;
 	struct ram_layout ram;
@@ -75,6 +85,7 @@ struct incoming {
 	uint64_t ckpt_id;
 	uint32_t ckpt_flags;
 	uint64_t ckpt_pages;         /* pages received in it */
+	uint64_t ckpt_end_pages;     /* what CKPT_END claims (an image's) */
 	bool have_devstate;
 	uint64_t dev_input_seq;
 	uint32_t *dev_conns;         /* the checkpoint's connection list */

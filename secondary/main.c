@@ -20,6 +20,11 @@ static const char usage[] =
 	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
 	"                      [--guest-arg ARG]... [TUNABLE]...\n"
+	"       colo-secondary ... [TUNABLE]... --exec-port PORT\n"
+	"                      --exec PROGRAM [ARGS...]\n"
+	"  --exec: the SVM is an unmodified program, started as the primary's\n"
+	"  (the same PROGRAM and ARGS, an absolute path); it takes the rest of\n"
+	"  the command line, so it comes last\n"
 	"tunables (all but heartbeat-ms and failover-timeout-ms serve as\n"
 	"primary after a takeover, until a checkpoint brings the old\n"
 	"primary's values):\n";
@@ -27,7 +32,7 @@ static const char usage[] =
 /* A tunable's getopt value is OPT_TUNABLE + its id. */
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_FENCE, OPT_TLS_AUTHZ,
-       OPT_GUEST_ARG, OPT_TUNABLE = 512 };
+       OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT, OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). */
 static const struct option fixed_options[] = {
@@ -36,6 +41,8 @@ static const struct option fixed_options[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "guest", required_argument, NULL, OPT_GUEST },
 	{ "guest-arg", required_argument, NULL, OPT_GUEST_ARG },
+	{ "exec", required_argument, NULL, OPT_EXEC },
+	{ "exec-port", required_argument, NULL, OPT_EXEC_PORT },
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
@@ -49,6 +56,35 @@ static int die(const char *msg)
 {
 	fprintf(stderr, "colo-secondary: %s\n", msg);
 	return 2;
+}
+
+/* 0, or the port's value; a bad one is reported by the caller. */
+static int port_of(const char *arg)
+{
+	char *end;
+	long v;
+
+	v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < 1 || v > 65535)
+		return 0;
+	return (int)v;
+}
+
+/* --exec and what it excludes or needs, once every flag is in; NULL: fine. */
+static const char *check_exec(const struct secondary_opts *o, size_t ngargs)
+{
+	if (o->exec_port && !o->exec)
+		return "--exec-port: only with --exec PROGRAM [ARGS...]";
+	if (!o->exec)
+		return NULL;
+	if (ngargs)
+		return "--guest-arg: with --exec, the program's arguments "
+		       "follow it";
+	if (o->guest[0] != '/')
+		return "--exec: PROGRAM must be an absolute path";
+	if (!o->exec_port)
+		return "--exec-port PORT is required with --exec";
+	return NULL;
 }
 
 static void print_usage(FILE *f)
@@ -83,12 +119,36 @@ int main(int argc, char **argv)
 	/* The table's defaults, the same a primary starts from. */
 	tunables_carried_defaults(&o.tunables);
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	/* "+": no reordering, so that nothing after --exec PROGRAM (its own
+	 * arguments) is taken for ours. */
+	while (!o.exec &&
+	       (c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN: o.listen = optarg; break;
 		case OPT_SERVICE: o.service = optarg; break;
 		case OPT_CONTROL: o.control = optarg; break;
-		case OPT_GUEST: o.guest = optarg; break;
+		case OPT_GUEST:
+			if (o.guest)
+				return die("--guest and --exec exclude each "
+					   "other");
+			o.guest = optarg;
+			break;
+		case OPT_EXEC:
+			if (o.guest)
+				return die("--exec and --guest exclude each "
+					   "other");
+			o.exec = true;
+			o.guest = optarg;
+			/* argv ends with NULL: the rest is the program's. */
+			o.guest_args = (const char *const *)&argv[optind];
+			break;
+		case OPT_EXEC_PORT:
+			c = port_of(optarg);
+			if (!c)
+				return die("--exec-port: not a TCP port "
+					   "(1-65535)");
+			o.exec_port = (uint16_t)c;
+			break;
 		case OPT_GUEST_ARG: gargs[ngargs++] = optarg; break;
 		case OPT_TLS: o.tls_creds = optarg; break;
 		case OPT_TLS_AUTHZ:
@@ -119,7 +179,7 @@ int main(int argc, char **argv)
 			tunables_put(&o.tunables, tunable_id(t), v);
 		}
 	}
-	if (optind < argc)
+	if (!o.exec && optind < argc)
 		return die("unexpected argument");
 	if (!o.listen)
 		return die("--listen HOST:PORT is required");
@@ -128,7 +188,10 @@ int main(int argc, char **argv)
 	if (!o.control)
 		return die("--control PATH is required");
 	if (!o.guest)
-		return die("--guest PATH is required");
+		return die("--guest PATH (or --exec PROGRAM [ARGS...]) is "
+			   "required");
+	if (check_exec(&o, ngargs))
+		return die(check_exec(&o, ngargs));
 	if (o.tunables.failover_timeout_ms <= o.tunables.heartbeat_ms)
 		return die("--failover-timeout-ms must be longer than "
 			   "--heartbeat-ms");

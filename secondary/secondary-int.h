@@ -40,6 +40,7 @@ struct secondary {
 	struct xport_tls_ctx *tls;
 	struct last_error last_error;
 	bool wired;                  /* the units below are initialised */
+	bool wired_exec;             /* --exec: the SVM is a program */
 
 	struct sec_link link;
 	struct svm svm;

@@ -135,6 +135,8 @@ static void wire(struct secondary *s)
 	memcpy(digest, s->in.guest_digest, sizeof(digest));
 	sec_link_init(&s->link, &lc, &lo);
 	svm_init(&s->svm, s->loop, s->opts.guest, s->opts.guest_args, &vo);
+	if (s->opts.exec)
+		s->wired_exec = svm_use_exec(&s->svm, s->opts.exec_port) == 0;
 	incoming_init(&s->in, &s->link, &s->svm, &s->last_error, digest,
 		      &hooks);
 	failover_init(&s->failover, &s->in, &s->svm, &s->link, &s->last_error,
@@ -184,6 +186,8 @@ static int setup(struct secondary *s)
 		}
 	}
 	wire(s);
+	if (s->opts.exec && !s->wired_exec)
+		return -ENOMEM;
 	s->listen_fd = net_listen(s->opts.listen, err, sizeof(err));
 	if (s->listen_fd < 0) {
 		log_error("--listen %s: %s", s->opts.listen, err);

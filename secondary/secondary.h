@@ -16,8 +16,12 @@ struct secondary_opts {
 	const char *listen;        /* HOST:PORT for the primary */
 	const char *service;       /* HOST:PORT served after a takeover */
 	const char *control;
-	const char *guest;
+	const char *guest;              /* guest binary, or the --exec program */
 	const char *const *guest_args;  /* its argv after the path, NULL-ended */
+	/* --exec: guest is an unmodified program listening on exec_port
+	 * inside its namespace (proc-guest.h), not a libcolo-guest one. */
+	bool exec;
+	uint16_t exec_port;
 	const char *tls_creds;     /* NULL with insecure */
 	/* Identities the primary's certificate must carry one of (QEMU's
 	 * tls-authz; see xport_tls_ctx_set_authz); none: any from the CA.

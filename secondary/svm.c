@@ -10,8 +10,9 @@
 
 #include "evloop.h"
 #include "log.h"
+#include "proc-guest.h"
 #include "ramblock.h"
-#include "svm.h"
+#include "svm-exec.h"
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
@@ -31,9 +32,23 @@ void svm_init(struct svm *v, struct evloop *loop, const char *guest,
 	v->dlog.pagemap_fd = -1;
 }
 
+int svm_use_exec(struct svm *v, uint16_t port)
+{
+	v->exec = calloc(1, sizeof(*v->exec));
+	if (!v->exec)
+		return -ENOMEM;
+	v->is_exec = true;
+	v->exec_port = port;
+	v->exec->child.pid = -1;
+	v->exec->child.pidfd = -1;
+	return 0;
+}
+
 void svm_deinit(struct svm *v)
 {
 	svm_stop(v);
+	free(v->exec);
+	v->exec = NULL;
 	free(v->conns);
 	v->conns = NULL;
 	v->nconns = v->conns_cap = 0;
@@ -41,6 +56,8 @@ void svm_deinit(struct svm *v)
 
 bool svm_running(const struct svm *v)
 {
+	if (v->is_exec)
+		return svm_exec_running(v);
 	return v->proc.pid > 0;
 }
 
@@ -172,7 +189,12 @@ static void on_hint(struct evloop *l, int fd, uint32_t events, void *opaque)
 
 int svm_watch(struct svm *v)
 {
-	int ret = evloop_add(v->loop, v->proc.chan_fd, EV_READ, on_readable, v);
+	int ret;
+
+	/* A program's fds stay in the loop while it runs (proc-guest). */
+	if (v->is_exec)
+		return 0;
+	ret = evloop_add(v->loop, v->proc.chan_fd, EV_READ, on_readable, v);
 
 	if (ret == 0)
 		ret = evloop_add(v->loop, v->proc.hint_fd, EV_READ, on_hint, v);
@@ -181,6 +203,8 @@ int svm_watch(struct svm *v)
 
 void svm_unwatch(struct svm *v)
 {
+	if (v->is_exec)
+		return;
 	evloop_del(v->loop, v->proc.chan_fd);
 	evloop_del(v->loop, v->proc.hint_fd);
 }
@@ -190,6 +214,8 @@ int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq)
 	int ret;
 
 	v->input_seq = input_seq;
+	if (v->is_exec)
+		return svm_exec_start(v);
 	/* The primary waits for our ack meanwhile: heartbeats go on. */
 	ret = guestproc_spawn(&v->proc, v->guest, v->guest_args, ram, true,
 			      GUEST_START_TIMEOUT_MS, idle, v);
@@ -203,6 +229,11 @@ int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq)
 
 void svm_stop(struct svm *v)
 {
+	if (v->is_exec) {
+		if (v->exec)
+			svm_exec_stop(v);
+		return;
+	}
 	if (v->proc.pid < 0)
 		return;
 	svm_unwatch(v);
@@ -219,6 +250,19 @@ void svm_move(struct svm *dst, struct svm *src)
 	src->conns = NULL;
 	src->nconns = src->conns_cap = 0;
 	src->max_conn_id = 0;
+	/* The program's callbacks name the SVM that holds it. */
+	src->exec = NULL;
+	if (dst->exec)
+		dst->exec->opaque = dst;
+}
+
+int svm_apply_image(struct svm *v, const struct proc_image *img,
+		    const uint32_t *conns, size_t nconns,
+		    struct svm_image_digests *dg)
+{
+	if (!v->is_exec || !svm_exec_running(v))
+		return -ECHILD;
+	return svm_exec_apply(v, img, conns, nconns, dg);
 }
 
 int svm_feed(struct svm *v, const struct proto_input *in)
@@ -247,6 +291,8 @@ int svm_feed(struct svm *v, const struct proto_input *in)
 		svm_conns_add(v, in->conn);
 	else if (in->kind == PROTO_IN_CLOSE)
 		svm_conns_remove(v, in->conn);
+	if (v->is_exec)
+		return svm_exec_feed(v, in);
 	ret = guestproc_send(&v->proc, &ev);
 	watch(v);
 	return ret;
@@ -258,7 +304,14 @@ int svm_barrier(struct svm *v)
 		.on_msg = forward_output, .on_hint = answer_hint, .idle = idle,
 		.opaque = v,
 	};
-	int ret = guestproc_barrier(&v->proc, ++v->barrier_id,
+	int ret;
+
+	/* Its input is queued in order already; applying the image stops
+	 * it wherever it is, and its output since the last checkpoint is
+	 * dropped then (I5). */
+	if (v->is_exec)
+		return svm_exec_running(v) ? 0 : -ECHILD;
+	ret = guestproc_barrier(&v->proc, ++v->barrier_id,
 				    BARRIER_TIMEOUT_MS, &ops);
 
 	watch(v);

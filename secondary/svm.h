@@ -7,6 +7,11 @@
  * knows nothing of the link or the checkpoint: those are the caller's,
  * reached only through svm_ops.
  *
+ * The guest is one of two kinds, as on the primary (pvm.h): a
+ * libcolo-guest program on RAM from the cache, or an unmodified program
+ * (svm_use_exec; proc-guest.h) that a checkpoint makes the PVM's image
+ * (svm_apply_image).
+ *
  * Main thread only: every field is touched by the event loop.
  */
 #ifndef COLO_SECONDARY_SVM_H
@@ -18,9 +23,13 @@
 
 #include "dirtylog.h"
 #include "guestproc.h"
+#include "proc-launch.h"
+#include "proc-stop.h"
 #include "proto.h"
 
 struct evloop;
+struct proc_guest;
+struct proc_image;
 struct ram_layout;
 
 struct svm_ops {
@@ -40,6 +49,9 @@ struct svm {
 	const char *guest;
 	const char *const *guest_args;
 	struct guestproc proc;         /* proc.pid < 0: not running */
+	bool is_exec;                  /* an unmodified program: exec */
+	uint16_t exec_port;
+	struct proc_guest *exec;       /* on the heap, so svm_move moves it */
 	struct dirtylog dlog;          /* the pages it writes (I4) */
 	uint64_t input_seq;            /* last event fed to it */
 	uint32_t *conns;               /* connections it believes open */
@@ -50,12 +62,34 @@ struct svm {
 
 void svm_init(struct svm *v, struct evloop *loop, const char *guest,
 	      const char *const *guest_args, const struct svm_ops *ops);
+/* The guest is an unmodified program listening on port (--exec); call
+ * before anything else. 0 or -ENOMEM. */
+int svm_use_exec(struct svm *v, uint16_t port);
 /* Stops it and frees the connection list. */
 void svm_deinit(struct svm *v);
 
-/* Start the guest on ram, watched by the loop; the first event it will
- * get is input_seq + 1. 0 or -errno. */
+/* Start the guest on ram (NULL for an unmodified program, started afresh
+ * the way the primary started its own), watched by the loop; the first
+ * event it will get is input_seq + 1. 0 or -errno. */
 int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq);
+/*
+ * An unmodified program becomes the PVM's image (a checkpoint): its
+ * connections made the PVM's (conns, from the device state: opened when
+ * missing), the program stopped, the image applied (proc_image_apply),
+ * each connection's unconsumed input written and the rest queued, the
+ * program resumed. 0, or -errno (logged); after a failure the program is
+ * half-made and the caller stops it.
+ */
+struct svm_image_digests {
+	uint32_t chunk_pages;           /* in */
+	uint32_t nchunks;               /* out, with digests (malloc'd) */
+	uint8_t *digests;
+};
+/* With dg (NULL: no verify), the SVM's memory is captured again after the
+ * apply, before it resumes, and digested (proc-image-digest.h). */
+int svm_apply_image(struct svm *v, const struct proc_image *img,
+		    const uint32_t *conns, size_t nconns,
+		    struct svm_image_digests *dg);
 void svm_stop(struct svm *v);
 bool svm_running(const struct svm *v);
 
@@ -65,6 +99,10 @@ int svm_feed(struct svm *v, const struct proto_input *in);
  * a safe point for a checkpoint. 0 or -errno. */
 int svm_barrier(struct svm *v);
 
+/* A takeover: the unmodified program leaves the SVM, running and seized
+ * by this thread, its connections ended; *child and *stop get it. */
+void svm_exec_detach(struct svm *v, struct proc_child *child,
+		     struct proc_stop **tracer);
 /* Take it out of the loop and back (a kept fenced SVM, a takeover). */
 void svm_unwatch(struct svm *v);
 int svm_watch(struct svm *v);

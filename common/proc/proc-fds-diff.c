@@ -127,10 +127,15 @@ static void accept_into(struct builder *b, const struct proc_fd_table *svm,
 			  (p->cloexec ? SOCK_CLOEXEC : 0);
 }
 
-/* Both sides hold a "same" fd: the state it keeps must match. */
+/* Both sides hold a "same" fd: the state it keeps must match. Standard
+ * input, output and error are each host's own (/dev/null and the
+ * daemon's log, as proc_fds_check says): where a log file's offset is on
+ * one host is nothing the program's state depends on. */
 static void compare_same(struct builder *b, const struct proc_fd *p,
 			 const struct proc_fd *s)
 {
+	if (p->fd <= 2)
+		return;
 	if (p->flags != s->flags || p->cloexec != s->cloexec) {
 		refuse(b, p->fd, "flags %#o%s on the PVM, %#o%s on the SVM",
 		       (unsigned)p->flags, p->cloexec ? " cloexec" : "",

@@ -52,7 +52,7 @@ size_t proc_conn_writable(const struct proc_guest *g,
 {
 	size_t queued = proc_conn_queued(c), room;
 
-	if (!g->history_cap)
+	if (!g->history_cap || g->history_window)
 		return queued;
 	room = c->hist_len < g->history_cap ? g->history_cap - c->hist_len : 0;
 	return queued < room ? queued : room;
@@ -81,6 +81,16 @@ int proc_conn_reserve(const struct proc_guest *g, struct proc_conn *c,
 {
 	if (!g->history_cap)
 		return 0;
+	/* A window drops the oldest bytes instead of holding writes back. */
+	if (g->history_window && c->hist_len + n > g->history_window) {
+		size_t keep = n < g->history_window ?
+			      g->history_window - n : 0;
+
+		if (keep < c->hist_len) {
+			memmove(c->hist, c->hist + c->hist_len - keep, keep);
+			c->hist_len = keep;
+		}
+	}
 	return history_grow(c, c->hist_len + n);
 }
 
@@ -115,10 +125,10 @@ size_t proc_guest_conns(const struct proc_guest *g, uint32_t *ids, int *fds,
 
 		if (c->fd < 0)
 			continue;
-		if (open < max) {
+		if (open < max && ids)
 			ids[open] = c->id;
+		if (open < max && fds)
 			fds[open] = c->fd;
-		}
 		open++;
 	}
 	return open;
@@ -148,6 +158,13 @@ int proc_guest_input_tail(const struct proc_guest *g, uint32_t conn,
 	*out = buf;
 	*out_len = len;
 	return 0;
+}
+
+bool proc_guest_conn_shut(const struct proc_guest *g, uint32_t conn)
+{
+	const struct proc_conn *c = proc_conn_find(g, conn);
+
+	return c && c->shut_wanted;
 }
 
 void proc_guest_trim_history(struct proc_guest *g, uint32_t conn,

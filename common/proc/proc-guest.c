@@ -162,13 +162,24 @@ static void on_pump(struct evloop *l, int fd, uint32_t events, void *opaque)
 		program_ended(g);
 }
 
-/* Seizes the listening program and starts the pump's timer. */
-static int trace(struct proc_guest *g)
+static int start_pump(struct proc_guest *g)
 {
 	const struct itimerspec every = {
 		.it_interval.tv_nsec = PUMP_INTERVAL_MS * 1000000L,
 		.it_value.tv_nsec = PUMP_INTERVAL_MS * 1000000L,
 	};
+
+	g->pump_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (g->pump_fd < 0)
+		return -errno;
+	if (timerfd_settime(g->pump_fd, 0, &every, NULL) < 0)
+		return -errno;
+	return evloop_add(g->loop, g->pump_fd, EV_READ, on_pump, g);
+}
+
+/* Seizes the listening program and starts the pump's timer. */
+static int trace(struct proc_guest *g)
+{
 	int ret;
 
 	g->tracer = calloc(1, sizeof(*g->tracer));
@@ -180,12 +191,7 @@ static int trace(struct proc_guest *g)
 		g->tracer = NULL;
 		return ret;
 	}
-	g->pump_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (g->pump_fd < 0)
-		return -errno;
-	if (timerfd_settime(g->pump_fd, 0, &every, NULL) < 0)
-		return -errno;
-	return evloop_add(g->loop, g->pump_fd, EV_READ, on_pump, g);
+	return start_pump(g);
 }
 
 struct proc_stop *proc_guest_tracer(struct proc_guest *g)
@@ -249,6 +255,76 @@ static int wait_listening(struct proc_guest *g, const char *path,
 	}
 }
 
+static int watch_deferred(struct proc_guest *g)
+{
+	g->deferred_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g->deferred_fd < 0)
+		return -errno;
+	return evloop_add(g->loop, g->deferred_fd, EV_READ,
+			  proc_conn_on_deferred, g);
+}
+
+static void unwatch_deferred(struct proc_guest *g)
+{
+	if (g->deferred_fd < 0)
+		return;
+	evloop_del(g->loop, g->deferred_fd);
+	close(g->deferred_fd);
+	g->deferred_fd = -1;
+}
+
+static void close_conns(struct proc_guest *g)
+{
+	while (g->nconns)
+		proc_conn_free(g, g->conns[0]);
+	free(g->conns);
+	g->conns = NULL;
+	g->cap = 0;
+}
+
+void proc_guest_detach(struct proc_guest *g, struct proc_child *child,
+		       struct proc_stop **tracer)
+{
+	close_conns(g);
+	unwatch_deferred(g);
+	if (g->pump_fd >= 0) {
+		evloop_del(g->loop, g->pump_fd);
+		close(g->pump_fd);
+		g->pump_fd = -1;
+	}
+	if (g->child.pidfd >= 0)
+		evloop_del(g->loop, g->child.pidfd);
+	*child = g->child;
+	*tracer = g->tracer;
+	g->tracer = NULL;
+	g->child.pid = -1;
+	g->child.pidfd = -1;
+}
+
+int proc_guest_adopt(struct proc_guest *g, struct proc_child *child,
+		     struct proc_stop *tracer, uint16_t port)
+{
+	int ret;
+
+	g->port = port;
+	g->child = *child;
+	g->tracer = tracer;
+	child->pid = -1;
+	child->pidfd = -1;
+	ret = watch_deferred(g);
+	if (ret == 0 && g->tracer)
+		ret = start_pump(g);
+	if (ret == 0)
+		ret = evloop_add(g->loop, g->child.pidfd, EV_READ,
+				 on_exit_of_program, g);
+	if (ret < 0) {
+		log_error("taking over the program (pid %d): %s",
+			  (int)g->child.pid, strerror(-ret));
+		proc_guest_stop(g);
+	}
+	return ret;
+}
+
 int proc_guest_start(struct proc_guest *g, const char *path,
 		     const char *const *args, uint16_t port, int timeout_ms)
 {
@@ -263,11 +339,7 @@ int proc_guest_start(struct proc_guest *g, const char *path,
 		return ret;
 	}
 	g->port = port;
-	g->deferred_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (g->deferred_fd < 0)
-		return -errno;
-	ret = evloop_add(g->loop, g->deferred_fd, EV_READ,
-			 proc_conn_on_deferred, g);
+	ret = watch_deferred(g);
 	if (ret < 0)
 		return ret;
 	ret = proc_launch(&spec, &g->child);
@@ -301,14 +373,6 @@ void proc_guest_stop(struct proc_guest *g)
 	}
 	untrace(g, false);
 	g->child.pid = -1;
-	while (g->nconns)
-		proc_conn_free(g, g->conns[0]);
-	free(g->conns);
-	g->conns = NULL;
-	g->cap = 0;
-	if (g->deferred_fd >= 0) {
-		evloop_del(g->loop, g->deferred_fd);
-		close(g->deferred_fd);
-		g->deferred_fd = -1;
-	}
+	close_conns(g);
+	unwatch_deferred(g);
 }

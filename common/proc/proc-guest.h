@@ -29,7 +29,12 @@
  * the writing to that connection until a trim: its input waits in the
  * queue, the queue's growth is the proxy's backpressure, nothing is lost
  * and nothing blocks. An owner that never checkpoints sets history_cap
- * to 0: no history is kept, writing never waits for a trim.
+ * to 0: no history is kept, writing never waits for a trim. An owner that
+ * checkpoints only sometimes (a primary whose secondary may be away) sets
+ * history_window instead: the last window bytes are kept, older ones
+ * dropped as new ones are written, and writing never waits; a checkpoint
+ * that needs more than the window (more unconsumed bytes than a socket's
+ * buffers can hold) fails with proc_guest_input_tail's -EPROTO.
  *
  * Both daemons need this for their copy of the program (the PVM's, and
  * the SVM's next), which is why it lives with the rest of the process
@@ -73,6 +78,8 @@ struct proc_guest {
 	struct proc_conn **conns;       /* in the order they were opened */
 	size_t nconns, cap;
 	size_t history_cap;             /* per connection; 0: keep none */
+	size_t history_window;          /* nonzero: keep only the last this
+					 * many bytes, never hold writes back */
 	struct proc_stop *tracer;       /* NULL: not seized */
 	int pump_fd;                    /* timerfd: pump the tracer */
 	/* Connections that failed at open are closed from the loop, as the
@@ -96,6 +103,20 @@ void proc_guest_init(struct proc_guest *g, struct evloop *loop,
  */
 int proc_guest_start(struct proc_guest *g, const char *path,
 		     const char *const *args, uint16_t port, int timeout_ms);
+/*
+ * A takeover moves the running program to another proc_guest (another
+ * loop): detach closes every connection (the program sees each one end:
+ * they were the old primary's clients) and takes g's fds out of its loop;
+ * the program runs on, still seized, and *child and *tracer get it (g is
+ * left empty). adopt makes an initialised g (in its own loop) the
+ * program's, on port; 0, or -errno with the program stopped. Both from
+ * the thread that started the program.
+ */
+void proc_guest_detach(struct proc_guest *g, struct proc_child *child,
+		       struct proc_stop **tracer);
+int proc_guest_adopt(struct proc_guest *g, struct proc_child *child,
+		     struct proc_stop *tracer, uint16_t port);
+
 /* Kills the program (if it runs) and closes every connection. */
 void proc_guest_stop(struct proc_guest *g);
 bool proc_guest_running(const struct proc_guest *g);
@@ -142,11 +163,16 @@ size_t proc_guest_drain(struct proc_guest *g);
 
 /*
  * The daemon's ends, for proc_image_capture / apply: ids[i] and fds[i] of
- * the open connections, in the order they were opened, up to max.
+ * the open connections, in the order they were opened, up to max (either
+ * array may be NULL).
  * Returns how many are open (may exceed max).
  */
 size_t proc_guest_conns(const struct proc_guest *g, uint32_t *ids, int *fds,
 			size_t max);
+
+/* Whether the client half-closed conn (proc_guest_shutdown): its SHUT_WR
+ * is given or waits for the queue, and the program may still hold it. */
+bool proc_guest_conn_shut(const struct proc_guest *g, uint32_t conn);
 
 /*
  * conn's input the program has not consumed: the last `unconsumed` bytes

@@ -200,6 +200,15 @@ int proc_image_capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 	return r;
 }
 
+uint64_t proc_image_pages(const struct proc_image *img)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < img->n_runs; i++)
+		n += img->runs[i].pages;
+	return n;
+}
+
 void proc_image_free(struct proc_image *img)
 {
 	if (!img)

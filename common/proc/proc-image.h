@@ -82,6 +82,9 @@ int proc_image_capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 
 void proc_image_free(struct proc_image *img);
 
+/* The present pages it carries, over all runs. */
+uint64_t proc_image_pages(const struct proc_image *img);
+
 /* The daemon's end of one connection to the twin, and its input history. */
 struct proc_image_link {
 	int fd;                         /* bound to the port the image names */

@@ -8,7 +8,7 @@
  *
  *   HELLO         0 version u32, 4 page_size u32, 8 guest digest [32],
  *                 40 pair id u64, 48 generation u64,
- *                 56 nblocks u32, 60 nblocks * block:
+ *                 56 nblocks u32 (0: a process guest), 60 nblocks * block:
  *                   0 id u32, 4 name [32] (NUL-terminated, zero-padded),
  *                   36 size u64, 44 guest_addr u64          (52 bytes each)
  *   HELLO_ACK     empty
@@ -33,6 +33,8 @@
  *   HEARTBEAT     0 time_ms u64
  *   VERIFY        0 id u64, 8 chunk_pages u32, 12 ndigests u32,
  *                 16 ndigests * 32 bytes of SHA-256
+ *   IDENTITY      0 len u32, 4 len bytes
+ *   IMAGE         0 offset u64, 8 total u64, 16 len u32, 20 len bytes
  *
  * Every payload must have exactly the length its fields imply, and padding
  * must be zero, so that each message has one encoding: what decodes
@@ -64,6 +66,8 @@ static const struct {
 	[PROTO_OUTPUT] = { "OUTPUT", 12 },
 	[PROTO_HEARTBEAT] = { "HEARTBEAT", 8 },
 	[PROTO_VERIFY] = { "VERIFY", 16 },
+	[PROTO_IDENTITY] = { "IDENTITY", 4 },
+	[PROTO_IMAGE] = { "IMAGE", 20 },
 };
 
 static bool known_type(uint32_t type)
@@ -135,7 +139,7 @@ static int check_msg(const struct proto_msg *m)
 
 	switch (m->type) {
 	case PROTO_HELLO:
-		if (h->nblocks < 1 || h->nblocks > RAM_MAX_BLOCKS)
+		if (h->nblocks > RAM_MAX_BLOCKS)
 			return -EPROTO;
 		for (i = 0; i < h->nblocks; i++) {
 			if (!memchr(h->blocks[i].name, 0, RAM_BLOCK_NAME_MAX))
@@ -184,6 +188,20 @@ static int check_msg(const struct proto_msg *m)
 		if (m->verify.ndigests > PROTO_MAX_VERIFY_DIGESTS)
 			return -EPROTO;
 		return m->verify.ndigests && !m->verify.digests ? -EPROTO : 0;
+	case PROTO_IDENTITY:
+		if (m->identity.len < 1 || m->identity.len > PROTO_MAX_DATA)
+			return -EPROTO;
+		return m->identity.data ? 0 : -EPROTO;
+	case PROTO_IMAGE: {
+		const struct proto_image *im = &m->image;
+
+		if (im->len < 1 || im->len > PROTO_MAX_DATA || !im->data)
+			return -EPROTO;
+		if (im->total < 1 || im->total > PROTO_MAX_IMAGE)
+			return -EPROTO;
+		/* Written so that offset + len cannot wrap. */
+		return im->offset > im->total - im->len ? -EPROTO : 0;
+	}
 	case PROTO_HELLO_ACK:
 	case PROTO_DISCARD:
 	case PROTO_CKPT_END:
@@ -218,6 +236,10 @@ static size_t var_len(const struct proto_msg *m)
 		return m->output.len;
 	case PROTO_VERIFY:
 		return (size_t)m->verify.ndigests * PROTO_DIGEST_LEN;
+	case PROTO_IDENTITY:
+		return m->identity.len;
+	case PROTO_IMAGE:
+		return m->image.len;
 	default:
 		return 0;
 	}
@@ -330,6 +352,14 @@ static const uint8_t *encode_fixed(const struct proto_msg *m, uint8_t **p)
 		put32(p, m->verify.chunk_pages);
 		put32(p, m->verify.ndigests);
 		return m->verify.digests;
+	case PROTO_IDENTITY:
+		put32(p, m->identity.len);
+		return m->identity.data;
+	case PROTO_IMAGE:
+		put64(p, m->image.offset);
+		put64(p, m->image.total);
+		put32(p, m->image.len);
+		return m->image.data;
 	default:
 		return NULL;
 	}
@@ -410,7 +440,7 @@ static int decode_hello(const uint8_t *p, size_t len, struct proto_hello *h)
 	h->gen.generation = get64(&p);
 	h->nblocks = get32(&p);
 	/* Count first: it sizes both the length check and the array. */
-	if (h->nblocks < 1 || h->nblocks > RAM_MAX_BLOCKS ||
+	if (h->nblocks > RAM_MAX_BLOCKS ||
 	    len != types[PROTO_HELLO].fixed + h->nblocks * HELLO_BLOCK_LEN)
 		return -EPROTO;
 	for (i = 0; i < h->nblocks; i++) {
@@ -507,6 +537,16 @@ static int decode_fixed(const uint8_t *p, struct proto_msg *m,
 		m->verify.ndigests = get32(&p);
 		*data = p;
 		return 0;
+	case PROTO_IDENTITY:
+		m->identity.len = get32(&p);
+		*data = p;
+		return 0;
+	case PROTO_IMAGE:
+		m->image.offset = get64(&p);
+		m->image.total = get64(&p);
+		m->image.len = get32(&p);
+		*data = p;
+		return 0;
 	default:
 		return 0;
 	}
@@ -530,6 +570,12 @@ static void set_data(struct proto_msg *m, const uint8_t *data)
 		break;
 	case PROTO_VERIFY:
 		m->verify.digests = data;
+		break;
+	case PROTO_IDENTITY:
+		m->identity.data = data;
+		break;
+	case PROTO_IMAGE:
+		m->image.data = data;
 		break;
 	default:
 		break;

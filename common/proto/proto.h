@@ -10,10 +10,12 @@
  * the receiver with proto_check_range(), where the layout is known.
  *
  *   primary                          secondary
+ *   [IDENTITY]                       ->        (a process guest's)
  *   HELLO (version, layout, digest) ->
  *                                    <- HELLO_ACK | REFUSE (reason)
  *   live sync:  PAGES / DISCARD ...  ->        (into the RAM cache)
- *   checkpoint: CKPT_BEGIN, PAGES / DISCARD ..., DEVICE_STATE, CKPT_END ->
+ *   checkpoint: CKPT_BEGIN, PAGES / DISCARD ... | IMAGE ..., DEVICE_STATE,
+ *               CKPT_END ->
  *                                    <- [VERIFY] CKPT_ACK
  *   colo state: INPUT ...            ->
  *                                    <- OUTPUT ...
@@ -28,7 +30,7 @@
 
 #include "ramblock.h"
 
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 #define PROTO_HDR_LEN 8
 #define PROTO_DIGEST_LEN 32            /* SHA-256 */
 #define PROTO_MAX_PAGES_PER_MSG 256    /* 1 MiB of data */
@@ -36,6 +38,10 @@
 #define PROTO_MAX_VERIFY_DIGESTS 65536
 #define PROTO_MAX_PAYLOAD (PROTO_MAX_VERIFY_DIGESTS * PROTO_DIGEST_LEN + 64)
 #define PROTO_REASON_MAX 256
+/* A process image is sent in IMAGE chunks of at most PROTO_MAX_DATA; the
+ * whole is bounded so that a lying total cannot make the secondary reserve
+ * more than a real program could need. */
+#define PROTO_MAX_IMAGE (1ull << 40)
 
 enum proto_type {
 	PROTO_HELLO = 1,
@@ -51,6 +57,8 @@ enum proto_type {
 	PROTO_OUTPUT,
 	PROTO_HEARTBEAT,
 	PROTO_VERIFY,
+	PROTO_IDENTITY,
+	PROTO_IMAGE,
 	PROTO__MAX
 };
 
@@ -88,12 +96,14 @@ struct proto_tunables {
 	uint32_t failover_timeout_ms;
 };
 
+/* nblocks 0: the guest is an unmodified program (--exec), which has no RAM
+ * layout; its IDENTITY came first. */
 struct proto_hello {
 	uint32_t version;
 	uint32_t page_size;
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
 	struct proto_generation gen;           /* the primary's */
-	uint32_t nblocks;                      /* 1..RAM_MAX_BLOCKS */
+	uint32_t nblocks;                      /* 0..RAM_MAX_BLOCKS */
 	struct {
 		uint32_t id;
 		char name[RAM_BLOCK_NAME_MAX];     /* NUL-terminated on decode */
@@ -124,7 +134,12 @@ struct proto_device_state {
 	struct proto_tunables tunables;        /* the primary's, as of now */
 	uint32_t nconns;                       /* open connections */
 	const uint8_t *conn_ids;               /* nconns big-endian u32 */
+	/* For an --exec guest the ids are the daemon's connections to the
+	 * program, PROTO_CONN_SHUT set on those the client half-closed (the
+	 * program may still hold them): the SVM must hold the same. */
 };
+
+#define PROTO_CONN_SHUT 0x80000000u
 
 struct proto_ckpt_end { uint64_t id; uint64_t pages; };
 struct proto_ckpt_ack { uint64_t id; int32_t status; };  /* 0 or -errno */
@@ -146,6 +161,22 @@ struct proto_output {
 };
 
 struct proto_heartbeat { uint64_t time_ms; };
+
+/* What a process guest's copy needs alike on both hosts (proc-identity.h
+ * encodes it): opaque here. */
+struct proto_identity {
+	uint32_t len;                          /* 1..PROTO_MAX_DATA */
+	const uint8_t *data;
+};
+
+/* One piece of a checkpoint's process image (proc-image-wire.h): the
+ * pieces come in order, offset 0 first, and add up to total. */
+struct proto_image {
+	uint64_t offset;
+	uint64_t total;                        /* 1..PROTO_MAX_IMAGE */
+	uint32_t len;                          /* 1..PROTO_MAX_DATA */
+	const uint8_t *data;
+};
 
 struct proto_verify {
 	uint64_t id;
@@ -169,6 +200,8 @@ struct proto_msg {
 		struct proto_output output;
 		struct proto_heartbeat heartbeat;
 		struct proto_verify verify;
+		struct proto_identity identity;
+		struct proto_image image;
 	};
 };
 

@@ -31,7 +31,7 @@ check() {  # MODE EXPECTED-OUTCOME LOG-PATTERN
 check garbage closed "malformed\|unknown"
 check oversize closed "malformed\|oversize\|too large"
 check truncated closed "connection closed"
-check version "refused: protocol version" "protocol version $((2 + 41))"
+check version "refused: protocol version" "protocol version $((3 + 41))"
 check digest "refused: guest binary differs" "guest binary differs"
 check range closed "out of range: block 0 pages $((RAM / 4096 - 1))+2"
 check block closed "out of range: block 3"

@@ -137,10 +137,13 @@ wait "$w1" || fail "two pairs at once, x: $(cat "$T/two-x.out")"
 wait "$w2" || fail "two pairs at once, y: $(cat "$T/two-y.out")"
 pass "clients side by side see each other's writes, in order"
 
-[[ $(ctl "$SOCK" protect secondary=127.0.0.1:1 2>&1) == *"not available yet"* ]] ||
-	fail "protect was not refused for an --exec program"
+# (Protection itself: test-exec-pair.sh.) A primary started without
+# credentials cannot dial: protect says so at once, no dial is tried.
+out=$(ctl "$SOCK" protect secondary=127.0.0.1:1 2>&1) && fail "protect without credentials: $out"
+[[ $out == *"without --tls-creds (or --insecure)"* ]] || fail "protect said: $out"
 [[ $(status_get "$SOCK" state) == standalone ]] || fail "not standalone after protect"
-pass "protect refused for an --exec program, still standalone"
+grep -q "(null)" "$T/primary.log" && fail "a log line names a null path"
+pass "protect without TLS credentials refused in one line, still standalone"
 
 require_alive primary
 ppid=$(pid_of primary)

@@ -31,13 +31,22 @@ expect_refusal "--exec-port: only with --exec" "${P[@]}" --guest "$KV" --exec-po
 expect_refusal "--exec and --guest exclude each other" "${P[@]}" --guest "$KV" --exec-port 1 --exec /bin/true
 expect_refusal "--guest-arg: with --exec" "${P[@]}" --guest-arg x --exec-port 1 --exec /bin/true
 expect_refusal "--exec: PROGRAM must be an absolute path" "${P[@]}" --exec-port 1 --exec true
-expect_refusal "--secondary: protection of an --exec program is not available yet" \
-	"${P[@]}" --secondary 127.0.0.1:2 --insecure --exec-port 1 --exec /bin/true
 # What follows the program is its own, even what looks like our flags.
-expect_refusal "--secondary: protection" "${P[@]}" --exec-port 1 --secondary 127.0.0.1:2 \
-	--insecure --exec /bin/true --service bogus --guest x
+expect_refusal "--exec-port PORT is required with --exec" "${P[@]}" \
+	--exec /bin/true --exec-port 1 --guest x
 "$PRIMARY" --help | grep -q "rest of the command line" || fail "--help: nothing on --exec"
-pass "--exec and --exec-port refused with one line naming the flag"
+# The secondary takes the same, with the same words.
+S=("$SECONDARY" --listen 127.0.0.1:1 --service 127.0.0.1:2 --control x --insecure)
+expect_refusal "--exec-port PORT is required with --exec" "${S[@]}" --exec /bin/true
+expect_refusal "--exec-port: not a TCP port" "${S[@]}" --exec-port 0 --exec /bin/true
+expect_refusal "--exec-port: only with --exec" "${S[@]}" --guest "$KV" --exec-port 6379
+expect_refusal "--exec and --guest exclude each other" "${S[@]}" --guest "$KV" --exec-port 1 --exec /bin/true
+expect_refusal "--guest-arg: with --exec" "${S[@]}" --guest-arg x --exec-port 1 --exec /bin/true
+expect_refusal "--exec: PROGRAM must be an absolute path" "${S[@]}" --exec-port 1 --exec true
+expect_refusal "--exec-port PORT is required with --exec" "${S[@]}" \
+	--exec /bin/true --exec-port 1 --listen x
+"$SECONDARY" --help | grep -q "rest of" || fail "secondary --help: nothing on --exec"
+pass "--exec and --exec-port refused with one line naming the flag, on both daemons"
 
 # A kernel without the dirty log (faked here; real on Debian 12's own 6.1):
 # each daemon says so in one line naming the running kernel and what it

@@ -360,6 +360,23 @@ static void test_diff_refusals(void)
 	expect_refusal(&p, &s, "fd 3: flags 04000 cloexec on the PVM, 0 "
 		       "cloexec on the SVM");
 
+	/* Standard output to each host's own log file: where each file's
+	 * offset stands is no state of the program's (proc_fds_check leaves
+	 * fds 0-2 alone too); the same on fd 3 is. */
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	p.fds[1].kind = s.fds[1].kind = PROC_FD_FILE;
+	p.fds[1].flags = s.fds[1].flags = O_WRONLY | O_APPEND;
+	p.fds[1].pos = 6507;
+	s.fds[1].pos = 18871;
+	{
+		struct proc_fd_actions acts;
+
+		CHECK_EQ(proc_fds_diff(&p.t, &s.t, &acts), 0);
+		CHECK_EQ(acts.n, 0);
+		proc_fd_actions_free(&acts);
+	}
+
 	redis_like(&p, 0);
 	redis_like(&s, 0);
 	add(&p, 1001, PROC_FD_FILE, "/etc/x")->pos = 10;

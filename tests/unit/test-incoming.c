@@ -17,6 +17,8 @@
 #include "log.h"
 #include "secondary-fixture.h"
 #include "tap.h"
+#include "image-load.h"
+#include "proc-image.h"
 #include "xport.h"
 
 #define RAM_BYTES (4u << 20)
@@ -188,7 +190,66 @@ static void test_hello(void)
 	CHECK(strstr(s.err.text, "overlap"));
 	CHECK(!s.in.have_ram);
 	CHECK_EQ(s.in.state, IN_HELLO);
+
+	/* A primary with an unmodified program (--exec): its IDENTITY, or a
+	 * hello without blocks, is refused by a libcolo-guest secondary,
+	 * naming both kinds; nothing is set up. */
+	m.hello.nblocks = 0;
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
+	CHECK(strstr(s.err.text, "unmodified program (--exec)"));
+	CHECK(strstr(s.err.text, "libcolo-guest (--guest)"));
+	m = (struct proto_msg){ .type = PROTO_IDENTITY };
+	m.identity.len = 1;
+	m.identity.data = (const uint8_t *)"x";
+	s.err.text[0] = '\0';
+	CHECK_EQ(incoming_handle(&s.in, &m), -ECONNREFUSED);
+	CHECK(strstr(s.err.text, "unmodified program (--exec)"));
+	CHECK(!s.in.have_ram && !s.in.have_identity);
+	CHECK_EQ(s.in.state, IN_HELLO);
 	fx_deinit(&s);
+}
+
+/* IMAGE pieces belong to an --exec secondary's checkpoint only; gathered
+ * in order, never past what arrived, refused out of order (I6, I7). */
+static void test_image_pieces(void)
+{
+	static uint8_t piece[100];
+	struct image_load il = { 0 };
+	struct proto_image im = { .total = 250, .len = 100, .data = piece };
+	struct proc_image img;
+
+	memset(piece, 7, sizeof(piece));
+	CHECK_EQ(image_load_piece(&il, &im, "t"), 0);
+	CHECK_EQ(il.len, 100);
+	im.offset = 200;                              /* a piece skipped */
+	CHECK_EQ(image_load_piece(&il, &im, "t"), -EPROTO);
+	im.offset = 100;
+	im.total = 251;                               /* another total */
+	CHECK_EQ(image_load_piece(&il, &im, "t"), -EPROTO);
+	im.total = 250;
+	CHECK_EQ(image_load_piece(&il, &im, "t"), 0);
+	/* 200 of 250 bytes: not an image yet. */
+	CHECK_EQ(image_load_decode(&il, &img, "t"), -EPROTO);
+	im.offset = 200;
+	im.len = 50;
+	CHECK_EQ(image_load_piece(&il, &im, "t"), 0);
+	CHECK_EQ(il.len, 250);
+	/* Whole, but no image: the decoder's refusal, nothing applied. */
+	CHECK_EQ(image_load_decode(&il, &img, "t"), -EPROTO);
+	image_load_reset(&il);
+	CHECK(il.buf == NULL && il.len == 0 && il.total == 0);
+
+	/* A libcolo-guest secondary takes no IMAGE, in any state. */
+	{
+		struct sec_fixture f;
+		struct proto_msg m = { .type = PROTO_IMAGE };
+
+		setup(&f, IN_CKPT);
+		m.image = im;
+		m.image.offset = 0;
+		CHECK_EQ(incoming_handle(&f.in, &m), -EPROTO);
+		fx_deinit(&f);
+	}
 }
 
 /* Tunables travel in the device state; each is range-checked (I6). */
@@ -315,6 +376,7 @@ int main(void)
 	test_partial_checkpoint();
 	test_order();
 	test_hello();
+	test_image_pieces();
 	test_tunables();
 	test_fenced_generation();
 	test_fenced_replaced();

@@ -54,7 +54,8 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 		memcpy(m->hello.guest_digest, pool_at(pool, s, 32), 32);
 		m->hello.gen.pair_id = test_rand(s);
 		m->hello.gen.generation = test_rand(s);
-		m->hello.nblocks = 1 + (uint32_t)(test_rand(s) % RAM_MAX_BLOCKS);
+		/* 0: a process guest's hello, which names no block. */
+		m->hello.nblocks = (uint32_t)(test_rand(s) % (RAM_MAX_BLOCKS + 1));
 		for (i = 0; i < m->hello.nblocks; i++) {
 			m->hello.blocks[i].id = (uint32_t)test_rand(s);
 			rand_name(s, m->hello.blocks[i].name);
@@ -131,6 +132,18 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 		m->verify.chunk_pages = (uint32_t)test_rand(s);
 		m->verify.ndigests = rand_small(s, PROTO_MAX_VERIFY_DIGESTS);
 		m->verify.digests = pool_at(pool, s, m->verify.ndigests * 32);
+		break;
+	case PROTO_IDENTITY:
+		m->identity.len = 1 + rand_small(s, PROTO_MAX_DATA - 1);
+		m->identity.data = pool_at(pool, s, m->identity.len);
+		break;
+	case PROTO_IMAGE:
+		m->image.len = 1 + rand_small(s, PROTO_MAX_DATA - 1);
+		m->image.total = m->image.len + test_rand(s) %
+				 (PROTO_MAX_IMAGE - m->image.len + 1);
+		m->image.offset = test_rand(s) %
+				  (m->image.total - m->image.len + 1);
+		m->image.data = pool_at(pool, s, m->image.len);
 		break;
 	}
 }
@@ -216,6 +229,15 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		       a->verify.ndigests == b->verify.ndigests &&
 		       same_bytes(a->verify.digests, b->verify.digests,
 				  a->verify.ndigests * 32);
+	case PROTO_IDENTITY:
+		return a->identity.len == b->identity.len &&
+		       same_bytes(a->identity.data, b->identity.data,
+				  a->identity.len);
+	case PROTO_IMAGE:
+		return a->image.offset == b->image.offset &&
+		       a->image.total == b->image.total &&
+		       a->image.len == b->image.len &&
+		       same_bytes(a->image.data, b->image.data, a->image.len);
 	default:
 		return true;
 	}
@@ -496,6 +518,53 @@ static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 	put32(buf + 12, PROTO_MAX_VERIFY_DIGESTS);
 	CHECK_EQ(proto_decode(PROTO_VERIFY, buf, n - 32, &d), 0);
 	CHECK_EQ(proto_decode(PROTO_VERIFY, buf, n, &d), -EPROTO);
+
+	/* HELLO of a process guest: no block at all. */
+	gen_msg(PROTO_HELLO, &seed, pool, &m);
+	m.hello.nblocks = 0;
+	n = proto_encode(&m, buf, cap);
+	CHECK_EQ(n, PROTO_HDR_LEN + HELLO_BLOCKS);
+	CHECK_EQ(proto_decode(PROTO_HELLO, buf + 8, n - 8, &d), 0);
+	CHECK_EQ(d.hello.nblocks, 0);
+
+	/* IDENTITY: never empty, never over the data limit. */
+	memset(buf, 0, 8);
+	CHECK_EQ(proto_decode(PROTO_IDENTITY, buf, 4, &d), -EPROTO);
+	put32(buf, 3);
+	CHECK_EQ(proto_decode(PROTO_IDENTITY, buf, 7, &d), 0);
+	CHECK_EQ(proto_decode(PROTO_IDENTITY, buf, 6, &d), -EPROTO);
+	put32(buf, PROTO_MAX_DATA + 1);
+	CHECK_EQ(proto_decode(PROTO_IDENTITY, buf, 4 + PROTO_MAX_DATA + 1, &d),
+		 -EPROTO);
+
+	/* IMAGE: a piece inside its total, the total bounded, never empty. */
+	gen_msg(PROTO_IMAGE, &seed, pool, &m);
+	m.image.offset = 10;
+	m.image.total = 20;
+	m.image.len = 10;
+	CHECK_EQ(proto_frame_len(&m), PROTO_HDR_LEN + 20 + 10);
+	n = proto_encode(&m, buf, cap);
+	CHECK_EQ(proto_decode(PROTO_IMAGE, buf + 8, n - 8, &d), 0);
+	m.image.offset = 11;                  /* past the total */
+	CHECK_EQ(proto_frame_len(&m), 0);
+	m.image.offset = 10;
+	CHECK_EQ(decode_patched(&m, buf, cap, 12, 19), -EPROTO); /* total */
+	CHECK_EQ(decode_patched(&m, buf, cap, 4, 11), -EPROTO);  /* offset */
+	CHECK_EQ(decode_patched(&m, buf, cap, 8, 256), -EPROTO); /* > 2^40 */
+	m.image.offset = 0;
+	m.image.total = PROTO_MAX_IMAGE;
+	CHECK(proto_frame_len(&m) > 0);
+	m.image.total = PROTO_MAX_IMAGE + 1;
+	CHECK_EQ(proto_frame_len(&m), 0);
+	m.image.total = 0;
+	CHECK_EQ(proto_frame_len(&m), 0);
+	m.image.total = 20;
+	m.image.len = 0;
+	CHECK_EQ(proto_frame_len(&m), 0);
+	/* An offset near 2^64 must not wrap past the total. */
+	m.image.len = 10;
+	m.image.offset = UINT64_MAX - 5;
+	CHECK_EQ(proto_frame_len(&m), 0);
 
 	/* Headers: type range, reserved flags, payload limit. */
 	memset(buf, 0, 8);

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The checkpoint data of a process guest: capture, add the input the
+ * program has not consumed, encode, send in pieces.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image-save.h"
+#include "log.h"
+#include "proc-guest.h"
+#include "proc-image-digest.h"
+#include "proc-image-wire.h"
+#include "proc-image.h"
+#include "proto.h"
+#include "xport.h"
+
+/* Connections named by port on the wire, by id here. */
+struct conn_map {
+	uint32_t *ids;
+	int *fds;
+	size_t n;
+};
+
+static int conn_map_get(struct proc_guest *g, struct conn_map *cm)
+{
+	size_t n = proc_guest_conns(g, NULL, NULL, 0);
+
+	cm->n = 0;
+	cm->ids = calloc(n + 1, sizeof(*cm->ids));
+	cm->fds = calloc(n + 1, sizeof(*cm->fds));
+	if (!cm->ids || !cm->fds)
+		return -ENOMEM;
+	cm->n = proc_guest_conns(g, cm->ids, cm->fds, n);
+	return cm->n == n ? 0 : -EAGAIN;
+}
+
+static void conn_map_free(struct conn_map *cm)
+{
+	free(cm->ids);
+	free(cm->fds);
+}
+
+static int conn_of_port(const struct conn_map *cm, uint16_t port,
+			uint32_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < cm->n; i++) {
+		if (proc_image_local_port(cm->fds[i]) == port) {
+			*id = cm->ids[i];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * The image names each connection's unconsumed count; its bytes are the
+ * daemon's to add: the last ones it wrote (history), then what it still
+ * queues. The secondary refills its copy's socket and queue from them.
+ */
+static int add_inputs(struct proc_guest *g, const struct conn_map *cm,
+		      struct proc_image *img)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < img->n_conns; i++) {
+		struct proc_image_conn *c = &img->conns[i];
+		uint32_t id;
+
+		ret = conn_of_port(cm, c->daemon_port, &id);
+		if (ret < 0) {
+			log_error("checkpoint: the program's fd %d is a "
+				  "connection from port %u, which is none of "
+				  "ours", c->fd, c->daemon_port);
+			return ret;
+		}
+		ret = proc_guest_input_tail(g, id, c->unconsumed, &c->input,
+					    &c->input_len);
+		if (ret < 0) {
+			log_error("checkpoint: connection %u: %llu bytes "
+				  "unconsumed, not in the input history: %s",
+				  id, (unsigned long long)c->unconsumed,
+				  strerror(-ret));
+			return ret;
+		}
+		proc_guest_trim_history(g, id, c->unconsumed);
+	}
+	return 0;
+}
+
+static int send_pieces(struct xport *x, const uint8_t *buf, size_t len)
+{
+	struct proto_msg m = { .type = PROTO_IMAGE };
+	size_t off;
+	int ret;
+
+	if ((uint64_t)len > PROTO_MAX_IMAGE)
+		return -E2BIG;
+	m.image.total = len;
+	for (off = 0; off < len; off += m.image.len) {
+		size_t n = len - off;
+
+		m.image.offset = off;
+		m.image.len = (uint32_t)(n < PROTO_MAX_DATA ? n : PROTO_MAX_DATA);
+		m.image.data = buf + off;
+		ret = proto_send(x, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int digest_image(const struct proc_image *img,
+			struct image_save_verify *ver)
+{
+	uint32_t i;
+
+	ver->nchunks = proc_image_nchunks(img, ver->chunk_pages);
+	ver->digests = malloc((size_t)ver->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
+	ver->chunk_addr = malloc((size_t)ver->nchunks * sizeof(uint64_t) + 1);
+	if (!ver->digests || !ver->chunk_addr)
+		return -ENOMEM;
+	for (i = 0; i < ver->nchunks; i++)
+		ver->chunk_addr[i] = proc_image_chunk_addr(img,
+							   ver->chunk_pages, i);
+	return proc_image_digests(img, ver->chunk_pages, ver->digests);
+}
+
+int image_save(struct proc_guest *g, struct xport *x,
+	       struct image_save_stats *st, struct image_save_verify *ver)
+{
+	struct proc_image img = { 0 };
+	struct conn_map cm = { 0 };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = conn_map_get(g, &cm);
+	if (ret == 0)
+		ret = proc_image_capture(proc_guest_tracer(g), g->child.pidfd,
+					 cm.fds, cm.n, &img);
+	if (ret < 0) {
+		conn_map_free(&cm);
+		return ret;
+	}
+	ret = add_inputs(g, &cm, &img);
+	if (ret == 0 && ver)
+		ret = digest_image(&img, ver);
+	if (ret == 0)
+		ret = proc_image_encode(&img, &buf, &len);
+	if (ret == 0) {
+		st->pages = proc_image_pages(&img);
+		st->bytes = len;
+		st->threads = img.n_threads;
+		st->fds = img.fds.n;
+		st->conns = img.n_conns;
+		ret = send_pieces(x, buf, len);
+	}
+	free(buf);
+	proc_image_free(&img);
+	conn_map_free(&cm);
+	return ret;
+}

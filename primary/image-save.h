@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A process guest's checkpoint data: the stopped program captured whole
+ * (proc-image.h), each connection's input it has not consumed added from
+ * the daemon's own history, encoded (proc-image-wire.h) and sent as IMAGE
+ * pieces. The --exec counterpart of ram_save_complete: it runs between
+ * CKPT_BEGIN and DEVICE_STATE, on the thread that holds the program
+ * stopped (the main thread, which seized it).
+ *
+ * Every piece goes out with a blocking write bounded by the link's
+ * timeout; nothing here holds a lock (there is no live sync to share the
+ * link with: the first checkpoint carries all of the program's memory).
+ */
+#ifndef COLO_PRIMARY_IMAGE_SAVE_H
+#define COLO_PRIMARY_IMAGE_SAVE_H
+
+#include <stdint.h>
+
+struct proc_guest;
+struct xport;
+
+struct image_save_stats {
+	uint64_t pages;                 /* present private pages sent */
+	uint64_t bytes;                 /* the encoded image */
+	uint64_t threads, fds, conns;
+};
+
+/* For `verify`: the image's chunk digests (proc-image-digest.h) and each
+ * chunk's first address, malloc'd; the caller frees both. */
+struct image_save_verify {
+	uint32_t chunk_pages;           /* in */
+	uint32_t nchunks;
+	uint8_t *digests;
+	uint64_t *chunk_addr;
+};
+
+/*
+ * Captures the held program of g and sends it on x. Afterwards each
+ * connection's input history keeps only what the program had not consumed
+ * (the next image needs no older byte: the program only reads forward).
+ * With ver (NULL: no verify), the image's digests too. 0, or -errno with
+ * the reason logged (a capture refusal names what the program holds that
+ * cannot be copied).
+ */
+int image_save(struct proc_guest *g, struct xport *x,
+	       struct image_save_stats *st, struct image_save_verify *ver);
+
+#endif

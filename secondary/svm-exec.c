@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The SVM as an unmodified program: started the way the primary started
+ * its own (proc-guest.h), fed the primary's input events as TCP bytes on
+ * connections whose local ports match the primary's, its output sent back
+ * for comparison, and made the PVM's image at each checkpoint.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proc-guest.h"
+#include "proc-image-digest.h"
+#include "proc-image.h"
+#include "svm-exec.h"
+
+#define EXEC_START_TIMEOUT_MS 10000
+#define EXEC_STOP_TIMEOUT_MS 10000
+#define EXEC_CONNECT_TIMEOUT_MS 5000
+#define SVM_EXEC_HISTORY_WINDOW (16u << 20)
+
+static void exec_output(void *opaque, uint32_t conn, const uint8_t *data,
+			size_t len)
+{
+	struct svm *v = opaque;
+	struct proto_msg out = { .type = PROTO_OUTPUT };
+
+	out.output.conn = conn;
+	out.output.kind = PROTO_OUT_DATA;
+	/* An OUTPUT carries at most PROTO_MAX_DATA. */
+	while (len) {
+		size_t n = len < PROTO_MAX_DATA ? len : PROTO_MAX_DATA;
+
+		out.output.len = (uint32_t)n;
+		out.output.data = data;
+		v->ops.output(v->ops.opaque, &out);
+		data += n;
+		len -= n;
+	}
+}
+
+static void exec_close(void *opaque, uint32_t conn)
+{
+	struct svm *v = opaque;
+	struct proto_msg out = { .type = PROTO_OUTPUT };
+
+	svm_conns_remove(v, conn);
+	out.output.conn = conn;
+	out.output.kind = PROTO_OUT_CLOSE;
+	v->ops.output(v->ops.opaque, &out);
+}
+
+static void exec_died(void *opaque)
+{
+	struct svm *v = opaque;
+
+	v->ops.gone(v->ops.opaque, "the SVM (the program) exited");
+}
+
+static const struct proc_guest_ops exec_ops = {
+	.output = exec_output,
+	.close = exec_close,
+	.died = exec_died,
+};
+
+int svm_exec_start(struct svm *v)
+{
+	/* A kept fenced SVM took the last one with it (svm_move). */
+	if (!v->exec)
+		v->exec = calloc(1, sizeof(*v->exec));
+	if (!v->exec)
+		return -ENOMEM;
+	proc_guest_init(v->exec, v->loop, &exec_ops, v);
+	/* Each applied image resets the history; between two, keep a window
+	 * rather than hold the program's input back (proc-guest.h). */
+	v->exec->history_window = SVM_EXEC_HISTORY_WINDOW;
+	return proc_guest_start(v->exec, v->guest, v->guest_args, v->exec_port,
+				EXEC_START_TIMEOUT_MS);
+}
+
+void svm_exec_stop(struct svm *v)
+{
+	proc_guest_stop(v->exec);
+}
+
+bool svm_exec_running(const struct svm *v)
+{
+	return v->exec && proc_guest_running(v->exec);
+}
+
+/* A tick means nothing to a program that reads its own clock. */
+int svm_exec_feed(struct svm *v, const struct proto_input *in)
+{
+	switch (in->kind) {
+	case PROTO_IN_OPEN: return proc_guest_open(v->exec, in->conn);
+	case PROTO_IN_DATA:
+		return proc_guest_write(v->exec, in->conn, in->data, in->len);
+	case PROTO_IN_CLOSE: return proc_guest_shutdown(v->exec, in->conn);
+	default: return proc_guest_running(v->exec) ? 0 : -ECHILD;
+	}
+}
+
+static bool listed(const uint32_t *ids, size_t n, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * The PVM's connections as of the checkpoint, ours too: one the primary
+ * had before we were there (or that our program closed early) is opened
+ * now, from the same port, so that applying the image finds it in the
+ * program's listen queue or table as on the PVM.
+ */
+static int open_missing(struct svm *v, const uint32_t *conns, size_t nconns)
+{
+	size_t n = proc_guest_conns(v->exec, NULL, NULL, 0), i;
+	uint32_t *have = calloc(n + 1, sizeof(*have));
+	int ret = 0;
+
+	if (!have)
+		return -ENOMEM;
+	n = proc_guest_conns(v->exec, have, NULL, n);
+	for (i = 0; i < nconns && ret == 0; i++) {
+		uint32_t id = conns[i] & ~PROTO_CONN_SHUT;
+
+		if (!listed(have, n, id))
+			ret = proc_guest_open(v->exec, id);
+	}
+	free(have);
+	if (ret == 0)
+		ret = proc_guest_wait_connected(v->exec,
+						EXEC_CONNECT_TIMEOUT_MS);
+	if (ret < 0)
+		log_error("checkpoint: cannot open the PVM's connections to "
+			  "the SVM: %s", strerror(-ret));
+	return ret;
+}
+
+/* The image names connections by the daemon's port; links carry our fd
+ * and the bytes the program must find unread. */
+static int make_links(struct svm *v, const struct proc_image *img,
+		      struct proc_image_link *links, uint32_t *ids)
+{
+	size_t n = proc_guest_conns(v->exec, NULL, NULL, 0), i, j;
+	uint32_t *cid = calloc(n + 1, sizeof(*cid));
+	int *cfd = calloc(n + 1, sizeof(*cfd));
+	int ret = 0;
+
+	if (!cid || !cfd) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	n = proc_guest_conns(v->exec, cid, cfd, n);
+	for (i = 0; i < img->n_conns; i++) {
+		const struct proc_image_conn *c = &img->conns[i];
+
+		for (j = 0; j < n; j++)
+			if (proc_image_local_port(cfd[j]) == c->daemon_port)
+				break;
+		if (j == n || c->input_len < c->unconsumed) {
+			log_error("checkpoint: the PVM's fd %d (port %u) has "
+				  "%s", c->fd, c->daemon_port,
+				  j == n ? "no connection here" :
+					   "less input than it left unread");
+			ret = -EPROTO;
+			goto out;
+		}
+		links[i].fd = cfd[j];
+		links[i].input = c->input;
+		links[i].input_len = c->unconsumed;
+		ids[i] = cid[j];
+	}
+out:
+	free(cid);
+	free(cfd);
+	return ret;
+}
+
+/* Half-closed by its client on the primary: here too, once the input the
+ * program has not read is back in place (the end comes after it). */
+static int shut_as_pvm(struct svm *v, const uint32_t *conns, size_t nconns)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < nconns && ret == 0; i++)
+		if (conns[i] & PROTO_CONN_SHUT)
+			ret = proc_guest_shutdown(v->exec,
+						  conns[i] & ~PROTO_CONN_SHUT);
+	return ret;
+}
+
+/* After the apply: each connection's history is what was just written
+ * into the program's socket, its queue the rest of the PVM's. */
+static int reset_inputs(struct svm *v, const struct proc_image *img,
+			const uint32_t *ids)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < img->n_conns; i++) {
+		const struct proc_image_conn *c = &img->conns[i];
+
+		ret = proc_guest_reset_input(v->exec, ids[i], c->input,
+					     c->unconsumed,
+					     c->input + c->unconsumed,
+					     c->input_len - c->unconsumed);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* verify: what the SVM's memory is now, digested as the PVM's image was.
+ * Captured with our ends of its connections, as on the primary. */
+static int digest_svm(struct svm *v, const struct proc_image_link *links,
+		      size_t n, struct svm_image_digests *dg)
+{
+	struct proc_image now = { 0 };
+	int *fds = calloc(n + 1, sizeof(*fds));
+	size_t i;
+	int ret;
+
+	if (!fds)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		fds[i] = links[i].fd;
+	ret = proc_image_capture(proc_guest_tracer(v->exec),
+				 v->exec->child.pidfd, fds, n, &now);
+	free(fds);
+	if (ret < 0)
+		return ret;
+	dg->nchunks = proc_image_nchunks(&now, dg->chunk_pages);
+	dg->digests = malloc((size_t)dg->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
+	ret = dg->digests ? proc_image_digests(&now, dg->chunk_pages,
+					       dg->digests) : -ENOMEM;
+	proc_image_free(&now);
+	return ret;
+}
+
+int svm_exec_apply(struct svm *v, const struct proc_image *img,
+		   const uint32_t *conns, size_t nconns,
+		   struct svm_image_digests *dg)
+{
+	struct proc_image_link *links;
+	uint32_t *ids;
+	int ret;
+
+	ret = open_missing(v, conns, nconns);
+	if (ret < 0)
+		return ret;
+	links = calloc(img->n_conns + 1, sizeof(*links));
+	ids = calloc(img->n_conns + 1, sizeof(*ids));
+	if (!links || !ids) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = proc_guest_pause(v->exec, EXEC_STOP_TIMEOUT_MS);
+	if (ret == 0)
+		ret = make_links(v, img, links, ids);
+	if (ret == 0)
+		ret = proc_image_apply(img, proc_guest_tracer(v->exec),
+				       v->exec->child.pidfd, links,
+				       img->n_conns);
+	if (ret == 0 && dg)
+		ret = digest_svm(v, links, img->n_conns, dg);
+	if (ret == 0)
+		ret = reset_inputs(v, img, ids);
+	if (ret == 0)
+		ret = shut_as_pvm(v, conns, nconns);
+	if (ret == 0)
+		ret = proc_guest_resume(v->exec);
+out:
+	free(links);
+	free(ids);
+	return ret;
+}
+
+void svm_exec_detach(struct svm *v, struct proc_child *child,
+		     struct proc_stop **tracer)
+{
+	proc_guest_detach(v->exec, child, tracer);
+}
