@@ -26,6 +26,7 @@
 #include "chan.h"
 #include "proxy.h"
 #include "log.h"
+#include "proto.h"
 #include "xport.h"
 
 #define READ_CHUNK 65536
@@ -67,6 +68,18 @@ static struct proxy_client *client_find(struct proxy *px, uint32_t id)
 		if (px->clients[i]->id == id)
 			return px->clients[i];
 	return NULL;
+}
+
+/* Connection ids stay below PROTO_CONN_SHUT (a flag bit beside them in the
+ * device state) and unique among open clients: after 2^31 connections
+ * they wrap, skipping any still open. */
+static uint32_t next_conn_id(struct proxy *px)
+{
+	do {
+		if (++px->next_conn_id >= PROTO_CONN_SHUT)
+			px->next_conn_id = 1;
+	} while (client_find(px, px->next_conn_id));
+	return px->next_conn_id;
 }
 
 /* A plain close leaves unsent output in the kernel, and the FIN behind
@@ -329,7 +342,7 @@ static void on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
 		close(cfd);
 		return;
 	}
-	c->id = ++px->next_conn_id;
+	c->id = next_conn_id(px);
 	c->fd = cfd;
 	px->clients[px->nclients++] = c;
 	if (px->ops->protected(px->opaque) &&

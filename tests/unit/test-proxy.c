@@ -26,6 +26,7 @@
 #include "chan.h"
 #include "compare.h"
 #include "evloop.h"
+#include "proto.h"
 #include "proxy.h"
 #include "tap.h"
 
@@ -240,6 +241,27 @@ static void test_events_and_release(void)
 	fake_deinit(&f);
 }
 
+/* Ids stay below the device state's flag bit: past it they wrap to the
+ * lowest id no open client holds. */
+static void test_conn_id_wrap(void)
+{
+	struct fake f;
+	int a, b;
+
+	fake_init(&f, &roomy);
+	f.px.next_conn_id = PROTO_CONN_SHUT - 2;
+	a = client_connect(&f);
+	wait_events(&f, 1);
+	CHECK_EQ(f.ev[0].conn, PROTO_CONN_SHUT - 1);
+	f.px.next_conn_id = PROTO_CONN_SHUT - 1;
+	b = client_connect(&f);
+	wait_events(&f, 2);
+	CHECK_EQ(f.ev[1].conn, 1);
+	close(a);
+	close(b);
+	fake_deinit(&f);
+}
+
 static void test_held_output(void)
 {
 	struct fake f;
@@ -395,6 +417,7 @@ static void test_half_close(void)
 int main(void)
 {
 	test_events_and_release();
+	test_conn_id_wrap();
 	test_held_output();
 	test_output_limit();
 	test_backpressure();
