@@ -104,6 +104,9 @@ static int send_memory(struct checkpoint *c, struct ckpt_result *res)
 		 * stopped, so that is its memory now. */
 		ret = image_save(&c->pvm->exec, c->link->x, &st,
 				 res->verify ? &ver : NULL);
+		if (ret == -ENOTSUP)
+			snprintf(c->refusal, sizeof(c->refusal), "%s",
+				 st.refusal);
 		res->chunk_pages = ver.chunk_pages;
 		res->nchunks = ver.nchunks;
 		res->pvm_digests = ver.digests;
@@ -314,6 +317,7 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	struct ram_save_stats before, after;
 	int ret;
 
+	c->refusal[0] = '\0';
 	ram_state_get_stats(c->rs, &before);
 	ret = pvm_barrier(c->pvm);
 	if (ret < 0)

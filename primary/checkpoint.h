@@ -92,6 +92,9 @@ struct checkpoint {
 	uint64_t count;                 /* acknowledged */
 	uint64_t mismatches, timeouts, periodic, manual;
 	uint64_t held;                  /* forced by --max-held-output */
+	/* After -ENOTSUP: why the guest cannot be checkpointed (an --exec
+	 * program holding an fd of a kind the SVM cannot be given). */
+	char refusal[256];
 	struct ckpt_result last;        /* without digests or diff */
 };
 

@@ -114,6 +114,17 @@ static int send_pieces(struct xport *x, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* Only what the SVM can be given the same (proc-fds.h): anything else is
+ * refused here, before a byte is sent, rather than found to differ. */
+static int check_supported(const struct proc_image *img,
+			   struct image_save_stats *st)
+{
+	if (proc_fds_check(&img->fds, st->refusal, sizeof(st->refusal)) == 0)
+		return 0;
+	log_error("the program cannot be protected: %s", st->refusal);
+	return -ENOTSUP;
+}
+
 static int digest_image(const struct proc_image *img,
 			struct image_save_verify *ver)
 {
@@ -148,7 +159,9 @@ int image_save(struct proc_guest *g, struct xport *x,
 		conn_map_free(&cm);
 		return ret;
 	}
-	ret = add_inputs(g, &cm, &img);
+	ret = check_supported(&img, st);
+	if (ret == 0)
+		ret = add_inputs(g, &cm, &img);
 	if (ret == 0 && ver)
 		ret = digest_image(&img, ver);
 	if (ret == 0)

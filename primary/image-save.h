@@ -23,6 +23,9 @@ struct image_save_stats {
 	uint64_t pages;                 /* present private pages sent */
 	uint64_t bytes;                 /* the encoded image */
 	uint64_t threads, fds, conns;
+	/* With -ENOTSUP: what the program holds that cannot be copied
+	 * (proc_fds_check's one line, naming the fd). */
+	char refusal[256];
 };
 
 /* For `verify`: the image's chunk digests (proc-image-digest.h) and each
@@ -38,9 +41,10 @@ struct image_save_verify {
  * Captures the held program of g and sends it on x. Afterwards each
  * connection's input history keeps only what the program had not consumed
  * (the next image needs no older byte: the program only reads forward).
- * With ver (NULL: no verify), the image's digests too. 0, or -errno with
- * the reason logged (a capture refusal names what the program holds that
- * cannot be copied).
+ * With ver (NULL: no verify), the image's digests too. 0; -ENOTSUP when the
+ * program holds something a checkpoint cannot copy (st->refusal says
+ * what: protecting it would diverge silently); or -errno with the reason
+ * logged.
  */
 int image_save(struct proc_guest *g, struct xport *x,
 	       struct image_save_stats *st, struct image_save_verify *ver);

@@ -128,6 +128,9 @@ bool primary_stop_requested(struct primary *p);
 void primary_set_tunable(struct primary *p, enum tunable_id id, uint64_t v);
 /* The secondary is gone: go on unprotected (and dial again later). */
 void secondary_lost(struct primary *p, const char *why);
+/* The guest cannot be checkpointed (ckpt.refusal says why): no more
+ * dialling until `protect`, the reason in last_error. */
+void primary_refused_guest(struct primary *p);
 /* For waits on the main thread (barriers, hashing for verify): heartbeats
  * go on; a pending stop signal ends the wait (-ECANCELED). */
 int primary_wait_idle(void *opaque);

@@ -151,7 +151,10 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	/* A stop request (-ECANCELED) ends us with the output still held:
 	 * releasing it would let out bytes the SVM may never produce. */
 	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
-		secondary_lost(p, "checkpoint failed");
+		secondary_lost(p, ret == -ENOTSUP ? "the program cannot be "
+			       "protected" : "checkpoint failed");
+	if (ret == -ENOTSUP && p->ckpt.refusal[0])
+		primary_refused_guest(p);
 	return ret;
 }
 

@@ -179,8 +179,27 @@ static void schedule_redial(struct primary *p)
 
 /* Live sync failed, or its first checkpoint did: refused for good, or
  * another try later. */
+/*
+ * The program holds what a checkpoint cannot copy: protection would only
+ * fail again (or diverge), so stop dialling until the operator says
+ * `protect`, with the reason in `last_error`.
+ */
+void primary_refused_guest(struct primary *p)
+{
+	snprintf(p->last_error, sizeof(p->last_error), "the program cannot "
+		 "be protected: %s", p->ckpt.refusal);
+	log_warn("not dialling %s again until `colo-ctl protect`",
+		 p->opts.secondary);
+	p->redial = false;
+}
+
 static void sync_failed(struct primary *p, int ret)
 {
+	if (ret == -ENOTSUP && p->ckpt.refusal[0]) {
+		sync_ended(p);
+		primary_refused_guest(p);
+		return;
+	}
 	if (ret != -ECANCELED && atomic_load(&p->mig.refused)) {
 		log_error("%s", p->mig.error);
 		log_warn("not dialling %s again until `colo-ctl protect`",

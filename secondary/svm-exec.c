@@ -64,9 +64,9 @@ static const struct proc_guest_ops exec_ops = {
 	.died = exec_died,
 };
 
-int svm_exec_start(struct svm *v)
+/* A proc_guest that is not running: safe to stop, ready to start. */
+int svm_exec_init(struct svm *v)
 {
-	/* A kept fenced SVM took the last one with it (svm_move). */
 	if (!v->exec)
 		v->exec = calloc(1, sizeof(*v->exec));
 	if (!v->exec)
@@ -75,6 +75,16 @@ int svm_exec_start(struct svm *v)
 	/* Each applied image resets the history; between two, keep a window
 	 * rather than hold the program's input back (proc-guest.h). */
 	v->exec->history_window = SVM_EXEC_HISTORY_WINDOW;
+	return 0;
+}
+
+int svm_exec_start(struct svm *v)
+{
+	/* A kept fenced SVM took the last one with it (svm_move). */
+	int ret = svm_exec_init(v);
+
+	if (ret < 0)
+		return ret;
 	return proc_guest_start(v->exec, v->guest, v->guest_args, v->exec_port,
 				EXEC_START_TIMEOUT_MS);
 }

@@ -9,6 +9,7 @@
 
 #include "svm.h"
 
+int svm_exec_init(struct svm *v);
 int svm_exec_start(struct svm *v);
 void svm_exec_stop(struct svm *v);
 bool svm_exec_running(const struct svm *v);

@@ -34,14 +34,9 @@ void svm_init(struct svm *v, struct evloop *loop, const char *guest,
 
 int svm_use_exec(struct svm *v, uint16_t port)
 {
-	v->exec = calloc(1, sizeof(*v->exec));
-	if (!v->exec)
-		return -ENOMEM;
 	v->is_exec = true;
 	v->exec_port = port;
-	v->exec->child.pid = -1;
-	v->exec->child.pidfd = -1;
-	return 0;
+	return svm_exec_init(v);
 }
 
 void svm_deinit(struct svm *v)
