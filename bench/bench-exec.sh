@@ -157,7 +157,8 @@ for name, label in (("alone", "redis-server alone"),
 b, a = (json.load(open(os.path.join(T, f"pair.{w}.json")))
         for w in ("before", "after"))
 print(f"   during the pair's run: {a['checkpoints'] - b['checkpoints']} "
-      f"checkpoints, {a['mismatches'] - b['mismatches']} on a mismatch")
+      f"checkpoints; {a['mismatches'] - b['mismatches']} replies differed "
+      "between the copies (the comparator's count)")
 print()
 
 seen, samples = set(), []
