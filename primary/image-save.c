@@ -16,44 +16,16 @@
 #include "proto.h"
 #include "xport.h"
 
-/* Connections named by port on the wire, by id here. */
-struct conn_map {
-	uint32_t *ids;
-	int *fds;
-	size_t n;
-};
-
-static int conn_map_get(struct proc_guest *g, struct conn_map *cm)
+/* The daemon's ends of the program's connections, for the capture. */
+static int daemon_fds(struct proc_guest *g, int **fds, size_t *n)
 {
-	size_t n = proc_guest_conns(g, NULL, NULL, 0);
+	size_t want = proc_guest_conns(g, NULL, NULL, 0);
 
-	cm->n = 0;
-	cm->ids = calloc(n + 1, sizeof(*cm->ids));
-	cm->fds = calloc(n + 1, sizeof(*cm->fds));
-	if (!cm->ids || !cm->fds)
+	*fds = calloc(want + 1, sizeof(**fds));
+	if (!*fds)
 		return -ENOMEM;
-	cm->n = proc_guest_conns(g, cm->ids, cm->fds, n);
-	return cm->n == n ? 0 : -EAGAIN;
-}
-
-static void conn_map_free(struct conn_map *cm)
-{
-	free(cm->ids);
-	free(cm->fds);
-}
-
-static int conn_of_port(const struct conn_map *cm, uint16_t port,
-			uint32_t *id)
-{
-	size_t i;
-
-	for (i = 0; i < cm->n; i++) {
-		if (proc_image_local_port(cm->fds[i]) == port) {
-			*id = cm->ids[i];
-			return 0;
-		}
-	}
-	return -ENOENT;
+	*n = proc_guest_conns(g, NULL, *fds, want);
+	return 0;
 }
 
 /*
@@ -61,8 +33,7 @@ static int conn_of_port(const struct conn_map *cm, uint16_t port,
  * daemon's to add: the last ones it wrote (history), then what it still
  * queues. The secondary refills its copy's socket and queue from them.
  */
-static int add_inputs(struct proc_guest *g, const struct conn_map *cm,
-		      struct proc_image *img)
+static int add_inputs(struct proc_guest *g, struct proc_image *img)
 {
 	size_t i;
 	int ret;
@@ -70,8 +41,9 @@ static int add_inputs(struct proc_guest *g, const struct conn_map *cm,
 	for (i = 0; i < img->n_conns; i++) {
 		struct proc_image_conn *c = &img->conns[i];
 		uint32_t id;
+		int fd;
 
-		ret = conn_of_port(cm, c->daemon_port, &id);
+		ret = proc_guest_conn_by_port(g, c->daemon_port, &id, &fd);
 		if (ret < 0) {
 			log_error("checkpoint: the program's fd %d is a "
 				  "connection from port %u, which is none of "
@@ -128,40 +100,35 @@ static int check_supported(const struct proc_image *img,
 static int digest_image(const struct proc_image *img,
 			struct image_save_verify *ver)
 {
-	uint32_t i;
-
 	ver->nchunks = proc_image_nchunks(img, ver->chunk_pages);
 	ver->digests = malloc((size_t)ver->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
 	ver->chunk_addr = malloc((size_t)ver->nchunks * sizeof(uint64_t) + 1);
 	if (!ver->digests || !ver->chunk_addr)
 		return -ENOMEM;
-	for (i = 0; i < ver->nchunks; i++)
-		ver->chunk_addr[i] = proc_image_chunk_addr(img,
-							   ver->chunk_pages, i);
-	return proc_image_digests(img, ver->chunk_pages, ver->digests);
+	return proc_image_digests(img, ver->chunk_pages, ver->digests,
+				  ver->chunk_addr);
 }
 
 int image_save(struct proc_guest *g, struct xport *x,
 	       struct image_save_stats *st, struct image_save_verify *ver)
 {
 	struct proc_image img = { 0 };
-	struct conn_map cm = { 0 };
 	uint8_t *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, nfds = 0;
+	int *fds = NULL;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
-	ret = conn_map_get(g, &cm);
+	ret = daemon_fds(g, &fds, &nfds);
 	if (ret == 0)
 		ret = proc_image_capture(proc_guest_tracer(g), g->child.pidfd,
-					 cm.fds, cm.n, &img);
-	if (ret < 0) {
-		conn_map_free(&cm);
+					 fds, nfds, &img);
+	free(fds);
+	if (ret < 0)
 		return ret;
-	}
 	ret = check_supported(&img, st);
 	if (ret == 0)
-		ret = add_inputs(g, &cm, &img);
+		ret = add_inputs(g, &img);
 	if (ret == 0 && ver)
 		ret = digest_image(&img, ver);
 	if (ret == 0)
@@ -176,6 +143,5 @@ int image_save(struct proc_guest *g, struct xport *x,
 	}
 	free(buf);
 	proc_image_free(&img);
-	conn_map_free(&cm);
 	return ret;
 }

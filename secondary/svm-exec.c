@@ -157,39 +157,24 @@ static int open_missing(struct svm *v, const uint32_t *conns, size_t nconns)
 static int make_links(struct svm *v, const struct proc_image *img,
 		      struct proc_image_link *links, uint32_t *ids)
 {
-	size_t n = proc_guest_conns(v->exec, NULL, NULL, 0), i, j;
-	uint32_t *cid = calloc(n + 1, sizeof(*cid));
-	int *cfd = calloc(n + 1, sizeof(*cfd));
-	int ret = 0;
+	size_t i;
 
-	if (!cid || !cfd) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	n = proc_guest_conns(v->exec, cid, cfd, n);
 	for (i = 0; i < img->n_conns; i++) {
 		const struct proc_image_conn *c = &img->conns[i];
+		bool here = proc_guest_conn_by_port(v->exec, c->daemon_port,
+						    &ids[i], &links[i].fd) == 0;
 
-		for (j = 0; j < n; j++)
-			if (proc_image_local_port(cfd[j]) == c->daemon_port)
-				break;
-		if (j == n || c->input_len < c->unconsumed) {
+		if (!here || c->input_len < c->unconsumed) {
 			log_error("checkpoint: the PVM's fd %d (port %u) has "
 				  "%s", c->fd, c->daemon_port,
-				  j == n ? "no connection here" :
-					   "less input than it left unread");
-			ret = -EPROTO;
-			goto out;
+				  !here ? "no connection here" :
+					  "less input than it left unread");
+			return -EPROTO;
 		}
-		links[i].fd = cfd[j];
 		links[i].input = c->input;
 		links[i].input_len = c->unconsumed;
-		ids[i] = cid[j];
 	}
-out:
-	free(cid);
-	free(cfd);
-	return ret;
+	return 0;
 }
 
 /* Half-closed by its client on the primary: here too, once the input the
@@ -249,7 +234,7 @@ static int digest_svm(struct svm *v, const struct proc_image_link *links,
 	dg->nchunks = proc_image_nchunks(&now, dg->chunk_pages);
 	dg->digests = malloc((size_t)dg->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
 	ret = dg->digests ? proc_image_digests(&now, dg->chunk_pages,
-					       dg->digests) : -ENOMEM;
+					       dg->digests, NULL) : -ENOMEM;
 	proc_image_free(&now);
 	return ret;
 }

@@ -160,6 +160,21 @@ int proc_guest_input_tail(const struct proc_guest *g, uint32_t conn,
 	return 0;
 }
 
+int proc_guest_conn_by_port(const struct proc_guest *g, uint16_t port,
+			    uint32_t *id, int *fd)
+{
+	for (size_t i = 0; i < g->nconns; i++) {
+		const struct proc_conn *c = g->conns[i];
+
+		if (c->fd >= 0 && proc_conn_port(c->id) == port) {
+			*id = c->id;
+			*fd = c->fd;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 bool proc_guest_conn_shut(const struct proc_guest *g, uint32_t conn)
 {
 	const struct proc_conn *c = proc_conn_find(g, conn);

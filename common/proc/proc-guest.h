@@ -170,6 +170,13 @@ size_t proc_guest_drain(struct proc_guest *g);
 size_t proc_guest_conns(const struct proc_guest *g, uint32_t *ids, int *fds,
 			size_t max);
 
+/* The open connection whose daemon end has local port `port` (an image
+ * names connections so): its id and fd. Each was bound to
+ * proc_conn_port(id), and two open ones cannot share a port. 0 or
+ * -ENOENT. */
+int proc_guest_conn_by_port(const struct proc_guest *g, uint16_t port,
+			    uint32_t *id, int *fd);
+
 /* Whether the client half-closed conn (proc_guest_shutdown): its SHUT_WR
  * is given or waits for the queue, and the program may still hold it. */
 bool proc_guest_conn_shut(const struct proc_guest *g, uint32_t conn);

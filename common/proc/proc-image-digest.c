@@ -22,12 +22,12 @@ static void put_be64(uint8_t b[8], uint64_t v)
 }
 
 int proc_image_digests(const struct proc_image *img, uint32_t chunk_pages,
-		       uint8_t *out)
+		       uint8_t *out, uint64_t *addr)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint64_t in_chunk = 0;
 	unsigned int len;
-	uint8_t addr[8];
+	uint8_t be[8];
 	size_t r, p;
 	int ok = ctx != NULL;
 
@@ -35,10 +35,15 @@ int proc_image_digests(const struct proc_image *img, uint32_t chunk_pages,
 		const struct proc_image_run *run = &img->runs[r];
 
 		for (p = 0; ok && p < run->pages; p++) {
-			if (in_chunk == 0)
+			uint64_t at = run->addr + (uint64_t)p * PAGE;
+
+			if (in_chunk == 0) {
 				ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-			put_be64(addr, run->addr + (uint64_t)p * PAGE);
-			ok = ok && EVP_DigestUpdate(ctx, addr, sizeof(addr)) &&
+				if (addr)
+					*addr++ = at;
+			}
+			put_be64(be, at);
+			ok = ok && EVP_DigestUpdate(ctx, be, sizeof(be)) &&
 			     EVP_DigestUpdate(ctx, run->data + p * PAGE, PAGE);
 			if (ok && ++in_chunk == chunk_pages) {
 				ok = EVP_DigestFinal_ex(ctx, out, &len);
@@ -51,18 +56,4 @@ int proc_image_digests(const struct proc_image *img, uint32_t chunk_pages,
 		ok = EVP_DigestFinal_ex(ctx, out, &len);
 	EVP_MD_CTX_free(ctx);
 	return ok ? 0 : -ENOMEM;
-}
-
-uint64_t proc_image_chunk_addr(const struct proc_image *img,
-			       uint32_t chunk_pages, uint32_t i)
-{
-	uint64_t skip = (uint64_t)i * chunk_pages;
-	size_t r;
-
-	for (r = 0; r < img->n_runs; r++) {
-		if (skip < img->runs[r].pages)
-			return img->runs[r].addr + skip * PAGE;
-		skip -= img->runs[r].pages;
-	}
-	return 0;
 }

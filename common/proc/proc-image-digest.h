@@ -21,11 +21,9 @@
 
 uint32_t proc_image_nchunks(const struct proc_image *img,
 			    uint32_t chunk_pages);
-/* out holds proc_image_nchunks * 32 bytes. 0 or -errno. */
+/* out holds proc_image_nchunks * 32 bytes; addr (NULL: not wanted) as
+ * many addresses, each chunk's first page. 0 or -errno. */
 int proc_image_digests(const struct proc_image *img, uint32_t chunk_pages,
-		       uint8_t *out);
-/* The address of chunk i's first page (0 past the end). */
-uint64_t proc_image_chunk_addr(const struct proc_image *img,
-			       uint32_t chunk_pages, uint32_t i);
+		       uint8_t *out, uint64_t *addr);
 
 #endif
