@@ -24,6 +24,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=$(cd "${1:-$SRC/build}" && pwd)
 export COLO_BUILD=$B COLO_TMP_NAME=colo-bench-exec
 source "$SRC/tests/integration/lib.sh"
+source "$SRC/bench/bench-lib.sh"
 WAIT_STATE_POLL=0.1
 
 REDIS=/usr/bin/redis-server
@@ -65,12 +66,7 @@ bench() {
 echo "colo bench-exec: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores," \
 	"$(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 echo "measuring the limits..."
-cc -O2 -std=c11 -D_GNU_SOURCE -pthread -o "$T/loopback-tcp" \
-	"$SRC/bench/loopback-tcp.c" || fail "cannot compile bench/loopback-tcp.c"
-TCP_MIBS=$("$T/loopback-tcp" 2 | cut -d' ' -f1)
-AES_KBS=$(openssl speed -evp aes-256-gcm -seconds 2 -bytes 16384 2>/dev/null |
-	awk '$1 == "AES-256-GCM" { sub(/k$/, "", $2); print $2 }')
-[[ -n $AES_KBS ]] || fail "openssl speed printed no AES-256-GCM figure"
+measure_limits
 gen_creds "$T/tls"
 
 echo "redis-server alone..."
@@ -108,18 +104,7 @@ status_json "$PSOCK" >"$T/pair.after.json"
 
 echo "steady SET load, checkpoint every 1000 ms..."
 "$CTL" -s "$PSOCK" set checkpoint-delay 1000 >/dev/null
-redis-benchmark -p "$PPORT" -t set -n "$SET_N" -c "$CLIENTS" -r 100000 --csv \
-	>"$T/steady.csv" 2>"$T/steady.err" &
-bpid=$!
-PIDS+=("$bpid")
-: >"$T/steady.samples"
-while kill -0 "$bpid" 2>/dev/null; do
-	require_alive primary secondary
-	status_json "$PSOCK" >>"$T/steady.samples" 2>/dev/null && echo >>"$T/steady.samples"
-	sleep 0.2
-done
-wait "$bpid" || fail "redis-benchmark (steady): $(tail -n 3 "$T/steady.err")"
-forget "$bpid"
+steady_set steady "$SET_N" "$CLIENTS" -r 100000
 VERIFY=$("$CTL" -s "$PSOCK" verify 2>&1 | head -1) || true
 stop primary
 stop secondary

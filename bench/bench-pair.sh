@@ -36,6 +36,7 @@ B=$(cd "${1:-$SRC/build}" && pwd)
 # the scratch directory $T, and the helpers that start, watch and stop.
 export COLO_BUILD=$B COLO_TMP_NAME=colo-bench-pair
 source "$SRC/tests/integration/lib.sh"
+source "$SRC/bench/bench-lib.sh"
 # State polls at 10 Hz: cheap next to a live sync being measured.
 WAIT_STATE_POLL=0.1
 
@@ -69,14 +70,7 @@ echo
 
 # ---------------------------------------------------------------- limits
 echo "measuring the physical limits..."
-cc -O2 -std=c11 -D_GNU_SOURCE -pthread -o "$T/loopback-tcp" \
-	"$SRC/bench/loopback-tcp.c" || fail "cannot compile bench/loopback-tcp.c"
-TCP_MIBS=$("$T/loopback-tcp" 2 | cut -d' ' -f1)
-# openssl prints 1000s of bytes per second for the one block size asked.
-AES_KBS=$(openssl speed -evp aes-256-gcm -seconds 2 -bytes 16384 2>/dev/null |
-	awk '$1 == "AES-256-GCM" { sub(/k$/, "", $2); print $2 }')
-[[ -n $AES_KBS ]] || fail "openssl speed printed no AES-256-GCM figure"
-AES_MIBS=$(python3 -c "print('%.1f' % ($AES_KBS * 1000 / 2**20))")
+measure_limits
 
 gen_creds "$T/tls"
 
@@ -115,32 +109,10 @@ VERIFY=$("$CTL" -s "$PSOCK" verify 2>&1) || VERIFY="NOT IDENTICAL: $VERIFY"
 "$CTL" -s "$PSOCK" set checkpoint-delay 1000 >/dev/null ||
 	fail "set checkpoint-delay 1000 failed"
 
-# steady_set NAME ARGS...: SET load through the primary, status every 200 ms.
-steady_set() {
-	local name=$1 bpid; shift
-	status_json "$PSOCK" >"$T/$name.before.json"
-	cut -d' ' -f1 /proc/loadavg >"$T/$name.csv.load"
-	redis-benchmark -p "$PPORT" -t set -n "$SET_N" -c "$CLIENTS" "$@" --csv \
-		>"$T/$name.csv" 2>"$T/$name.err" &
-	bpid=$!
-	PIDS+=("$bpid")
-	: >"$T/$name.samples"
-	while kill -0 "$bpid" 2>/dev/null; do
-		require_alive primary secondary
-		status_json "$PSOCK" >>"$T/$name.samples" 2>/dev/null && echo >>"$T/$name.samples"
-		sleep 0.2
-	done
-	if ! wait "$bpid"; then
-		require_alive primary secondary
-		fail "redis-benchmark ($name) failed: $(tail -n 3 "$T/$name.err")"
-	fi
-	forget "$bpid"
-	status_json "$PSOCK" >"$T/$name.after.json"
-}
 echo "steady SET load, checkpoint every 1000 ms: one key..."
-steady_set set1
+steady_set set1 "$SET_N" "$CLIENTS"
 echo "steady SET load, checkpoint every 1000 ms: 100000 random keys (-r 100000)..."
-steady_set setr -r 100000
+steady_set setr "$SET_N" "$CLIENTS" -r 100000
 
 # ---------------------------------------------------------------- table 3
 "$CTL" -s "$PSOCK" set checkpoint-delay 20000 >/dev/null ||
