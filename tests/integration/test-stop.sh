@@ -137,11 +137,25 @@ start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$T/p.sock" \
 [[ $(redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000) == OK ]] ||
 	fail "DEBUG FILLRANDOM with --enable-debug-command=yes"
 PVM=$(status_get "$T/p.sock" guest_pid)
+sync_tries=0
 for side in secondary primary; do
-	start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-		--service "127.0.0.1:$SPORT" --control "$T/s.sock" \
-		--guest "$KV" "${KV_DEBUG[@]}" --insecure
-	wait_state "$T/p.sock" syncing 30
+	while :; do
+		start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+			--service "127.0.0.1:$SPORT" --control "$T/s.sock" \
+			--guest "$KV" "${KV_DEBUG[@]}" --insecure
+		wait_state "$T/p.sock" syncing 30
+		[[ $side == secondary ]] && break
+		# Frozen, the secondary holds the primary in live sync (its
+		# sender blocked on a full socket) for as long as the stop
+		# takes. A sync that ended before the freeze (a fast machine,
+		# a status answered late) is tried again.
+		kill -STOP "$PID_secondary"
+		[[ $(state_of "$T/p.sock") == syncing ]] && break
+		kill -CONT "$PID_secondary"
+		(( ++sync_tries < 5 )) ||
+			fail "live sync ended before the secondary was frozen, 5 times"
+		stop_within "$PID_secondary" "$LIMIT" "secondary, again" >/dev/null
+	done
 	if [[ $side == secondary ]]; then
 		# (The sync may just have reached its first checkpoint, or on
 		# an idle machine ended between the poll and the signal: the
@@ -151,6 +165,7 @@ for side in secondary primary; do
 		grep -o "leaving state [a-z]*" "$T/secondary.log" | tail -1
 	else
 		stopped primary "$PID_primary" "primary syncing" syncing "$PVM"
+		kill -CONT "$PID_secondary"
 		# (Or later, if the sync had just ended: any state will do,
 		# the stop is what is tested.)
 		stopped secondary "$PID_secondary" "secondary after a sync cut short" \
