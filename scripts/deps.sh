@@ -13,6 +13,11 @@ PACKAGES=(
 	redis-server tcl                               # --exec's program; Redis's own tests
 	python3 iproute2 procps                        # tests and the lab
 	clang libclang-rt-14-dev                       # fuzz targets (libFuzzer)
+	libinih-dev                                    # the config file (INI)
+	libsystemd-dev                                 # sd_notify: READY, STATUS, WATCHDOG
+	libmicrohttpd-dev curl prometheus              # /metrics, its scrape and promtool
+	scdoc bash-completion                          # man pages, colo-ctl completion
+	resource-agents pacemaker pacemaker-cli-utils corosync  # the OCF agent, ocf-tester
 )
 
 missing=()
@@ -27,7 +32,8 @@ if (( ${#missing[@]} )); then
 	fi
 	echo "deps.sh: installing ${missing[*]}"
 	apt-get update -qq
-	# Debian starts (and enables) a redis-server service on install.
+	# Debian starts (and enables) redis-server, prometheus, corosync and
+	# pacemaker services on install.
 	# colo runs redis-server itself, in its own namespaces; that service
 	# would only hold port 6379 on the host. A policy-rc.d that denies
 	# every start keeps invoke-rc.d and deb-systemd-invoke from starting
@@ -48,13 +54,16 @@ if (( ${#missing[@]} )); then
 	fi
 fi
 
-# Never a redis-server service, however it was installed: disabled, and
-# stopped if one runs (under systemd; elsewhere its init script's link).
-if dpkg-query -W -f='${Status}' redis-server 2>/dev/null | grep -q "ok installed"; then
+# Never a redis-server, prometheus, corosync or pacemaker service, however
+# they were installed: the tests start what they need themselves. Disabled,
+# and stopped if one runs (under systemd; elsewhere its init script's link).
+for svc in redis-server prometheus corosync pacemaker; do
+	dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q "ok installed" ||
+		continue
 	if [[ -d /run/systemd/system ]]; then
-		systemctl disable --now redis-server.service >/dev/null 2>&1 || true
-	elif [[ -x /etc/init.d/redis-server ]]; then
-		/etc/init.d/redis-server stop >/dev/null 2>&1 || true
-		update-rc.d redis-server disable >/dev/null 2>&1 || true
+		systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
+	elif [[ -x /etc/init.d/$svc ]]; then
+		"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+		update-rc.d "$svc" disable >/dev/null 2>&1 || true
 	fi
-fi
+done
