@@ -61,6 +61,7 @@ struct primary {
 	struct evloop *loop;
 	struct ctl_server *ctl;
 	_Atomic bool stop;              /* a stop was requested */
+	bool guest_died;                /* ...by the PVM's death: exit 1 */
 	int sig_fd;
 
 	struct ram_layout ram;

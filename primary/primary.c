@@ -304,10 +304,13 @@ static void on_pvm_close(void *opaque, uint32_t conn)
 	}
 }
 
+/* The service is gone with its guest: stop, and say so in the exit status
+ * (a supervisor's Restart=on-failure must see a failure, not a stop). */
 static void on_pvm_died(void *opaque)
 {
 	struct primary *p = opaque;
 
+	p->guest_died = true;
 	p->stop = true;
 }
 
@@ -586,7 +589,8 @@ int primary_run_adopted(const struct primary_opts *o,
 		proxy_tick(&p->proxy);
 		tick(p);
 	}
-	ret = !pvm_running(&p->pvm) && !p->stop ? -ECHILD : 0;
+	ret = p->guest_died || (!pvm_running(&p->pvm) && !p->stop) ?
+	      -ECHILD : 0;
 out:
 	teardown(p);
 	free(p);

@@ -162,8 +162,8 @@ if alive "$rpid" && [[ $(cat "/proc/$rpid/comm" 2>/dev/null) == redis-server ]];
 fi
 pass "SIGTERM stopped the daemon (status 0) and redis-server (pid $rpid)"
 
-# The program dying is the PVM dying: the daemon stops, saying so (with
-# the status a libcolo-guest's death gives today).
+# The program dying is the PVM dying: the daemon stops, saying so, with
+# exit status 1 (a failure, for systemd's Restart=on-failure).
 start primary2 "$PRIMARY" --service "127.0.0.1:$PORT" --control "$T/p2.sock" \
 	--exec-port 7000 --exec "$REDIS" --port 7000 --save '' --appendonly no
 rpid=$(status_get "$T/p2.sock" guest_pid)
@@ -174,11 +174,13 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 alive "$ppid" && fail "primary still running 5 s after its program died"
-wait "$ppid" || true
+rc=0; wait "$ppid" || rc=$?
 forget "$ppid"
+(( rc == 1 )) || fail "the primary exited $rc after its program died, not 1"
+
 grep -q "the program (pid $rpid) was killed by signal 9" "$T/primary2.log" ||
 	fail "no word of the program's death"
-pass "the program's death stops the daemon, saying how it died"
+pass "the program's death stops the daemon (exit 1), saying how it died"
 
 # Start-up: a program that exits, or never listens, is one line and exit 1.
 expect_start_error() {  # WANT SECONDS COMMAND-ARGS...
