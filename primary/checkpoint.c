@@ -96,13 +96,14 @@ static int send_memory(struct checkpoint *c, struct ckpt_result *res)
 	struct image_save_verify ver = {
 		.chunk_pages = RAM_DIGEST_CHUNK_PAGES,
 	};
+	struct image_save_idle idle = { c->ops->idle, c->opaque };
 	int64_t pages;
 	int ret;
 
 	if (c->pvm->is_exec) {
 		/* verify digests the image as it is sent: the PVM stays
 		 * stopped, so that is its memory now. */
-		ret = image_save(&c->pvm->exec, c->link->x, &st,
+		ret = image_save(&c->pvm->exec, c->link->x, &idle, &st,
 				 res->verify ? &ver : NULL);
 		if (ret == -ENOTSUP)
 			snprintf(c->refusal, sizeof(c->refusal), "%s",

@@ -64,7 +64,13 @@ static int add_inputs(struct proc_guest *g, struct proc_image *img)
 	return 0;
 }
 
-static int send_pieces(struct xport *x, const uint8_t *buf, size_t len)
+static int idle(const struct image_save_idle *i)
+{
+	return i && i->fn ? i->fn(i->opaque) : 0;
+}
+
+static int send_pieces(struct xport *x, const struct image_save_idle *i,
+		       const uint8_t *buf, size_t len)
 {
 	struct proto_msg m = { .type = PROTO_IMAGE };
 	size_t off;
@@ -79,7 +85,9 @@ static int send_pieces(struct xport *x, const uint8_t *buf, size_t len)
 		m.image.offset = off;
 		m.image.len = (uint32_t)(n < PROTO_MAX_DATA ? n : PROTO_MAX_DATA);
 		m.image.data = buf + off;
-		ret = proto_send(x, &m);
+		ret = idle(i);
+		if (ret == 0)
+			ret = proto_send(x, &m);
 		if (ret < 0)
 			return ret;
 	}
@@ -110,6 +118,7 @@ static int digest_image(const struct proc_image *img,
 }
 
 int image_save(struct proc_guest *g, struct xport *x,
+	       const struct image_save_idle *i,
 	       struct image_save_stats *st, struct image_save_verify *ver)
 {
 	struct proc_image img = { 0 };
@@ -129,8 +138,12 @@ int image_save(struct proc_guest *g, struct xport *x,
 	ret = check_supported(&img, st);
 	if (ret == 0)
 		ret = add_inputs(g, &img);
+	if (ret == 0)
+		ret = idle(i);
 	if (ret == 0 && ver)
 		ret = digest_image(&img, ver);
+	if (ret == 0)
+		ret = idle(i);
 	if (ret == 0)
 		ret = proc_image_encode(&img, &buf, &len);
 	if (ret == 0) {
@@ -139,7 +152,7 @@ int image_save(struct proc_guest *g, struct xport *x,
 		st->threads = img.n_threads;
 		st->fds = img.fds.n;
 		st->conns = img.n_conns;
-		ret = send_pieces(x, buf, len);
+		ret = send_pieces(x, i, buf, len);
 	}
 	free(buf);
 	proc_image_free(&img);

@@ -37,6 +37,15 @@ struct image_save_verify {
 	uint64_t *chunk_addr;
 };
 
+/* Called between the steps (capture, digests, encoding) and before each
+ * piece: heartbeats go on through a long save (a loaded host took 1.7 s
+ * over 15 MiB, past the secondary's failover timeout); non-zero (a stop
+ * request) ends the save with that value. */
+struct image_save_idle {
+	int (*fn)(void *opaque);
+	void *opaque;
+};
+
 /*
  * Captures the held program of g and sends it on x. Afterwards each
  * connection's input history keeps only what the program had not consumed
@@ -47,6 +56,7 @@ struct image_save_verify {
  * logged.
  */
 int image_save(struct proc_guest *g, struct xport *x,
+	       const struct image_save_idle *idle,
 	       struct image_save_stats *st, struct image_save_verify *ver);
 
 #endif

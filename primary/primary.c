@@ -69,7 +69,11 @@ int primary_wait_idle(void *opaque)
 {
 	struct primary *p = opaque;
 
-	if (p->state == COLO_STATE_COLO)
+	/* The main thread holds the link in colo state, and in syncing once
+	 * the migration thread is joined: during the first checkpoint, which
+	 * for an --exec program carries all of its memory. */
+	if (p->state == COLO_STATE_COLO ||
+	    (p->state == COLO_STATE_SYNCING && !p->mig.running && p->link.x))
 		link_heartbeat(&p->link, p->opts.heartbeat_ms);
 	return primary_stop_requested(p) ? -ECANCELED : 0;
 }
