@@ -20,7 +20,7 @@
 set -euo pipefail
 
 kind=$1 prog=$2 page=$3
-help=$("$prog" --help 2>&1) || true
+help=$("$prog" --help 2>/dev/null) || true   # stdout: a sanitizer's report is not help
 if [[ $kind == ctl ]]; then help=$("$prog" help); fi
 [[ -n $help ]] || { echo "FAIL: $prog printed no help"; exit 1; }
 name=$(head -n 1 "$page" | cut -d'(' -f1)   # colo-ctl(8): colo-ctl
