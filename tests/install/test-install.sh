@@ -79,9 +79,11 @@ got=$(PATH=$D$bindir:$PATH bash -c '
 	COMP_WORDS=(colo-ctl st); COMP_CWORD=1; _colo_ctl
 	echo "st: ${COMPREPLY[*]}"
 	COMP_WORDS=(colo-ctl status --); COMP_CWORD=2; _colo_ctl
-	echo "status --: ${COMPREPLY[*]}"' bash "$comp" 2>&1) ||
+	echo "status --: ${COMPREPLY[*]}"
+	COMP_WORDS=(colo-ctl -s "$2/tl"); COMP_CWORD=2; _colo_ctl
+	echo "-s: ${COMPREPLY[*]}"' bash "$comp" "$T" 2>&1) ||
 	fail "the completion: $got"
-[[ $got == *"complete -F _colo_ctl colo-ctl"*"st: status"*"status --: --json"* ]] ||
+[[ $got == *"complete -F _colo_ctl colo-ctl"*"st: status"*"status --: --json"*"-s: $T/tls" ]] ||
 	fail "the completion gives: $got"
 pass "bash completion"
 
