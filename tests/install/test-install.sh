@@ -10,15 +10,14 @@
 source "$COLO_SRC/tests/integration/lib.sh"
 
 # The layout this build installs to (its prefix and directories).
-dirs=$(meson introspect --buildoptions "$BUILD" | python3 -c '
+read -r bindir libexecdir libdir includedir datadir mandir < <(
+	meson introspect --buildoptions "$BUILD" | python3 -c '
 import json, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-p = o["prefix"]
-for k in ("bindir", "libexecdir", "libdir", "includedir", "datadir",
-          "mandir"):
-    v = o[k]
-    print(k, v if v.startswith("/") else p + "/" + v)')
-while read -r k v; do declare "$k=$v"; done <<<"$dirs"
+print(*(o[k] if o[k].startswith("/") else o["prefix"] + "/" + o[k]
+        for k in ("bindir", "libexecdir", "libdir", "includedir",
+                  "datadir", "mandir")))')
+[[ -n $mandir ]] || fail "meson introspect gave no install directories"
 
 D=$T/root
 meson install -C "$BUILD" --destdir "$D" --no-rebuild --quiet \
@@ -50,9 +49,11 @@ cp "$SRC/tests/install/tiny-guest/tiny-guest.c" "$T/src/"
 (cd "$T/src" && cc -std=c11 -Wall -Wextra -Werror -o tiny-guest \
 	tiny-guest.c $flags) >"$T/cc.log" 2>&1 || fail "tiny-guest build: $(cat "$T/cc.log")"
 # Each public header stands alone: it includes nothing that is not installed.
+cflags=$(pkg-config --cflags colo-guest)
 for h in colo-guest.h colo-guest-local.h; do
+	# shellcheck disable=SC2086 # the flags are words
 	echo "#include <$h>" | cc -std=c11 -Wall -Wextra -Werror -fsyntax-only \
-		-x c - $(pkg-config --cflags colo-guest) >"$T/cc.log" 2>&1 ||
+		-x c - $cflags >"$T/cc.log" 2>&1 ||
 		fail "$h alone: $(cat "$T/cc.log")"
 done
 pass "tiny-guest built out of tree with pkg-config ($flags)"
