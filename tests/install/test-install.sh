@@ -34,6 +34,12 @@ for f in "$libdir/libcolo-guest.a" "$libdir/pkgconfig/colo-guest.pc" \
 	 "$datadir/bash-completion/completions/colo-ctl"; do
 	[[ -f $D$f ]] || fail "$f not installed"
 done
+# The drill kills daemons: an operator's install has it only with -Dlab.
+lab=$(meson introspect --buildoptions "$BUILD" | python3 -c '
+import json, sys
+print(*(x["value"] for x in json.load(sys.stdin) if x["name"] == "lab"))')
+[[ $lab == True || ! -e $D$bindir/colo-drill ]] ||
+	fail "colo-drill installed without -Dlab=true"
 pass "the layout: programs, colo-kv in libexec, library, headers, .pc, man pages, completion"
 
 # A guest built as a third party would: its source copied out of the
