@@ -29,6 +29,7 @@ for f in "$bindir"/{colo-primary,colo-secondary,colo-ctl,colo-gen-certs} \
 	[[ -x $D$f ]] || fail "$f not installed, or not executable"
 done
 for f in "$libdir/libcolo-guest.a" "$libdir/pkgconfig/colo-guest.pc" \
+	 "$libdir/colo/colo-shim.so" \
 	 "$includedir"/colo/{colo-guest.h,colo-guest-local.h} \
 	 "$mandir"/man8/{colo-primary.8,colo-secondary.8,colo-ctl.8} \
 	 "$datadir/bash-completion/completions/colo-ctl"; do
@@ -40,7 +41,7 @@ import json, sys
 print(*(x["value"] for x in json.load(sys.stdin) if x["name"] == "lab"))')
 [[ $lab == True || ! -e $D$bindir/colo-drill ]] ||
 	fail "colo-drill installed without -Dlab=true"
-pass "the layout: programs, colo-kv in libexec, library, headers, .pc, man pages, completion"
+pass "the layout: programs, colo-kv in libexec, shim, library, headers, .pc, man pages, completion"
 
 # A guest built as a third party would: its source copied out of the
 # tree, and the compiler told nothing but what pkg-config says.
