@@ -35,8 +35,8 @@ struct colo_guest_ops {
 
 /*
  * Maps guest RAM, registers the dirty log and, unless resuming, sets up an
- * empty heap. Reads the COLO_GUEST_* environment (chan.h). NULL on failure,
- * after printing the reason to stderr.
+ * empty heap. Reads the COLO_GUEST_* environment its daemon sets. NULL on
+ * failure, after printing the reason to stderr.
  */
 struct colo_guest *colo_guest_init(void);
 /* Closes the channels and frees the handle (NULL is fine). Guest RAM stays
