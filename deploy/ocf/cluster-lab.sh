@@ -178,7 +178,7 @@ promoted() {
 addr_of() { labenv "CLIENT_ADDR_${HOST[$1]}"; }
 
 cmd_drill() {
-	local p other pid acked=0 v i
+	local p other pid acked=0 v
 	for _ in $(seq 90); do
 		p=$(promoted); [[ -n $p ]] && break; sleep 1
 	done
@@ -189,7 +189,7 @@ cmd_drill() {
 		sleep 1
 	done
 	echo "promoted: $p; $other in $(on "$other" "$W/bin/colo-ctl" -s /run/colo/colo.sock status --json | jq -r .state) state"
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		v=$(timeout 5 redis-cli -h "$(addr_of "$p")" -p 6379 INCR n) || break
 		acked=$v
 	done

@@ -91,6 +91,20 @@ incr() {
 	echo "${out##*$'\n'}"
 }
 
+# Bad parameters: the OCF code for each, and a reason naming the value.
+expect alpha validate-all 0
+expect alpha validate-all 6 OCF_RESKEY_peers="alpha=127.0.0.1:1 beta"
+grep -q "peers: 'beta' is not NODE=HOST:PORT" "$T/agent.log" ||
+	fail "no reason for a bad peers entry"
+expect alpha start 6 OCF_RESKEY_service=nowhere
+grep -q "'nowhere' is not HOST:PORT" "$T/agent.log" ||
+	fail "no reason for a bad service address"
+expect alpha validate-all 5 OCF_RESKEY_guest=/nonexistent/guest
+expect alpha validate-all 6 OCF_RESKEY_tls_creds=/nonexistent
+expect alpha monitor 7 OCF_RESKEY_guest=/nonexistent/guest \
+	OCF_RESKEY_CRM_meta_interval=0   # a probe where colo is not installed
+pass "bad parameters refused with 5 or 6 and a reason"
+
 expect alpha monitor 7
 expect alpha start 0
 expect beta start 0
@@ -98,6 +112,14 @@ expect alpha start 0   # a started resource starts again fine
 expect_node alpha 0 10 empty
 expect_node beta 0 10 empty
 pass "two nodes started unpromoted: monitor 0, empty, score 10"
+
+# A daemon that does not answer its control socket is a failure (1).
+kill -STOP "$(cat "$T/alpha.sock.pid")"
+rc=0; ra alpha monitor || rc=$?
+kill -CONT "$(cat "$T/alpha.sock.pid")"
+[[ $rc == 1 ]] || fail "monitor of a stopped (SIGSTOP) daemon returned $rc, not 1"
+expect alpha monitor 0
+pass "monitor of a daemon that does not answer: 1"
 
 # An empty node is not promoted while its peer holds state.
 echo "fenced 00000000000000aa 7" >"$T/cib/beta/colo-holds-colo"
