@@ -7,6 +7,9 @@
 # drive a promotable clone, with fake-crm-attribute standing in for the
 # cluster's node attributes, and every OCF code, promotion score and
 # acknowledged INCR is checked across demote, promote and a killed primary.
+# Its own scratch name: during one run here every /tmp/colo-test.* was
+# removed from outside while the test ran (a shared machine's cleanup).
+COLO_TMP_NAME=${COLO_TMP_NAME:-colo-ocf-test}
 source "$(dirname "$0")/lib.sh"
 command -v ocf-tester >/dev/null ||
 	{ echo "SKIP: ocf-tester missing (Debian package resource-agents)"; exit 77; }
