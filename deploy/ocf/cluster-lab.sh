@@ -170,9 +170,17 @@ cmd_up() {
 	on alpha cibadmin -C -o resources --xml-text "$(resource_xml)"
 }
 
-# The promoted node, from the cluster's view.
+# The promoted node, from the cluster's view (crm_mon's layout changes
+# while a transition runs; crm_resource --locate's does not).
 promoted() {
-	on alpha crm_mon -1 | sed -n 's/.*Promoted: \[ \([a-z]*\) \].*/\1/p'
+	on alpha crm_resource --locate -r colo-clone 2>/dev/null |
+		sed -n 's/.* running on: \([a-z]*\) Promoted$/\1/p'
+}
+
+# NODE's daemon serves (its own word, not the cluster's).
+serving() {
+	[[ $(on "$1" "$W/bin/colo-ctl" -s /run/colo/colo.sock status --json \
+		2>/dev/null | jq -r .role) == primary ]]
 }
 
 addr_of() { labenv "CLIENT_ADDR_${HOST[$1]}"; }
@@ -197,11 +205,12 @@ cmd_drill() {
 	echo "$acked INCRs acknowledged by $p; kill -9 of its daemon (pid $pid)"
 	on "$p" kill -KILL "$pid"
 	for _ in $(seq 120); do
-		[[ $(promoted) == "$other" ]] && break
+		[[ $(promoted) == "$other" ]] && serving "$other" && break
 		sleep 1
 	done
 	on alpha crm_mon -1
-	[[ $(promoted) == "$other" ]] || die "$other not promoted"
+	[[ $(promoted) == "$other" ]] && serving "$other" ||
+		die "$other not promoted"
 	v=$(timeout 5 redis-cli -h "$(addr_of "$other")" -p 6379 GET n)
 	echo "after the kill: $other promoted, n=$v, $acked acknowledged"
 	[[ $v == "$acked" ]] || die "acknowledged writes lost"
