@@ -170,11 +170,17 @@ expect beta monitor 7
 [[ $(holds beta) == stopped ]] || fail "a dead beta publishes $(holds beta)"
 wait_state "$T/alpha.sock" fenced 30
 expect_node alpha 0 500 fenced
-expect alpha promote 0
+# A fence_command that fails keeps alpha from serving; one that works lets it.
+expect alpha promote 1 OCF_RESKEY_fence_command="echo fence-said-no; exit 3"
+grep -q 'fence command failed: fence-said-no' "$T/agent.log" ||
+	fail "no reason for the failed fence command"
+expect_node alpha 0 500 fenced
+expect alpha promote 0 OCF_RESKEY_fence_command="touch $T/fenced-beta"
+[[ -f $T/fenced-beta ]] || fail "promote did not run the fence command"
 expect alpha monitor 8
 v=$(timeout 10 redis-cli -p "${SVC[alpha]}" GET n)
 [[ $v == "$acked" ]] || fail "after the kill, n is '$v', $acked acknowledged"
-pass "beta killed: monitor 7; alpha promoted with $v of $acked INCRs"
+pass "beta killed: monitor 7; fence_command failing: promote 1; alpha promoted with $v of $acked INCRs"
 
 # Pacemaker restarts beta (stop, start: an empty secondary); the serving
 # side's post-start notify protects itself with it.
