@@ -17,7 +17,7 @@ PACKAGES=(
 	libsystemd-dev                                 # sd_notify: READY, STATUS, WATCHDOG
 	libmicrohttpd-dev curl prometheus              # /metrics, its scrape and promtool
 	scdoc bash-completion                          # man pages, colo-ctl completion
-	resource-agents pacemaker pacemaker-cli-utils corosync  # the OCF agent, ocf-tester
+	resource-agents pacemaker pacemaker-cli-utils corosync jq  # the OCF agent (jq reads status --json), ocf-tester
 )
 
 missing=()
