@@ -33,7 +33,7 @@ static void put(char *buf, size_t len, const char *fmt, ...)
 static void status_line(struct primary *p, char *buf, size_t len)
 {
 	const char *peer = p->opts.secondary ? p->opts.secondary : "";
-	const char *who = p->took_over ? "took over; " : "";
+	const char *who = p->took_over ? "took over, " : "";
 	const char *dialling = p->redial && *peer ? "; dialling " : "";
 
 	if (p->state == COLO_STATE_COLO) {
