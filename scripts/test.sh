@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Installs what is needed, builds, and runs every test:
 #   build/        the normal build: every suite (unit, tls, rdma, locking,
-#                 fuzz-regress, integration)
+#                 fuzz-regress, integration, systemd)
 #   build-asan/   ASan+UBSan: unit, tls, rdma, fuzz-regress, integration
 #   build-tsan/   ThreadSanitizer: the locking tests, the units that run
 #                 threads, and integration tests whose daemons run their
@@ -42,7 +42,7 @@ run_suites() {  # BUILD-DIR [MESON-TEST-OPTIONS...] -- SUITE...
 }
 
 bash scripts/build.sh build
-run_suites build -- unit tls rdma locking fuzz-regress integration
+run_suites build -- unit tls rdma locking fuzz-regress integration systemd
 
 bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
 # The stop test repeats each state 10 times in the normal build, 3 here.
