@@ -30,7 +30,7 @@ block() { sed -n '/^# hardening: begin/,/^# hardening: end/p' "$1" | grep -v '^#
 # The unit's RuntimeDirectory (/run/colo), here one of our own: the control
 # sockets and the credentials (PrivateTmp hides $T).
 RUN=$(mktemp -d /run/colo-hardening.XXXXXX)
-trap 'rm -rf "$RUN"; cleanup' EXIT
+trap 'cleanup; rm -rf "$RUN"' EXIT
 
 # What each option does, as mount commands run in the new namespace (in
 # this order: fresh /tmp and /dev first, read-only last) and setpriv flags.
