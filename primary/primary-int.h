@@ -36,6 +36,7 @@
 #include "dirtylog.h"
 #include "link.h"
 #include "migration.h"
+#include "notify.h"
 #include "primary.h"
 #include "proto.h"
 #include "proxy.h"
@@ -63,6 +64,8 @@ struct primary {
 	_Atomic bool stop;              /* a stop was requested */
 	bool guest_died;                /* ...by the PVM's death: exit 1 */
 	int sig_fd;
+	struct notify notify;           /* systemd (notify-state.c) */
+	bool took_over;                 /* a secondary promoted in place */
 
 	struct ram_layout ram;
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
@@ -118,6 +121,11 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
 
 /* control.c */
 int primary_control_init(struct primary *p);
+
+/* notify-state.c: READY=1, then on every turn of the loop STATUS= when the
+ * state's line changed and WATCHDOG=1 when due (notify.h). */
+void primary_notify_ready(struct primary *p);
+void primary_notify_tick(struct primary *p);
 
 const char *colo_state_name(enum colo_state s);
 /* The state as the operator sees it (connecting until the hello is in). */

@@ -56,8 +56,13 @@ bool primary_stop_requested(struct primary *p)
 	struct signalfd_siginfo si;
 
 	if (read(p->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		char why[NOTIFY_STATUS_MAX];
+
 		log_info("signal %u: stopping, leaving state %s", si.ssi_signo,
 			 primary_state_name(p));
+		snprintf(why, sizeof(why), "stopping (signal %u), leaving "
+			 "state %s", si.ssi_signo, primary_state_name(p));
+		notify_stopping(&p->notify, why);
 		p->stop = true;
 	}
 	return p->stop;
@@ -75,6 +80,8 @@ int primary_wait_idle(void *opaque)
 	if (p->state == COLO_STATE_COLO ||
 	    (p->state == COLO_STATE_SYNCING && !p->mig.running && p->link.x))
 		link_heartbeat(&p->link, p->opts.heartbeat_ms);
+	/* A bounded wait of the main thread: the loop is not stuck. */
+	notify_watchdog(&p->notify, evloop_now_ms());
 	return primary_stop_requested(p) ? -ECANCELED : 0;
 }
 
@@ -529,6 +536,8 @@ int primary_run_adopted(const struct primary_opts *o,
 				      * close fd 0 */
 	p->state = COLO_STATE_STANDALONE;
 	p->ckpt.last_ms = p->last_tick_ms = evloop_now_ms();
+	notify_init(&p->notify);
+	p->took_over = adopt != NULL;
 
 	ret = setup(p, adopt);
 	if (ret < 0)
@@ -552,8 +561,10 @@ int primary_run_adopted(const struct primary_opts *o,
 		log_info("serving on %s, control on %s, %llu MiB guest RAM",
 			 o->service, o->control,
 			 (unsigned long long)(ram_layout_bytes(&p->ram) >> 20));
-	if (!adopt)
+	if (!adopt) {
 		fprintf(stderr, "ready\n");
+		primary_notify_ready(p);
+	}
 	p->redial = o->secondary != NULL;
 	if (o->secondary) {
 		ret = primary_sync_start(p);
@@ -570,6 +581,7 @@ int primary_run_adopted(const struct primary_opts *o,
 
 		if (timeout > TICK_MS)
 			timeout = TICK_MS;
+		timeout = notify_timeout_ms(&p->notify, now, timeout);
 		/* Secondary frames already read (see link_on_readable's
 		 * budget) wait for no event: just peek at the rest. */
 		if (link_buffered(p))
@@ -592,6 +604,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		proxy_flush_closing(&p->proxy);
 		proxy_tick(&p->proxy);
 		tick(p);
+		primary_notify_tick(p);
 	}
 	ret = p->guest_died || (!pvm_running(&p->pvm) && !p->stop) ?
 	      -ECHILD : 0;

@@ -3,7 +3,7 @@
 # Installs what is needed, builds, and runs every test:
 #   build/        the normal build: every suite (unit, tls, rdma, locking,
 #                 fuzz-regress, integration, install: `meson install`
-#                 into a scratch --destdir, then used from there)
+#                 into a scratch --destdir, then used from there; systemd)
 #   build-asan/   ASan+UBSan: unit, tls, rdma, fuzz-regress, integration
 #   build-tsan/   ThreadSanitizer: the locking tests, the units that run
 #                 threads, and integration tests whose daemons run their
@@ -43,7 +43,7 @@ run_suites() {  # BUILD-DIR [MESON-TEST-OPTIONS...] -- SUITE...
 }
 
 bash scripts/build.sh build
-run_suites build -- unit tls rdma locking fuzz-regress integration install
+run_suites build -- unit tls rdma locking fuzz-regress integration install systemd
 
 bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
 # The stop test repeats each state 10 times in the normal build, 3 here.

@@ -21,6 +21,7 @@
 #include "failover.h"
 #include "incoming.h"
 #include "last-error.h"
+#include "notify.h"
 #include "sec-link.h"
 #include "secondary.h"
 #include "svm.h"
@@ -37,6 +38,7 @@ struct secondary {
 	bool stop_signalled;         /* SIGTERM/SIGINT: stop, never take over */
 	int sig_fd;
 	int listen_fd;
+	struct notify notify;        /* systemd (notify-state.c) */
 	struct xport_tls_ctx *tls;
 	struct last_error last_error;
 	bool wired;                  /* the units below are initialised */
@@ -50,5 +52,10 @@ struct secondary {
 
 /* control.c */
 int secondary_control_init(struct secondary *s);
+
+/* notify-state.c: READY=1, then on every turn of the loop STATUS= when the
+ * state's line changed and WATCHDOG=1 when due (notify.h). */
+void secondary_notify_ready(struct secondary *s);
+void secondary_notify_tick(struct secondary *s);
 
 #endif

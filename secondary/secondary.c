@@ -29,11 +29,19 @@ static bool stop_requested(void *opaque)
 	struct secondary *s = opaque;
 	struct signalfd_siginfo si;
 
+	/* Called from every bounded wait outside the loop (the fence, a
+	 * checkpoint's): the daemon is not stuck. */
+	notify_watchdog(&s->notify, evloop_now_ms());
 	if (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		char why[NOTIFY_STATUS_MAX];
+
 		log_info("signal %u: stopping, leaving state %s%s", si.ssi_signo,
 			 in_state_name(s->in.state),
 			 failover_taking_over(&s->failover) ?
 			 " (the takeover is abandoned)" : "");
+		snprintf(why, sizeof(why), "stopping (signal %u), leaving "
+			 "state %s", si.ssi_signo, in_state_name(s->in.state));
+		notify_stopping(&s->notify, why);
 		s->stop = true;
 		s->stop_signalled = true;
 	}
@@ -216,11 +224,13 @@ int secondary_run(const struct secondary_opts *o)
 	s->opts = *o;
 	s->sig_fd = -1;
 	s->listen_fd = -1;
+	notify_init(&s->notify);
 	ret = setup(s);
 	if (ret == 0) {
 		log_info("waiting for the primary on %s (%s)", o->listen,
 			 o->insecure ? "plain TCP, --insecure" : "TLS 1.3");
 		fprintf(stderr, "ready\n");
+		secondary_notify_ready(s);
 	}
 	while (ret == 0 && running(s)) {
 		int timeout = sec_link_busy(&s->link) ?
@@ -230,6 +240,8 @@ int secondary_run(const struct secondary_opts *o)
 		 * other sockets before going back to them. */
 		if (sec_link_has_buffered(&s->link))
 			timeout = 0;
+		timeout = notify_timeout_ms(&s->notify, evloop_now_ms(),
+					    timeout);
 		ret = evloop_run_once(s->loop, timeout);
 		if (ret == -EINTR)
 			ret = 0;
@@ -238,6 +250,7 @@ int secondary_run(const struct secondary_opts *o)
 		if (running(s))
 			sec_link_resume(&s->link);
 		sec_link_tick(&s->link);
+		secondary_notify_tick(s);
 	}
 	if (ret < 0)
 		log_error("stopping: %s", strerror(-ret));
