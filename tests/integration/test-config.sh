@@ -85,9 +85,14 @@ assert d["checkpoint-delay"].endswith("primary.conf:9"), d
 assert c["section"] == "primary", c' || fail "config --json: origins wrong"
 pass "colo-ctl config prints what --print-config does, on both daemons"
 
-# 2. A flag overrides the file's value.
+# A promoted secondary still answers with the file it started from.
 stop primary
+wait_state "$SSOCK" standalone 30 secondary
+same_config secondary "$SSOCK" "$SECONDARY" --config "$T/secondary.conf"
+pass "after a takeover, colo-ctl config still prints the secondary's file"
 stop secondary
+
+# 2. A flag overrides the file's value.
 write_confs
 start secondary "$SECONDARY" --config "$T/secondary.conf"
 start primary "$PRIMARY" --config "$T/primary.conf" --checkpoint-delay 7000
@@ -98,8 +103,8 @@ wait_state "$PSOCK" colo 60 primary secondary
 same_config primary "$PSOCK" "$PRIMARY" --config "$T/primary.conf" --checkpoint-delay 7000
 grep -qx "checkpoint-delay = 7000" "$T/primary.running" || fail "config: not the flag's value"
 pass "a flag overrides the file's value (status and colo-ctl config say 7000)"
-stop primary
 stop secondary
+stop primary
 
 # 3. Bad files: one exact line each, exit 2, whatever else is right.
 expect_refusal() {  # WANT COMMAND...
