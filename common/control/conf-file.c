@@ -145,8 +145,10 @@ int conf_parse_args(struct conf *c, int argc, char **argv, char *why,
 		if (spec->rest_option && !strcmp(e.opt->name, spec->rest_option))
 			/* argv ends with NULL: the rest is the program's. */
 			e.rest = (const char *const *)&argv[optind];
-		if (list_push(&c->args, &e))
+		if (list_push(&c->args, &e)) {
+			snprintf(why, len, "out of memory");
 			return -ENOMEM;
+		}
 		if (e.rest)
 			return 0;
 	}
