@@ -39,6 +39,8 @@ static const struct {
 	  "Secondary: discard its fenced SVM so a new primary may sync it" },
 	{ "protect", protect_main, "HOST:PORT",
 	  "Live-sync a new secondary and be protected by it" },
+	{ "config", config_main, "[--json]",
+	  "Print the daemon's configuration (file and flags) as INI" },
 	{ "help", help_main, "", "Show this message" },
 };
 

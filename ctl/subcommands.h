@@ -23,6 +23,7 @@ int set_main(const struct cli *cli, int argc, char *argv[]);
 int failover_main(const struct cli *cli, int argc, char *argv[]);
 int drop_fenced_main(const struct cli *cli, int argc, char *argv[]);
 int protect_main(const struct cli *cli, int argc, char *argv[]);
+int config_main(const struct cli *cli, int argc, char *argv[]);
 int help_main(const struct cli *cli, int argc, char *argv[]);
 
 #endif

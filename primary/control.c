@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf-file.h"
 #include "ctl-server.h"
 #include "digest.h"
 #include "evloop.h"
@@ -344,6 +345,22 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 	return 0;
 }
 
+/* The file and flags this process started with (conf-file.h). */
+static int cmd_query_config(void *opaque, json_object *args,
+			    json_object **ret, struct ctl_error *err)
+{
+	struct primary *p = opaque;
+
+	(void)args;
+	if (!p->opts.conf) {
+		ctl_error_set(err, "GenericError",
+			      "no configuration kept by this daemon");
+		return -ENOENT;
+	}
+	*ret = conf_json(p->opts.conf);
+	return 0;
+}
+
 static const struct ctl_command primary_commands[] = {
 	{ "protect", cmd_protect, "secondary" },
 	{ "failover", cmd_failover, NULL },
@@ -351,6 +368,7 @@ static const struct ctl_command primary_commands[] = {
 	{ "checkpoint", cmd_checkpoint, NULL },
 	{ "verify", cmd_verify, NULL },
 	{ "set", cmd_set, "name,value" },
+	{ "query-config", cmd_query_config, NULL },
 	{ NULL, NULL, NULL },
 };
 

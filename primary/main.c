@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* colo-primary: command line. Bad flags stop start-up with a one-line reason. */
+/* colo-primary: command line and config file. A bad flag or key stops
+ * start-up with a one-line reason. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf-file.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "primary.h"
@@ -14,9 +16,12 @@
 
 /* --tls-authz may repeat; a pair has few members. */
 #define MAX_AUTHZ 32
+/* Read when there and no --config is given. */
+#define DEFAULT_CONFIG "/etc/colo/primary.conf"
 
 static const char usage[] =
-	"usage: colo-primary --service HOST:PORT --control PATH --guest PATH\n"
+	"usage: colo-primary [--config PATH] [--print-config]\n"
+	"                    --service HOST:PORT --control PATH --guest PATH\n"
 	"                    [--secondary HOST:PORT]\n"
 	"                    (--tls-creds DIR [--tls-hostname NAME]\n"
 	"                     [--tls-authz ID]... | --insecure)\n"
@@ -27,16 +32,22 @@ static const char usage[] =
 	"  --exec runs an unmodified program (an absolute path) that listens\n"
 	"  on --exec-port; it takes the rest of the command line, so it comes\n"
 	"  last. The secondary runs the same PROGRAM and ARGS with --exec.\n"
+	"  --config PATH: an INI file, keys under [primary] named as the flags\n"
+	"  (default " DEFAULT_CONFIG ", if there); flags override it.\n"
+	"  --print-config: print the configuration as such a file, and exit.\n"
 	"tunables:\n";
 
 /* A tunable's getopt value is OPT_TUNABLE + its id. */
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_TLS_HOST,
        OPT_TLS_AUTHZ, OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT,
-       OPT_TUNABLE = 512 };
+       OPT_CONFIG, OPT_PRINT_CONFIG, OPT_TUNABLE = 512 };
 
-/* The tunables' entries follow these (see main). */
+/* The tunables' entries follow these (see main). Each is also a key of
+ * the config file (conf-file.h), but config, print-config and help. */
 static const struct option fixed_options[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "guest", required_argument, NULL, OPT_GUEST },
@@ -52,6 +63,9 @@ static const struct option fixed_options[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 };
 #define NFIXED (sizeof(fixed_options) / sizeof(fixed_options[0]))
+
+/* The keys that may be given again, each time one more value. */
+static const char *const repeatable[] = { "guest-arg", "tls-authz", NULL };
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 						    noreturn));
@@ -104,100 +118,122 @@ static void check_exec(const struct primary_opts *o, size_t ngargs)
 		die("--exec-port PORT is required with --exec");
 }
 
-static void parse_tunable(struct primary_opts *o, enum tunable_id id,
-			  const char *arg)
-{
-	char why[256];
-	uint64_t v;
+/* Where the repeatable flags' values go. */
+struct lists {
+	const char **authz;     /* MAX_AUTHZ */
+	const char **gargs;     /* room for every entry */
+	size_t ngargs;
+	enum log_level level;
+};
 
-	if (tunable_parse(&tunables[id], arg, &v, why, sizeof(why)))
-		die("%s", why);
-	primary_opts_set(o, id, v);
+/* One flag, or one key of the file: where names it in an error. */
+static void apply(struct primary_opts *o, struct lists *l,
+		  const struct conf_entry *e)
+{
+	const char *arg = e->value;
+	char where[320], why[512];
+	uint64_t v;
+	int id;
+
+	conf_where(e, where, sizeof(where));
+	switch (e->opt->val) {
+	case OPT_SERVICE: o->service = arg; break;
+	case OPT_CONTROL: o->control = arg; break;
+	case OPT_GUEST:
+		if (o->guest)
+			die("%s and --exec exclude each other", where);
+		o->guest = arg;
+		break;
+	case OPT_EXEC:
+		if (o->guest)
+			die("%s and --guest exclude each other", where);
+		o->exec = true;
+		o->guest = arg;
+		o->guest_args = e->rest;
+		break;
+	case OPT_EXEC_PORT: o->exec_port = parse_port(where, arg); break;
+	case OPT_GUEST_ARG: l->gargs[l->ngargs++] = arg; break;
+	case OPT_SECONDARY: o->secondary = arg; break;
+	case OPT_TLS: o->tls_creds = arg; break;
+	case OPT_TLS_HOST:
+		if (!*arg)
+			die("%s: empty name", where);
+		o->tls_hostname = arg;
+		break;
+	case OPT_TLS_AUTHZ:
+		if (!*arg)
+			die("%s: empty identity", where);
+		if (o->ntls_authz == MAX_AUTHZ)
+			die("%s: more than %d identities", where, MAX_AUTHZ);
+		l->authz[o->ntls_authz++] = arg;
+		break;
+	case OPT_INSECURE: o->insecure = true; break;
+	case OPT_VERBOSE: l->level = LOG_LVL_DEBUG; break;
+	default:
+		id = e->opt->val - OPT_TUNABLE;
+		if (id < 0 || id >= TUNABLE__MAX)
+			die("%s: not a setting", where);
+		if (tunable_parse_as(&tunables[id], arg, where, &v, why,
+				     sizeof(why)))
+			die("%s", why);
+		primary_opts_set(o, (enum tunable_id)id, v);
+	}
 }
 
 int main(int argc, char **argv)
 {
 	struct primary_opts o;
 	const char *authz[MAX_AUTHZ];
-	enum log_level level = LOG_LVL_INFO;
-	/* --guest-arg's in order, NULL-ended: never more than our own
-	 * arguments. On the stack, so every early return is leak-free. */
-	const char *gargs[argc + 1];
-	size_t ngargs = 0;
+	struct lists l = { .authz = authz, .level = LOG_LVL_INFO };
 	struct option options[NFIXED + TUNABLE__MAX + 1];
-	char why[320];
-	size_t nopt;
-	int c, ret;
+	const struct conf_spec spec = {
+		.daemon = "colo-primary", .section = "primary",
+		.default_path = DEFAULT_CONFIG, .options = options,
+		.repeatable = repeatable, .rest_option = "exec",
+	};
+	struct conf conf;
+	char why[640];
+	size_t nopt, i;
+	char *ini;
+	int ret;
 
 	memcpy(options, fixed_options, sizeof(fixed_options));
 	nopt = NFIXED + tunables_options(TUNABLE_PRIMARY, OPT_TUNABLE,
 					 options + NFIXED);
 	memset(&options[nopt], 0, sizeof(options[nopt]));
+	conf_init(&conf, &spec);
+	ret = conf_parse_args(&conf, argc, argv, why, sizeof(why));
+	if (ret == CONF_USAGE) {
+		print_usage(stderr);
+		return 2;
+	}
+	if (ret < 0)
+		die("%s", why);
+	if (conf.help) {
+		print_usage(stdout);
+		return 0;
+	}
+	if (conf_read_file(&conf, why, sizeof(why)) < 0)
+		die("%s", why);
+
+	/* --guest-arg's in order, NULL-ended: never more than the entries.
+	 * On the stack, so every early return is leak-free. */
+	const char *gargs[conf.entries.n + 1];
+
 	memset(gargs, 0, sizeof(gargs));
+	l.gargs = gargs;
 	primary_opts_defaults(&o);
 	o.tls_authz = authz;
 	o.guest_args = gargs;
-	/* "+": no reordering, so that nothing after --exec PROGRAM (its own
-	 * arguments) is taken for ours. */
-	while (!o.exec &&
-	       (c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_SERVICE: o.service = optarg; break;
-		case OPT_CONTROL: o.control = optarg; break;
-		case OPT_GUEST:
-			if (o.guest)
-				die("--guest and --exec exclude each other");
-			o.guest = optarg;
-			break;
-		case OPT_EXEC:
-			if (o.guest)
-				die("--exec and --guest exclude each other");
-			o.exec = true;
-			o.guest = optarg;
-			/* argv ends with NULL: the rest is the program's. */
-			o.guest_args = (const char *const *)&argv[optind];
-			break;
-		case OPT_EXEC_PORT:
-			o.exec_port = parse_port("--exec-port", optarg);
-			break;
-		case OPT_GUEST_ARG: gargs[ngargs++] = optarg; break;
-		case OPT_SECONDARY: o.secondary = optarg; break;
-		case OPT_TLS: o.tls_creds = optarg; break;
-		case OPT_TLS_HOST:
-			if (!*optarg)
-				die("--tls-hostname: empty name");
-			o.tls_hostname = optarg;
-			break;
-		case OPT_TLS_AUTHZ:
-			if (!*optarg)
-				die("--tls-authz: empty identity");
-			if (o.ntls_authz == MAX_AUTHZ)
-				die("--tls-authz: more than %d identities",
-				    MAX_AUTHZ);
-			authz[o.ntls_authz++] = optarg;
-			break;
-		case OPT_INSECURE: o.insecure = true; break;
-		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
-		case OPT_HELP: print_usage(stdout); return 0;
-		default:
-			if (c < OPT_TUNABLE ||
-			    c >= OPT_TUNABLE + TUNABLE__MAX) {
-				print_usage(stderr);
-				return 2;
-			}
-			parse_tunable(&o, (enum tunable_id)(c - OPT_TUNABLE),
-				      optarg);
-		}
-	}
-	if (!o.exec && optind < argc)
-		die("unexpected argument '%s'", argv[optind]);
+	for (i = 0; i < conf.entries.n; i++)
+		apply(&o, &l, &conf.entries.v[i]);
 	if (!o.service)
 		die("--service HOST:PORT is required");
 	if (!o.control)
 		die("--control PATH is required");
 	if (!o.guest)
 		die("--guest PATH (or --exec PROGRAM [ARGS...]) is required");
-	check_exec(&o, ngargs);
+	check_exec(&o, l.ngargs);
 	if (o.failover_timeout_ms <= o.heartbeat_ms)
 		die("--failover-timeout-ms must be longer than --heartbeat-ms");
 	if (o.tls_creds && o.insecure)
@@ -207,13 +243,25 @@ int main(int argc, char **argv)
 	if (o.secondary && !o.tls_creds && !o.insecure)
 		die("--secondary needs --tls-creds DIR (or --insecure for "
 		    "plain TCP)");
+	if (conf.print) {
+		ini = conf_ini(&conf);
+		if (!ini)
+			die("--print-config: out of memory");
+		fputs(ini, stdout);
+		free(ini);
+		conf_deinit(&conf);
+		return 0;
+	}
+	o.conf = &conf;
 
-	log_init("colo-primary", level);
+	log_init("colo-primary", l.level);
 	/* Say it now, in one line, rather than when the first guest starts. */
 	if (dirtylog_probe(why, sizeof(why)) < 0) {
 		log_error("%s", why);
+		conf_deinit(&conf);
 		return 1;
 	}
 	ret = primary_run(&o);
+	conf_deinit(&conf);
 	return ret < 0 ? 1 : 0;
 }

@@ -17,6 +17,8 @@
 #include "ramblock.h"
 #include "tunables.h"
 
+struct conf;
+
 /* The tunables' fields are filled from the table
  * (common/control/tunables.h). */
 struct primary_opts {
@@ -51,6 +53,9 @@ struct primary_opts {
 					 * stop reading that client */
 	uint64_t max_held_output;       /* held for comparison: checkpoint */
 	unsigned max_clients;           /* 0: from RLIMIT_NOFILE */
+	/* The file and flags it started with, for query-config; NULL:
+	 * none kept (conf-file.h). */
+	const struct conf *conf;
 };
 
 /*

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 
+#include "conf-file.h"
 #include "ctl-server.h"
 #include "digest.h"
 #include "secondary-int.h"
@@ -120,11 +121,28 @@ static int cmd_drop_fenced(void *opaque, json_object *args, json_object **ret,
 	return 0;
 }
 
+/* The file and flags this process started with (conf-file.h). */
+static int cmd_query_config(void *opaque, json_object *args,
+			    json_object **ret, struct ctl_error *err)
+{
+	struct secondary *s = opaque;
+
+	(void)args;
+	if (!s->opts.conf) {
+		ctl_error_set(err, "GenericError",
+			      "no configuration kept by this daemon");
+		return -ENOENT;
+	}
+	*ret = conf_json(s->opts.conf);
+	return 0;
+}
+
 static const struct ctl_command secondary_commands[] = {
 	/* None takes arguments: the server refuses any before we run. */
 	{ "status", cmd_status, NULL },
 	{ "failover", cmd_failover, NULL },
 	{ "drop-fenced", cmd_drop_fenced, NULL },
+	{ "query-config", cmd_query_config, NULL },
 	{ NULL, NULL, NULL },
 };
 

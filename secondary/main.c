@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
-/* colo-secondary: command line. Bad flags stop start-up with a one-line reason. */
+/* colo-secondary: command line and config file. A bad flag or key stops
+ * start-up with a one-line reason. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf-file.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "secondary.h"
@@ -13,9 +16,12 @@
 
 /* --tls-authz may repeat; a pair has few members. */
 #define MAX_AUTHZ 32
+/* Read when there and no --config is given. */
+#define DEFAULT_CONFIG "/etc/colo/secondary.conf"
 
 static const char usage[] =
-	"usage: colo-secondary --listen HOST:PORT --service HOST:PORT\n"
+	"usage: colo-secondary [--config PATH] [--print-config]\n"
+	"                      --listen HOST:PORT --service HOST:PORT\n"
 	"                      --control PATH --guest PATH\n"
 	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
@@ -25,6 +31,9 @@ static const char usage[] =
 	"  --exec: the SVM is an unmodified program, started as the primary's\n"
 	"  (the same PROGRAM and ARGS, an absolute path); it takes the rest of\n"
 	"  the command line, so it comes last\n"
+	"  --config PATH: an INI file, keys under [secondary] named as the flags\n"
+	"  (default " DEFAULT_CONFIG ", if there); flags override it.\n"
+	"  --print-config: print the configuration as such a file, and exit.\n"
 	"tunables (all but heartbeat-ms and failover-timeout-ms serve as\n"
 	"primary after a takeover, until a checkpoint brings the old\n"
 	"primary's values):\n";
@@ -32,10 +41,14 @@ static const char usage[] =
 /* A tunable's getopt value is OPT_TUNABLE + its id. */
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_FENCE, OPT_TLS_AUTHZ,
-       OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT, OPT_TUNABLE = 512 };
+       OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT, OPT_CONFIG,
+       OPT_PRINT_CONFIG, OPT_TUNABLE = 512 };
 
-/* The tunables' entries follow these (see main). */
+/* The tunables' entries follow these (see main). Each is also a key of
+ * the config file (conf-file.h), but config, print-config and help. */
 static const struct option fixed_options[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
@@ -52,10 +65,22 @@ static const struct option fixed_options[] = {
 };
 #define NFIXED (sizeof(fixed_options) / sizeof(fixed_options[0]))
 
-static int die(const char *msg)
+/* The keys that may be given again, each time one more value. */
+static const char *const repeatable[] = { "guest-arg", "tls-authz", NULL };
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
+						    noreturn));
+
+static void die(const char *fmt, ...)
 {
-	fprintf(stderr, "colo-secondary: %s\n", msg);
-	return 2;
+	va_list ap;
+
+	fprintf(stderr, "colo-secondary: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(2);
 }
 
 /* 0, or the port's value; a bad one is reported by the caller. */
@@ -93,121 +118,158 @@ static void print_usage(FILE *f)
 	tunables_print_help(f, TUNABLE_SECONDARY);
 }
 
+/* Where the repeatable flags' values go. */
+struct lists {
+	const char **authz;     /* MAX_AUTHZ */
+	const char **gargs;     /* room for every entry */
+	size_t ngargs;
+	enum log_level level;
+};
+
+/* One flag, or one key of the file: where names it in an error. */
+static void apply(struct secondary_opts *o, struct lists *l,
+		  const struct conf_entry *e)
+{
+	const char *arg = e->value;
+	char where[320], why[512];
+	uint64_t v;
+	int id, port;
+
+	conf_where(e, where, sizeof(where));
+	switch (e->opt->val) {
+	case OPT_LISTEN: o->listen = arg; break;
+	case OPT_SERVICE: o->service = arg; break;
+	case OPT_CONTROL: o->control = arg; break;
+	case OPT_GUEST:
+		if (o->guest)
+			die("%s and --exec exclude each other", where);
+		o->guest = arg;
+		break;
+	case OPT_EXEC:
+		if (o->guest)
+			die("%s and --guest exclude each other", where);
+		o->exec = true;
+		o->guest = arg;
+		o->guest_args = e->rest;
+		break;
+	case OPT_EXEC_PORT:
+		port = port_of(arg);
+		if (!port)
+			die("%s: not a TCP port (1-65535)", where);
+		o->exec_port = (uint16_t)port;
+		break;
+	case OPT_GUEST_ARG: l->gargs[l->ngargs++] = arg; break;
+	case OPT_TLS: o->tls_creds = arg; break;
+	case OPT_TLS_AUTHZ:
+		if (!*arg)
+			die("%s: empty identity", where);
+		if (o->ntls_authz == MAX_AUTHZ)
+			die("%s: too many identities", where);
+		l->authz[o->ntls_authz++] = arg;
+		break;
+	case OPT_INSECURE: o->insecure = true; break;
+	case OPT_FENCE:
+		if (!*arg)
+			die("%s: empty command", where);
+		o->fence_cmd = arg;
+		break;
+	case OPT_VERBOSE: l->level = LOG_LVL_DEBUG; break;
+	default:
+		id = e->opt->val - OPT_TUNABLE;
+		if (id < 0 || id >= TUNABLE__MAX)
+			die("%s: not a setting", where);
+		if (tunable_parse_as(&tunables[id], arg, where, &v, why,
+				     sizeof(why)))
+			die("%s", why);
+		tunables_put(&o->tunables, (enum tunable_id)id, v);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct secondary_opts o = { 0 };
-	const struct tunable *t;
 	const char *authz[MAX_AUTHZ];
-	uint64_t v;
-	enum log_level level = LOG_LVL_INFO;
-	/* --guest-arg's in order, NULL-ended: never more than our own
-	 * arguments. On the stack, so every early return is leak-free. */
-	const char *gargs[argc + 1];
-	size_t ngargs = 0;
+	struct lists l = { .authz = authz, .level = LOG_LVL_INFO };
 	struct option options[NFIXED + TUNABLE__MAX + 1];
-	char why[320];
-	size_t nopt;
-	int c, ret;
+	const struct conf_spec spec = {
+		.daemon = "colo-secondary", .section = "secondary",
+		.default_path = DEFAULT_CONFIG, .options = options,
+		.repeatable = repeatable, .rest_option = "exec",
+	};
+	struct conf conf;
+	char why[640];
+	size_t nopt, i;
+	char *ini;
+	int ret;
 
 	memcpy(options, fixed_options, sizeof(fixed_options));
 	nopt = NFIXED + tunables_options(TUNABLE_SECONDARY, OPT_TUNABLE,
 					 options + NFIXED);
 	memset(&options[nopt], 0, sizeof(options[nopt]));
+	conf_init(&conf, &spec);
+	ret = conf_parse_args(&conf, argc, argv, why, sizeof(why));
+	if (ret == CONF_USAGE) {
+		print_usage(stderr);
+		return 2;
+	}
+	if (ret < 0)
+		die("%s", why);
+	if (conf.help) {
+		print_usage(stdout);
+		return 0;
+	}
+	if (conf_read_file(&conf, why, sizeof(why)) < 0)
+		die("%s", why);
+
+	/* --guest-arg's in order, NULL-ended: never more than the entries.
+	 * On the stack, so every early return is leak-free. */
+	const char *gargs[conf.entries.n + 1];
+
 	memset(gargs, 0, sizeof(gargs));
+	l.gargs = gargs;
 	o.guest_args = gargs;
 	o.tls_authz = authz;
 	/* The table's defaults, the same a primary starts from. */
 	tunables_carried_defaults(&o.tunables);
-
-	/* "+": no reordering, so that nothing after --exec PROGRAM (its own
-	 * arguments) is taken for ours. */
-	while (!o.exec &&
-	       (c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_LISTEN: o.listen = optarg; break;
-		case OPT_SERVICE: o.service = optarg; break;
-		case OPT_CONTROL: o.control = optarg; break;
-		case OPT_GUEST:
-			if (o.guest)
-				return die("--guest and --exec exclude each "
-					   "other");
-			o.guest = optarg;
-			break;
-		case OPT_EXEC:
-			if (o.guest)
-				return die("--exec and --guest exclude each "
-					   "other");
-			o.exec = true;
-			o.guest = optarg;
-			/* argv ends with NULL: the rest is the program's. */
-			o.guest_args = (const char *const *)&argv[optind];
-			break;
-		case OPT_EXEC_PORT:
-			c = port_of(optarg);
-			if (!c)
-				return die("--exec-port: not a TCP port "
-					   "(1-65535)");
-			o.exec_port = (uint16_t)c;
-			break;
-		case OPT_GUEST_ARG: gargs[ngargs++] = optarg; break;
-		case OPT_TLS: o.tls_creds = optarg; break;
-		case OPT_TLS_AUTHZ:
-			if (!*optarg)
-				return die("--tls-authz: empty identity");
-			if (o.ntls_authz == MAX_AUTHZ)
-				return die("--tls-authz: too many identities");
-			authz[o.ntls_authz++] = optarg;
-			break;
-		case OPT_INSECURE: o.insecure = true; break;
-		case OPT_FENCE:
-			if (!*optarg)
-				return die("--takeover-requires-fence: empty "
-					   "command");
-			o.fence_cmd = optarg;
-			break;
-		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
-		case OPT_HELP: print_usage(stdout); return 0;
-		default:
-			if (c < OPT_TUNABLE ||
-			    c >= OPT_TUNABLE + TUNABLE__MAX) {
-				print_usage(stderr);
-				return 2;
-			}
-			t = &tunables[c - OPT_TUNABLE];
-			if (tunable_parse(t, optarg, &v, why, sizeof(why)))
-				return die(why);
-			tunables_put(&o.tunables, tunable_id(t), v);
-		}
-	}
-	if (!o.exec && optind < argc)
-		return die("unexpected argument");
+	for (i = 0; i < conf.entries.n; i++)
+		apply(&o, &l, &conf.entries.v[i]);
 	if (!o.listen)
-		return die("--listen HOST:PORT is required");
+		die("--listen HOST:PORT is required");
 	if (!o.service)
-		return die("--service HOST:PORT is required");
+		die("--service HOST:PORT is required");
 	if (!o.control)
-		return die("--control PATH is required");
+		die("--control PATH is required");
 	if (!o.guest)
-		return die("--guest PATH (or --exec PROGRAM [ARGS...]) is "
-			   "required");
-	if (check_exec(&o, ngargs))
-		return die(check_exec(&o, ngargs));
+		die("--guest PATH (or --exec PROGRAM [ARGS...]) is required");
+	if (check_exec(&o, l.ngargs))
+		die("%s", check_exec(&o, l.ngargs));
 	if (o.tunables.failover_timeout_ms <= o.tunables.heartbeat_ms)
-		return die("--failover-timeout-ms must be longer than "
-			   "--heartbeat-ms");
+		die("--failover-timeout-ms must be longer than --heartbeat-ms");
 	if (o.tls_creds && o.insecure)
-		return die("--tls-creds and --insecure exclude each other");
+		die("--tls-creds and --insecure exclude each other");
 	if (o.insecure && o.ntls_authz)
-		return die("--tls-authz needs TLS, not --insecure");
+		die("--tls-authz needs TLS, not --insecure");
 	if (!o.tls_creds && !o.insecure)
-		return die("--tls-creds DIR is required (or --insecure for "
-			   "plain TCP)");
-	log_init("colo-secondary", level);
+		die("--tls-creds DIR is required (or --insecure for plain TCP)");
+	if (conf.print) {
+		ini = conf_ini(&conf);
+		if (!ini)
+			die("--print-config: out of memory");
+		fputs(ini, stdout);
+		free(ini);
+		conf_deinit(&conf);
+		return 0;
+	}
+	o.conf = &conf;
+
+	log_init("colo-secondary", l.level);
 	/* Say it now, in one line, rather than when the first guest starts. */
 	if (dirtylog_probe(why, sizeof(why)) < 0) {
 		log_error("%s", why);
+		conf_deinit(&conf);
 		return 1;
 	}
 	ret = secondary_run(&o);
+	conf_deinit(&conf);
 	return ret < 0 ? 1 : 0;
 }

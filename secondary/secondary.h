@@ -12,6 +12,8 @@
 
 #include "proto.h"
 
+struct conf;
+
 struct secondary_opts {
 	const char *listen;        /* HOST:PORT for the primary */
 	const char *service;       /* HOST:PORT served after a takeover */
@@ -35,6 +37,9 @@ struct secondary_opts {
 	 * (they always have by then; see failover.c), the rest of the
 	 * carried tunables (common/control/tunables.h). */
 	struct proto_tunables tunables;
+	/* The file and flags it started with, for query-config; NULL:
+	 * none kept (conf-file.h). */
+	const struct conf *conf;
 };
 
 /* Runs until SIGTERM/SIGINT (0) or a fatal error (-errno). After a

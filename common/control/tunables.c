@@ -129,6 +129,15 @@ static void describe(const struct tunable *t, char *buf, size_t len)
 int tunable_parse(const struct tunable *t, const char *s, uint64_t *v,
 		  char *why, size_t len)
 {
+	char flag[64];
+
+	snprintf(flag, sizeof(flag), "--%s", t->name);
+	return tunable_parse_as(t, s, flag, v, why, len);
+}
+
+int tunable_parse_as(const struct tunable *t, const char *s,
+		     const char *label, uint64_t *v, char *why, size_t len)
+{
 	char what[160];
 	int ret;
 
@@ -141,9 +150,21 @@ int tunable_parse(const struct tunable *t, const char *s, uint64_t *v,
 	}
 	if (ret) {
 		describe(t, what, sizeof(what));
-		snprintf(why, len, "--%s: '%s' is not %s", t->name, s, what);
+		snprintf(why, len, "%s: '%s' is not %s", label, s, what);
 	}
 	return ret;
+}
+
+int tunable_format(const struct tunable *t, uint64_t v, char *buf,
+		   size_t len)
+{
+	char s[24];
+
+	if (t->unit == TUNABLE_BYTES)
+		size_str(v, s, sizeof(s));
+	else
+		snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
+	return snprintf(buf, len, "%s", s);
 }
 
 static const char *metavar(enum tunable_unit u)

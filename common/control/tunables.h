@@ -72,6 +72,14 @@ int tunable_check(const struct tunable *t, uint64_t v);
  * reason in why ("--max-wait: 'x' is not a time in ms (1..86400000)"). */
 int tunable_parse(const struct tunable *t, const char *s, uint64_t *v,
 		  char *why, size_t len);
+/* The same, the reason naming the value as label says: a config file's
+ * "/etc/colo/primary.conf:7: max-wait" where a flag says "--max-wait". */
+int tunable_parse_as(const struct tunable *t, const char *s,
+		     const char *label, uint64_t *v, char *why, size_t len);
+/* v as an operator writes it and tunable_parse reads it back: "64M" for
+ * a size, digits otherwise; returns what snprintf does. */
+int tunable_format(const struct tunable *t, uint64_t v, char *buf,
+		   size_t len);
 /* "  --max-wait MS  <help> (default 50; 1..86400000)" into buf; returns
  * what snprintf does. */
 int tunable_help(const struct tunable *t, char *buf, size_t len);
