@@ -5,6 +5,7 @@
 
 #include "ctl-server.h"
 #include "digest.h"
+#include "events.h"
 #include "secondary-int.h"
 #include "status-json.h"
 
@@ -91,6 +92,7 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 			      in_state_name(st));
 		return -ENOTCONN;
 	}
+	events_failover_requested(s->ctl, "secondary");
 	failover_primary_lost(&s->failover, "failover forced by the operator",
 			      true);
 	*ret = json_object_new_object();
