@@ -26,8 +26,8 @@ static const struct {
 	const char *args;
 	const char *help;
 } subcommands[] = {
-	{ "status", status_main, "[--json]",
-	  "Show role, state and checkpoint counters" },
+	{ "status", status_main, "[--json|--watch]",
+	  "Show role, state and counters; --watch: follow live sync to colo" },
 	{ "checkpoint", checkpoint_main, "", "Take a checkpoint now" },
 	{ "verify", verify_main, "",
 	  "Compare PVM and SVM memory; exit 1 if they differ" },
@@ -37,8 +37,10 @@ static const struct {
 	  "protecting and re-dialling" },
 	{ "drop-fenced", drop_fenced_main, "",
 	  "Secondary: discard its fenced SVM so a new primary may sync it" },
-	{ "protect", protect_main, "HOST:PORT",
+	{ "protect", protect_main, "[--wait] HOST:PORT",
 	  "Live-sync a new secondary and be protected by it" },
+	{ "events", events_main, "[--json]",
+	  "Print the daemon's events as they happen, until EOF or ^C" },
 	{ "help", help_main, "", "Show this message" },
 };
 

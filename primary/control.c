@@ -66,7 +66,8 @@ static void add_guest(json_object *o, struct primary *p)
 /*
  * Live sync as it goes, for `status` while syncing and `protect --wait`:
  * the migration thread's counters, read under bitmap_mutex (ram-save.h),
- * since it dialled (started_ms is readable once connected is). Pages left
+ * since it dialled (started_ms is readable once connected is: the caller
+ * checks). Pages left
  * are the dirty ones; the rate is the average since the start, so the ETA
  * is null until something was sent.
  */
@@ -74,16 +75,14 @@ static json_object *sync_progress(struct primary *p)
 {
 	json_object *o = json_object_new_object();
 	struct ram_save_stats st;
-	uint64_t sent = 0, bytes = 0, left = 0, elapsed = 0;
+	uint64_t sent, bytes, left, elapsed;
 	double rate = 0, pct = 0;
 
-	if (atomic_load(&p->mig.connected)) {
-		ram_state_get_stats(&p->rs, &st);
-		left = ram_state_dirty_pages(&p->rs);
-		sent = st.pages_sent - p->mig.base.pages_sent;
-		bytes = st.bytes_sent - p->mig.base.bytes_sent;
-		elapsed = evloop_now_ms() - p->mig.started_ms;
-	}
+	ram_state_get_stats(&p->rs, &st);
+	left = ram_state_dirty_pages(&p->rs);
+	sent = st.pages_sent - p->mig.base.pages_sent;
+	bytes = st.bytes_sent - p->mig.base.bytes_sent;
+	elapsed = evloop_now_ms() - p->mig.started_ms;
 	if (elapsed)
 		rate = (double)bytes / (1 << 20) / ((double)elapsed / 1000);
 	if (sent + left)
@@ -163,7 +162,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(sync, "bytes",
 			       json_object_new_uint64(p->last_sync_bytes));
 	json_object_object_add(o, "live_sync", sync);
-	if (p->state == COLO_STATE_SYNCING)
+	/* Once the secondary answered: "syncing", not "connecting". */
+	if (p->state == COLO_STATE_SYNCING && atomic_load(&p->mig.connected))
 		json_object_object_add(o, "sync_progress", sync_progress(p));
 	primary_tunables(p, &tun);
 	json_object_object_add(o, "tunables", status_tunables(&tun));

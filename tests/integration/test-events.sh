@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Events with a real pair: subscribers on both daemons (colo-ctl events
+# --json) see PROTECTED, CHECKPOINT (a manual one and mismatch ones),
+# MISMATCH, and, as peers die, SECONDARY_LOST with COLO_EXIT {primary,
+# error} and COLO_EXIT {secondary, error}, each with its data. A
+# subscriber that never reads is dropped while the pair keeps
+# checkpointing, and `protect --wait` (stdout not a terminal) prints plain
+# progress lines and exits 0 once protected.
+source "$(dirname "$0")/lib.sh"
+require_dirtylog
+
+# ev_count LOG PYTHON-CONDITION-ON-e: how many events in LOG match.
+ev_count() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    e = json.loads(line)
+    assert set(e) == {"event", "data", "timestamp"}, line
+    assert set(e["timestamp"]) == {"seconds", "microseconds"}, line
+    if eval(sys.argv[2]):
+        n += 1
+print(n)
+PY
+}
+
+# wait_event LOG CONDITION WHAT: within 20 s.
+wait_event() {
+	for _ in $(seq 200); do
+		(( $(ev_count "$1" "$2") > 0 )) && return 0
+		sleep 0.1
+	done
+	fail "no event $3 in $(basename "$1"): $(tail -5 "$1")"
+}
+
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+# A primary alone, then `protect --wait` makes the pair.
+RPORT=$(free_port); PPORT=$(free_port); SPORT=$(free_port)
+PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
+start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$NONDET" \
+	--insecure
+start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
+	--guest "$NONDET" --insecure --ram 16M
+spawn pev "$CTL" -s "$PSOCK" events --json
+spawn sev "$CTL" -s "$SSOCK" events --json
+# Never reads a byte after subscribing.
+spawn stuck python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"{\"execute\":\"subscribe\"}\n")
+time.sleep(3600)' "$PSOCK"
+for _ in $(seq 100); do
+	[[ $(grep -c . "$T/pev.log" 2>/dev/null) ]] || true
+	ctl "$PSOCK" status >/dev/null && break
+	sleep 0.05
+done
+sleep 0.5     # the subscribers are in
+
+timeout 60 "$CTL" -s "$PSOCK" protect --wait "127.0.0.1:$RPORT" \
+	>"$T/protect.out" 2>&1 || fail "protect --wait: $(cat "$T/protect.out")"
+tail -1 "$T/protect.out" | grep -qx colo || fail "protect --wait did not end with colo: $(cat "$T/protect.out")"
+bad=$(grep -vE '^(protect: dialling .*|state: (syncing|connecting)|connecting|syncing( [0-9]+ % [0-9]+/[0-9]+ MiB [0-9]+ MiB/s eta ([0-9]+ s|-))?|colo)$' "$T/protect.out" || true)
+[[ -z $bad ]] || fail "protect --wait printed: $bad"
+[[ $(state_of "$PSOCK") == colo ]] || fail "protect --wait returned before colo"
+pass "protect --wait: $(grep -c . "$T/protect.out") lines, exit 0 in colo"
+
+wait_event "$T/pev.log" 'e["event"] == "SYNC_STARTED" and e["data"]["secondary"] == "127.0.0.1:'"$RPORT"'"' SYNC_STARTED
+wait_event "$T/pev.log" 'e["event"] == "PROTECTED" and e["data"]["peer"] == "127.0.0.1:'"$RPORT"'" and e["data"]["pages"] > 0' "PROTECTED (primary)"
+wait_event "$T/sev.log" 'e["event"] == "PROTECTED" and e["data"]["pages"] > 0' "PROTECTED (secondary)"
+pass "PROTECTED on both sides"
+
+id=$(ctl "$PSOCK" checkpoint | sed -n 's/^checkpoint \([0-9]*\):.*/\1/p')
+[[ -n $id ]] || fail "colo-ctl checkpoint gave no id"
+wait_event "$T/pev.log" 'e["event"] == "CHECKPOINT" and e["data"]["reason"] == "manual" and e["data"]["id"] == '"$id"' and e["data"]["pause_ms"] > 0 and "pages" in e["data"]' "CHECKPOINT manual $id"
+wait_event "$T/sev.log" 'e["event"] == "CHECKPOINT" and e["data"]["reason"] == "primary" and e["data"]["id"] == '"$id" "CHECKPOINT $id (secondary)"
+pass "checkpoint $id: CHECKPOINT reason=manual on both sides"
+
+# Every nondet answer differs: a MISMATCH and a mismatch checkpoint each,
+# enough events to pass the stuck subscriber's bound.
+ck0=$(status_get "$PSOCK" checkpoints)
+rss0=$(rss_kib "$(pid_of primary)")
+python3 - "$PPORT" >"$T/replies" <<'PY' || fail "client: $(cat "$T/replies")"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+f = s.makefile("rb")
+for i in range(1500):
+    s.sendall(b"hello %d\n" % i)
+    if not f.readline():
+        sys.exit("connection closed at request %d" % i)
+PY
+wait_event "$T/pev.log" 'e["event"] == "MISMATCH" and e["data"]["what"] == "output" and isinstance(e["data"]["connection"], int)' MISMATCH
+wait_event "$T/pev.log" 'e["event"] == "CHECKPOINT" and e["data"]["reason"] == "mismatch"' "CHECKPOINT mismatch"
+n=$(ev_count "$T/pev.log" 'e["event"] == "MISMATCH"')
+(( n >= 1000 )) || fail "only $n MISMATCH events for 1500 differing answers"
+pass "$n MISMATCH events, mismatch checkpoints"
+
+for _ in $(seq 100); do
+	grep -q 'event subscriber dropped' "$T/primary.log" && break
+	sleep 0.1
+done
+grep -q 'event subscriber dropped' "$T/primary.log" || fail "the stuck subscriber was never dropped"
+require_alive primary secondary
+ck1=$(status_get "$PSOCK" checkpoints)
+(( ck1 > ck0 + 100 )) || fail "checkpoints went from $ck0 to $ck1 only"
+[[ $(state_of "$PSOCK") == colo ]] || fail "pair left colo"
+rss1=$(rss_kib "$(pid_of primary)")
+(( rss1 - rss0 < 32768 )) || fail "primary RSS grew from $rss0 to $rss1 KiB"
+pass "stuck subscriber dropped; $(( ck1 - ck0 )) checkpoints meanwhile, RSS $rss0 -> $rss1 KiB"
+
+# The secondary dies: SECONDARY_LOST and COLO_EXIT {primary, error}.
+kill -KILL "$(pid_of secondary)"; stop secondary
+wait_event "$T/pev.log" 'e["event"] == "SECONDARY_LOST" and e["data"]["why"] != ""' SECONDARY_LOST
+wait_event "$T/pev.log" 'e["event"] == "COLO_EXIT" and e["data"] == {"mode": "primary", "reason": "error", "why": e["data"]["why"]}' "COLO_EXIT primary error"
+pass "secondary killed: SECONDARY_LOST, COLO_EXIT mode=primary reason=error"
+
+# A new secondary; the primary dials it again by itself.
+start secondary2 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$NONDET" \
+	--insecure
+spawn sev2 "$CTL" -s "$SSOCK" events --json
+wait_state "$PSOCK" colo 60 primary secondary2
+wait_event "$T/sev2.log" 'e["event"] == "PROTECTED"' "PROTECTED (second secondary)"
+
+# The primary dies: the secondary takes over, COLO_EXIT {secondary, error},
+# and its event stream ends as it hands over to the primary role.
+kill -KILL "$(pid_of primary)"; stop primary
+wait_event "$T/sev2.log" 'e["event"] == "COLO_EXIT" and e["data"]["mode"] == "secondary" and e["data"]["reason"] == "error"' "COLO_EXIT secondary error"
+for _ in $(seq 100); do
+	alive "$(pid_of sev2)" || break
+	sleep 0.1
+done
+alive "$(pid_of sev2)" && fail "colo-ctl events still running after the takeover"
+wait "$(pid_of sev2)" || fail "colo-ctl events exited $? at EOF"
+forget "$(pid_of sev2)"
+pass "primary killed: COLO_EXIT mode=secondary reason=error, events ended with the handover"
