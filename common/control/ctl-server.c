@@ -192,6 +192,7 @@ static int subscribe(struct ctl_client *c, struct json_object *args,
 	if (ctl_args_allowed(args, NULL, &err) < 0)
 		return send_error(c, id, &err);
 	c->subscribed = true;
+	log_info("a control client subscribed to the events");
 	reply = json_object_new_object();
 	json_object_object_add(reply, "return", json_object_new_object());
 	if (id)

@@ -37,6 +37,15 @@ wait_event() {
 	fail "no event $3 in $(basename "$1"): $(tail -5 "$1")"
 }
 
+# wait_subscribed NAME N: daemon NAME has had N subscribers (its log says).
+wait_subscribed() {
+	for _ in $(seq 300); do
+		(( $(grep -c 'subscribed to the events' "$T/$1.log") >= $2 )) && return 0
+		sleep 0.05
+	done
+	fail "$1: $2 subscribers never came"
+}
+
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 # A primary alone, then `protect --wait` makes the pair.
@@ -56,12 +65,8 @@ s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall(b"{\"execute\":\"subscribe\"}\n")
 time.sleep(3600)' "$PSOCK"
-for _ in $(seq 100); do
-	[[ $(grep -c . "$T/pev.log" 2>/dev/null) ]] || true
-	ctl "$PSOCK" status >/dev/null && break
-	sleep 0.05
-done
-sleep 0.5     # the subscribers are in
+wait_subscribed primary 2
+wait_subscribed secondary 1
 
 timeout 60 "$CTL" -s "$PSOCK" protect --wait "127.0.0.1:$RPORT" \
 	>"$T/protect.out" 2>&1 || fail "protect --wait: $(cat "$T/protect.out")"
@@ -125,6 +130,7 @@ start secondary2 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$NONDET" \
 	--insecure
 spawn sev2 "$CTL" -s "$SSOCK" events --json
+wait_subscribed secondary2 1
 wait_state "$PSOCK" colo 60 primary secondary2
 wait_event "$T/sev2.log" 'e["event"] == "PROTECTED"' "PROTECTED (second secondary)"
 
@@ -140,3 +146,26 @@ alive "$(pid_of sev2)" && fail "colo-ctl events still running after the takeover
 wait "$(pid_of sev2)" || fail "colo-ctl events exited $? at EOF"
 forget "$(pid_of sev2)"
 pass "primary killed: COLO_EXIT mode=secondary reason=error, events ended with the handover"
+stop secondary2
+
+# Failover asked for: on the primary, FAILOVER_REQUESTED and COLO_EXIT
+# {primary, request}; on the secondary, COLO_EXIT {secondary, request}.
+INSECURE=1 start_pair "$NONDET" --ram 16M
+wait_state "$PSOCK" colo 60 primary secondary
+spawn pev3 "$CTL" -s "$PSOCK" events --json
+wait_subscribed primary 1
+ctl "$PSOCK" failover >/dev/null || fail "failover on the primary"
+wait_event "$T/pev3.log" 'e["event"] == "FAILOVER_REQUESTED" and e["data"] == {"role": "primary"}' "FAILOVER_REQUESTED primary"
+wait_event "$T/pev3.log" 'e["event"] == "COLO_EXIT" and e["data"]["mode"] == "primary" and e["data"]["reason"] == "request"' "COLO_EXIT primary request"
+pass "failover on the primary: FAILOVER_REQUESTED, COLO_EXIT mode=primary reason=request"
+stop primary; stop secondary; stop pev3
+
+INSECURE=1 start_pair "$NONDET" --ram 16M
+wait_state "$PSOCK" colo 60 primary secondary
+wait_state "$SSOCK" colo 60 primary secondary
+spawn sev3 "$CTL" -s "$SSOCK" events --json
+wait_subscribed secondary 1
+ctl "$SSOCK" failover >/dev/null || fail "failover on the secondary"
+wait_event "$T/sev3.log" 'e["event"] == "FAILOVER_REQUESTED" and e["data"] == {"role": "secondary"}' "FAILOVER_REQUESTED secondary"
+wait_event "$T/sev3.log" 'e["event"] == "COLO_EXIT" and e["data"]["mode"] == "secondary" and e["data"]["reason"] == "request"' "COLO_EXIT secondary request"
+pass "failover on the secondary: FAILOVER_REQUESTED, COLO_EXIT mode=secondary reason=request"
