@@ -169,3 +169,57 @@ ctl "$SSOCK" failover >/dev/null || fail "failover on the secondary"
 wait_event "$T/sev3.log" 'e["event"] == "FAILOVER_REQUESTED" and e["data"] == {"role": "secondary"}' "FAILOVER_REQUESTED secondary"
 wait_event "$T/sev3.log" 'e["event"] == "COLO_EXIT" and e["data"]["mode"] == "secondary" and e["data"]["reason"] == "request"' "COLO_EXIT secondary request"
 pass "failover on the secondary: FAILOVER_REQUESTED, COLO_EXIT mode=secondary reason=request"
+stop primary; stop secondary; stop sev3
+
+# Progress: protect --wait on a 200 MB live sync held up for a while (the
+# secondary frozen, as test-stop does), so that its lines and status's
+# sync_progress are seen mid-way; status --watch follows it alongside.
+gen_creds "$T/creds4"
+RPORT=$(free_port); PPORT=$(free_port); SPORT=$(free_port)
+PSOCK=$T/p4.sock; SSOCK=$T/s4.sock
+start primary4 "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
+	--guest "$KV" "${KV_DEBUG[@]}" --ram 256M --tls-creds "$T/creds4" \
+	--failover-timeout-ms 10000
+[[ $(redis-cli -p "$PPORT" DEBUG FILLRANDOM 200000000) == OK ]] ||
+	fail "DEBUG FILLRANDOM"
+# Nothing listens on the port yet: a dial that fails ends the wait, 1.
+rc=0; timeout 60 "$CTL" -s "$PSOCK" protect --wait "127.0.0.1:$RPORT" \
+	>"$T/protect-fail.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] || fail "protect --wait to nobody exited $rc: $(cat "$T/protect-fail.out")"
+grep -q '^colo-ctl: live sync failed: .*127.0.0.1:'"$RPORT" "$T/protect-fail.out" ||
+	fail "protect --wait to nobody: $(cat "$T/protect-fail.out")"
+pass "protect --wait to nobody: exit 1, $(grep 'live sync failed' "$T/protect-fail.out")"
+ctl "$PSOCK" failover >/dev/null     # no more dialling on its own
+
+start secondary4 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" \
+	"${KV_DEBUG[@]}" --tls-creds "$T/creds4" --failover-timeout-ms 10000
+"$CTL" -s "$PSOCK" protect --wait "127.0.0.1:$RPORT" >"$T/protect4.out" 2>&1 &
+wpid=$!; PIDS+=("$wpid")
+WAIT_STATE_POLL=0.01 wait_state "$PSOCK" syncing 30 primary4 secondary4
+"$CTL" -s "$PSOCK" status --watch >"$T/watch.out" 2>&1 &
+spid=$!; PIDS+=("$spid")
+kill -STOP "$(pid_of secondary4)"
+sleep 1.5
+status_json "$PSOCK" >"$T/mid.json" || fail "status during the sync"
+kill -CONT "$(pid_of secondary4)"
+python3 - "$T/mid.json" <<'PY' || fail "sync_progress: $(cat "$T/mid.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+p = s["sync_progress"]
+assert s["state"] == "syncing", s["state"]
+assert p["pages_sent"] > 0 and p["pages_remaining"] > 0, p
+assert p["bytes_sent"] > 0 and p["bytes_remaining"] == p["pages_remaining"] * 4096, p
+assert 0 < p["percent"] < 100 and p["mib_per_s"] > 0, p
+assert p["eta_s"] is not None and p["eta_s"] >= 0, p
+PY
+wait "$wpid" || fail "protect --wait exited $?: $(cat "$T/protect4.out")"
+forget "$wpid"
+wait "$spid" || fail "status --watch exited $?: $(cat "$T/watch.out")"
+forget "$spid"
+for f in protect4 watch; do
+	tail -1 "$T/$f.out" | grep -qx colo || fail "$f did not end with colo: $(cat "$T/$f.out")"
+	grep -Eq '^syncing [0-9]+ % [0-9]+/[0-9]+ MiB [0-9]+ MiB/s eta ([0-9]+ s|-)$' "$T/$f.out" ||
+		fail "$f printed no progress line: $(cat "$T/$f.out")"
+done
+pass "progress: $(grep -c '^syncing' "$T/protect4.out") lines from protect --wait (last: $(grep '^syncing' "$T/protect4.out" | tail -1)), status --watch too; both exit 0 in colo"
