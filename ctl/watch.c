@@ -4,7 +4,7 @@
  * `status --watch`. The events say when it ends (PROTECTED, or
  * SYNC_FAILED with the reason); `status`, asked twice a second, says how
  * far it is. On a terminal the progress is one bar redrawn in place,
- * otherwise a plain line each time:
+ * otherwise a plain line each time it changes:
  *
  *   syncing 43 % 512/1190 MiB 220 MiB/s eta 3 s
  */
@@ -44,22 +44,20 @@ bool cli_interrupted(void)
 	return interrupted;
 }
 
-/* The progress, as a line or a bar; what status says when not syncing. */
-static void print_progress(struct json_object *st, bool tty)
+struct watch {
+	bool tty;
+	char last[160];        /* the line printed last (not on a tty) */
+};
+
+/* "syncing 43 % 512/1190 MiB 220 MiB/s eta 3 s" into line; the percent. */
+static double progress_line(struct json_object *pr, const char *state,
+			    char *line, size_t size)
 {
-	struct json_object *state, *pr, *eta;
+	struct json_object *eta;
 	uint64_t sent = 0, left = 0;
 	double pct = 0, rate = 0;
 	char etab[32] = "-";
-	const char *name;
 
-	name = json_object_object_get_ex(st, "state", &state) ?
-	       json_object_get_string(state) : "?";
-	if (!json_object_object_get_ex(st, "sync_progress", &pr)) {
-		printf(tty ? "\r%s\033[K" : "%s\n", name);
-		fflush(stdout);
-		return;
-	}
 	cli_get_u64(pr, "bytes_sent", &sent);
 	cli_get_u64(pr, "bytes_remaining", &left);
 	cli_get_double(pr, "percent", &pct);
@@ -67,18 +65,37 @@ static void print_progress(struct json_object *st, bool tty)
 	if (json_object_object_get_ex(pr, "eta_s", &eta) && eta)
 		snprintf(etab, sizeof(etab), "%.0f s",
 			 json_object_get_double(eta));
-	if (tty) {
-		int fill = (int)(pct * BAR_WIDTH / 100);
+	snprintf(line, size, "%s %.0f %% %llu/%llu MiB %.0f MiB/s eta %s",
+		 state, pct, (unsigned long long)(sent >> 20),
+		 (unsigned long long)((sent + left) >> 20), rate, etab);
+	return pct < 0 ? 0 : pct > 100 ? 100 : pct;
+}
 
-		printf("\r%s [%.*s%*s]", name, fill,
-		       "##############################", BAR_WIDTH - fill, "");
-	} else {
-		printf("%s", name);
-	}
-	printf(" %.0f %% %llu/%llu MiB %.0f MiB/s eta %s%s", pct,
-	       (unsigned long long)(sent >> 20),
-	       (unsigned long long)((sent + left) >> 20), rate, etab,
-	       tty ? "\033[K" : "\n");
+/* The progress, as a bar or a line; the state alone when status has no
+ * progress (connecting, or a secondary's syncing). */
+static void print_progress(struct watch *w, struct json_object *st)
+{
+	struct json_object *state, *pr;
+	char line[sizeof(w->last)];
+	const char *name;
+	int fill = -1;
+
+	name = json_object_object_get_ex(st, "state", &state) ?
+	       json_object_get_string(state) : "?";
+	if (json_object_object_get_ex(st, "sync_progress", &pr))
+		fill = (int)(progress_line(pr, name, line, sizeof(line)) *
+			     BAR_WIDTH / 100);
+	else
+		snprintf(line, sizeof(line), "%s", name);
+	if (w->tty && fill >= 0)
+		printf("\r[%.*s%*s] %s\033[K", fill,
+		       "##############################", BAR_WIDTH - fill, "",
+		       line);
+	else if (w->tty)
+		printf("\r%s\033[K", line);
+	else if (strcmp(line, w->last))
+		printf("%s\n", line);
+	snprintf(w->last, sizeof(w->last), "%s", line);
 	fflush(stdout);
 }
 
@@ -112,7 +129,7 @@ static int ending_event(const char *line, bool tty)
  * Asks status: 0 already colo, 1 nothing will come of waiting (standalone
  * and no dial planned, or status failed), -1 go on.
  */
-static int poll_status(const struct cli *cli, bool tty)
+static int poll_status(const struct cli *cli, struct watch *w)
 {
 	struct json_object *st, *m, *why;
 	const char *state;
@@ -123,7 +140,7 @@ static int poll_status(const struct cli *cli, bool tty)
 	state = json_object_object_get_ex(st, "state", &m) ?
 		json_object_get_string(m) : "";
 	if (!strcmp(state, "colo")) {
-		printf(tty ? "\rcolo\033[K\n" : "colo\n");
+		printf(w->tty ? "\rcolo\033[K\n" : "colo\n");
 		rc = 0;
 	} else if (!strcmp(state, "standalone") &&
 		   json_object_object_get_ex(st, "next_dial_in_ms", &m) &&
@@ -136,7 +153,7 @@ static int poll_status(const struct cli *cli, bool tty)
 			"secondary%s%s\n", *e ? ": " : "", e);
 		rc = 1;
 	} else {
-		print_progress(st, tty);
+		print_progress(w, st);
 	}
 	json_object_put(st);
 	return rc;
@@ -144,7 +161,7 @@ static int poll_status(const struct cli *cli, bool tty)
 
 int cli_watch_sync(const struct cli *cli, struct cli_stream *ev)
 {
-	bool tty = isatty(STDOUT_FILENO);
+	struct watch w = { .tty = isatty(STDOUT_FILENO) };
 	int64_t next = 0;
 	char *line;
 	int rc;
@@ -153,7 +170,7 @@ int cli_watch_sync(const struct cli *cli, struct cli_stream *ev)
 		int64_t now = cli_now_ms();
 
 		if (now >= next) {
-			rc = poll_status(cli, tty);
+			rc = poll_status(cli, &w);
 			if (rc >= 0)
 				return rc;
 			next = now + POLL_MS;
@@ -161,7 +178,7 @@ int cli_watch_sync(const struct cli *cli, struct cli_stream *ev)
 		}
 		rc = cli_stream_next(ev, (int)(next - now), &line);
 		if (rc > 0) {
-			rc = ending_event(line, tty);
+			rc = ending_event(line, w.tty);
 			if (rc >= 0)
 				return rc;
 		} else if (rc == -ECONNRESET) {
@@ -169,7 +186,7 @@ int cli_watch_sync(const struct cli *cli, struct cli_stream *ev)
 				"connection\n");
 			return CLI_EXIT_FAIL;
 		} else if (rc < 0 && cli_interrupted()) {
-			if (tty)
+			if (w.tty)
 				putchar('\n');
 			fprintf(stderr, "colo-ctl: interrupted\n");
 			return CLI_EXIT_FAIL;
