@@ -114,7 +114,7 @@ static int ending_event(const char *line, bool tty)
 		} else if (!strcmp(n, "SYNC_FAILED")) {
 			if (tty)
 				putchar('\n');
-			fprintf(stderr, "colo-ctl: live sync failed: %s\n",
+			fprintf(stderr, "colo-ctl: not protected: %s\n",
 				json_object_object_get_ex(ev, "data", &data) &&
 				json_object_object_get_ex(data, "error", &e) ?
 				json_object_get_string(e) : "(no reason given)");

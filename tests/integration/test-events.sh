@@ -186,9 +186,9 @@ start primary4 "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 rc=0; timeout 60 "$CTL" -s "$PSOCK" protect --wait "127.0.0.1:$RPORT" \
 	>"$T/protect-fail.out" 2>&1 || rc=$?
 [[ $rc == 1 ]] || fail "protect --wait to nobody exited $rc: $(cat "$T/protect-fail.out")"
-grep -q '^colo-ctl: live sync failed: .*127.0.0.1:'"$RPORT" "$T/protect-fail.out" ||
+grep -q '^colo-ctl: not protected: .*127.0.0.1:'"$RPORT" "$T/protect-fail.out" ||
 	fail "protect --wait to nobody: $(cat "$T/protect-fail.out")"
-pass "protect --wait to nobody: exit 1, $(grep 'live sync failed' "$T/protect-fail.out")"
+pass "protect --wait to nobody: exit 1, $(grep 'not protected' "$T/protect-fail.out")"
 ctl "$PSOCK" failover >/dev/null     # no more dialling on its own
 
 start secondary4 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
