@@ -26,7 +26,7 @@ static const struct {
 	const char *args;
 	const char *help;
 } subcommands[] = {
-	{ "status", status_main, "[--json|--watch]",
+	{ "status", status_main, "[--json | --watch]",
 	  "Show role, state and counters; --watch: follow live sync to colo" },
 	{ "checkpoint", checkpoint_main, "", "Take a checkpoint now" },
 	{ "verify", verify_main, "",
@@ -55,7 +55,7 @@ void cli_print_usage(FILE *f)
 
 		snprintf(syn, sizeof(syn), "%s %s", subcommands[i].name,
 			 subcommands[i].args);
-		fprintf(f, "  %-22s %s\n", syn, subcommands[i].help);
+		fprintf(f, "  %-27s %s\n", syn, subcommands[i].help);
 	}
 	fprintf(f, "\noptions:\n"
 		   "  -s PATH     control socket (default $COLO_CTL_SOCKET, else %s)\n"
