@@ -67,9 +67,8 @@ static void add_guest(json_object *o, struct primary *p)
  * Live sync as it goes, for `status` while syncing and `protect --wait`:
  * the migration thread's counters, read under bitmap_mutex (ram-save.h),
  * since it dialled (started_ms is readable once connected is: the caller
- * checks). Pages left
- * are the dirty ones; the rate is the average since the start, so the ETA
- * is null until something was sent.
+ * checks). Pages left are the dirty ones; the rate is the average since
+ * the start, so the ETA is null until something was sent.
  */
 static json_object *sync_progress(struct primary *p)
 {
