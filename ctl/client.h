@@ -32,6 +32,22 @@ struct cli {
 int cli_call(const struct cli *cli, const char *cmd, struct json_object *args,
 	     struct json_object **ret);
 
+/*
+ * A connection subscribed to the daemon's events (stream.c). cli_subscribe
+ * connects and subscribes: CLI_EXIT_OK, or CLI_EXIT_FAIL after saying why.
+ * cli_stream_next waits up to timeout_ms (-1: for ever) for the next
+ * line: 1 with *line set (NUL-terminated, valid until the next call), 0
+ * on timeout, -ECONNRESET at EOF, -EINTR when a signal came, -errno.
+ */
+struct cli_stream {
+	int fd;
+	char *buf;
+	size_t len, cap, taken;
+};
+int cli_subscribe(const struct cli *cli, struct cli_stream *st);
+int cli_stream_next(struct cli_stream *st, int timeout_ms, char **line);
+void cli_stream_close(struct cli_stream *st);
+
 /* CLOCK_MONOTONIC in ms. */
 int64_t cli_now_ms(void);
 

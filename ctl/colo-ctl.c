@@ -26,8 +26,8 @@ static const struct {
 	const char *args;
 	const char *help;
 } subcommands[] = {
-	{ "status", status_main, "[--json]",
-	  "Show role, state and checkpoint counters" },
+	{ "status", status_main, "[--json | --watch]",
+	  "Show role, state and counters; --watch: follow live sync to colo" },
 	{ "checkpoint", checkpoint_main, "", "Take a checkpoint now" },
 	{ "verify", verify_main, "",
 	  "Compare PVM and SVM memory; exit 1 if they differ" },
@@ -37,10 +37,12 @@ static const struct {
 	  "protecting and re-dialling" },
 	{ "drop-fenced", drop_fenced_main, "",
 	  "Secondary: discard its fenced SVM so a new primary may sync it" },
-	{ "protect", protect_main, "HOST:PORT",
+	{ "protect", protect_main, "[--wait] HOST:PORT",
 	  "Live-sync a new secondary and be protected by it" },
 	{ "config", config_main, "[--json]",
 	  "Print the daemon's configuration (file and flags) as INI" },
+	{ "events", events_main, "[--json]",
+	  "Print the daemon's events as they happen, until EOF or ^C" },
 	{ "help", help_main, "", "Show this message" },
 };
 
@@ -55,7 +57,7 @@ void cli_print_usage(FILE *f)
 
 		snprintf(syn, sizeof(syn), "%s %s", subcommands[i].name,
 			 subcommands[i].args);
-		fprintf(f, "  %-22s %s\n", syn, subcommands[i].help);
+		fprintf(f, "  %-27s %s\n", syn, subcommands[i].help);
 	}
 	fprintf(f, "\noptions:\n"
 		   "  -s PATH     control socket (default $COLO_CTL_SOCKET, else %s)\n"

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * colo-ctl status [--json]: the daemon's role, state and counters. The
- * fields we know get a friendly line; any others are shown as they come,
- * so a daemon can add fields without a new colo-ctl.
+ * colo-ctl status [--json | --watch]: the daemon's role, state and
+ * counters. The fields we know get a friendly line; any others are shown
+ * as they come, so a daemon can add fields without a new colo-ctl.
+ * --watch follows live sync until the pair is protected (watch.c).
  */
 #include "client.h"
 #include "subcommands.h"
@@ -115,6 +116,16 @@ int status_main(const struct cli *cli, int argc, char *argv[])
 	bool json = false;
 	int rc;
 
+	if (argc == 2 && !strcmp(argv[1], "--watch")) {
+		struct cli_stream ev;
+
+		cli_catch_interrupt();
+		if (cli_subscribe(cli, &ev))
+			return CLI_EXIT_FAIL;
+		rc = cli_watch_sync(cli, &ev);
+		cli_stream_close(&ev);
+		return rc;
+	}
 	if (argc == 2 && !strcmp(argv[1], "--json"))
 		json = true;
 	else if (argc != 1)

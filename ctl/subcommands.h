@@ -7,6 +7,7 @@
 #ifndef COLO_CTL_SUBCOMMANDS_H
 #define COLO_CTL_SUBCOMMANDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct cli;
@@ -24,6 +25,16 @@ int failover_main(const struct cli *cli, int argc, char *argv[]);
 int drop_fenced_main(const struct cli *cli, int argc, char *argv[]);
 int protect_main(const struct cli *cli, int argc, char *argv[]);
 int config_main(const struct cli *cli, int argc, char *argv[]);
+int events_main(const struct cli *cli, int argc, char *argv[]);
 int help_main(const struct cli *cli, int argc, char *argv[]);
+
+struct cli_stream;
+/* watch.c: wait on ev (subscribed) until the pair is protected, showing
+ * live sync's progress: CLI_EXIT_OK in colo, CLI_EXIT_FAIL (reason said)
+ * when live sync failed, nothing is going to sync, or on SIGINT. */
+int cli_watch_sync(const struct cli *cli, struct cli_stream *ev);
+/* SIGINT and SIGTERM end waits (poll gets EINTR) instead of the process. */
+void cli_catch_interrupt(void);
+bool cli_interrupted(void);
 
 #endif

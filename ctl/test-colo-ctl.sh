@@ -69,6 +69,30 @@ expect_head 2 'colo-ctl: bad timeout: soon' -- -t soon status
 expect_head 0 'usage: colo-ctl [-s PATH] [-t SECONDS] COMMAND [ARGS]' -- help
 # The drill is colo-drill's (deploy/lab/drill): one line that says where.
 expect 2 'colo-ctl: the failover drill is its own program now: colo-drill (deploy/lab/drill, installed with -Dlab=true)' -- drill failover --seed 7
+# events: one line per event, for people and as the daemon's JSON.
+"$ctl" -s "$sock" events >"$dir/ev" 2>&1 & evpid=$!
+"$ctl" -s "$sock" events --json >"$dir/evjson" 2>&1 & jspid=$!
+i=0
+while { [ ! -s "$dir/ev" ] || [ ! -s "$dir/evjson" ]; } && [ $i -lt 100 ]; do
+	"$ctl" -s "$sock" set emit "manual $i" >/dev/null
+	sleep 0.05; i=$((i + 1))
+done
+kill -INT $evpid $jspid
+wait $evpid; evrc=$?
+wait $jspid; jsrc=$?
+line=$(head -n 1 "$dir/ev")
+if [ $evrc != 0 ] || ! echo "$line" | grep -Eq '^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{3} CHECKPOINT reason="manual [0-9]+" id=7 pause=2\.5ms pages=120 bytes=491520$'; then
+	echo "FAIL: colo-ctl events: exit $evrc, first line '$line'"
+	fails=$((fails + 1))
+fi
+line=$(head -n 1 "$dir/evjson")
+if [ $jsrc != 0 ] || ! echo "$line" | grep -Eq '^\{"event":"CHECKPOINT","data":\{"reason":"manual [0-9]+","id":7,"pause_ms":2\.5,"pages":120,"bytes":491520\},"timestamp":\{"seconds":[0-9]+,"microseconds":[0-9]+\}\}$'; then
+	echo "FAIL: colo-ctl events --json: exit $jsrc, first line '$line'"
+	fails=$((fails + 1))
+fi
+expect_head 2 'colo-ctl: events: unexpected argument --yaml' -- -s "$sock" events --yaml
+expect 1 "colo-ctl: cannot subscribe to the events of $dir/none: No such file or directory" -- -s "$dir/none" events
+
 if "$ctl" help | grep '^  drill' >/dev/null; then
 	echo "FAIL: colo-ctl help still lists drill"
 	fails=$((fails + 1))

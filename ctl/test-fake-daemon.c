@@ -2,9 +2,12 @@
 /*
  * A stand-in daemon for colo-ctl's test: the real control server with
  * canned commands. "set fail NAME" makes command NAME fail from then on,
- * "set differ yes" makes verify report differences. Runs until SIGTERM.
+ * "set differ yes" makes verify report differences, "set emit REASON"
+ * sends subscribers a CHECKPOINT event with that reason. Runs until
+ * SIGTERM.
  */
 #include "ctl-server.h"
+#include "events.h"
 #include "evloop.h"
 
 #include <errno.h>
@@ -17,6 +20,7 @@
 struct fake {
 	char fail[32];
 	bool differ;
+	struct ctl_server *s;
 };
 
 static struct json_object *parse(const char *s)
@@ -93,6 +97,8 @@ static int cmd_set(void *opaque, struct json_object *args,
 		snprintf(f->fail, sizeof(f->fail), "%s", value);
 	else if (!strcmp(name, "differ"))
 		f->differ = !strcmp(value, "yes");
+	else if (!strcmp(name, "emit"))
+		events_checkpoint(f->s, value, 7, 2.5, 120, 491520);
 	else
 		return -ENOENT;        /* the server words it */
 	return 0;
@@ -136,6 +142,7 @@ int main(int argc, char *argv[])
 	s = l ? ctl_server_new(l, argv[1], cmds, &f) : NULL;
 	if (!s)
 		return 1;
+	f.s = s;
 	for (;;) {
 		sigset_t pend;
 

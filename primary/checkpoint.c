@@ -403,8 +403,13 @@ int checkpoint_on_svm_output(struct checkpoint *c, const struct proto_msg *m)
 	else
 		ret = cmp_push_svm(c->cmp, m->output.conn, m->output.data,
 				   m->output.len);
-	if (ret == CMP_MISMATCH)
+	if (ret == CMP_MISMATCH) {
 		checkpoint_mismatch(c);
+		if (c->ops && c->ops->mismatch)
+			c->ops->mismatch(c->opaque, m->output.conn,
+					 m->output.kind == PROTO_OUT_CLOSE ?
+					 "close" : "output");
+	}
 	checkpoint_check_held(c);
 	return 0;
 }
@@ -412,8 +417,10 @@ int checkpoint_on_svm_output(struct checkpoint *c, const struct proto_msg *m)
 /* Counted once however many connections differ before it is taken. */
 void checkpoint_mismatch(struct checkpoint *c)
 {
-	if (!c->requested)
+	if (!c->requested) {
 		c->mismatches++;
+		c->reason = "mismatch";
+	}
 	c->requested = true;
 }
 
@@ -434,6 +441,7 @@ void checkpoint_check_held(struct checkpoint *c)
 	log_debug("%llu bytes of output held: checkpoint",
 		  (unsigned long long)(st.held_bytes + st.svm_held_bytes));
 	c->held++;
+	c->reason = "held_output";
 	c->requested = true;
 }
 
@@ -445,9 +453,11 @@ bool checkpoint_due(struct checkpoint *c, uint64_t now)
 		/* counted where the mismatch was seen */
 	} else if (now - c->last_ms >= c->opts->checkpoint_delay_ms) {
 		c->periodic++;
+		c->reason = "periodic";
 	} else if (oldest != UINT64_MAX &&
 		   now - oldest >= c->opts->compare_timeout_ms) {
 		c->timeouts++;
+		c->reason = "timeout";
 	} else {
 		return false;
 	}

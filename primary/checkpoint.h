@@ -69,6 +69,9 @@ struct checkpoint_ops {
 	int (*idle)(void *opaque);
 	/* The tunables in force, for the device state. */
 	void (*tunables)(void *opaque, struct proto_tunables *t);
+	/* The SVM's output on conn differed from the PVM's (what: "output"
+	 * or "close"); may be NULL. */
+	void (*mismatch)(void *opaque, uint32_t conn, const char *what);
 };
 
 struct checkpoint {
@@ -88,6 +91,9 @@ struct checkpoint {
 	 * releases go to the proxy) when a secondary is lost. */
 	struct cmp *cmp;
 	bool requested;                 /* at the next chance */
+	/* Why the next one is taken, as status's checkpoint_reasons names
+	 * it; set where it is requested or found due, NULL after it ran. */
+	const char *reason;
 	uint64_t last_ms;               /* when the last one ended */
 	uint64_t count;                 /* acknowledged */
 	uint64_t mismatches, timeouts, periodic, manual;

@@ -13,6 +13,7 @@
 #include "conf-file.h"
 #include "ctl-server.h"
 #include "digest.h"
+#include "events.h"
 #include "evloop.h"
 #include "primary-int.h"
 #include "status-json.h"
@@ -61,6 +62,42 @@ static void add_guest(json_object *o, struct primary *p)
 	if (p->opts.exec)
 		json_object_object_add(o, "exec_port",
 				       json_object_new_int(p->opts.exec_port));
+}
+
+/*
+ * Live sync as it goes, for `status` while syncing and `protect --wait`:
+ * the migration thread's counters, read under bitmap_mutex (ram-save.h),
+ * since it dialled (started_ms is readable once connected is: the caller
+ * checks). Pages left are the dirty ones; the rate is the average since
+ * the start, so the ETA is null until something was sent.
+ */
+static json_object *sync_progress(struct primary *p)
+{
+	json_object *o = json_object_new_object();
+	struct ram_save_stats st;
+	uint64_t sent, bytes, left, elapsed;
+	double rate = 0, pct = 0;
+
+	ram_state_get_stats(&p->rs, &st);
+	left = ram_state_dirty_pages(&p->rs);
+	sent = st.pages_sent - p->mig.base.pages_sent;
+	bytes = st.bytes_sent - p->mig.base.bytes_sent;
+	elapsed = evloop_now_ms() - p->mig.started_ms;
+	if (elapsed)
+		rate = (double)bytes / (1 << 20) / ((double)elapsed / 1000);
+	if (sent + left)
+		pct = 100.0 * (double)sent / (double)(sent + left);
+	json_object_object_add(o, "pages_sent", json_object_new_uint64(sent));
+	json_object_object_add(o, "pages_remaining",
+			       json_object_new_uint64(left));
+	json_object_object_add(o, "bytes_sent", json_object_new_uint64(bytes));
+	json_object_object_add(o, "bytes_remaining", json_object_new_uint64(
+				       left << RAM_PAGE_SHIFT));
+	json_object_object_add(o, "percent", json_object_new_double(pct));
+	json_object_object_add(o, "mib_per_s", json_object_new_double(rate));
+	json_object_object_add(o, "eta_s", rate > 0 ? json_object_new_double(
+		(double)(left << RAM_PAGE_SHIFT) / (1 << 20) / rate) : NULL);
+	return o;
 }
 
 static int cmd_status(void *opaque, json_object *args, json_object **ret,
@@ -125,6 +162,9 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(sync, "bytes",
 			       json_object_new_uint64(p->last_sync_bytes));
 	json_object_object_add(o, "live_sync", sync);
+	/* Once the secondary answered: "syncing", not "connecting". */
+	if (p->state == COLO_STATE_SYNCING && atomic_load(&p->mig.connected))
+		json_object_object_add(o, "sync_progress", sync_progress(p));
 	primary_tunables(p, &tun);
 	json_object_object_add(o, "tunables", status_tunables(&tun));
 	json_object_object_add(o, "secondary",
@@ -161,6 +201,7 @@ static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
 	if (p->state != COLO_STATE_COLO)
 		return not_protected(p, err);
 	p->ckpt.manual++;
+	p->ckpt.reason = "manual";
 	rc = colo_checkpoint(p, false, &r);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "checkpoint failed: %s",
@@ -186,6 +227,7 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 	if (p->state != COLO_STATE_COLO)
 		return not_protected(p, err);
 	p->ckpt.manual++;
+	p->ckpt.reason = "manual";
 	rc = colo_checkpoint(p, true, &r);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "verify failed: %s",
@@ -334,10 +376,13 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 
 	(void)args;
 	(void)err;
+	events_failover_requested(p->ctl, "primary");
 	p->redial = false;
 	primary_sync_cancel(p);
+	p->failover_requested = true;
 	if (p->state == COLO_STATE_COLO)
 		secondary_lost(p, "failover forced by the operator");
+	p->failover_requested = false;
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, "role", json_object_new_string("primary"));
 	json_object_object_add(*ret, "state", json_object_new_string(

@@ -61,8 +61,9 @@ static void *migration_thread(void *opaque)
 
 	ret = dial_secondary(m);
 	if (ret == 0) {
-		atomic_store(&m->connected, true);
+		/* Before connected: whoever sees connected may read it. */
 		m->started_ms = evloop_now_ms();
+		atomic_store(&m->connected, true);
 		/* A process guest's memory goes whole with the first
 		 * checkpoint (proc-image): nothing to pre-copy. */
 		ret = m->cfg.identity ? 0 : live_sync(m);

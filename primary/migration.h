@@ -13,7 +13,9 @@
  *  - cancel (with a write to cancel_fd): main -> thread, give up;
  *  - connected, refused, result: thread -> main, read while it runs
  *    (status shows "connecting" until connected).
- * error and started_ms are the thread's while it runs. The link
+ * error is the thread's while it runs; started_ms too until connected is
+ * stored, after which it stays put and the main thread may read it (the
+ * atomic store and load order the two: live-sync progress). The link
  * (struct link) is the thread's until the join as well.
  */
 #ifndef COLO_PRIMARY_MIGRATION_H

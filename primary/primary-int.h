@@ -90,6 +90,9 @@ struct primary {
 	uint64_t dial_failures;         /* in a row */
 	struct proto_generation gen;    /* pair id, checkpoints begun */
 	uint64_t secondary_losses;
+	/* `failover` is taking the secondary away: its COLO_EXIT says
+	 * "request"; secondary_lost clears it. */
+	bool failover_requested;
 
 	/* live sync */
 	struct migration mig;             /* see migration.h */

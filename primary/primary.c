@@ -16,6 +16,7 @@
 
 #include "ctl-server.h"
 #include "digest.h"
+#include "events.h"
 #include "evloop.h"
 #include "primary-int.h"
 #include "log.h"
@@ -159,6 +160,10 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 		return -ENOTCONN;
 	}
 	ret = checkpoint_run(&p->ckpt, verify, res);
+	if (ret == 0)
+		events_checkpoint(p->ctl, p->ckpt.reason, res->id, res->pause_ms,
+				  res->pages, res->bytes);
+	p->ckpt.reason = NULL;
 	/* A stop request (-ECANCELED) ends us with the output still held:
 	 * releasing it would let out bytes the SVM may never produce. */
 	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
@@ -294,6 +299,7 @@ static void on_pvm_output(void *opaque, uint32_t conn, const uint8_t *data,
 	    CMP_MISMATCH) {
 		log_debug("conn %u: output differs, checkpoint", conn);
 		checkpoint_mismatch(&p->ckpt);
+		events_mismatch(p->ctl, conn, "output");
 	}
 	checkpoint_check_held(&p->ckpt);
 }
@@ -312,6 +318,7 @@ static void on_pvm_close(void *opaque, uint32_t conn)
 	if (cmp_close_pvm(p->ckpt.cmp, conn, evloop_now_ms()) == CMP_MISMATCH) {
 		log_debug("conn %u: closed out of step, checkpoint", conn);
 		checkpoint_mismatch(&p->ckpt);
+		events_mismatch(p->ctl, conn, "close");
 	}
 }
 
@@ -374,9 +381,17 @@ static void ckpt_tunables(void *opaque, struct proto_tunables *t)
 	primary_tunables(opaque, t);
 }
 
+static void ckpt_mismatch(void *opaque, uint32_t conn, const char *what)
+{
+	struct primary *p = opaque;
+
+	events_mismatch(p->ctl, conn, what);
+}
+
 static const struct checkpoint_ops checkpoint_ops = {
 	.idle = primary_wait_idle,
 	.tunables = ckpt_tunables,
+	.mismatch = ckpt_mismatch,
 };
 
 /* The checkpoint works on the units it is handed, never on p. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "evloop.h"
 #include "log.h"
 #include "proc-identity.h"
@@ -22,13 +23,20 @@
  */
 void secondary_lost(struct primary *p, const char *why)
 {
+	bool requested = p->failover_requested;
+
+	p->failover_requested = false;
 	if (!p->link.x)
 		return;
 	log_error("secondary lost (%s): continuing unprotected", why);
 	snprintf(p->last_error, sizeof(p->last_error), "secondary lost: %s",
 		 why);
-	if (p->state == COLO_STATE_COLO)
+	events_secondary_lost(p->ctl, why);
+	if (p->state == COLO_STATE_COLO) {
+		events_colo_exit(p->ctl, EVENTS_MODE_PRIMARY, requested ?
+				 EVENTS_EXIT_REQUEST : EVENTS_EXIT_ERROR, why);
 		evloop_del(p->loop, xport_fd(p->link.x));
+	}
 	xport_free(p->link.x);
 	p->link.x = NULL;
 	p->state = COLO_STATE_STANDALONE;
@@ -105,6 +113,7 @@ int primary_sync_start(struct primary *p)
 	if (ret < 0)
 		return ret;
 	p->state = COLO_STATE_SYNCING;
+	events_sync_started(p->ctl, p->opts.secondary);
 	return 0;
 }
 
@@ -198,6 +207,8 @@ static void sync_failed(struct primary *p, int ret)
 	if (ret == -ENOTSUP && p->ckpt.refusal[0]) {
 		sync_ended(p);
 		primary_refused_guest(p);
+		events_sync_failed(p->ctl, p->opts.secondary, p->last_error,
+				   false);
 		return;
 	}
 	if (ret != -ECANCELED && atomic_load(&p->mig.refused)) {
@@ -215,6 +226,9 @@ static void sync_failed(struct primary *p, int ret)
 	if (p->mig.error[0])
 		snprintf(p->last_error, sizeof(p->last_error), "%s",
 			 p->mig.error);
+	if (ret != -ECANCELED)
+		events_sync_failed(p->ctl, p->opts.secondary, p->last_error,
+				   p->redial);
 	sync_ended(p);
 }
 
@@ -246,6 +260,8 @@ void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
 	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent;
 	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent;
 	colo_enter(p);
+	events_protected(p->ctl, p->opts.secondary, p->last_sync_ms,
+			 p->last_sync_pages, p->last_sync_bytes);
 	log_info("protected: live sync took %.0f ms, %llu pages (%llu MiB of "
 		 "data); pair in colo state", p->last_sync_ms,
 		 (unsigned long long)p->last_sync_pages,

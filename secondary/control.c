@@ -6,6 +6,7 @@
 #include "conf-file.h"
 #include "ctl-server.h"
 #include "digest.h"
+#include "events.h"
 #include "secondary-int.h"
 #include "status-json.h"
 
@@ -92,6 +93,7 @@ static int cmd_failover(void *opaque, json_object *args, json_object **ret,
 			      in_state_name(st));
 		return -ENOTCONN;
 	}
+	events_failover_requested(s->ctl, "secondary");
 	failover_primary_lost(&s->failover, "failover forced by the operator",
 			      true);
 	*ret = json_object_new_object();

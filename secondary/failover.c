@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "evloop.h"
 #include "failover.h"
 #include "incoming.h"
@@ -147,12 +148,15 @@ void failover_primary_lost(struct failover *f, const char *why, bool forced)
 			last_error_set(f->last_error, "primary lost (%s); fence "
 				       "failed with status %d: not serving",
 				       why, rc);
+			events_fenced(f->events, why, rc);
 			return;
 		}
 	}
 	log_warn("taking over: the SVM becomes the primary%s",
 		 forced ? " (forced by the operator)" : "");
 	f->takeover = true;
+	events_colo_exit(f->events, EVENTS_MODE_SECONDARY, forced ?
+			 EVENTS_EXIT_REQUEST : EVENTS_EXIT_ERROR, why);
 }
 
 void failover_keep_fenced(void *opaque)

@@ -19,6 +19,7 @@
 #include "ramblock.h"
 #include "svm.h"
 
+struct ctl_server;
 struct incoming;
 struct last_error;
 struct sec_link;
@@ -47,6 +48,9 @@ struct failover {
 	/* For the fence's wait: true once a stop was requested. */
 	bool (*stop_requested)(void *opaque);
 	void *opaque;
+	/* Where COLO_EXIT and FENCED go (events.h); the owner sets it once
+	 * the control socket is up. NULL: nowhere. */
+	struct ctl_server *events;
 
 	bool takeover;                 /* leave the loop and serve as primary */
 	uint64_t lost_ms;              /* when the primary was found lost */

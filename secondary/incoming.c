@@ -608,6 +608,9 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 	if (in->ckpt_flags & PROTO_CKPT_FIRST)
 		log_info("live sync complete (%llu pages); SVM running, pair "
 			 "in colo state", (unsigned long long)in->sync_pages);
+	if (in->hooks.checkpoint_acked)
+		in->hooks.checkpoint_acked(in->hooks.acked_opaque,
+					   in->ckpt_flags & PROTO_CKPT_FIRST);
 	ack.ckpt_ack.id = e->id;
 	ack.ckpt_ack.status = 0;
 	/* Applying may have taken longer than the failover timeout; the

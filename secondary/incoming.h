@@ -54,6 +54,10 @@ struct incoming_hooks {
 	/* After a reset: a kept fenced SVM may come back (incoming_adopt). */
 	void (*reset_done)(void *opaque);
 	void *opaque;
+	/* A checkpoint was applied and is being acknowledged (first: the one
+	 * that ends live sync), for the events; its own opaque. */
+	void (*checkpoint_acked)(void *opaque, bool first);
+	void *acked_opaque;
 };
 
 struct incoming {

@@ -17,6 +17,7 @@
 
 #include "ctl-server.h"
 #include "digest.h"
+#include "events.h"
 #include "evloop.h"
 #include "log.h"
 #include "secondary-int.h"
@@ -115,6 +116,21 @@ static void svm_gone(void *opaque, const char *why)
 	incoming_reset(&s->in, why);
 }
 
+/* The events a subscriber of the secondary sees as checkpoints apply. */
+static void checkpoint_acked(void *opaque, bool first)
+{
+	struct secondary *s = opaque;
+	uint64_t pages = first ? s->in.sync_pages : s->in.last_ckpt_pages;
+
+	if (first)
+		events_protected(s->ctl, sec_link_peer(&s->link), -1, pages,
+				 pages << RAM_PAGE_SHIFT);
+	else
+		events_checkpoint(s->ctl, "primary", s->in.ckpt_id,
+				  s->in.last_ckpt_apply_ms, pages,
+				  pages << RAM_PAGE_SHIFT);
+}
+
 static void wire(struct secondary *s)
 {
 	const struct sec_link_cfg lc = {
@@ -137,6 +153,8 @@ static void wire(struct secondary *s)
 		.checkpoint_applied = failover_drop_kept,
 		.reset_done = failover_restore_fenced,
 		.opaque = &s->failover,
+		.checkpoint_acked = checkpoint_acked,
+		.acked_opaque = s,
 	};
 	uint8_t digest[PROTO_DIGEST_LEN];
 
@@ -205,7 +223,9 @@ static int setup(struct secondary *s)
 			 &s->link);
 	if (ret < 0)
 		return ret;
-	return secondary_control_init(s);
+	ret = secondary_control_init(s);
+	s->failover.events = s->ctl;
+	return ret;
 }
 
 static bool running(const struct secondary *s)

@@ -16,6 +16,13 @@
  * Handlers run on the loop thread and may take their time (a checkpoint
  * does). If one runs the loop itself, its own client is left alone until it
  * returns (see 'busy'), other clients are served.
+ *
+ * A subscriber's events go into the same out buffer as its replies, so the
+ * two stay in the order they happened. Only events are bounded there
+ * (CTL_EVENT_QUEUE_MAX): a reply is what the client asked for and waits
+ * for, an event it may never read. Past the bound the subscriber is
+ * dropped rather than the daemon buffering for it: at once when no
+ * handler of its own runs, else as that handler returns.
  */
 #include "ctl-server.h"
 
@@ -24,6 +31,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,6 +57,8 @@ struct ctl_client {
 	size_t nout, capout;
 	bool closing;          /* close once out is flushed */
 	bool busy;             /* a handler of ours is running */
+	bool subscribed;       /* sent "subscribe": gets the events */
+	bool overflowed;       /* its events went past the bound: drop */
 };
 
 struct ctl_server {
@@ -58,6 +68,7 @@ struct ctl_server {
 	const struct ctl_command *cmds;
 	void *opaque;
 	struct ctl_client *clients;
+	pthread_t owner;       /* the loop's thread: broadcasts come from it */
 };
 
 void ctl_error_set(struct ctl_error *err, const char *cls, const char *fmt,
@@ -171,7 +182,26 @@ static const struct ctl_command *find_cmd(const struct ctl_server *s,
 	return NULL;
 }
 
-/* Answer one request. Returns 0 or -errno (out of memory only). */
+/* The built-in "subscribe": this client gets the events from now on. */
+static int subscribe(struct ctl_client *c, struct json_object *args,
+		     struct json_object *id)
+{
+	struct ctl_error err = { "", "" };
+	struct json_object *reply;
+
+	if (ctl_args_allowed(args, NULL, &err) < 0)
+		return send_error(c, id, &err);
+	c->subscribed = true;
+	log_info("a control client subscribed to the events");
+	reply = json_object_new_object();
+	json_object_object_add(reply, "return", json_object_new_object());
+	if (id)
+		json_object_object_add(reply, "id", json_object_get(id));
+	return send_reply(c, reply);
+}
+
+/* Answer one request. Returns 0 or -errno (out of memory, or a subscriber
+ * to drop). */
 static int dispatch(struct ctl_client *c, struct json_object *req)
 {
 	struct json_object *exec, *args = NULL, *id = NULL, *ret = NULL;
@@ -199,6 +229,8 @@ static int dispatch(struct ctl_client *c, struct json_object *req)
 		return send_error(c, id, &err);
 	}
 	cmd = find_cmd(c->s, json_object_get_string(exec));
+	if (!cmd && !strcmp(json_object_get_string(exec), "subscribe"))
+		return subscribe(c, args, id);
 	if (!cmd) {
 		ctl_error_set(&err, "CommandNotFound",
 			      "The command %s has not been found",
@@ -213,6 +245,11 @@ static int dispatch(struct ctl_client *c, struct json_object *req)
 	c->busy = true;
 	rc = cmd->fn(c->s->opaque, args, &ret, &err);
 	c->busy = false;
+	if (c->overflowed) {
+		/* Its events overflowed while the handler ran (see above). */
+		json_object_put(ret);
+		return -ENOBUFS;
+	}
 	if (rc < 0) {
 		json_object_put(ret);
 		if (!err.cls[0])
@@ -304,7 +341,10 @@ static void client_event(struct evloop *l, int fd, uint32_t events,
 			rc = out_flush(c);
 	}
 	if (rc < 0 || (c->closing && !c->nout)) {
-		if (rc < 0 && rc != -ECONNRESET && rc != -EPIPE)
+		if (rc == -ENOBUFS)
+			log_warn("event subscriber dropped: over %u bytes of "
+				 "events unread", CTL_EVENT_QUEUE_MAX);
+		else if (rc < 0 && rc != -ECONNRESET && rc != -EPIPE)
 			log_debug("control client: %s", strerror(-rc));
 		client_free(c);
 		return;
@@ -312,6 +352,66 @@ static void client_event(struct evloop *l, int fd, uint32_t events,
 	want = c->nout ? EV_WRITE : EV_READ;
 	if (want != c->want && !evloop_mod(l, c->fd, want))
 		c->want = want;
+}
+
+/* One event line into a subscriber's queue, and out as far as it goes.
+ * false when the subscriber is gone (or going) instead. */
+static bool queue_event(struct ctl_client *c, const char *line, size_t len)
+{
+	uint32_t want;
+
+	if (c->nout + len + 1 > CTL_EVENT_QUEUE_MAX ||
+	    out_append(c, line, len) < 0 || out_append(c, "\n", 1) < 0) {
+		if (c->busy) {
+			/* Its handler is on the stack: dropped as it returns. */
+			c->overflowed = true;
+			return false;
+		}
+		log_warn("event subscriber dropped: over %u bytes of events "
+			 "unread", CTL_EVENT_QUEUE_MAX);
+		client_free(c);
+		return false;
+	}
+	if (c->busy)
+		return true;      /* written when its handler is done */
+	if (out_flush(c) < 0) {
+		client_free(c);   /* it hung up */
+		return false;
+	}
+	want = c->nout ? EV_WRITE : EV_READ;
+	if (want != c->want && !evloop_mod(c->s->l, c->fd, want))
+		c->want = want;
+	return true;
+}
+
+int ctl_server_broadcast(struct ctl_server *s, const char *line, size_t len)
+{
+	struct ctl_client *c, *next;
+	int n = 0;
+
+	if (!s)
+		return 0;
+	if (!pthread_equal(pthread_self(), s->owner)) {
+		log_error("event dropped: emitted off the control loop's thread");
+		return -EPERM;
+	}
+	for (c = s->clients; c; c = next) {
+		next = c->next;
+		if (!c->subscribed || c->overflowed || c->closing)
+			continue;
+		n += queue_event(c, line, len);
+	}
+	return n;
+}
+
+size_t ctl_server_subscribers(const struct ctl_server *s)
+{
+	const struct ctl_client *c;
+	size_t n = 0;
+
+	for (c = s ? s->clients : NULL; c; c = c->next)
+		n += c->subscribed && !c->overflowed;
+	return n;
 }
 
 static void on_accept(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -433,6 +533,7 @@ struct ctl_server *ctl_server_new(struct evloop *l, const char *path,
 		goto out_free;
 	}
 	s->l = l;
+	s->owner = pthread_self();
 	s->cmds = cmds;
 	s->opaque = opaque;
 	s->fd = listen_on(path);

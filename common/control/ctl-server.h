@@ -5,6 +5,13 @@
  * answered by one line, {"return": {..}} or {"error": {"class": C,
  * "desc": D}}. Malformed JSON gets an error reply and ends that connection,
  * never the daemon. json-c does the parsing and printing.
+ *
+ * Events: a client that sends {"execute": "subscribe"} (built in, answered
+ * {"return": {}}) is a subscriber from then on: every line the daemon
+ * broadcasts (events.h words them) goes to it, between the replies to its
+ * own requests. A subscriber that does not read is never waited for: its
+ * unsent events are bounded by CTL_EVENT_QUEUE_MAX bytes, and past that it
+ * is dropped with a log line.
  */
 #ifndef COLO_CTL_SERVER_H
 #define COLO_CTL_SERVER_H
@@ -42,11 +49,25 @@ struct ctl_command {
 
 struct ctl_server;
 
+/* The most a subscriber may have unsent; then it is dropped. */
+#define CTL_EVENT_QUEUE_MAX (256u << 10)
+
 /* Binds path (replacing a stale socket file), registers with the loop.
  * cmds ends with a {NULL, NULL} entry. NULL on failure, reason logged. */
 struct ctl_server *ctl_server_new(struct evloop *l, const char *path,
 				  const struct ctl_command *cmds, void *opaque);
 void ctl_server_free(struct ctl_server *s);   /* unlinks the path */
+
+/*
+ * One line (without its newline) to every subscriber, written as far as
+ * each socket takes it now; the rest waits in that subscriber's bounded
+ * queue. Never blocks. On the loop's thread only (the one that made the
+ * server): a call from another thread is refused (-EPERM, logged).
+ * Returns the number of subscribers that got it queued. NULL s: 0.
+ */
+int ctl_server_broadcast(struct ctl_server *s, const char *line, size_t len);
+/* How many clients have subscribed (and not been dropped). */
+size_t ctl_server_subscribers(const struct ctl_server *s);
 
 /* Fill err in one line: ctl_error_set(err, "GenericError", "fmt", ...). */
 void ctl_error_set(struct ctl_error *err, const char *cls, const char *fmt,

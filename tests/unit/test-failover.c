@@ -6,17 +6,21 @@
  * fence command that fails, the SVM stays fenced and nothing serves; the
  * operator's failover skips the fence; a lost primary without an SVM is
  * only a reset; a fenced SVM kept during a sync comes back when it fails
- * and goes once dropped or discarded.
+ * and goes once dropped or discarded. A subscriber of the control socket
+ * hears FENCED and COLO_EXIT as they happen.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctl-server.h"
 #include "log.h"
 #include "secondary-fixture.h"
 #include "xport.h"
@@ -108,12 +112,63 @@ static void test_silent_primary_takes_over(void)
 	fx_deinit(&f);
 }
 
+/* The next line the subscriber gets, the loop run meanwhile. */
+static void event_line(struct sec_fixture *f, int fd, char *line, size_t size)
+{
+	uint64_t end = evloop_now_ms() + 3000;
+	size_t n = 0;
+
+	while (evloop_now_ms() < end) {
+		ssize_t r;
+
+		evloop_run_once(f->loop, 5);
+		r = recv(fd, line + n, 1, MSG_DONTWAIT);
+		if (r < 0)
+			continue;
+		CHECK(r == 1);
+		if (line[n] == '\n') {
+			line[n] = '\0';
+			return;
+		}
+		CHECK(++n < size - 1);
+	}
+	CHECK(!"no event line in time");
+}
+
+/* A control server on the fixture's loop, and a client subscribed to it. */
+static int subscribed(struct sec_fixture *f, struct ctl_server **s,
+		      char *path)
+{
+	static const struct ctl_command none[] = { { NULL, NULL, NULL } };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[256];
+	int fd;
+
+	*s = ctl_server_new(f->loop, path, none, NULL);
+	CHECK(*s);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK(send(fd, "{\"execute\":\"subscribe\"}\n", 24, 0) == 24);
+	event_line(f, fd, line, sizeof(line));
+	CHECK(!strcmp(line, "{\"return\":{}}"));
+	f->fo.events = *s;
+	return fd;
+}
+
 static void test_fence_fails(void)
 {
+	char dir[] = "/tmp/colo-test-failover-XXXXXX", path[128], line[512];
+	struct ctl_server *s;
 	struct sec_fixture f;
 	pid_t pid;
+	int ev;
 
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
 	fx_init(&f, 50, 5000, "exit 3");
+	ev = subscribed(&f, &s, path);
 	pid = fake_svm(&f);
 	f.in.state = IN_COLO;
 	failover_primary_lost(&f.fo, "test", false);
@@ -121,10 +176,19 @@ static void test_fence_fails(void)
 	CHECK_EQ(f.in.state, IN_FENCED);
 	CHECK(strstr(f.err.text, "fence failed with status 3: not serving"));
 	CHECK(alive(pid));                  /* kept, not served */
+	event_line(&f, ev, line, sizeof(line));
+	CHECK(strstr(line, "{\"event\":\"FENCED\",\"data\":{\"why\":\"test\","
+			   "\"fence_status\":3}"));
 	/* The operator decides: forced, the fence is skipped. */
 	failover_primary_lost(&f.fo, "failover forced by the operator", true);
 	CHECK(failover_taking_over(&f.fo));
+	event_line(&f, ev, line, sizeof(line));
+	CHECK(strstr(line, "{\"event\":\"COLO_EXIT\",\"data\":{\"mode\":"
+			   "\"secondary\",\"reason\":\"request\""));
+	close(ev);
+	ctl_server_free(s);
 	fx_deinit(&f);
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 static void test_fence_succeeds(void)
