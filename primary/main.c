@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "primary.h"
@@ -20,7 +21,8 @@ static const char usage[] =
 	"                    [--secondary HOST:PORT]\n"
 	"                    (--tls-creds DIR [--tls-hostname NAME]\n"
 	"                     [--tls-authz ID]... | --insecure)\n"
-	"                    [--guest-arg ARG]... [--verbose] [TUNABLE]...\n"
+	"                    [--guest-arg ARG]... [--metrics ADDR:PORT]\n"
+	"                    [--verbose] [TUNABLE]...\n"
 	"       colo-primary --service HOST:PORT --control PATH [--verbose]\n"
 	"                    [TUNABLE]... --exec-port PORT\n"
 	"                    --exec PROGRAM [ARGS...]\n"
@@ -33,7 +35,7 @@ static const char usage[] =
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_TLS_HOST,
        OPT_TLS_AUTHZ, OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT,
-       OPT_TUNABLE = 512 };
+       OPT_METRICS, OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). */
 static const struct option fixed_options[] = {
@@ -48,6 +50,7 @@ static const struct option fixed_options[] = {
 	{ "tls-hostname", required_argument, NULL, OPT_TLS_HOST },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
 };
@@ -85,6 +88,18 @@ static uint16_t parse_port(const char *flag, const char *arg)
 	    arg[0] == '-' || arg[0] == '+')
 		die("%s: '%s' is not a TCP port (1-65535)", flag, arg);
 	return (uint16_t)v;
+}
+
+/* --metrics ADDR:PORT, checked now; whether it can listen, at start. */
+static const char *metrics_flag(const char *arg)
+{
+	char host[256], port[16];
+
+	if (config_parse_hostport(arg, host, sizeof(host), port,
+				  sizeof(port)) < 0)
+		die("--metrics: '%s' is not ADDR:PORT (port 1-65535, "
+		    "[v6]:port for IPv6)", arg);
+	return arg;
 }
 
 /* --exec and what it excludes or needs, once every flag is in. */
@@ -177,6 +192,7 @@ int main(int argc, char **argv)
 			authz[o.ntls_authz++] = optarg;
 			break;
 		case OPT_INSECURE: o.insecure = true; break;
+		case OPT_METRICS: o.metrics = metrics_flag(optarg); break;
 		case OPT_VERBOSE: level = LOG_LVL_DEBUG; break;
 		case OPT_HELP: print_usage(stdout); return 0;
 		default:

@@ -46,6 +46,7 @@
 
 struct evloop;
 struct ctl_server;
+struct metrics_http;
 struct xport;
 struct xport_tls_ctx;
 
@@ -86,6 +87,13 @@ struct primary {
 	uint64_t dial_failures;         /* in a row */
 	struct proto_generation gen;    /* pair id, checkpoints begun */
 	uint64_t secondary_losses;
+	/* The metrics (scrape.c): their server, and what outlives a
+	 * comparator (mismatches of those a lost secondary took along) or
+	 * was decided before this primary (1: it is a secondary that took
+	 * over). */
+	struct metrics_http *metrics;
+	uint64_t retired_mismatches;
+	uint64_t failovers;
 
 	/* live sync */
 	struct migration mig;             /* see migration.h */
@@ -117,6 +125,9 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
 
 /* control.c */
 int primary_control_init(struct primary *p);
+
+/* scrape.c: /metrics on opts.metrics, if set. 0 or -errno (logged). */
+int primary_metrics_init(struct primary *p);
 
 const char *colo_state_name(enum colo_state s);
 /* The state as the operator sees it (connecting until the hello is in). */

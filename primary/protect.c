@@ -22,6 +22,8 @@
  */
 void secondary_lost(struct primary *p, const char *why)
 {
+	struct cmp_stats cs;
+
 	if (!p->link.x)
 		return;
 	log_error("secondary lost (%s): continuing unprotected", why);
@@ -37,6 +39,8 @@ void secondary_lost(struct primary *p, const char *why)
 	p->redial_at_ms = evloop_now_ms() + 500;
 	p->ckpt.requested = false;
 	cmp_checkpoint_done(p->ckpt.cmp);
+	cmp_get_stats(p->ckpt.cmp, &cs);
+	p->retired_mismatches += cs.mismatches;
 	cmp_free(p->ckpt.cmp);
 	p->ckpt.cmp = primary_comparator_new(p);
 }

@@ -259,6 +259,7 @@ int failover_handover(struct failover *f, const struct secondary_opts *opts)
 	o.tls_authz = opts->tls_authz;
 	o.ntls_authz = opts->ntls_authz;
 	o.insecure = opts->insecure;
+	o.metrics = opts->metrics;
 	/* The pair's settings follow its primary, `set` included; before its
 	 * first checkpoint, ours. The rest are the table's defaults. */
 	pt = f->serve_have_tunables ? &t->tunables : &opts->tunables;

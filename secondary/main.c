@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /* colo-secondary: command line. Bad flags stop start-up with a one-line reason. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "secondary.h"
@@ -19,7 +21,8 @@ static const char usage[] =
 	"                      --control PATH --guest PATH\n"
 	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
-	"                      [--guest-arg ARG]... [TUNABLE]...\n"
+	"                      [--guest-arg ARG]... [--metrics ADDR:PORT]\n"
+	"                      [TUNABLE]...\n"
 	"       colo-secondary ... [TUNABLE]... --exec-port PORT\n"
 	"                      --exec PROGRAM [ARGS...]\n"
 	"  --exec: the SVM is an unmodified program, started as the primary's\n"
@@ -32,7 +35,8 @@ static const char usage[] =
 /* A tunable's getopt value is OPT_TUNABLE + its id. */
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_FENCE, OPT_TLS_AUTHZ,
-       OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT, OPT_TUNABLE = 512 };
+       OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT, OPT_METRICS,
+       OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). */
 static const struct option fixed_options[] = {
@@ -46,6 +50,7 @@ static const struct option fixed_options[] = {
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "takeover-requires-fence", required_argument, NULL, OPT_FENCE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -85,6 +90,19 @@ static const char *check_exec(const struct secondary_opts *o, size_t ngargs)
 	if (!o->exec_port)
 		return "--exec-port PORT is required with --exec";
 	return NULL;
+}
+
+/* --metrics ADDR:PORT, checked now; whether it can listen, at start. */
+static bool metrics_flag_ok(const char *arg, char *why, size_t whylen)
+{
+	char host[256], port[16];
+
+	if (config_parse_hostport(arg, host, sizeof(host), port,
+				  sizeof(port)) == 0)
+		return true;
+	snprintf(why, whylen, "--metrics: '%s' is not ADDR:PORT (port "
+		 "1-65535, [v6]:port for IPv6)", arg);
+	return false;
 }
 
 static void print_usage(FILE *f)
@@ -159,6 +177,11 @@ int main(int argc, char **argv)
 			authz[o.ntls_authz++] = optarg;
 			break;
 		case OPT_INSECURE: o.insecure = true; break;
+		case OPT_METRICS:
+			if (!metrics_flag_ok(optarg, why, sizeof(why)))
+				return die(why);
+			o.metrics = optarg;
+			break;
 		case OPT_FENCE:
 			if (!*optarg)
 				return die("--takeover-requires-fence: empty "

@@ -111,14 +111,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	return serve_metrics(cls, conn);
 }
 
+static unsigned connections(struct metrics_http *h)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(h->mhd,
+				   MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info ? info->num_connections : 0;
+}
+
+/*
+ * At its connection limit MHD takes the listening socket out of its epoll
+ * set, and puts it back only at the start of a run. A run that closed
+ * connections (timed out, or ended by the scraper) is followed by one more,
+ * or, once the set had been full, nothing would wake us for a new scraper.
+ */
+static void run(struct metrics_http *h)
+{
+	unsigned before = connections(h);
+
+	MHD_run(h->mhd);
+	if (connections(h) < before)
+		MHD_run(h->mhd);
+}
+
 static void on_ready(struct evloop *l, int fd, uint32_t events, void *opaque)
 {
-	struct metrics_http *h = opaque;
-
 	(void)l;
 	(void)fd;
 	(void)events;
-	MHD_run(h->mhd);
+	run(opaque);
 }
 
 int metrics_http_new(struct metrics_http **out, struct evloop *loop,
@@ -148,12 +170,13 @@ int metrics_http_new(struct metrics_http **out, struct evloop *loop,
 	h->mhd = MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		on_request, h,
+		/* First, or MHD may log its first words itself. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_MAX_CONNS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)METRICS_HTTP_MEMORY,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!h->mhd) {
 		snprintf(why, whylen, "%s: libmicrohttpd would not start",
@@ -204,5 +227,5 @@ void metrics_http_tick(struct metrics_http *h)
 	MHD_UNSIGNED_LONG_LONG ms;
 
 	if (h && MHD_get_timeout(h->mhd, &ms) == MHD_YES && ms == 0)
-		MHD_run(h->mhd);
+		run(h);
 }

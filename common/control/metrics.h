@@ -42,6 +42,10 @@ struct metrics_hist {
 int metrics_hist_init(struct metrics_hist *h, const double *bounds,
 		      size_t nbounds);
 void metrics_hist_observe(struct metrics_hist *h, double v);
+/* Both daemons' checkpoint histograms, with the buckets of metrics.c (why
+ * those: there): the pause in seconds, and the pages a checkpoint carries. */
+void metrics_hist_init_ckpt_pause(struct metrics_hist *h);
+void metrics_hist_init_ckpt_pages(struct metrics_hist *h);
 
 /* One scrape's text. An allocation failure is sticky (oom) and leaves
  * what was written before it. */
