@@ -70,7 +70,7 @@ echo "== build-tsan: daemons' threads (integration)"
 STOP_REPEAT=2 \
 TSAN_OPTIONS=$TSAN_OPTIONS:log_path=$PWD/$reports/tsan \
 	mtest build-tsan "${TSAN_TIMEOUTS[@]}" \
-		pair control stop verify
+		pair control stop verify metrics
 if compgen -G "$reports/tsan*" >/dev/null; then
 	cat "$reports"/tsan*
 	echo "ThreadSanitizer reported the above (kept in $reports)"
