@@ -181,7 +181,11 @@ int metrics_http_new(struct metrics_http **out, struct evloop *loop,
 	if (!h->mhd) {
 		snprintf(why, whylen, "%s: libmicrohttpd would not start",
 			 hostport);
-		close(lfd);
+		/* Whether a failed start closed the socket it was given
+		 * differs between MHD versions; no other thread opens fds
+		 * during start-up, so the number is still ours if open. */
+		if (fcntl(lfd, F_GETFD) >= 0)
+			close(lfd);
 		free(h);
 		return -EINVAL;
 	}
