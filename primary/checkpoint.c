@@ -335,6 +335,8 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 		     after.bytes_sent - before.bytes_sent;
 	res->pause_ms = now_ms_precise() - t0;
 	c->count++;
+	metrics_hist_observe(&c->pause_hist, res->pause_ms / 1000);
+	metrics_hist_observe(&c->pages_hist, (double)res->pages);
 	c->last_ms = evloop_now_ms();
 	c->requested = false;
 	c->last = *res;

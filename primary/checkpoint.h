@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "ram-digest.h"
 
 struct cmp;
@@ -98,6 +99,9 @@ struct checkpoint {
 	uint64_t count;                 /* acknowledged */
 	uint64_t mismatches, timeouts, periodic, manual;
 	uint64_t held;                  /* forced by --max-held-output */
+	/* Each acknowledged one's pause (s) and pages, for the metrics;
+	 * the owner initialises them (metrics_hist_init_ckpt_*). */
+	struct metrics_hist pause_hist, pages_hist;
 	/* After -ENOTSUP: why the guest cannot be checkpointed (an --exec
 	 * program holding an fd of a kind the SVM cannot be given). */
 	char refusal[256];

@@ -64,39 +64,28 @@ static void add_guest(json_object *o, struct primary *p)
 				       json_object_new_int(p->opts.exec_port));
 }
 
-/*
- * Live sync as it goes, for `status` while syncing and `protect --wait`:
- * the migration thread's counters, read under bitmap_mutex (ram-save.h),
- * since it dialled (started_ms is readable once connected is: the caller
- * checks). Pages left are the dirty ones; the rate is the average since
- * the start, so the ETA is null until something was sent.
- */
+/* Live sync as it goes, for `status` while syncing and `protect --wait`
+ * (the caller checks mig.connected: started_ms is readable from then). */
 static json_object *sync_progress(struct primary *p)
 {
 	json_object *o = json_object_new_object();
-	struct ram_save_stats st;
-	uint64_t sent, bytes, left, elapsed;
-	double rate = 0, pct = 0;
+	struct sync_progress sp;
 
-	ram_state_get_stats(&p->rs, &st);
-	left = ram_state_dirty_pages(&p->rs);
-	sent = st.pages_sent - p->mig.base.pages_sent;
-	bytes = st.bytes_sent - p->mig.base.bytes_sent;
-	elapsed = evloop_now_ms() - p->mig.started_ms;
-	if (elapsed)
-		rate = (double)bytes / (1 << 20) / ((double)elapsed / 1000);
-	if (sent + left)
-		pct = 100.0 * (double)sent / (double)(sent + left);
-	json_object_object_add(o, "pages_sent", json_object_new_uint64(sent));
+	primary_sync_progress(p, &sp);
+	json_object_object_add(o, "pages_sent",
+			       json_object_new_uint64(sp.pages_sent));
 	json_object_object_add(o, "pages_remaining",
-			       json_object_new_uint64(left));
-	json_object_object_add(o, "bytes_sent", json_object_new_uint64(bytes));
+			       json_object_new_uint64(sp.pages_left));
+	json_object_object_add(o, "bytes_sent",
+			       json_object_new_uint64(sp.bytes_sent));
 	json_object_object_add(o, "bytes_remaining", json_object_new_uint64(
-				       left << RAM_PAGE_SHIFT));
-	json_object_object_add(o, "percent", json_object_new_double(pct));
-	json_object_object_add(o, "mib_per_s", json_object_new_double(rate));
-	json_object_object_add(o, "eta_s", rate > 0 ? json_object_new_double(
-		(double)(left << RAM_PAGE_SHIFT) / (1 << 20) / rate) : NULL);
+				       sp.pages_left << RAM_PAGE_SHIFT));
+	json_object_object_add(o, "percent",
+			       json_object_new_double(100 * sp.done));
+	json_object_object_add(o, "mib_per_s",
+			       json_object_new_double(sp.mib_per_s));
+	json_object_object_add(o, "eta_s", sp.eta_s >= 0 ?
+			       json_object_new_double(sp.eta_s) : NULL);
 	return o;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf-file.h"
+#include "config.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "primary.h"
@@ -25,7 +26,8 @@ static const char usage[] =
 	"                    [--secondary HOST:PORT]\n"
 	"                    (--tls-creds DIR [--tls-hostname NAME]\n"
 	"                     [--tls-authz ID]... | --insecure)\n"
-	"                    [--guest-arg ARG]... [--verbose] [TUNABLE]...\n"
+	"                    [--guest-arg ARG]... [--metrics ADDR:PORT]\n"
+	"                    [--verbose] [TUNABLE]...\n"
 	"       colo-primary --service HOST:PORT --control PATH [--verbose]\n"
 	"                    [TUNABLE]... --exec-port PORT\n"
 	"                    --exec PROGRAM [ARGS...]\n"
@@ -41,7 +43,7 @@ static const char usage[] =
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_TLS_HOST,
        OPT_TLS_AUTHZ, OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT,
-       OPT_CONFIG, OPT_PRINT_CONFIG, OPT_TUNABLE = 512 };
+       OPT_CONFIG, OPT_PRINT_CONFIG, OPT_METRICS, OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). Each is also a key of
  * the config file (conf-file.h), but config, print-config and help. */
@@ -59,6 +61,7 @@ static const struct option fixed_options[] = {
 	{ "tls-hostname", required_argument, NULL, OPT_TLS_HOST },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
 };
@@ -99,6 +102,18 @@ static uint16_t parse_port(const char *flag, const char *arg)
 	    arg[0] == '-' || arg[0] == '+')
 		die("%s: '%s' is not a TCP port (1-65535)", flag, arg);
 	return (uint16_t)v;
+}
+
+/* --metrics ADDR:PORT, checked now; whether it can listen, at start. */
+static const char *metrics_flag(const char *where, const char *arg)
+{
+	char host[256], port[16];
+
+	if (config_parse_hostport(arg, host, sizeof(host), port,
+				  sizeof(port)) < 0)
+		die("%s: '%s' is not ADDR:PORT (port 1-65535, [v6]:port for "
+		    "IPv6)", where, arg);
+	return arg;
 }
 
 /* --exec and what it excludes or needs, once every flag is in. */
@@ -168,6 +183,7 @@ static void apply(struct primary_opts *o, struct lists *l,
 		l->authz[o->ntls_authz++] = arg;
 		break;
 	case OPT_INSECURE: o->insecure = true; break;
+	case OPT_METRICS: o->metrics = metrics_flag(where, arg); break;
 	case OPT_VERBOSE: l->level = LOG_LVL_DEBUG; break;
 	default:
 		id = e->opt->val - OPT_TUNABLE;

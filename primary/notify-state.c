@@ -40,7 +40,11 @@ static void status_line(struct primary *p, char *buf, size_t len)
 		put(buf, len, "%scolo, protected by %s", who, peer);
 	} else if (p->state == COLO_STATE_SYNCING &&
 		   atomic_load(&p->mig.connected)) {
-		put(buf, len, "%ssyncing with %s", who, peer);
+		struct sync_progress sp;
+
+		primary_sync_progress(p, &sp);
+		put(buf, len, "%ssyncing with %s %.0f %%", who, peer,
+		    100 * sp.done);
 	} else if (p->last_error[0]) {
 		put(buf, len, "%sstandalone: %s%s%s", who, p->last_error,
 		    dialling, *dialling ? peer : "");
@@ -62,6 +66,9 @@ void primary_notify_ready(struct primary *p)
 void primary_notify_tick(struct primary *p)
 {
 	char line[NOTIFY_STATUS_MAX];
+
+	if (!p->notify.enabled)
+		return;         /* nor read live sync's counters each turn */
 
 	status_line(p, line, sizeof(line));
 	notify_status(&p->notify, line);

@@ -47,6 +47,7 @@
 
 struct evloop;
 struct ctl_server;
+struct metrics_http;
 struct xport;
 struct xport_tls_ctx;
 
@@ -93,6 +94,13 @@ struct primary {
 	/* `failover` is taking the secondary away: its COLO_EXIT says
 	 * "request"; secondary_lost clears it. */
 	bool failover_requested;
+	/* The metrics (scrape.c): their server, and what outlives a
+	 * comparator (mismatches of those a lost secondary took along) or
+	 * was decided before this primary (1: it is a secondary that took
+	 * over). */
+	struct metrics_http *metrics;
+	uint64_t retired_mismatches;
+	uint64_t failovers;
 
 	/* live sync */
 	struct migration mig;             /* see migration.h */
@@ -110,6 +118,19 @@ struct primary {
 int primary_sync_start(struct primary *p);
 /* Live sync called off, the thread joined: standalone. */
 void primary_sync_cancel(struct primary *p);
+
+/* A running live sync (syncing, the secondary answered: mig.connected) as
+ * it goes, for `status`, STATUS= and /metrics alike: the migration
+ * thread's counters, read under bitmap_mutex (ram-save.h). Pages left are
+ * the dirty ones, so done = sent / (sent + left); the rate is the average
+ * since the secondary answered, eta_s < 0 until anything was sent. */
+struct sync_progress {
+	uint64_t pages_sent, pages_left, bytes_sent;
+	double done;                    /* 0..1 */
+	double mib_per_s;
+	double eta_s;
+};
+void primary_sync_progress(struct primary *p, struct sync_progress *sp);
 /* The migration thread's event fd: live sync ended (colo, or retry). */
 void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
 			  void *opaque);
@@ -129,6 +150,8 @@ int primary_control_init(struct primary *p);
  * state's line changed and WATCHDOG=1 when due (notify.h). */
 void primary_notify_ready(struct primary *p);
 void primary_notify_tick(struct primary *p);
+/* scrape.c: /metrics on opts.metrics, if set. 0 or -errno (logged). */
+int primary_metrics_init(struct primary *p);
 
 const char *colo_state_name(enum colo_state s);
 /* The state as the operator sees it (connecting until the hello is in). */

@@ -20,6 +20,7 @@
 #include "evloop.h"
 #include "primary-int.h"
 #include "log.h"
+#include "metrics-http.h"
 #include "xport.h"
 
 #define TICK_MS 1000
@@ -407,6 +408,8 @@ static void checkpoint_wire(struct primary *p)
 	p->ckpt.gen = &p->gen;
 	p->ckpt.ops = &checkpoint_ops;
 	p->ckpt.opaque = p;
+	metrics_hist_init_ckpt_pause(&p->ckpt.pause_hist);
+	metrics_hist_init_ckpt_pages(&p->ckpt.pages_hist);
 }
 
 static int setup(struct primary *p, struct primary_adopt *adopt)
@@ -483,7 +486,13 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 			 &proxy_ops, p);
 	if (ret < 0)
 		return ret;
-	return primary_control_init(p);
+	ret = primary_control_init(p);
+	if (ret < 0)
+		return ret;
+	ret = primary_metrics_init(p);
+	/* A secondary taking over serves without metrics rather than not
+	 * at all (the log says why). */
+	return adopt ? 0 : ret;
 }
 
 static void teardown(struct primary *p)
@@ -492,6 +501,7 @@ static void teardown(struct primary *p)
 	primary_sync_cancel(p);
 	migration_deinit(&p->mig);
 	ctl_server_free(p->ctl);
+	metrics_http_free(p->metrics);
 	proxy_deinit(&p->proxy);
 	pvm_deinit(&p->pvm);
 	dirtylog_close(&p->dlog);
@@ -553,6 +563,7 @@ int primary_run_adopted(const struct primary_opts *o,
 	p->ckpt.last_ms = p->last_tick_ms = evloop_now_ms();
 	notify_init(&p->notify);
 	p->took_over = adopt != NULL;
+	p->failovers = adopt ? 1 : 0;
 
 	ret = setup(p, adopt);
 	if (ret < 0)
@@ -597,6 +608,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		if (timeout > TICK_MS)
 			timeout = TICK_MS;
 		timeout = notify_timeout_ms(&p->notify, now, timeout);
+		timeout = metrics_http_timeout(p->metrics, timeout);
 		/* Secondary frames already read (see link_on_readable's
 		 * budget) wait for no event: just peek at the rest. */
 		if (link_buffered(p))
@@ -618,6 +630,7 @@ int primary_run_adopted(const struct primary_opts *o,
 		maybe_checkpoint(p);
 		proxy_flush_closing(&p->proxy);
 		proxy_tick(&p->proxy);
+		metrics_http_tick(p->metrics);
 		tick(p);
 		primary_notify_tick(p);
 	}

@@ -41,6 +41,7 @@ struct primary_opts {
 	const char *const *tls_authz;
 	size_t ntls_authz;
 	bool insecure;
+	const char *metrics;            /* ADDR:PORT of /metrics, NULL: off */
 	unsigned checkpoint_delay_ms;   /* periodic checkpoint */
 	unsigned compare_timeout_ms;    /* oldest held output before a ckpt */
 	unsigned max_wait_ms;           /* one ram_save_iterate at most */

@@ -26,6 +26,8 @@ void secondary_lost(struct primary *p, const char *why)
 	bool requested = p->failover_requested;
 
 	p->failover_requested = false;
+	struct cmp_stats cs;
+
 	if (!p->link.x)
 		return;
 	log_error("secondary lost (%s): continuing unprotected", why);
@@ -45,6 +47,8 @@ void secondary_lost(struct primary *p, const char *why)
 	p->redial_at_ms = evloop_now_ms() + 500;
 	p->ckpt.requested = false;
 	cmp_checkpoint_done(p->ckpt.cmp);
+	cmp_get_stats(p->ckpt.cmp, &cs);
+	p->retired_mismatches += cs.mismatches;
 	cmp_free(p->ckpt.cmp);
 	p->ckpt.cmp = primary_comparator_new(p);
 }
@@ -124,6 +128,26 @@ static void sync_ended(struct primary *p)
 	p->link.x = NULL;
 	p->state = COLO_STATE_STANDALONE;
 	ram_state_unprotected(&p->rs);
+}
+
+void primary_sync_progress(struct primary *p, struct sync_progress *sp)
+{
+	struct ram_save_stats st;
+	uint64_t elapsed;
+
+	ram_state_get_stats(&p->rs, &st);
+	sp->pages_left = ram_state_dirty_pages(&p->rs);
+	sp->pages_sent = st.pages_sent - p->mig.base.pages_sent;
+	sp->bytes_sent = st.bytes_sent - p->mig.base.bytes_sent;
+	elapsed = evloop_now_ms() - p->mig.started_ms;
+	sp->mib_per_s = elapsed ? (double)sp->bytes_sent / (1 << 20) /
+				  ((double)elapsed / 1000) : 0;
+	sp->done = sp->pages_sent + sp->pages_left ?
+		   (double)sp->pages_sent /
+		   (double)(sp->pages_sent + sp->pages_left) : 0;
+	sp->eta_s = sp->mib_per_s > 0 ?
+		    (double)(sp->pages_left << RAM_PAGE_SHIFT) / (1 << 20) /
+		    sp->mib_per_s : -1;
 }
 
 /* on_sync_done then finds nothing to join; the state is standalone. */

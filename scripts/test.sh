@@ -71,7 +71,7 @@ echo "== build-tsan: daemons' threads (integration)"
 STOP_REPEAT=2 \
 TSAN_OPTIONS=$TSAN_OPTIONS:log_path=$PWD/$reports/tsan \
 	mtest build-tsan "${TSAN_TIMEOUTS[@]}" \
-		pair control stop verify events
+		pair control stop verify events metrics
 if compgen -G "$reports/tsan*" >/dev/null; then
 	cat "$reports"/tsan*
 	echo "ThreadSanitizer reported the above (kept in $reports)"

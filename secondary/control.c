@@ -10,7 +10,7 @@
 #include "secondary-int.h"
 #include "status-json.h"
 
-static const char *state_for_status(const struct secondary *s)
+const char *secondary_state_name(const struct secondary *s)
 {
 	return s->in.state == IN_HELLO || s->in.state == IN_SYNC ? "syncing" :
 	       s->in.state == IN_CKPT ? "colo" : in_state_name(s->in.state);
@@ -42,7 +42,7 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	digest_hex(s->in.guest_digest, hex);
 	json_object_object_add(o, "role", json_object_new_string("secondary"));
 	json_object_object_add(o, "state",
-			       json_object_new_string(state_for_status(s)));
+			       json_object_new_string(secondary_state_name(s)));
 	json_object_object_add(o, "checkpoints",
 			       json_object_new_uint64(s->in.ckpt_count));
 	last = json_object_new_object();
@@ -119,7 +119,7 @@ static int cmd_drop_fenced(void *opaque, json_object *args, json_object **ret,
 	}
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, "state", json_object_new_string(
-				       state_for_status(s)));
+				       secondary_state_name(s)));
 	return 0;
 }
 

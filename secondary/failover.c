@@ -264,6 +264,7 @@ int failover_handover(struct failover *f, const struct secondary_opts *opts)
 	o.ntls_authz = opts->ntls_authz;
 	o.insecure = opts->insecure;
 	o.conf = opts->conf;    /* query-config: what this process read */
+	o.metrics = opts->metrics;
 	/* The pair's settings follow its primary, `set` included; before its
 	 * first checkpoint, ours. The rest are the table's defaults. */
 	pt = f->serve_have_tunables ? &t->tunables : &opts->tunables;

@@ -605,6 +605,8 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 	in->ckpt_count++;
 	in->last_ckpt_pages = in->ckpt_pages;
 	in->last_ckpt_apply_ms = (double)(evloop_now_ms() - in->ckpt_begin_ms);
+	metrics_hist_observe(&in->pause_hist, in->last_ckpt_apply_ms / 1000);
+	metrics_hist_observe(&in->pages_hist, (double)in->ckpt_pages);
 	if (in->ckpt_flags & PROTO_CKPT_FIRST)
 		log_info("live sync complete (%llu pages); SVM running, pair "
 			 "in colo state", (unsigned long long)in->sync_pages);
@@ -676,6 +678,8 @@ void incoming_init(struct incoming *in, struct sec_link *link,
 	if (hooks)
 		in->hooks = *hooks;
 	in->state = IN_WAITING;
+	metrics_hist_init_ckpt_pause(&in->pause_hist);
+	metrics_hist_init_ckpt_pages(&in->pages_hist);
 }
 
 void incoming_connected(struct incoming *in)

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "image-load.h"
+#include "metrics.h"
 #include "sec-link.h"
 #include "proto.h"
 #include "ramblock.h"
@@ -103,6 +104,9 @@ struct incoming {
 	uint64_t last_ckpt_pages, last_ckpt_flushed;
 	double last_ckpt_apply_ms;
 	uint64_t sync_pages;
+	/* Each applied checkpoint's time from CKPT_BEGIN to the flush's end
+	 * (s), and its pages: the metrics' histograms. */
+	struct metrics_hist pause_hist, pages_hist;
 };
 
 void incoming_init(struct incoming *in, struct sec_link *link,

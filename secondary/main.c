@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf-file.h"
+#include "config.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "secondary.h"
@@ -25,7 +26,8 @@ static const char usage[] =
 	"                      --control PATH --guest PATH\n"
 	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
-	"                      [--guest-arg ARG]... [TUNABLE]...\n"
+	"                      [--guest-arg ARG]... [--metrics ADDR:PORT]\n"
+	"                      [TUNABLE]...\n"
 	"       colo-secondary ... [TUNABLE]... --exec-port PORT\n"
 	"                      --exec PROGRAM [ARGS...]\n"
 	"  --exec: the SVM is an unmodified program, started as the primary's\n"
@@ -42,7 +44,7 @@ static const char usage[] =
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_FENCE, OPT_TLS_AUTHZ,
        OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT, OPT_CONFIG,
-       OPT_PRINT_CONFIG, OPT_TUNABLE = 512 };
+       OPT_PRINT_CONFIG, OPT_METRICS, OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). Each is also a key of
  * the config file (conf-file.h), but config, print-config and help. */
@@ -59,6 +61,7 @@ static const struct option fixed_options[] = {
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "takeover-requires-fence", required_argument, NULL, OPT_FENCE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -110,6 +113,18 @@ static const char *check_exec(const struct secondary_opts *o, size_t ngargs)
 	if (!o->exec_port)
 		return "--exec-port PORT is required with --exec";
 	return NULL;
+}
+
+/* --metrics ADDR:PORT, checked now; whether it can listen, at start. */
+static const char *metrics_flag(const char *where, const char *arg)
+{
+	char host[256], port[16];
+
+	if (config_parse_hostport(arg, host, sizeof(host), port,
+				  sizeof(port)) < 0)
+		die("%s: '%s' is not ADDR:PORT (port 1-65535, [v6]:port for "
+		    "IPv6)", where, arg);
+	return arg;
 }
 
 static void print_usage(FILE *f)
@@ -168,6 +183,7 @@ static void apply(struct secondary_opts *o, struct lists *l,
 		l->authz[o->ntls_authz++] = arg;
 		break;
 	case OPT_INSECURE: o->insecure = true; break;
+	case OPT_METRICS: o->metrics = metrics_flag(where, arg); break;
 	case OPT_FENCE:
 		if (!*arg)
 			die("%s: empty command", where);

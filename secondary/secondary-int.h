@@ -28,12 +28,14 @@
 
 struct evloop;
 struct ctl_server;
+struct metrics_http;
 struct xport_tls_ctx;
 
 struct secondary {
 	struct secondary_opts opts;
 	struct evloop *loop;
 	struct ctl_server *ctl;
+	struct metrics_http *metrics;  /* scrape.c; NULL without --metrics */
 	bool stop;
 	bool stop_signalled;         /* SIGTERM/SIGINT: stop, never take over */
 	int sig_fd;
@@ -52,6 +54,11 @@ struct secondary {
 
 /* control.c */
 int secondary_control_init(struct secondary *s);
+/* The state as `status` names it: waiting, syncing, colo, fenced. */
+const char *secondary_state_name(const struct secondary *s);
+
+/* scrape.c: /metrics on opts.metrics, if set. 0 or -errno (logged). */
+int secondary_metrics_init(struct secondary *s);
 
 /* notify-state.c: READY=1, then on every turn of the loop STATUS= when the
  * state's line changed and WATCHDOG=1 when due (notify.h). */

@@ -20,6 +20,7 @@
 #include "events.h"
 #include "evloop.h"
 #include "log.h"
+#include "metrics-http.h"
 #include "secondary-int.h"
 #include "xport.h"
 
@@ -225,6 +226,8 @@ static int setup(struct secondary *s)
 		return ret;
 	ret = secondary_control_init(s);
 	s->failover.events = s->ctl;
+	if (ret == 0)
+		ret = secondary_metrics_init(s);
 	return ret;
 }
 
@@ -256,6 +259,8 @@ int secondary_run(const struct secondary_opts *o)
 		int timeout = sec_link_busy(&s->link) ?
 			      (int)s->opts.tunables.heartbeat_ms / 2 + 1 : 1000;
 
+		timeout = metrics_http_timeout(s->metrics, timeout);
+
 		/* Frames already read wait for no event: only a peek at the
 		 * other sockets before going back to them. */
 		if (sec_link_has_buffered(&s->link))
@@ -271,6 +276,7 @@ int secondary_run(const struct secondary_opts *o)
 			sec_link_resume(&s->link);
 		sec_link_tick(&s->link);
 		secondary_notify_tick(s);
+		metrics_http_tick(s->metrics);
 	}
 	if (ret < 0)
 		log_error("stopping: %s", strerror(-ret));
@@ -293,6 +299,8 @@ int secondary_run(const struct secondary_opts *o)
 		sec_link_deinit(&s->link);
 	}
 	ctl_server_free(s->ctl);
+	/* Before a takeover, which listens on the same address as primary. */
+	metrics_http_free(s->metrics);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	if (s->sig_fd >= 0)

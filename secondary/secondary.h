@@ -32,6 +32,8 @@ struct secondary_opts {
 	size_t ntls_authz;
 	bool insecure;
 	const char *fence_cmd;          /* run before serving; 0 = go ahead */
+	const char *metrics;            /* ADDR:PORT of /metrics, NULL: off;
+					 * the primary's after a takeover */
 	/* heartbeat-ms and failover-timeout-ms, and, as primary after a
 	 * takeover until the old primary's values arrive with a checkpoint
 	 * (they always have by then; see failover.c), the rest of the
