@@ -10,11 +10,11 @@
 source "$COLO_SRC/tests/integration/lib.sh"
 
 # The layout this build installs to (its prefix and directories).
-read -r bindir libexecdir libdir includedir datadir mandir < <(
+read -r prefix bindir libexecdir libdir includedir datadir mandir < <(
 	meson introspect --buildoptions "$BUILD" | python3 -c '
 import json, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-print(*(o[k] if o[k].startswith("/") else o["prefix"] + "/" + o[k]
+print(o["prefix"], *(o[k] if o[k].startswith("/") else o["prefix"] + "/" + o[k]
         for k in ("bindir", "libexecdir", "libdir", "includedir",
                   "datadir", "mandir")))')
 [[ -n $mandir ]] || fail "meson introspect gave no install directories"
@@ -25,14 +25,17 @@ meson install -C "$BUILD" --destdir "$D" --no-rebuild --quiet \
 pass "meson install --destdir"
 
 for f in "$bindir"/{colo-primary,colo-secondary,colo-ctl,colo-gen-certs} \
-	 "$libexecdir/colo/colo-kv"; do
+	 "$libexecdir/colo/colo-kv" "$prefix/lib/ocf/resource.d/colo/colo"; do
 	[[ -x $D$f ]] || fail "$f not installed, or not executable"
 done
 for f in "$libdir/libcolo-guest.a" "$libdir/pkgconfig/colo-guest.pc" \
 	 "$libdir/colo/colo-shim.so" \
 	 "$includedir"/colo/{colo-guest.h,colo-guest-local.h} \
 	 "$mandir"/man8/{colo-primary.8,colo-secondary.8,colo-ctl.8} \
-	 "$datadir/bash-completion/completions/colo-ctl"; do
+	 "$datadir/bash-completion/completions/colo-ctl" \
+	 "$mandir/man5/colo.conf.5" \
+	 "$datadir"/colo/examples/{primary,secondary}.conf \
+	 "$prefix"/lib/systemd/system/colo-{primary,secondary}.service; do
 	[[ -f $D$f ]] || fail "$f not installed"
 done
 # The drill kills daemons: an operator's install has it only with -Dlab.
@@ -41,7 +44,7 @@ import json, sys
 print(*(x["value"] for x in json.load(sys.stdin) if x["name"] == "lab"))')
 [[ $lab == True || ! -e $D$bindir/colo-drill ]] ||
 	fail "colo-drill installed without -Dlab=true"
-pass "the layout: programs, colo-kv in libexec, shim, library, headers, .pc, man pages, completion"
+pass "the layout: programs, colo-kv in libexec, shim, library, headers, .pc, man pages, completion, config examples, units, OCF agent"
 
 # A guest built as a third party would: its source copied out of the
 # tree, and the compiler told nothing but what pkg-config says.
