@@ -77,7 +77,7 @@ static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "colo-primary: ");
+	fprintf(stderr, "%scolo-primary: ", log_early_error_prefix());
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -78,7 +78,7 @@ static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "colo-secondary: ");
+	fprintf(stderr, "%scolo-secondary: ", log_early_error_prefix());
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

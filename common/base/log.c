@@ -65,6 +65,11 @@ void log_init(const char *name, enum log_level level)
 	log_cfg.journal = stderr_is_journal();
 }
 
+const char *log_early_error_prefix(void)
+{
+	return stderr_is_journal() ? SD_ERR : "";
+}
+
 bool log_enabled(enum log_level level)
 {
 	return level <= log_cfg.level;

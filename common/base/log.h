@@ -14,6 +14,9 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 /* The name printed before each line ("colo-primary"); not copied. */
 void log_init(const char *name, enum log_level level);
 bool log_enabled(enum log_level level);
+/* sd-daemon's "<3>" when stderr is journald's stream, else "": for the one
+ * line a daemon writes before log_init (a refused flag or config key). */
+const char *log_early_error_prefix(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

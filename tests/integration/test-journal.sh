@@ -35,6 +35,14 @@ bad=$(grep -vE '^(<[3467]>(error|warning|info|debug): |ready$)' "$T/journal.log"
 [[ -z $bad ]] || fail "a line of ours without its priority: $bad"
 pass "stderr is the journal: <6> on info lines, <3> on errors, no name or time"
 
+# A refused flag is one line before logging starts: an error too.
+touch "$T/refused.log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$T/refused.log") "$PRIMARY" \
+	--service nowhere >>"$T/refused.log" 2>&1 && fail "a bad --service was taken"
+grep -qE '^<3>colo-primary: ' "$T/refused.log" ||
+	fail "a refused flag's line without <3>: $(cat "$T/refused.log")"
+pass "a refused flag's line is <3> under journald"
+
 run redirected "$(stat -c '%d:%i' /dev/null)"
 grep -q '^<[0-7]>' "$T/redirected.log" &&
 	fail "a <N> prefix although stderr is not the journal's stream"
