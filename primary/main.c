@@ -31,7 +31,7 @@ static const char usage[] =
 	"       colo-primary --service HOST:PORT --control PATH [--verbose]\n"
 	"                    [TUNABLE]... --exec-port PORT\n"
 	"                    --exec PROGRAM [ARGS...]\n"
-	"  --exec runs an unmodified program (an absolute path) that listens\n"
+	"  --exec runs an unmodified program (found in PATH) that listens\n"
 	"  on --exec-port; it takes the rest of the command line, so it comes\n"
 	"  last. The secondary runs the same PROGRAM and ARGS with --exec.\n"
 	"  --config PATH: an INI file, keys under [primary] named as the flags\n"
@@ -104,6 +104,23 @@ static uint16_t parse_port(const char *flag, const char *arg)
 	return (uint16_t)v;
 }
 
+/* --exec PROGRAM as the shell finds it, absolute: both hosts must run the
+ * same path (the memory maps name it). One --exec per process. */
+static const char *exec_program(const char *where, const char *name)
+{
+	static char path[4096];
+	int ret = config_find_program(name, path, sizeof(path));
+
+	if (ret == -ENOENT)
+		die("%s: '%s' %s", where, name, strchr(name, '/') ?
+		    "does not exist" : "is not in PATH");
+	if (ret == -EACCES)
+		die("%s: '%s' is not an executable file", where, name);
+	if (ret < 0)
+		die("%s: '%s': %s", where, name, strerror(-ret));
+	return path;
+}
+
 /* --metrics ADDR:PORT, checked now; whether it can listen, at start. */
 static const char *metrics_flag(const char *where, const char *arg)
 {
@@ -126,9 +143,6 @@ static void check_exec(const struct primary_opts *o, size_t ngargs)
 	if (ngargs)
 		die("--guest-arg: with --exec, the program's arguments follow "
 		    "it");
-	if (o->guest[0] != '/')
-		die("--exec: PROGRAM must be an absolute path, not '%s'",
-		    o->guest);
 	if (!o->exec_port)
 		die("--exec-port PORT is required with --exec");
 }
@@ -163,7 +177,7 @@ static void apply(struct primary_opts *o, struct lists *l,
 		if (o->guest)
 			die("%s and --guest exclude each other", where);
 		o->exec = true;
-		o->guest = arg;
+		o->guest = exec_program(where, arg);
 		o->guest_args = e->rest;
 		break;
 	case OPT_EXEC_PORT: o->exec_port = parse_port(where, arg); break;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* colo-secondary: command line and config file. A bad flag or key stops
  * start-up with a one-line reason. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -31,7 +32,7 @@ static const char usage[] =
 	"       colo-secondary ... [TUNABLE]... --exec-port PORT\n"
 	"                      --exec PROGRAM [ARGS...]\n"
 	"  --exec: the SVM is an unmodified program, started as the primary's\n"
-	"  (the same PROGRAM and ARGS, an absolute path); it takes the rest of\n"
+	"  (the same PROGRAM, found in PATH, and ARGS); it takes the rest of\n"
 	"  the command line, so it comes last\n"
 	"  --config PATH: an INI file, keys under [secondary] named as the flags\n"
 	"  (default " DEFAULT_CONFIG ", if there); flags override it.\n"
@@ -108,11 +109,26 @@ static const char *check_exec(const struct secondary_opts *o, size_t ngargs)
 	if (ngargs)
 		return "--guest-arg: with --exec, the program's arguments "
 		       "follow it";
-	if (o->guest[0] != '/')
-		return "--exec: PROGRAM must be an absolute path";
 	if (!o->exec_port)
 		return "--exec-port PORT is required with --exec";
 	return NULL;
+}
+
+/* --exec PROGRAM as the shell finds it, absolute: both hosts must run the
+ * same path (the memory maps name it). One --exec per process. */
+static const char *exec_program(const char *where, const char *name)
+{
+	static char path[4096];
+	int ret = config_find_program(name, path, sizeof(path));
+
+	if (ret == -ENOENT)
+		die("%s: '%s' %s", where, name, strchr(name, '/') ?
+		    "does not exist" : "is not in PATH");
+	if (ret == -EACCES)
+		die("%s: '%s' is not an executable file", where, name);
+	if (ret < 0)
+		die("%s: '%s': %s", where, name, strerror(-ret));
+	return path;
 }
 
 /* --metrics ADDR:PORT, checked now; whether it can listen, at start. */
@@ -164,7 +180,7 @@ static void apply(struct secondary_opts *o, struct lists *l,
 		if (o->guest)
 			die("%s and --guest exclude each other", where);
 		o->exec = true;
-		o->guest = arg;
+		o->guest = exec_program(where, arg);
 		o->guest_args = e->rest;
 		break;
 	case OPT_EXEC_PORT:

@@ -8,7 +8,11 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Decimal digits at s into *out; *end is the first non-digit. */
 static int parse_digits(const char *s, uint64_t *out, const char **end)
@@ -101,6 +105,65 @@ static int copy_part(char *dst, size_t cap, const char *src, size_t n)
 	memcpy(dst, src, n);
 	dst[n] = '\0';
 	return 0;
+}
+
+/* 0 if path is a regular file we may run; -ENOENT or -EACCES. */
+static int runnable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -ENOENT;
+	if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+		return -EACCES;
+	return 0;
+}
+
+/* dir "/" name into out, as snprintf would; -ENAMETOOLONG if cut. */
+static int join(const char *dir, size_t dirlen, const char *name, char *out,
+		size_t len)
+{
+	int n = snprintf(out, len, "%.*s/%s", (int)dirlen, dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int config_find_program(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH"), *dir, *end;
+	char cwd[4096];
+	int ret, found = -ENOENT;
+
+	if (!*name)
+		return -ENOENT;
+	if (name[0] == '/' || strchr(name, '/')) {
+		if (name[0] == '/')
+			ret = snprintf(out, len, "%s", name) >= (int)len ?
+			      -ENAMETOOLONG : 0;
+		else if (!getcwd(cwd, sizeof(cwd)))
+			ret = -ENAMETOOLONG;
+		else
+			ret = join(cwd, strlen(cwd), name, out, len);
+		return ret < 0 ? ret : runnable(out);
+	}
+	/* As execvp(3): PATH's entries in order, an empty one is ".". */
+	for (dir = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+	     dir; dir = *end ? end + 1 : NULL) {
+		end = strchrnul(dir, ':');
+		if (end == dir)
+			ret = getcwd(cwd, sizeof(cwd)) ?
+			      join(cwd, strlen(cwd), name, out, len) :
+			      -ENAMETOOLONG;
+		else
+			ret = join(dir, (size_t)(end - dir), name, out, len);
+		if (ret == 0)
+			ret = runnable(out);
+		if (ret == 0)
+			return out[0] == '/' ? 0 : -ENOENT;
+		if (ret == -EACCES)
+			found = -EACCES;    /* there, but not runnable: say so */
+	}
+	return found;
 }
 
 int config_parse_hostport(const char *s, char *host, size_t hostlen,

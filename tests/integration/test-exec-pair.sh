@@ -18,12 +18,15 @@ fi
 require_dirtylog
 
 PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no)
+# The secondary names the program as a shell would, found in PATH: it must
+# come to the same path as the primary's, or their identities differ.
+SPROG=(--exec-port 6379 --exec "${REDIS##*/}" --port 6379 --save '' --appendonly no)
 SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
 PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 gen_creds "$T/creds"
-start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-	--service "127.0.0.1:$SPORT" --control "$SSOCK" \
-	--tls-creds "$T/creds" "${PROG[@]}"
+start secondary env PATH="${REDIS%/*}:$PATH" "$SECONDARY" \
+	--listen "127.0.0.1:$RPORT" --service "127.0.0.1:$SPORT" \
+	--control "$SSOCK" --tls-creds "$T/creds" "${SPROG[@]}"
 start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 	--secondary "127.0.0.1:$RPORT" --tls-creds "$T/creds" \
 	--checkpoint-delay 2000 "${PROG[@]}"

@@ -30,7 +30,9 @@ expect_refusal "--exec-port: '65536' is not a TCP port" "${P[@]}" --exec-port 65
 expect_refusal "--exec-port: only with --exec" "${P[@]}" --guest "$KV" --exec-port 6379
 expect_refusal "--exec and --guest exclude each other" "${P[@]}" --guest "$KV" --exec-port 1 --exec /bin/true
 expect_refusal "--guest-arg: with --exec" "${P[@]}" --guest-arg x --exec-port 1 --exec /bin/true
-expect_refusal "--exec: PROGRAM must be an absolute path" "${P[@]}" --exec-port 1 --exec true
+expect_refusal "--exec: 'no-such-colo-program' is not in PATH" "${P[@]}" --exec-port 1 --exec no-such-colo-program
+expect_refusal "--exec: './no-such' does not exist" "${P[@]}" --exec-port 1 --exec ./no-such
+expect_refusal "--exec: '/etc/passwd' is not an executable file" "${P[@]}" --exec-port 1 --exec /etc/passwd
 # What follows the program is its own, even what looks like our flags.
 expect_refusal "--exec-port PORT is required with --exec" "${P[@]}" \
 	--exec /bin/true --exec-port 1 --guest x
@@ -42,7 +44,7 @@ expect_refusal "--exec-port: not a TCP port" "${S[@]}" --exec-port 0 --exec /bin
 expect_refusal "--exec-port: only with --exec" "${S[@]}" --guest "$KV" --exec-port 6379
 expect_refusal "--exec and --guest exclude each other" "${S[@]}" --guest "$KV" --exec-port 1 --exec /bin/true
 expect_refusal "--guest-arg: with --exec" "${S[@]}" --guest-arg x --exec-port 1 --exec /bin/true
-expect_refusal "--exec: PROGRAM must be an absolute path" "${S[@]}" --exec-port 1 --exec true
+expect_refusal "--exec: 'no-such-colo-program' is not in PATH" "${S[@]}" --exec-port 1 --exec no-such-colo-program
 expect_refusal "--exec-port PORT is required with --exec" "${S[@]}" \
 	--exec /bin/true --exec-port 1 --listen x
 "$SECONDARY" --help | grep -q "rest of" || fail "secondary --help: nothing on --exec"
