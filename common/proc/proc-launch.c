@@ -91,7 +91,7 @@ static const char *const step_name[STEP__MAX] = {
 	[STEP_RLIMIT_CORE] = "setrlimit(RLIMIT_CORE)",
 	[STEP_PERSONALITY] = "personality(ADDR_NO_RANDOMIZE)",
 	[STEP_STDIN] = "dup2(/dev/null, 0)",
-	[STEP_CHDIR] = "chdir(/)",
+	[STEP_CHDIR] = "chdir(/tmp)",
 	[STEP_EXEC] = "execve",
 };
 
@@ -377,7 +377,10 @@ static void __attribute__((noreturn)) child_exec(const struct launch_plan *lp)
 		child_fail(fd, STEP_PERSONALITY);
 	if (dup2(lp->devnull, 0) < 0)
 		child_fail(fd, STEP_STDIN);
-	if (chdir("/") < 0)
+	/* The one place it may write: a program's files in its working
+	 * directory (Redis's DEBUG RELOAD, its dump.rdb) then work alike on
+	 * both sides, each in its own scratch tmpfs. */
+	if (chdir("/tmp") < 0)
 		child_fail(fd, STEP_CHDIR);
 	umask(022);             /* not the daemon's, whatever started it */
 	/* Only stdio crosses the exec; the error pipe closes with it. */

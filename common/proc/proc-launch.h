@@ -8,7 +8,7 @@
  * when they live there, as a build tree may); fixed host and domain names; ASLR off; fixed
  * rlimits and umask; an environment built from scratch (a fixed PATH,
  * LANG=C, HOME=/, LD_PRELOAD of the shim); stdin /dev/null, stdout and
- * stderr the daemon's; cwd /. Two launches of the same binary with the
+ * stderr the daemon's; cwd /tmp. Two launches of the same binary with the
  * same arguments then start with the same memory map and the same thread
  * ids.
  *

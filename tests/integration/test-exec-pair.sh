@@ -17,10 +17,12 @@ if [[ ! -x $REDIS ]] || ! command -v redis-cli >/dev/null ||
 fi
 require_dirtylog
 
-PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no)
+PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no
+      --enable-debug-command yes)
 # The secondary names the program as a shell would, found in PATH: it must
 # come to the same path as the primary's, or their identities differ.
-SPROG=(--exec-port 6379 --exec "${REDIS##*/}" --port 6379 --save '' --appendonly no)
+SPROG=(--exec-port 6379 --exec "${REDIS##*/}" --port 6379 --save '' --appendonly no
+       --enable-debug-command yes)
 SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
 PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 gen_creds "$T/creds"
@@ -93,6 +95,13 @@ echo "  checkpoints $(status_get "$PSOCK" checkpoints)," \
 pass "redis-benchmark through the pair: no error, every INCR counted"
 [[ $(state_of "$PSOCK") == colo && $(state_of "$SSOCK") == colo ]] ||
 	fail "the pair left colo state"
+
+# A file in the program's own scratch /tmp, its working directory: DEBUG
+# RELOAD writes dump.rdb there and loads it back, on both sides alike.
+[[ $(rc DEBUG RELOAD) == OK ]] || fail "DEBUG RELOAD: $(rc DEBUG RELOAD)"
+[[ $(rc DBSIZE) == $(( 5002 + 1 + 2 )) ]] || fail "DBSIZE after DEBUG RELOAD $(rc DBSIZE)"
+ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint after DEBUG RELOAD"
+pass "DEBUG RELOAD through the pair: dump.rdb written and read in the program's /tmp"
 
 # verify: the SVM's memory, captured again right after the apply, is the
 # image's page for page (addresses included).

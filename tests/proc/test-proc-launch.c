@@ -56,7 +56,7 @@ static void check_env(const char *reply, const char *shim)
 	char expect[1024];
 
 	snprintf(expect, sizeof(expect), "PATH=%s;LANG=C;HOME=/;LD_PRELOAD=%s;"
-		 "cwd=/ umask=022 domain=(none)\n", PROC_LAUNCH_PATH, shim);
+		 "cwd=/tmp umask=022 domain=(none)\n", PROC_LAUNCH_PATH, shim);
 	fprintf(stderr, "target: %s", reply);
 	CHECK(!strcmp(reply, expect));
 }
