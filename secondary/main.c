@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* colo-secondary: command line and config file. A bad flag or key stops
  * start-up with a one-line reason. */
-#include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf-file.h"
-#include "config.h"
+#include "daemon-args.h"
 #include "dirtylog.h"
 #include "log.h"
 #include "secondary.h"
@@ -72,77 +70,6 @@ static const struct option fixed_options[] = {
 /* The keys that may be given again, each time one more value. */
 static const char *const repeatable[] = { "guest-arg", "tls-authz", NULL };
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
-						    noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%scolo-secondary: ", log_early_error_prefix());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(2);
-}
-
-/* 0, or the port's value; a bad one is reported by the caller. */
-static int port_of(const char *arg)
-{
-	char *end;
-	long v;
-
-	v = strtol(arg, &end, 10);
-	if (!*arg || *end || v < 1 || v > 65535)
-		return 0;
-	return (int)v;
-}
-
-/* --exec and what it excludes or needs, once every flag is in; NULL: fine. */
-static const char *check_exec(const struct secondary_opts *o, size_t ngargs)
-{
-	if (o->exec_port && !o->exec)
-		return "--exec-port: only with --exec PROGRAM [ARGS...]";
-	if (!o->exec)
-		return NULL;
-	if (ngargs)
-		return "--guest-arg: with --exec, the program's arguments "
-		       "follow it";
-	if (!o->exec_port)
-		return "--exec-port PORT is required with --exec";
-	return NULL;
-}
-
-/* --exec PROGRAM as the shell finds it, absolute: both hosts must run the
- * same path (the memory maps name it). One --exec per process. */
-static const char *exec_program(const char *where, const char *name)
-{
-	static char path[4096];
-	int ret = config_find_program(name, path, sizeof(path));
-
-	if (ret == -ENOENT)
-		die("%s: '%s' %s", where, name, strchr(name, '/') ?
-		    "does not exist" : "is not in PATH");
-	if (ret == -EACCES)
-		die("%s: '%s' is not an executable file", where, name);
-	if (ret < 0)
-		die("%s: '%s': %s", where, name, strerror(-ret));
-	return path;
-}
-
-/* --metrics ADDR:PORT, checked now; whether it can listen, at start. */
-static const char *metrics_flag(const char *where, const char *arg)
-{
-	char host[256], port[16];
-
-	if (config_parse_hostport(arg, host, sizeof(host), port,
-				  sizeof(port)) < 0)
-		die("%s: '%s' is not ADDR:PORT (port 1-65535, [v6]:port for "
-		    "IPv6)", where, arg);
-	return arg;
-}
-
 static void print_usage(FILE *f)
 {
 	fputs(usage, f);
@@ -164,7 +91,7 @@ static void apply(struct secondary_opts *o, struct lists *l,
 	const char *arg = e->value;
 	char where[320], why[512];
 	uint64_t v;
-	int id, port;
+	int id;
 
 	conf_where(e, where, sizeof(where));
 	switch (e->opt->val) {
@@ -173,46 +100,41 @@ static void apply(struct secondary_opts *o, struct lists *l,
 	case OPT_CONTROL: o->control = arg; break;
 	case OPT_GUEST:
 		if (o->guest)
-			die("%s and --exec exclude each other", where);
+			args_die("%s and --exec exclude each other", where);
 		o->guest = arg;
 		break;
 	case OPT_EXEC:
 		if (o->guest)
-			die("%s and --guest exclude each other", where);
+			args_die("%s and --guest exclude each other", where);
 		o->exec = true;
-		o->guest = exec_program(where, arg);
+		o->guest = args_program(where, arg);
 		o->guest_args = e->rest;
 		break;
-	case OPT_EXEC_PORT:
-		port = port_of(arg);
-		if (!port)
-			die("%s: not a TCP port (1-65535)", where);
-		o->exec_port = (uint16_t)port;
-		break;
+	case OPT_EXEC_PORT: o->exec_port = args_port(where, arg); break;
 	case OPT_GUEST_ARG: l->gargs[l->ngargs++] = arg; break;
 	case OPT_TLS: o->tls_creds = arg; break;
 	case OPT_TLS_AUTHZ:
 		if (!*arg)
-			die("%s: empty identity", where);
+			args_die("%s: empty identity", where);
 		if (o->ntls_authz == MAX_AUTHZ)
-			die("%s: too many identities", where);
+			args_die("%s: too many identities", where);
 		l->authz[o->ntls_authz++] = arg;
 		break;
 	case OPT_INSECURE: o->insecure = true; break;
-	case OPT_METRICS: o->metrics = metrics_flag(where, arg); break;
+	case OPT_METRICS: o->metrics = args_hostport(where, arg); break;
 	case OPT_FENCE:
 		if (!*arg)
-			die("%s: empty command", where);
+			args_die("%s: empty command", where);
 		o->fence_cmd = arg;
 		break;
 	case OPT_VERBOSE: l->level = LOG_LVL_DEBUG; break;
 	default:
 		id = e->opt->val - OPT_TUNABLE;
 		if (id < 0 || id >= TUNABLE__MAX)
-			die("%s: not a setting", where);
+			args_die("%s: not a setting", where);
 		if (tunable_parse_as(&tunables[id], arg, where, &v, why,
 				     sizeof(why)))
-			die("%s", why);
+			args_die("%s", why);
 		tunables_put(&o->tunables, (enum tunable_id)id, v);
 	}
 }
@@ -234,6 +156,8 @@ int main(int argc, char **argv)
 	char *ini;
 	int ret;
 
+	args_init("colo-secondary");
+
 	memcpy(options, fixed_options, sizeof(fixed_options));
 	nopt = NFIXED + tunables_options(TUNABLE_SECONDARY, OPT_TUNABLE,
 					 options + NFIXED);
@@ -245,13 +169,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (ret < 0)
-		die("%s", why);
+		args_die("%s", why);
 	if (conf.help) {
 		print_usage(stdout);
 		return 0;
 	}
 	if (conf_read_file(&conf, why, sizeof(why)) < 0)
-		die("%s", why);
+		args_die("%s", why);
 
 	/* --guest-arg's in order, NULL-ended: never more than the entries.
 	 * On the stack, so every early return is leak-free. */
@@ -266,27 +190,26 @@ int main(int argc, char **argv)
 	for (i = 0; i < conf.entries.n; i++)
 		apply(&o, &l, &conf.entries.v[i]);
 	if (!o.listen)
-		die("--listen HOST:PORT is required");
+		args_die("--listen HOST:PORT is required");
 	if (!o.service)
-		die("--service HOST:PORT is required");
+		args_die("--service HOST:PORT is required");
 	if (!o.control)
-		die("--control PATH is required");
+		args_die("--control PATH is required");
 	if (!o.guest)
-		die("--guest PATH (or --exec PROGRAM [ARGS...]) is required");
-	if (check_exec(&o, l.ngargs))
-		die("%s", check_exec(&o, l.ngargs));
+		args_die("--guest PATH (or --exec PROGRAM [ARGS...]) is required");
+	args_check_exec(o.exec, o.exec_port, l.ngargs);
 	if (o.tunables.failover_timeout_ms <= o.tunables.heartbeat_ms)
-		die("--failover-timeout-ms must be longer than --heartbeat-ms");
+		args_die("--failover-timeout-ms must be longer than --heartbeat-ms");
 	if (o.tls_creds && o.insecure)
-		die("--tls-creds and --insecure exclude each other");
+		args_die("--tls-creds and --insecure exclude each other");
 	if (o.insecure && o.ntls_authz)
-		die("--tls-authz needs TLS, not --insecure");
+		args_die("--tls-authz needs TLS, not --insecure");
 	if (!o.tls_creds && !o.insecure)
-		die("--tls-creds DIR is required (or --insecure for plain TCP)");
+		args_die("--tls-creds DIR is required (or --insecure for plain TCP)");
 	if (conf.print) {
 		ini = conf_ini(&conf);
 		if (!ini)
-			die("--print-config: out of memory");
+			args_die("--print-config: out of memory");
 		fputs(ini, stdout);
 		free(ini);
 		conf_deinit(&conf);

@@ -128,7 +128,7 @@ expect_refusal "colo-primary: $f:9: checkpoint-delay: 'abc' is not a time in ms 
 f=$(bad primary "ram = 12Q")
 expect_refusal "colo-primary: $f:12: ram: given twice (first on line 8)" "$PRIMARY" --config "$f"
 f=$(bad secondary "exec-port = 0")
-expect_refusal "colo-secondary: $f:9: exec-port: not a TCP port (1-65535)" \
+expect_refusal "colo-secondary: $f:9: exec-port: '0' is not a TCP port (1-65535)" \
 	"$SECONDARY" --config "$f"
 f=$(bad secondary "metric = 1")
 expect_refusal "colo-secondary: $f:9: metric: unknown key" "$SECONDARY" --config "$f"

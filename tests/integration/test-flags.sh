@@ -40,7 +40,7 @@ expect_refusal "--exec-port PORT is required with --exec" "${P[@]}" \
 # The secondary takes the same, with the same words.
 S=("$SECONDARY" --listen 127.0.0.1:1 --service 127.0.0.1:2 --control x --insecure)
 expect_refusal "--exec-port PORT is required with --exec" "${S[@]}" --exec /bin/true
-expect_refusal "--exec-port: not a TCP port" "${S[@]}" --exec-port 0 --exec /bin/true
+expect_refusal "--exec-port: '0' is not a TCP port" "${S[@]}" --exec-port 0 --exec /bin/true
 expect_refusal "--exec-port: only with --exec" "${S[@]}" --guest "$KV" --exec-port 6379
 expect_refusal "--exec and --guest exclude each other" "${S[@]}" --guest "$KV" --exec-port 1 --exec /bin/true
 expect_refusal "--guest-arg: with --exec" "${S[@]}" --guest-arg x --exec-port 1 --exec /bin/true
