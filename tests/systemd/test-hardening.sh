@@ -48,8 +48,15 @@ while IFS='=' read -r key value; do
 		pre+=("for d in /home /root /run/user; do [ -d \$d ] &&
 		       mount -t tmpfs -o mode=000,ro tmpfs \$d; done; true") ;;
 	PrivateTmp=yes)
-		pre+=("mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp"
-		      "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp") ;;
+		# A unit runs /usr/bin's daemons; this test runs the build
+		# tree's, which a fresh clone may hold under /tmp: kept aside
+		# before the fresh /tmp, moved back over it after.
+		pre+=("case '$SRC' in /tmp/*|/var/tmp/*)
+		         mkdir -p $RUN/.src && mount --bind '$SRC' $RUN/.src;; esac"
+		      "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp"
+		      "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp"
+		      "if mountpoint -q $RUN/.src; then
+		         mkdir -p '$SRC' && mount --move $RUN/.src '$SRC'; fi") ;;
 	PrivateDevices=yes)
 		# A /dev with only the pseudo devices (mknod and raw I/O go
 		# with the bounding set below).
