@@ -110,6 +110,9 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "checkpoints",
 			       json_object_new_uint64(p->ckpt.count));
 	json_object_object_add(o, "last_checkpoint", ckpt_json(&p->ckpt.last));
+	json_object_object_add(o, "link_rtt_us", primary_link_rtt_us(p) >= 0 ?
+			       json_object_new_int64(primary_link_rtt_us(p)) :
+			       NULL);
 	reasons = json_object_new_object();
 	json_object_object_add(reasons, "mismatch",
 			       json_object_new_uint64(p->ckpt.mismatches));

@@ -124,6 +124,7 @@ static int dial(struct migration *m)
 		if (ret < 0)
 			return ret;
 	}
+	hb_rtt_reset(&m->link->rtt);        /* a new peer: nothing measured */
 	/* Liveness in every state: a secondary that makes no progress for
 	 * this long, from the hello on, is lost. */
 	return xport_set_timeout(m->link->x, (int)m->cfg.failover_timeout_ms);

@@ -36,6 +36,7 @@ int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
 				 "sync", proto_type_name(m.type));
 			return -EPROTO;
 		}
+		hb_rtt_received(&l->rtt, &m.heartbeat);
 		l->rx_ms = evloop_now_ms();
 	}
 	now = evloop_now_ms();
@@ -48,6 +49,7 @@ int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
 	if (now - l->hb_ms >= heartbeat_ms) {
 		m.type = PROTO_HEARTBEAT;
 		m.heartbeat.time_ms = now;
+		hb_rtt_stamp(&l->rtt, &m.heartbeat);
 		ret = proto_send(l->x, &m);
 		if (ret < 0)
 			return ret;
@@ -114,6 +116,7 @@ int link_heartbeat(struct link *l, unsigned heartbeat_ms)
 	if (!l->x || now - l->hb_ms < heartbeat_ms)
 		return 0;
 	m.heartbeat.time_ms = l->hb_ms = now;
+	hb_rtt_stamp(&l->rtt, &m.heartbeat);
 	ret = proto_queue(l->x, &m);
 	if (ret == 0)
 		ret = xport_flush_nb(l->x);
@@ -140,8 +143,10 @@ int link_dispatch(struct link *l, const struct proto_msg *m)
 {
 	link_handler_fn fn = NULL;
 
-	if (m->type == PROTO_HEARTBEAT)
+	if (m->type == PROTO_HEARTBEAT) {
+		hb_rtt_received(&l->rtt, &m->heartbeat);
 		return 0;
+	}
 	if (l->handlers && m->type > 0 && m->type < PROTO__MAX)
 		fn = l->handlers[m->type];
 	if (!fn) {

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hb-rtt.h"
 #include "proto.h"
 
 struct evloop;
@@ -42,6 +43,7 @@ struct link {
 	link_lost_fn lost;
 	uint64_t rx_ms;                 /* last message from the secondary */
 	uint64_t hb_ms;                 /* last heartbeat sent */
+	struct hb_rtt rtt;              /* from the heartbeats both ways */
 };
 
 /* What to do with each type the secondary may send unasked (NULL: a

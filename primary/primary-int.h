@@ -131,6 +131,9 @@ struct sync_progress {
 	double eta_s;
 };
 void primary_sync_progress(struct primary *p, struct sync_progress *sp);
+/* The link's last round trip in microseconds (hb-rtt.h) while a secondary
+ * is connected, -1 otherwise or before the first. Any thread. */
+int64_t primary_link_rtt_us(struct primary *p);
 /* The migration thread's event fd: live sync ended (colo, or retry). */
 void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
 			  void *opaque);

@@ -445,6 +445,7 @@ static int setup(struct primary *p, struct primary_adopt *adopt)
 	if (ret < 0)
 		return ret;
 	link_set_handlers(&p->link, link_handlers, p);
+	hb_rtt_reset(&p->link.rtt);
 	link_set_loop(&p->link, p->loop, primary_on_link_lost);
 	if (p->opts.exec) {
 		/* No guest RAM of ours and no dirty log: the program's

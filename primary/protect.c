@@ -150,6 +150,15 @@ void primary_sync_progress(struct primary *p, struct sync_progress *sp)
 		    sp->mib_per_s : -1;
 }
 
+int64_t primary_link_rtt_us(struct primary *p)
+{
+	bool linked = p->state == COLO_STATE_COLO ||
+		      (p->state == COLO_STATE_SYNCING &&
+		       atomic_load(&p->mig.connected));
+
+	return linked ? hb_rtt_us(&p->link.rtt) : -1;
+}
+
 /* on_sync_done then finds nothing to join; the state is standalone. */
 void primary_sync_cancel(struct primary *p)
 {

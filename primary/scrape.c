@@ -98,6 +98,11 @@ static void collect(void *opaque, struct metrics_text *t)
 		    "Connections whose PVM and SVM output differed.",
 		    (double)(p->retired_mismatches + cs.mismatches));
 	live_sync(p, t);
+	if (primary_link_rtt_us(p) >= 0)
+		metrics_one(t, "colo_link_rtt_seconds", METRIC_GAUGE,
+			    "The replication link's last round trip, measured "
+			    "with the heartbeats.",
+			    (double)primary_link_rtt_us(p) / 1e6);
 	metrics_one(t, "colo_failovers_total", METRIC_COUNTER,
 		    "Takeovers by this daemon (a secondary that took over "
 		    "and serves as the primary).", (double)p->failovers);

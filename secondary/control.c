@@ -45,6 +45,11 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_string(secondary_state_name(s)));
 	json_object_object_add(o, "checkpoints",
 			       json_object_new_uint64(s->in.ckpt_count));
+	json_object_object_add(o, "link_rtt_us",
+			       sec_link_connected(&s->link) &&
+			       hb_rtt_us(&s->link.rtt) >= 0 ?
+			       json_object_new_int64(hb_rtt_us(&s->link.rtt)) :
+			       NULL);
 	last = json_object_new_object();
 	json_object_object_add(last, "pages",
 			       json_object_new_uint64(s->in.last_ckpt_pages));

@@ -46,6 +46,11 @@ static void collect(void *opaque, struct metrics_text *t)
 	metrics_histogram(t, "colo_checkpoint_pages",
 			  "Pages each applied checkpoint carried.",
 			  &s->in.pages_hist);
+	if (sec_link_connected(&s->link) && hb_rtt_us(&s->link.rtt) >= 0)
+		metrics_one(t, "colo_link_rtt_seconds", METRIC_GAUGE,
+			    "The replication link's last round trip, measured "
+			    "with the heartbeats.",
+			    (double)hb_rtt_us(&s->link.rtt) / 1e6);
 	metrics_one(t, "colo_failovers_total", METRIC_COUNTER,
 		    "Takeovers by this daemon (a secondary that took over "
 		    "and serves as the primary).", 0);

@@ -26,6 +26,7 @@ void sec_link_init(struct sec_link *l, const struct sec_link_cfg *cfg,
 	memset(l, 0, sizeof(*l));
 	l->cfg = *cfg;
 	l->ops = *ops;
+	hb_rtt_reset(&l->rtt);
 }
 
 bool sec_link_connected(const struct sec_link *l)
@@ -73,6 +74,7 @@ int sec_link_heartbeat(struct sec_link *l)
 	if (!l->x || !l->heartbeats || now - l->hb_ms < l->cfg.heartbeat_ms)
 		return 0;
 	m.heartbeat.time_ms = l->hb_ms = now;
+	hb_rtt_stamp(&l->rtt, &m.heartbeat);
 	return sec_link_send(l, &m);
 }
 
@@ -157,6 +159,8 @@ static void on_link(struct evloop *loop, int fd, uint32_t events, void *opaque)
 		received = ret == 0;
 		if (received) {
 			l->rx_ms = evloop_now_ms();
+			if (m.type == PROTO_HEARTBEAT)
+				hb_rtt_received(&l->rtt, &m.heartbeat);
 			ret = dispatch(l, &m);
 			/* A long stream of pages must not starve our
 			 * heartbeats: the primary may be waiting on them. */
@@ -222,6 +226,7 @@ int sec_link_adopt(struct sec_link *l, struct xport *x)
 	l->heartbeats = false;
 	snprintf(l->peer, sizeof(l->peer), "%s", x->peer);
 	l->rx_ms = l->hb_ms = evloop_now_ms();
+	hb_rtt_reset(&l->rtt);
 	log_info("primary %s connected", x->peer);
 	if (l->ops.connected)
 		l->ops.connected(l->ops.opaque);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hb-rtt.h"
 #include "proto.h"
 
 struct evloop;
@@ -72,6 +73,7 @@ struct sec_link {
 	struct proto_rxbuf rx;
 	uint64_t rx_ms;                /* last message from the primary */
 	uint64_t hb_ms;                /* last heartbeat sent */
+	struct hb_rtt rtt;             /* from the heartbeats both ways */
 	bool heartbeats;               /* from the accepted hello on */
 };
 

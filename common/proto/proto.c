@@ -30,7 +30,8 @@
  *   INPUT         0 seq u64, 8 conn u32, 12 kind u32, 16 arg u64,
  *                 24 len u32, 28 len bytes
  *   OUTPUT        0 conn u32, 4 kind u32, 8 len u32, 12 len bytes
- *   HEARTBEAT     0 time_ms u64
+ *   HEARTBEAT     0 time_ms u64, 8 stamp_us u64, 16 echo_us u64,
+ *                 24 held_us u64
  *   VERIFY        0 id u64, 8 chunk_pages u32, 12 ndigests u32,
  *                 16 ndigests * 32 bytes of SHA-256
  *   IDENTITY      0 len u32, 4 len bytes
@@ -64,7 +65,7 @@ static const struct {
 	[PROTO_CKPT_ACK] = { "CKPT_ACK", 12 },
 	[PROTO_INPUT] = { "INPUT", 28 },
 	[PROTO_OUTPUT] = { "OUTPUT", 12 },
-	[PROTO_HEARTBEAT] = { "HEARTBEAT", 8 },
+	[PROTO_HEARTBEAT] = { "HEARTBEAT", 32 },
 	[PROTO_VERIFY] = { "VERIFY", 16 },
 	[PROTO_IDENTITY] = { "IDENTITY", 4 },
 	[PROTO_IMAGE] = { "IMAGE", 20 },
@@ -346,6 +347,9 @@ static const uint8_t *encode_fixed(const struct proto_msg *m, uint8_t **p)
 		return m->output.data;
 	case PROTO_HEARTBEAT:
 		put64(p, m->heartbeat.time_ms);
+		put64(p, m->heartbeat.stamp_us);
+		put64(p, m->heartbeat.echo_us);
+		put64(p, m->heartbeat.held_us);
 		return NULL;
 	case PROTO_VERIFY:
 		put64(p, m->verify.id);
@@ -530,6 +534,9 @@ static int decode_fixed(const uint8_t *p, struct proto_msg *m,
 		return 0;
 	case PROTO_HEARTBEAT:
 		m->heartbeat.time_ms = get64(&p);
+		m->heartbeat.stamp_us = get64(&p);
+		m->heartbeat.echo_us = get64(&p);
+		m->heartbeat.held_us = get64(&p);
 		return 0;
 	case PROTO_VERIFY:
 		m->verify.id = get64(&p);

@@ -30,7 +30,7 @@
 
 #include "ramblock.h"
 
-#define PROTO_VERSION 3
+#define PROTO_VERSION 4
 #define PROTO_HDR_LEN 8
 #define PROTO_DIGEST_LEN 32            /* SHA-256 */
 #define PROTO_MAX_PAGES_PER_MSG 256    /* 1 MiB of data */
@@ -160,7 +160,15 @@ struct proto_output {
 	const uint8_t *data;
 };
 
-struct proto_heartbeat { uint64_t time_ms; };
+/* time_ms: the sender's clock, for logs. The rest measures the link's
+ * round trip (hb-rtt.h): the sender's stamp, and the last stamp it heard
+ * from the peer with how long it held it before this heartbeat (0, 0:
+ * none heard yet). All in microseconds of the sender's monotonic clock
+ * but echo_us, which is the peer's. */
+struct proto_heartbeat {
+	uint64_t time_ms;
+	uint64_t stamp_us, echo_us, held_us;
+};
 
 /* What a process guest's copy needs alike on both hosts (proc-identity.h
  * encodes it): opaque here. */

@@ -121,6 +121,24 @@ promtool_ok "$SMET" secondary
    $(metric "$SMET" 'colo_state{state="colo"}') == 1 &&
    $(metric "$SMET" colo_failovers_total) == 0 ]] ||
 	fail "secondary's role or state wrong: $(scrape "$SMET")"
+# The link's round trip, from the heartbeats both ways: there on both sides
+# once each has echoed the other's (a heartbeat interval or two), in
+# status and /metrics alike; on loopback well under a second.
+rtt_ok() {  # SOCK PORT
+	local us s
+	us=$(status_get "$1" link_rtt_us)
+	s=$(metric "$2" colo_link_rtt_seconds)
+	[[ $us =~ ^[0-9]+$ ]] && (( us > 0 && us < 1000000 )) &&
+		python3 -c 'import sys; v = float(sys.argv[1]); sys.exit(not 0 < v < 1)' "$s"
+}
+for _ in $(seq 50); do
+	rtt_ok "$PSOCK" "$PMET" && rtt_ok "$SSOCK" "$SMET" && break
+	sleep 0.1
+done
+rtt_ok "$PSOCK" "$PMET" || fail "primary's link round trip: status $(status_get "$PSOCK" link_rtt_us), metric $(metric "$PMET" colo_link_rtt_seconds)"
+rtt_ok "$SSOCK" "$SMET" || fail "secondary's link round trip: status $(status_get "$SSOCK" link_rtt_us), metric $(metric "$SMET" colo_link_rtt_seconds)"
+pass "link round trip on both sides: $(status_get "$PSOCK" link_rtt_us) us and $(status_get "$SSOCK" link_rtt_us) us"
+
 sent=$(metric "$PMET" colo_live_sync_sent_bytes)
 (( ${sent%.*} > 0 )) || fail "live sync sent $sent bytes"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PMET/other")

@@ -126,6 +126,9 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 		break;
 	case PROTO_HEARTBEAT:
 		m->heartbeat.time_ms = test_rand(s);
+		m->heartbeat.stamp_us = test_rand(s);
+		m->heartbeat.echo_us = test_rand(s);
+		m->heartbeat.held_us = test_rand(s);
 		break;
 	case PROTO_VERIFY:
 		m->verify.id = test_rand(s);
@@ -222,7 +225,10 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		       a->output.len == b->output.len &&
 		       same_bytes(a->output.data, b->output.data, a->output.len);
 	case PROTO_HEARTBEAT:
-		return a->heartbeat.time_ms == b->heartbeat.time_ms;
+		return a->heartbeat.time_ms == b->heartbeat.time_ms &&
+		       a->heartbeat.stamp_us == b->heartbeat.stamp_us &&
+		       a->heartbeat.echo_us == b->heartbeat.echo_us &&
+		       a->heartbeat.held_us == b->heartbeat.held_us;
 	case PROTO_VERIFY:
 		return a->verify.id == b->verify.id &&
 		       a->verify.chunk_pages == b->verify.chunk_pages &&
