@@ -31,7 +31,10 @@ check() {  # MODE EXPECTED-OUTCOME LOG-PATTERN
 check garbage closed "malformed\|unknown"
 check oversize closed "malformed\|oversize\|too large"
 check truncated closed "connection closed"
-check version "refused: protocol version" "protocol version $((3 + 41))"
+# The hostile primary offers ours + 41 (proto.h's PROTO_VERSION).
+pv=$(sed -n 's/^#define PROTO_VERSION \([0-9]*\)$/\1/p' "$SRC/common/proto/proto.h")
+[[ -n $pv ]] || fail "no PROTO_VERSION in proto.h"
+check version "refused: protocol version" "protocol version $((pv + 41))"
 check digest "refused: guest binary differs" "guest binary differs"
 check range closed "out of range: block 0 pages $((RAM / 4096 - 1))+2"
 check block closed "out of range: block 3"

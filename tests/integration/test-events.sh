@@ -125,12 +125,16 @@ wait_event "$T/pev.log" 'e["event"] == "SECONDARY_LOST" and e["data"]["why"] != 
 wait_event "$T/pev.log" 'e["event"] == "COLO_EXIT" and e["data"] == {"mode": "primary", "reason": "error", "why": e["data"]["why"]}' "COLO_EXIT primary error"
 pass "secondary killed: SECONDARY_LOST, COLO_EXIT mode=primary reason=error"
 
-# A new secondary; the primary dials it again by itself.
+# A new secondary; the primary dials it again by itself. (Held still
+# until the secondary has its subscriber: its re-dial comes every 500 ms
+# and a sync takes 20, faster than colo-ctl starts on a loaded machine.)
+kill -STOP "$(pid_of primary)"
 start secondary2 "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$NONDET" \
 	--insecure
 spawn sev2 "$CTL" -s "$SSOCK" events --json
 wait_subscribed secondary2 1
+kill -CONT "$(pid_of primary)"
 wait_state "$PSOCK" colo 60 primary secondary2
 wait_event "$T/sev2.log" 'e["event"] == "PROTECTED"' "PROTECTED (second secondary)"
 
