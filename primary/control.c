@@ -94,6 +94,7 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 {
 	struct primary *p = opaque;
 	json_object *o = json_object_new_object(), *reasons, *sync;
+	const char *state;
 	struct proto_tunables tun;
 	struct cmp_stats cs;
 	struct ram_save_stats rs;
@@ -105,8 +106,10 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	ram_state_get_stats(&p->rs, &rs);
 	digest_hex(p->guest_digest, hex);
 	json_object_object_add(o, "role", json_object_new_string("primary"));
-	json_object_object_add(o, "state",
-			       json_object_new_string(primary_state_name(p)));
+	/* Read once: the migration thread may connect meanwhile, and the
+	 * progress below must agree with the state shown. */
+	state = primary_state_name(p);
+	json_object_object_add(o, "state", json_object_new_string(state));
 	json_object_object_add(o, "checkpoints",
 			       json_object_new_uint64(p->ckpt.count));
 	json_object_object_add(o, "last_checkpoint", ckpt_json(&p->ckpt.last));
@@ -155,7 +158,7 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_uint64(p->last_sync_bytes));
 	json_object_object_add(o, "live_sync", sync);
 	/* Once the secondary answered: "syncing", not "connecting". */
-	if (p->state == COLO_STATE_SYNCING && atomic_load(&p->mig.connected))
+	if (!strcmp(state, "syncing"))
 		json_object_object_add(o, "sync_progress", sync_progress(p));
 	primary_tunables(p, &tun);
 	json_object_object_add(o, "tunables", status_tunables(&tun));
