@@ -24,9 +24,10 @@ for m in $(cat /modules.load); do
 	insmod "/lib/modules/$m.ko" || fail "insmod $m failed"
 done
 
-# 9p: the larger msize moves binaries and libraries in fewer round trips;
-# the host's root is read-only here and its page cache may stay (loose).
-p9='trans=virtio,version=9p2000.L,msize=524288'
+# 9p: the largest msize virtio takes (512000) moves binaries and libraries
+# in fewer round trips; the host's root is read-only here, so its page
+# cache may stay (loose).
+p9='trans=virtio,version=9p2000.L,msize=512000'
 mount -t 9p -o "$p9,cache=loose,ro" hostroot /host ||
 	fail "cannot mount the host's root (9p tag hostroot)"
 for d in tmp run var/tmp; do

@@ -23,7 +23,9 @@
 # status is COMMAND's (77 passes through: meson's SKIP). When the VM cannot
 # run here (no QEMU, no kernel, a failed boot) it prints "SKIP: <reason>"
 # and exits 77; past --timeout (boot included) the VM is killed and the
-# exit is 1. COLO_VM_VERBOSE=1 prints the boot and command times.
+# exit is 1. COLO_VM_VERBOSE=1 prints the boot and command times;
+# COLO_VM_KERNEL_ARGS adds to the kernel's command line (loglevel=7 for a
+# chatty console log).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -140,15 +142,15 @@ fi
 # COMMAND's stdout and stderr come out of two virtio-serial ports into
 # FIFOs that cat copies to ours as they arrive.
 mkfifo "$tmp/out" "$tmp/err"
-cat "$tmp/out" &
+setpriv --pdeathsig KILL -- cat "$tmp/out" &
 opid=$!
-cat "$tmp/err" >&2 &
+setpriv --pdeathsig KILL -- cat "$tmp/err" >&2 &
 epid=$!
 
 bios=()
 # qboot starts a -kernel guest in a fraction of SeaBIOS's time.
 [[ -f /usr/share/qemu/qboot.rom ]] && bios=(-bios /usr/share/qemu/qboot.rom)
-append="console=ttyS0 loglevel=4 panic=-1 mitigations=off"
+append="console=ttyS0 loglevel=4 panic=-1 mitigations=off edd=off ${COLO_VM_KERNEL_ARGS:-}"
 t0=$EPOCHREALTIME
 # pdeathsig: should this script be SIGKILLed, the kernel kills QEMU too.
 setpriv --pdeathsig KILL -- "$qemu" \
@@ -166,7 +168,7 @@ setpriv --pdeathsig KILL -- "$qemu" \
 	-chardev "file,id=err,path=$tmp/err" -device virtserialport,bus=vser.0,chardev=err,name=colo.err \
 	</dev/null >"$tmp/qemu.log" 2>&1 &
 qpid=$!
-sleep "$timeout" &
+setpriv --pdeathsig KILL -- sleep "$timeout" &
 spid=$!
 wait -n "$qpid" "$spid"
 timed_out=
@@ -191,8 +193,12 @@ wait "$opid" "$epid" 2>/dev/null
 opid= epid=
 
 console_tail() {
-	echo "vm-run: the VM's console (last lines of $log):" >&2
-	tail -n 15 "$log" | sed 's/^/  /' >&2
+	if [[ -s $log ]]; then
+		echo "vm-run: the VM's console (last lines of $log):" >&2
+		tail -n 15 "$log" | sed 's/^/  /' >&2
+	else
+		echo "vm-run: the VM's console is empty ($log)" >&2
+	fi
 }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
@@ -204,7 +210,8 @@ if [[ ! -f $share/started ]]; then
 	if [[ $timed_out ]]; then
 		skip "the VM did not reach the command within --timeout $timeout s (console: $log)"
 	fi
-	skip "the VM did not boot (QEMU exited with $qemu_status: $(tail -n 1 "$tmp/qemu.log")) (console: $log)"
+	why=$(tail -n 1 "$tmp/qemu.log")
+	skip "the VM did not boot (QEMU exited with $qemu_status${why:+: $why}) (console: $log)"
 fi
 if [[ $timed_out ]]; then
 	console_tail
@@ -221,7 +228,10 @@ started=$(cat "$share/started")
 finished=$(cat "$share/finished")
 total=$(elapsed "$t0" "$t1")
 command_s=$(elapsed "$started" "$finished")
-summary="boot $(elapsed "$command_s" "$total") s (kernel to command $started s), command $command_s s, total $total s"
+# The guest's memory in use as the command ended (page cache aside).
+guest_mem=$(awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 }
+	END { printf "%d of %d MiB", (t - a) / 1024, t / 1024 }' "$share/meminfo" 2>/dev/null)
+summary="boot $(elapsed "$command_s" "$total") s (kernel to command $started s), command $command_s s, total $total s; guest memory in use ${guest_mem:-unknown}"
 echo "vm-run: $summary" >>"$log"
 [[ ${COLO_VM_VERBOSE:-} == 1 ]] && echo "vm-run: $summary" >&2
 exit "$(cat "$share/status")"

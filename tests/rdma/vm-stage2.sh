@@ -21,6 +21,7 @@ off() {
 fail() { echo "$*" >"$run/error"; echo "vm-stage2: $*"; off; }
 
 addr=$(cat "$run/addr")
+hostname colo-vm
 ip link set lo up || fail "ip link set lo up failed"
 ip link set eth0 up || fail "no eth0 in the VM"
 ip addr add "$addr/24" dev eth0 || fail "ip addr add $addr failed"
@@ -53,5 +54,6 @@ env -i /bin/bash -c '. "$1" && cd "$2" && shift 2 && exec "$@"' \
 	</dev/null >"$out_port" 2>"$err_port"
 status=$?
 cut -d' ' -f1 /proc/uptime >"$run/finished"
+cp /proc/meminfo "$run/meminfo"
 echo "$status" >"$run/status"
 off
