@@ -102,7 +102,8 @@ echo "$addr" >"$share/addr"
 printf '%s\0' "$@" >"$share/argv"
 pwd >"$share/cwd"
 export COLO_RDMA_ADDR=$addr
-(unset -v PWD OLDPWD SHLVL; export -p) >"$share/env"
+# NAME=VALUE, NUL-terminated: any value survives, and no shell reads it.
+env -0 | grep -zv -E '^(PWD|OLDPWD|SHLVL|_)=' >"$share/env"
 
 # Shares beyond the root: a path the VM's tmpfs would hide, by its top
 # directory under the hidden one; then COLO_VM_OUT read-write.
@@ -180,6 +181,7 @@ wait "$qpid" 2>/dev/null
 qemu_status=$?
 qpid=
 kill "$spid" 2>/dev/null
+wait "$spid" 2>/dev/null
 spid=
 t1=$EPOCHREALTIME
 

@@ -45,12 +45,12 @@ done
 ulimit -l unlimited
 ulimit -n 65536
 mapfile -d '' argv <"$run/argv"
+mapfile -d '' envv <"$run/env"
 cwd=$(cat "$run/cwd")
 
 cut -d' ' -f1 /proc/uptime >"$run/started"
-# A clean environment, then exactly the caller's (env is `export -p`).
-env -i /bin/bash -c '. "$1" && cd "$2" && shift 2 && exec "$@"' \
-	vm-command "$run/env" "$cwd" "${argv[@]}" \
+# Exactly the caller's environment, nothing of this shell's.
+env -i -C "$cwd" "${envv[@]}" "${argv[@]}" \
 	</dev/null >"$out_port" 2>"$err_port"
 status=$?
 cut -d' ' -f1 /proc/uptime >"$run/finished"
