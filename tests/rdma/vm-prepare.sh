@@ -166,6 +166,9 @@ if [[ ! -f $initrd ]]; then
 	mv "$root.img" "$initrd"
 	rm -rf "$root"
 	trap - EXIT
+	# Images of older vm-init.sh versions: QEMU reads its image when it
+	# starts, so a day-old one no run can still be about to open.
+	find "$kdir" -name 'initrd-*.img' ! -name "${initrd##*/}" -mmin +1440 -delete
 fi
 
 if [[ $print ]]; then
