@@ -8,8 +8,8 @@
 #   - the host's / is the root filesystem, read-only (9p); /tmp, /run,
 #     /var/tmp and /dev/shm are the VM's own tmpfs and vanish with it;
 #   - COMMAND runs in the caller's directory with exactly the caller's
-#     exported environment (PWD, OLDPWD and SHLVL are the VM's own), stdin
-#     from /dev/null, memlock unlimited;
+#     exported environment (PWD, OLDPWD and SHLVL are the VM's own) and
+#     open-files limit, stdin from /dev/null, memlock unlimited;
 #   - eth0 has COLO_RDMA_ADDR (exported to COMMAND) and the rxe device
 #     rxe0 runs over it; a client and a server in the VM reach each other
 #     at that address (rxe loops packets to its own address back);
@@ -101,6 +101,7 @@ cp "$here/vm-stage2.sh" "$share/stage2.sh"
 echo "$addr" >"$share/addr"
 printf '%s\0' "$@" >"$share/argv"
 pwd >"$share/cwd"
+echo "$(ulimit -Sn) $(ulimit -Hn)" >"$share/nofile"
 export COLO_RDMA_ADDR=$addr
 # NAME=VALUE, NUL-terminated: any value survives, and no shell reads it.
 env -0 | grep -zv -E '^(PWD|OLDPWD|SHLVL|_)=' >"$share/env"
@@ -206,6 +207,12 @@ console_tail() {
 }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
+# QEMU's own complaints (a warning, why it did not start) join the console
+# log, which outlives the run.
+if [[ -s $tmp/qemu.log ]]; then
+	sed 's/^/qemu: /' "$tmp/qemu.log" >>"$log"
+fi
+
 if [[ -f $share/error ]]; then
 	skip "the VM: $(cat "$share/error") (console: $log)"
 fi
@@ -217,14 +224,15 @@ if [[ ! -f $share/started ]]; then
 	why=$(tail -n 1 "$tmp/qemu.log")
 	skip "the VM did not boot (QEMU exited with $qemu_status${why:+: $why}) (console: $log)"
 fi
-if [[ $timed_out ]]; then
-	console_tail
-	echo "vm-run: '$*' ran past --timeout $timeout s; the VM was killed" >&2
-	exit 1
-fi
+# No status: the command did not finish (a status written just as the
+# timer ran out still counts).
 if [[ ! -f $share/status ]]; then
 	console_tail
-	echo "vm-run: the VM stopped while '$*' ran (QEMU exited with $qemu_status)" >&2
+	if [[ $timed_out ]]; then
+		echo "vm-run: '$*' ran past --timeout $timeout s; the VM was killed" >&2
+	else
+		echo "vm-run: the VM stopped while '$*' ran (QEMU exited with $qemu_status)" >&2
+	fi
 	exit 1
 fi
 

@@ -43,7 +43,10 @@ done
 # Registered memory is pinned: root's memlock limit, unlimited as on a
 # host set up for RDMA.
 ulimit -l unlimited
-ulimit -n 65536
+# The caller's open-files limit, hard then soft (the kernel's 4096/1024
+# for init may be more or less than the host's).
+read -r soft hard <"$run/nofile"
+ulimit -Hn "$hard" && ulimit -Sn "$soft" || fail "ulimit -n $soft (hard $hard) refused"
 mapfile -d '' argv <"$run/argv"
 mapfile -d '' envv <"$run/env"
 cwd=$(cat "$run/cwd")
