@@ -15,6 +15,14 @@ set -uo pipefail
 
 addr=${COLO_RDMA_ADDR:-}
 [[ $addr ]] || { echo "SKIP: not inside tests/rdma/vm-run.sh (no COLO_RDMA_ADDR)"; exit 77; }
+# The tools and rxe's user-space provider come from the host's root.
+for tool in rping:rdmacm-utils ibv_devices:ibverbs-utils ibv_devinfo:ibverbs-utils \
+	ibv_rc_pingpong:ibverbs-utils; do
+	command -v "${tool%%:*}" >/dev/null ||
+		{ echo "SKIP: no ${tool%%:*} (apt-get install ${tool#*:})"; exit 77; }
+done
+compgen -G '/usr/lib/*/libibverbs/librxe-rdmav*.so' >/dev/null ||
+	{ echo "SKIP: no rxe provider for libibverbs (apt-get install ibverbs-providers)"; exit 77; }
 
 scratch=$(mktemp -d)
 pids=()

@@ -113,7 +113,8 @@ virtfs=()
 declare -A shared
 add_share() {  # MODE PATH
 	local tag=s${#virtfs[@]}
-	virtfs+=(-virtfs "local,path=$2,mount_tag=$tag,security_model=none$([[ $1 == ro ]] && echo ,readonly=on)")
+	# QEMU's option syntax: a comma in a value is written twice.
+	virtfs+=(-virtfs "local,path=${2//,/,,},mount_tag=$tag,security_model=none$([[ $1 == ro ]] && echo ,readonly=on)")
 	echo "$tag $1 $2" >>"$share/mounts"
 }
 hidden_top() {  # PATH: prints /tmp/X for /tmp/X/..., nothing if not hidden
