@@ -58,8 +58,8 @@ declare -A name_to_path
 declare -A placed
 
 # Adds NAME after its dependencies to modules.load (depth first).
-resolve() {  # UNPACKED-MODULES-DIR OUT-DIR NAME
-	local tree=$1 out=$2 name=${3//-/_}
+resolve() {  # OUT-DIR NAME
+	local out=$1 name=${2//-/_}
 	[[ ${placed[$name]:-} ]] && return 0
 	local src=${name_to_path[$name]:-}
 	[[ $src ]] || die "module $name is not in the kernel package"
@@ -73,7 +73,7 @@ resolve() {  # UNPACKED-MODULES-DIR OUT-DIR NAME
 	deps=$(tr '\0' '\n' <"$out/modules/$name.ko" | grep -a -m1 '^depends=' || true)
 	deps=${deps#depends=}
 	for dep in ${deps//,/ }; do
-		resolve "$tree" "$out" "$dep"
+		resolve "$out" "$dep"
 	done
 	echo "$name" >>"$out/modules.load"
 }
@@ -121,7 +121,7 @@ unpack_kernel() {  # DEB: writes $cache/kernel-VERSION/ and $cache/current
 		name_to_path[${n//-/_}]=$f
 	done < <(find "$work/x/lib/modules/$kver" -name '*.ko*')
 	for n in "${MODULES[@]}"; do
-		resolve "$work/x" "$out" "$n"
+		resolve "$out" "$n"
 	done
 	cp "$work/x/boot/vmlinuz-$kver" "$out/vmlinuz"
 	echo "${MODULES[*]}" >"$out/modules.wanted"
