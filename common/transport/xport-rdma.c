@@ -281,7 +281,7 @@ static bool can_send(const struct rdma_xport *t, unsigned need_credits)
 
 /* One message in the next send slot; the caller checked can_send. */
 static int send_msg(struct rdma_xport *t, struct batch *b, uint8_t type,
-		    const void *payload, uint32_t len)
+		    const void *payload, uint32_t len, bool signal)
 {
 	unsigned idx = (unsigned)(t->slot_head % RDMA_SEND_SLOTS);
 	struct rdma_msg_hdr h = { .type = type, .len = len,
@@ -301,7 +301,7 @@ static int send_msg(struct rdma_xport *t, struct batch *b, uint8_t type,
 	t->credits--;
 	return batch_add(t, b, IBV_WR_SEND, (uintptr_t)p,
 			 (uint32_t)(sizeof(h) + len), t->smr->lkey, 0, 0,
-			 (int)idx, false);
+			 (int)idx, signal);
 }
 
 /* A CREDIT when half the ring waits to be reported or an ack is due. */
@@ -313,7 +313,7 @@ static int pump_credit(struct rdma_xport *t, struct batch *b)
 		return 0;
 	if (!can_send(t, 1))
 		return 0;       /* the peer's next CREDIT lets us */
-	return send_msg(t, b, RDMA_MSG_CREDIT, NULL, 0);
+	return send_msg(t, b, RDMA_MSG_CREDIT, NULL, 0, false);
 }
 
 /* Posts the events due at the current stream position: 0 when none is
@@ -334,7 +334,7 @@ static int pump_events(struct rdma_xport *t, struct batch *b)
 					return -EAGAIN;
 				t->ackreq_sent = e->pos;
 				r = send_msg(t, b, RDMA_MSG_ACKREQ, &a,
-					     sizeof(a));
+					     sizeof(a), false);
 				return r ? r : -EAGAIN;
 			}
 			if (!t->established || sq_room(t) < 1)
@@ -350,7 +350,7 @@ static int pump_events(struct rdma_xport *t, struct batch *b)
 
 			if (!can_send(t, 2))
 				return -EAGAIN;
-			r = send_msg(t, b, RDMA_MSG_REGION, &m, sizeof(m));
+			r = send_msg(t, b, RDMA_MSG_REGION, &m, sizeof(m), false);
 		}
 		if (r)
 			return r;
@@ -642,7 +642,7 @@ static ssize_t rdma_write(struct xport *x, const void *buf, size_t len)
 		if (!can_send(t, 2))
 			break;
 		r = send_msg(t, &b, RDMA_MSG_DATA, (const uint8_t *)buf + done,
-			     (uint32_t)n);
+			     (uint32_t)n, false);
 		if (r)
 			break;
 		t->sent += n;
@@ -769,10 +769,14 @@ static void drain_before_close(struct rdma_xport *t)
 	long long left;
 
 	if (t->err || !t->established || t->peer_closed || t->flushed ||
-	    t->wr_done == t->wr_posted || sq_room(t) < 1)
+	    t->wr_done == t->wr_posted)
 		return;
-	/* A zero-length WRITE needs no key (IBA C9-88) and no credit. */
-	if (batch_add(t, &b, IBV_WR_RDMA_WRITE, 0, 0, 0, 0, 0, -1, true) ||
+	/* A signalled CREDIT (returning what there is, maybe nothing) is
+	 * the fence: its completion says all before it arrived. Without a
+	 * credit (the last message was a CREDIT), close without waiting. */
+	if (!can_send(t, 1))
+		return;
+	if (send_msg(t, &b, RDMA_MSG_CREDIT, NULL, 0, true) ||
 	    batch_post(t, &b))
 		return;
 	fence = t->wr_posted;
