@@ -15,8 +15,8 @@
  * that message (it overwrites the page; the placement must win); places
  * that cannot happen say 0. Endings: a peer that closes gives EOF after
  * its last bytes, a peer killed with SIGKILL gives EOF or an error well
- * inside the timeout, and a peer sending a malformed header is cut off
- * with -EPROTO. Last, the stream's and placement's rates, for the report.
+ * inside the timeout, a guard (TLS) connection that ends ends the RDMA
+ * one, and a peer sending a malformed header is cut off with -EPROTO. Last, the stream's and placement's rates, for the report.
  */
 #include <errno.h>
 #include <poll.h>
@@ -630,6 +630,46 @@ static void test_killed(uint64_t *seed)
 	fprintf(stderr, "ok killed peer\n");
 }
 
+/* The guard (the TLS session the token came from; any xport will do)
+ * ends: the RDMA connection ends with it, read gives EOF, though the
+ * RDMA peer never disconnected. */
+static void test_guard(uint64_t *seed)
+{
+	uint8_t got[XPORT_RDMA_TOKEN_LEN];
+	struct xport_rdma_request *req;
+	struct dial d = { 0 };
+	struct xport *s, *g;
+	int fds[2];
+	char err[256], buf[4];
+	pthread_t th;
+	long long t0;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	g = xport_tcp_new(fds[0]);
+	CHECK(g);
+	random_token(d.token, seed);
+	CHECK_EQ(pthread_create(&th, NULL, dial_thread, &d), 0);
+	CHECK_EQ(next_req(&req, got, WAIT_MS), 1);
+	s = xport_rdma_accept(req, g, err, sizeof(err));
+	CHECK(s);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	CHECK(d.x);
+	CHECK_EQ(xport_set_timeout(s, WAIT_MS), 0);
+	CHECK_EQ(xport_write(d.x, "abc", 3), 0);
+	CHECK_EQ(xport_flush(d.x), 0);
+	CHECK_EQ(xport_read_full(s, buf, 3), 0);
+	/* Bytes on the guard are not news (TLS tickets come that way). */
+	CHECK_EQ(write(fds[1], "x", 1), 1);
+	CHECK_EQ(xport_read_nb(s, buf, 1), -EAGAIN);
+	close(fds[1]);
+	t0 = now_ms();
+	CHECK_EQ(xport_read(s, buf, 1), 0);
+	CHECK(now_ms() - t0 < WAIT_MS);
+	xport_free(s);          /* frees the guard too */
+	xport_free(d.x);
+	fprintf(stderr, "ok guard's end ends the connection\n");
+}
+
 /* --- rates ---------------------------------------------------------------- */
 
 struct rate_srv {
@@ -772,6 +812,7 @@ int main(int argc, char **argv)
 	test_place(&seed);
 	test_close(&seed);
 	test_killed(&seed);
+	test_guard(&seed);
 	test_slow_reader(&seed);
 	test_crossfire(&seed, env_mib("COLO_RDMA_STREAM_MIB", 64));
 	test_rates(&seed, env_mib("COLO_RDMA_RATE_MIB", 16));
