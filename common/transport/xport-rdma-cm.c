@@ -330,7 +330,8 @@ struct xport *xport_rdma_connect(const char *hostport,
 	}
 	if (resolve(hostport, false, &ai, err, errlen) < 0)
 		goto fail;
-	if (rdma_resolve_addr(t->id, NULL, ai->ai_addr, ms_left(deadline)) < 0) {
+	if (rdma_resolve_addr(t->id, NULL, ai->ai_addr,
+			      ms_left(deadline)) < 0) {
 		snprintf(err, errlen, "rdma_resolve_addr %s: %s", hostport,
 			 strerror(errno));
 		goto fail;

@@ -167,8 +167,60 @@ static inline struct rdma_xport *to_rdma(struct xport *x)
 				     __builtin_offsetof(struct rdma_xport, x));
 }
 
-/* xport-rdma.c: the data path's half of setup and teardown. */
+#define RDMA_WR_RECV (1ull << 63)      /* a receive's wr_id: slot index */
+
+static inline uint8_t *rdma_rslot(struct rdma_xport *t, unsigned i)
+{
+	return t->rmem + (size_t)i * RDMA_SLOT_SIZE;
+}
+
+static inline uint8_t *rdma_sslot(struct rdma_xport *t, unsigned i)
+{
+	return t->smem + (size_t)i * RDMA_SLOT_SIZE;
+}
+
+static inline unsigned rdma_slots_free(const struct rdma_xport *t)
+{
+	return RDMA_SEND_SLOTS - (unsigned)(t->slot_head - t->slot_tail);
+}
+
+static inline unsigned rdma_sq_room(const struct rdma_xport *t)
+{
+	return RDMA_SQ_DEPTH - (unsigned)(t->wr_posted - t->wr_done);
+}
+
+/* Work requests gathered for one ibv_post_send. */
+#define RDMA_BATCH_MAX 32
+struct rdma_batch {
+	struct ibv_send_wr wr[RDMA_BATCH_MAX];
+	struct ibv_sge sge[RDMA_BATCH_MAX];
+	unsigned n;
+};
+
+/* xport-rdma.c: the data path, and its half of setup and teardown. */
 extern const struct xport_ops rdma_ops;
+/* Takes in what happened (completions, CM events, the guard): 0 or the
+ * connection's sticky error. */
+int rdma_progress(struct rdma_xport *t);
+/* Adds the events due at the current stream position to b: 0, -EAGAIN
+ * when one must wait (credits, the peer's reader), -errno. */
+int rdma_pump_events(struct rdma_xport *t, struct rdma_batch *b);
+int rdma_batch_post(struct rdma_xport *t, struct rdma_batch *b);
+/* err for a failed ibv_reg_mr of len bytes; -ENOMEM for the memlock
+ * limit, else -errno. */
+int rdma_reg_error(int e, const char *what, size_t len, char *err,
+		   size_t errlen);
+
+/* xport-rdma-recv.c: the receive side. */
+/* The connection is broken: remember why (sticky), tell the peer. */
+int rdma_fail(struct rdma_xport *t, int r);
+int rdma_recv_post(struct rdma_xport *t, unsigned i);
+/* Slot i back on the ring (not while the QP is going); 0 or -errno. */
+int rdma_repost(struct rdma_xport *t, unsigned i);
+
+/* xport-rdma-place.c: ops->place. */
+int rdma_place(struct xport *x, uint32_t region, uint64_t offset,
+	       const void *src, size_t len);
 /* Allocates and registers the rings and posts every receive; 0 or -errno
  * with err. Needs pd, cq and the QP. */
 int rdma_buffers_init(struct rdma_xport *t, char *err, size_t errlen);
