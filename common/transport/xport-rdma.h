@@ -10,7 +10,10 @@
  * is readable whenever there is something to do (a completion, a CM event
  * such as the peer's disconnect): every wait, for reading or for writing,
  * is a wait for POLLIN (x->wait_for says so), and an event loop that
- * polls it for EV_WRITE must also flush on EV_READ.
+ * polls it for EV_WRITE must also flush on EV_READ. Every call takes in
+ * whatever completed, so messages (or the peer's end) may have arrived
+ * while the fd says nothing: as for TLS, drain while xport_has_buffered,
+ * which stays true once the end or an error waits to be read.
  *
  * Pages: the receiver exposes regions (the secondary's RAM cache, one per
  * RAM block) and the sender places bytes into them with one-sided RDMA

@@ -17,6 +17,7 @@
  * its last bytes, a peer killed with SIGKILL gives EOF or an error well
  * inside the timeout, a guard (TLS) connection that ends ends the RDMA
  * one, and a peer sending a malformed header is cut off with -EPROTO.
+ * Registration under a memlock limit too low says so.
  * Last, the stream's and placement's rates, for the report.
  * COLO_RDMA_STREAM_MIB (64) and COLO_RDMA_RATE_MIB (16) size the last two.
  */
@@ -25,7 +26,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -770,6 +774,50 @@ static int peer_main(const char *addr, const char *hex)
 		pause();
 }
 
+/* Without CAP_IPC_LOCK and with a 64 KiB memlock limit, registering the
+ * rings fails: the error must name the limit. 0 when it did. */
+static int memlock_main(const char *addr)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+	struct rlimit rl = { 64 * 1024, 64 * 1024 };
+	uint8_t tok[XPORT_RDMA_TOKEN_LEN] = { 0 };
+	struct xport *c;
+	char err[256];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 2;
+	d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	d[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+	if (syscall(SYS_capset, &h, d) < 0 ||
+	    setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return 2;
+	c = xport_rdma_connect(addr, tok, NULL, WAIT_MS, err, sizeof(err));
+	if (c)
+		return 3;
+	fprintf(stderr, "memlock: %s\n", err);
+	return strstr(err, "memlock limit (ulimit -l) too low for") ? 0 : 4;
+}
+
+static void test_memlock(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		execl("/proc/self/exe", "test-xport-rdma", "--memlock", hp,
+		      (char *)NULL);
+		_exit(127);
+	}
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	fprintf(stderr, "ok memlock limit named\n");
+}
+
 static size_t env_mib(const char *name, size_t dflt)
 {
 	const char *v = getenv(name);
@@ -787,6 +835,8 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && !strcmp(argv[1], "--peer"))
 		return peer_main(argv[2], argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "--memlock"))
+		return memlock_main(argv[2]);
 	if (!xport_rdma_built())
 		SKIP("colo was built without RDMA");
 	devs = ibv_get_device_list(&n);
@@ -809,6 +859,7 @@ int main(int argc, char **argv)
 	test_wrong_token(&seed);
 	test_malformed_hello(&seed);
 	test_malformed_headers(&seed);
+	test_memlock();
 	test_place(&seed);
 	test_close(&seed);
 	test_killed(&seed);
