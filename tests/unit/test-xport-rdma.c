@@ -322,12 +322,14 @@ static void test_malformed_headers(uint64_t *seed)
 /*
  * xport-crossfire.h's loop, as an RDMA event loop must run it: the fd
  * only ever says POLLIN (completions), so output is flushed whenever
- * there is some, not on POLLOUT.
+ * there is some, not on POLLOUT. One reader is slow to start.
  */
 static void crossfire_rdma(struct end *e, size_t total)
 {
 	uint8_t *tmp = malloc(CHUNK_MAX);
 	long long deadline = now_ms() + 300000;
+	long long slow_until = now_ms() + 1000;
+	size_t stalled_out = 0, stalled_in = 0;
 	struct pollfd pfd[2];
 	int i, r;
 
@@ -347,12 +349,27 @@ static void crossfire_rdma(struct end *e, size_t total)
 						  .events = POLLIN };
 		}
 		r = poll(pfd, 2, xport_has_buffered(e[0].x) ||
-				 xport_has_buffered(e[1].x) ? 0 : 10000);
+				 xport_has_buffered(e[1].x) ? 0 : 100);
 		CHECK(r >= 0);
-		for (i = 0; i < 2; i++)
+		for (i = 0; i < 2; i++) {
+			/* e[1] reads nothing for its first second: e[0]'s
+			 * writes stall on credits while e[1] writes on. */
+			if (i == 1 && now_ms() < slow_until)
+				continue;
 			if (pfd[i].revents || xport_has_buffered(e[i].x))
 				drain(&e[i], total, tmp);
+		}
+		if (now_ms() < slow_until) {
+			/* what e[0] got out to the stalled reader, and what
+			 * the stalled one's writes brought e[0] meanwhile */
+			stalled_out = e[0].queued - xport_queued(e[0].x);
+			stalled_in = e[0].got;
+		}
 	}
+	fprintf(stderr, "crossfire: while one reader stalled, %zu bytes went "
+		"to it and %zu came from it\n", stalled_out, stalled_in);
+	CHECK(stalled_out <= (1u << 20));
+	CHECK(stalled_in > (1u << 20));
 	for (i = 0; i < 2; i++) {
 		CHECK_EQ(e[i].queued, total);
 		CHECK_EQ(xport_queued(e[i].x), 0);
