@@ -5,7 +5,9 @@
  * or in a build without RDMA, it prints SKIP and exits 77.
  *
  * Setup: a request with the right token is accepted, one with a wrong
- * token is rejected and its client told why; requests whose private data
+ * token is rejected and its client told why, and the daemons' way (token
+ * exported from a TLS session on both ends, each side's TLS connection
+ * guarding its RDMA one) works end to end; requests whose private data
  * is not a hello are rejected by the listener, which goes on serving.
  * The stream: a crossfire of many MiB each way at once (both ends write,
  * neither deadlocks), and a reader that stalls for a while holding the
@@ -693,6 +695,112 @@ static void test_guard(uint64_t *seed)
 	fprintf(stderr, "ok guard's end ends the connection\n");
 }
 
+/* --- bound to a TLS session ----------------------------------------------- */
+
+#define GEN_CERTS TEST_SRCDIR "/../../deploy/gen-certs.sh"
+
+struct tls_side {
+	struct xport_tls_ctx *ctx;
+	int fd;
+	struct xport *x;
+	char err[256];
+};
+
+static void *tls_handshake(void *arg)
+{
+	struct tls_side *t = arg;
+
+	t->x = xport_tls_new(t->ctx, t->fd, NULL, WAIT_MS, t->err,
+			     sizeof(t->err));
+	return NULL;
+}
+
+struct tls_dial {
+	uint8_t token[XPORT_RDMA_TOKEN_LEN];
+	struct xport *guard, *x;
+	char err[256];
+};
+
+static void *tls_dial_thread(void *arg)
+{
+	struct tls_dial *d = arg;
+
+	d->x = xport_rdma_connect(hp, d->token, d->guard, WAIT_MS, d->err,
+				  sizeof(d->err));
+	return NULL;
+}
+
+/*
+ * The daemons' way: a TLS session first, the token exported on both ends,
+ * the client's request carrying it, the server accepting because its own
+ * session exported the same bytes; each RDMA xport owns its TLS guard.
+ */
+static void test_tls_bound(void)
+{
+	char dir[] = "/tmp/colo-rdma-tls-XXXXXX", cmd[512], thp[96], peer[64];
+	uint8_t stok[XPORT_RDMA_TOKEN_LEN], got[XPORT_RDMA_TOKEN_LEN];
+	struct tls_side srv = { 0 }, cli = { 0 };
+	struct xport_rdma_request *req;
+	struct tls_dial d = { 0 };
+	struct xport *s;
+	char err[256], buf[8];
+	pthread_t th;
+	int lfd;
+
+	CHECK(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "bash '%s' '%s' >/dev/null 2>&1",
+		 GEN_CERTS, dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "skipped the TLS-bound case: gen-certs.sh "
+			"failed (no openssl?)\n");
+		return;
+	}
+	srv.ctx = xport_tls_ctx_new(dir, XPORT_TLS_SERVER, err, sizeof(err));
+	cli.ctx = xport_tls_ctx_new(dir, XPORT_TLS_CLIENT, err, sizeof(err));
+	CHECK(srv.ctx && cli.ctx);
+	snprintf(thp, sizeof(thp), "%s:%d", host, atoi(port) + 1);
+	lfd = net_listen(thp, err, sizeof(err));
+	CHECK(lfd >= 0);
+	cli.fd = net_connect(thp, WAIT_MS, err, sizeof(err));
+	CHECK(cli.fd >= 0);
+	srv.fd = net_accept(lfd, peer, sizeof(peer));
+	CHECK(srv.fd >= 0);
+	close(lfd);
+	CHECK_EQ(pthread_create(&th, NULL, tls_handshake, &srv), 0);
+	tls_handshake(&cli);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	CHECK(srv.x && cli.x);
+
+	CHECK_EQ(xport_tls_export_token(srv.x, stok), 0);
+	CHECK_EQ(xport_tls_export_token(cli.x, d.token), 0);
+	d.guard = cli.x;
+	CHECK_EQ(pthread_create(&th, NULL, tls_dial_thread, &d), 0);
+	CHECK_EQ(next_req(&req, got, WAIT_MS), 1);
+	CHECK(!memcmp(got, stok, sizeof(got)));
+	s = xport_rdma_accept(req, srv.x, err, sizeof(err));
+	CHECK(s);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	CHECK(d.x);
+	CHECK_EQ(xport_set_timeout(s, WAIT_MS), 0);
+	CHECK_EQ(xport_set_timeout(d.x, WAIT_MS), 0);
+	CHECK_EQ(xport_write(d.x, "bound", 5), 0);
+	CHECK_EQ(xport_flush(d.x), 0);
+	CHECK_EQ(xport_read_full(s, buf, 5), 0);
+	CHECK(!memcmp(buf, "bound", 5));
+	CHECK_EQ(xport_write(s, "ok", 2), 0);
+	CHECK_EQ(xport_flush(s), 0);
+	CHECK_EQ(xport_read_full(d.x, buf, 2), 0);
+	/* The client goes, its TLS session with it: the server sees EOF. */
+	xport_free(d.x);
+	CHECK_EQ(xport_read(s, buf, 1), 0);
+	xport_free(s);
+	xport_tls_ctx_free(srv.ctx);
+	xport_tls_ctx_free(cli.ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ(system(cmd), 0);
+	fprintf(stderr, "ok bound to a TLS session\n");
+}
+
 /* --- rates ---------------------------------------------------------------- */
 
 struct rate_srv {
@@ -881,6 +989,7 @@ int main(int argc, char **argv)
 	test_close(&seed);
 	test_killed(&seed);
 	test_guard(&seed);
+	test_tls_bound();
 	test_slow_reader(&seed);
 	test_crossfire(&seed, env_mib("COLO_RDMA_STREAM_MIB", 64));
 	test_rates(&seed, env_mib("COLO_RDMA_RATE_MIB", 16));
