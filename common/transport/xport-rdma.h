@@ -10,7 +10,10 @@
  * is readable whenever there is something to do (a completion, a CM event
  * such as the peer's disconnect): every wait, for reading or for writing,
  * is a wait for POLLIN (x->wait_for says so), and an event loop that
- * polls it for EV_WRITE must also flush on EV_READ.
+ * polls it for EV_WRITE must also flush on EV_READ. Every call takes in
+ * whatever completed, so messages (or the peer's end) may have arrived
+ * while the fd says nothing: as for TLS, drain while xport_has_buffered,
+ * which stays true once the end or an error waits to be read.
  *
  * Pages: the receiver exposes regions (the secondary's RAM cache, one per
  * RAM block) and the sender places bytes into them with one-sided RDMA
@@ -111,11 +114,19 @@ int xport_rdma_source(struct xport *x, const void *addr, size_t len,
  * keeps the placements in order with its queue), so the receiver sees the
  * bytes in place exactly when it reads what was queued next, and never
  * before a message queued earlier (a DISCARD of the same page, say).
- * src must stay mapped until the connection ends; what it holds when the
- * WRITE is finally posted is what arrives. 1 when placed, 0 when x cannot
- * place (not RDMA, no such region exposed by the peer, out of its bounds,
- * or its list of pending placements is full: send the bytes in the stream
- * instead), -errno when the connection broke.
+ * src must stay mapped until the connection ends; what it holds while
+ * the WRITE runs is what arrives: the WRITE is posted at the next flush
+ * at the earliest and reads src some time after that, so bytes that must
+ * arrive as they were at this call stay unchanged until the peer has
+ * answered a message queued after it (the checkpoint's ack, say).
+ * A placement queued after stream bytes waits until the peer's reader has
+ * taken those bytes and asked for more (one round trip per run of
+ * placements between two messages): that is what keeps it from landing
+ * before the peer handled a message queued earlier.
+ * 1 when placed, 0 when x cannot place (not RDMA, no such region exposed
+ * by the peer, out of its bounds, src outside every source, or its list
+ * of pending placements is full: send the bytes in the stream instead),
+ * -errno when the connection broke.
  */
 int xport_place(struct xport *x, uint32_t region, uint64_t offset,
 		const void *src, size_t len);
