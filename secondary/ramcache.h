@@ -68,6 +68,15 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 		   uint64_t count, const uint8_t *data);
 
 /*
+ * count pages at first arrived in the cache by RDMA WRITE (the peer placed
+ * them; the transport ordered them before the message saying so): mark
+ * them received, and before the SVM first runs copy them into its RAM too,
+ * as ramcache_store does. Range as for ramcache_store.
+ */
+int ramcache_mark_placed(struct ramcache *rc, uint32_t block, uint64_t first,
+			 uint64_t count);
+
+/*
  * Caller holds bitmap_mutex: add the pages the SVM wrote since the last
  * flush to the dirty bitmaps and re-protect them. Pages found or -errno.
  */
