@@ -9,6 +9,8 @@ PACKAGES=(
 	libssl-dev openssl                             # TLS 1.3 (OpenSSL 3)
 	libjson-c-dev                                  # control protocol JSON
 	librdmacm-dev libibverbs-dev                   # RDMA transport
+	qemu-system-x86 busybox-static                 # the RDMA VM (tests/rdma/vm-run.sh)
+	ibverbs-providers rdmacm-utils ibverbs-utils   # the RDMA VM: rxe's provider, rping, ibv_*
 	redis-tools                                    # redis-cli, redis-benchmark
 	redis-server tcl                               # --exec's program; Redis's own tests
 	python3 iproute2 procps                        # tests and the lab
@@ -67,3 +69,10 @@ for svc in redis-server prometheus corosync pacemaker; do
 		update-rc.d "$svc" disable >/dev/null 2>&1 || true
 	fi
 done
+
+# The RDMA test VM's kernel (Debian's 6.12, which has soft-RoCE) and
+# initramfs, cached. Without them the rdma suite SKIPs and says why; that
+# is no reason to fail here.
+if ! bash "$(dirname "$0")/../tests/rdma/vm-prepare.sh"; then
+	echo "deps.sh: the RDMA test VM is not ready (above); the rdma tests will SKIP"
+fi

@@ -45,6 +45,7 @@
 
 #include "log.h"
 #include "tls-identity.h"
+#include "xport-rdma.h"
 
 struct xport_tls_ctx {
 	SSL_CTX *ssl_ctx;
@@ -407,6 +408,35 @@ int xport_tls_version(const struct xport *x)
 	if (!x || x->ops != &tls_ops)
 		return 0;
 	return SSL_version(to_tls_const(x)->ssl);
+}
+
+/*
+ * RFC 5705/8446 keying material under a label of our own: both ends derive
+ * it from the session's secrets, so an RDMA peer that shows it must be the
+ * one that authenticated here (nobody else saw the secrets).
+ */
+#define RDMA_BIND_LABEL "EXPORTER-colo-rdma-bind"
+
+int xport_tls_export_token(const struct xport *tls,
+			   uint8_t token[XPORT_RDMA_TOKEN_LEN])
+{
+	SSL *ssl;
+
+	if (!tls || tls->ops != &tls_ops)
+		return -EINVAL;
+	ssl = to_tls_const(tls)->ssl;
+	if (!SSL_is_init_finished(ssl))
+		return -EINVAL;
+	if (SSL_export_keying_material(ssl, token, XPORT_RDMA_TOKEN_LEN,
+				       RDMA_BIND_LABEL,
+				       sizeof(RDMA_BIND_LABEL) - 1, NULL, 0,
+				       0) != 1) {
+		log_error("TLS keying material export for %s failed",
+			  tls->peer);
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* --- handshake ---------------------------------------------------------- */

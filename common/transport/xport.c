@@ -34,6 +34,7 @@
 
 #include "log.h"
 #include "net-addr.h"
+#include "xport-rdma.h"
 
 #define XPORT_WBUF_SIZE (64 * 1024)	/* xport_write flushes at this */
 #define XPORT_RBUF_SIZE (64 * 1024)
@@ -434,6 +435,18 @@ bool xport_has_buffered(const struct xport *x)
 	if (x->rend > x->rstart)
 		return true;
 	return x->ops->pending && x->ops->pending(x);
+}
+
+/* Only a transport that can write into the peer's memory places; the
+ * others say 0 and the caller sends the bytes in the stream. */
+int xport_place(struct xport *x, uint32_t region, uint64_t offset,
+		const void *src, size_t len)
+{
+	if (!x->ops->place)
+		return 0;
+	if (x->werr)
+		return x->werr;
+	return x->ops->place(x, region, offset, src, len);
 }
 
 void xport_set_cancel(struct xport *x, int fd)

@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct xport;
@@ -48,6 +49,10 @@ struct xport_ops {
 	ssize_t (*read)(struct xport *x, void *buf, size_t len);   /* 0: EOF */
 	ssize_t (*write)(struct xport *x, const void *buf, size_t len);
 	bool (*pending)(const struct xport *x);  /* bytes below us, unread */
+	/* Optional (RDMA): xport_place's work, at the stream position
+	 * "written so far + xport_queued"; NULL: xport_place gives 0. */
+	int (*place)(struct xport *x, uint32_t region, uint64_t offset,
+		     const void *src, size_t len);
 	void (*destroy)(struct xport *x);
 };
 

@@ -18,6 +18,9 @@
  * after a blocking flush has timed out half way through a record. That
  * drives SSL_write into WANT_WRITE with its record pending while SSL_read
  * runs, and retries it from a queue that has since moved.
+ *
+ * The RDMA binding token: both ends of one session export the same 32
+ * bytes, another session exports others, and a non-TLS xport has none.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@
 #include "log.h"
 #include "tap.h"
 #include "xport-crossfire.h"
+#include "xport-rdma.h"
 #include "xport.h"
 
 #define GEN_CERTS TEST_SRCDIR "/../../deploy/gen-certs.sh"
@@ -261,6 +265,44 @@ static void test_good(const struct dirs *d)
 	xport_tls_ctx_free(sctx);
 	xport_tls_ctx_free(cctx);
 	free(buf);
+}
+
+/* --- the RDMA binding token --------------------------------------------- */
+
+static void test_export_token(const struct dirs *d)
+{
+	struct xport_tls_ctx *sctx = ctx_new(d->a, XPORT_TLS_SERVER);
+	struct xport_tls_ctx *cctx = ctx_new(d->a, XPORT_TLS_CLIENT);
+	uint8_t ts[2][XPORT_RDMA_TOKEN_LEN], tc[2][XPORT_RDMA_TOKEN_LEN];
+	uint8_t zero[XPORT_RDMA_TOKEN_LEN] = { 0 };
+	struct side srv, cli;
+	struct xport *plain;
+	char hp[64];
+	int i, fds[2];
+
+	for (i = 0; i < 2; i++) {
+		handshake_pair(&srv, &cli, sctx, cctx, hp, sizeof(hp));
+		CHECK(srv.x && cli.x);
+		memset(ts[i], 0, sizeof(ts[i]));
+		memset(tc[i], 0xff, sizeof(tc[i]));
+		CHECK_EQ(xport_tls_export_token(srv.x, ts[i]), 0);
+		CHECK_EQ(xport_tls_export_token(cli.x, tc[i]), 0);
+		CHECK(!memcmp(ts[i], tc[i], XPORT_RDMA_TOKEN_LEN));
+		CHECK(memcmp(ts[i], zero, XPORT_RDMA_TOKEN_LEN) != 0);
+		xport_free(srv.x);
+		xport_free(cli.x);
+	}
+	CHECK(memcmp(ts[0], ts[1], XPORT_RDMA_TOKEN_LEN) != 0);
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	plain = xport_tcp_new(fds[0]);
+	CHECK(plain);
+	CHECK_EQ(xport_tls_export_token(plain, tc[0]), -EINVAL);
+	CHECK_EQ(xport_tls_export_token(NULL, tc[0]), -EINVAL);
+	xport_free(plain);
+	close(fds[1]);
+	xport_tls_ctx_free(sctx);
+	xport_tls_ctx_free(cctx);
 }
 
 /* --- non-blocking ------------------------------------------------------ */
@@ -698,6 +740,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setup_dirs(&d);
 	test_good(&d);
+	test_export_token(&d);
 	test_nonblocking(&d);
 	test_crossfire(&d);
 	test_foreign_certs(&d);
