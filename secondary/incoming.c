@@ -195,6 +195,7 @@ static int expose_cache(struct incoming *in)
 			return ret;
 		}
 	}
+	in->cache.pinned = true;
 	return 0;
 }
 

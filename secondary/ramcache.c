@@ -101,9 +101,11 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 	dst = rc->cache[block] + (first << RAM_PAGE_SHIFT);
 	if (data)
 		memcpy(dst, data, count << RAM_PAGE_SHIFT);
-	else if (madvise(dst, count << RAM_PAGE_SHIFT, MADV_DONTNEED) < 0)
+	else if (rc->pinned ||
+		 madvise(dst, count << RAM_PAGE_SHIFT, MADV_DONTNEED) < 0)
 		/* The cache is private anonymous memory: dropping the pages
-		 * makes them read as zero without allocating anything. */
+		 * makes them read as zero without allocating anything (unless
+		 * RDMA pinned them: then they stay, zeroed). */
 		memset(dst, 0, count << RAM_PAGE_SHIFT);
 	if (!rc->svm_started) {
 		const struct ramblock *rb = &rc->ram->blocks[block];

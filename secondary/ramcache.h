@@ -47,6 +47,12 @@ struct ramcache {
 	 * only while stores and ramcache_svm_start share a thread (a store
 	 * thread would have to take the lock for it). */
 	bool svm_started;
+	/* The cache is registered for the peer's RDMA WRITEs (set by the
+	 * owner once it is exposed): its pages are pinned where they are,
+	 * and zero pages must be written as zero, never dropped with
+	 * MADV_DONTNEED, which would leave the registration on the old
+	 * pages and every later WRITE there unseen. */
+	bool pinned;
 	/* Set at init (may stay NULL): runs every 64 MiB copied by a
 	 * flush, on the flushing thread, so that a large checkpoint keeps
 	 * the daemon's heartbeats going while it is applied. Must not take

@@ -12,6 +12,8 @@
  * SVM's pages so that its next writes are found again. Pages placed by
  * RDMA WRITE (ramcache_mark_placed) count as received.
  */
+#include <sys/mman.h>
+
 #include "locking-guest.h"
 #include "ramcache.h"
 
@@ -164,6 +166,35 @@ static void test_placed_after_start(struct fixture *f)
 	flush_and_check(f);
 }
 
+static bool resident(struct fixture *f, uint64_t p)
+{
+	unsigned char v = 0;
+
+	CHECK(mincore(cache_page(f, p), RAM_PAGE_SIZE, &v) == 0);
+	return v & 1;
+}
+
+/*
+ * A zero page dropped from the cache (MADV_DONTNEED) is cheap, but once
+ * the cache is registered for RDMA its pages must stay where they are:
+ * the registration keeps the old page, and later WRITEs would land there
+ * unseen. Pinned, a zero page is written as zero, in place.
+ */
+static void test_zero_pinned(struct fixture *f)
+{
+	memset(cache_page(f, 400), 0x11, RAM_PAGE_SIZE);
+	CHECK_EQ(ramcache_store(&f->rc, 0, 400, 1, NULL), 0);
+	CHECK(!resident(f, 400));            /* dropped: reads as zero */
+	memset(cache_page(f, 400), 0x11, RAM_PAGE_SIZE);
+	f->rc.pinned = true;
+	CHECK_EQ(ramcache_store(&f->rc, 0, 400, 1, NULL), 0);
+	CHECK(resident(f, 400));             /* the same page, zeroed */
+	CHECK(ram_page_is_zero(cache_page(f, 400)));
+	f->rc.pinned = false;
+	f->want[400] = true;
+	flush_and_check(f);
+}
+
 static void sync_unlocked(void *arg)
 {
 	struct fixture *f = arg;
@@ -262,6 +293,7 @@ int main(void)
 	test_placed_before_start(&f);
 	test_load_all(&f);
 	test_placed_after_start(&f);
+	test_zero_pinned(&f);
 	test_fixed_cases(&f);
 	test_random(&f);
 	printf("# %llu pages received, %llu flushed in %llu runs\n",
