@@ -18,6 +18,9 @@ out=$("$PRIMARY" --service 127.0.0.1:1 --control "$T/probe.sock" \
 	--guest "$KV" --insecure --transport rdma --print-config 2>&1) ||
 	skip "this build has no RDMA: $out"
 
+# The secondary's certificate must name the address it is dialled by.
+bash "$SRC/deploy/gen-certs.sh" "$T/creds" "$COLO_RDMA_ADDR" >/dev/null 2>&1 ||
+	fail "gen-certs.sh"
 # TCG: slow heartbeats and a patient failover timeout on both sides.
 LIVENESS=(--heartbeat-ms 500 --failover-timeout-ms 8000)
 SEC_FLAGS=("${LIVENESS[@]}")
