@@ -213,11 +213,13 @@ void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 		if (!(events & EV_READ))
 			return;
 	}
-	/* Woken with no byte to read (an RDMA completion, or the budget's
-	 * resume with nothing left): nothing to wait for here. */
-	if (xport_nothing_to_read(l->x))
-		return;
-	do {
+	for (;;) {
+		/* Read until the transport has nothing (a wake-up may carry
+		 * no byte: an RDMA completion), never waiting in proto_recv
+		 * for a message not sent yet; over RDMA the last, empty read
+		 * also tells the peer all was taken (xport-rdma.c). */
+		if (!xport_has_buffered(l->x) && xport_nothing_to_read(l->x))
+			return;
 		ret = proto_recv(l->x, &l->rx, &m);
 		if (ret == 0) {
 			l->rx_ms = evloop_now_ms();
@@ -228,10 +230,14 @@ void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 						     strerror(-ret));
 			return;
 		}
-		/* Budget spent: primary_run_adopted's loop calls us again
-		 * once clients, the PVM and the control socket had a turn. */
-	} while (proto_budget_spend(&budget, &l->rx) &&
-		 xport_has_buffered(l->x));
+		if (!proto_budget_spend(&budget, &l->rx))
+			break;
+	}
+	/* Budget spent: primary_run_adopted's loop calls us again once
+	 * clients, the PVM and the control socket had a turn, if frames
+	 * wait; if none do, the read that says all was taken is done now. */
+	if (!xport_has_buffered(l->x))
+		xport_fill_nb(l->x);
 }
 
 /*

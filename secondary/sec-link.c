@@ -162,11 +162,15 @@ static void on_link(struct evloop *loop, int fd, uint32_t events, void *opaque)
 		if (!(events & EV_READ))
 			return;
 	}
-	if (xport_nothing_to_read(l->x))
-		return;
-	do {
+	for (;;) {
 		bool received;
 
+		/* Read until the transport has nothing: over RDMA that last
+		 * read is what tells the primary we took everything before a
+		 * placement it holds back (xport-rdma.c), and a wake-up may
+		 * carry no byte at all. */
+		if (!xport_has_buffered(l->x) && xport_nothing_to_read(l->x))
+			return;
 		ret = proto_recv(l->x, &l->rx, &m);
 		received = ret == 0;
 		if (received) {
@@ -199,10 +203,14 @@ static void on_link(struct evloop *loop, int fd, uint32_t events, void *opaque)
 				      strerror(-ret), true);
 			return;
 		}
-		/* Budget spent: the loop comes back (sec_link_resume) once
-		 * the control socket and the SVM have had their turn. */
-	} while (proto_budget_spend(&budget, &l->rx) && l->x &&
-		 xport_has_buffered(l->x));
+		if (!proto_budget_spend(&budget, &l->rx) || !l->x)
+			break;
+	}
+	/* Budget spent: the loop comes back (sec_link_resume) once the
+	 * control socket and the SVM have had their turn, if frames wait;
+	 * if none do, the read that says all was taken is done now. */
+	if (l->x && !xport_has_buffered(l->x))
+		xport_fill_nb(l->x);
 }
 
 void sec_link_resume(struct sec_link *l)
