@@ -34,10 +34,12 @@ grep -q "connected over RDMA" "$T/secondary.log" ||
 	fail "no RDMA connection in the secondary's log"
 pass "pair in colo state over RDMA bound to TLS"
 
+# Values of 2 KiB: enough dirty pages for a checkpoint to place hundreds.
+PAD=$(printf '%02048d' 0)
 # keys FIRST LAST: SET them through the primary; every one acknowledged.
 keys() {
 	local out
-	out=$(for i in $(seq "$1" "$2"); do echo "SET key:$i value-$((i * 7))"; done |
+	out=$(for i in $(seq "$1" "$2"); do echo "SET key:$i value-$((i * 7))-$PAD"; done |
 		timeout 60 redis-cli -h 127.0.0.1 -p "$PPORT" 2>&1) ||
 		fail "redis-cli: $out"
 	[[ $(grep -c '^OK$' <<<"$out") == $(( $2 - $1 + 1 )) ]] ||
@@ -49,11 +51,14 @@ out=$(ctl "$PSOCK" verify) || fail "verify: $out"
 [[ $out == identical* ]] || fail "verify said: $out"
 pass "500 keys, a checkpoint, PVM and SVM identical"
 
+# 500 values of 2 KiB are 250 pages of data: most of it placed (the
+# transport may send a run in the stream when its list of pending
+# placements is full, which a checkpoint this small does not fill).
 for sock in "$PSOCK" "$SSOCK"; do
 	t=$(status_get "$sock" transport)
 	n=$(status_get "$sock" placed_pages)
 	[[ $t == rdma ]] || fail "$sock: transport '$t', not rdma"
-	(( n > 0 )) || fail "$sock: no page placed by RDMA WRITE ($n)"
+	(( n >= 200 )) || fail "$sock: $n pages placed by RDMA WRITE, not 200+"
 done
 pass "status: transport rdma, placed pages $(status_get "$PSOCK" placed_pages) (primary) $(status_get "$SSOCK" placed_pages) (secondary)"
 
@@ -67,7 +72,7 @@ ping_ok "$SPORT" || fail "the promoted secondary does not answer"
 out=$(for i in $(seq 1 700); do echo "GET key:$i"; done |
 	timeout 60 redis-cli -h 127.0.0.1 -p "$SPORT" 2>&1) ||
 	fail "redis-cli after the takeover: $out"
-want=$(for i in $(seq 1 700); do echo "value-$((i * 7))"; done)
+want=$(for i in $(seq 1 700); do echo "value-$((i * 7))-$PAD"; done)
 [[ $out == "$want" ]] ||
 	fail "keys lost in the takeover: $(diff <(echo "$want") <(echo "$out") | head -5)"
 pass "failover: the secondary serves all 700 acknowledged keys"
