@@ -6,7 +6,9 @@
 #  2. a TLS-only primary against an RDMA secondary: the secondary drops
 #     it, and last_error asks whether the primary runs with --transport
 #     rdma;
-#  3. an RDMA primary against a TLS-only secondary: the primary's dial
+#  3. an RDMA connection request with a token of no TLS session: refused,
+#     and the secondary logs it;
+#  4. an RDMA primary against a TLS-only secondary: the primary's dial
 #     fails naming RDMA and asking the same of the secondary.
 source "$(dirname "$0")/../integration/lib.sh"
 
@@ -56,7 +58,21 @@ done
 pass "a TLS-only primary dropped by an RDMA secondary: $e"
 stop tlspri
 
-# 3 ---------------------------------------------------------------------
+# A request whose token no TLS session exported: refused, and said so.
+out=$("$BUILD/tests/rdma/rdma-stray" "$ADDR:$RPORT" 2>&1) ||
+	fail "rdma-stray: $out"
+for _ in $(seq 50); do
+	grep -q "RDMA connection request bound to no authenticated TLS session: rejected" \
+		"$T/rsec.log" && break
+	sleep 0.1
+done
+grep -q "RDMA connection request bound to no authenticated TLS session: rejected" \
+	"$T/rsec.log" || fail "the secondary did not log the stray request"
+[[ $(status_get "$T/rsec.sock" last_error) == *"bound to no authenticated TLS session"* ]] ||
+	fail "last_error: $(status_get "$T/rsec.sock" last_error)"
+pass "a stray RDMA request (a token of no TLS session) rejected: $out"
+
+# 4 ---------------------------------------------------------------------
 TPORT=$(free_port)
 start tlssec "$SECONDARY" --listen "$ADDR:$TPORT" --service "127.0.0.1:$(free_port)" \
 	--control "$T/tlssec.sock" --guest "$KV" --tls-creds "$T/creds" "${LIVENESS[@]}"
