@@ -149,6 +149,9 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	add_guest(o, p);
 	json_object_object_add(o, "hinted_pages",
 			       json_object_new_uint64(rs.hinted_pages));
+	status_add_transport(o, p->opts.rdma, p->opts.insecure);
+	json_object_object_add(o, "placed_pages",
+			       json_object_new_uint64(rs.placed_pages));
 	sync = json_object_new_object();
 	json_object_object_add(sync, "ms",
 			       json_object_new_double(p->last_sync_ms));

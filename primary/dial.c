@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * Dialling the secondary, on the migration thread: connect, the TLS
- * handshake (or plain TCP with --insecure), and the hello exchange, on the
- * struct migration's link and config. What goes wrong is written to its
- * error, which the main thread reads after the join.
+ * handshake (or plain TCP with --insecure), with --transport rdma the RDMA
+ * connection bound to it, and the hello exchange, on the struct
+ * migration's link and config. What goes wrong is written to its error,
+ * which the main thread reads after the join.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -17,6 +19,7 @@
 #include "log.h"
 #include "migration.h"
 #include "ramblock.h"
+#include "xport-rdma.h"
 #include "xport.h"
 
 #define DIAL_TIMEOUT_MS 2000
@@ -61,10 +64,15 @@ static int expected_name(struct migration *m, char *host, size_t len)
 	return 0;
 }
 
+static unsigned handshake_ms(const struct migration *m)
+{
+	return m->cfg.failover_timeout_ms > HANDSHAKE_MIN_MS ?
+	       m->cfg.failover_timeout_ms : HANDSHAKE_MIN_MS;
+}
+
 static int tls_handshake(struct migration *m, int fd)
 {
-	unsigned ms = m->cfg.failover_timeout_ms > HANDSHAKE_MIN_MS ?
-		      m->cfg.failover_timeout_ms : HANDSHAKE_MIN_MS;
+	unsigned ms = handshake_ms(m);
 	long long deadline = (long long)evloop_now_ms() + ms;
 	char err[sizeof(m->error)], host[256];
 	int ret;
@@ -98,6 +106,84 @@ static int tls_handshake(struct migration *m, int fd)
 }
 
 /*
+ * The token that binds the RDMA connection to the one just made: exported
+ * from the TLS session (both ends derive it, no one else can), or with
+ * --insecure made up here and sent in clear first, which binds without
+ * authenticating anything.
+ */
+static int rdma_token(struct migration *m, uint8_t token[XPORT_RDMA_TOKEN_LEN])
+{
+	int ret;
+
+	if (!m->cfg.insecure)
+		return xport_tls_export_token(m->link->x, token);
+	if (getrandom(token, XPORT_RDMA_TOKEN_LEN, 0) != XPORT_RDMA_TOKEN_LEN)
+		return -errno;
+	ret = xport_write(m->link->x, token, XPORT_RDMA_TOKEN_LEN);
+	if (ret == 0)
+		ret = xport_flush(m->link->x);
+	return ret;
+}
+
+/*
+ * The RDMA connection to the secondary's --listen address (RDMA CM's port
+ * space is not TCP's: the same port), carrying the token; the connection
+ * that gave the token becomes its guard and it becomes the link.
+ */
+static int rdma_connect(struct migration *m)
+{
+	uint8_t token[XPORT_RDMA_TOKEN_LEN];
+	char err[sizeof(m->error) - 128];
+	struct xport *guard = m->link->x;
+	int ret;
+
+	ret = rdma_token(m, token);
+	if (ret < 0) {
+		mig_error(m, "RDMA token for secondary %s: %s",
+			  m->cfg.secondary, strerror(-ret));
+		return ret;
+	}
+	/* The guard is the new xport's from here, whatever the outcome. */
+	m->link->x = xport_rdma_connect(m->cfg.secondary, token, guard,
+					(int)handshake_ms(m), err, sizeof(err));
+	if (!m->link->x) {
+		mig_error(m, "RDMA connection to secondary %s: %s (is it "
+			  "started with --transport rdma?)", m->cfg.secondary,
+			  err);
+		return -ECONNREFUSED;
+	}
+	xport_set_cancel(m->link->x, m->cancel_fd);
+	return 0;
+}
+
+/*
+ * What xport_place may copy from: every block of the PVM's RAM, through
+ * the daemon's view. The PVM runs meanwhile; what it writes after a page
+ * was placed is in the dirty log and goes again.
+ */
+static int rdma_sources(struct migration *m)
+{
+	char err[sizeof(m->error) - 128];
+	uint32_t i;
+	int ret;
+
+	if (!m->cfg.rdma || m->cfg.identity)
+		return 0;
+	for (i = 0; i < m->ram->nblocks; i++) {
+		const struct ramblock *rb = &m->ram->blocks[i];
+
+		ret = xport_rdma_source(m->link->x, rb->alias, rb->size, err,
+					sizeof(err));
+		if (ret < 0) {
+			mig_error(m, "cannot register RAM block %s for RDMA: %s",
+				  rb->name, err);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
  * One attempt: connect, and the TLS handshake. A failure here says nothing
  * definite about the secondary (it may be starting, restarting, or behind a
  * link that flaps): the caller tries again later.
@@ -120,6 +206,12 @@ static int dial(struct migration *m)
 		xport_set_cancel(m->link->x, m->cancel_fd);
 	} else {
 		int ret = tls_handshake(m, fd);
+
+		if (ret < 0)
+			return ret;
+	}
+	if (m->cfg.rdma) {
+		int ret = rdma_connect(m);
 
 		if (ret < 0)
 			return ret;
@@ -196,6 +288,17 @@ static int hello(struct migration *m)
 	return 0;
 }
 
+static const char *transport_words(const struct migration_config *c)
+{
+	if (c->rdma)
+		return c->insecure ? "RDMA bound by a token sent in clear, "
+				     "--insecure: no authentication" :
+				     "RDMA bound to TLS 1.3, mutual "
+				     "authentication";
+	return c->insecure ? "plain TCP, --insecure" :
+			     "TLS 1.3, mutual authentication";
+}
+
 /*
  * Runs on the migration thread; the main thread leaves the link alone.
  * m->refused is set when the secondary refused us in the protocol;
@@ -208,12 +311,13 @@ int dial_secondary(struct migration *m)
 
 	if (ret == 0)
 		ret = hello(m);
+	if (ret == 0)
+		ret = rdma_sources(m);
 	if (ret < 0 && ret != -ECANCELED && !m->error[0])
 		mig_error(m, "cannot reach secondary %s: %s", m->cfg.secondary,
 			  strerror(-ret));
 	if (ret == 0)
 		log_info("connected to secondary %s (%s)", m->cfg.secondary,
-			 m->cfg.insecure ? "plain TCP, --insecure" :
-					    "TLS 1.3, mutual authentication");
+			 transport_words(&m->cfg));
 	return ret;
 }

@@ -27,7 +27,11 @@ int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
 	uint64_t now;
 	int ret;
 
-	while (xport_has_buffered(l->x) || evloop_fd_readable(xport_fd(l->x))) {
+	/* A readable fd may hold no byte (an RDMA completion): fill first,
+	 * so that proto_recv never waits for a heartbeat not yet sent. */
+	while (xport_has_buffered(l->x) ||
+	       (evloop_fd_readable(xport_fd(l->x)) &&
+		!xport_nothing_to_read(l->x))) {
 		ret = proto_recv(l->x, &l->rx, &m);
 		if (ret < 0)
 			return ret;
@@ -69,6 +73,8 @@ void link_set_loop(struct link *l, struct evloop *loop, link_lost_fn lost)
 	l->lost = lost;
 }
 
+/* EV_WRITE for queued output; an RDMA xport's fd never says writable,
+ * so link_on_readable flushes on EV_READ as well. */
 static void link_watch(struct link *l)
 {
 	evloop_mod(l->loop, xport_fd(l->x),
@@ -194,7 +200,10 @@ void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 
 	(void)loop;
 	(void)fd;
-	if (events & EV_WRITE) {
+	/* Output waits on EV_WRITE, or on EV_READ over RDMA (a completion
+	 * returned credits): flushing when nothing is writable costs one
+	 * -EAGAIN. */
+	if ((events & EV_WRITE) || xport_queued(l->x)) {
 		ret = xport_flush_nb(l->x);
 		if (ret < 0 && ret != -EAGAIN) {
 			lost(l, strerror(-ret));
@@ -204,7 +213,13 @@ void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 		if (!(events & EV_READ))
 			return;
 	}
-	do {
+	for (;;) {
+		/* Read until the transport has nothing (a wake-up may carry
+		 * no byte: an RDMA completion), never waiting in proto_recv
+		 * for a message not sent yet; over RDMA the last, empty read
+		 * also tells the peer all was taken (xport-rdma.c). */
+		if (!xport_has_buffered(l->x) && xport_nothing_to_read(l->x))
+			return;
 		ret = proto_recv(l->x, &l->rx, &m);
 		if (ret == 0) {
 			l->rx_ms = evloop_now_ms();
@@ -215,10 +230,14 @@ void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 						     strerror(-ret));
 			return;
 		}
-		/* Budget spent: primary_run_adopted's loop calls us again
-		 * once clients, the PVM and the control socket had a turn. */
-	} while (proto_budget_spend(&budget, &l->rx) &&
-		 xport_has_buffered(l->x));
+		if (!proto_budget_spend(&budget, &l->rx))
+			break;
+	}
+	/* Budget spent: primary_run_adopted's loop calls us again once
+	 * clients, the PVM and the control socket had a turn, if frames
+	 * wait; if none do, the read that says all was taken is done now. */
+	if (!xport_has_buffered(l->x))
+		xport_fill_nb(l->x);
 }
 
 /*

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "primary.h"
 #include "tunables.h"
+#include "xport-rdma.h"
 
 /* --tls-authz may repeat; a pair has few members. */
 #define MAX_AUTHZ 32
@@ -24,6 +25,7 @@ static const char usage[] =
 	"                    [--secondary HOST:PORT]\n"
 	"                    (--tls-creds DIR [--tls-hostname NAME]\n"
 	"                     [--tls-authz ID]... | --insecure)\n"
+	"                    [--transport tls|rdma]\n"
 	"                    [--guest-arg ARG]... [--metrics ADDR:PORT]\n"
 	"                    [--verbose] [TUNABLE]...\n"
 	"       colo-primary --service HOST:PORT --control PATH [--verbose]\n"
@@ -41,7 +43,8 @@ static const char usage[] =
 enum { OPT_SERVICE = 256, OPT_CONTROL, OPT_GUEST, OPT_SECONDARY,
        OPT_TLS, OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_TLS_HOST,
        OPT_TLS_AUTHZ, OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT,
-       OPT_CONFIG, OPT_PRINT_CONFIG, OPT_METRICS, OPT_TUNABLE = 512 };
+       OPT_CONFIG, OPT_PRINT_CONFIG, OPT_METRICS, OPT_TRANSPORT,
+       OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). Each is also a key of
  * the config file (conf-file.h), but config, print-config and help. */
@@ -59,6 +62,7 @@ static const struct option fixed_options[] = {
 	{ "tls-hostname", required_argument, NULL, OPT_TLS_HOST },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -124,6 +128,7 @@ static void apply(struct primary_opts *o, struct lists *l,
 		l->authz[o->ntls_authz++] = arg;
 		break;
 	case OPT_INSECURE: o->insecure = true; break;
+	case OPT_TRANSPORT: o->rdma = args_transport(where, arg); break;
 	case OPT_METRICS: o->metrics = args_hostport(where, arg); break;
 	case OPT_VERBOSE: l->level = LOG_LVL_DEBUG; break;
 	default:
@@ -202,6 +207,7 @@ int main(int argc, char **argv)
 	if (o.secondary && !o.tls_creds && !o.insecure)
 		args_die("--secondary needs --tls-creds DIR (or --insecure for "
 		    "plain TCP)");
+	args_check_rdma(o.rdma, xport_rdma_built());
 	if (conf.print) {
 		ini = conf_ini(&conf);
 		if (!ini)
@@ -214,6 +220,8 @@ int main(int argc, char **argv)
 	o.conf = &conf;
 
 	log_init("colo-primary", l.level);
+	if (o.rdma && o.insecure)
+		log_warn(ARGS_INSECURE_RDMA_WARNING);
 	/* Say it now, in one line, rather than when the first guest starts. */
 	if (dirtylog_probe(why, sizeof(why)) < 0) {
 		log_error("%s", why);

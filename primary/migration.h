@@ -38,6 +38,7 @@ struct xport_tls_ctx;
 struct migration_config {
 	const char *secondary;          /* HOST:PORT */
 	bool insecure;                  /* plain TCP, else TLS with tls */
+	bool rdma;                      /* then RDMA, bound to that */
 	struct xport_tls_ctx *tls;
 	const char *tls_hostname;       /* NULL: the host dialled */
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
@@ -91,8 +92,9 @@ void migration_deinit(struct migration *m);
 int migration_start(struct migration *m, const struct migration_config *cfg);
 /*
  * Call live sync off and wait for the thread: every wait it can be in
- * watches cancel_fd, except a TCP connect (at most DIAL_TIMEOUT_MS). The
- * link's transport is left to the caller.
+ * watches cancel_fd, except a TCP connect (at most DIAL_TIMEOUT_MS) and
+ * an RDMA connect (at most the handshake's timeout, dial.c). The link's
+ * transport is left to the caller.
  */
 void migration_cancel(struct migration *m);
 /* After event_fd was readable: false when there was nothing to join (a
@@ -100,7 +102,8 @@ void migration_cancel(struct migration *m);
  * sync's (0 converged, -ECANCELED, -errno with error saying why). */
 bool migration_join(struct migration *m, int *result);
 
-/* dial.c, on the migration thread: connect, TLS handshake, hello. 0;
+/* dial.c, on the migration thread: connect, TLS handshake, [RDMA
+ * connect,] hello[, RAM registered for RDMA]. 0;
  * -ECANCELED when called off; refused set when the secondary refused us;
  * anything else is worth another try (error says why). */
 int dial_secondary(struct migration *m);

@@ -41,6 +41,9 @@ struct primary_opts {
 	const char *const *tls_authz;
 	size_t ntls_authz;
 	bool insecure;
+	/* --transport rdma: the link runs over RDMA, bound to the TLS (or
+	 * --insecure TCP) connection; pages placed by RDMA WRITE. */
+	bool rdma;
 	const char *metrics;            /* ADDR:PORT of /metrics, NULL: off */
 	unsigned checkpoint_delay_ms;   /* periodic checkpoint */
 	unsigned compare_timeout_ms;    /* oldest held output before a ckpt */

@@ -101,6 +101,7 @@ int primary_sync_start(struct primary *p)
 	}
 	cfg.secondary = p->opts.secondary;
 	cfg.insecure = p->opts.insecure;
+	cfg.rdma = p->opts.rdma;
 	cfg.tls = p->tls;
 	cfg.tls_hostname = p->opts.tls_hostname;
 	memcpy(cfg.guest_digest, p->guest_digest, sizeof(cfg.guest_digest));

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "proto.h"
 #include "tunables.h"
+#include "xport-rdma.h"
 #include "xport.h"
 
 
@@ -230,26 +231,41 @@ static int push_nb(struct xport *x)
 
 /*
  * Queue count pages starting at first, which are all zero or all not. The
- * bytes are copied into the queue here, after the chunk's log clear, so a
- * queued page is a sent page for I2: a later guest write is logged again.
+ * bytes are copied into the queue here (or read by the RDMA WRITE when it
+ * is posted), after the chunk's log clear, so a queued page is a sent page
+ * for I2: a later guest write is logged again.
  */
 static int queue_pages(struct ram_state *rs, struct xport *x, uint32_t block,
 		       uint64_t first, uint32_t count, bool zero)
 {
 	struct proto_msg m = { .type = PROTO_PAGES };
+	const uint8_t *data = ramblock_page(rs->blocks[block].rb, first);
+	int placed = 0;
 	int ret;
 
+	/* Over RDMA the bytes go by WRITE straight into the secondary's
+	 * cache, ordered before the message that names them; anywhere
+	 * else (or when the transport cannot place now) in the stream. */
+	if (!zero) {
+		placed = xport_place(x, block, first << RAM_PAGE_SHIFT, data,
+				     (size_t)count << RAM_PAGE_SHIFT);
+		if (placed < 0)
+			return placed;
+	}
 	m.pages.block = block;
 	m.pages.first = first;
 	m.pages.count = count;
-	m.pages.flags = zero ? PROTO_PAGES_ZERO : 0;
-	m.pages.data = zero ? NULL : ramblock_page(rs->blocks[block].rb, first);
+	m.pages.flags = zero ? PROTO_PAGES_ZERO :
+			placed ? PROTO_PAGES_PLACED : 0;
+	m.pages.data = zero || placed ? NULL : data;
 	ret = proto_queue(x, &m);
 	if (ret < 0)
 		return ret;
 	rs->stats.pages_sent += count;
 	if (zero)
 		rs->stats.zero_pages += count;
+	else if (placed)
+		rs->stats.placed_pages += count;
 	else
 		rs->stats.bytes_sent += (uint64_t)count << RAM_PAGE_SHIFT;
 	return 0;

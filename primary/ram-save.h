@@ -50,6 +50,8 @@ struct ram_discard {
 struct ram_save_stats {
 	uint64_t pages_sent;       /* zero pages included */
 	uint64_t zero_pages;
+	uint64_t placed_pages;     /* of pages_sent: by RDMA WRITE, not in
+				    * the stream (bytes_sent leaves them out) */
 	uint64_t bytes_sent;       /* payload bytes queued for the wire */
 	uint64_t iterations;       /* ram_save_iterate calls */
 	uint64_t syncs;

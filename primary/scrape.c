@@ -86,9 +86,11 @@ static void live_sync(struct primary *p, struct metrics_text *t)
 static void collect(void *opaque, struct metrics_text *t)
 {
 	struct primary *p = opaque;
+	struct ram_save_stats rs;
 	struct cmp_stats cs;
 
 	cmp_get_stats(p->ckpt.cmp, &cs);
+	ram_state_get_stats(&p->rs, &rs);
 	role_and_state(p, t);
 	checkpoints(p, t);
 	metrics_one(t, "colo_held_output_bytes", METRIC_GAUGE,
@@ -112,6 +114,10 @@ static void collect(void *opaque, struct metrics_text *t)
 	metrics_one(t, "colo_guest_ram_bytes", METRIC_GAUGE,
 		    "Guest RAM (0 for an --exec program).",
 		    (double)ram_layout_bytes(&p->ram));
+	metrics_one(t, "colo_placed_pages_total", METRIC_COUNTER,
+		    "Pages sent by RDMA WRITE into the secondary's RAM cache "
+		    "rather than in the stream (--transport rdma).",
+		    (double)rs.placed_pages);
 	metrics_one(t, "colo_clients", METRIC_GAUGE,
 		    "Clients connected to the service port.",
 		    (double)proxy_nclients(&p->proxy));

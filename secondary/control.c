@@ -75,6 +75,9 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(o, "guest_sha256", json_object_new_string(hex));
 	json_object_object_add(o, "last_error",
 			       json_object_new_string(s->last_error.text));
+	status_add_transport(o, s->opts.rdma, s->opts.insecure);
+	json_object_object_add(o, "placed_pages",
+			       json_object_new_uint64(s->in.placed_pages));
 	add_generation(o, s);
 	*ret = o;
 	return 0;

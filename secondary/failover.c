@@ -263,6 +263,7 @@ int failover_handover(struct failover *f, const struct secondary_opts *opts)
 	o.tls_authz = opts->tls_authz;
 	o.ntls_authz = opts->ntls_authz;
 	o.insecure = opts->insecure;
+	o.rdma = opts->rdma;
 	o.conf = opts->conf;    /* query-config: what this process read */
 	o.metrics = opts->metrics;
 	/* The pair's settings follow its primary, `set` included; before its

@@ -171,6 +171,35 @@ static int setup_ram(struct incoming *in, const struct proto_hello *h)
 }
 
 /*
+ * Over RDMA the primary places pages straight into the cache: each block
+ * is its region, numbered as in the hello. Before HELLO_ACK, so that the
+ * keys travel ahead of it and the primary knows them by the time it
+ * sends its first page. Nothing to do on any other link.
+ */
+static int expose_cache(struct incoming *in)
+{
+	char err[256];
+	uint32_t i;
+	int ret;
+
+	if (!sec_link_is_rdma(in->link))
+		return 0;
+	for (i = 0; i < in->ram.nblocks; i++) {
+		ret = sec_link_expose(in->link, i, in->cache.cache[i],
+				      in->ram.blocks[i].size, err, sizeof(err));
+		if (ret < 0) {
+			log_error("cannot expose the RAM cache to %s: %s",
+				  peer(in), err);
+			last_error_set(in->last_error, "cannot expose the RAM "
+				       "cache to %s: %s", peer(in), err);
+			return ret;
+		}
+	}
+	in->cache.pinned = true;
+	return 0;
+}
+
+/*
  * I8: a fenced SVM is what clients saw last. Only a primary of the same
  * pair, holding at least the same checkpoint, may replace it; a new or
  * restarted primary (another pair id) would replace it with less. The
@@ -290,6 +319,8 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		return sec_link_send(in->link, &ack);
 	}
 	ret = setup_ram(in, h);
+	if (ret == 0)
+		ret = expose_cache(in);
 	if (ret < 0)
 		return ret;
 	sec_link_start_heartbeats(in->link);
@@ -321,8 +352,17 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 	uint64_t count = discard ? m->discard.count : m->pages.count;
 	const uint8_t *data = discard ? NULL : m->pages.data;
 
+	bool placed = !discard && (m->pages.flags & PROTO_PAGES_PLACED);
+
 	if (!expect(in, m, ST(IN_SYNC) | ST(IN_CKPT)))
 		return -EPROTO;
+	/* Only an RDMA peer can have put bytes in our cache; anyone else
+	 * claiming so would have us take stale bytes for its pages (I6). */
+	if (placed && !sec_link_is_rdma(in->link)) {
+		log_error("%s sent placed PAGES on a link without RDMA",
+			  peer(in));
+		return -EPROTO;
+	}
 	if (proto_check_range(&in->ram, block, first, count) < 0)
 		return bad_range(in, proto_type_name(m->type), block, first,
 				 count);
@@ -331,6 +371,10 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 		in->ckpt_pages += count;
 	else if (!discard)
 		in->sync_pages += count;
+	if (placed) {
+		in->placed_pages += count;
+		return ramcache_mark_placed(&in->cache, block, first, count);
+	}
 	return ramcache_store(&in->cache, block, first, count, data);
 }
 

@@ -104,6 +104,7 @@ struct incoming {
 	uint64_t last_ckpt_pages, last_ckpt_flushed;
 	double last_ckpt_apply_ms;
 	uint64_t sync_pages;
+	uint64_t placed_pages;       /* of all pages: placed by RDMA WRITE */
 	/* Each applied checkpoint's time from CKPT_BEGIN to the flush's end
 	 * (s), and its pages: the metrics' histograms. */
 	struct metrics_hist pause_hist, pages_hist;

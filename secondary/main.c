@@ -13,6 +13,7 @@
 #include "log.h"
 #include "secondary.h"
 #include "tunables.h"
+#include "xport-rdma.h"
 
 /* --tls-authz may repeat; a pair has few members. */
 #define MAX_AUTHZ 32
@@ -24,6 +25,7 @@ static const char usage[] =
 	"                      --listen HOST:PORT --service HOST:PORT\n"
 	"                      --control PATH --guest PATH\n"
 	"                      (--tls-creds DIR [--tls-authz ID]... | --insecure)\n"
+	"                      [--transport tls|rdma]\n"
 	"                      [--takeover-requires-fence CMD] [--verbose]\n"
 	"                      [--guest-arg ARG]... [--metrics ADDR:PORT]\n"
 	"                      [TUNABLE]...\n"
@@ -43,7 +45,7 @@ static const char usage[] =
 enum { OPT_LISTEN = 256, OPT_SERVICE, OPT_CONTROL, OPT_GUEST, OPT_TLS,
        OPT_INSECURE, OPT_VERBOSE, OPT_HELP, OPT_FENCE, OPT_TLS_AUTHZ,
        OPT_GUEST_ARG, OPT_EXEC, OPT_EXEC_PORT, OPT_CONFIG,
-       OPT_PRINT_CONFIG, OPT_METRICS, OPT_TUNABLE = 512 };
+       OPT_PRINT_CONFIG, OPT_METRICS, OPT_TRANSPORT, OPT_TUNABLE = 512 };
 
 /* The tunables' entries follow these (see main). Each is also a key of
  * the config file (conf-file.h), but config, print-config and help. */
@@ -60,6 +62,7 @@ static const struct option fixed_options[] = {
 	{ "tls-creds", required_argument, NULL, OPT_TLS },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "takeover-requires-fence", required_argument, NULL, OPT_FENCE },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
@@ -121,6 +124,7 @@ static void apply(struct secondary_opts *o, struct lists *l,
 		l->authz[o->ntls_authz++] = arg;
 		break;
 	case OPT_INSECURE: o->insecure = true; break;
+	case OPT_TRANSPORT: o->rdma = args_transport(where, arg); break;
 	case OPT_METRICS: o->metrics = args_hostport(where, arg); break;
 	case OPT_FENCE:
 		if (!*arg)
@@ -206,6 +210,7 @@ int main(int argc, char **argv)
 		args_die("--tls-authz needs TLS, not --insecure");
 	if (!o.tls_creds && !o.insecure)
 		args_die("--tls-creds DIR is required (or --insecure for plain TCP)");
+	args_check_rdma(o.rdma, xport_rdma_built());
 	if (conf.print) {
 		ini = conf_ini(&conf);
 		if (!ini)
@@ -218,6 +223,8 @@ int main(int argc, char **argv)
 	o.conf = &conf;
 
 	log_init("colo-secondary", l.level);
+	if (o.rdma && o.insecure)
+		log_warn(ARGS_INSECURE_RDMA_WARNING);
 	/* Say it now, in one line, rather than when the first guest starts. */
 	if (dirtylog_probe(why, sizeof(why)) < 0) {
 		log_error("%s", why);

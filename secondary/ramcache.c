@@ -68,10 +68,9 @@ void ramcache_assert_locked(struct ramcache *rc)
 	owned_mutex_assert_held(&rc->bitmap_mutex, "ramcache bitmap_mutex");
 }
 
-int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
-		   uint64_t count, const uint8_t *data)
+static int check_range(const struct ramcache *rc, uint32_t block,
+		       uint64_t first, uint64_t count)
 {
-	uint8_t *dst;
 	uint64_t pages;
 
 	if (block >= rc->ram->nblocks)
@@ -79,12 +78,34 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 	pages = ramblock_pages(&rc->ram->blocks[block]);
 	if (first > pages || count > pages - first)
 		return -ERANGE;
+	return 0;
+}
+
+/* Once per message, not per page. */
+static void mark_received(struct ramcache *rc, uint32_t block,
+			  uint64_t first, uint64_t count)
+{
+	ramcache_lock(rc);
+	bitmap_set_range(&rc->dirty[block], first, count);
+	rc->received_pages += count;
+	ramcache_unlock(rc);
+}
+
+int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
+		   uint64_t count, const uint8_t *data)
+{
+	uint8_t *dst;
+
+	if (check_range(rc, block, first, count) < 0)
+		return -ERANGE;
 	dst = rc->cache[block] + (first << RAM_PAGE_SHIFT);
 	if (data)
 		memcpy(dst, data, count << RAM_PAGE_SHIFT);
-	else if (madvise(dst, count << RAM_PAGE_SHIFT, MADV_DONTNEED) < 0)
+	else if (rc->pinned ||
+		 madvise(dst, count << RAM_PAGE_SHIFT, MADV_DONTNEED) < 0)
 		/* The cache is private anonymous memory: dropping the pages
-		 * makes them read as zero without allocating anything. */
+		 * makes them read as zero without allocating anything (unless
+		 * RDMA pinned them: then they stay, zeroed). */
 		memset(dst, 0, count << RAM_PAGE_SHIFT);
 	if (!rc->svm_started) {
 		const struct ramblock *rb = &rc->ram->blocks[block];
@@ -97,11 +118,26 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 				   (off_t)(count << RAM_PAGE_SHIFT)) < 0)
 			memset(rb->alias + off, 0, count << RAM_PAGE_SHIFT);
 	}
-	/* Once per message, not per page. */
-	ramcache_lock(rc);
-	bitmap_set_range(&rc->dirty[block], first, count);
-	rc->received_pages += count;
-	ramcache_unlock(rc);
+	mark_received(rc, block, first, count);
+	return 0;
+}
+
+/*
+ * The bytes are in the cache already: only the SVM's copy before it runs
+ * is left to do (I7 holds as for a store: after the start, the SVM gets
+ * them in colo_flush_ram_cache).
+ */
+int ramcache_mark_placed(struct ramcache *rc, uint32_t block, uint64_t first,
+			 uint64_t count)
+{
+	uint64_t off = first << RAM_PAGE_SHIFT;
+
+	if (check_range(rc, block, first, count) < 0)
+		return -ERANGE;
+	if (!rc->svm_started)
+		memcpy(rc->ram->blocks[block].alias + off, rc->cache[block] + off,
+		       count << RAM_PAGE_SHIFT);
+	mark_received(rc, block, first, count);
 	return 0;
 }
 

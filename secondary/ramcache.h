@@ -47,6 +47,12 @@ struct ramcache {
 	 * only while stores and ramcache_svm_start share a thread (a store
 	 * thread would have to take the lock for it). */
 	bool svm_started;
+	/* The cache is registered for the peer's RDMA WRITEs (set by the
+	 * owner once it is exposed): its pages are pinned where they are,
+	 * and zero pages must be written as zero, never dropped with
+	 * MADV_DONTNEED, which would leave the registration on the old
+	 * pages and every later WRITE there unseen. */
+	bool pinned;
 	/* Set at init (may stay NULL): runs every 64 MiB copied by a
 	 * flush, on the flushing thread, so that a large checkpoint keeps
 	 * the daemon's heartbeats going while it is applied. Must not take
@@ -66,6 +72,15 @@ void ramcache_assert_locked(struct ramcache *rc);
  * been checked against the layout (proto_check_range); -ERANGE otherwise. */
 int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 		   uint64_t count, const uint8_t *data);
+
+/*
+ * count pages at first arrived in the cache by RDMA WRITE (the peer placed
+ * them; the transport ordered them before the message saying so): mark
+ * them received, and before the SVM first runs copy them into its RAM too,
+ * as ramcache_store does. Range as for ramcache_store.
+ */
+int ramcache_mark_placed(struct ramcache *rc, uint32_t block, uint64_t first,
+			 uint64_t count);
 
 /*
  * Caller holds bitmap_mutex: add the pages the SVM wrote since the last

@@ -54,6 +54,10 @@ static void collect(void *opaque, struct metrics_text *t)
 	metrics_one(t, "colo_failovers_total", METRIC_COUNTER,
 		    "Takeovers by this daemon (a secondary that took over "
 		    "and serves as the primary).", 0);
+	metrics_one(t, "colo_placed_pages_total", METRIC_COUNTER,
+		    "Pages the primary placed by RDMA WRITE into the RAM "
+		    "cache rather than sent in the stream (--transport rdma).",
+		    (double)s->in.placed_pages);
 	metrics_one(t, "colo_guest_ram_bytes", METRIC_GAUGE,
 		    "Guest RAM (0 until the primary's hello, or for an "
 		    "--exec program).", (double)(s->in.have_ram ?

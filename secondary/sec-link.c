@@ -14,11 +14,18 @@
 #include "evloop.h"
 #include "last-error.h"
 #include "sec-link.h"
+#include "sec-link-int.h"
 #include "log.h"
 #include "xport.h"
 
 /* See the primary's link.c: a floor for the handshake of a slow host. */
 #define HANDSHAKE_MIN_MS 1000
+
+unsigned sec_handshake_ms(const struct sec_link *l)
+{
+	return l->cfg.timeout_ms > HANDSHAKE_MIN_MS ? l->cfg.timeout_ms :
+						      HANDSHAKE_MIN_MS;
+}
 
 void sec_link_init(struct sec_link *l, const struct sec_link_cfg *cfg,
 		   const struct sec_link_ops *ops)
@@ -105,6 +112,7 @@ void sec_link_close(struct sec_link *l)
 	evloop_del(l->cfg.loop, xport_fd(l->x));
 	xport_free(l->x);
 	l->x = NULL;
+	l->x_rdma = false;
 	l->heartbeats = false;
 }
 
@@ -141,7 +149,9 @@ static void on_link(struct evloop *loop, int fd, uint32_t events, void *opaque)
 
 	(void)loop;
 	(void)fd;
-	if (events & EV_WRITE) {
+	/* As the primary's link: over RDMA, queued output moves on EV_READ
+	 * (the fd is never writable), and a readable fd may hold no byte. */
+	if ((events & EV_WRITE) || xport_queued(l->x)) {
 		ret = xport_flush_nb(l->x);
 		if (ret < 0 && ret != -EAGAIN) {
 			ended(l, ret, strerror(-ret), true);
@@ -152,9 +162,15 @@ static void on_link(struct evloop *loop, int fd, uint32_t events, void *opaque)
 		if (!(events & EV_READ))
 			return;
 	}
-	do {
+	for (;;) {
 		bool received;
 
+		/* Read until the transport has nothing: over RDMA that last
+		 * read is what tells the primary we took everything before a
+		 * placement it holds back (xport-rdma.c), and a wake-up may
+		 * carry no byte at all. */
+		if (!xport_has_buffered(l->x) && xport_nothing_to_read(l->x))
+			return;
 		ret = proto_recv(l->x, &l->rx, &m);
 		received = ret == 0;
 		if (received) {
@@ -187,10 +203,14 @@ static void on_link(struct evloop *loop, int fd, uint32_t events, void *opaque)
 				      strerror(-ret), true);
 			return;
 		}
-		/* Budget spent: the loop comes back (sec_link_resume) once
-		 * the control socket and the SVM have had their turn. */
-	} while (proto_budget_spend(&budget, &l->rx) && l->x &&
-		 xport_has_buffered(l->x));
+		if (!proto_budget_spend(&budget, &l->rx) || !l->x)
+			break;
+	}
+	/* Budget spent: the loop comes back (sec_link_resume) once the
+	 * control socket and the SVM have had their turn, if frames wait;
+	 * if none do, the read that says all was taken is done now. */
+	if (l->x && !xport_has_buffered(l->x))
+		xport_fill_nb(l->x);
 }
 
 void sec_link_resume(struct sec_link *l)
@@ -205,6 +225,11 @@ bool sec_link_has_buffered(const struct sec_link *l)
 }
 
 int sec_link_adopt(struct sec_link *l, struct xport *x)
+{
+	return sec_link_adopt_x(l, x, false);
+}
+
+int sec_link_adopt_x(struct sec_link *l, struct xport *x, bool rdma)
 {
 	if (l->x) {
 		log_warn("refusing %s: already serving primary %s", x->peer,
@@ -223,33 +248,34 @@ int sec_link_adopt(struct sec_link *l, struct xport *x)
 	}
 	xport_set_cancel(x, l->cfg.cancel_fd);
 	l->x = x;
+	l->x_rdma = rdma;
 	l->heartbeats = false;
 	snprintf(l->peer, sizeof(l->peer), "%s", x->peer);
 	l->rx_ms = l->hb_ms = evloop_now_ms();
 	hb_rtt_reset(&l->rtt);
-	log_info("primary %s connected", x->peer);
+	log_info("primary %s connected%s", x->peer, rdma ? " over RDMA" : "");
 	if (l->ops.connected)
 		l->ops.connected(l->ops.opaque);
 	return 0;
 }
 
-static void pending_end(struct sec_link *l, struct sec_pending *pp)
+void sec_pending_end(struct sec_link *l, struct sec_pending *pp)
 {
 	evloop_del(l->cfg.loop, xport_fd(pp->x));
 	xport_free(pp->x);
 	pp->x = NULL;
 }
 
-static void pending_reject(struct sec_link *l, struct sec_pending *pp,
-			   const char *err)
+void sec_pending_reject(struct sec_link *l, struct sec_pending *pp,
+			const char *err)
 {
 	log_error("rejecting %s: %s", pp->x->peer, err);
 	last_error_set(l->cfg.last_error, "rejected %s: %s", pp->x->peer, err);
-	pending_end(l, pp);
+	sec_pending_end(l, pp);
 }
 
-static void on_handshake(struct evloop *loop, int fd, uint32_t events,
-			 void *opaque)
+static void on_pending(struct evloop *loop, int fd, uint32_t events,
+		       void *opaque)
 {
 	struct sec_link *l = opaque;
 	struct sec_pending *pp = NULL;
@@ -265,6 +291,10 @@ static void on_handshake(struct evloop *loop, int fd, uint32_t events,
 			pp = &l->pending[i];
 	if (!pp)
 		return;
+	if (pp->phase != SEC_HANDSHAKE) {
+		sec_rdma_on_pending(l, pp);
+		return;
+	}
 	ret = xport_tls_handshake(pp->x, err, sizeof(err));
 	if (ret == -EAGAIN) {
 		evloop_mod(l->cfg.loop, fd, pp->x->wait_for == POLLOUT ?
@@ -272,7 +302,13 @@ static void on_handshake(struct evloop *loop, int fd, uint32_t events,
 		return;
 	}
 	if (ret < 0) {
-		pending_reject(l, pp, err);
+		sec_pending_reject(l, pp, err);
+		return;
+	}
+	if (l->cfg.rdma) {
+		/* Authenticated: now it waits for its RDMA request. */
+		evloop_mod(l->cfg.loop, fd, EV_READ);
+		sec_rdma_bound(l, pp);
 		return;
 	}
 	x = pp->x;
@@ -295,8 +331,8 @@ void sec_link_tick(struct sec_link *l)
 
 	for (i = 0; i < SEC_PENDING_MAX; i++)
 		if (l->pending[i].x && now >= l->pending[i].deadline_ms)
-			pending_reject(l, &l->pending[i],
-				       "TLS handshake: no answer in time");
+			sec_pending_reject(l, &l->pending[i],
+					   sec_pending_late(l, &l->pending[i]));
 	if (!l->x)
 		return;
 	if (now - l->rx_ms >= l->cfg.timeout_ms) {
@@ -327,8 +363,9 @@ void sec_link_deinit(struct sec_link *l)
 
 	for (i = 0; i < SEC_PENDING_MAX; i++)
 		if (l->pending[i].x)
-			pending_end(l, &l->pending[i]);
+			sec_pending_end(l, &l->pending[i]);
 	sec_link_close(l);
+	sec_link_unlisten_rdma(l);
 	proto_rxbuf_free(&l->rx);
 }
 
@@ -345,17 +382,28 @@ static struct sec_pending *pending_slot(struct sec_link *l)
 		if (l->pending[i].deadline_ms < oldest->deadline_ms)
 			oldest = &l->pending[i];
 	}
-	pending_reject(l, oldest, "too many TLS handshakes at once");
+	sec_pending_reject(l, oldest, "too many TLS handshakes at once");
 	return oldest;
+}
+
+static void pending_add(struct sec_link *l, struct xport *x,
+			enum sec_pending_phase phase, unsigned ms)
+{
+	struct sec_pending *pp = pending_slot(l);
+
+	pp->x = x;
+	pp->phase = phase;
+	pp->got = 0;
+	pp->deadline_ms = evloop_now_ms() + ms;
+	if (evloop_add(l->cfg.loop, xport_fd(x), EV_READ, on_pending, l) < 0)
+		sec_pending_reject(l, pp, "cannot watch the connection");
 }
 
 void sec_link_on_accept(struct evloop *loop, int fd, uint32_t events,
 			void *opaque)
 {
 	struct sec_link *l = opaque;
-	unsigned ms = l->cfg.timeout_ms > HANDSHAKE_MIN_MS ?
-		      l->cfg.timeout_ms : HANDSHAKE_MIN_MS;
-	struct sec_pending *pp;
+	unsigned ms = sec_handshake_ms(l);
 	char peer[64], err[256];
 	struct xport *x;
 	int cfd;
@@ -373,10 +421,12 @@ void sec_link_on_accept(struct evloop *loop, int fd, uint32_t events,
 	}
 	if (!l->cfg.tls) {
 		x = xport_tcp_new(cfd);
-		if (x)
+		if (!x)
+			log_error("cannot take connection from %s", peer);
+		else if (!l->cfg.rdma)
 			sec_link_adopt(l, x);
 		else
-			log_error("cannot take connection from %s", peer);
+			pending_add(l, x, SEC_TOKEN, ms);
 		return;
 	}
 	/* Which primary may connect is the authz list's business: a client
@@ -386,12 +436,6 @@ void sec_link_on_accept(struct evloop *loop, int fd, uint32_t events,
 		log_error("rejecting %s: %s", peer, err);
 		return;
 	}
-	pp = pending_slot(l);
-	pp->x = x;
-	pp->deadline_ms = evloop_now_ms() + ms;
-	if (evloop_add(l->cfg.loop, xport_fd(x), EV_READ, on_handshake, l) < 0) {
-		pending_reject(l, pp, "cannot watch the connection");
-		return;
-	}
 	/* The client speaks first; nothing to do until it has. */
+	pending_add(l, x, SEC_HANDSHAKE, ms);
 }

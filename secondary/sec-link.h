@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The secondary's end of the replication link: accepting the primary (one
- * at a time), TLS handshakes in progress, framing, heartbeats and the
+ * at a time), TLS handshakes in progress (and, with --transport rdma, the
+ * RDMA connection each binds), framing, heartbeats and the
  * primary's liveness. What a message means is not the link's business:
  * each one goes to the handler the caller registered for its type, and
  * every end of the connection is reported through sec_link_ops.ended, so
@@ -21,6 +22,7 @@
 struct evloop;
 struct last_error;
 struct xport;
+struct xport_rdma_listener;
 struct xport_tls_ctx;
 
 /* A message of one type from the primary: 0, or -errno to end the
@@ -50,18 +52,31 @@ struct sec_link_ops {
 struct sec_link_cfg {
 	struct evloop *loop;
 	struct xport_tls_ctx *tls;     /* NULL: plain TCP (--insecure) */
+	/* --transport rdma: the TLS (or, with --insecure, plain TCP)
+	 * connection only binds an RDMA connection, which becomes the link
+	 * (sec-link-rdma.c). */
+	bool rdma;
 	int cancel_fd;                 /* readable: blocking calls end (I10) */
 	unsigned heartbeat_ms;
 	unsigned timeout_ms;           /* the primary's silence that ends it */
 	struct last_error *last_error; /* may be NULL */
 };
 
-/* A TLS handshake in progress on an accepted connection, driven by the
- * loop: a silent peer costs a file descriptor until its deadline. */
+/* An accepted connection not yet the link, driven by the loop: a silent
+ * peer costs a file descriptor until its deadline. */
 #define SEC_PENDING_MAX 4
+#define SEC_TOKEN_LEN 32              /* XPORT_RDMA_TOKEN_LEN */
+enum sec_pending_phase {
+	SEC_HANDSHAKE,                 /* TLS handshake in progress */
+	SEC_TOKEN,                     /* --insecure rdma: token in clear */
+	SEC_AWAIT_RDMA,                /* bound: its RDMA request awaited */
+};
 struct sec_pending {
 	struct xport *x;               /* NULL: free slot */
 	uint64_t deadline_ms;
+	enum sec_pending_phase phase;
+	uint8_t token[SEC_TOKEN_LEN];  /* SEC_TOKEN: got bytes of it */
+	size_t got;
 };
 
 struct sec_link {
@@ -69,6 +84,8 @@ struct sec_link {
 	struct sec_link_ops ops;
 	struct sec_pending pending[SEC_PENDING_MAX];
 	struct xport *x;               /* the primary; NULL: none */
+	bool x_rdma;                   /* x is the RDMA connection */
+	struct xport_rdma_listener *rdma_listener;  /* cfg.rdma */
 	char peer[64];                 /* kept after the close, for messages */
 	struct proto_rxbuf rx;
 	uint64_t rx_ms;                /* last message from the primary */
@@ -88,6 +105,22 @@ void sec_link_on_accept(struct evloop *loop, int fd, uint32_t events,
 /* A connection (handshake done) becomes the link: 0, or -EBUSY while one
  * is served, -errno; x is freed on failure. */
 int sec_link_adopt(struct sec_link *l, struct xport *x);
+
+/*
+ * --transport rdma: listen for RDMA CM requests on hostport too (the same
+ * as the TCP listener's: RDMA CM's ports are its own), watched in the
+ * loop. A request is accepted only with the token of a pending connection
+ * that finished its handshake (or sent it, with --insecure), whose TLS
+ * connection then guards it. 0 or -errno with err.
+ */
+int sec_link_listen_rdma(struct sec_link *l, const char *hostport,
+			 char *err, size_t errlen);
+/* The link is an RDMA connection (pages may arrive placed). */
+bool sec_link_is_rdma(const struct sec_link *l);
+/* Over RDMA, let the primary write into [addr, addr + len) as region
+ * (xport_rdma_expose); the key goes ahead of anything sent after. */
+int sec_link_expose(struct sec_link *l, uint32_t region, void *addr,
+		    size_t len, char *err, size_t errlen);
 
 bool sec_link_connected(const struct sec_link *l);
 /* The primary's "host:port", or "" before the first one connected. */

@@ -136,6 +136,7 @@ static void wire(struct secondary *s)
 {
 	const struct sec_link_cfg lc = {
 		.loop = s->loop, .tls = s->tls, .cancel_fd = s->sig_fd,
+		.rdma = s->opts.rdma,
 		.heartbeat_ms = s->opts.tunables.heartbeat_ms,
 		.timeout_ms = s->opts.tunables.failover_timeout_ms,
 		.last_error = &s->last_error,
@@ -224,11 +225,27 @@ static int setup(struct secondary *s)
 			 &s->link);
 	if (ret < 0)
 		return ret;
+	/* RDMA CM has a port space of its own: the same address serves. */
+	if (s->opts.rdma &&
+	    sec_link_listen_rdma(&s->link, s->opts.listen, err,
+				 sizeof(err)) < 0) {
+		log_error("--listen %s (RDMA): %s", s->opts.listen, err);
+		return -EINVAL;
+	}
 	ret = secondary_control_init(s);
 	s->failover.events = s->ctl;
 	if (ret == 0)
 		ret = secondary_metrics_init(s);
 	return ret;
+}
+
+/* How the primary gets in, for the start-up line. */
+static const char *transport_words(const struct secondary_opts *o)
+{
+	if (o->rdma)
+		return o->insecure ? "RDMA bound by a token in clear, --insecure" :
+				     "RDMA bound to TLS 1.3";
+	return o->insecure ? "plain TCP, --insecure" : "TLS 1.3";
 }
 
 static bool running(const struct secondary *s)
@@ -251,7 +268,7 @@ int secondary_run(const struct secondary_opts *o)
 	ret = setup(s);
 	if (ret == 0) {
 		log_info("waiting for the primary on %s (%s)", o->listen,
-			 o->insecure ? "plain TCP, --insecure" : "TLS 1.3");
+			 transport_words(o));
 		fprintf(stderr, "ready\n");
 		secondary_notify_ready(s);
 	}

@@ -31,6 +31,10 @@ struct secondary_opts {
 	const char *const *tls_authz;
 	size_t ntls_authz;
 	bool insecure;
+	/* --transport rdma: the primary's link runs over RDMA, bound to
+	 * its TLS (or --insecure TCP) connection; after a takeover, the
+	 * new primary's link too. */
+	bool rdma;
 	const char *fence_cmd;          /* run before serving; 0 = go ahead */
 	const char *metrics;            /* ADDR:PORT of /metrics, NULL: off;
 					 * the primary's after a takeover */

@@ -30,6 +30,22 @@ void args_die(const char *fmt, ...)
 	exit(2);
 }
 
+bool args_transport(const char *where, const char *arg)
+{
+	if (!strcmp(arg, "tls"))
+		return false;
+	if (!strcmp(arg, "rdma"))
+		return true;
+	args_die("%s: '%s' is not a transport (tls or rdma)", where, arg);
+}
+
+void args_check_rdma(bool rdma, bool built)
+{
+	if (rdma && (!built || getenv("COLO_TEST_FAKE_NO_RDMA")))
+		args_die("--transport rdma: this build has no RDMA (it was "
+			 "built without librdmacm and libibverbs)");
+}
+
 uint16_t args_port(const char *where, const char *arg)
 {
 	uint64_t v;

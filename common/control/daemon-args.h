@@ -30,6 +30,17 @@ const char *args_hostport(const char *where, const char *arg);
  * both hosts must run the same path, which the memory maps name. One per
  * process: the path lives in a static buffer. */
 const char *args_program(const char *where, const char *name);
+/* --transport TRANSPORT: true for "rdma", false for "tls". */
+bool args_transport(const char *where, const char *arg);
+/* --transport rdma asked of a build without RDMA (built: xport_rdma_built;
+ * COLO_TEST_FAKE_NO_RDMA in the environment stands in for such a build
+ * in the tests). */
+void args_check_rdma(bool rdma, bool built);
+/* The start-up warning of --insecure with --transport rdma (after
+ * log_init), the same words on both daemons. */
+#define ARGS_INSECURE_RDMA_WARNING \
+	"--insecure with --transport rdma: the RDMA connection is bound " \
+	"by a token sent in clear: no authentication, no encryption"
 /* --exec and what it excludes or needs, once every flag is in. */
 void args_check_exec(bool exec, uint16_t exec_port, size_t nguest_args);
 

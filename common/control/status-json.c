@@ -6,6 +6,12 @@
 
 #include "tunables.h"
 
+void status_add_transport(struct json_object *o, bool rdma, bool insecure)
+{
+	json_object_object_add(o, "transport", json_object_new_string(
+				       rdma ? "rdma" : insecure ? "tcp" : "tls"));
+}
+
 void status_add_generation(struct json_object *o,
 			   const struct proto_generation *g)
 {

@@ -6,10 +6,15 @@
 #ifndef COLO_STATUS_JSON_H
 #define COLO_STATUS_JSON_H
 
+#include <stdbool.h>
+
 #include "proto.h"
 
 struct json_object;
 
+/* Adds "transport": "rdma" (--transport rdma, with or without
+ * --insecure), "tls", or "tcp" (--insecure alone). */
+void status_add_transport(struct json_object *o, bool rdma, bool insecure);
 /* Adds "pair_id" (16 hex digits) and "generation" to o. */
 void status_add_generation(struct json_object *o,
 			   const struct proto_generation *g);

@@ -15,7 +15,8 @@
  *   REFUSE        0 reason length u16 (< 256), 2 reason bytes (no NUL)
  *   PAGES         0 block u32, 4 count u32, 8 first u64, 16 flags u32,
  *                 20 reserved u32 (0), 24 count * 4096 bytes of data, or
- *                 nothing with PROTO_PAGES_ZERO. The reserved word puts the
+ *                 nothing with PROTO_PAGES_ZERO or PROTO_PAGES_PLACED (not
+ *                 both: -EPROTO). The reserved word puts the
  *                 data 32 bytes into the frame, so page copies are aligned.
  *   DISCARD       0 block u32, 4 first u64, 12 count u64
  *   CKPT_BEGIN    0 id u64, 8 flags u32
@@ -133,6 +134,12 @@ static uint64_t get64(const uint8_t **p)
  * The rules a message must follow beyond its length, shared by the encoder
  * (a sender never puts an invalid message on the wire) and the decoder.
  */
+/* Whether a PAGES frame carries its pages' bytes after the fixed part. */
+static bool pages_inline(const struct proto_pages *pg)
+{
+	return !(pg->flags & (PROTO_PAGES_ZERO | PROTO_PAGES_PLACED));
+}
+
 static int check_msg(const struct proto_msg *m)
 {
 	const struct proto_hello *h = &m->hello;
@@ -157,9 +164,14 @@ static int check_msg(const struct proto_msg *m)
 		if (m->pages.count < 1 ||
 		    m->pages.count > PROTO_MAX_PAGES_PER_MSG)
 			return -EPROTO;
-		if (m->pages.flags & ~PROTO_PAGES_ZERO)
+		if (m->pages.flags & ~(PROTO_PAGES_ZERO | PROTO_PAGES_PLACED))
 			return -EPROTO;
-		if (!(m->pages.flags & PROTO_PAGES_ZERO) && !m->pages.data)
+		/* Zero pages are never placed: one says the bytes are
+		 * zero, the other that they arrived; both is a lie. */
+		if ((m->pages.flags & PROTO_PAGES_ZERO) &&
+		    (m->pages.flags & PROTO_PAGES_PLACED))
+			return -EPROTO;
+		if (pages_inline(&m->pages) && !m->pages.data)
 			return -EPROTO;
 		return 0;
 	case PROTO_CKPT_BEGIN:
@@ -226,7 +238,7 @@ static size_t var_len(const struct proto_msg *m)
 	case PROTO_REFUSE:
 		return strlen(m->refuse.reason);
 	case PROTO_PAGES:
-		if (m->pages.flags & PROTO_PAGES_ZERO)
+		if (!pages_inline(&m->pages))
 			return 0;
 		return (size_t)m->pages.count * RAM_PAGE_SIZE;
 	case PROTO_DEVICE_STATE:
@@ -307,7 +319,7 @@ static const uint8_t *encode_fixed(const struct proto_msg *m, uint8_t **p)
 		put64(p, m->pages.first);
 		put32(p, m->pages.flags);
 		put32(p, 0);
-		return m->pages.flags & PROTO_PAGES_ZERO ? NULL : m->pages.data;
+		return pages_inline(&m->pages) ? m->pages.data : NULL;
 	case PROTO_DISCARD:
 		put32(p, m->discard.block);
 		put64(p, m->discard.first);
@@ -564,7 +576,7 @@ static void set_data(struct proto_msg *m, const uint8_t *data)
 {
 	switch (m->type) {
 	case PROTO_PAGES:
-		m->pages.data = m->pages.flags & PROTO_PAGES_ZERO ? NULL : data;
+		m->pages.data = pages_inline(&m->pages) ? data : NULL;
 		break;
 	case PROTO_DEVICE_STATE:
 		m->device_state.conn_ids = data;

@@ -64,6 +64,10 @@ enum proto_type {
 
 /* PAGES flags */
 #define PROTO_PAGES_ZERO 0x1u   /* every page is zero; no data follows */
+/* The bytes are already in the receiver's RAM cache, put there by RDMA
+ * WRITEs ordered before this message (xport_place); no data follows. Only
+ * an RDMA link may carry it, and never together with ZERO. */
+#define PROTO_PAGES_PLACED 0x2u
 /* CKPT_BEGIN flags */
 #define PROTO_CKPT_FIRST 0x1u   /* ends the live sync: start the SVM */
 #define PROTO_CKPT_VERIFY 0x2u  /* answer with VERIFY before CKPT_ACK */
@@ -119,7 +123,8 @@ struct proto_pages {
 	uint64_t first;                        /* page index in the block */
 	uint32_t count;                        /* 1..PROTO_MAX_PAGES_PER_MSG */
 	uint32_t flags;                        /* PROTO_PAGES_* */
-	const uint8_t *data;                   /* count pages, NULL when ZERO */
+	const uint8_t *data;                   /* count pages, NULL when ZERO
+						* or PLACED */
 };
 
 struct proto_discard { uint32_t block; uint64_t first; uint64_t count; };

@@ -192,6 +192,20 @@ ssize_t xport_read_nb(struct xport *x, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+ssize_t xport_fill_nb(struct xport *x)
+{
+	ssize_t n;
+
+	if (x->rend > x->rstart)
+		return (ssize_t)(x->rend - x->rstart);
+	n = read_op(x, x->rbuf, x->rcap);
+	if (n <= 0)
+		return n;
+	x->rstart = 0;
+	x->rend = (size_t)n;
+	return n;
+}
+
 ssize_t xport_read(struct xport *x, void *buf, size_t len)
 {
 	long long deadline = deadline_from_now(x);

@@ -29,6 +29,7 @@
 #define COLO_XPORT_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +93,23 @@ int xport_queue(struct xport *x, const void *buf, size_t len);
 int xport_flush_nb(struct xport *x);
 /* Bytes queued for output and not yet written. */
 size_t xport_queued(const struct xport *x);
+/*
+ * Without blocking, bring what the transport has now into the read
+ * buffer: > 0 when bytes are buffered, 0 at EOF, -EAGAIN when there is
+ * nothing, -errno. For event loops about to call a blocking reader on a
+ * readable fd: an RDMA xport's fd is readable for completions and CM
+ * events too, which carry no byte, and a reader woken by one would block
+ * until the peer next speaks.
+ */
+ssize_t xport_fill_nb(struct xport *x);
+/* True when xport_fill_nb found nothing and a read would only wait for
+ * the peer; false when there is something (bytes, EOF, an error) or the
+ * transport must write before it can read (TLS), which a blocking read
+ * does. */
+static inline bool xport_nothing_to_read(struct xport *x)
+{
+	return xport_fill_nb(x) == -EAGAIN && x->wait_for != POLLOUT;
+}
 
 bool xport_has_buffered(const struct xport *x);
 /*

@@ -32,7 +32,7 @@ for f in "$libdir/libcolo-guest.a" "$libdir/pkgconfig/colo-guest.pc" \
 	 "$libdir/colo/colo-shim.so" \
 	 "$includedir"/colo/{colo-guest.h,colo-guest-local.h} \
 	 "$mandir"/man8/{colo-primary.8,colo-secondary.8,colo-ctl.8} \
-	 "$datadir/bash-completion/completions/colo-ctl" \
+	 "$datadir"/bash-completion/completions/colo-{ctl,primary,secondary} \
 	 "$mandir/man5/colo.conf.5" \
 	 "$datadir"/colo/examples/{primary,secondary}.conf \
 	 "$prefix"/lib/systemd/system/colo-{primary,secondary}.service; do
@@ -97,6 +97,19 @@ got=$(PATH=$D$bindir:$PATH bash -c '
 [[ $got == *"complete -F _colo_ctl colo-ctl"*"st: status"*"status --: --json"*"-s: $T/tls" ]] ||
 	fail "the completion gives: $got"
 pass "bash completion"
+
+# The daemons' completion: flags from --help, --transport's two words.
+comp=$D$datadir/bash-completion/completions/colo-primary
+got=$(PATH=$D$bindir:$PATH bash -c '
+	source "$1" || exit 1
+	COMP_WORDS=(colo-primary --trans); COMP_CWORD=1; _colo_daemon
+	echo "--trans: ${COMPREPLY[*]}"
+	COMP_WORDS=(colo-secondary --transport ""); COMP_CWORD=2; _colo_daemon
+	echo "--transport: ${COMPREPLY[*]}"' bash "$comp" 2>&1) ||
+	fail "the daemons' completion: $got"
+[[ $got == *"--trans: --transport"*"--transport: tls rdma" ]] ||
+	fail "the daemons' completion gives: $got"
+pass "bash completion of the daemons"
 
 # Both guests serve a client under the installed colo-primary.
 require_dirtylog

@@ -238,9 +238,13 @@ wait_state() {
 }
 
 # A pair on loopback: start_pair GUEST [primary flags...]. Uses TLS with
-# fresh credentials unless INSECURE=1.
+# fresh credentials unless INSECURE=1; TRANSPORT=rdma gives both
+# --transport rdma, and LINK_ADDR the replication link's address (an RDMA
+# device's: RDMA does not run over loopback; 127.0.0.1 by default). The
+# secondary's extra flags, if any, in SEC_FLAGS (an array).
 start_pair() {
 	local guest=$1; shift
+	local addr=${LINK_ADDR:-127.0.0.1}
 	SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
 	PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 	local sec=(--insecure) pri=(--insecure)
@@ -248,10 +252,13 @@ start_pair() {
 		[[ -d $T/creds ]] || gen_creds "$T/creds"
 		sec=(--tls-creds "$T/creds"); pri=(--tls-creds "$T/creds")
 	fi
-	start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+	if [[ -n ${TRANSPORT:-} ]]; then
+		sec+=(--transport "$TRANSPORT"); pri+=(--transport "$TRANSPORT")
+	fi
+	start secondary "$SECONDARY" --listen "$addr:$RPORT" \
 		--service "127.0.0.1:$SPORT" --control "$SSOCK" \
-		--guest "$guest" "${sec[@]}"
+		--guest "$guest" "${sec[@]}" ${SEC_FLAGS[@]+"${SEC_FLAGS[@]}"}
 	start primary "$PRIMARY" --service "127.0.0.1:$PPORT" \
 		--control "$PSOCK" --guest "$guest" \
-		--secondary "127.0.0.1:$RPORT" "${pri[@]}" "$@"
+		--secondary "$addr:$RPORT" "${pri[@]}" "$@"
 }

@@ -50,6 +50,36 @@ expect_refusal "--exec-port PORT is required with --exec" "${S[@]}" \
 "$SECONDARY" --help | grep -q "rest of" || fail "secondary --help: nothing on --exec"
 pass "--exec and --exec-port refused with one line naming the flag, on both daemons"
 
+# --transport: tls or rdma, the same words on both daemons; rdma in a
+# build without it (COLO_TEST_FAKE_NO_RDMA stands in for one) refused.
+P=("$PRIMARY" --service 127.0.0.1:1 --control x --guest "$KV" --insecure)
+expect_refusal "--transport: 'foo' is not a transport (tls or rdma)" "${P[@]}" --transport foo
+expect_refusal "--transport: 'RDMA' is not a transport (tls or rdma)" "${S[@]}" --guest "$KV" --transport RDMA
+expect_refusal "--transport rdma: this build has no RDMA" env COLO_TEST_FAKE_NO_RDMA=1 "${P[@]}" --transport rdma
+expect_refusal "--transport rdma: this build has no RDMA" env COLO_TEST_FAKE_NO_RDMA=1 "${S[@]}" --guest "$KV" --transport rdma
+printf '[primary]\ntransport = carrier-pigeon\n' >"$T/bad-transport.conf"
+expect_refusal "bad-transport.conf:2: transport: 'carrier-pigeon' is not a transport" \
+	"${P[@]}" --config "$T/bad-transport.conf"
+out=$("${P[@]}" --transport tls --print-config 2>&1) || fail "--print-config: $out"
+[[ $out == *$'\ntransport = tls\n'* ]] || fail "--print-config: no 'transport = tls': $out"
+out=$("${S[@]}" --guest "$KV" --print-config 2>&1) || fail "--print-config: $out"
+[[ $out == *$'\n# transport =\n'* ]] || fail "--print-config: transport unset not shown: $out"
+pass "--transport tls|rdma: other words and an RDMA-less build refused with one line"
+
+# --insecure with rdma says in plain words that nothing is authenticated,
+# before anything else can go wrong (here: this host has no RDMA device;
+# a build without RDMA refuses earlier, as above).
+rc=0
+out=$(timeout 20 "$SECONDARY" --listen 127.0.0.1:$(free_port) \
+	--service 127.0.0.1:$(free_port) --control "$T/r.sock" --guest "$KV" \
+	--insecure --transport rdma 2>&1) || rc=$?
+[[ $rc != 0 && $rc != 124 ]] || fail "the secondary served without RDMA: $out"
+if [[ $out != *"this build has no RDMA"* ]]; then
+	[[ $out == *"warning: --insecure with --transport rdma: the RDMA connection is bound by a token sent in clear: no authentication, no encryption"* ]] ||
+		fail "no --insecure rdma warning: $out"
+	pass "--insecure --transport rdma warns at start-up"
+fi
+
 # A kernel without the dirty log (faked here; real on Debian 12's own 6.1):
 # each daemon says so in one line naming the running kernel and what it
 # needs, before "ready", and exits 1.

@@ -112,7 +112,11 @@ for k in ("pause_ms", "pages", "bytes"):
 assert s["role"] == "primary" and s["state"] == "colo"
 assert s["checkpoints"] >= 3
 assert s["ram_bytes"] == 512 << 20
+# TLS: no page can have gone by RDMA WRITE.
+assert s["transport"] == "tls" and s["placed_pages"] == 0
 PY
+t=$(status_get "$SSOCK" transport)
+[[ $t == tls ]] || fail "secondary's status: transport '$t', not tls"
 pass "status --json"
 
 ctl "$PSOCK" set checkpoint-delay 700 >/dev/null || fail "set"

@@ -102,6 +102,56 @@ static void test_ranges(void)
 	fx_deinit(&s);
 }
 
+static int placed(struct sec_fixture *s, uint64_t first, uint32_t count)
+{
+	struct proto_msg m = { .type = PROTO_PAGES };
+
+	m.pages.first = first;
+	m.pages.count = count;
+	m.pages.flags = PROTO_PAGES_PLACED;
+	return incoming_handle(&s->in, &m);
+}
+
+/*
+ * PLACED says the bytes are in the cache already: only an RDMA link can
+ * have put them there. On any other (here a plain socket, and no link at
+ * all) it ends the connection with nothing marked; on an RDMA link the
+ * range is checked as for any PAGES, and the pages count as received.
+ */
+static void test_placed(void)
+{
+	struct sec_fixture s;
+	int sv[2];
+
+	setup(&s, IN_SYNC);
+	CHECK_EQ(placed(&s, 0, 1), -EPROTO);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK_EQ(sec_link_adopt(&s.link, xport_tcp_new(sv[0])), 0);
+	s.in.state = IN_SYNC;           /* as if its hello was accepted */
+	CHECK(!sec_link_is_rdma(&s.link));
+	CHECK_EQ(placed(&s, 0, 1), -EPROTO);
+	CHECK_EQ(bitmap_count(&s.in.cache.dirty[0]), 0);
+	CHECK_EQ(s.in.cache.received_pages, 0);
+	CHECK_EQ(s.in.placed_pages, 0);
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+
+	/* As the RDMA path marks it (the transport itself needs a device). */
+	s.link.x_rdma = true;
+	CHECK(sec_link_is_rdma(&s.link));
+	CHECK_EQ(placed(&s, PAGES - 1, 2), -ERANGE);
+	CHECK_EQ(s.in.placed_pages, 0);
+	memset(s.in.cache.cache[0] + 4 * 4096, 0x77, 2 * 4096);
+	CHECK_EQ(placed(&s, 4, 2), 0);
+	CHECK_EQ(s.in.placed_pages, 2);
+	CHECK_EQ(bitmap_count(&s.in.cache.dirty[0]), 2);
+	/* Live sync: the SVM's RAM gets them too, before it runs. */
+	CHECK(all_bytes(s.in.ram.blocks[0].alias + 4 * 4096, 2 * 4096, 0x77));
+	/* Zero and placed at once never reaches the handler: the decoder
+	 * refuses it (test-proto). A DISCARD is unaffected by the flag. */
+	close(sv[1]);
+	fx_deinit(&s);
+}
+
 static void test_partial_checkpoint(void)
 {
 	struct sec_fixture s;
@@ -373,6 +423,7 @@ int main(void)
 	log_init("test-incoming", LOG_LVL_ERROR);
 	memset(page_b, 0x5b, sizeof(page_b));
 	test_ranges();
+	test_placed();
 	test_partial_checkpoint();
 	test_order();
 	test_hello();

@@ -75,7 +75,9 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 		m->pages.count = test_rand(s) % 32 ?
 			1 + (uint32_t)(test_rand(s) % 3) :
 			1 + (uint32_t)(test_rand(s) % PROTO_MAX_PAGES_PER_MSG);
-		m->pages.flags = test_rand(s) % 4 ? 0 : PROTO_PAGES_ZERO;
+		m->pages.flags = test_rand(s) % 4 ? 0 :
+				 test_rand(s) % 2 ? PROTO_PAGES_ZERO :
+						    PROTO_PAGES_PLACED;
 		if (!m->pages.flags)
 			m->pages.data = pool_at(pool, s,
 						m->pages.count * RAM_PAGE_SIZE);
@@ -410,6 +412,44 @@ static int decode_patched(const struct proto_msg *m, uint8_t *buf, size_t cap,
 #define HELLO_NBLOCKS 56
 #define HELLO_BLOCKS 60
 
+/*
+ * PLACED: no data follows (the bytes came by RDMA WRITE), the decoder
+ * takes the frame only with exactly that length, and never with ZERO.
+ */
+static void test_placed(struct proto_msg *m, uint8_t *buf, size_t cap)
+{
+	struct proto_msg d;
+	size_t n;
+
+	m->pages.count = 3;
+	m->pages.data = NULL;
+	m->pages.flags = PROTO_PAGES_PLACED;
+	n = proto_encode(m, buf, cap);
+	CHECK_EQ(n, PROTO_HDR_LEN + 24);
+	CHECK_EQ(proto_decode(PROTO_PAGES, buf + PROTO_HDR_LEN, n - PROTO_HDR_LEN,
+			      &d), 0);
+	CHECK_EQ(d.pages.flags, PROTO_PAGES_PLACED);
+	CHECK_EQ(d.pages.count, 3);
+	CHECK(d.pages.data == NULL);
+	/* With its pages after it anyway: the length is wrong. */
+	memset(buf + n, 0, 3 * RAM_PAGE_SIZE);
+	CHECK_EQ(proto_decode(PROTO_PAGES, buf + PROTO_HDR_LEN,
+			      n - PROTO_HDR_LEN + 3 * RAM_PAGE_SIZE, &d), -EPROTO);
+	/* Zero and placed together: refused both ways. */
+	CHECK_EQ(decode_patched(m, buf, cap, 16,
+				PROTO_PAGES_ZERO | PROTO_PAGES_PLACED), -EPROTO);
+	m->pages.flags = PROTO_PAGES_ZERO | PROTO_PAGES_PLACED;
+	CHECK_EQ(proto_encode(m, buf, cap), 0);
+	/* A data frame relabelled PLACED keeps its data: too long. */
+	m->pages.count = 1;
+	m->pages.flags = 0;
+	m->pages.data = buf + cap / 2;
+	CHECK_EQ(decode_patched(m, buf, cap, 16, PROTO_PAGES_PLACED), -EPROTO);
+	m->pages.count = 2;
+	m->pages.data = NULL;
+	m->pages.flags = 0x4;
+}
+
 static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 {
 	struct proto_msg m, d;
@@ -472,6 +512,7 @@ static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 	CHECK_EQ(proto_encode(&m, buf, cap), PROTO_HDR_LEN + 24);
 	m.pages.flags = 0x4;
 	CHECK_EQ(proto_encode(&m, buf, cap), 0);
+	test_placed(&m, buf, cap);
 
 	gen_msg(PROTO_CKPT_BEGIN, &seed, pool, &m);
 	CHECK_EQ(decode_patched(&m, buf, cap, 8, 3), 0);

@@ -9,8 +9,11 @@
  * A flush must copy exactly the pages received or written by the SVM since
  * the last flush (the scribbles on other pages stay), in one memcpy per
  * maximal run of such pages (the flush_runs count), and re-protect the
- * SVM's pages so that its next writes are found again.
+ * SVM's pages so that its next writes are found again. Pages placed by
+ * RDMA WRITE (ramcache_mark_placed) count as received.
  */
+#include <sys/mman.h>
+
 #include "locking-guest.h"
 #include "ramcache.h"
 
@@ -45,6 +48,17 @@ static void receive(struct fixture *f, uint64_t first, uint64_t n, bool zero)
 		tg_fill_page(f->buf + (i << RAM_PAGE_SHIFT), first + i,
 			     ++f->gen);
 	CHECK_EQ(ramcache_store(&f->rc, 0, first, n, zero ? NULL : f->buf), 0);
+	for (uint64_t i = 0; i < n; i++)
+		f->want[first + i] = true;
+}
+
+/* A placed run: the bytes land in the cache as an RDMA WRITE puts them
+ * there, then the message that names them. */
+static void place(struct fixture *f, uint64_t first, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		tg_fill_page(cache_page(f, first + i), first + i, ++f->gen);
+	CHECK_EQ(ramcache_mark_placed(&f->rc, 0, first, n), 0);
 	for (uint64_t i = 0; i < n; i++)
 		f->want[first + i] = true;
 }
@@ -108,6 +122,79 @@ static void test_store_bounds(struct fixture *f)
 	CHECK_EQ(f->rc.received_pages, 0);
 }
 
+/*
+ * Before the SVM runs, a placed page reaches its RAM at once (as a stored
+ * one does), and is marked received; out of range is refused with nothing
+ * marked.
+ */
+static void test_placed_before_start(struct fixture *f)
+{
+	uint64_t received = f->rc.received_pages;
+
+	CHECK_EQ(ramcache_mark_placed(&f->rc, 1, 0, 1), -ERANGE);
+	CHECK_EQ(ramcache_mark_placed(&f->rc, 0, NPAGES - 1, 2), -ERANGE);
+	CHECK_EQ(f->rc.received_pages, received);
+	scribble(f, 200);
+	scribble(f, 203);
+	place(f, 200, 3);
+	CHECK_EQ(f->rc.received_pages, received + 3);
+	for (uint64_t p = 200; p < 203; p++) {
+		CHECK(bitmap_test(&f->rc.dirty[0], p));
+		CHECK(!memcmp(svm_page(f, p), cache_page(f, p), RAM_PAGE_SIZE));
+	}
+	/* Its neighbour was not part of it. */
+	CHECK(!bitmap_test(&f->rc.dirty[0], 203));
+	CHECK(memcmp(svm_page(f, 203), cache_page(f, 203), RAM_PAGE_SIZE));
+	memset(f->want, 0, sizeof(f->want));
+	memset(f->scribbled, 0, sizeof(f->scribbled));
+}
+
+/*
+ * Once the SVM runs (I7): a placed page stays in the cache, the SVM's RAM
+ * untouched, until the flush copies it as a dirty page.
+ */
+static void test_placed_after_start(struct fixture *f)
+{
+	uint8_t before[RAM_PAGE_SIZE];
+
+	memcpy(before, svm_page(f, 300), RAM_PAGE_SIZE);
+	place(f, 300, 2);
+	CHECK(bitmap_test(&f->rc.dirty[0], 300));
+	CHECK(bitmap_test(&f->rc.dirty[0], 301));
+	CHECK(!memcmp(svm_page(f, 300), before, RAM_PAGE_SIZE));
+	CHECK(memcmp(svm_page(f, 300), cache_page(f, 300), RAM_PAGE_SIZE));
+	flush_and_check(f);
+}
+
+static bool resident(struct fixture *f, uint64_t p)
+{
+	unsigned char v = 0;
+
+	CHECK(mincore(cache_page(f, p), RAM_PAGE_SIZE, &v) == 0);
+	return v & 1;
+}
+
+/*
+ * A zero page dropped from the cache (MADV_DONTNEED) is cheap, but once
+ * the cache is registered for RDMA its pages must stay where they are:
+ * the registration keeps the old page, and later WRITEs would land there
+ * unseen. Pinned, a zero page is written as zero, in place.
+ */
+static void test_zero_pinned(struct fixture *f)
+{
+	memset(cache_page(f, 400), 0x11, RAM_PAGE_SIZE);
+	CHECK_EQ(ramcache_store(&f->rc, 0, 400, 1, NULL), 0);
+	CHECK(!resident(f, 400));            /* dropped: reads as zero */
+	memset(cache_page(f, 400), 0x11, RAM_PAGE_SIZE);
+	f->rc.pinned = true;
+	CHECK_EQ(ramcache_store(&f->rc, 0, 400, 1, NULL), 0);
+	CHECK(resident(f, 400));             /* the same page, zeroed */
+	CHECK(ram_page_is_zero(cache_page(f, 400)));
+	f->rc.pinned = false;
+	f->want[400] = true;
+	flush_and_check(f);
+}
+
 static void sync_unlocked(void *arg)
 {
 	struct fixture *f = arg;
@@ -156,9 +243,12 @@ static void test_random(struct fixture *f)
 			uint64_t n = 1 + test_rand(&f->seed) % 64;
 			uint64_t p = test_rand(&f->seed) % (NPAGES - n);
 
-			switch (test_rand(&f->seed) % 4) {
+			switch (test_rand(&f->seed) % 5) {
 			case 0:
 				receive(f, p, n, false);
+				break;
+			case 4:
+				place(f, p, n);
 				break;
 			case 1:
 				receive(f, p, n, true);
@@ -200,7 +290,10 @@ int main(void)
 
 	test_store_bounds(&f);
 	test_sync_asserts_lock(&f);
+	test_placed_before_start(&f);
 	test_load_all(&f);
+	test_placed_after_start(&f);
+	test_zero_pinned(&f);
 	test_fixed_cases(&f);
 	test_random(&f);
 	printf("# %llu pages received, %llu flushed in %llu runs\n",

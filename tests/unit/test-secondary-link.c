@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -250,6 +252,98 @@ static void test_one_primary(void)
 	teardown(&f);
 }
 
+/* A client of lfd: connected, the first n bytes of token sent, and
+ * extra more bytes after them. */
+static int client(int lfd, const uint8_t *token, size_t n, size_t extra)
+{
+	struct sockaddr_storage a;
+	socklen_t alen = sizeof(a);
+	uint8_t junk[16] = { 0 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	CHECK(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+	CHECK(connect(fd, (struct sockaddr *)&a, alen) == 0);
+	CHECK(write(fd, token, n) == (ssize_t)n);
+	CHECK(extra <= sizeof(junk));
+	CHECK(write(fd, junk, extra) == (ssize_t)extra);
+	return fd;
+}
+
+/*
+ * --insecure --transport rdma, up to the RDMA request (which needs a
+ * device: the rdma suite's): a connection's token in clear puts it in the
+ * pending table awaiting its request, not on the link; one that sends
+ * more, or closes before its token, is dropped at once; one whose request
+ * never comes is dropped at its deadline, and last_error asks whether the
+ * primary runs with --transport rdma.
+ */
+static void test_rdma_pending(void)
+{
+	struct last_error le = { "" };
+	struct sec_link_cfg cfg = {
+		.cancel_fd = -1, .heartbeat_ms = 100, .timeout_ms = 1000,
+		.rdma = true, .last_error = &le,
+	};
+	struct sec_link_ops ops = {
+		.handlers = handlers, .connected = connected, .ended = ended,
+	};
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	uint8_t token[SEC_TOKEN_LEN];
+	struct fake f;
+	int lfd, c1, c2, c3;
+	size_t i;
+
+	memset(&f, 0, sizeof(f));
+	ops.handler_opaque = ops.opaque = &f;
+	f.loop = evloop_new();
+	CHECK(f.loop);
+	cfg.loop = f.loop;
+	sec_link_init(&f.link, &cfg, &ops);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK(listen(lfd, 8) == 0);
+	CHECK_EQ(evloop_add(f.loop, lfd, EV_READ, sec_link_on_accept,
+			    &f.link), 0);
+	for (i = 0; i < sizeof(token); i++)
+		token[i] = (uint8_t)(i * 37 + 1);
+
+	c1 = client(lfd, token, 20, 0);             /* the token in two parts */
+	spin(&f, 100);
+	CHECK(sec_link_busy(&f.link) && !sec_link_connected(&f.link));
+	CHECK_EQ(f.link.pending[0].phase, SEC_TOKEN);
+	CHECK(write(c1, token + 20, sizeof(token) - 20) == 12);
+	spin(&f, 100);
+	CHECK_EQ(f.link.pending[0].phase, SEC_AWAIT_RDMA);
+	CHECK(!memcmp(f.link.pending[0].token, token, sizeof(token)));
+	CHECK(!sec_link_connected(&f.link) && f.connected == 0);
+
+	c2 = client(lfd, token, sizeof(token), 8);  /* speaks after it */
+	spin(&f, 150);
+	CHECK(strstr(le.text, "spoke on the TCP connection"));
+	c3 = client(lfd, token, 5, 0);
+	close(c3);
+	spin(&f, 150);
+	CHECK(strstr(le.text, "closed before its RDMA token"));
+	/* c1 is still waiting, alone. */
+	CHECK(f.link.pending[0].x);
+	for (i = 1; i < SEC_PENDING_MAX; i++)
+		CHECK(!f.link.pending[i].x);
+	spin(&f, 1200);
+	CHECK(!sec_link_busy(&f.link));
+	CHECK(strstr(le.text, "no RDMA connection request in time"));
+	CHECK(strstr(le.text, "is the primary started with --transport rdma?"));
+	CHECK_EQ(f.connected, 0);
+	close(c1);
+	close(c2);
+	evloop_del(f.loop, lfd);
+	close(lfd);
+	sec_link_deinit(&f.link);
+	evloop_free(f.loop);
+}
+
 int main(void)
 {
 	log_init("test-secondary-link", LOG_LVL_ERROR);
@@ -259,6 +353,7 @@ int main(void)
 	test_silent_primary();
 	test_heartbeats();
 	test_one_primary();
+	test_rdma_pending();
 	printf("link: all checks passed\n");
 	return 0;
 }
