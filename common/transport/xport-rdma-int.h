@@ -95,6 +95,7 @@ struct rdma_reject {
 /* A placement (a WRITE) or a region's announcement, at a stream position. */
 struct rdma_event {
 	uint64_t pos;
+	uint64_t gate;          /* WRITE: posted once the peer consumed this */
 	bool is_write;
 	uint32_t region;
 	uint32_t rkey;          /* WRITE: the peer's; REGION: ours */
@@ -154,6 +155,11 @@ struct rdma_xport {
 	struct ibv_mr *sources[RDMA_MAX_SOURCES];
 	unsigned nsources;
 	struct rdma_peer_region peer_regions[RDMA_MAX_REGIONS];
+	/* The last placement's position and gate, and the stretch of the
+	 * stream declared harmless after it (xport_place_harmless). */
+	bool placed_once;
+	uint64_t place_pos, place_gate;
+	uint64_t harmless_from, harmless_to;
 
 	bool established;               /* the server waits for ESTABLISHED */
 	bool peer_closed;               /* DISCONNECTED, or the guard ended */
@@ -221,6 +227,7 @@ int rdma_repost(struct rdma_xport *t, unsigned i);
 /* xport-rdma-place.c: ops->place. */
 int rdma_place(struct xport *x, uint32_t region, uint64_t offset,
 	       const void *src, size_t len);
+void rdma_place_harmless(struct xport *x);
 /* Allocates and registers the rings and posts every receive; 0 or -errno
  * with err. Needs pd, cq and the QP. */
 int rdma_buffers_init(struct rdma_xport *t, char *err, size_t errlen);

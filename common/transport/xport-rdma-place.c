@@ -41,13 +41,22 @@ static bool push_event(struct rdma_xport *t, const struct rdma_event *e)
 	return true;
 }
 
+/* Remembered for the next placement's gate; 1, xport_place's "placed". */
+static int placed_at(struct rdma_xport *t, uint64_t pos, uint64_t gate)
+{
+	t->placed_once = true;
+	t->place_pos = pos;
+	t->place_gate = gate;
+	return 1;
+}
+
 int rdma_place(struct xport *x, uint32_t region, uint64_t offset,
 		      const void *src, size_t len)
 {
 	struct rdma_xport *t = to_rdma(x);
 	struct rdma_peer_region *pr;
 	struct rdma_event e, *last;
-	uint64_t pos = t->sent + xport_queued(x), chunk;
+	uint64_t pos = t->sent + xport_queued(x), chunk, gate;
 	unsigned need;
 	uint32_t lkey;
 	struct rdma_batch b;
@@ -63,15 +72,20 @@ int rdma_place(struct xport *x, uint32_t region, uint64_t offset,
 		return 0;
 	if (find_source(t, src, len, &lkey) < 0)
 		return 0;
+	/* What this WRITE must not overtake: every byte before it, or only
+	 * what the last WRITE waited for when all since were harmless. */
+	gate = t->placed_once && t->harmless_from == t->place_pos &&
+	       t->harmless_to == pos ? t->place_gate : pos;
 	if (t->ev_n) {
 		last = &t->events[(t->ev_head + t->ev_n - 1) % RDMA_MAX_EVENTS];
-		if (last->is_write && last->pos == pos && last->lkey == lkey &&
+		if (last->is_write && last->pos == pos && last->gate == gate &&
+		    last->lkey == lkey &&
 		    last->rkey == pr->rkey &&
 		    last->raddr + last->len == pr->addr + offset &&
 		    last->laddr + last->len == (uintptr_t)src &&
 		    last->len + len <= RDMA_WRITE_MAX) {
 			last->len += len;
-			return 1;
+			return placed_at(t, pos, gate);
 		}
 	}
 	need = (unsigned)((len + RDMA_WRITE_MAX - 1) / RDMA_WRITE_MAX);
@@ -91,7 +105,8 @@ int rdma_place(struct xport *x, uint32_t region, uint64_t offset,
 	while (len) {
 		chunk = len < RDMA_WRITE_MAX ? len : RDMA_WRITE_MAX;
 		e = (struct rdma_event){
-			.pos = pos, .is_write = true, .region = region,
+			.pos = pos, .gate = gate, .is_write = true,
+			.region = region,
 			.rkey = pr->rkey, .lkey = lkey,
 			.raddr = pr->addr + offset, .laddr = (uintptr_t)src,
 			.len = chunk,
@@ -101,7 +116,17 @@ int rdma_place(struct xport *x, uint32_t region, uint64_t offset,
 		src = (const uint8_t *)src + chunk;
 		len -= chunk;
 	}
-	return 1;
+	return placed_at(t, pos, gate);
+}
+
+void rdma_place_harmless(struct xport *x)
+{
+	struct rdma_xport *t = to_rdma(x);
+
+	if (!t->placed_once)
+		return;
+	t->harmless_from = t->place_pos;
+	t->harmless_to = t->sent + xport_queued(x);
 }
 
 /* --- regions -------------------------------------------------------------- */

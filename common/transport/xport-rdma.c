@@ -44,7 +44,10 @@
  * once the common layer's buffer is empty, so the bytes handed out before
  * that call were taken by the caller); the sender asks for that with an
  * ACKREQ and the reader answers with the header's consumed count. A run
- * of placements between two messages costs one round trip.
+ * of placements between two messages costs one round trip, unless the
+ * caller declared the messages between harmless (xport_place_harmless:
+ * the PAGES that name placed pages): then a WRITE waits only for what the
+ * last WRITE before it waited for (its gate), and live sync streams.
  *
  * Signalling: every 16th WR, and every WR while the send slots or the
  * send queue are nearly full, so whenever the writer waits for slots a
@@ -271,13 +274,13 @@ int rdma_pump_events(struct rdma_xport *t, struct rdma_batch *b)
 	while (t->ev_n && t->events[t->ev_head].pos == t->sent) {
 		e = &t->events[t->ev_head];
 		if (e->is_write) {
-			if (t->peer_consumed < e->pos) {
-				struct rdma_msg_ackreq a = { .pos = e->pos };
+			if (t->peer_consumed < e->gate) {
+				struct rdma_msg_ackreq a = { .pos = e->gate };
 
-				if (t->ackreq_sent >= e->pos ||
+				if (t->ackreq_sent >= e->gate ||
 				    !can_send(t, 2))
 					return -EAGAIN;
-				t->ackreq_sent = e->pos;
+				t->ackreq_sent = e->gate;
 				r = send_msg(t, b, RDMA_MSG_ACKREQ, &a,
 					     sizeof(a), false);
 				return r ? r : -EAGAIN;
@@ -474,5 +477,6 @@ const struct xport_ops rdma_ops = {
 	.write = rdma_write,
 	.pending = rdma_pending,
 	.place = rdma_place,
+	.place_harmless = rdma_place_harmless,
 	.destroy = rdma_destroy,
 };

@@ -131,4 +131,16 @@ int xport_rdma_source(struct xport *x, const void *addr, size_t len,
 int xport_place(struct xport *x, uint32_t region, uint64_t offset,
 		const void *src, size_t len);
 
+/*
+ * The bytes queued on x since the last xport_place write nothing the peer
+ * exposed when the peer handles them (the PAGES message naming the pages
+ * just placed): the next placement need not wait for the peer to have
+ * handled them, only for what came before. Without it every placement
+ * after a message waits for the peer's reader (a round trip); with it a
+ * run of placements and their messages streams. Call it right after
+ * queueing those bytes; a byte queued between it and the next
+ * xport_place voids it. Does nothing on a transport that cannot place.
+ */
+void xport_place_harmless(struct xport *x);
+
 #endif

@@ -449,6 +449,12 @@ int xport_place(struct xport *x, uint32_t region, uint64_t offset,
 	return x->ops->place(x, region, offset, src, len);
 }
 
+void xport_place_harmless(struct xport *x)
+{
+	if (x->ops->place_harmless)
+		x->ops->place_harmless(x);
+}
+
 void xport_set_cancel(struct xport *x, int fd)
 {
 	x->cancel_fd = fd;

@@ -53,6 +53,7 @@ struct xport_ops {
 	 * "written so far + xport_queued"; NULL: xport_place gives 0. */
 	int (*place)(struct xport *x, uint32_t region, uint64_t offset,
 		     const void *src, size_t len);
+	void (*place_harmless)(struct xport *x);   /* optional, as place */
 	void (*destroy)(struct xport *x);
 };
 

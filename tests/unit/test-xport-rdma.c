@@ -584,6 +584,88 @@ static void test_place(uint64_t *seed)
 	fprintf(stderr, "ok placement order and bounds\n");
 }
 
+/*
+ * xport_place_harmless: a placement after a message declared harmless does
+ * not wait for the reader (the server sees it while it reads nothing); one
+ * byte queued after the declaration voids it, and that placement waits.
+ */
+static bool page_is(const uint8_t *page, uint8_t v)
+{
+	size_t i;
+
+	for (i = 0; i < PAGE; i++)
+		if (page[i] != v)
+			return false;
+	return true;
+}
+
+static void *harmless_server(void *arg)
+{
+	struct place_srv *p = arg;
+	char err[256], msg[16];
+	long long end;
+
+	CHECK_EQ(xport_rdma_expose(p->x, 3, p->region, REGION_LEN, err,
+				   sizeof(err)), 0);
+	CHECK_EQ(xport_write(p->x, "ready", 5), 0);
+	CHECK_EQ(xport_flush(p->x), 0);
+	/* Not reading: pages 7 and 8 arrive all the same. */
+	end = now_ms() + 10000;
+	while (now_ms() < end && !page_is(p->region + 8 * PAGE, 0x66))
+		usleep(10 * 1000);
+	p->step_ok[0] = page_is(p->region + 7 * PAGE, 0x55) &&
+			page_is(p->region + 8 * PAGE, 0x66);
+	/* Page 9 waits for us to have read "hdr", "mid" and "!". */
+	usleep(300 * 1000);
+	p->step_ok[1] = page_is(p->region + 9 * PAGE, 0);
+	CHECK_EQ(xport_read_full(p->x, msg, 10), 0);
+	CHECK(!memcmp(msg, "hdrmid!fin", 10));
+	p->step_ok[2] = page_is(p->region + 9 * PAGE, 0x77);
+	return NULL;
+}
+
+static void test_place_harmless(uint64_t *seed)
+{
+	uint8_t *src = aligned_alloc(PAGE, 3 * PAGE);
+	struct place_srv p = { 0 };
+	struct xport *c, *s;
+	char err[256], msg[8];
+	pthread_t th;
+
+	p.region = aligned_alloc(PAGE, REGION_LEN);
+	CHECK(src && p.region);
+	memset(p.region, 0, REGION_LEN);
+	memset(src, 0x55, PAGE);
+	memset(src + PAGE, 0x66, PAGE);
+	memset(src + 2 * PAGE, 0x77, PAGE);
+	make_pair(&c, &s, seed);
+	p.x = s;
+	CHECK_EQ(xport_rdma_source(c, src, 3 * PAGE, err, sizeof(err)), 0);
+	CHECK_EQ(pthread_create(&th, NULL, harmless_server, &p), 0);
+	CHECK_EQ(xport_read_full(c, msg, 5), 0);
+	CHECK(!memcmp(msg, "ready", 5));
+
+	CHECK_EQ(xport_place(c, 3, 7 * PAGE, src, PAGE), 1);
+	CHECK_EQ(xport_queue(c, "hdr", 3), 0);
+	xport_place_harmless(c);
+	CHECK_EQ(xport_place(c, 3, 8 * PAGE, src + PAGE, PAGE), 1);
+	CHECK_EQ(xport_queue(c, "mid", 3), 0);
+	xport_place_harmless(c);
+	CHECK_EQ(xport_queue(c, "!", 1), 0);     /* voids the declaration */
+	CHECK_EQ(xport_place(c, 3, 9 * PAGE, src + 2 * PAGE, PAGE), 1);
+	CHECK_EQ(xport_queue(c, "fin", 3), 0);
+	CHECK_EQ(xport_flush(c), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	CHECK(p.step_ok[0]);
+	CHECK(p.step_ok[1]);
+	CHECK(p.step_ok[2]);
+	xport_free(c);
+	xport_free(s);
+	free(src);
+	free(p.region);
+	fprintf(stderr, "ok placement after harmless messages\n");
+}
+
 /* --- endings -------------------------------------------------------------- */
 
 static void test_close(uint64_t *seed)
@@ -995,6 +1077,7 @@ int main(int argc, char **argv)
 	test_malformed_headers(&seed);
 	test_memlock();
 	test_place(&seed);
+	test_place_harmless(&seed);
 	test_close(&seed);
 	test_killed(&seed);
 	test_guard(&seed);
