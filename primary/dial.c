@@ -7,6 +7,7 @@
  * which the main thread reads after the join.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -233,6 +234,24 @@ static int send_identity(struct migration *m)
 	return proto_send(m->link->x, &msg);
 }
 
+/*
+ * Over RDMA the secondary answers the hello once it has registered (pinned)
+ * a RAM cache as large as the guest: allow 10 s and 2 s a GiB (a server
+ * does a GiB in well under one), never less than the usual timeout.
+ */
+static int rdma_hello_ms(const struct migration *m)
+{
+	uint64_t bytes = 0, ms;
+	uint32_t i;
+
+	for (i = 0; !m->cfg.identity && i < m->ram->nblocks; i++)
+		bytes += m->ram->blocks[i].size;
+	ms = 10000 + 2000 * ((bytes + (1ull << 30) - 1) >> 30);
+	if (ms < m->cfg.failover_timeout_ms)
+		ms = m->cfg.failover_timeout_ms;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 static int hello(struct migration *m)
 {
 	struct proto_msg msg = { .type = PROTO_HELLO };
@@ -264,8 +283,12 @@ static int hello(struct migration *m)
 	ret = proto_send(m->link->x, &msg);
 	if (ret == 0)
 		ret = xport_flush(m->link->x);
+	if (ret == 0 && m->cfg.rdma)
+		ret = xport_set_timeout(m->link->x, rdma_hello_ms(m));
 	if (ret == 0)
 		ret = proto_recv(m->link->x, &m->link->rx, &msg);
+	if (m->cfg.rdma)
+		xport_set_timeout(m->link->x, (int)m->cfg.failover_timeout_ms);
 	if (ret == -ECANCELED)
 		return ret;
 	if (ret < 0) {
@@ -309,10 +332,13 @@ int dial_secondary(struct migration *m)
 {
 	int ret = dial(m);
 
-	if (ret == 0)
-		ret = hello(m);
+	/* The PVM's RAM is pinned before the hello, which the secondary
+	 * waits for longer over RDMA (sec-link.c): after it, no wait on
+	 * either side is longer than the failover timeout. */
 	if (ret == 0)
 		ret = rdma_sources(m);
+	if (ret == 0)
+		ret = hello(m);
 	if (ret < 0 && ret != -ECANCELED && !m->error[0])
 		mig_error(m, "cannot reach secondary %s: %s", m->cfg.secondary,
 			  strerror(-ret));

@@ -323,6 +323,10 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		ret = expose_cache(in);
 	if (ret < 0)
 		return ret;
+	/* The primary has been waiting for our answer while we set up (and,
+	 * over RDMA, pinned) the RAM cache, seconds for a large guest: its
+	 * silence counts from now, not from its hello. */
+	sec_link_heard(in->link);
 	sec_link_start_heartbeats(in->link);
 	log_info("primary %s accepted: %llu MiB of guest RAM, live sync "
 		 "starting", peer(in),

@@ -318,6 +318,21 @@ static void on_pending(struct evloop *loop, int fd, uint32_t events,
 }
 
 /*
+ * Over RDMA the primary registers (pins) its whole guest RAM between the
+ * connection and its hello: about a second a GiB on a server, many times
+ * that in an emulator. Until the hello it may be silent this long; after
+ * it, timeout_ms as always.
+ */
+#define SEC_RDMA_HELLO_MS 60000u
+
+static uint64_t silence_limit(const struct sec_link *l)
+{
+	if (l->x_rdma && !l->heartbeats && l->cfg.timeout_ms < SEC_RDMA_HELLO_MS)
+		return SEC_RDMA_HELLO_MS;
+	return l->cfg.timeout_ms;
+}
+
+/*
  * Silence and heartbeats. A primary silent for timeout_ms is gone in every
  * state; what that means (take over, or only end this connection so that
  * a peer that died during the hello or the sync cannot hold our only link
@@ -335,7 +350,7 @@ void sec_link_tick(struct sec_link *l)
 					   sec_pending_late(l, &l->pending[i]));
 	if (!l->x)
 		return;
-	if (now - l->rx_ms >= l->cfg.timeout_ms) {
+	if (now - l->rx_ms >= silence_limit(l)) {
 		snprintf(why, sizeof(why), "no message for %llu ms",
 			 (unsigned long long)(now - l->rx_ms));
 		ended(l, -ETIMEDOUT, why, true);

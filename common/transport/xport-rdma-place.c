@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#include "log.h"
 
 static int find_source(struct rdma_xport *t, const void *src, size_t len,
 		       uint32_t *lkey)
@@ -156,6 +159,14 @@ int xport_rdma_expose(struct xport *x, uint32_t region, void *addr,
 		snprintf(err, errlen, "too many placements pending");
 		return -ENOBUFS;
 	}
+	/* The daemon forks (its guest, a fence command) while the region is
+	 * registered: the kernel copies pinned private pages into a child
+	 * at fork, the whole RAM cache, seconds for a large one. The child
+	 * execs at once and needs none of it, so it gets no mapping at all.
+	 * (Page-aligned regions only; anything else keeps the copy.) */
+	if (madvise(addr, len, MADV_DONTFORK) < 0 && errno != EINVAL)
+		log_warn("madvise(MADV_DONTFORK) of region %u: %s", region,
+			 strerror(errno));
 	mr = ibv_reg_mr(t->pd, addr, len,
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (!mr)

@@ -87,3 +87,21 @@ line=$(grep -m1 "RDMA connection to secondary" "$T/rpri.log") ||
 	fail "the primary did not say its RDMA connection failed: $(tail -n 5 "$T/rpri.log")"
 [[ $line == *"is it started with --transport rdma?"* ]] || fail "the primary said: $line"
 pass "an RDMA primary against a TLS-only secondary: $line"
+stop rpri
+stop tlssec
+stop rsec
+
+# 5 ---------------------------------------------------------------------
+# Registering memory pins it, seconds for 256 MiB in this emulator: the
+# primary pins its RAM before its hello and the secondary its RAM cache
+# before its answer, and neither counts that as the other's silence. A
+# failover timeout shorter than either pinning still forms the pair.
+SHORT=(--heartbeat-ms 300 --failover-timeout-ms 1500)
+SEC_FLAGS=("${SHORT[@]}")
+TRANSPORT=rdma LINK_ADDR=$ADDR start_pair "$KV" --ram 256M "${SHORT[@]}"
+wait_state "$PSOCK" colo 120 primary secondary
+grep -q "ended: no message for" "$T/secondary.log" &&
+	fail "the secondary took the primary's pinning for silence: $(grep -m1 'no message for' "$T/secondary.log")"
+grep -q "hello with .* failed" "$T/primary.log" &&
+	fail "the primary took the secondary's pinning for silence: $(grep -m1 'hello with' "$T/primary.log")"
+pass "256 MiB pinned on both sides with a 1500 ms failover timeout: colo at the first try"
