@@ -11,6 +11,7 @@ PACKAGES=(
 	librdmacm-dev libibverbs-dev                   # RDMA transport
 	qemu-system-x86 busybox-static                 # the RDMA VM (tests/rdma/vm-run.sh)
 	ibverbs-providers rdmacm-utils ibverbs-utils   # the RDMA VM: rxe's provider, rping, ibv_*
+	perftest                                       # bench-rdma.sh: ib_write_bw, the RDMA limit
 	redis-tools                                    # redis-cli, redis-benchmark
 	redis-server tcl                               # --exec's program; Redis's own tests
 	python3 iproute2 procps                        # tests and the lab
