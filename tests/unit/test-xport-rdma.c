@@ -291,6 +291,15 @@ static void malformed_header(const struct rdma_msg_hdr *hdr, size_t len,
 	fprintf(stderr, "ok malformed header (%s): -EPROTO\n", what);
 }
 
+/* A header followed by one payload byte, as one message. */
+static void with_one_byte(const struct rdma_msg_hdr *h, const char *what)
+{
+	uint8_t m[sizeof(*h) + 1] = { 0 };
+
+	memcpy(m, h, sizeof(*h));
+	malformed_header((const void *)m, sizeof(m), what);
+}
+
 static void test_malformed_headers(uint64_t *seed)
 {
 	struct rdma_msg_hdr h;
@@ -300,7 +309,7 @@ static void test_malformed_headers(uint64_t *seed)
 	malformed_header(&h, sizeof(h), "unknown type");
 	h = (struct rdma_msg_hdr){ .type = RDMA_MSG_DATA, .len = 1,
 				   .credits = 1000 };
-	malformed_header(&h, sizeof(h) + 1, "credits beyond the ring");
+	with_one_byte(&h, "credits beyond the ring");
 	h = (struct rdma_msg_hdr){ .type = RDMA_MSG_REGION, .len = 24 };
 	{
 		uint8_t m[sizeof(h) + 24] = { 0 };
@@ -313,7 +322,7 @@ static void test_malformed_headers(uint64_t *seed)
 				 "region out of range");
 	}
 	h = (struct rdma_msg_hdr){ .type = RDMA_MSG_DATA, .len = 5 };
-	malformed_header(&h, sizeof(h) + 1, "length disagrees");
+	with_one_byte(&h, "length disagrees");
 	make_pair(&c, &s, seed);
 	xport_free(c);
 	xport_free(s);
