@@ -42,6 +42,12 @@ struct proc_image_run {
 	uint8_t *data;                  /* pages * 4096 bytes */
 };
 
+/* Consecutive pages, without contents. */
+struct proc_image_range {
+	uint64_t addr;
+	uint64_t pages;
+};
+
 struct proc_image_thread {
 	pid_t ns_tid;
 	struct proc_regs *regs;
@@ -68,6 +74,16 @@ struct proc_image {
 	struct proc_fd_table fds;
 	struct proc_image_conn *conns;  /* one per TCP connection in fds */
 	size_t n_conns;
+	/*
+	 * A delta (proc_image_capture_tracked, not full) carries in runs
+	 * only the pages that changed since the image it follows; present
+	 * then lists every page the program holds content of its own in,
+	 * in address order, and every run lies inside it. A full image has
+	 * delta false and no present list: its runs are that list.
+	 */
+	bool delta;
+	struct proc_image_range *present;
+	size_t n_present;
 };
 
 /*
@@ -81,6 +97,53 @@ int proc_image_capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 		       size_t n_daemon_fds, struct proc_image *out);
 
 void proc_image_free(struct proc_image *img);
+
+/*
+ * What a program's own pages are, for capture, deltas and apply alike:
+ * pages of the carried mappings (proc_image_carries) that are present or
+ * swapped and hold content of the program's own: anonymous ones (a
+ * private file page it wrote is anonymous after the copy), not the shared
+ * zero page and not a file's page it only read. Everything else reads
+ * the same on the twin once dropped (MADV_DONTNEED: zero, or the file's).
+ * A full image's runs are exactly these pages.
+ */
+
+/*
+ * The capturing side's memory of the image it sent last, which a delta
+ * follows: the program's dirty log (proc-track.h) and that image's own
+ * pages. valid is false until a capture succeeds, and after
+ * proc_image_base_invalidate.
+ */
+struct proc_track;
+struct proc_image_base {
+	struct proc_track *track;       /* the caller's, open on the program */
+	struct proc_image_range *present;
+	size_t n_present;
+	bool valid;
+};
+
+/*
+ * Like proc_image_capture, and also reads and clears the program's dirty
+ * log (base->track, refreshed first). With full, or when base is not
+ * valid, the image is full; otherwise it is a delta of the last image
+ * captured with base: runs hold each own page written since (the dirty
+ * log), each own page that was not an own page then, and every own page
+ * of a mapping the log does not follow (read-only data, a mapping the
+ * kernel refused or that was registered only now). Either way base then
+ * follows this image: the caller invalidates it if the image is not
+ * applied on the other side (the next capture is full). 0 or -errno
+ * (logged); base is invalid after a failure.
+ */
+int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
+			       const int *daemon_fds, size_t n_daemon_fds,
+			       struct proc_image_base *base, bool full,
+			       struct proc_image *out);
+
+/* The next capture with base is full. */
+void proc_image_base_invalidate(struct proc_image_base *base);
+
+/* Frees what base holds (not its track). */
+void proc_image_base_free(struct proc_image_base *base);
 
 /* The present pages it carries, over all runs. */
 uint64_t proc_image_pages(const struct proc_image *img);
@@ -118,6 +181,23 @@ struct proc_image_link {
 int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
 		     int pidfd, const struct proc_image_link *links,
 		     size_t n_links);
+
+/*
+ * proc_image_apply, with the pages taken from cache (proc-cache.h),
+ * already updated with img, which may be a delta: step 4 writes only
+ * what may differ, the pages img carries, the pages the twin wrote since
+ * the last apply (its dirty log twin_track, refreshed and read here) and
+ * the pages that the twin and the cache disagree on holding. After it
+ * every own page of the twin's is the cache's, it has no other, and its
+ * dirty log is clear. Same returns as proc_image_apply.
+ */
+struct proc_cache;
+int proc_image_apply_cached(const struct proc_image *img,
+			    const struct proc_cache *cache,
+			    struct proc_track *twin_track,
+			    struct proc_stop *twin, int pidfd,
+			    const struct proc_image_link *links,
+			    size_t n_links);
 
 /* Shared by capture and apply, and useful to callers. */
 

@@ -66,4 +66,15 @@ int proc_mem_read(pid_t pid, int mem, uint64_t addr, void *buf, size_t len);
 int proc_mem_write(pid_t pid, int mem, uint64_t addr, const void *buf,
 		   size_t len);
 
+/*
+ * The own pages (proc-image.h) of [start, end), page-aligned, of the
+ * program whose pagemap is open at pagemap, found with PAGEMAP_SCAN:
+ * appended to *out (grown with realloc; *n used, *cap allocated) as
+ * ranges in address order, a range that continues the last one merged
+ * into it. 0 or -errno.
+ */
+struct proc_image_range;
+int proc_mem_own_pages(int pagemap, uint64_t start, uint64_t end,
+		       struct proc_image_range **out, size_t *n, size_t *cap);
+
 #endif
