@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc-image-apply-int.h"
 #include "proc-image.h"
 #include "proc-inject.h"
 #include "proc-mem.h"
@@ -29,13 +30,6 @@
 #define RED_ZONE 128            /* the x86-64 ABI's, below the stack pointer */
 #define SEND_WAIT_MS 2000       /* for the twin's socket to take input */
 
-struct applier {
-	const struct proc_image *img;
-	struct proc_stop *twin;
-	int pidfd;
-	int mem;                        /* the twin's /proc/PID/mem */
-	struct proc_inject in;
-};
 
 static int check_threads(struct applier *ap)
 {
@@ -290,7 +284,7 @@ static bool in_image(const struct proc_image *img, uint64_t addr)
 	return false;
 }
 
-static int drop(struct applier *ap, uint64_t addr, size_t pages)
+int proc_apply_drop(struct applier *ap, uint64_t addr, uint64_t pages)
 {
 	uint64_t args[6] = { addr, pages * PAGE, MADV_DONTNEED };
 	int64_t ret;
@@ -299,8 +293,9 @@ static int drop(struct applier *ap, uint64_t addr, size_t pages)
 	if (r == 0 && ret < 0)
 		r = (int)ret;
 	if (r < 0)
-		log_error("proc-image: madvise(DONTNEED) %#llx+%zu pages of "
-			  "%d: %s", (unsigned long long)addr, pages,
+		log_error("proc-image: madvise(DONTNEED) %#llx+%llu pages of "
+			  "%d: %s", (unsigned long long)addr,
+			  (unsigned long long)pages,
 			  (int)ap->twin->pid, strerror(-r));
 	return r;
 }
@@ -326,7 +321,7 @@ static int drop_extra(struct applier *ap, int pagemap,
 			       !in_image(ap->img, a + (k + run) * PAGE))
 				run++;
 			if (run)
-				r = drop(ap, a + k * PAGE, run);
+				r = proc_apply_drop(ap, a + k * PAGE, run);
 			k += run ? run : 1;
 		}
 	}
@@ -341,6 +336,8 @@ static int apply_memory(struct applier *ap)
 	r = proc_mem_reconcile_to(&img->maps, ap->twin->pid, &ap->in);
 	if (r < 0)
 		return r;
+	if (ap->cache)
+		return proc_apply_pages_cached(ap);
 	pagemap = proc_mem_open(ap->twin->pid, "pagemap", O_RDONLY);
 	if (pagemap < 0)
 		return pagemap;
@@ -375,36 +372,59 @@ static int apply_registers(struct applier *ap)
 	return 0;
 }
 
+static int apply(struct applier *ap, const struct proc_image_link *links,
+		 size_t n_links)
+{
+	struct proc_stop *twin = ap->twin;
+	struct proc_fd_actions acts = { 0 };
+	int r;
+
+	/* Step 1: what cannot be matched is refused before any change. */
+	r = check_threads(ap);
+	if (r == 0)
+		r = diff_twin(ap, &acts);
+	proc_fd_actions_free(&acts);
+	if (r < 0)
+		return r;
+	ap->mem = proc_mem_open(twin->pid, "mem", O_RDWR);
+	if (ap->mem < 0)
+		return ap->mem;
+	r = proc_inject_init(&ap->in, twin, twin->thread[0].tid);
+	if (r == 0)
+		r = apply_fds(ap);
+	if (r == 0)
+		r = apply_conns(ap, links, n_links);
+	if (r == 0)
+		r = apply_memory(ap);
+	if (r == 0)
+		r = apply_registers(ap);
+	close(ap->mem);
+	if (r < 0)
+		log_error("proc-image: %d is half-made (%s): kill and restart "
+			  "it", (int)twin->pid, strerror(-r));
+	return r;
+}
+
 int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
 		     int pidfd, const struct proc_image_link *links,
 		     size_t n_links)
 {
 	struct applier ap = { .img = img, .twin = twin, .pidfd = pidfd };
-	struct proc_fd_actions acts = { 0 };
-	int r;
 
-	/* Step 1: what cannot be matched is refused before any change. */
-	r = check_threads(&ap);
-	if (r == 0)
-		r = diff_twin(&ap, &acts);
-	proc_fd_actions_free(&acts);
-	if (r < 0)
-		return r;
-	ap.mem = proc_mem_open(twin->pid, "mem", O_RDWR);
-	if (ap.mem < 0)
-		return ap.mem;
-	r = proc_inject_init(&ap.in, twin, twin->thread[0].tid);
-	if (r == 0)
-		r = apply_fds(&ap);
-	if (r == 0)
-		r = apply_conns(&ap, links, n_links);
-	if (r == 0)
-		r = apply_memory(&ap);
-	if (r == 0)
-		r = apply_registers(&ap);
-	close(ap.mem);
-	if (r < 0)
-		log_error("proc-image: %d is half-made (%s): kill and restart "
-			  "it", (int)twin->pid, strerror(-r));
-	return r;
+	return apply(&ap, links, n_links);
+}
+
+int proc_image_apply_cached(const struct proc_image *img,
+			    const struct proc_cache *cache,
+			    struct proc_track *twin_track,
+			    struct proc_stop *twin, int pidfd,
+			    const struct proc_image_link *links,
+			    size_t n_links)
+{
+	struct applier ap = {
+		.img = img, .twin = twin, .pidfd = pidfd, .cache = cache,
+		.track = twin_track,
+	};
+
+	return apply(&ap, links, n_links);
 }
