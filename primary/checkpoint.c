@@ -90,7 +90,8 @@ static int send_device_state(struct checkpoint *c)
 }
 
 /* The guest's memory: dirty RAM pages, or an unmodified program whole. */
-static int send_memory(struct checkpoint *c, struct ckpt_result *res)
+static int send_memory(struct checkpoint *c, uint32_t flags,
+		       struct ckpt_result *res)
 {
 	struct image_save_stats st;
 	struct image_save_verify ver = {
@@ -103,8 +104,9 @@ static int send_memory(struct checkpoint *c, struct ckpt_result *res)
 	if (c->pvm->is_exec) {
 		/* verify digests the image as it is sent: the PVM stays
 		 * stopped, so that is its memory now. */
-		ret = image_save(&c->pvm->exec, c->link->x, &idle, &st,
-				 res->verify ? &ver : NULL);
+		ret = image_save(&c->pvm->exec, &c->img_base,
+				 flags & PROTO_CKPT_FIRST, c->link->x, &idle,
+				 &st, res->verify ? &ver : NULL);
 		if (ret == -ENOTSUP)
 			snprintf(c->refusal, sizeof(c->refusal), "%s",
 				 st.refusal);
@@ -136,7 +138,7 @@ static int send_checkpoint(struct checkpoint *c, uint32_t flags,
 	ret = proto_send(c->link->x, &m);
 	if (ret < 0)
 		return ret;
-	ret = send_memory(c, res);
+	ret = send_memory(c, flags, res);
 	if (ret < 0)
 		return ret;
 	ret = send_device_state(c);
@@ -327,8 +329,11 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	/* An unmodified program was stopped at the barrier: whatever came
 	 * of the checkpoint, it serves on. */
 	pvm_resume(c->pvm);
-	if (ret < 0)
+	if (ret < 0) {
+		/* Applied or not, we cannot know: the next image is whole. */
+		image_save_base_invalidate(&c->img_base);
 		return ret;
+	}
 	cmp_checkpoint_done(c->cmp);
 	ram_state_get_stats(c->rs, &after);
 	res->bytes = c->pvm->is_exec ? res->image_bytes :

@@ -117,8 +117,37 @@ static int digest_image(const struct proc_image *img,
 				  ver->chunk_addr);
 }
 
-int image_save(struct proc_guest *g, struct xport *x,
-	       const struct image_save_idle *i,
+void image_save_base_invalidate(struct image_save_base *b)
+{
+	proc_image_base_invalidate(&b->base);
+}
+
+void image_save_base_close(struct image_save_base *b)
+{
+	proc_image_base_free(&b->base);
+	if (b->pid)
+		proc_track_close(&b->track);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The dirty log of the program g runs now, opened once per program. */
+static int base_follow(struct image_save_base *b, struct proc_guest *g)
+{
+	int ret;
+
+	if (b->pid == g->child.pid)
+		return 0;
+	image_save_base_close(b);
+	ret = proc_track_open(&b->track, g->child.pid, g->child.pidfd);
+	if (ret < 0)
+		return ret;
+	b->pid = g->child.pid;
+	b->base.track = &b->track;
+	return 0;
+}
+
+int image_save(struct proc_guest *g, struct image_save_base *b, bool full,
+	       struct xport *x, const struct image_save_idle *i,
 	       struct image_save_stats *st, struct image_save_verify *ver)
 {
 	struct proc_image img = { 0 };
@@ -128,13 +157,17 @@ int image_save(struct proc_guest *g, struct xport *x,
 	int ret;
 
 	memset(st, 0, sizeof(*st));
-	ret = daemon_fds(g, &fds, &nfds);
+	ret = base_follow(b, g);
 	if (ret == 0)
-		ret = proc_image_capture(proc_guest_tracer(g), g->child.pidfd,
-					 fds, nfds, &img);
+		ret = daemon_fds(g, &fds, &nfds);
+	if (ret == 0)
+		ret = proc_image_capture_tracked(proc_guest_tracer(g),
+						 g->child.pidfd, fds, nfds,
+						 &b->base, full || ver, &img);
 	free(fds);
 	if (ret < 0)
 		return ret;
+	st->full = !img.delta;
 	ret = check_supported(&img, st);
 	if (ret == 0)
 		ret = add_inputs(g, &img);
@@ -156,5 +189,8 @@ int image_save(struct proc_guest *g, struct xport *x,
 	}
 	free(buf);
 	proc_image_free(&img);
+	/* The secondary has not got it: the next image cannot follow it. */
+	if (ret < 0)
+		proc_image_base_invalidate(&b->base);
 	return ret;
 }

@@ -511,6 +511,7 @@ static void teardown(struct primary *p)
 	xport_tls_ctx_free(p->tls);
 	proto_rxbuf_free(&p->link.rx);
 	cmp_free(p->ckpt.cmp);
+	image_save_base_close(&p->ckpt.img_base);
 	ram_layout_destroy(&p->ram);
 	if (p->sig_fd >= 0)
 		close(p->sig_fd);

@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "log.h"
+#include "proc-cache.h"
 #include "proc-guest.h"
 #include "proc-image-digest.h"
 #include "proc-image.h"
+#include "proc-track.h"
 #include "svm-exec.h"
 
 #define EXEC_START_TIMEOUT_MS 10000
@@ -78,11 +80,23 @@ int svm_exec_init(struct svm *v)
 	return 0;
 }
 
+/* The cache and the dirty log belong to one run of the program. */
+static void forget_pages(struct svm *v)
+{
+	proc_cache_free(v->exec_cache);
+	v->exec_cache = NULL;
+	if (v->exec_track)
+		proc_track_close(v->exec_track);
+	free(v->exec_track);
+	v->exec_track = NULL;
+}
+
 int svm_exec_start(struct svm *v)
 {
 	/* A kept fenced SVM took the last one with it (svm_move). */
 	int ret = svm_exec_init(v);
 
+	forget_pages(v);
 	if (ret < 0)
 		return ret;
 	return proc_guest_start(v->exec, v->guest, v->guest_args, v->exec_port,
@@ -91,6 +105,7 @@ int svm_exec_start(struct svm *v)
 
 void svm_exec_stop(struct svm *v)
 {
+	forget_pages(v);
 	proc_guest_stop(v->exec);
 }
 
@@ -239,6 +254,50 @@ static int digest_svm(struct svm *v, const struct proc_image_link *links,
 	return ret;
 }
 
+/*
+ * The PVM's pages as of img, in the cache: a whole image fills it, a
+ * delta updates it. Checked before it changes, so a delta that does not
+ * fit (none came before it since the program started, or it names pages
+ * we do not have) leaves both the cache and the SVM as they were (I7).
+ */
+static int cache_image(struct svm *v, const struct proc_image *img)
+{
+	char why[256];
+	int ret;
+
+	if (!v->exec_cache)
+		v->exec_cache = proc_cache_new();
+	if (!v->exec_cache)
+		return -ENOMEM;
+	ret = proc_cache_update(v->exec_cache, img, why, sizeof(why));
+	if (ret == -EPROTO)
+		log_error("checkpoint: the program's pages do not follow: %s",
+			  why);
+	else if (ret < 0)
+		log_error("checkpoint: caching the program's pages: %s",
+			  strerror(-ret));
+	return ret;
+}
+
+/* The SVM's own dirty log, opened once per run of the program. */
+static int follow_writes(struct svm *v)
+{
+	int ret;
+
+	if (v->exec_track)
+		return 0;
+	v->exec_track = calloc(1, sizeof(*v->exec_track));
+	if (!v->exec_track)
+		return -ENOMEM;
+	ret = proc_track_open(v->exec_track, v->exec->child.pid,
+			      v->exec->child.pidfd);
+	if (ret < 0) {
+		free(v->exec_track);
+		v->exec_track = NULL;
+	}
+	return ret;
+}
+
 int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		   const uint32_t *conns, size_t nconns,
 		   struct svm_image_digests *dg)
@@ -247,7 +306,11 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	uint32_t *ids;
 	int ret;
 
-	ret = open_missing(v, conns, nconns);
+	ret = cache_image(v, img);
+	if (ret == 0)
+		ret = follow_writes(v);
+	if (ret == 0)
+		ret = open_missing(v, conns, nconns);
 	if (ret < 0)
 		return ret;
 	links = calloc(img->n_conns + 1, sizeof(*links));
@@ -260,9 +323,11 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	if (ret == 0)
 		ret = make_links(v, img, links, ids);
 	if (ret == 0)
-		ret = proc_image_apply(img, proc_guest_tracer(v->exec),
-				       v->exec->child.pidfd, links,
-				       img->n_conns);
+		ret = proc_image_apply_cached(img, v->exec_cache,
+					      v->exec_track,
+					      proc_guest_tracer(v->exec),
+					      v->exec->child.pidfd, links,
+					      img->n_conns);
 	if (ret == 0 && dg)
 		ret = digest_svm(v, links, img->n_conns, dg);
 	if (ret == 0)
@@ -280,5 +345,6 @@ out:
 void svm_exec_detach(struct svm *v, struct proc_child *child,
 		     struct proc_stop **tracer)
 {
+	forget_pages(v);
 	proc_guest_detach(v->exec, child, tracer);
 }

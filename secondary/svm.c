@@ -247,6 +247,8 @@ void svm_move(struct svm *dst, struct svm *src)
 	src->max_conn_id = 0;
 	/* The program's callbacks name the SVM that holds it. */
 	src->exec = NULL;
+	src->exec_cache = NULL;
+	src->exec_track = NULL;
 	if (dst->exec)
 		dst->exec->opaque = dst;
 }

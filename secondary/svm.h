@@ -52,6 +52,12 @@ struct svm {
 	bool is_exec;                  /* an unmodified program: exec */
 	uint16_t exec_port;
 	struct proc_guest *exec;       /* on the heap, so svm_move moves it */
+	/* The program's: the PVM's own pages as of the last checkpoint
+	 * (proc-cache.h) and the program's dirty log, so that a delta
+	 * changes only what may differ. Made at the first apply, gone with
+	 * the program; on the heap like exec. */
+	struct proc_cache *exec_cache;
+	struct proc_track *exec_track;
 	struct dirtylog dlog;          /* the pages it writes (I4) */
 	uint64_t input_seq;            /* last event fed to it */
 	uint32_t *conns;               /* connections it believes open */
