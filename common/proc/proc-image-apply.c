@@ -25,7 +25,6 @@
 #include "proc-mem.h"
 
 #define PAGE 4096ULL
-#define CHUNK_PAGES 256ULL
 #define RED_ZONE 128            /* the x86-64 ABI's, below the stack pointer */
 #define SEND_WAIT_MS 2000       /* for the twin's socket to take input */
 
@@ -305,31 +304,32 @@ static int drop(struct applier *ap, uint64_t addr, size_t pages)
 	return r;
 }
 
-/* Drops the twin's present pages of v that the image does not have. */
+/*
+ * Drops the twin's own pages of v that the image does not have: its other
+ * pages (none, the zero page, the file's) read as the source's do where
+ * the source has no own page.
+ */
 static int drop_extra(struct applier *ap, int pagemap,
 		      const struct proc_vma *v)
 {
-	uint64_t pm[CHUNK_PAGES];
-	int r = 0;
+	struct proc_image_range *own = NULL;
+	size_t n = 0, cap = 0;
+	int r = proc_mem_own_pages(pagemap, v->start, v->end, &own, &n, &cap);
 
-	for (uint64_t a = v->start; a < v->end && r == 0;
-	     a += CHUNK_PAGES * PAGE) {
-		size_t n = (v->end - a) / PAGE;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		uint64_t a = own[i].addr, end = a + own[i].pages * PAGE;
 
-		if (n > CHUNK_PAGES)
-			n = CHUNK_PAGES;
-		r = proc_mem_pagemap(pagemap, a, n, pm);
-		for (size_t k = 0; k < n && r == 0;) {
-			size_t run = 0;
+		while (a < end && r == 0) {
+			uint64_t b = a;
 
-			while (k + run < n && proc_mem_present(pm[k + run]) &&
-			       !in_image(ap->img, a + (k + run) * PAGE))
-				run++;
-			if (run)
-				r = drop(ap, a + k * PAGE, run);
-			k += run ? run : 1;
+			while (b < end && !in_image(ap->img, b))
+				b += PAGE;
+			if (b > a)
+				r = drop(ap, a, (size_t)((b - a) / PAGE));
+			a = b > a ? b : a + PAGE;
 		}
 	}
+	free(own);
 	return r;
 }
 
@@ -383,6 +383,12 @@ int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
 	struct proc_fd_actions acts = { 0 };
 	int r;
 
+	/* A delta's runs are not all the pages: it needs the cache's. */
+	if (img->delta) {
+		log_error("proc-image: a delta is applied from a cache, "
+			  "not alone");
+		return -EINVAL;
+	}
 	/* Step 1: what cannot be matched is refused before any change. */
 	r = check_threads(&ap);
 	if (r == 0)

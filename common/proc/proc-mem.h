@@ -77,4 +77,9 @@ struct proc_image_range;
 int proc_mem_own_pages(int pagemap, uint64_t start, uint64_t end,
 		       struct proc_image_range **out, size_t *n, size_t *cap);
 
+/* Appends [addr, addr + pages * 4096) to such a list the same way. 0 or
+ * -ENOMEM. */
+int proc_mem_range_add(struct proc_image_range **out, size_t *n, size_t *cap,
+		       uint64_t addr, uint64_t pages);
+
 #endif
