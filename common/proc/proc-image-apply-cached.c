@@ -48,8 +48,7 @@ static int twin_own_pages(struct applier *ap, struct proc_ranges *own)
 	for (size_t i = 0; i < maps->n && r == 0; i++)
 		if (proc_image_carries(&maps->vma[i]))
 			r = proc_mem_own_pages(pagemap, maps->vma[i].start,
-					       maps->vma[i].end, &own->r,
-					       &own->n, &own->cap);
+					       maps->vma[i].end, own);
 	close(pagemap);
 	return r;
 }

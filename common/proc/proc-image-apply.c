@@ -24,9 +24,9 @@
 #include "proc-image.h"
 #include "proc-inject.h"
 #include "proc-mem.h"
+#include "proc-ranges.h"
 
 #define PAGE 4096ULL
-#define CHUNK_PAGES 256ULL
 #define RED_ZONE 128            /* the x86-64 ABI's, below the stack pointer */
 #define SEND_WAIT_MS 2000       /* for the twin's socket to take input */
 
@@ -300,31 +300,31 @@ int proc_apply_drop(struct applier *ap, uint64_t addr, uint64_t pages)
 	return r;
 }
 
-/* Drops the twin's present pages of v that the image does not have. */
+/*
+ * Drops the twin's own pages of v that the image does not have: its other
+ * pages (none, the zero page, the file's) read as the source's do where
+ * the source has no own page.
+ */
 static int drop_extra(struct applier *ap, int pagemap,
 		      const struct proc_vma *v)
 {
-	uint64_t pm[CHUNK_PAGES];
-	int r = 0;
+	struct proc_ranges own = { 0 };
+	int r = proc_mem_own_pages(pagemap, v->start, v->end, &own);
 
-	for (uint64_t a = v->start; a < v->end && r == 0;
-	     a += CHUNK_PAGES * PAGE) {
-		size_t n = (v->end - a) / PAGE;
+	for (size_t i = 0; i < own.n && r == 0; i++) {
+		uint64_t a = own.r[i].addr, end = a + own.r[i].pages * PAGE;
 
-		if (n > CHUNK_PAGES)
-			n = CHUNK_PAGES;
-		r = proc_mem_pagemap(pagemap, a, n, pm);
-		for (size_t k = 0; k < n && r == 0;) {
-			size_t run = 0;
+		while (a < end && r == 0) {
+			uint64_t b = a;
 
-			while (k + run < n && proc_mem_present(pm[k + run]) &&
-			       !in_image(ap->img, a + (k + run) * PAGE))
-				run++;
-			if (run)
-				r = proc_apply_drop(ap, a + k * PAGE, run);
-			k += run ? run : 1;
+			while (b < end && !in_image(ap->img, b))
+				b += PAGE;
+			if (b > a)
+				r = proc_apply_drop(ap, a, (b - a) / PAGE);
+			a = b > a ? b : a + PAGE;
 		}
 	}
+	proc_ranges_free(&own);
 	return r;
 }
 
@@ -411,6 +411,12 @@ int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
 {
 	struct applier ap = { .img = img, .twin = twin, .pidfd = pidfd };
 
+	/* A delta's runs are not all the pages: it needs the cache's. */
+	if (img->delta) {
+		log_error("proc-image: a delta is applied from a cache, "
+			  "not alone");
+		return -EINVAL;
+	}
 	return apply(&ap, links, n_links);
 }
 

@@ -25,6 +25,14 @@
  *                 numbers
  *   flood N       N bytes of 'x' (sent with a 1 MiB send buffer, so the
  *                 write does not wait for the reader), then the reply
+ *   zap P...      MADV_DONTNEED on each page number P of the buffer
+ *   mapw N        N pages mapped through mmap (the shim's hook), each
+ *                 written; the address
+ *   rawmap N      the same through syscall(SYS_mmap), which no hook sees
+ *   mappop N      N pages mapped MAP_POPULATE through the hook and never
+ *                 written: own (zeroed) pages the dirty log never saw
+ *   remapread A N the N pages at A unmapped, mapped again at A (hooked
+ *                 mmap, MAP_FIXED) and only read; their byte sum
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +42,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +283,65 @@ static void write_pages(volatile char *buf, char *args, char *reply,
 	snprintf(reply, len, "ok");
 }
 
+static void zap_pages(char *buf, char *args, char *reply, size_t len)
+{
+	char *tok, *save = NULL;
+
+	for (tok = strtok_r(args, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		long page = strtol(tok, NULL, 10);
+
+		if (page < 0 || page >= BUF_PAGES ||
+		    madvise(buf + page * PAGE, PAGE, MADV_DONTNEED) < 0) {
+			snprintf(reply, len, "bad page %s", tok);
+			return;
+		}
+	}
+	snprintf(reply, len, "ok");
+}
+
+/* N pages mapped through the hook or past it; written unless populated. */
+static void map_written(long n, bool raw, bool populate, char *reply,
+			size_t len)
+{
+	size_t bytes = (size_t)n * PAGE;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0);
+	char *p = raw ? (char *)syscall(SYS_mmap, NULL, bytes,
+					PROT_READ | PROT_WRITE, flags, -1, 0) :
+			mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	if (n <= 0 || p == MAP_FAILED) {
+		snprintf(reply, len, "failed");
+		return;
+	}
+	for (long i = 0; i < n && !populate; i++)
+		memset(p + i * PAGE, (int)(0x40 + i), PAGE);
+	snprintf(reply, len, "%p", (void *)p);
+}
+
+static void remap_read(char *args, char *reply, size_t len)
+{
+	unsigned long long a = 0;
+	long n = 0, sum = 0;
+	volatile char *p;
+
+	if (sscanf(args, "%llx %ld", &a, &n) != 2 || n <= 0 ||
+	    munmap((void *)(uintptr_t)a, (size_t)n * PAGE) < 0) {
+		snprintf(reply, len, "failed");
+		return;
+	}
+	p = mmap((void *)(uintptr_t)a, (size_t)n * PAGE,
+		 PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED) {
+		snprintf(reply, len, "failed");
+		return;
+	}
+	for (long i = 0; i < n; i++)
+		sum += p[i * PAGE];
+	snprintf(reply, len, "%ld", sum);
+}
+
 /* A buffer that is one VMA of its own: PROT_NONE guards on both sides. */
 static char *make_buffer(void)
 {
@@ -343,6 +411,19 @@ int main(int argc, char **argv)
 			fds(fd, reply, sizeof(reply));
 		else if (!strncmp(line, "flood ", 6))
 			flood(fd, atol(line + 6), reply, sizeof(reply));
+		else if (!strncmp(line, "zap ", 4))
+			zap_pages(buf, line + 4, reply, sizeof(reply));
+		else if (!strncmp(line, "mapw ", 5))
+			map_written(atol(line + 5), false, false, reply,
+				    sizeof(reply));
+		else if (!strncmp(line, "rawmap ", 7))
+			map_written(atol(line + 7), true, false, reply,
+				    sizeof(reply));
+		else if (!strncmp(line, "mappop ", 7))
+			map_written(atol(line + 7), false, true, reply,
+				    sizeof(reply));
+		else if (!strncmp(line, "remapread ", 10))
+			remap_read(line + 10, reply, sizeof(reply));
 		else
 			snprintf(reply, sizeof(reply), "unknown %s", line);
 		strcat(reply, "\n");
