@@ -113,6 +113,8 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 		[PROC_FD_ACT_ACCEPT] = "accept4",
 		[PROC_FD_ACT_EPOLL_ADD] = "epoll_ctl(ADD)",
 		[PROC_FD_ACT_EPOLL_MOD] = "epoll_ctl(MOD)",
+		[PROC_FD_ACT_EVENTFD_SET] = "eventfd counter",
+		[PROC_FD_ACT_MOVE] = "dup3",
 	};
 	uint64_t ev = 0;
 	int64_t r;
@@ -135,6 +137,15 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 			r = proc_inject_epoll_ctl(&ap->in, a->fd,
 				a->kind == PROC_FD_ACT_EPOLL_ADD ?
 				EPOLL_CTL_ADD : EPOLL_CTL_MOD, a->item.tfd, ev);
+		break;
+	case PROC_FD_ACT_EVENTFD_SET:
+		r = proc_fds_eventfd_set(ap->pidfd, a->fd, a->count);
+		break;
+	case PROC_FD_ACT_MOVE:
+		r = proc_inject_dup3(&ap->in, a->from, a->fd,
+				     a->cloexec ? O_CLOEXEC : 0);
+		if (r >= 0)
+			r = proc_inject_close(&ap->in, a->from);
 		break;
 	default:
 		r = -EINVAL;
