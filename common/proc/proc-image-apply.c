@@ -163,9 +163,15 @@ static int apply_fds(struct applier *ap)
 {
 	struct proc_fd_actions acts = { 0 };
 	int r = diff_twin(ap, &acts);
+	size_t moves = 0;
 
-	for (size_t i = 0; i < acts.n && r == 0; i++)
+	for (size_t i = 0; i < acts.n && r == 0; i++) {
 		r = run_action(ap, &acts.a[i]);
+		moves += acts.a[i].kind == PROC_FD_ACT_MOVE;
+	}
+	if (r == 0 && moves)
+		log_info("proc-image: %zu fd moves gave %d the PVM's fd "
+			 "numbers", moves, (int)ap->twin->pid);
 	proc_fd_actions_free(&acts);
 	if (r < 0)
 		return r;
