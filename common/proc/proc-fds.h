@@ -124,6 +124,10 @@ enum proc_fd_action_kind {
 	PROC_FD_ACT_ACCEPT,     /* accept4(listen_fd, flags) moved to fd */
 	PROC_FD_ACT_EPOLL_ADD,  /* epoll_ctl(fd, ADD, tfd, {events, data}) */
 	PROC_FD_ACT_EPOLL_MOD,  /* epoll_ctl(fd, MOD, tfd, {events, data}) */
+	PROC_FD_ACT_EVENTFD_SET, /* the eventfd fd's counter made count
+				  * (proc_fds_eventfd_set) */
+	PROC_FD_ACT_MOVE,       /* dup3(from, fd, cloexec ? O_CLOEXEC : 0),
+				 * then close(from): renumbering only */
 	PROC_FD_ACT__MAX
 };
 
@@ -133,6 +137,9 @@ struct proc_fd_action {
 	int listen_fd;          /* ACCEPT */
 	int accept_flags;       /* ACCEPT: SOCK_NONBLOCK | SOCK_CLOEXEC */
 	struct proc_epoll_item item;    /* EPOLL_* */
+	int from;               /* MOVE: the fd moved to fd */
+	bool cloexec;           /* MOVE: FD_CLOEXEC of fd afterwards */
+	uint64_t count;         /* EVENTFD_SET */
 	char reason[160];       /* REFUSE */
 };
 
@@ -143,12 +150,21 @@ struct proc_fd_actions {
 
 /*
  * The actions that make svm's table equal to pvm's, in the order they must
- * run: epoll DELs, closes, accepts, then epoll ADDs and MODs (an ADD needs
- * its tfd in place). Refusals come first. A connection is the same on both
- * sides when its fd number and both ends' addresses are equal, so the
- * daemon's end of each connection must have the same port on both hosts.
- * An accept takes the oldest pending connection of the SVM's listening
- * socket: the caller checks it is the one meant (its remote end).
+ * run. First the renumbering: a program whose threads open fds while
+ * others start (memcached's) numbers its own objects differently on each
+ * run, so each of the PVM's fds that are the program's own (epoll,
+ * eventfd, signalfd, a pipe with all its ends, a listening socket, a
+ * device or file by name) takes a like one of the SVM's, at its own
+ * number when it can, else the first unclaimed one, moved: epoll DELs of
+ * what moves, then MOVEs through free numbers (an SVM fd in the way is
+ * moved aside too, to be closed below). Then, on the table as it is after
+ * those: epoll DELs, closes, accepts, epoll ADDs and MODs (an ADD needs
+ * its tfd in place), eventfd counters. Refusals come first. A connection
+ * is the same on both sides when its fd number and both ends' addresses
+ * are equal, so the daemon's end of each connection must have the same
+ * port on both hosts; connections are not renumbered. An accept takes the
+ * oldest pending connection of the SVM's listening socket: the caller
+ * checks it is the one meant (its remote end).
  * Returns 0, PROC_FDS_UNSUPPORTED when the list holds a refusal, or
  * -ENOMEM. out must be empty or freed.
  */
@@ -156,6 +172,15 @@ int proc_fds_diff(const struct proc_fd_table *pvm,
 		  const struct proc_fd_table *svm, struct proc_fd_actions *out);
 
 void proc_fd_actions_free(struct proc_fd_actions *acts);
+
+/*
+ * Makes the counter of the eventfd fd of the program behind pidfd equal
+ * to count, through a duplicate taken with pidfd_getfd (the program's own
+ * fd is not touched; it shares the counter): read until it is 0 (one read
+ * in the normal mode, one per unit in semaphore mode, at most 65536),
+ * then count written. The program should be stopped. 0 or -errno.
+ */
+int proc_fds_eventfd_set(int pidfd, int fd, uint64_t count);
 
 /* The pure parsers capture uses, exported for the tests and fuzzing. */
 

@@ -107,6 +107,8 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 		[PROC_FD_ACT_ACCEPT] = "accept4",
 		[PROC_FD_ACT_EPOLL_ADD] = "epoll_ctl(ADD)",
 		[PROC_FD_ACT_EPOLL_MOD] = "epoll_ctl(MOD)",
+		[PROC_FD_ACT_EVENTFD_SET] = "eventfd counter",
+		[PROC_FD_ACT_MOVE] = "dup3",
 	};
 	uint64_t ev = 0;
 	int64_t r;
@@ -130,6 +132,15 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 				a->kind == PROC_FD_ACT_EPOLL_ADD ?
 				EPOLL_CTL_ADD : EPOLL_CTL_MOD, a->item.tfd, ev);
 		break;
+	case PROC_FD_ACT_EVENTFD_SET:
+		r = proc_fds_eventfd_set(ap->pidfd, a->fd, a->count);
+		break;
+	case PROC_FD_ACT_MOVE:
+		r = proc_inject_dup3(&ap->in, a->from, a->fd,
+				     a->cloexec ? O_CLOEXEC : 0);
+		if (r >= 0)
+			r = proc_inject_close(&ap->in, a->from);
+		break;
 	default:
 		r = -EINVAL;
 		break;
@@ -146,9 +157,15 @@ static int apply_fds(struct applier *ap)
 {
 	struct proc_fd_actions acts = { 0 };
 	int r = diff_twin(ap, &acts);
+	size_t moves = 0;
 
-	for (size_t i = 0; i < acts.n && r == 0; i++)
+	for (size_t i = 0; i < acts.n && r == 0; i++) {
 		r = run_action(ap, &acts.a[i]);
+		moves += acts.a[i].kind == PROC_FD_ACT_MOVE;
+	}
+	if (r == 0 && moves)
+		log_info("proc-image: %zu fd moves gave %d the PVM's fd "
+			 "numbers", moves, (int)ap->twin->pid);
 	proc_fd_actions_free(&acts);
 	if (r < 0)
 		return r;
