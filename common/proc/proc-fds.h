@@ -4,20 +4,20 @@
  * descriptors, and the bytes in flight on its TCP connections.
  *
  * Three separate steps, so that each can be tested alone:
- *   proc_fds_capture  /proc/PID/fd, fdinfo and net/tcp(6) of a stopped
- *                     program, and SIOCINQ/SIOCOUTQ on its connections
+ *   proc_fds_capture  /proc/PID/fd and fdinfo of a stopped program, its
+ *                     sockets asked through duplicates (TCP_INFO, their
+ *                     names, SIOCINQ/SIOCOUTQ)
  *   proc_fds_check    whether the process backend supports the table
  *   proc_fds_diff     what makes the SVM's table equal to the PVM's, as a
  *                     list of actions for proc-inject to run
- * check and diff are pure (tables in, verdict or actions out), as are the
- * two text parsers below, which are fuzzed.
+ * check and diff are pure (tables in, verdict or actions out), as is the
+ * fdinfo parser below, which is fuzzed.
  *
- * Socket kinds come from the program's own /proc/PID/net/tcp and tcp6,
- * matched by inode: the program's network namespace holds only its
- * sockets and the daemon's ends, the files are there without entering
- * the namespace, and their text parses purely; for a listening socket
- * its rx_queue column is the accept queue (connections not yet accepted),
- * which sock_diag would have needed a netlink exchange to give.
+ * A socket is described by a duplicate of it (pidfd_getfd): TCP_INFO
+ * gives its state and, for a listener, its accept queue; getsockname and
+ * getpeername its ends. The program's net/tcp would say the same at the
+ * cost of a walk over the kernel's whole connection hash, every
+ * namespace's, per read.
  */
 #ifndef COLO_PROC_FDS_H
 #define COLO_PROC_FDS_H
@@ -205,28 +205,5 @@ struct proc_fdinfo {
 int proc_fdinfo_parse(const char *text, size_t len, struct proc_fdinfo *out);
 
 void proc_fdinfo_free(struct proc_fdinfo *fi);
-
-/* One line of /proc/PID/net/tcp or tcp6. */
-struct proc_tcp_sock {
-	uint64_t ino;
-	int state;
-	struct proc_tcp_end local, remote;
-	uint32_t tx_queue, rx_queue;    /* LISTEN: rx_queue is the backlog */
-};
-
-struct proc_tcp_table {
-	struct proc_tcp_sock *s;
-	size_t n;
-};
-
-/*
- * Parses text[len] (the header line first) as family's table (AF_INET:
- * tcp, AF_INET6: tcp6), appending to out. 0, -EINVAL (out unchanged) or
- * -ENOMEM. proc_tcp_table_free releases out.
- */
-int proc_tcp_parse(const char *text, size_t len, int family,
-		   struct proc_tcp_table *out);
-
-void proc_tcp_table_free(struct proc_tcp_table *t);
 
 #endif

@@ -256,7 +256,7 @@ int64_t proc_inject_dup3(struct proc_inject *in, int oldfd, int newfd,
 
 int64_t proc_inject_accept4(struct proc_inject *in, int fd, int flags)
 {
-	/* No peer address asked for: the caller reads it from net/tcp. */
+	/* No peer address asked for: the caller asks the socket. */
 	return call6(in, SYS_accept4, (uint64_t)fd, 0, 0, (uint64_t)flags, 0,
 		     0);
 }
