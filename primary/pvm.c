@@ -18,6 +18,9 @@
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
+/* A checkpoint waits this long for an --exec program's children (BGSAVE)
+ * to end, heartbeating; then it is put off (-EAGAIN) and tried again. */
+#define PVM_CHILD_WAIT_MS 3000
 /* Above what loopback TCP buffers can hold unread (tcp_rmem's 6 MiB plus
  * our send queue's 4 MiB at most). */
 #define PVM_EXEC_HISTORY_WINDOW (16u << 20)
@@ -258,6 +261,8 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 	return 0;
 }
 
+static int barrier_idle(void *opaque);
+
 /*
  * An unmodified program has no safe point to ask for: every thread is
  * stopped where it is (ptrace), then the output it wrote before the stop
@@ -270,7 +275,11 @@ static int exec_pause(struct pvm *v)
 
 	if (!proc_guest_running(&v->exec))
 		return -ECHILD;
-	ret = proc_guest_pause(&v->exec, BARRIER_TIMEOUT_MS);
+	/* Never with a child of its alive: the SVM could not follow. */
+	ret = proc_guest_pause_childless(&v->exec, PVM_CHILD_WAIT_MS,
+					 BARRIER_TIMEOUT_MS, barrier_idle, v);
+	if (ret == -EAGAIN || ret == -ECANCELED)
+		return ret;
 	if (ret < 0) {
 		log_error("cannot stop the program for a checkpoint: %s",
 			  strerror(-ret));

@@ -4,7 +4,7 @@
  * It listens on 127.0.0.1:PORT (argv[1]) in its network namespace, takes
  * one connection and answers one line per command line:
  *
- *   checks        what it sees of its sandbox: its pid, what fork, clone3,
+ *   checks        what it sees of its sandbox: its pid, what fork, vfork, clone3,
  *                 exec, a write to / and to /tmp, an outbound connect
  *                 return, its interfaces and host name
  *   buf           the address of its 64-page buffer, its own VMA
@@ -44,6 +44,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BUF_PAGES 64
@@ -55,12 +56,30 @@ static int err_of(long r)
 	return r < 0 ? errno : 0;
 }
 
+/* 0 when fork worked and the child was reaped with its status 0. */
 static int try_fork(void)
 {
 	pid_t pid = fork();
+	int status = -1;
 
 	if (pid == 0)
 		_exit(0);
+	if (pid < 0)
+		return errno;
+	if (waitpid(pid, &status, 0) != pid)
+		return errno;
+	return status == 0 ? 0 : -1;
+}
+
+/* A process sharing our memory that is not a thread: refused. */
+static int try_vfork(void)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
 	return err_of(pid);
 }
 
@@ -121,9 +140,10 @@ static void checks(char *reply, size_t len)
 
 	interfaces(ifs, sizeof(ifs));
 	gethostname(host, sizeof(host));
-	snprintf(reply, len, "pid=%d fork=%d clone3=%d exec=%d root=%d "
-		 "tmp=%d net=%d ifs=%s host=%s", (int)getpid(), try_fork(),
-		 try_clone3(), try_exec(), try_create("/colo-rofs-probe"),
+	snprintf(reply, len, "pid=%d fork=%d vfork=%d clone3=%d exec=%d "
+		 "root=%d tmp=%d net=%d ifs=%s host=%s", (int)getpid(),
+		 try_fork(), try_vfork(), try_clone3(), try_exec(),
+		 try_create("/colo-rofs-probe"),
 		 try_create("/tmp/colo-probe"), try_outbound(), ifs, host);
 }
 
