@@ -33,7 +33,10 @@ UNITS=("$@")
 
 # runtest writes under tests/tmp: a copy of our own.
 cp -r "$SUITE" "$T/suite"
-PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no)
+# DEBUG on both sides: many tests use `r debug ...` (RELOAD, OBJECT,
+# SLEEP); without it they fail alike on both and hide what the pair does.
+PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no
+      --enable-debug-command yes)
 gen_creds "$T/creds"
 
 # run_unit UNIT PORT LOG: "passed failed" of runtest against PORT.
@@ -42,13 +45,18 @@ run_unit() {
 	(cd "$T/suite" && timeout 600 ./runtest --host 127.0.0.1 --port "$port" \
 		--single "$unit" --clients 1 --singledb --ignore-encoding \
 		--ignore-digest --durable --timeout 120 --tags -resp3) >"$log" 2>&1 || true
+	# runtest colours its lines when TERM is xterm*: counted without.
+	sed -i 's/\x1b\[[0-9;]*m//g' "$log"
 	echo "$(grep -c '^\[ok\]' "$log") $(grep -c '^\[err\]\|^\[exception\]' "$log")"
 }
 
 start_alone() {
 	APORT=$(free_port)
+	# Its files (BGSAVE's dump.rdb, an AOF) in a scratch dir, as the
+	# pair's program has its own /tmp.
+	rm -rf "$T/alone.dir" && mkdir "$T/alone.dir"
 	spawn alone "$REDIS" --port "$APORT" --bind 127.0.0.1 --save '' \
-		--appendonly no
+		--appendonly no --enable-debug-command yes --dir "$T/alone.dir"
 	for _ in $(seq 100); do
 		redis-cli -p "$APORT" PING >/dev/null 2>&1 && return 0
 		sleep 0.05

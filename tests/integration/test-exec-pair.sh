@@ -6,7 +6,8 @@
 # secondary; afterwards every reply a client gets was also the SVM's.
 # Checkpoints on demand and on the timer keep both copies equal while
 # clients stay connected across them; then the primary host dies
-# (kill -9) and the secondary serves every acknowledged write.
+# (kill -9) and the secondary serves every acknowledged write. BGSAVE's
+# child (a fork) is each side's own; a checkpoint waits until it is gone.
 source "$(dirname "$0")/lib.sh"
 
 REDIS=/usr/bin/redis-server
@@ -102,6 +103,28 @@ pass "redis-benchmark through the pair: no error, every INCR counted"
 [[ $(rc DBSIZE) == $(( 5002 + 1 + 2 )) ]] || fail "DBSIZE after DEBUG RELOAD $(rc DBSIZE)"
 ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint after DEBUG RELOAD"
 pass "DEBUG RELOAD through the pair: dump.rdb written and read in the program's /tmp"
+
+# A child: BGSAVE forks on both sides, each child saving its own copy into
+# its own /tmp. Slowed down (rdb-key-save-delay, µs a key: about 1.5 s
+# for the 5005 keys), so that a checkpoint asked meanwhile has to wait
+# for the PVM's child to end and be reaped; the SVM's is waited for too.
+[[ $(rc CONFIG SET rdb-key-save-delay 300) == OK ]] || fail "CONFIG SET rdb-key-save-delay"
+# Nothing that differs between the sides (INFO would) until the ask: a
+# mismatch would checkpoint first. Whichever checkpoint comes first (this
+# one or the timer's) waits for the child: the answer comes after it.
+t0=$(date +%s%N)
+[[ $(rc BGSAVE) == "Background saving started" ]] || fail "BGSAVE: $(rc BGSAVE)"
+out=$(ctl "$PSOCK" checkpoint) || fail "checkpoint during BGSAVE: $out"
+waited=$(( ($(date +%s%N) - t0) / 1000000 ))
+info=$(rc INFO persistence)
+[[ $info == *rdb_bgsave_in_progress:0* && $info == *rdb_last_bgsave_status:ok* ]] ||
+	fail "BGSAVE not done and ok after the checkpoint: $info"
+(( waited >= 1000 )) || fail "BGSAVE to checkpoint in $waited ms: it did not wait for the child"
+[[ $(state_of "$PSOCK") == colo && $(state_of "$SSOCK") == colo ]] ||
+	fail "the pair left colo state after BGSAVE"
+[[ $(rc CONFIG SET rdb-key-save-delay 0) == OK ]] || fail "CONFIG SET rdb-key-save-delay 0"
+echo "  BGSAVE, then a checkpoint: $waited ms"
+pass "BGSAVE through the pair: the child saves, a checkpoint waits for it"
 
 # verify: the SVM's memory, captured again right after the apply, is the
 # image's page for page (addresses included).

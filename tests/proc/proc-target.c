@@ -8,6 +8,8 @@
  *                 exec, a write to / and to /tmp, an outbound connect
  *                 return, its interfaces and host name
  *   buf           the address of its 64-page buffer, its own VMA
+ *   forkmap       forks a child that maps fresh memory over its copy of
+ *                 the buffer (through the shim's mmap hook), reaps it
  *   write P...    writes a byte into each page number P of the buffer
  *   hooks         memory through the shim's other hooks: 16 pages from
  *                 sbrk, and 4 written pages moved by mremap into a
@@ -69,6 +71,25 @@ static int try_fork(void)
 	if (waitpid(pid, &status, 0) != pid)
 		return errno;
 	return status == 0 ? 0 : -1;
+}
+
+/* The child's mmap goes through the shim's hook, in the child's own
+ * address space: nothing of the parent's tracking may change. */
+static void fork_map(char *buf, char *reply, size_t len)
+{
+	pid_t pid = fork();
+	int status = -1;
+
+	if (pid == 0) {
+		void *m = mmap(buf, BUF_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+		_exit(m == buf ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		snprintf(reply, len, "fork: %s", strerror(errno));
+	else
+		snprintf(reply, len, status == 0 ? "ok" : "child failed");
 }
 
 /* A process sharing our memory that is not a thread: refused. */
@@ -351,6 +372,8 @@ int main(int argc, char **argv)
 			snprintf(reply, sizeof(reply), "%p", (void *)buf);
 		else if (!strncmp(line, "write ", 6))
 			write_pages(buf, line + 6, reply, sizeof(reply));
+		else if (!strcmp(line, "forkmap"))
+			fork_map(buf, reply, sizeof(reply));
 		else if (!strcmp(line, "hooks"))
 			hooks(reply, sizeof(reply));
 		else if (!strcmp(line, "droppable"))
