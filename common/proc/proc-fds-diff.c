@@ -16,7 +16,9 @@
  *   both, the same                nothing, but what state they keep must
  *                                 match: ports, counters, masks, offsets,
  *                                 flags; an epoll fd's interest list is
- *                                 reconciled with DEL, ADD and MOD
+ *                                 reconciled with DEL, ADD and MOD; a
+ *                                 file in the scratch /tmp is given the
+ *                                 PVM's offset (lseek)
  *   anything else                 refused: the fd cannot be created
  */
 #include <errno.h>
@@ -170,7 +172,15 @@ static void compare_same(struct builder *b, const struct proc_fd *p,
 			       "on the SVM", p->unread, s->unread);
 		break;
 	case PROC_FD_FILE:
-		if (p->pos != s->pos)
+		/* In the scratch /tmp each side has its own copy of the file,
+		 * written alike: the SVM's goes on from the PVM's offset. */
+		if (p->pos != s->pos && proc_fd_in_scratch(p)) {
+			struct proc_fd_action *a = push(b, PROC_FD_ACT_LSEEK,
+							p->fd);
+
+			if (a)
+				a->offset = p->pos;
+		} else if (p->pos != s->pos)
 			refuse(b, p->fd, "file offset %llu on the PVM, %llu "
 			       "on the SVM", (unsigned long long)p->pos,
 			       (unsigned long long)s->pos);

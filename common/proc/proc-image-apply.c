@@ -113,6 +113,7 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 		[PROC_FD_ACT_ACCEPT] = "accept4",
 		[PROC_FD_ACT_EPOLL_ADD] = "epoll_ctl(ADD)",
 		[PROC_FD_ACT_EPOLL_MOD] = "epoll_ctl(MOD)",
+		[PROC_FD_ACT_LSEEK] = "lseek",
 	};
 	uint64_t ev = 0;
 	int64_t r;
@@ -135,6 +136,11 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 			r = proc_inject_epoll_ctl(&ap->in, a->fd,
 				a->kind == PROC_FD_ACT_EPOLL_ADD ?
 				EPOLL_CTL_ADD : EPOLL_CTL_MOD, a->item.tfd, ev);
+		break;
+	case PROC_FD_ACT_LSEEK:
+		r = proc_inject_lseek(&ap->in, a->fd, a->offset);
+		if (r >= 0 && (uint64_t)r != a->offset)
+			r = -EIO;
 		break;
 	default:
 		r = -EINVAL;
