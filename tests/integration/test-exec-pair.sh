@@ -126,6 +126,20 @@ info=$(rc INFO persistence)
 echo "  BGSAVE, then a checkpoint: $waited ms"
 pass "BGSAVE through the pair: the child saves, a checkpoint waits for it"
 
+# An AOF: CONFIG SET appendonly yes forks the rewrite and keeps the new
+# incr file of /tmp/appendonlydir open for writing, on each side its own:
+# checkpoints go on (the SVM's copy given the PVM's offset), DEBUG LOADAOF
+# reads each side's back. It stays on through the takeover below.
+[[ $(rc CONFIG SET appendonly yes) == OK ]] || fail "CONFIG SET appendonly yes"
+[[ $(rc SET aof-key written) == OK ]] || fail "SET aof-key"
+ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint with the AOF open"
+[[ $(rc DEBUG LOADAOF) == OK ]] || fail "DEBUG LOADAOF: $(rc DEBUG LOADAOF)"
+[[ $(rc GET aof-key) == written ]] || fail "aof-key after DEBUG LOADAOF"
+ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint after DEBUG LOADAOF"
+[[ $(state_of "$PSOCK") == colo && $(state_of "$SSOCK") == colo ]] ||
+	fail "the pair left colo state with the AOF on: $(status_get "$PSOCK" last_error)"
+pass "appendonly yes through the pair: its file in /tmp open, checkpoints go on"
+
 # verify: the SVM's memory, captured again right after the apply, is the
 # image's page for page (addresses included).
 out=$(ctl "$PSOCK" verify) || fail "verify: $out"
@@ -144,7 +158,7 @@ until [[ $(timeout 5 redis-cli -p "$SPORT" GET last-word 2>/dev/null) == acknowl
 	sleep 0.2
 done
 sc() { timeout 10 redis-cli -p "$SPORT" "$@"; }
-[[ $(sc DBSIZE) == $(( 5002 + 1 + 2 + 1 )) ]] || fail "DBSIZE after takeover $(sc DBSIZE)"
+[[ $(sc DBSIZE) == $(( 5002 + 1 + 2 + 1 + 1 )) ]] || fail "DBSIZE after takeover $(sc DBSIZE)"
 [[ $(sc GET greeting) == hello && $(sc GET n) == 42 && $(sc GET held) == 4 ]] ||
 	fail "values lost in the takeover"
 for i in 0 2500 4999; do
