@@ -20,7 +20,7 @@
 #define BARRIER_TIMEOUT_MS 30000
 /* A checkpoint waits this long for an --exec program's children (BGSAVE)
  * to end, heartbeating; then it is put off (-EAGAIN) and tried again. */
-#define PVM_CHILD_WAIT_MS 3000
+#define PVM_CHILD_WAIT_MS 5000
 /* Above what loopback TCP buffers can hold unread (tcp_rmem's 6 MiB plus
  * our send queue's 4 MiB at most). */
 #define PVM_EXEC_HISTORY_WINDOW (16u << 20)
@@ -261,15 +261,14 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 	return 0;
 }
 
-static int barrier_idle(void *opaque);
-
 /*
  * An unmodified program has no safe point to ask for: every thread is
  * stopped where it is (ptrace), then the output it wrote before the stop
  * is read, so that the comparator has seen all of it before the state is
  * captured.
  */
-static int exec_pause(struct pvm *v)
+static int exec_pause(struct pvm *v, int (*child_idle)(void *),
+		      void *opaque)
 {
 	int ret;
 
@@ -277,7 +276,7 @@ static int exec_pause(struct pvm *v)
 		return -ECHILD;
 	/* Never with a child of its alive: the SVM could not follow. */
 	ret = proc_guest_pause_childless(&v->exec, PVM_CHILD_WAIT_MS,
-					 BARRIER_TIMEOUT_MS, barrier_idle, v);
+					 BARRIER_TIMEOUT_MS, child_idle, opaque);
 	if (ret == -EAGAIN || ret == -ECANCELED)
 		return ret;
 	if (ret < 0) {
@@ -309,7 +308,7 @@ static int barrier_idle(void *opaque)
 	return v->ops->idle ? v->ops->idle(v->opaque) : 0;
 }
 
-int pvm_barrier(struct pvm *v)
+int pvm_barrier(struct pvm *v, int (*child_idle)(void *), void *opaque)
 {
 	/* Hints need no answer here: hint_thread gives it. */
 	const struct guestproc_wait_ops ops = {
@@ -318,7 +317,7 @@ int pvm_barrier(struct pvm *v)
 	int ret;
 
 	if (v->is_exec)
-		return exec_pause(v);
+		return exec_pause(v, child_idle, opaque);
 	if (v->proc.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&v->proc, ++v->barrier_id, BARRIER_TIMEOUT_MS,
