@@ -259,10 +259,11 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = -ENOMEM;
 		goto out;
 	}
-	/* Its children end, or are ended: the PVM's image has none. */
+	/* Its children end, or are ended: the PVM's image has none. And a
+	 * thread the PVM started a moment earlier is let come here too. */
 	ret = proc_guest_pause_reaping(v->exec, SVM_CHILD_WAIT_MS,
-				       EXEC_STOP_TIMEOUT_MS, v->ops.idle,
-				       v->ops.opaque);
+				       EXEC_STOP_TIMEOUT_MS, img->n_threads,
+				       v->ops.idle, v->ops.opaque);
 	if (ret == 0)
 		ret = make_links(v, img, links, ids);
 	if (ret == 0)

@@ -174,14 +174,22 @@ int proc_guest_pause_childless(struct proc_guest *g, int wait_ms,
 			       int pause_ms, int (*idle)(void *),
 			       void *opaque);
 
+/* Lets the program run (pumped, idle called) until it has n threads, at
+ * most wait_ms: 0, -EAGAIN (still another count), or -errno. */
+int proc_guest_wait_threads(struct proc_guest *g, size_t n, int wait_ms,
+			    int (*idle)(void *), void *opaque);
+
 /*
  * The same wait for the SVM, before an image is applied: then paused in
  * any case, and the children still there killed and reaped inside the
- * program (its memory is about to be the PVM's, which has none). 0 with
- * the program paused, or -errno with it running.
+ * program (its memory is about to be the PVM's, which has none). With threads nonzero, also waits (wait_ms at most, after the
+ * children) for the program to have that many threads, the image's: one
+ * the PVM started a moment earlier (proc_guest_wait_threads). 0 with the
+ * program paused, or -errno with it running.
  */
 int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
-			     int pause_ms, int (*idle)(void *), void *opaque);
+			     int pause_ms, size_t threads,
+			     int (*idle)(void *), void *opaque);
 
 /*
  * With the program paused: reads every connection's output until no read

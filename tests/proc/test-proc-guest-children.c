@@ -9,7 +9,8 @@
  *   child is gone and reaped, then pauses; with a child that outlives
  *   the wait it answers -EAGAIN and leaves the program running;
  *   pause_reaping pauses anyway and kills and reaps the child inside the
- *   program: no child, no zombie, and the program answers on.
+ *   program: no child, no zombie, and the program answers on;
+ *   wait_threads waits for a thread the program starts.
  *
  * Usage: test-proc-guest-children PROC-ECHO
  */
@@ -134,12 +135,26 @@ static void test_put_off_then_reaped(struct fixture *f)
 		CHECK(!ps->thread[i].stopped);
 	CHECK_EQ(proc_guest_children(&f->g, NULL, 0), 1);
 
-	CHECK_EQ(proc_guest_pause_reaping(&f->g, 200, WAIT_MS, NULL, NULL), 0);
+	CHECK_EQ(proc_guest_pause_reaping(&f->g, 200, WAIT_MS, 0, NULL, NULL), 0);
 	CHECK_EQ(proc_guest_children(&f->g, NULL, 0), 0);
 	CHECK(kill(pid, 0) < 0 && errno == ESRCH);      /* no zombie either */
 	CHECK_EQ(proc_guest_resume(&f->g), 0);
 	/* Its waitpid now fails (ECHILD) and the thread reads on. */
 	ask(f, "still here");
+}
+
+/* A thread the program starts (proc-echo: one per connection) is waited
+ * for; a count it never reaches is not. */
+static void test_wait_threads(struct fixture *f)
+{
+	size_t n = proc_guest_tracer(&f->g)->n;
+
+	CHECK_EQ(proc_guest_open(&f->g, 3), 0);
+	CHECK_EQ(proc_guest_wait_connected(&f->g, WAIT_MS), 0);
+	CHECK_EQ(proc_guest_wait_threads(&f->g, n + 1, WAIT_MS, NULL, NULL), 0);
+	CHECK_EQ(proc_guest_tracer(&f->g)->n, n + 1);
+	CHECK_EQ(proc_guest_wait_threads(&f->g, n + 5, 100, NULL, NULL),
+		 -EAGAIN);
 }
 
 int main(int argc, char **argv)
@@ -152,6 +167,7 @@ int main(int argc, char **argv)
 	start(&f, argv[1]);
 	test_wait_for_child(&f);
 	test_put_off_then_reaped(&f);
+	test_wait_threads(&f);
 	proc_guest_stop(&f.g);
 	evloop_free(f.loop);
 	return 0;
