@@ -313,6 +313,21 @@ static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
 	return ret;
 }
 
+/*
+ * While the PVM's child ends (pvm_barrier, --exec): the loop does not run,
+ * so the secondary is read here as link_expect reads it (its heartbeats
+ * heard, its output compared), and ours go out through idle.
+ */
+static int child_wait_idle(void *opaque)
+{
+	struct checkpoint *c = opaque;
+	int ret = c->link->x ? link_poll(c->link) : 0;
+
+	if (ret == 0 && c->ops->idle)
+		ret = c->ops->idle(c->opaque);
+	return ret;
+}
+
 static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 			 struct ckpt_result *res)
 {
@@ -322,7 +337,7 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 
 	c->refusal[0] = '\0';
 	ram_state_get_stats(c->rs, &before);
-	ret = pvm_barrier(c->pvm);
+	ret = pvm_barrier(c->pvm, child_wait_idle, c);
 	if (ret < 0)
 		return ret;
 	ret = checkpoint_send_and_wait(c, flags, res);

@@ -164,10 +164,13 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	if (ret == 0)
 		events_checkpoint(p->ctl, p->ckpt.reason, res->id, res->pause_ms,
 				  res->pages, res->bytes);
-	p->ckpt.reason = NULL;
+	/* -EAGAIN: put off, the --exec program has a child (pvm.c); still
+	 * due, tried again on a later turn with its reason, output held. */
+	if (ret != -EAGAIN)
+		p->ckpt.reason = NULL;
 	/* A stop request (-ECANCELED) ends us with the output still held:
 	 * releasing it would let out bytes the SVM may never produce. */
-	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
+	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED && ret != -EAGAIN)
 		secondary_lost(p, ret == -ENOTSUP ? "the program cannot be "
 			       "protected" : "checkpoint failed");
 	if (ret == -ENOTSUP && p->ckpt.refusal[0])

@@ -21,6 +21,9 @@
 #define EXEC_STOP_TIMEOUT_MS 10000
 #define EXEC_CONNECT_TIMEOUT_MS 5000
 #define SVM_EXEC_HISTORY_WINDOW (16u << 20)
+/* Before an apply, the SVM's own children (its BGSAVE) may finish within
+ * this, heartbeating; then they are killed. */
+#define SVM_CHILD_WAIT_MS 2000
 
 static void exec_output(void *opaque, uint32_t conn, const uint8_t *data,
 			size_t len)
@@ -319,7 +322,11 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = proc_guest_pause(v->exec, EXEC_STOP_TIMEOUT_MS);
+	/* Its children end, or are ended: the PVM's image has none. And a
+	 * thread the PVM started a moment earlier is let come here too. */
+	ret = proc_guest_pause_reaping(v->exec, SVM_CHILD_WAIT_MS,
+				       EXEC_STOP_TIMEOUT_MS, img->n_threads,
+				       v->ops.idle, v->ops.opaque);
 	if (ret == 0)
 		ret = make_links(v, img, links, ids);
 	if (ret == 0)

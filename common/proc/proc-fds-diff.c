@@ -19,7 +19,8 @@
  *                                 match: ports, masks, offsets, flags; an
  *                                 epoll fd's interest list is reconciled
  *                                 with DEL, ADD and MOD, an eventfd's
- *                                 counter set
+ *                                 counter set, a file in the scratch /tmp
+ *                                 given the PVM's offset (lseek)
  *   anything else                 refused: the fd cannot be created
  */
 #include <errno.h>
@@ -142,7 +143,13 @@ static void compare_same(struct proc_fd_builder *b, const struct proc_fd *p,
 			       "on the SVM", p->unread, s->unread);
 		break;
 	case PROC_FD_FILE:
-		if (p->pos != s->pos)
+		/* In the scratch /tmp each side has its own copy of the file,
+		 * written alike: the SVM's goes on from the PVM's offset. */
+		if (p->pos != s->pos && proc_fd_in_scratch(p)) {
+			a = proc_fd_builder_push(b, PROC_FD_ACT_LSEEK, p->fd);
+			if (a)
+				a->offset = p->pos;
+		} else if (p->pos != s->pos)
 			refuse(b, p->fd, "file offset %llu on the PVM, %llu "
 			       "on the SVM", (unsigned long long)p->pos,
 			       (unsigned long long)s->pos);

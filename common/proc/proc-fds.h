@@ -105,6 +105,13 @@ const char *proc_fd_kind_name(enum proc_fd_kind kind);
  */
 void proc_fd_describe(const struct proc_fd *f, char *buf, size_t len);
 
+/* The program's scratch directory (proc-launch's tmpfs), as its fds name
+ * files there: with the slash. */
+#define PROC_FDS_SCRATCH "/tmp/"
+
+/* Whether f is a regular file in the program's scratch /tmp. */
+bool proc_fd_in_scratch(const struct proc_fd *f);
+
 /* A documented positive result: the table is not supported. */
 #define PROC_FDS_UNSUPPORTED 1
 
@@ -113,7 +120,10 @@ void proc_fd_describe(const struct proc_fd *f, char *buf, size_t len);
  * design's "file descriptors" row). 0, or PROC_FDS_UNSUPPORTED with one
  * line in reason naming the first fd refused and why, e.g. "fd 7: regular
  * file /var/lib/x opened for writing: not supported". fds 0-2 are the
- * standard streams proc-launch set up and are not judged.
+ * standard streams proc-launch set up and are not judged. A regular file
+ * open for writing is supported under /tmp (PROC_FDS_SCRATCH), the
+ * program's own scratch tmpfs: each side writes its own copy, the diff
+ * gives the SVM's the PVM's offset.
  */
 int proc_fds_check(const struct proc_fd_table *t, char *reason, size_t len);
 
@@ -128,6 +138,9 @@ enum proc_fd_action_kind {
 				  * (proc_fds_eventfd_set) */
 	PROC_FD_ACT_MOVE,       /* dup3(from, fd, cloexec ? O_CLOEXEC : 0),
 				 * then close(from): renumbering only */
+	PROC_FD_ACT_LSEEK,      /* lseek(fd, offset, SEEK_SET): a file of the
+				 * program's scratch /tmp (its own copy on each
+				 * side) where the PVM's offset is */
 	PROC_FD_ACT__MAX
 };
 
@@ -140,6 +153,7 @@ struct proc_fd_action {
 	int from;               /* MOVE: the fd moved to fd */
 	bool cloexec;           /* MOVE: FD_CLOEXEC of fd afterwards */
 	uint64_t count;         /* EVENTFD_SET */
+	uint64_t offset;                /* LSEEK */
 	char reason[160];       /* REFUSE */
 };
 
@@ -159,7 +173,8 @@ struct proc_fd_actions {
  * what moves, then MOVEs through free numbers (an SVM fd in the way is
  * moved aside too, to be closed below). Then, on the table as it is after
  * those: epoll DELs, closes, accepts, epoll ADDs and MODs (an ADD needs
- * its tfd in place), eventfd counters. Refusals come first. A connection
+ * its tfd in place), eventfd counters, lseeks of files in the scratch
+ * /tmp. Refusals come first. A connection
  * is the same on both sides when its fd number and both ends' addresses
  * are equal, so the daemon's end of each connection must have the same
  * port on both hosts; connections are not renumbered. An accept takes the

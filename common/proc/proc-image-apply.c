@@ -109,6 +109,7 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 		[PROC_FD_ACT_EPOLL_MOD] = "epoll_ctl(MOD)",
 		[PROC_FD_ACT_EVENTFD_SET] = "eventfd counter",
 		[PROC_FD_ACT_MOVE] = "dup3",
+		[PROC_FD_ACT_LSEEK] = "lseek",
 	};
 	uint64_t ev = 0;
 	int64_t r;
@@ -140,6 +141,11 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 				     a->cloexec ? O_CLOEXEC : 0);
 		if (r >= 0)
 			r = proc_inject_close(&ap->in, a->from);
+		break;
+	case PROC_FD_ACT_LSEEK:
+		r = proc_inject_lseek(&ap->in, a->fd, a->offset);
+		if (r >= 0 && (uint64_t)r != a->offset)
+			r = -EIO;
 		break;
 	default:
 		r = -EINVAL;

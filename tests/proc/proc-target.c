@@ -4,10 +4,12 @@
  * It listens on 127.0.0.1:PORT (argv[1]) in its network namespace, takes
  * one connection and answers one line per command line:
  *
- *   checks        what it sees of its sandbox: its pid, what fork, clone3,
+ *   checks        what it sees of its sandbox: its pid, what fork, vfork, clone3,
  *                 exec, a write to / and to /tmp, an outbound connect
  *                 return, its interfaces and host name
  *   buf           the address of its 64-page buffer, its own VMA
+ *   forkmap       forks a child that maps fresh memory over its copy of
+ *                 the buffer (through the shim's mmap hook), reaps it
  *   write P...    writes a byte into each page number P of the buffer
  *   hooks         memory through the shim's other hooks: 16 pages from
  *                 sbrk, and 4 written pages moved by mremap into a
@@ -53,6 +55,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BUF_PAGES 64
@@ -64,12 +67,49 @@ static int err_of(long r)
 	return r < 0 ? errno : 0;
 }
 
+/* 0 when fork worked and the child was reaped with its status 0. */
 static int try_fork(void)
 {
 	pid_t pid = fork();
+	int status = -1;
 
 	if (pid == 0)
 		_exit(0);
+	if (pid < 0)
+		return errno;
+	if (waitpid(pid, &status, 0) != pid)
+		return errno;
+	return status == 0 ? 0 : -1;
+}
+
+/* The child's mmap goes through the shim's hook, in the child's own
+ * address space: nothing of the parent's tracking may change. */
+static void fork_map(char *buf, char *reply, size_t len)
+{
+	pid_t pid = fork();
+	int status = -1;
+
+	if (pid == 0) {
+		void *m = mmap(buf, BUF_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+		_exit(m == buf ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		snprintf(reply, len, "fork: %s", strerror(errno));
+	else
+		snprintf(reply, len, status == 0 ? "ok" : "child failed");
+}
+
+/* A process sharing our memory that is not a thread: refused. */
+static int try_vfork(void)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
 	return err_of(pid);
 }
 
@@ -130,9 +170,10 @@ static void checks(char *reply, size_t len)
 
 	interfaces(ifs, sizeof(ifs));
 	gethostname(host, sizeof(host));
-	snprintf(reply, len, "pid=%d fork=%d clone3=%d exec=%d root=%d "
-		 "tmp=%d net=%d ifs=%s host=%s", (int)getpid(), try_fork(),
-		 try_clone3(), try_exec(), try_create("/colo-rofs-probe"),
+	snprintf(reply, len, "pid=%d fork=%d vfork=%d clone3=%d exec=%d "
+		 "root=%d tmp=%d net=%d ifs=%s host=%s", (int)getpid(),
+		 try_fork(), try_vfork(), try_clone3(), try_exec(),
+		 try_create("/colo-rofs-probe"),
 		 try_create("/tmp/colo-probe"), try_outbound(), ifs, host);
 }
 
@@ -399,6 +440,8 @@ int main(int argc, char **argv)
 			snprintf(reply, sizeof(reply), "%p", (void *)buf);
 		else if (!strncmp(line, "write ", 6))
 			write_pages(buf, line + 6, reply, sizeof(reply));
+		else if (!strcmp(line, "forkmap"))
+			fork_map(buf, reply, sizeof(reply));
 		else if (!strcmp(line, "hooks"))
 			hooks(reply, sizeof(reply));
 		else if (!strcmp(line, "droppable"))
