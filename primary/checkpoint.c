@@ -90,8 +90,7 @@ static int send_device_state(struct checkpoint *c)
 }
 
 /* The guest's memory: dirty RAM pages, or an unmodified program whole. */
-static int send_memory(struct checkpoint *c, uint32_t flags,
-		       struct ckpt_result *res)
+static int send_memory(struct checkpoint *c, struct ckpt_result *res)
 {
 	struct image_save_stats st;
 	struct image_save_verify ver = {
@@ -104,9 +103,8 @@ static int send_memory(struct checkpoint *c, uint32_t flags,
 	if (c->pvm->is_exec) {
 		/* verify digests the image as it is sent: the PVM stays
 		 * stopped, so that is its memory now. */
-		ret = image_save(&c->pvm->exec, &c->img_base,
-				 flags & PROTO_CKPT_FIRST, c->link->x, &idle,
-				 &st, res->verify ? &ver : NULL);
+		ret = image_save(&c->pvm->exec, &c->img_base, c->link->x,
+				 &idle, &st, res->verify ? &ver : NULL);
 		if (ret == -ENOTSUP)
 			snprintf(c->refusal, sizeof(c->refusal), "%s",
 				 st.refusal);
@@ -138,7 +136,7 @@ static int send_checkpoint(struct checkpoint *c, uint32_t flags,
 	ret = proto_send(c->link->x, &m);
 	if (ret < 0)
 		return ret;
-	ret = send_memory(c, flags, res);
+	ret = send_memory(c, res);
 	if (ret < 0)
 		return ret;
 	ret = send_device_state(c);

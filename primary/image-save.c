@@ -130,23 +130,55 @@ void image_save_base_close(struct image_save_base *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* The dirty log of the program g runs now, opened once per program. */
-static int base_follow(struct image_save_base *b, struct proc_guest *g)
+/* The dirty log of the program pid, opened once per program. */
+static int base_follow(struct image_save_base *b, pid_t pid, int pidfd)
 {
 	int ret;
 
-	if (b->pid == g->child.pid)
+	if (b->pid == pid)
 		return 0;
 	image_save_base_close(b);
-	ret = proc_track_open(&b->track, g->child.pid, g->child.pidfd);
+	ret = proc_track_open(&b->track, pid, pidfd);
 	if (ret < 0)
 		return ret;
-	b->pid = g->child.pid;
+	b->pid = pid;
 	b->base.track = &b->track;
 	return 0;
 }
 
-int image_save(struct proc_guest *g, struct image_save_base *b, bool full,
+int image_save_live(struct image_save_base *b, pid_t pid, int pidfd,
+		    bool full, struct xport *x,
+		    const struct image_save_idle *i,
+		    struct image_save_stats *st)
+{
+	struct proc_image img = { 0 };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = base_follow(b, pid, pidfd);
+	if (ret == 0)
+		ret = proc_image_capture_running(pid, &b->base, full, &img);
+	if (ret < 0)
+		return ret;
+	st->full = !img.delta;
+	ret = idle(i);
+	if (ret == 0)
+		ret = proc_image_encode(&img, &buf, &len);
+	if (ret == 0) {
+		st->pages = proc_image_pages(&img);
+		st->bytes = len;
+		ret = send_pieces(x, i, buf, len);
+	}
+	free(buf);
+	proc_image_free(&img);
+	if (ret < 0)
+		proc_image_base_invalidate(&b->base);
+	return ret;
+}
+
+int image_save(struct proc_guest *g, struct image_save_base *b,
 	       struct xport *x, const struct image_save_idle *i,
 	       struct image_save_stats *st, struct image_save_verify *ver)
 {
@@ -157,13 +189,13 @@ int image_save(struct proc_guest *g, struct image_save_base *b, bool full,
 	int ret;
 
 	memset(st, 0, sizeof(*st));
-	ret = base_follow(b, g);
+	ret = base_follow(b, g->child.pid, g->child.pidfd);
 	if (ret == 0)
 		ret = daemon_fds(g, &fds, &nfds);
 	if (ret == 0)
 		ret = proc_image_capture_tracked(proc_guest_tracer(g),
 						 g->child.pidfd, fds, nfds,
-						 &b->base, full || ver, &img);
+						 &b->base, ver != NULL, &img);
 	free(fds);
 	if (ret < 0)
 		return ret;

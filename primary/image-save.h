@@ -69,9 +69,23 @@ struct image_save_idle {
 };
 
 /*
- * Captures the held program of g and sends it on x: whole with full (the
- * pair's first checkpoint, verify) or when b follows nothing applied,
- * else only what changed since the last image (proc-image.h, deltas). Afterwards each
+ * Live sync of a program that runs (pid, its pidfd): its own pages, all of
+ * them with full, else those that changed since the last image taken with
+ * b, sent as one image of pages only (proc_image_capture_running), which
+ * the secondary keeps in its cache. The first checkpoint then sends what
+ * changed since. For the migration thread, while the main thread leaves b
+ * alone. 0 or -errno (logged); b is invalid after a failure.
+ */
+int image_save_live(struct image_save_base *b, pid_t pid, int pidfd,
+		    bool full, struct xport *x,
+		    const struct image_save_idle *idle,
+		    struct image_save_stats *st);
+
+/*
+ * Captures the held program of g and sends it on x: whole for verify or
+ * when b follows nothing this secondary has (no live sync on this link,
+ * the last image failed), else only what changed since the last image
+ * taken with b (proc-image.h, deltas). Afterwards each
  * connection's input history keeps only what the program had not consumed
  * (the next image needs no older byte: the program only reads forward).
  * With ver (NULL: no verify), the image's digests too. 0; -ENOTSUP when the
@@ -79,7 +93,7 @@ struct image_save_idle {
  * what: protecting it would diverge silently); or -errno with the reason
  * logged.
  */
-int image_save(struct proc_guest *g, struct image_save_base *b, bool full,
+int image_save(struct proc_guest *g, struct image_save_base *b,
 	       struct xport *x, const struct image_save_idle *idle,
 	       struct image_save_stats *st, struct image_save_verify *ver);
 

@@ -112,6 +112,12 @@ int primary_sync_start(struct primary *p)
 		ret = exec_identity(p, &cfg);
 		if (ret < 0)
 			return ret;
+		/* This link's first checkpoint follows this sync's images,
+		 * never an image an earlier secondary got. */
+		image_save_base_invalidate(&p->ckpt.img_base);
+		cfg.exec_base = &p->ckpt.img_base;
+		cfg.exec_pid = p->pvm.exec.child.pid;
+		cfg.exec_pidfd = p->pvm.exec.child.pidfd;
 	}
 	ret = migration_start(&p->mig, &cfg);
 	free(cfg.identity);

@@ -83,15 +83,26 @@ int svm_exec_init(struct svm *v)
 	return 0;
 }
 
-/* The cache and the dirty log belong to one run of the program. */
-static void forget_pages(struct svm *v)
+/* The dirty log belongs to one run of the program. */
+static void forget_writes(struct svm *v)
 {
-	proc_cache_free(v->exec_cache);
-	v->exec_cache = NULL;
 	if (v->exec_track)
 		proc_track_close(v->exec_track);
 	free(v->exec_track);
 	v->exec_track = NULL;
+}
+
+/* The cache to one primary: live sync fills it before the program runs. */
+void svm_exec_drop_cache(struct svm *v)
+{
+	proc_cache_free(v->exec_cache);
+	v->exec_cache = NULL;
+}
+
+static void forget_pages(struct svm *v)
+{
+	svm_exec_drop_cache(v);
+	forget_writes(v);
 }
 
 int svm_exec_start(struct svm *v)
@@ -99,7 +110,7 @@ int svm_exec_start(struct svm *v)
 	/* A kept fenced SVM took the last one with it (svm_move). */
 	int ret = svm_exec_init(v);
 
-	forget_pages(v);
+	forget_writes(v);
 	if (ret < 0)
 		return ret;
 	return proc_guest_start(v->exec, v->guest, v->guest_args, v->exec_port,
@@ -263,7 +274,7 @@ static int digest_svm(struct svm *v, const struct proc_image_link *links,
  * fit (none came before it since the program started, or it names pages
  * we do not have) leaves both the cache and the SVM as they were (I7).
  */
-static int cache_image(struct svm *v, const struct proc_image *img)
+int svm_exec_cache_image(struct svm *v, const struct proc_image *img)
 {
 	char why[256];
 	int ret;
@@ -309,7 +320,7 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	uint32_t *ids;
 	int ret;
 
-	ret = cache_image(v, img);
+	ret = svm_exec_cache_image(v, img);
 	if (ret == 0)
 		ret = follow_writes(v);
 	if (ret == 0)

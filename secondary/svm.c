@@ -253,6 +253,17 @@ void svm_move(struct svm *dst, struct svm *src)
 		dst->exec->opaque = dst;
 }
 
+int svm_cache_image(struct svm *v, const struct proc_image *img)
+{
+	return v->is_exec ? svm_exec_cache_image(v, img) : -EINVAL;
+}
+
+void svm_drop_cache(struct svm *v)
+{
+	if (v->is_exec)
+		svm_exec_drop_cache(v);
+}
+
 int svm_apply_image(struct svm *v, const struct proc_image *img,
 		    const uint32_t *conns, size_t nconns,
 		    struct svm_image_digests *dg)

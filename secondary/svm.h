@@ -78,6 +78,12 @@ void svm_deinit(struct svm *v);
  * the way the primary started its own), watched by the loop; the first
  * event it will get is input_seq + 1. 0 or -errno. */
 int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq);
+
+/* An unmodified program's live sync: img (pages only) kept in the cache
+ * the first checkpoint's delta follows (proc-cache.h), or the cache
+ * dropped (a new primary). 0 or -errno (logged). */
+int svm_cache_image(struct svm *v, const struct proc_image *img);
+void svm_drop_cache(struct svm *v);
 /*
  * An unmodified program becomes the PVM's image (a checkpoint): its
  * connections made the PVM's (conns, from the device state: opened when

@@ -131,18 +131,21 @@ static int scan(struct proc_track *t, int pagemap,
 	return r;
 }
 
-static int capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
-		   size_t n_daemon_fds, struct proc_image_base *base,
-		   bool delta, struct proc_image *out)
+/* ps NULL: the program pid runs on, and only its map and pages are
+ * taken. */
+static int capture(pid_t pid, struct proc_stop *ps, int pidfd,
+		   const int *daemon_fds, size_t n_daemon_fds,
+		   struct proc_image_base *base, bool delta,
+		   struct proc_image *out)
 {
 	struct proc_ranges all = { 0 }, want = { 0 };
 	int pagemap = -1, r;
 
 	r = proc_track_refresh(base->track);
 	if (r >= 0)
-		r = proc_maps_read(ps->pid, &out->maps);
+		r = proc_maps_read(pid, &out->maps);
 	if (r == 0) {
-		pagemap = proc_mem_open(ps->pid, "pagemap", O_RDONLY);
+		pagemap = proc_mem_open(pid, "pagemap", O_RDONLY);
 		r = pagemap < 0 ? pagemap : 0;
 	}
 	if (r == 0)
@@ -150,9 +153,9 @@ static int capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 	if (pagemap >= 0)
 		close(pagemap);
 	if (r == 0)
-		r = delta ? proc_image_read_ranges(ps->pid, want.r, want.n, out)
-			  : proc_image_read_ranges(ps->pid, all.r, all.n, out);
-	if (r == 0)
+		r = delta ? proc_image_read_ranges(pid, want.r, want.n, out)
+			  : proc_image_read_ranges(pid, all.r, all.n, out);
+	if (r == 0 && ps)
 		r = proc_image_capture_rest(ps, pidfd, daemon_fds,
 					    n_daemon_fds, out);
 	free(want.r);
@@ -186,11 +189,27 @@ int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
 	int r;
 
 	*out = (struct proc_image){ 0 };
-	r = capture(ps, pidfd, daemon_fds, n_daemon_fds, base,
+	r = capture(ps->pid, ps, pidfd, daemon_fds, n_daemon_fds, base,
 		    !full && base->valid, out);
 	if (r < 0) {
 		log_error("proc-image: capturing %d against its base: %s",
 			  (int)ps->pid, strerror(-r));
+		proc_image_free(out);
+		proc_image_base_invalidate(base);
+	}
+	return r;
+}
+
+int proc_image_capture_running(pid_t pid, struct proc_image_base *base,
+			       bool full, struct proc_image *out)
+{
+	int r;
+
+	*out = (struct proc_image){ 0 };
+	r = capture(pid, NULL, -1, NULL, 0, base, !full && base->valid, out);
+	if (r < 0) {
+		log_error("proc-image: capturing running %d against its base: "
+			  "%s", (int)pid, strerror(-r));
 		proc_image_free(out);
 		proc_image_base_invalidate(base);
 	}

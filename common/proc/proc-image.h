@@ -139,6 +139,17 @@ int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
 			       struct proc_image_base *base, bool full,
 			       struct proc_image *out);
 
+/*
+ * The same of a program that runs (live sync), without stopping it: its
+ * map and own pages only, no threads, fds or connections. A page written
+ * while they are read is in the dirty log again, so such an image is
+ * never applied, only cached and followed: the next capture with base
+ * (the first checkpoint's, the program stopped) is the delta that makes
+ * it exact. 0 or -errno (logged); base is invalid after a failure.
+ */
+int proc_image_capture_running(pid_t pid, struct proc_image_base *base,
+			       bool full, struct proc_image *out);
+
 /* The next capture with base is full. */
 void proc_image_base_invalidate(struct proc_image_base *base);
 
