@@ -72,12 +72,15 @@ static int exec_live_sync(struct migration *m)
 		ret = image_save_live(m->cfg.exec_base, m->cfg.exec_pid,
 				      m->cfg.exec_pidfd, pass == 0,
 				      m->link->x, &idle, &st);
-		if (ret == 0)
-			log_info("live sync pass %u: %llu pages (%llu bytes) of "
-				 "the program's own", pass + 1,
-				 (unsigned long long)st.pages,
-				 (unsigned long long)st.bytes);
-		if (ret == 0 && pass > 0 && st.pages <= CONVERGED_PAGES)
+		if (ret < 0)
+			break;
+		m->exec_pages += st.pages;
+		m->exec_bytes += st.bytes;
+		log_info("live sync pass %u: %llu pages (%llu bytes) of the "
+			 "program's own", pass + 1,
+			 (unsigned long long)st.pages,
+			 (unsigned long long)st.bytes);
+		if (pass > 0 && st.pages <= CONVERGED_PAGES)
 			break;
 	}
 	return ret == 0 ? xport_flush(m->link->x) : ret;
@@ -148,6 +151,7 @@ int migration_start(struct migration *m, const struct migration_config *cfg)
 	atomic_store(&m->connected, false);
 	m->error[0] = '\0';
 	free(m->cfg.identity);
+	m->exec_pages = m->exec_bytes = 0;
 	m->cfg = *cfg;
 	if (cfg->identity) {
 		m->cfg.identity = malloc(cfg->identity_len);

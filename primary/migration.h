@@ -85,6 +85,7 @@ struct migration {
 	/* The thread's while it runs, the main thread's after the join. */
 	char error[512];
 	uint64_t started_ms;
+	uint64_t exec_pages, exec_bytes; /* an --exec program's live sync */
 };
 
 /* The eventfds; event_fd is then the owner's to watch. 0 or -errno. */

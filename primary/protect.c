@@ -297,8 +297,10 @@ void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
 	p->last_error[0] = '\0';
 	ram_state_get_stats(&p->rs, &st);
 	p->last_sync_ms = (double)(evloop_now_ms() - p->mig.started_ms);
-	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent;
-	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent;
+	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent +
+			     p->mig.exec_pages;
+	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent +
+			     p->mig.exec_bytes;
 	colo_enter(p);
 	events_protected(p->ctl, p->opts.secondary, p->last_sync_ms,
 			 p->last_sync_pages, p->last_sync_bytes);

@@ -29,10 +29,7 @@
 /* The mappings whose pages an image carries (proc-mem copies the same). */
 bool proc_image_carries(const struct proc_vma *v)
 {
-	bool writable = v->prot & PROT_WRITE;
-	bool ro_data = (v->prot & PROT_READ) && !(v->prot & PROT_EXEC);
-
-	return !v->shared && v->kind != PROC_VMA_VDSO && (writable || ro_data);
+	return proc_vma_is_tracked_kind(v);
 }
 
 /* img->runs: one per range, read while the program is stopped. */

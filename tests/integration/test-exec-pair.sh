@@ -86,6 +86,25 @@ PY
 [[ $out == "+OK|:2|:3|:4" ]] || fail "client across checkpoints got '$out'"
 pass "5000 keys, and one connection kept across 3 checkpoints"
 
+# Incremental: live sync sent the program's own pages before the first
+# checkpoint; verify sends them all (a whole image), and a checkpoint after
+# one write only what changed since (a delta), a fraction of them.
+sync_pages=$(status_field "$PSOCK" 's["live_sync"]["pages"]')
+(( sync_pages > 0 )) || fail "live sync carried no pages"
+out=$(ctl "$PSOCK" verify) || fail "verify: $out"
+[[ $out == identical* ]] || fail "verify: $out"
+whole=$(status_field "$PSOCK" 's["last_checkpoint"]["pages"]')
+[[ $(rc SET one-more-key x) == OK ]] || fail "SET one-more-key"
+ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint after one SET"
+delta=$(status_field "$PSOCK" 's["last_checkpoint"]["pages"]')
+echo "  live sync $sync_pages pages; whole image $whole pages; after one SET $delta pages"
+(( whole > 500 && delta * 4 < whole )) ||
+	fail "a checkpoint after one SET carried $delta pages of $whole"
+out=$(ctl "$PSOCK" verify) || fail "verify after the delta: $out"
+[[ $out == identical* ]] || fail "verify after the delta: $out"
+[[ $(rc DEL one-more-key) == 1 ]] || fail "DEL one-more-key"
+pass "live sync, then deltas: a checkpoint after one SET is a fraction of the program"
+
 out=$(timeout 120 redis-benchmark -p "$PPORT" -n 4000 -c 2 -P 4 -q \
 	-t set,incr 2>&1) || fail "redis-benchmark: $out"
 [[ $out != *rror* ]] || fail "redis-benchmark reported an error: $out"
