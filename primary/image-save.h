@@ -69,10 +69,11 @@ struct image_save_idle {
 };
 
 /*
- * Live sync of a program that runs (pid, its pidfd): its own pages, all of
- * them with full, else those that changed since the last image taken with
- * b, sent as one image of pages only (proc_image_capture_running), which
- * the secondary keeps in its cache. The first checkpoint then sends what
+ * One live-sync pass over a program that runs (pid, its pidfd): its own
+ * pages, all of them with full, else those that changed since the last
+ * pass with b, sent as images of pages only, a window of the address
+ * space each (proc_image_sweep_next), heartbeats between them; the
+ * secondary adds each to its cache. The first checkpoint then sends what
  * changed since. For the migration thread, while the main thread leaves b
  * alone. 0 or -errno (logged); b is invalid after a failure.
  */

@@ -274,7 +274,7 @@ static int digest_svm(struct svm *v, const struct proc_image_link *links,
  * fit (none came before it since the program started, or it names pages
  * we do not have) leaves both the cache and the SVM as they were (I7).
  */
-int svm_exec_cache_image(struct svm *v, const struct proc_image *img)
+static int cache_image(struct svm *v, const struct proc_image *img)
 {
 	char why[256];
 	int ret;
@@ -289,6 +289,22 @@ int svm_exec_cache_image(struct svm *v, const struct proc_image *img)
 			  why);
 	else if (ret < 0)
 		log_error("checkpoint: caching the program's pages: %s",
+			  strerror(-ret));
+	return ret;
+}
+
+/* Live sync: a window of the PVM's pages, added to the cache. */
+int svm_exec_cache_add(struct svm *v, const struct proc_image *img)
+{
+	int ret;
+
+	if (!v->exec_cache)
+		v->exec_cache = proc_cache_new();
+	if (!v->exec_cache)
+		return -ENOMEM;
+	ret = proc_cache_add(v->exec_cache, img);
+	if (ret < 0)
+		log_error("live sync: caching the program's pages: %s",
 			  strerror(-ret));
 	return ret;
 }
@@ -320,7 +336,7 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	uint32_t *ids;
 	int ret;
 
-	ret = svm_exec_cache_image(v, img);
+	ret = cache_image(v, img);
 	if (ret == 0)
 		ret = follow_writes(v);
 	if (ret == 0)

@@ -255,7 +255,7 @@ void svm_move(struct svm *dst, struct svm *src)
 
 int svm_cache_image(struct svm *v, const struct proc_image *img)
 {
-	return v->is_exec ? svm_exec_cache_image(v, img) : -EINVAL;
+	return v->is_exec ? svm_exec_cache_add(v, img) : -EINVAL;
 }
 
 void svm_drop_cache(struct svm *v)

@@ -79,9 +79,9 @@ void svm_deinit(struct svm *v);
  * event it will get is input_seq + 1. 0 or -errno. */
 int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq);
 
-/* An unmodified program's live sync: img (pages only) kept in the cache
- * the first checkpoint's delta follows (proc-cache.h), or the cache
- * dropped (a new primary). 0 or -errno (logged). */
+/* An unmodified program's live sync: img (pages only, one window) added
+ * to the cache the first checkpoint's delta follows (proc-cache.h), or
+ * the cache dropped (a new primary). 0 or -errno (logged). */
 int svm_cache_image(struct svm *v, const struct proc_image *img);
 void svm_drop_cache(struct svm *v);
 /*

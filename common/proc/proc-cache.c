@@ -216,12 +216,10 @@ static int check_delta(const struct proc_cache *c,
 	return 0;
 }
 
-/* Holds exactly the pages of the n ranges from now on (bits only). */
-static int hold(struct proc_cache *c, const struct proc_image_range *r,
+/* Holds the pages of the n ranges too (bits only). */
+static int mark(struct proc_cache *c, const struct proc_image_range *r,
 		size_t n)
 {
-	for (size_t i = 0; i < c->n; i++)
-		memset(c->chunk[i]->held, 0, sizeof(c->chunk[i]->held));
 	for (size_t i = 0; i < n; i++) {
 		uint64_t a = r[i].addr, end = a + r[i].pages * PAGE;
 
@@ -238,6 +236,27 @@ static int hold(struct proc_cache *c, const struct proc_image_range *r,
 		}
 	}
 	return 0;
+}
+
+/* Holds exactly the pages of the n ranges from now on (bits only). */
+static int hold(struct proc_cache *c, const struct proc_image_range *r,
+		size_t n)
+{
+	for (size_t i = 0; i < c->n; i++)
+		memset(c->chunk[i]->held, 0, sizeof(c->chunk[i]->held));
+	return mark(c, r, n);
+}
+
+/* The ranges of img's runs, malloc'd (n_runs of them). */
+static struct proc_image_range *runs_of(const struct proc_image *img)
+{
+	struct proc_image_range *r;
+
+	r = malloc((img->n_runs ? img->n_runs : 1) * sizeof(*r));
+	for (size_t i = 0; r && i < img->n_runs; i++)
+		r[i] = (struct proc_image_range){ img->runs[i].addr,
+						  img->runs[i].pages };
+	return r;
 }
 
 /* Copies the runs' bytes into their (held) pages. */
@@ -295,12 +314,9 @@ int proc_cache_update(struct proc_cache *c, const struct proc_image *img,
 			return r;
 	} else {
 		/* A full image holds exactly its runs. */
-		full = malloc((img->n_runs ? img->n_runs : 1) * sizeof(*full));
+		full = runs_of(img);
 		if (!full)
 			return -ENOMEM;
-		for (size_t i = 0; i < img->n_runs; i++)
-			full[i] = (struct proc_image_range){
-				img->runs[i].addr, img->runs[i].pages };
 		keep = full;
 		n_keep = img->n_runs;
 	}
@@ -359,4 +375,22 @@ uint64_t proc_cache_pages(const struct proc_cache *c)
 bool proc_cache_filled(const struct proc_cache *c)
 {
 	return c->pages > 0;
+}
+
+int proc_cache_add(struct proc_cache *c, const struct proc_image *img)
+{
+	struct proc_image_range *r;
+	int ret;
+
+	if (img->delta)
+		return -EINVAL;
+	r = runs_of(img);
+	if (!r)
+		return -ENOMEM;
+	ret = mark(c, r, img->n_runs);
+	if (ret == 0)
+		copy_runs(c, img);
+	prune(c);
+	free(r);
+	return ret;
 }

@@ -131,8 +131,6 @@ static int scan(struct proc_track *t, int pagemap,
 	return r;
 }
 
-/* ps NULL: the program pid runs on, and only its map and pages are
- * taken. */
 static int capture(pid_t pid, struct proc_stop *ps, int pidfd,
 		   const int *daemon_fds, size_t n_daemon_fds,
 		   struct proc_image_base *base, bool delta,
@@ -155,7 +153,7 @@ static int capture(pid_t pid, struct proc_stop *ps, int pidfd,
 	if (r == 0)
 		r = delta ? proc_image_read_ranges(pid, want.r, want.n, out)
 			  : proc_image_read_ranges(pid, all.r, all.n, out);
-	if (r == 0 && ps)
+	if (r == 0)
 		r = proc_image_capture_rest(ps, pidfd, daemon_fds,
 					    n_daemon_fds, out);
 	free(want.r);
@@ -194,22 +192,6 @@ int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
 	if (r < 0) {
 		log_error("proc-image: capturing %d against its base: %s",
 			  (int)ps->pid, strerror(-r));
-		proc_image_free(out);
-		proc_image_base_invalidate(base);
-	}
-	return r;
-}
-
-int proc_image_capture_running(pid_t pid, struct proc_image_base *base,
-			       bool full, struct proc_image *out)
-{
-	int r;
-
-	*out = (struct proc_image){ 0 };
-	r = capture(pid, NULL, -1, NULL, 0, base, !full && base->valid, out);
-	if (r < 0) {
-		log_error("proc-image: capturing running %d against its base: "
-			  "%s", (int)pid, strerror(-r));
 		proc_image_free(out);
 		proc_image_base_invalidate(base);
 	}

@@ -32,6 +32,7 @@
 
 #include "proc-fds.h"
 #include "proc-maps.h"
+#include "proc-ranges.h"
 #include "proc-regs.h"
 #include "proc-stop.h"
 
@@ -42,11 +43,6 @@ struct proc_image_run {
 	uint8_t *data;                  /* pages * 4096 bytes */
 };
 
-/* Consecutive pages, without contents. */
-struct proc_image_range {
-	uint64_t addr;
-	uint64_t pages;
-};
 
 struct proc_image_thread {
 	pid_t ns_tid;
@@ -140,15 +136,31 @@ int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
 			       struct proc_image *out);
 
 /*
- * The same of a program that runs (live sync), without stopping it: its
- * map and own pages only, no threads, fds or connections. A page written
- * while they are read is in the dirty log again, so such an image is
- * never applied, only cached and followed: the next capture with base
+ * Live sync of a program that runs (proc-image-sweep.c): its own pages a
+ * window of the address space at a time, so that no step on either side
+ * is longer than one window's. A sweep begins full (every own page) or
+ * not (only what changed since the last sweep with base, which must have
+ * ended; else it is full); each proc_image_sweep_next gives the next
+ * window's pages as an image of pages only (map and runs: no threads, fds
+ * or connections, delta false), at most about max_pages own pages looked
+ * at, possibly none carried. Such images are never applied, only added
+ * to the other side's cache (proc_cache_add): a page written while they
+ * are read is in the dirty log again, and the next capture with base
  * (the first checkpoint's, the program stopped) is the delta that makes
- * it exact. 0 or -errno (logged); base is invalid after a failure.
+ * the other side exact. 0 while windows remain, 1 when the sweep has
+ * ended (base then follows it), -errno (logged; base invalid).
  */
-int proc_image_capture_running(pid_t pid, struct proc_image_base *base,
-			       bool full, struct proc_image *out);
+struct proc_image_sweep {
+	uint64_t next;                  /* where the next window starts */
+	bool full;
+	struct proc_ranges seen;        /* own pages read so far */
+};
+
+void proc_image_sweep_begin(struct proc_image_sweep *sw, bool full);
+int proc_image_sweep_next(pid_t pid, struct proc_image_base *base,
+			  struct proc_image_sweep *sw, uint64_t max_pages,
+			  struct proc_image *out);
+void proc_image_sweep_free(struct proc_image_sweep *sw);
 
 /* The next capture with base is full. */
 void proc_image_base_invalidate(struct proc_image_base *base);

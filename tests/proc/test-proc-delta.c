@@ -332,6 +332,60 @@ int main(int argc, char **argv)
 	proc_image_free(&full);
 	CHECK_EQ(proc_stop_resume(&t.ps), 0);
 
+	/*
+	 * Live sync: sweeps in windows of 16 own pages while the program runs
+	 * and writes, zaps and maps between them, added to a cache of their
+	 * own; then the delta taken stopped makes that cache exact.
+	 */
+	{
+		struct proc_cache *live = proc_cache_new();
+		struct proc_image_sweep sw = { 0 };
+		unsigned windows = 0;
+		uint64_t carried = 0;
+		int more;
+
+		CHECK(live != NULL);
+		proc_image_base_invalidate(&t.base);
+		proc_image_sweep_begin(&sw, true);
+		do {
+			more = proc_image_sweep_next(t.c.pid, &t.base, &sw, 16,
+						     &w);
+			CHECK(more >= 0);
+			CHECK(!w.delta && !w.n_threads && !w.fds.n);
+			CHECK_EQ(proc_cache_add(live, &w), 0);
+			proc_image_free(&w);
+			if (windows++ == 2)
+				ask_ok(&t, "write 0 20 21\n");
+		} while (more == 0);
+		CHECK(windows > 3);
+		CHECK(t.base.valid);
+		ask_ok(&t, "write 0 30\n");
+		ask_ok(&t, "zap 11\n");
+		(void)ask_addr(&t, "mapw 3\n");
+		proc_image_sweep_begin(&sw, false);
+		do {
+			more = proc_image_sweep_next(t.c.pid, &t.base, &sw, 16,
+						     &w);
+			CHECK(more >= 0);
+			carried += proc_image_pages(&w);
+			CHECK_EQ(proc_cache_add(live, &w), 0);
+			proc_image_free(&w);
+		} while (more == 0);
+		fprintf(stderr, "live sync: %u windows, then %llu pages\n",
+			windows, (unsigned long long)carried);
+		CHECK(carried > 0 && carried < 64);
+		ask_ok(&t, "write 0 40 41\n");
+		stop(&t);
+		capture(&t, false, &delta);
+		CHECK(delta.delta);
+		update(live, &delta);
+		check_equal(&t, live, &delta);
+		proc_image_free(&delta);
+		CHECK_EQ(proc_stop_resume(&t.ps), 0);
+		proc_image_sweep_free(&sw);
+		proc_cache_free(live);
+	}
+
 	proc_image_base_free(&t.base);
 	proc_cache_free(cache);
 	proc_cache_free(wired);
