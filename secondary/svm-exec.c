@@ -332,6 +332,8 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		   const uint32_t *conns, size_t nconns,
 		   struct svm_image_digests *dg)
 {
+	/* The primary waits for our answer meanwhile: heartbeats go on. */
+	struct proc_image_idle idle = { v->ops.idle, v->ops.opaque };
 	struct proc_image_link *links;
 	uint32_t *ids;
 	int ret;
@@ -361,7 +363,7 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 					      v->exec_track,
 					      proc_guest_tracer(v->exec),
 					      v->exec->child.pidfd, links,
-					      img->n_conns);
+					      img->n_conns, &idle);
 	if (ret == 0 && dg)
 		ret = digest_svm(v, links, img->n_conns, dg);
 	if (ret == 0)

@@ -29,6 +29,7 @@
 #include "proc-track.h"
 
 #define PAGE 4096ULL
+#define IDLE_EVERY (64ULL << 20)
 
 static int add_held(void *opaque, uint64_t addr, size_t pages,
 		    const uint8_t *data)
@@ -131,6 +132,16 @@ static int write_held(struct applier *ap, uint64_t addr, uint64_t pages)
 		       p + n * PAGE)
 			n++;
 		r = proc_mem_write(ap->twin->pid, ap->mem, addr, p, n * PAGE);
+		ap->since_idle += n * PAGE;
+		if (r == 0 && ap->idle && ap->idle->fn &&
+		    ap->since_idle >= IDLE_EVERY) {
+			ap->since_idle = 0;
+			r = ap->idle->fn(ap->idle->opaque);
+			if (r > 0)
+				r = -ECANCELED;
+			if (r < 0)
+				return r;
+		}
 		if (r < 0) {
 			log_error("proc-image: writing %#llx+%llu pages into "
 				  "%d: %s", (unsigned long long)addr,

@@ -14,6 +14,8 @@ struct applier {
 	struct proc_inject in;
 	const struct proc_cache *cache; /* apply_cached: the pages */
 	struct proc_track *track;       /* apply_cached: the twin's log */
+	const struct proc_image_idle *idle;     /* apply_cached, or NULL */
+	uint64_t since_idle;            /* bytes written since it was called */
 };
 
 /* madvise(MADV_DONTNEED) injected into the twin: its pages dropped. */

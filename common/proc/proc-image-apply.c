@@ -448,11 +448,11 @@ int proc_image_apply_cached(const struct proc_image *img,
 			    struct proc_track *twin_track,
 			    struct proc_stop *twin, int pidfd,
 			    const struct proc_image_link *links,
-			    size_t n_links)
+			    size_t n_links, const struct proc_image_idle *idle)
 {
 	struct applier ap = {
 		.img = img, .twin = twin, .pidfd = pidfd, .cache = cache,
-		.track = twin_track,
+		.track = twin_track, .idle = idle,
 	};
 
 	return apply(&ap, links, n_links);

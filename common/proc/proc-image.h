@@ -212,15 +212,22 @@ int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
  * the last apply (its dirty log twin_track, refreshed and read here) and
  * the pages that the twin and the cache disagree on holding. After it
  * every own page of the twin's is the cache's, it has no other, and its
- * dirty log is clear. Same returns as proc_image_apply.
+ * dirty log is clear. idle (may be NULL) is called between every 64 MiB
+ * written (a first checkpoint after a live sync writes the whole program
+ * into a fresh twin: seconds for a large one, which the caller's
+ * heartbeats must span). Same returns as proc_image_apply.
  */
 struct proc_cache;
+struct proc_image_idle {
+	int (*fn)(void *opaque);        /* nonzero ends the apply with it */
+	void *opaque;
+};
 int proc_image_apply_cached(const struct proc_image *img,
 			    const struct proc_cache *cache,
 			    struct proc_track *twin_track,
 			    struct proc_stop *twin, int pidfd,
 			    const struct proc_image_link *links,
-			    size_t n_links);
+			    size_t n_links, const struct proc_image_idle *idle);
 
 /* Shared by capture and apply, and useful to callers. */
 
