@@ -116,18 +116,22 @@ echo "protecting a redis-server that holds ${BIG_KEYS} keys of ${BIG_SIZE} bytes
 PPORT=$(free_port); SPORT=$(free_port); RPORT=$(free_port)
 BIG=(--exec-port 6379 --exec "$REDIS" --port 6379 "${OPTS[@]}"
      --enable-debug-command yes)
+# verify sends a whole image (1 GiB here) and digests it on both sides,
+# each step seconds long: longer timeouts than the default 1 s.
+LONG=(--heartbeat-ms 500 --failover-timeout-ms 15000)
 start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
 	--service "127.0.0.1:$SPORT" --control "$SSOCK" --tls-creds "$T/tls" \
-	"${BIG[@]}"
+	"${LONG[@]}" "${BIG[@]}"
 start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
-	--tls-creds "$T/tls" "${BIG[@]}"
+	--tls-creds "$T/tls" "${LONG[@]}" "${BIG[@]}"
 wait_state "$PSOCK" standalone 30 primary
 timeout 300 redis-cli -p "$PPORT" DEBUG POPULATE "$BIG_KEYS" key "$BIG_SIZE" \
 	>/dev/null || fail "DEBUG POPULATE"
 "$CTL" -s "$PSOCK" protect "127.0.0.1:$RPORT" >/dev/null || fail "protect"
 wait_state "$PSOCK" colo 600 primary secondary
 status_json "$PSOCK" >"$T/big.json"
-BIG_VERIFY=$("$CTL" -s "$PSOCK" verify 2>&1 | head -1) || true
+t0=$(date +%s%N)
+BIG_VERIFY="$("$CTL" -s "$PSOCK" verify 2>&1 | head -1) ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" || true
 BIG_RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$(status_get "$PSOCK" guest_pid)/status")
 stop primary
 stop secondary
@@ -211,5 +215,5 @@ print(f"   live sync: {ls['ms'] / 1000:.1f} s, {ls['pages']} pages, "
       f"{mib:.0f} MiB ({mib / (ls['ms'] / 1000):.0f} MiB/s); the same bytes "
       f"at {ceil:.0f} MiB/s: {mib / ceil:.1f} s")
 print(f"   first checkpoint: {lc['pages']} pages, pause {lc['pause_ms']:.1f} ms")
-print(f"   verify: {big_verify}")
+print(f"   verify (failover timeout 15 s): {big_verify}")
 PY

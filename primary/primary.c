@@ -77,8 +77,7 @@ int primary_wait_idle(void *opaque)
 	struct primary *p = opaque;
 
 	/* The main thread holds the link in colo state, and in syncing once
-	 * the migration thread is joined: during the first checkpoint, which
-	 * for an --exec program carries all of its memory. */
+	 * the migration thread is joined: during the first checkpoint. */
 	if (p->state == COLO_STATE_COLO ||
 	    (p->state == COLO_STATE_SYNCING && !p->mig.running && p->link.x))
 		link_heartbeat(&p->link, p->opts.heartbeat_ms);
