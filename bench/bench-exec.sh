@@ -12,12 +12,13 @@
 #      itself);
 #   2. checkpoints at a steady SET load with a checkpoint every second:
 #      pages and bytes per checkpoint and the pause, beside the time the
-#      same bytes take at the slower of loopback TCP and AES-256-GCM.
+#      same bytes take at the slower of loopback TCP and AES-256-GCM;
+#   3. protecting a redis-server that already holds about 1 GiB (DEBUG
+#      POPULATE): live sync time, pages and bytes, the first checkpoint's
+#      pause and pages, beside the same bytes at that limit.
 #
-# Today every checkpoint of an --exec program carries all of its memory
-# (ARCHITECTURE.md, "The process backend"), which table 2 shows.
 # Needs the meson build, redis-server and redis-tools, openssl, python3,
-# cc. About a minute.
+# cc, about 8 GiB of free memory. Two to three minutes.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,9 +29,11 @@ source "$SRC/bench/bench-lib.sh"
 WAIT_STATE_POLL=0.1
 
 REDIS=/usr/bin/redis-server
-N=100000
+N=${BENCH_N:-100000}
 CLIENTS=50
 SET_N=200000
+BIG_KEYS=900000
+BIG_SIZE=1000
 for c in redis-cli redis-benchmark openssl python3 cc; do
 	command -v "$c" >/dev/null || { echo "bench-exec: $c not installed" >&2; exit 1; }
 done
@@ -109,12 +112,36 @@ VERIFY=$("$CTL" -s "$PSOCK" verify 2>&1 | head -1) || true
 stop primary
 stop secondary
 
+echo "protecting a redis-server that holds ${BIG_KEYS} keys of ${BIG_SIZE} bytes..."
+PPORT=$(free_port); SPORT=$(free_port); RPORT=$(free_port)
+BIG=(--exec-port 6379 --exec "$REDIS" --port 6379 "${OPTS[@]}"
+     --enable-debug-command yes)
+# verify sends a whole image (1 GiB here) and digests it on both sides,
+# each step seconds long: longer timeouts than the default 1 s.
+LONG=(--heartbeat-ms 500 --failover-timeout-ms 15000)
+start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --tls-creds "$T/tls" \
+	"${LONG[@]}" "${BIG[@]}"
+start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
+	--tls-creds "$T/tls" "${LONG[@]}" "${BIG[@]}"
+wait_state "$PSOCK" standalone 30 primary
+timeout 300 redis-cli -p "$PPORT" DEBUG POPULATE "$BIG_KEYS" key "$BIG_SIZE" \
+	>/dev/null || fail "DEBUG POPULATE"
+"$CTL" -s "$PSOCK" protect "127.0.0.1:$RPORT" >/dev/null || fail "protect"
+wait_state "$PSOCK" colo 600 primary secondary
+status_json "$PSOCK" >"$T/big.json"
+t0=$(date +%s%N)
+BIG_VERIFY="$("$CTL" -s "$PSOCK" verify 2>&1 | head -1) ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" || true
+BIG_RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$(status_get "$PSOCK" guest_pid)/status")
+stop primary
+stop secondary
+
 echo
 python3 - "$T" "$TCP_MIBS" "$AES_KBS" "$N" "$CLIENTS" "$VERIFY" \
-	"$(getconf CLK_TCK)" <<'PY'
+	"$(getconf CLK_TCK)" "$BIG_VERIFY" "$BIG_RSS" <<'PY'
 import csv, json, os, sys
 
-T, tcp, aes_kbs, n, clients, verify, hz = sys.argv[1:8]
+T, tcp, aes_kbs, n, clients, verify, hz, big_verify, big_rss = sys.argv[1:10]
 tcp, n, hz = float(tcp), int(n), int(hz)
 aes = float(aes_kbs) * 1000 / 2**20
 ceil = min(tcp, aes)
@@ -177,4 +204,16 @@ s = rows("steady")["SET"]
 print(f"   SET throughput meanwhile: {float(s['rps']):.0f} req/s, "
       f"p99 {float(s['p99_latency_ms']):.3f} ms")
 print(f"   verify at the end: {verify}")
+print()
+
+b = json.load(open(os.path.join(T, "big.json")))
+ls, lc = b["live_sync"], b["last_checkpoint"]
+mib = ls["bytes"] / 2**20
+print(f"3. protecting redis-server holding {int(big_rss) / 2**20:.2f} GiB "
+      "(RSS): live sync, then the first checkpoint")
+print(f"   live sync: {ls['ms'] / 1000:.1f} s, {ls['pages']} pages, "
+      f"{mib:.0f} MiB ({mib / (ls['ms'] / 1000):.0f} MiB/s); the same bytes "
+      f"at {ceil:.0f} MiB/s: {mib / ceil:.1f} s")
+print(f"   first checkpoint: {lc['pages']} pages, pause {lc['pause_ms']:.1f} ms")
+print(f"   verify (failover timeout 15 s): {big_verify}")
 PY

@@ -103,8 +103,8 @@ static int send_memory(struct checkpoint *c, struct ckpt_result *res)
 	if (c->pvm->is_exec) {
 		/* verify digests the image as it is sent: the PVM stays
 		 * stopped, so that is its memory now. */
-		ret = image_save(&c->pvm->exec, c->link->x, &idle, &st,
-				 res->verify ? &ver : NULL);
+		ret = image_save(&c->pvm->exec, &c->img_base, c->link->x,
+				 &idle, &st, res->verify ? &ver : NULL);
 		if (ret == -ENOTSUP)
 			snprintf(c->refusal, sizeof(c->refusal), "%s",
 				 st.refusal);
@@ -311,6 +311,21 @@ static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
 	return ret;
 }
 
+/*
+ * While the PVM's child ends (pvm_barrier, --exec): the loop does not run,
+ * so the secondary is read here as link_expect reads it (its heartbeats
+ * heard, its output compared), and ours go out through idle.
+ */
+static int child_wait_idle(void *opaque)
+{
+	struct checkpoint *c = opaque;
+	int ret = c->link->x ? link_poll(c->link) : 0;
+
+	if (ret == 0 && c->ops->idle)
+		ret = c->ops->idle(c->opaque);
+	return ret;
+}
+
 static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 			 struct ckpt_result *res)
 {
@@ -320,15 +335,18 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 
 	c->refusal[0] = '\0';
 	ram_state_get_stats(c->rs, &before);
-	ret = pvm_barrier(c->pvm);
+	ret = pvm_barrier(c->pvm, child_wait_idle, c);
 	if (ret < 0)
 		return ret;
 	ret = checkpoint_send_and_wait(c, flags, res);
 	/* An unmodified program was stopped at the barrier: whatever came
 	 * of the checkpoint, it serves on. */
 	pvm_resume(c->pvm);
-	if (ret < 0)
+	if (ret < 0) {
+		/* Applied or not, we cannot know: the next image is whole. */
+		image_save_base_invalidate(&c->img_base);
 		return ret;
+	}
 	cmp_checkpoint_done(c->cmp);
 	ram_state_get_stats(c->rs, &after);
 	res->bytes = c->pvm->is_exec ? res->image_bytes :

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image-save.h"
 #include "metrics.h"
 #include "ram-digest.h"
 
@@ -102,6 +103,8 @@ struct checkpoint {
 	/* Each acknowledged one's pause (s) and pages, for the metrics;
 	 * the owner initialises them (metrics_hist_init_ckpt_*). */
 	struct metrics_hist pause_hist, pages_hist;
+	/* An --exec program's: what the next image is a delta of. */
+	struct image_save_base img_base;
 	/* After -ENOTSUP: why the guest cannot be checkpointed (an --exec
 	 * program holding an fd of a kind the SVM cannot be given). */
 	char refusal[256];

@@ -201,6 +201,13 @@ static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
 	p->ckpt.manual++;
 	p->ckpt.reason = "manual";
 	rc = colo_checkpoint(p, false, &r);
+	if (rc == -EAGAIN) {
+		ctl_error_set(err, "GenericError", "checkpoint put off: the "
+			      "program has a child (BGSAVE?) after waiting "
+			      "for it; it is taken once the child ends");
+		ckpt_result_free(&r);
+		return rc;
+	}
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "checkpoint failed: %s",
 			      strerror(-rc));

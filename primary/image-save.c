@@ -64,6 +64,9 @@ static int add_inputs(struct proc_guest *g, struct proc_image *img)
 	return 0;
 }
 
+/* A live-sync window: 32 MiB of own pages looked at, at most. */
+#define LIVE_WINDOW_PAGES 8192
+
 static int idle(const struct image_save_idle *i)
 {
 	return i && i->fn ? i->fn(i->opaque) : 0;
@@ -117,8 +120,88 @@ static int digest_image(const struct proc_image *img,
 				  ver->chunk_addr);
 }
 
-int image_save(struct proc_guest *g, struct xport *x,
-	       const struct image_save_idle *i,
+void image_save_base_invalidate(struct image_save_base *b)
+{
+	proc_image_base_invalidate(&b->base);
+}
+
+void image_save_base_close(struct image_save_base *b)
+{
+	proc_image_base_free(&b->base);
+	if (b->pid)
+		proc_track_close(&b->track);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The dirty log of the program pid, opened once per program. */
+static int base_follow(struct image_save_base *b, pid_t pid, int pidfd)
+{
+	int ret;
+
+	if (b->pid == pid)
+		return 0;
+	image_save_base_close(b);
+	ret = proc_track_open(&b->track, pid, pidfd);
+	if (ret < 0)
+		return ret;
+	b->pid = pid;
+	b->base.track = &b->track;
+	return 0;
+}
+
+/* One window of a live-sync pass: captured, encoded, sent. 0 while more
+ * remain, 1 after the last, -errno. */
+static int live_window(struct image_save_base *b, struct proc_image_sweep *sw,
+		       struct xport *x, const struct image_save_idle *i,
+		       struct image_save_stats *st)
+{
+	struct proc_image img = { 0 };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int more, ret;
+
+	more = proc_image_sweep_next(b->pid, &b->base, sw, LIVE_WINDOW_PAGES,
+				     &img);
+	if (more < 0)
+		return more;
+	ret = img.n_runs ? proc_image_encode(&img, &buf, &len) : 0;
+	if (ret == 0 && len) {
+		st->pages += proc_image_pages(&img);
+		st->bytes += len;
+		ret = send_pieces(x, i, buf, len);
+	}
+	if (ret == 0)
+		ret = idle(i);
+	free(buf);
+	proc_image_free(&img);
+	return ret < 0 ? ret : more;
+}
+
+int image_save_live(struct image_save_base *b, pid_t pid, int pidfd,
+		    bool full, struct xport *x,
+		    const struct image_save_idle *i,
+		    struct image_save_stats *st)
+{
+	struct proc_image_sweep sw = { 0 };
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	st->full = full || !b->base.valid;
+	ret = base_follow(b, pid, pidfd);
+	if (ret < 0)
+		return ret;
+	proc_image_sweep_begin(&sw, full);
+	do
+		ret = live_window(b, &sw, x, i, st);
+	while (ret == 0);
+	proc_image_sweep_free(&sw);
+	if (ret < 0)
+		proc_image_base_invalidate(&b->base);
+	return ret < 0 ? ret : 0;
+}
+
+int image_save(struct proc_guest *g, struct image_save_base *b,
+	       struct xport *x, const struct image_save_idle *i,
 	       struct image_save_stats *st, struct image_save_verify *ver)
 {
 	struct proc_image img = { 0 };
@@ -128,13 +211,17 @@ int image_save(struct proc_guest *g, struct xport *x,
 	int ret;
 
 	memset(st, 0, sizeof(*st));
-	ret = daemon_fds(g, &fds, &nfds);
+	ret = base_follow(b, g->child.pid, g->child.pidfd);
 	if (ret == 0)
-		ret = proc_image_capture(proc_guest_tracer(g), g->child.pidfd,
-					 fds, nfds, &img);
+		ret = daemon_fds(g, &fds, &nfds);
+	if (ret == 0)
+		ret = proc_image_capture_tracked(proc_guest_tracer(g),
+						 g->child.pidfd, fds, nfds,
+						 &b->base, ver != NULL, &img);
 	free(fds);
 	if (ret < 0)
 		return ret;
+	st->full = !img.delta;
 	ret = check_supported(&img, st);
 	if (ret == 0)
 		ret = add_inputs(g, &img);
@@ -156,5 +243,8 @@ int image_save(struct proc_guest *g, struct xport *x,
 	}
 	free(buf);
 	proc_image_free(&img);
+	/* The secondary has not got it: the next image cannot follow it. */
+	if (ret < 0)
+		proc_image_base_invalidate(&b->base);
 	return ret;
 }

@@ -14,13 +14,35 @@
 #ifndef COLO_PRIMARY_IMAGE_SAVE_H
 #define COLO_PRIMARY_IMAGE_SAVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "proc-image.h"
+#include "proc-track.h"
 
 struct proc_guest;
 struct xport;
 
+/*
+ * What the next image is a delta of: the PVM program's dirty log and the
+ * last image's own pages (proc_image_base). Opened on the program at its
+ * first save, reopened when the program changes (a takeover adopts
+ * another); the checkpoint owns it.
+ */
+struct image_save_base {
+	struct proc_track track;
+	pid_t pid;                      /* the program it follows; 0: none */
+	struct proc_image_base base;
+};
+
+/* The next save sends the whole program (the last one was not applied). */
+void image_save_base_invalidate(struct image_save_base *b);
+void image_save_base_close(struct image_save_base *b);
+
 struct image_save_stats {
-	uint64_t pages;                 /* present private pages sent */
+	bool full;                      /* the whole program, not a delta */
+	uint64_t pages;                 /* own pages carried */
 	uint64_t bytes;                 /* the encoded image */
 	uint64_t threads, fds, conns;
 	/* With -ENOTSUP: what the program holds that cannot be copied
@@ -47,7 +69,24 @@ struct image_save_idle {
 };
 
 /*
- * Captures the held program of g and sends it on x. Afterwards each
+ * One live-sync pass over a program that runs (pid, its pidfd): its own
+ * pages, all of them with full, else those that changed since the last
+ * pass with b, sent as images of pages only, a window of the address
+ * space each (proc_image_sweep_next), heartbeats between them; the
+ * secondary adds each to its cache. The first checkpoint then sends what
+ * changed since. For the migration thread, while the main thread leaves b
+ * alone. 0 or -errno (logged); b is invalid after a failure.
+ */
+int image_save_live(struct image_save_base *b, pid_t pid, int pidfd,
+		    bool full, struct xport *x,
+		    const struct image_save_idle *idle,
+		    struct image_save_stats *st);
+
+/*
+ * Captures the held program of g and sends it on x: whole for verify or
+ * when b follows nothing this secondary has (no live sync on this link,
+ * the last image failed), else only what changed since the last image
+ * taken with b (proc-image.h, deltas). Afterwards each
  * connection's input history keeps only what the program had not consumed
  * (the next image needs no older byte: the program only reads forward).
  * With ver (NULL: no verify), the image's digests too. 0; -ENOTSUP when the
@@ -55,8 +94,8 @@ struct image_save_idle {
  * what: protecting it would diverge silently); or -errno with the reason
  * logged.
  */
-int image_save(struct proc_guest *g, struct xport *x,
-	       const struct image_save_idle *idle,
+int image_save(struct proc_guest *g, struct image_save_base *b,
+	       struct xport *x, const struct image_save_idle *idle,
 	       struct image_save_stats *st, struct image_save_verify *ver);
 
 #endif

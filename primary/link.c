@@ -190,6 +190,27 @@ bool link_has_buffered(const struct link *l)
 	return l->x && xport_has_buffered(l->x);
 }
 
+int link_poll(struct link *l)
+{
+	struct proto_msg m;
+	int ret;
+
+	if (!l->x)
+		return -ENOTCONN;
+	while (xport_has_buffered(l->x) ||
+	       (evloop_fd_readable(xport_fd(l->x)) &&
+		!xport_nothing_to_read(l->x))) {
+		ret = proto_recv(l->x, &l->rx, &m);
+		if (ret < 0)
+			return ret;
+		l->rx_ms = evloop_now_ms();
+		ret = link_dispatch(l, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 		      void *opaque)
 {

@@ -95,5 +95,12 @@ void link_on_readable(struct evloop *loop, int fd, uint32_t events,
 /* Frames of the secondary read but not handled yet (fair loops: the loop
  * must come back for them without an event). */
 bool link_has_buffered(const struct link *l);
+/*
+ * Reads and dispatches, as link_expect does while it waits, every message
+ * that has arrived, without waiting for more: for a wait of the main
+ * thread outside the loop (a checkpoint waiting for the PVM's child), so
+ * that the secondary is heard. 0, or -errno: the caller gives the link up.
+ */
+int link_poll(struct link *l);
 
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "evloop.h"
+#include "image-save.h"
 #include "link.h"
 #include "log.h"
 #include "migration.h"
@@ -26,6 +27,7 @@
 /* A guest that dirties faster than we send never converges; stop-and-copy
  * after this many passes anyway, with a longer pause. */
 #define MAX_PASSES 30
+#define MAX_EXEC_PASSES 5
 
 /* Between live-sync steps: stop when called off, keep the link alive. */
 static int sync_before_step(void *opaque)
@@ -53,6 +55,37 @@ static int live_sync(struct migration *m)
 	return ram_save_live_sync(m->rs, m->link->x, &ls);
 }
 
+/*
+ * A process guest: its own pages whole while it runs, then what changed,
+ * pass after pass, until a pass is small enough for the first checkpoint
+ * to send the rest in a short pause (or MAX_EXEC_PASSES: a program that
+ * writes faster than we send pays a longer first pause, as RAM does).
+ */
+static int exec_live_sync(struct migration *m)
+{
+	struct image_save_idle idle = { sync_before_step, m };
+	struct image_save_stats st = { 0 };
+	int ret = 0;
+
+	m->link->rx_ms = m->link->hb_ms = evloop_now_ms();
+	for (unsigned pass = 0; pass < MAX_EXEC_PASSES && ret == 0; pass++) {
+		ret = image_save_live(m->cfg.exec_base, m->cfg.exec_pid,
+				      m->cfg.exec_pidfd, pass == 0,
+				      m->link->x, &idle, &st);
+		if (ret < 0)
+			break;
+		m->exec_pages += st.pages;
+		m->exec_bytes += st.bytes;
+		log_info("live sync pass %u: %llu pages (%llu bytes) of the "
+			 "program's own", pass + 1,
+			 (unsigned long long)st.pages,
+			 (unsigned long long)st.bytes);
+		if (pass > 0 && st.pages <= CONVERGED_PAGES)
+			break;
+	}
+	return ret == 0 ? xport_flush(m->link->x) : ret;
+}
+
 static void *migration_thread(void *opaque)
 {
 	struct migration *m = opaque;
@@ -64,9 +97,7 @@ static void *migration_thread(void *opaque)
 		/* Before connected: whoever sees connected may read it. */
 		m->started_ms = evloop_now_ms();
 		atomic_store(&m->connected, true);
-		/* A process guest's memory goes whole with the first
-		 * checkpoint (proc-image): nothing to pre-copy. */
-		ret = m->cfg.identity ? 0 : live_sync(m);
+		ret = m->cfg.identity ? exec_live_sync(m) : live_sync(m);
 		if (ret < 0 && ret != -ECANCELED && !m->error[0])
 			snprintf(m->error, sizeof(m->error),
 				 "live sync failed: %s", strerror(-ret));
@@ -120,6 +151,7 @@ int migration_start(struct migration *m, const struct migration_config *cfg)
 	atomic_store(&m->connected, false);
 	m->error[0] = '\0';
 	free(m->cfg.identity);
+	m->exec_pages = m->exec_bytes = 0;
 	m->cfg = *cfg;
 	if (cfg->identity) {
 		m->cfg.identity = malloc(cfg->identity_len);

@@ -35,6 +35,8 @@ struct xport_tls_ctx;
 
 /* What the thread needs to dial: a copy taken as live sync begins, so that
  * `set` and `protect` may change the primary's meanwhile. */
+struct image_save_base;
+
 struct migration_config {
 	const char *secondary;          /* HOST:PORT */
 	bool insecure;                  /* plain TCP, else TLS with tls */
@@ -44,11 +46,15 @@ struct migration_config {
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
 	struct proto_generation gen;    /* the primary's, for the hello */
 	/* A process guest (--exec): its identity (proc-identity.h, encoded),
-	 * sent before the hello; it has no RAM to live-sync, so the first
-	 * checkpoint carries all of it. NULL for a libcolo-guest. The
-	 * migration keeps its own copy (migration_start). */
+	 * sent before the hello, NULL for a libcolo-guest (the migration
+	 * keeps its own copy, migration_start); its own pages are live
+	 * synced as images (image_save_live) against exec_base, which the
+	 * main thread leaves alone until the thread is joined. */
 	uint8_t *identity;
 	size_t identity_len;
+	struct image_save_base *exec_base;
+	pid_t exec_pid;
+	int exec_pidfd;
 	/* The liveness tunables as live sync began. */
 	unsigned heartbeat_ms, failover_timeout_ms;
 };
@@ -79,6 +85,7 @@ struct migration {
 	/* The thread's while it runs, the main thread's after the join. */
 	char error[512];
 	uint64_t started_ms;
+	uint64_t exec_pages, exec_bytes; /* an --exec program's live sync */
 };
 
 /* The eventfds; event_fd is then the owner's to watch. 0 or -errno. */

@@ -77,8 +77,7 @@ int primary_wait_idle(void *opaque)
 	struct primary *p = opaque;
 
 	/* The main thread holds the link in colo state, and in syncing once
-	 * the migration thread is joined: during the first checkpoint, which
-	 * for an --exec program carries all of its memory. */
+	 * the migration thread is joined: during the first checkpoint. */
 	if (p->state == COLO_STATE_COLO ||
 	    (p->state == COLO_STATE_SYNCING && !p->mig.running && p->link.x))
 		link_heartbeat(&p->link, p->opts.heartbeat_ms);
@@ -164,10 +163,13 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 	if (ret == 0)
 		events_checkpoint(p->ctl, p->ckpt.reason, res->id, res->pause_ms,
 				  res->pages, res->bytes);
-	p->ckpt.reason = NULL;
+	/* -EAGAIN: put off, the --exec program has a child (pvm.c); still
+	 * due, tried again on a later turn with its reason, output held. */
+	if (ret != -EAGAIN)
+		p->ckpt.reason = NULL;
 	/* A stop request (-ECANCELED) ends us with the output still held:
 	 * releasing it would let out bytes the SVM may never produce. */
-	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED)
+	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED && ret != -EAGAIN)
 		secondary_lost(p, ret == -ENOTSUP ? "the program cannot be "
 			       "protected" : "checkpoint failed");
 	if (ret == -ENOTSUP && p->ckpt.refusal[0])
@@ -511,6 +513,7 @@ static void teardown(struct primary *p)
 	xport_tls_ctx_free(p->tls);
 	proto_rxbuf_free(&p->link.rx);
 	cmp_free(p->ckpt.cmp);
+	image_save_base_close(&p->ckpt.img_base);
 	ram_layout_destroy(&p->ram);
 	if (p->sig_fd >= 0)
 		close(p->sig_fd);

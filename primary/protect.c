@@ -112,6 +112,12 @@ int primary_sync_start(struct primary *p)
 		ret = exec_identity(p, &cfg);
 		if (ret < 0)
 			return ret;
+		/* This link's first checkpoint follows this sync's images,
+		 * never an image an earlier secondary got. */
+		image_save_base_invalidate(&p->ckpt.img_base);
+		cfg.exec_base = &p->ckpt.img_base;
+		cfg.exec_pid = p->pvm.exec.child.pid;
+		cfg.exec_pidfd = p->pvm.exec.child.pidfd;
 	}
 	ret = migration_start(&p->mig, &cfg);
 	free(cfg.identity);
@@ -291,8 +297,10 @@ void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
 	p->last_error[0] = '\0';
 	ram_state_get_stats(&p->rs, &st);
 	p->last_sync_ms = (double)(evloop_now_ms() - p->mig.started_ms);
-	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent;
-	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent;
+	p->last_sync_pages = st.pages_sent - p->mig.base.pages_sent +
+			     p->mig.exec_pages;
+	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent +
+			     p->mig.exec_bytes;
 	colo_enter(p);
 	events_protected(p->ctl, p->opts.secondary, p->last_sync_ms,
 			 p->last_sync_pages, p->last_sync_bytes);

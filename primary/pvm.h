@@ -100,9 +100,12 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
  * every event sent before and its output went through ops. -ETIMEDOUT or
  * ops.idle's error leave it running; any other -errno, it died. An
  * unmodified program is stopped instead (every thread, under ptrace) and
- * its output in flight read: it stays stopped until pvm_resume.
+ * its output in flight read: it stays stopped until pvm_resume. Never with
+ * a child of its alive: it runs until it has none (child_idle(opaque)
+ * called every few ms, its error returned), at most a few seconds, then
+ * -EAGAIN: the checkpoint is put off, the program running.
  */
-int pvm_barrier(struct pvm *v);
+int pvm_barrier(struct pvm *v, int (*child_idle)(void *), void *opaque);
 /* After a checkpoint, whatever its outcome: an unmodified program runs
  * again (a libcolo-guest never stopped). */
 void pvm_resume(struct pvm *v);

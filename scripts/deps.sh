@@ -14,6 +14,7 @@ PACKAGES=(
 	perftest                                       # bench-rdma.sh: ib_write_bw, the RDMA limit
 	redis-tools                                    # redis-cli, redis-benchmark
 	redis-server tcl                               # --exec's program; Redis's own tests
+	memcached                                      # --exec's second program (test-exec-memcached)
 	python3 iproute2 procps                        # tests and the lab
 	clang libclang-rt-14-dev                       # fuzz targets (libFuzzer)
 	libinih-dev                                    # the config file (INI)
@@ -35,8 +36,8 @@ if (( ${#missing[@]} )); then
 	fi
 	echo "deps.sh: installing ${missing[*]}"
 	apt-get update -qq
-	# Debian starts (and enables) redis-server, prometheus, corosync and
-	# pacemaker services on install.
+	# Debian starts (and enables) redis-server, memcached, prometheus,
+	# corosync and pacemaker services on install.
 	# colo runs redis-server itself, in its own namespaces; that service
 	# would only hold port 6379 on the host. A policy-rc.d that denies
 	# every start keeps invoke-rc.d and deb-systemd-invoke from starting
@@ -57,10 +58,11 @@ if (( ${#missing[@]} )); then
 	fi
 fi
 
-# Never a redis-server, prometheus, corosync or pacemaker service, however
-# they were installed: the tests start what they need themselves. Disabled,
+# Never a redis-server, memcached, prometheus, corosync or pacemaker
+# service, however they were installed: the tests start what they need
+# themselves (memcached's would hold port 11211 on the host). Disabled,
 # and stopped if one runs (under systemd; elsewhere its init script's link).
-for svc in redis-server prometheus corosync pacemaker; do
+for svc in redis-server memcached prometheus corosync pacemaker; do
 	dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q "ok installed" ||
 		continue
 	if [[ -d /run/systemd/system ]]; then

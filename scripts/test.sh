@@ -3,7 +3,8 @@
 # Installs what is needed, builds, and runs every test:
 #   build/        the normal build: every suite (unit, tls, rdma, locking,
 #                 fuzz-regress, integration, install: `meson install`
-#                 into a scratch --destdir, then used from there; systemd)
+#                 into a scratch --destdir, then used from there; systemd;
+#                 redis-suite: Redis's own tests through the pair)
 #   build-asan/   ASan+UBSan: unit, tls, fuzz-regress, integration, and
 #                 the rdma suite's xport-rdma and rdma-pair
 #   build-tsan/   ThreadSanitizer: the locking tests, the units that run
@@ -47,6 +48,9 @@ run_suites() {  # BUILD-DIR [MESON-TEST-OPTIONS...] -- SUITE...
 # build that silently left it out would turn the rdma suite into SKIPs.
 bash scripts/build.sh build -Drdma=enabled
 run_suites build -- unit tls rdma locking fuzz-regress integration install systemd
+# Redis's own test suite through the pair, a few of its units (about 4
+# minutes; tests/integration/meson.build): SKIP without ../shared/redis-tests.
+run_suites build -- redis-suite
 
 bash scripts/build.sh build-asan -Drdma=enabled -Db_sanitize=address,undefined -Db_lundef=false
 # The stop test repeats each state 10 times in the normal build, 3 here.

@@ -313,9 +313,13 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 	in->state = IN_SYNC;
 	in->sync_pages = 0;
 	if (in->is_exec) {
+		/* What an earlier primary sent is nothing to this one. */
+		svm_drop_cache(in->svm);
+		image_load_reset(&in->image);
 		sec_link_start_heartbeats(in->link);
-		log_info("primary %s accepted: an unmodified program, copied "
-			 "whole at the first checkpoint", peer(in));
+		log_info("primary %s accepted: an unmodified program, its pages "
+			 "live synced, the rest at the first checkpoint",
+			 peer(in));
 		return sec_link_send(in->link, &ack);
 	}
 	ret = setup_ram(in, h);
@@ -411,14 +415,44 @@ static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 	return 0;
 }
 
-/* A piece of a process guest's image: gathered, applied at CKPT_END. */
+/*
+ * Live sync of a process guest: a whole image of pages, cached as soon
+ * as its last piece is here. The SVM is not running yet; the first
+ * checkpoint's delta makes the cache exact and starts it.
+ */
+static int cache_synced_image(struct incoming *in)
+{
+	struct proc_image img = { 0 };
+	int ret;
+
+	ret = image_load_decode(&in->image, &img, peer(in));
+	if (ret == 0 && (img.n_threads || img.fds.n || img.n_conns)) {
+		log_error("%s: a live-sync image carries more than pages",
+			  peer(in));
+		ret = -EPROTO;
+	}
+	if (ret == 0)
+		ret = svm_cache_image(in->svm, &img);
+	if (ret == 0)
+		in->sync_pages += proc_image_pages(&img);
+	proc_image_free(&img);
+	image_load_reset(&in->image);
+	return ret;
+}
+
+/* A piece of a process guest's image: gathered, applied at CKPT_END (or
+ * cached when whole, in live sync). */
 static int on_image(void *opaque, const struct proto_msg *m)
 {
 	struct incoming *in = opaque;
+	int ret;
 
-	if (!expect(in, m, in->is_exec ? ST(IN_CKPT) : 0))
+	if (!expect(in, m, in->is_exec ? ST(IN_CKPT) | ST(IN_SYNC) : 0))
 		return -EPROTO;
-	return image_load_piece(&in->image, &m->image, peer(in));
+	ret = image_load_piece(&in->image, &m->image, peer(in));
+	if (ret == 0 && in->state == IN_SYNC && in->image.len == in->image.total)
+		ret = cache_synced_image(in);
+	return ret;
 }
 
 /* An unmodified program's digests were taken as its image was applied. */

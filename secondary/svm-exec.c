@@ -10,15 +10,20 @@
 #include <string.h>
 
 #include "log.h"
+#include "proc-cache.h"
 #include "proc-guest.h"
 #include "proc-image-digest.h"
 #include "proc-image.h"
+#include "proc-track.h"
 #include "svm-exec.h"
 
 #define EXEC_START_TIMEOUT_MS 10000
 #define EXEC_STOP_TIMEOUT_MS 10000
 #define EXEC_CONNECT_TIMEOUT_MS 5000
 #define SVM_EXEC_HISTORY_WINDOW (16u << 20)
+/* Before an apply, the SVM's own children (its BGSAVE) may finish within
+ * this, heartbeating; then they are killed. */
+#define SVM_CHILD_WAIT_MS 2000
 
 static void exec_output(void *opaque, uint32_t conn, const uint8_t *data,
 			size_t len)
@@ -78,11 +83,34 @@ int svm_exec_init(struct svm *v)
 	return 0;
 }
 
+/* The dirty log belongs to one run of the program. */
+static void forget_writes(struct svm *v)
+{
+	if (v->exec_track)
+		proc_track_close(v->exec_track);
+	free(v->exec_track);
+	v->exec_track = NULL;
+}
+
+/* The cache to one primary: live sync fills it before the program runs. */
+void svm_exec_drop_cache(struct svm *v)
+{
+	proc_cache_free(v->exec_cache);
+	v->exec_cache = NULL;
+}
+
+static void forget_pages(struct svm *v)
+{
+	svm_exec_drop_cache(v);
+	forget_writes(v);
+}
+
 int svm_exec_start(struct svm *v)
 {
 	/* A kept fenced SVM took the last one with it (svm_move). */
 	int ret = svm_exec_init(v);
 
+	forget_writes(v);
 	if (ret < 0)
 		return ret;
 	return proc_guest_start(v->exec, v->guest, v->guest_args, v->exec_port,
@@ -91,6 +119,7 @@ int svm_exec_start(struct svm *v)
 
 void svm_exec_stop(struct svm *v)
 {
+	forget_pages(v);
 	proc_guest_stop(v->exec);
 }
 
@@ -239,15 +268,81 @@ static int digest_svm(struct svm *v, const struct proc_image_link *links,
 	return ret;
 }
 
+/*
+ * The PVM's pages as of img, in the cache: a whole image fills it, a
+ * delta updates it. Checked before it changes, so a delta that does not
+ * fit (none came before it since the program started, or it names pages
+ * we do not have) leaves both the cache and the SVM as they were (I7).
+ */
+static int cache_image(struct svm *v, const struct proc_image *img)
+{
+	char why[256];
+	int ret;
+
+	if (!v->exec_cache)
+		v->exec_cache = proc_cache_new();
+	if (!v->exec_cache)
+		return -ENOMEM;
+	ret = proc_cache_update(v->exec_cache, img, why, sizeof(why));
+	if (ret == -EPROTO)
+		log_error("checkpoint: the program's pages do not follow: %s",
+			  why);
+	else if (ret < 0)
+		log_error("checkpoint: caching the program's pages: %s",
+			  strerror(-ret));
+	return ret;
+}
+
+/* Live sync: a window of the PVM's pages, added to the cache. */
+int svm_exec_cache_add(struct svm *v, const struct proc_image *img)
+{
+	int ret;
+
+	if (!v->exec_cache)
+		v->exec_cache = proc_cache_new();
+	if (!v->exec_cache)
+		return -ENOMEM;
+	ret = proc_cache_add(v->exec_cache, img);
+	if (ret < 0)
+		log_error("live sync: caching the program's pages: %s",
+			  strerror(-ret));
+	return ret;
+}
+
+/* The SVM's own dirty log, opened once per run of the program. */
+static int follow_writes(struct svm *v)
+{
+	int ret;
+
+	if (v->exec_track)
+		return 0;
+	v->exec_track = calloc(1, sizeof(*v->exec_track));
+	if (!v->exec_track)
+		return -ENOMEM;
+	ret = proc_track_open(v->exec_track, v->exec->child.pid,
+			      v->exec->child.pidfd);
+	if (ret < 0) {
+		free(v->exec_track);
+		v->exec_track = NULL;
+	}
+	return ret;
+}
+
 int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		   const uint32_t *conns, size_t nconns,
 		   struct svm_image_digests *dg)
 {
+	/* The primary waits for our answer meanwhile: heartbeats go on. */
+	struct proc_image_idle idle = { v->ops.idle, v->ops.opaque };
 	struct proc_image_link *links;
 	uint32_t *ids;
 	int ret;
 
-	ret = open_missing(v, conns, nconns);
+	ret = cache_image(v, img);
+	if (ret == 0)
+		ret = follow_writes(v);
+	if (ret == 0)
+		ret = open_missing(v, conns, nconns);
 	if (ret < 0)
 		return ret;
 	links = calloc(img->n_conns + 1, sizeof(*links));
@@ -256,13 +351,19 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = proc_guest_pause(v->exec, EXEC_STOP_TIMEOUT_MS);
+	/* Its children end, or are ended: the PVM's image has none. And a
+	 * thread the PVM started a moment earlier is let come here too. */
+	ret = proc_guest_pause_reaping(v->exec, SVM_CHILD_WAIT_MS,
+				       EXEC_STOP_TIMEOUT_MS, img->n_threads,
+				       v->ops.idle, v->ops.opaque);
 	if (ret == 0)
 		ret = make_links(v, img, links, ids);
 	if (ret == 0)
-		ret = proc_image_apply(img, proc_guest_tracer(v->exec),
-				       v->exec->child.pidfd, links,
-				       img->n_conns);
+		ret = proc_image_apply_cached(img, v->exec_cache,
+					      v->exec_track,
+					      proc_guest_tracer(v->exec),
+					      v->exec->child.pidfd, links,
+					      img->n_conns, &idle);
 	if (ret == 0 && dg)
 		ret = digest_svm(v, links, img->n_conns, dg);
 	if (ret == 0)
@@ -280,5 +381,6 @@ out:
 void svm_exec_detach(struct svm *v, struct proc_child *child,
 		     struct proc_stop **tracer)
 {
+	forget_pages(v);
 	proc_guest_detach(v->exec, child, tracer);
 }

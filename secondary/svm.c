@@ -247,8 +247,21 @@ void svm_move(struct svm *dst, struct svm *src)
 	src->max_conn_id = 0;
 	/* The program's callbacks name the SVM that holds it. */
 	src->exec = NULL;
+	src->exec_cache = NULL;
+	src->exec_track = NULL;
 	if (dst->exec)
 		dst->exec->opaque = dst;
+}
+
+int svm_cache_image(struct svm *v, const struct proc_image *img)
+{
+	return v->is_exec ? svm_exec_cache_add(v, img) : -EINVAL;
+}
+
+void svm_drop_cache(struct svm *v)
+{
+	if (v->is_exec)
+		svm_exec_drop_cache(v);
 }
 
 int svm_apply_image(struct svm *v, const struct proc_image *img,

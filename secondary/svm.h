@@ -52,6 +52,12 @@ struct svm {
 	bool is_exec;                  /* an unmodified program: exec */
 	uint16_t exec_port;
 	struct proc_guest *exec;       /* on the heap, so svm_move moves it */
+	/* The program's: the PVM's own pages as of the last checkpoint
+	 * (proc-cache.h) and the program's dirty log, so that a delta
+	 * changes only what may differ. Made at the first apply, gone with
+	 * the program; on the heap like exec. */
+	struct proc_cache *exec_cache;
+	struct proc_track *exec_track;
 	struct dirtylog dlog;          /* the pages it writes (I4) */
 	uint64_t input_seq;            /* last event fed to it */
 	uint32_t *conns;               /* connections it believes open */
@@ -72,6 +78,12 @@ void svm_deinit(struct svm *v);
  * the way the primary started its own), watched by the loop; the first
  * event it will get is input_seq + 1. 0 or -errno. */
 int svm_start(struct svm *v, struct ram_layout *ram, uint64_t input_seq);
+
+/* An unmodified program's live sync: img (pages only, one window) added
+ * to the cache the first checkpoint's delta follows (proc-cache.h), or
+ * the cache dropped (a new primary). 0 or -errno (logged). */
+int svm_cache_image(struct svm *v, const struct proc_image *img);
+void svm_drop_cache(struct svm *v);
 /*
  * An unmodified program becomes the PVM's image (a checkpoint): its
  * connections made the PVM's (conns, from the device state: opened when

@@ -39,6 +39,15 @@ void proc_cache_free(struct proc_cache *c);
 int proc_cache_update(struct proc_cache *c, const struct proc_image *img,
 		      char *why, size_t why_len);
 
+/*
+ * Live sync: img's pages (a full image of pages only, one window of the
+ * address space) held too, each replacing what was held there; nothing
+ * is released (the first checkpoint's delta, with its list of every own
+ * page, does that). 0, -EINVAL for a delta, or -ENOMEM (the caller drops
+ * the cache).
+ */
+int proc_cache_add(struct proc_cache *c, const struct proc_image *img);
+
 /* The 4096 bytes held for the page at addr, or NULL if none is held. */
 const uint8_t *proc_cache_page(const struct proc_cache *c, uint64_t addr);
 

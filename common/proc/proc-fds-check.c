@@ -14,13 +14,16 @@
  *   eventfd, signalfd          their counter and mask compared
  *   pipes                      both ends in the program, and empty
  *   /dev/null-like devices     nothing to copy
- *   regular files              read-only (/ is read-only anyway)
+ *   regular files              read-only (/ is read-only anyway), or
+ *                              under /tmp, the program's scratch tmpfs
+ *                              (each side's own copy; the SVM's must be
+ *                              open at the same fd, its offset is set)
  *   the shim's userfaultfd     at COLO_SHIM_UFFD_FD
  *
  * Refused: a timerfd (a kernel timer is not copied), a socket that is
  * neither a listening nor a connected TCP one (unix, UDP, or TCP only
  * created or bound), an outbound or half-open TCP connection, a
- * regular file open for writing, any other kind.
+ * regular file outside /tmp open for writing, any other kind.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -72,6 +75,16 @@ void proc_fd_describe(const struct proc_fd *f, char *buf, size_t len)
 	}
 }
 
+bool proc_fd_in_scratch(const struct proc_fd *f)
+{
+	size_t n = strlen(PROC_FDS_SCRATCH);
+
+	/* A name the kernel suffixes " (deleted)" is still the file. */
+	return f->kind == PROC_FD_FILE && f->target &&
+	       !strncmp(f->target, PROC_FDS_SCRATCH, n) &&
+	       !strstr(f->target, "/../");
+}
+
 static bool has_listener_on(const struct proc_fd_table *t, uint16_t port)
 {
 	for (size_t i = 0; i < t->n; i++)
@@ -117,8 +130,8 @@ static const char *refusal(const struct proc_fd_table *t,
 	case PROC_FD_TIMERFD:
 		return "(its kernel timer is not copied)";
 	case PROC_FD_FILE:
-		return (f->flags & O_ACCMODE) != O_RDONLY ?
-		       "opened for writing" : NULL;
+		return (f->flags & O_ACCMODE) != O_RDONLY &&
+		       !proc_fd_in_scratch(f) ? "opened for writing" : NULL;
 	case PROC_FD_OTHER:
 		if (f->fd == COLO_SHIM_UFFD_FD && f->target &&
 		    !strcmp(f->target, "anon_inode:[userfaultfd]"))

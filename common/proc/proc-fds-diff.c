@@ -3,7 +3,9 @@
  * The PVM's fd table against the SVM's: what proc-inject must run in the
  * stopped SVM so that it holds the same fds as the PVM.
  *
- * Per fd number, in both tables or one:
+ * First the SVM's own objects are given the PVM's numbers
+ * (proc-fds-renumber.c); then, on the SVM's table as those moves leave
+ * it, per fd number, in both tables or one:
  *   PVM only, a connection        accept it from the SVM's listening socket
  *                                 (the secondary opened the same
  *                                 connections, still pending there)
@@ -14,9 +16,11 @@
  *   both, another connection      close it, then accept (the PVM closed
  *   (or PVM's is one, SVM's not)  and accepted again at the same number)
  *   both, the same                nothing, but what state they keep must
- *                                 match: ports, counters, masks, offsets,
- *                                 flags; an epoll fd's interest list is
- *                                 reconciled with DEL, ADD and MOD
+ *                                 match: ports, masks, offsets, flags; an
+ *                                 epoll fd's interest list is reconciled
+ *                                 with DEL, ADD and MOD, an eventfd's
+ *                                 counter set, a file in the scratch /tmp
+ *                                 given the PVM's offset (lseek)
  *   anything else                 refused: the fd cannot be created
  */
 #include <errno.h>
@@ -28,43 +32,13 @@
 #include <sys/socket.h>
 
 #include "proc-fds.h"
-
-struct builder {
-	struct proc_fd_actions *out;
-	size_t cap;
-	int err;
-};
-
-static struct proc_fd_action *push(struct builder *b,
-				   enum proc_fd_action_kind kind, int fd)
-{
-	struct proc_fd_action *a;
-
-	if (b->err)
-		return NULL;
-	if (b->out->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 16;
-
-		a = realloc(b->out->a, ncap * sizeof(*a));
-		if (!a) {
-			b->err = -ENOMEM;
-			return NULL;
-		}
-		b->out->a = a;
-		b->cap = ncap;
-	}
-	a = &b->out->a[b->out->n++];
-	memset(a, 0, sizeof(*a));
-	a->kind = kind;
-	a->fd = fd;
-	a->listen_fd = -1;
-	return a;
-}
+#include "proc-fds-renumber.h"
 
 static void __attribute__((format(printf, 3, 4)))
-refuse(struct builder *b, int fd, const char *fmt, ...)
+refuse(struct proc_fd_builder *b, int fd, const char *fmt, ...)
 {
-	struct proc_fd_action *a = push(b, PROC_FD_ACT_REFUSE, fd);
+	struct proc_fd_action *a = proc_fd_builder_push(b, PROC_FD_ACT_REFUSE,
+							fd);
 	int n;
 	va_list ap;
 
@@ -74,12 +48,6 @@ refuse(struct builder *b, int fd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(a->reason + n, sizeof(a->reason) - (size_t)n, fmt, ap);
 	va_end(ap);
-}
-
-static bool same_end(const struct proc_tcp_end *x, const struct proc_tcp_end *y)
-{
-	return x->family == y->family && x->port == y->port &&
-	       !memcmp(x->addr, y->addr, sizeof(x->addr));
 }
 
 /* The table's listening socket a connection on local came through. */
@@ -101,7 +69,8 @@ static const struct proc_fd *listener_of(const struct proc_fd_table *t,
 }
 
 /* PVM's connection p into fd p->fd of the SVM, from its twin listener. */
-static void accept_into(struct builder *b, const struct proc_fd_table *svm,
+static void accept_into(struct proc_fd_builder *b,
+			const struct proc_fd_table *svm,
 			const struct proc_fd_table *pvm, const struct proc_fd *p)
 {
 	const struct proc_fd *pl = listener_of(pvm, &p->local), *sl;
@@ -114,12 +83,12 @@ static void accept_into(struct builder *b, const struct proc_fd_table *svm,
 	}
 	sl = proc_fds_find(svm, pl->fd);
 	if (!sl || sl->kind != PROC_FD_TCP_LISTEN ||
-	    !same_end(&sl->local, &pl->local)) {
+	    !proc_tcp_end_same(&sl->local, &pl->local)) {
 		refuse(b, p->fd, "its listening socket fd %d is not the same "
 		       "on the SVM", pl->fd);
 		return;
 	}
-	a = push(b, PROC_FD_ACT_ACCEPT, p->fd);
+	a = proc_fd_builder_push(b, PROC_FD_ACT_ACCEPT, p->fd);
 	if (!a)
 		return;
 	a->listen_fd = sl->fd;
@@ -131,9 +100,11 @@ static void accept_into(struct builder *b, const struct proc_fd_table *svm,
  * input, output and error are each host's own (/dev/null and the
  * daemon's log, as proc_fds_check says): where a log file's offset is on
  * one host is nothing the program's state depends on. */
-static void compare_same(struct builder *b, const struct proc_fd *p,
+static void compare_same(struct proc_fd_builder *b, const struct proc_fd *p,
 			 const struct proc_fd *s)
 {
+	struct proc_fd_action *a;
+
 	if (p->fd <= 2)
 		return;
 	if (p->flags != s->flags || p->cloexec != s->cloexec) {
@@ -144,16 +115,18 @@ static void compare_same(struct builder *b, const struct proc_fd *p,
 	}
 	switch (p->kind) {
 	case PROC_FD_TCP_LISTEN:
-		if (!same_end(&p->local, &s->local))
+		if (!proc_tcp_end_same(&p->local, &s->local))
 			refuse(b, p->fd, "listening on port %u on the PVM, %u "
 			       "on the SVM", (unsigned)p->local.port,
 			       (unsigned)s->local.port);
 		break;
 	case PROC_FD_EVENTFD:
-		if (p->count != s->count)
-			refuse(b, p->fd, "eventfd counter %llu on the PVM, "
-			       "%llu on the SVM", (unsigned long long)p->count,
-			       (unsigned long long)s->count);
+		/* A count the program's threads left for each other (a wake-up
+		 * not yet read) is state like memory: copied. */
+		if (p->count != s->count &&
+		    (a = proc_fd_builder_push(b, PROC_FD_ACT_EVENTFD_SET,
+					      p->fd)))
+			a->count = p->count;
 		break;
 	case PROC_FD_SIGNALFD:
 		if (p->sigmask != s->sigmask)
@@ -170,7 +143,13 @@ static void compare_same(struct builder *b, const struct proc_fd *p,
 			       "on the SVM", p->unread, s->unread);
 		break;
 	case PROC_FD_FILE:
-		if (p->pos != s->pos)
+		/* In the scratch /tmp each side has its own copy of the file,
+		 * written alike: the SVM's goes on from the PVM's offset. */
+		if (p->pos != s->pos && proc_fd_in_scratch(p)) {
+			a = proc_fd_builder_push(b, PROC_FD_ACT_LSEEK, p->fd);
+			if (a)
+				a->offset = p->pos;
+		} else if (p->pos != s->pos)
 			refuse(b, p->fd, "file offset %llu on the PVM, %llu "
 			       "on the SVM", (unsigned long long)p->pos,
 			       (unsigned long long)s->pos);
@@ -189,7 +168,7 @@ static void compare_same(struct builder *b, const struct proc_fd *p,
 }
 
 /* An fd the SVM holds and the PVM does not. */
-static void svm_only(struct builder *b, const struct proc_fd_table *pvm,
+static void svm_only(struct proc_fd_builder *b, const struct proc_fd_table *pvm,
 		     const struct proc_fd *s)
 {
 	const struct proc_fd *pl;
@@ -201,7 +180,7 @@ static void svm_only(struct builder *b, const struct proc_fd_table *pvm,
 		       pl->pending);
 		return;
 	}
-	push(b, PROC_FD_ACT_CLOSE, s->fd);
+	proc_fd_builder_push(b, PROC_FD_ACT_CLOSE, s->fd);
 }
 
 /* Whether fd n of the SVM is closed and replaced by the PVM's. */
@@ -209,11 +188,12 @@ static bool replaced(const struct proc_fd *p, const struct proc_fd *s)
 {
 	if (!p || !s || p->kind != PROC_FD_TCP_CONN)
 		return false;
-	return s->kind != PROC_FD_TCP_CONN || !same_end(&p->local, &s->local) ||
-	       !same_end(&p->remote, &s->remote);
+	return s->kind != PROC_FD_TCP_CONN ||
+	       !proc_tcp_end_same(&p->local, &s->local) ||
+	       !proc_tcp_end_same(&p->remote, &s->remote);
 }
 
-static void diff_fd(struct builder *b, const struct proc_fd_table *pvm,
+static void diff_fd(struct proc_fd_builder *b, const struct proc_fd_table *pvm,
 		    const struct proc_fd_table *svm, const struct proc_fd *p,
 		    const struct proc_fd *s)
 {
@@ -224,11 +204,12 @@ static void diff_fd(struct builder *b, const struct proc_fd_table *pvm,
 	} else if (!s || replaced(p, s)) {
 		if (p->kind != PROC_FD_TCP_CONN) {
 			proc_fd_describe(p, pw, sizeof(pw));
-			refuse(b, p->fd, "%s open on the PVM only", pw);
+			refuse(b, p->fd, "%s open on the PVM only (no like "
+			       "fd of the SVM's to move there)", pw);
 			return;
 		}
 		if (s)
-			push(b, PROC_FD_ACT_CLOSE, s->fd);
+			proc_fd_builder_push(b, PROC_FD_ACT_CLOSE, s->fd);
 		accept_into(b, svm, pvm, p);
 	} else if (p->kind != s->kind) {
 		proc_fd_describe(p, pw, sizeof(pw));
@@ -263,17 +244,18 @@ static bool tfd_replaced(const struct proc_fd_table *pvm,
 	return replaced(proc_fds_find(pvm, tfd), proc_fds_find(svm, tfd));
 }
 
-static void epoll_op(struct builder *b, enum proc_fd_action_kind kind,
+static void epoll_op(struct proc_fd_builder *b, enum proc_fd_action_kind kind,
 		     int epfd, const struct proc_epoll_item *it)
 {
-	struct proc_fd_action *a = push(b, kind, epfd);
+	struct proc_fd_action *a = proc_fd_builder_push(b, kind, epfd);
 
 	if (a)
 		a->item = *it;
 }
 
 /* The interest list of the epoll fd p (the PVM's) on s (the SVM's). */
-static void diff_epoll(struct builder *b, const struct proc_fd_table *pvm,
+static void diff_epoll(struct proc_fd_builder *b,
+		       const struct proc_fd_table *pvm,
 		       const struct proc_fd_table *svm,
 		       const struct proc_fd *p, const struct proc_fd *s)
 {
@@ -318,7 +300,8 @@ out:
 }
 
 /* Accepts take pending connections: the SVM must have enough. */
-static void check_pending(struct builder *b, const struct proc_fd_table *svm)
+static void check_pending(struct proc_fd_builder *b,
+			  const struct proc_fd_table *svm)
 {
 	size_t n = b->out->n;
 
@@ -372,35 +355,74 @@ static int order_by_kind(struct proc_fd_actions *acts)
 	return 0;
 }
 
-int proc_fds_diff(const struct proc_fd_table *pvm,
-		  const struct proc_fd_table *svm, struct proc_fd_actions *out)
+/* The actions on svm (renumbered already) in running order, into b. */
+static void diff_tables(struct proc_fd_builder *b,
+			const struct proc_fd_table *pvm,
+			const struct proc_fd_table *svm)
 {
-	struct builder b = { out, 0, 0 };
 	size_t i = 0, j = 0;
 
-	out->a = NULL;
-	out->n = 0;
 	while (i < pvm->n || j < svm->n) {
 		const struct proc_fd *p = i < pvm->n ? &pvm->fds[i] : NULL;
 		const struct proc_fd *s = j < svm->n ? &svm->fds[j] : NULL;
 
 		if (p && s && p->fd == s->fd) {
-			diff_fd(&b, pvm, svm, p, s);
+			diff_fd(b, pvm, svm, p, s);
 			if (p->kind == PROC_FD_EPOLL && s->kind == PROC_FD_EPOLL)
-				diff_epoll(&b, pvm, svm, p, s);
+				diff_epoll(b, pvm, svm, p, s);
 			i++;
 			j++;
 		} else if (p && (!s || p->fd < s->fd)) {
-			diff_fd(&b, pvm, svm, p, NULL);
+			diff_fd(b, pvm, svm, p, NULL);
 			i++;
 		} else {
-			diff_fd(&b, pvm, svm, NULL, s);
+			diff_fd(b, pvm, svm, NULL, s);
 			j++;
 		}
 	}
-	check_pending(&b, svm);
-	if (!b.err)
-		b.err = order_by_kind(out);
+	check_pending(b, svm);
+	if (!b->err)
+		b->err = order_by_kind(b->out);
+}
+
+int proc_fds_diff(const struct proc_fd_table *pvm,
+		  const struct proc_fd_table *svm, struct proc_fd_actions *out)
+{
+	struct proc_fd_actions rest = { NULL, 0 };
+	struct proc_fd_builder b = { out, 0, 0 }, rb = { &rest, 0, 0 };
+	struct proc_fd_table after = { NULL, 0 };
+	struct proc_fd_action *v;
+
+	out->a = NULL;
+	out->n = 0;
+	b.err = proc_fds_renumber(&b, pvm, svm, &after);
+	if (!b.err) {
+		diff_tables(&rb, pvm, &after);
+		b.err = rb.err;
+	}
+	/* Refusals (rest's come first in it), the renumbering, then the
+	 * rest, which names the fds where the renumbering put them. */
+	if (!b.err && rest.n) {
+		size_t r = 0;
+
+		while (r < rest.n && rest.a[r].kind == PROC_FD_ACT_REFUSE)
+			r++;
+		v = malloc((out->n + rest.n) * sizeof(*v));
+		if (v) {
+			memcpy(v, rest.a, r * sizeof(*v));
+			if (out->n)
+				memcpy(v + r, out->a, out->n * sizeof(*v));
+			memcpy(v + r + out->n, rest.a + r,
+			       (rest.n - r) * sizeof(*v));
+			free(out->a);
+			out->a = v;
+			out->n += rest.n;
+		} else {
+			b.err = -ENOMEM;
+		}
+	}
+	proc_fd_actions_free(&rest);
+	proc_fds_renumbered_free(&after);
 	if (b.err) {
 		proc_fd_actions_free(out);
 		return b.err;

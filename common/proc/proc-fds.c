@@ -3,10 +3,10 @@
  * Capturing a stopped program's fd table. For each entry of
  * /proc/PID/fd: the link names it ("socket:[41267]", "anon_inode:[eventpoll]",
  * "/dev/null"), stat() through the link gives its type and inode, fdinfo
- * its flags, offset and kind-specific lines; a socket is looked up by
- * inode in the program's net/tcp and tcp6; and the queues of a connection
- * or a pipe are measured with ioctls on a duplicate taken with
- * pidfd_getfd(), which leaves the program's own fd untouched.
+ * its flags, offset and kind-specific lines; a socket describes itself
+ * (proc-fds-sock.c), and the queues of a connection or a pipe are
+ * measured, through a duplicate taken with pidfd_getfd(), which leaves
+ * the program's own fd untouched.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc-fds-sock.h"
 #include "proc-fds.h"
 
 #define FDINFO_MAX (64u << 20)  /* an epoll of every possible client */
@@ -90,53 +91,6 @@ static int read_text(const char *path, char **text, size_t *len)
 	return 0;
 }
 
-/* net/tcp and tcp6; a kernel without IPv6 has no tcp6. */
-static int read_tcp(pid_t pid, struct proc_tcp_table *t)
-{
-	static const struct { const char *name; int family; } files[] = {
-		{ "tcp", AF_INET }, { "tcp6", AF_INET6 },
-	};
-	char path[64], *text;
-	size_t len;
-	int err;
-
-	for (size_t i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/net/%s", (int)pid,
-			 files[i].name);
-		err = read_text(path, &text, &len);
-		if (err == -ENOENT && files[i].family == AF_INET6)
-			continue;
-		if (!err) {
-			err = proc_tcp_parse(text, len, files[i].family, t);
-			free(text);
-		}
-		if (err) {
-			log_error("read %s: %s", path, strerror(-err));
-			return err;
-		}
-	}
-	return 0;
-}
-
-static int cmp_ino(const void *a, const void *b)
-{
-	uint64_t x = ((const struct proc_tcp_sock *)a)->ino;
-	uint64_t y = ((const struct proc_tcp_sock *)b)->ino;
-
-	return (x > y) - (x < y);
-}
-
-/* t sorted by inode: a server with many clients has as many lines. */
-static const struct proc_tcp_sock *find_sock(const struct proc_tcp_table *t,
-					     uint64_t ino)
-{
-	struct proc_tcp_sock key = { .ino = ino };
-
-	if (!ino)               /* TIME_WAIT lines: no socket behind them */
-		return NULL;
-	return bsearch(&key, t->s, t->n, sizeof(key), cmp_ino);
-}
-
 /* /dev/null and the other devices whose reads and writes keep no state. */
 static bool is_null_dev(dev_t rdev)
 {
@@ -146,10 +100,10 @@ static bool is_null_dev(dev_t rdev)
 	       (min == 3 || min == 5 || min == 7 || min == 8 || min == 9);
 }
 
-static void classify(struct proc_fd *f, const struct stat *st,
-		     const struct proc_tcp_table *tcp)
+/* What f is; a socket is asked itself (proc-fds-sock). */
+static int classify(int pidfd, struct proc_fd *f, const struct stat *st)
 {
-	const struct proc_tcp_sock *s;
+	int r;
 
 	f->kind = PROC_FD_OTHER;
 	/* Checked first: the kernel has changed the mode anon inodes show. */
@@ -163,63 +117,40 @@ static void classify(struct proc_fd *f, const struct stat *st,
 		f->kind = PROC_FD_SIGNALFD;
 	else if (!strncmp(f->target, "anon_inode:", 11))
 		f->kind = PROC_FD_OTHER;
-	else if (S_ISSOCK(st->st_mode) && (s = find_sock(tcp, f->ino))) {
-		f->kind = s->state == TCP_LISTEN ? PROC_FD_TCP_LISTEN :
-			  PROC_FD_TCP_CONN;
-		f->tcp_state = s->state;
-		f->local = s->local;
-		f->remote = s->remote;
-		if (f->kind == PROC_FD_TCP_LISTEN)
-			f->pending = s->rx_queue;
+	else if (S_ISSOCK(st->st_mode)) {
+		r = proc_fds_sock_query(pidfd, f);
+		return r < 0 ? r : 0;
 	} else if (S_ISFIFO(st->st_mode))
 		f->kind = PROC_FD_PIPE;
 	else if (S_ISREG(st->st_mode))
 		f->kind = PROC_FD_FILE;
 	else if (S_ISCHR(st->st_mode) && is_null_dev(st->st_rdev))
 		f->kind = PROC_FD_NULL_DEV;
-}
-
-static int queue_ioctl(int fd, unsigned long req, uint32_t *out)
-{
-	int v = 0;
-
-	if (ioctl(fd, req, &v) < 0)
-		return -errno;
-	*out = v < 0 ? 0 : (uint32_t)v;
 	return 0;
 }
 
-/*
- * Bytes the program has not read (and, for a connection, not had
- * acknowledged), on its own file: the duplicate shares it.
- */
-static int measure_queues(int pidfd, struct proc_fd *f)
+/* Bytes the program has not read from a pipe, on its own file: the
+ * duplicate shares it. */
+static int measure_pipe(int pidfd, struct proc_fd *f)
 {
 	int dup, err;
 
 	dup = (int)syscall(SYS_pidfd_getfd, pidfd, f->fd, 0);
 	if (dup < 0)
 		return -errno;
-	if (f->kind == PROC_FD_PIPE) {
-		err = queue_ioctl(dup, FIONREAD, &f->unread);
-	} else {
-		err = queue_ioctl(dup, SIOCINQ, &f->unread);
-		if (!err)
-			err = queue_ioctl(dup, SIOCOUTQ, &f->unsent);
-	}
+	err = proc_fds_queue(dup, FIONREAD, &f->unread);
 	close(dup);
 	return err;
 }
 
 /* One fd; -ENOENT/-EBADF when it closed while we looked. */
-static int capture_fd(pid_t pid, int pidfd, int fd,
-		      const struct proc_tcp_table *tcp, struct proc_fd *f)
+static int capture_fd(pid_t pid, int pidfd, int fd, struct proc_fd *f)
 {
-	char path[64], link[4096], *text;
+	char path[64], link[4096], *text = NULL;
 	struct proc_fdinfo fi;
 	struct stat st;
 	ssize_t n;
-	size_t len;
+	size_t len = 0;
 	int err;
 
 	memset(f, 0, sizeof(*f));
@@ -247,7 +178,11 @@ static int capture_fd(pid_t pid, int pidfd, int fd,
 	f->cloexec = fi.flags & O_CLOEXEC;
 	f->pos = fi.pos;
 	f->ino = (uint64_t)st.st_ino;
-	classify(f, &st, tcp);
+	err = classify(pidfd, f, &st);
+	if (err) {
+		proc_fdinfo_free(&fi);
+		return err;
+	}
 	if (f->kind == PROC_FD_EPOLL) {
 		f->items = fi.items;
 		f->n_items = fi.n_items;
@@ -257,8 +192,8 @@ static int capture_fd(pid_t pid, int pidfd, int fd,
 	f->sigmask = fi.sigmask;
 	proc_fdinfo_free(&fi);
 
-	if (f->kind == PROC_FD_TCP_CONN || f->kind == PROC_FD_PIPE)
-		return measure_queues(pidfd, f);
+	if (f->kind == PROC_FD_PIPE)
+		return measure_pipe(pidfd, f);
 	return 0;
 }
 
@@ -312,23 +247,18 @@ static int list_fds(pid_t pid, int **fds, size_t *n)
 
 int proc_fds_capture(pid_t pid, int pidfd, struct proc_fd_table *out)
 {
-	struct proc_tcp_table tcp = { NULL, 0 };
 	int *fds = NULL, err;
 	size_t n = 0;
 
 	out->fds = NULL;
 	out->n = 0;
 	err = list_fds(pid, &fds, &n);
-	if (!err)
-		err = read_tcp(pid, &tcp);
-	if (!err && tcp.n)
-		qsort(tcp.s, tcp.n, sizeof(tcp.s[0]), cmp_ino);
 	if (!err && n && !(out->fds = calloc(n, sizeof(*out->fds))))
 		err = -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++) {
 		struct proc_fd *f = &out->fds[out->n];
 
-		err = capture_fd(pid, pidfd, fds[i], &tcp, f);
+		err = capture_fd(pid, pidfd, fds[i], f);
 		if (err == -ENOENT || err == -EBADF) {
 			/* Closed meanwhile: the program was not stopped. */
 			free(f->target);
@@ -342,7 +272,6 @@ int proc_fds_capture(pid_t pid, int pidfd, struct proc_fd_table *out)
 				  f->target ? f->target : "?", strerror(-err));
 	}
 	free(fds);
-	proc_tcp_table_free(&tcp);
 	if (err)
 		proc_fds_free(out);
 	return err;

@@ -4,20 +4,20 @@
  * descriptors, and the bytes in flight on its TCP connections.
  *
  * Three separate steps, so that each can be tested alone:
- *   proc_fds_capture  /proc/PID/fd, fdinfo and net/tcp(6) of a stopped
- *                     program, and SIOCINQ/SIOCOUTQ on its connections
+ *   proc_fds_capture  /proc/PID/fd and fdinfo of a stopped program, its
+ *                     sockets asked through duplicates (TCP_INFO, their
+ *                     names, SIOCINQ/SIOCOUTQ)
  *   proc_fds_check    whether the process backend supports the table
  *   proc_fds_diff     what makes the SVM's table equal to the PVM's, as a
  *                     list of actions for proc-inject to run
- * check and diff are pure (tables in, verdict or actions out), as are the
- * two text parsers below, which are fuzzed.
+ * check and diff are pure (tables in, verdict or actions out), as is the
+ * fdinfo parser below, which is fuzzed.
  *
- * Socket kinds come from the program's own /proc/PID/net/tcp and tcp6,
- * matched by inode: the program's network namespace holds only its
- * sockets and the daemon's ends, the files are there without entering
- * the namespace, and their text parses purely; for a listening socket
- * its rx_queue column is the accept queue (connections not yet accepted),
- * which sock_diag would have needed a netlink exchange to give.
+ * A socket is described by a duplicate of it (pidfd_getfd): TCP_INFO
+ * gives its state and, for a listener, its accept queue; getsockname and
+ * getpeername its ends. The program's net/tcp would say the same at the
+ * cost of a walk over the kernel's whole connection hash, every
+ * namespace's, per read.
  */
 #ifndef COLO_PROC_FDS_H
 #define COLO_PROC_FDS_H
@@ -105,6 +105,13 @@ const char *proc_fd_kind_name(enum proc_fd_kind kind);
  */
 void proc_fd_describe(const struct proc_fd *f, char *buf, size_t len);
 
+/* The program's scratch directory (proc-launch's tmpfs), as its fds name
+ * files there: with the slash. */
+#define PROC_FDS_SCRATCH "/tmp/"
+
+/* Whether f is a regular file in the program's scratch /tmp. */
+bool proc_fd_in_scratch(const struct proc_fd *f);
+
 /* A documented positive result: the table is not supported. */
 #define PROC_FDS_UNSUPPORTED 1
 
@@ -113,7 +120,10 @@ void proc_fd_describe(const struct proc_fd *f, char *buf, size_t len);
  * design's "file descriptors" row). 0, or PROC_FDS_UNSUPPORTED with one
  * line in reason naming the first fd refused and why, e.g. "fd 7: regular
  * file /var/lib/x opened for writing: not supported". fds 0-2 are the
- * standard streams proc-launch set up and are not judged.
+ * standard streams proc-launch set up and are not judged. A regular file
+ * open for writing is supported under /tmp (PROC_FDS_SCRATCH), the
+ * program's own scratch tmpfs: each side writes its own copy, the diff
+ * gives the SVM's the PVM's offset.
  */
 int proc_fds_check(const struct proc_fd_table *t, char *reason, size_t len);
 
@@ -124,6 +134,13 @@ enum proc_fd_action_kind {
 	PROC_FD_ACT_ACCEPT,     /* accept4(listen_fd, flags) moved to fd */
 	PROC_FD_ACT_EPOLL_ADD,  /* epoll_ctl(fd, ADD, tfd, {events, data}) */
 	PROC_FD_ACT_EPOLL_MOD,  /* epoll_ctl(fd, MOD, tfd, {events, data}) */
+	PROC_FD_ACT_EVENTFD_SET, /* the eventfd fd's counter made count
+				  * (proc_fds_eventfd_set) */
+	PROC_FD_ACT_MOVE,       /* dup3(from, fd, cloexec ? O_CLOEXEC : 0),
+				 * then close(from): renumbering only */
+	PROC_FD_ACT_LSEEK,      /* lseek(fd, offset, SEEK_SET): a file of the
+				 * program's scratch /tmp (its own copy on each
+				 * side) where the PVM's offset is */
 	PROC_FD_ACT__MAX
 };
 
@@ -133,6 +150,10 @@ struct proc_fd_action {
 	int listen_fd;          /* ACCEPT */
 	int accept_flags;       /* ACCEPT: SOCK_NONBLOCK | SOCK_CLOEXEC */
 	struct proc_epoll_item item;    /* EPOLL_* */
+	int from;               /* MOVE: the fd moved to fd */
+	bool cloexec;           /* MOVE: FD_CLOEXEC of fd afterwards */
+	uint64_t count;         /* EVENTFD_SET */
+	uint64_t offset;                /* LSEEK */
 	char reason[160];       /* REFUSE */
 };
 
@@ -143,12 +164,22 @@ struct proc_fd_actions {
 
 /*
  * The actions that make svm's table equal to pvm's, in the order they must
- * run: epoll DELs, closes, accepts, then epoll ADDs and MODs (an ADD needs
- * its tfd in place). Refusals come first. A connection is the same on both
- * sides when its fd number and both ends' addresses are equal, so the
- * daemon's end of each connection must have the same port on both hosts.
- * An accept takes the oldest pending connection of the SVM's listening
- * socket: the caller checks it is the one meant (its remote end).
+ * run. First the renumbering: a program whose threads open fds while
+ * others start (memcached's) numbers its own objects differently on each
+ * run, so each of the PVM's fds that are the program's own (epoll,
+ * eventfd, signalfd, a pipe with all its ends, a listening socket, a
+ * device or file by name) takes a like one of the SVM's, at its own
+ * number when it can, else the first unclaimed one, moved: epoll DELs of
+ * what moves, then MOVEs through free numbers (an SVM fd in the way is
+ * moved aside too, to be closed below). Then, on the table as it is after
+ * those: epoll DELs, closes, accepts, epoll ADDs and MODs (an ADD needs
+ * its tfd in place), eventfd counters, lseeks of files in the scratch
+ * /tmp. Refusals come first. A connection
+ * is the same on both sides when its fd number and both ends' addresses
+ * are equal, so the daemon's end of each connection must have the same
+ * port on both hosts; connections are not renumbered. An accept takes the
+ * oldest pending connection of the SVM's listening socket: the caller
+ * checks it is the one meant (its remote end).
  * Returns 0, PROC_FDS_UNSUPPORTED when the list holds a refusal, or
  * -ENOMEM. out must be empty or freed.
  */
@@ -156,6 +187,15 @@ int proc_fds_diff(const struct proc_fd_table *pvm,
 		  const struct proc_fd_table *svm, struct proc_fd_actions *out);
 
 void proc_fd_actions_free(struct proc_fd_actions *acts);
+
+/*
+ * Makes the counter of the eventfd fd of the program behind pidfd equal
+ * to count, through a duplicate taken with pidfd_getfd (the program's own
+ * fd is not touched; it shares the counter): read until it is 0 (one read
+ * in the normal mode, one per unit in semaphore mode, at most 65536),
+ * then count written. The program should be stopped. 0 or -errno.
+ */
+int proc_fds_eventfd_set(int pidfd, int fd, uint64_t count);
 
 /* The pure parsers capture uses, exported for the tests and fuzzing. */
 
@@ -180,28 +220,5 @@ struct proc_fdinfo {
 int proc_fdinfo_parse(const char *text, size_t len, struct proc_fdinfo *out);
 
 void proc_fdinfo_free(struct proc_fdinfo *fi);
-
-/* One line of /proc/PID/net/tcp or tcp6. */
-struct proc_tcp_sock {
-	uint64_t ino;
-	int state;
-	struct proc_tcp_end local, remote;
-	uint32_t tx_queue, rx_queue;    /* LISTEN: rx_queue is the backlog */
-};
-
-struct proc_tcp_table {
-	struct proc_tcp_sock *s;
-	size_t n;
-};
-
-/*
- * Parses text[len] (the header line first) as family's table (AF_INET:
- * tcp, AF_INET6: tcp6), appending to out. 0, -EINVAL (out unchanged) or
- * -ENOMEM. proc_tcp_table_free releases out.
- */
-int proc_tcp_parse(const char *text, size_t len, int family,
-		   struct proc_tcp_table *out);
-
-void proc_tcp_table_free(struct proc_tcp_table *t);
 
 #endif

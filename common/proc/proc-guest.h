@@ -50,6 +50,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proc-launch.h"
 
@@ -153,6 +154,42 @@ int proc_guest_wait_connected(struct proc_guest *g, int timeout_ms);
 struct proc_stop *proc_guest_tracer(struct proc_guest *g);
 int proc_guest_pause(struct proc_guest *g, int timeout_ms);
 int proc_guest_resume(struct proc_guest *g);
+
+/*
+ * The program's children (proc-guest-children.c): forks of it, alive or
+ * not yet reaped, each side's own and never copied. Their count (their
+ * pids in pids[max] when given), or -errno; -ECHILD when the program
+ * does not run.
+ */
+int proc_guest_children(const struct proc_guest *g, pid_t *pids, size_t max);
+
+/*
+ * Pauses the program at a moment it has no child, for the PVM's
+ * checkpoint: it runs on (the tracer pumped, idle(opaque) called every
+ * few ms, its error returned) until it has none, at most wait_ms, then
+ * is paused as proc_guest_pause(pause_ms) does. -EAGAIN when a child is
+ * still there at wait_ms: the program runs, the caller tries later.
+ */
+int proc_guest_pause_childless(struct proc_guest *g, int wait_ms,
+			       int pause_ms, int (*idle)(void *),
+			       void *opaque);
+
+/* Lets the program run (pumped, idle called) until it has n threads, at
+ * most wait_ms: 0, -EAGAIN (still another count), or -errno. */
+int proc_guest_wait_threads(struct proc_guest *g, size_t n, int wait_ms,
+			    int (*idle)(void *), void *opaque);
+
+/*
+ * The same wait for the SVM, before an image is applied: then paused in
+ * any case, and the children still there killed and reaped inside the
+ * program (its memory is about to be the PVM's, which has none). With threads nonzero, also waits (wait_ms at most, after the
+ * children) for the program to have that many threads, the image's: one
+ * the PVM started a moment earlier (proc_guest_wait_threads). 0 with the
+ * program paused, or -errno with it running.
+ */
+int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
+			     int pause_ms, size_t threads,
+			     int (*idle)(void *), void *opaque);
 
 /*
  * With the program paused: reads every connection's output until no read

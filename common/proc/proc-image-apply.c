@@ -20,22 +20,16 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc-image-apply-int.h"
 #include "proc-image.h"
 #include "proc-inject.h"
 #include "proc-mem.h"
+#include "proc-ranges.h"
 
 #define PAGE 4096ULL
-#define CHUNK_PAGES 256ULL
 #define RED_ZONE 128            /* the x86-64 ABI's, below the stack pointer */
 #define SEND_WAIT_MS 2000       /* for the twin's socket to take input */
 
-struct applier {
-	const struct proc_image *img;
-	struct proc_stop *twin;
-	int pidfd;
-	int mem;                        /* the twin's /proc/PID/mem */
-	struct proc_inject in;
-};
 
 static int check_threads(struct applier *ap)
 {
@@ -113,6 +107,9 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 		[PROC_FD_ACT_ACCEPT] = "accept4",
 		[PROC_FD_ACT_EPOLL_ADD] = "epoll_ctl(ADD)",
 		[PROC_FD_ACT_EPOLL_MOD] = "epoll_ctl(MOD)",
+		[PROC_FD_ACT_EVENTFD_SET] = "eventfd counter",
+		[PROC_FD_ACT_MOVE] = "dup3",
+		[PROC_FD_ACT_LSEEK] = "lseek",
 	};
 	uint64_t ev = 0;
 	int64_t r;
@@ -136,6 +133,20 @@ static int run_action(struct applier *ap, const struct proc_fd_action *a)
 				a->kind == PROC_FD_ACT_EPOLL_ADD ?
 				EPOLL_CTL_ADD : EPOLL_CTL_MOD, a->item.tfd, ev);
 		break;
+	case PROC_FD_ACT_EVENTFD_SET:
+		r = proc_fds_eventfd_set(ap->pidfd, a->fd, a->count);
+		break;
+	case PROC_FD_ACT_MOVE:
+		r = proc_inject_dup3(&ap->in, a->from, a->fd,
+				     a->cloexec ? O_CLOEXEC : 0);
+		if (r >= 0)
+			r = proc_inject_close(&ap->in, a->from);
+		break;
+	case PROC_FD_ACT_LSEEK:
+		r = proc_inject_lseek(&ap->in, a->fd, a->offset);
+		if (r >= 0 && (uint64_t)r != a->offset)
+			r = -EIO;
+		break;
 	default:
 		r = -EINVAL;
 		break;
@@ -152,9 +163,15 @@ static int apply_fds(struct applier *ap)
 {
 	struct proc_fd_actions acts = { 0 };
 	int r = diff_twin(ap, &acts);
+	size_t moves = 0;
 
-	for (size_t i = 0; i < acts.n && r == 0; i++)
+	for (size_t i = 0; i < acts.n && r == 0; i++) {
 		r = run_action(ap, &acts.a[i]);
+		moves += acts.a[i].kind == PROC_FD_ACT_MOVE;
+	}
+	if (r == 0 && moves)
+		log_info("proc-image: %zu fd moves gave %d the PVM's fd "
+			 "numbers", moves, (int)ap->twin->pid);
 	proc_fd_actions_free(&acts);
 	if (r < 0)
 		return r;
@@ -290,7 +307,7 @@ static bool in_image(const struct proc_image *img, uint64_t addr)
 	return false;
 }
 
-static int drop(struct applier *ap, uint64_t addr, size_t pages)
+int proc_apply_drop(struct applier *ap, uint64_t addr, uint64_t pages)
 {
 	uint64_t args[6] = { addr, pages * PAGE, MADV_DONTNEED };
 	int64_t ret;
@@ -299,37 +316,38 @@ static int drop(struct applier *ap, uint64_t addr, size_t pages)
 	if (r == 0 && ret < 0)
 		r = (int)ret;
 	if (r < 0)
-		log_error("proc-image: madvise(DONTNEED) %#llx+%zu pages of "
-			  "%d: %s", (unsigned long long)addr, pages,
+		log_error("proc-image: madvise(DONTNEED) %#llx+%llu pages of "
+			  "%d: %s", (unsigned long long)addr,
+			  (unsigned long long)pages,
 			  (int)ap->twin->pid, strerror(-r));
 	return r;
 }
 
-/* Drops the twin's present pages of v that the image does not have. */
+/*
+ * Drops the twin's own pages of v that the image does not have: its other
+ * pages (none, the zero page, the file's) read as the source's do where
+ * the source has no own page.
+ */
 static int drop_extra(struct applier *ap, int pagemap,
 		      const struct proc_vma *v)
 {
-	uint64_t pm[CHUNK_PAGES];
-	int r = 0;
+	struct proc_ranges own = { 0 };
+	int r = proc_mem_own_pages(pagemap, v->start, v->end, &own);
 
-	for (uint64_t a = v->start; a < v->end && r == 0;
-	     a += CHUNK_PAGES * PAGE) {
-		size_t n = (v->end - a) / PAGE;
+	for (size_t i = 0; i < own.n && r == 0; i++) {
+		uint64_t a = own.r[i].addr, end = a + own.r[i].pages * PAGE;
 
-		if (n > CHUNK_PAGES)
-			n = CHUNK_PAGES;
-		r = proc_mem_pagemap(pagemap, a, n, pm);
-		for (size_t k = 0; k < n && r == 0;) {
-			size_t run = 0;
+		while (a < end && r == 0) {
+			uint64_t b = a;
 
-			while (k + run < n && proc_mem_present(pm[k + run]) &&
-			       !in_image(ap->img, a + (k + run) * PAGE))
-				run++;
-			if (run)
-				r = drop(ap, a + k * PAGE, run);
-			k += run ? run : 1;
+			while (b < end && !in_image(ap->img, b))
+				b += PAGE;
+			if (b > a)
+				r = proc_apply_drop(ap, a, (b - a) / PAGE);
+			a = b > a ? b : a + PAGE;
 		}
 	}
+	proc_ranges_free(&own);
 	return r;
 }
 
@@ -341,6 +359,8 @@ static int apply_memory(struct applier *ap)
 	r = proc_mem_reconcile_to(&img->maps, ap->twin->pid, &ap->in);
 	if (r < 0)
 		return r;
+	if (ap->cache)
+		return proc_apply_pages_cached(ap);
 	pagemap = proc_mem_open(ap->twin->pid, "pagemap", O_RDONLY);
 	if (pagemap < 0)
 		return pagemap;
@@ -375,36 +395,65 @@ static int apply_registers(struct applier *ap)
 	return 0;
 }
 
+static int apply(struct applier *ap, const struct proc_image_link *links,
+		 size_t n_links)
+{
+	struct proc_stop *twin = ap->twin;
+	struct proc_fd_actions acts = { 0 };
+	int r;
+
+	/* Step 1: what cannot be matched is refused before any change. */
+	r = check_threads(ap);
+	if (r == 0)
+		r = diff_twin(ap, &acts);
+	proc_fd_actions_free(&acts);
+	if (r < 0)
+		return r;
+	ap->mem = proc_mem_open(twin->pid, "mem", O_RDWR);
+	if (ap->mem < 0)
+		return ap->mem;
+	r = proc_inject_init(&ap->in, twin, twin->thread[0].tid);
+	if (r == 0)
+		r = apply_fds(ap);
+	if (r == 0)
+		r = apply_conns(ap, links, n_links);
+	if (r == 0)
+		r = apply_memory(ap);
+	if (r == 0)
+		r = apply_registers(ap);
+	close(ap->mem);
+	if (r < 0)
+		log_error("proc-image: %d is half-made (%s): kill and restart "
+			  "it", (int)twin->pid, strerror(-r));
+	return r;
+}
+
 int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
 		     int pidfd, const struct proc_image_link *links,
 		     size_t n_links)
 {
 	struct applier ap = { .img = img, .twin = twin, .pidfd = pidfd };
-	struct proc_fd_actions acts = { 0 };
-	int r;
 
-	/* Step 1: what cannot be matched is refused before any change. */
-	r = check_threads(&ap);
-	if (r == 0)
-		r = diff_twin(&ap, &acts);
-	proc_fd_actions_free(&acts);
-	if (r < 0)
-		return r;
-	ap.mem = proc_mem_open(twin->pid, "mem", O_RDWR);
-	if (ap.mem < 0)
-		return ap.mem;
-	r = proc_inject_init(&ap.in, twin, twin->thread[0].tid);
-	if (r == 0)
-		r = apply_fds(&ap);
-	if (r == 0)
-		r = apply_conns(&ap, links, n_links);
-	if (r == 0)
-		r = apply_memory(&ap);
-	if (r == 0)
-		r = apply_registers(&ap);
-	close(ap.mem);
-	if (r < 0)
-		log_error("proc-image: %d is half-made (%s): kill and restart "
-			  "it", (int)twin->pid, strerror(-r));
-	return r;
+	/* A delta's runs are not all the pages: it needs the cache's. */
+	if (img->delta) {
+		log_error("proc-image: a delta is applied from a cache, "
+			  "not alone");
+		return -EINVAL;
+	}
+	return apply(&ap, links, n_links);
+}
+
+int proc_image_apply_cached(const struct proc_image *img,
+			    const struct proc_cache *cache,
+			    struct proc_track *twin_track,
+			    struct proc_stop *twin, int pidfd,
+			    const struct proc_image_link *links,
+			    size_t n_links, const struct proc_image_idle *idle)
+{
+	struct applier ap = {
+		.img = img, .twin = twin, .pidfd = pidfd, .cache = cache,
+		.track = twin_track, .idle = idle,
+	};
+
+	return apply(&ap, links, n_links);
 }

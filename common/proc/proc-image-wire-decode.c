@@ -32,6 +32,7 @@
 		8 + 8)
 #define ITEM_SIZE (4 + 4 + 8)
 #define CONN_MIN (4 + 2 + 8 + 8)
+#define RANGE_SIZE (8 + 8)
 
 struct reader {
 	const uint8_t *p, *end;
@@ -191,10 +192,11 @@ static char *get_str(struct reader *r, const char *what)
 	return s;
 }
 
-static void get_header(struct reader *r)
+/* The header; whether the image is a delta. */
+static bool get_header(struct reader *r)
 {
 	const uint8_t *magic;
-	uint16_t version;
+	uint16_t version, flags;
 
 	section(r, "header");
 	magic = take(r, WIRE_MAGIC_LEN);
@@ -204,8 +206,11 @@ static void get_header(struct reader *r)
 	if (!r->bad && version != PROC_WIRE_VERSION)
 		fail(r, "version %u, this build reads %d", version,
 		     PROC_WIRE_VERSION);
-	if (get16(r))
-		fail(r, "reserved field not 0");
+	flags = get16(r);
+	if (flags & ~WIRE_FLAG_DELTA)
+		fail(r, "flags %#x, this build knows %#x", flags,
+		     WIRE_FLAG_DELTA);
+	return flags & WIRE_FLAG_DELTA;
 }
 
 static void get_vma(struct reader *r, struct proc_vma *v, uint64_t prev_end)
@@ -487,6 +492,76 @@ static void get_conns(struct reader *r, struct proc_image *img)
 	}
 }
 
+/* Whether every page of [start, end) lies in carried VMAs of m. */
+static bool carried(const struct proc_maps *m, uint64_t start, uint64_t end)
+{
+	ssize_t i = proc_maps_find(m, start);
+
+	for (; i >= 0 && (size_t)i < m->n && start < end; i++) {
+		const struct proc_vma *v = &m->vma[i];
+
+		if (v->start > start || !proc_image_carries(v))
+			return false;
+		start = v->end;
+	}
+	return start >= end;
+}
+
+static void get_range(struct reader *r, struct proc_image_range *p,
+		      const struct proc_maps *m, uint64_t prev_end)
+{
+	p->addr = get64(r);
+	p->pages = get64(r);
+	if (r->bad)
+		return;
+	if (p->addr % WIRE_PAGE || !p->pages ||
+	    p->pages > (UINT64_MAX - p->addr) / WIRE_PAGE)
+		fail(r, "%llu pages at %#llx", (unsigned long long)p->pages,
+		     (unsigned long long)p->addr);
+	else if (prev_end && p->addr <= prev_end)
+		fail(r, "at %#llx, touching or before the range before it",
+		     (unsigned long long)p->addr);
+	else if (!carried(m, p->addr, p->addr + p->pages * WIRE_PAGE))
+		fail(r, "%#llx+%llu pages outside the carried VMAs",
+		     (unsigned long long)p->addr,
+		     (unsigned long long)p->pages);
+}
+
+/* A delta's present list, and its runs inside it. */
+static void get_present(struct reader *r, struct proc_image *img)
+{
+	size_t n, k = 0;
+
+	section(r, "present");
+	n = get_count(r, "present ranges", PROC_WIRE_MAX_COUNT, RANGE_SIZE);
+	img->present = alloc(r, n, sizeof(*img->present));
+	for (size_t i = 0; i < n && !r->bad; i++) {
+		const struct proc_image_range *prev =
+			i ? &img->present[i - 1] : NULL;
+
+		at(r, "present range", i);
+		get_range(r, &img->present[i], &img->maps,
+			  prev ? prev->addr + prev->pages * WIRE_PAGE : 0);
+		img->n_present++;
+	}
+	/* Runs and ranges are both in order: one pass over the two. */
+	for (size_t i = 0; i < img->n_runs && !r->bad; i++) {
+		const struct proc_image_run *run = &img->runs[i];
+		uint64_t end = run->addr + run->pages * WIRE_PAGE;
+
+		while (k < img->n_present &&
+		       img->present[k].addr + img->present[k].pages *
+		       WIRE_PAGE <= run->addr)
+			k++;
+		at(r, "run", i);
+		if (k == img->n_present || img->present[k].addr > run->addr ||
+		    img->present[k].addr + img->present[k].pages *
+		    WIRE_PAGE < end)
+			fail(r, "%#llx+%zu pages not inside a present range",
+			     (unsigned long long)run->addr, run->pages);
+	}
+}
+
 int proc_image_decode(const uint8_t *buf, size_t len, struct proc_image *out,
 		      char *why, size_t why_len)
 {
@@ -501,15 +576,18 @@ int proc_image_decode(const uint8_t *buf, size_t len, struct proc_image *out,
 	*out = (struct proc_image){ 0 };
 	if (why && why_len)
 		why[0] = 0;
-	get_header(&r);
+	out->delta = get_header(&r);
 	get_maps(&r, &out->maps);
 	get_runs(&r, out);
 	get_threads(&r, out);
 	get_fds(&r, &out->fds);
 	get_conns(&r, out);
+	if (out->delta)
+		get_present(&r, out);
 	section(&r, "end");
 	if (!r.bad && left(&r))
-		fail(&r, "%zu bytes after the last connection", left(&r));
+		fail(&r, "%zu bytes after the last %s", left(&r),
+		     out->delta ? "present range" : "connection");
 	if (r.bad) {
 		proc_image_free(out);
 		return -EPROTO;

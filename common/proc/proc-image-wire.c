@@ -152,11 +152,20 @@ static void put_conns(struct writer *w, const struct proc_image *img)
 	}
 }
 
+static void put_present(struct writer *w, const struct proc_image *img)
+{
+	put32(w, (uint32_t)img->n_present);
+	for (size_t i = 0; i < img->n_present; i++) {
+		put64(w, img->present[i].addr);
+		put64(w, img->present[i].pages);
+	}
+}
+
 static void put_image(struct writer *w, const struct proc_image *img)
 {
 	put_bytes(w, WIRE_MAGIC, WIRE_MAGIC_LEN);
 	put16(w, PROC_WIRE_VERSION);
-	put16(w, 0);
+	put16(w, img->delta ? WIRE_FLAG_DELTA : 0);
 	put_maps(w, &img->maps);
 	put_runs(w, img);
 	put_threads(w, img);
@@ -164,6 +173,8 @@ static void put_image(struct writer *w, const struct proc_image *img)
 	for (size_t i = 0; i < img->fds.n; i++)
 		put_fd(w, &img->fds.fds[i]);
 	put_conns(w, img);
+	if (img->delta)
+		put_present(w, img);
 }
 
 static bool str_fits(const char *s)
@@ -177,7 +188,8 @@ static bool fits(const struct proc_image *img)
 	if (img->maps.n > PROC_WIRE_MAX_COUNT ||
 	    img->n_threads > PROC_WIRE_MAX_COUNT ||
 	    img->fds.n > PROC_WIRE_MAX_COUNT ||
-	    img->n_conns > PROC_WIRE_MAX_COUNT || img->n_runs > UINT32_MAX)
+	    img->n_conns > PROC_WIRE_MAX_COUNT || img->n_runs > UINT32_MAX ||
+	    (img->delta && img->n_present > PROC_WIRE_MAX_COUNT))
 		return false;
 	for (size_t i = 0; i < img->maps.n; i++)
 		if (!str_fits(img->maps.vma[i].path))

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Capturing a stopped program into a proc_image (proc-image.h). Its parts
- * come from the units that own them: the map from proc-maps, the pages
- * through proc-mem's page access, registers from proc-regs, the fd table
- * from proc-fds. What is new here is the count per connection of bytes
+ * come from the units that own them: the map from proc-maps, the own
+ * pages (proc_mem_own_pages) read through proc-mem's page access,
+ * registers from proc-regs, the fd table from proc-fds. What is new here is the count per connection of bytes
  * the program has not consumed, which needs both ends: the program's
  * socket (its unread bytes, which proc-fds measured) and the daemon's
  * (bytes sent but not yet acknowledged, SIOCOUTQ).
@@ -20,89 +20,70 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "proc-image.h"
+#include "proc-image-int.h"
 #include "proc-mem.h"
+#include "proc-ranges.h"
 
 #define PAGE 4096ULL
-#define CHUNK_PAGES 256ULL
 
 /* The mappings whose pages an image carries (proc-mem copies the same). */
 bool proc_image_carries(const struct proc_vma *v)
 {
-	bool writable = v->prot & PROT_WRITE;
-	bool ro_data = (v->prot & PROT_READ) && !(v->prot & PROT_EXEC);
-
-	return !v->shared && v->kind != PROC_VMA_VDSO && (writable || ro_data);
+	return proc_vma_is_tracked_kind(v);
 }
 
-static int add_run(struct proc_image *img, size_t *cap, pid_t pid, int mem,
-		   uint64_t addr, size_t pages)
+/* img->runs: one per range, read while the program is stopped. */
+int proc_image_read_ranges(pid_t pid, const struct proc_image_range *ranges,
+			   size_t n, struct proc_image *img)
 {
-	struct proc_image_run *run;
-	int r;
+	int mem = proc_mem_open(pid, "mem", O_RDONLY), r = 0;
 
-	if (img->n_runs == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
+	if (mem < 0)
+		return mem;
+	img->runs = calloc(n ? n : 1, sizeof(*img->runs));
+	if (!img->runs)
+		r = -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct proc_image_run *run = &img->runs[i];
 
-		run = realloc(img->runs, ncap * sizeof(*run));
-		if (!run)
-			return -ENOMEM;
-		img->runs = run;
-		*cap = ncap;
+		run->addr = ranges[i].addr;
+		run->pages = ranges[i].pages;
+		run->data = malloc(run->pages * PAGE);
+		if (!run->data) {
+			r = -ENOMEM;
+			break;
+		}
+		img->n_runs++;
+		r = proc_mem_read(pid, mem, run->addr, run->data,
+				  run->pages * PAGE);
+		if (r < 0)
+			log_error("proc-image: reading %#llx+%zu pages of %d: "
+				  "%s", (unsigned long long)run->addr,
+				  run->pages, (int)pid, strerror(-r));
 	}
-	run = &img->runs[img->n_runs];
-	run->addr = addr;
-	run->pages = pages;
-	run->data = malloc(pages * PAGE);
-	if (!run->data)
-		return -ENOMEM;
-	img->n_runs++;
-	r = proc_mem_read(pid, mem, addr, run->data, pages * PAGE);
-	if (r < 0)
-		log_error("proc-image: reading %#llx+%zu pages of %d: %s",
-			  (unsigned long long)addr, pages, (int)pid,
-			  strerror(-r));
+	close(mem);
 	return r;
 }
 
-/* Every present page of the carried mappings, as runs. */
+/* The own pages (proc-image.h) of every carried mapping, as runs. */
 static int capture_pages(pid_t pid, struct proc_image *img)
 {
-	int mem = proc_mem_open(pid, "mem", O_RDONLY);
 	int pagemap = proc_mem_open(pid, "pagemap", O_RDONLY);
-	uint64_t pm[CHUNK_PAGES];
-	size_t cap = 0;
-	int r = mem < 0 || pagemap < 0 ? -EIO : 0;
+	struct proc_ranges own = { 0 };
+	int r = pagemap < 0 ? pagemap : 0;
 
 	for (size_t i = 0; i < img->maps.n && r == 0; i++) {
 		const struct proc_vma *v = &img->maps.vma[i];
 
-		if (!proc_image_carries(v))
-			continue;
-		for (uint64_t a = v->start; a < v->end && r == 0;
-		     a += CHUNK_PAGES * PAGE) {
-			size_t n = (v->end - a) / PAGE;
-
-			if (n > CHUNK_PAGES)
-				n = CHUNK_PAGES;
-			r = proc_mem_pagemap(pagemap, a, n, pm);
-			for (size_t k = 0; k < n && r == 0;) {
-				size_t run = 0;
-
-				while (k + run < n &&
-				       proc_mem_present(pm[k + run]))
-					run++;
-				if (run)
-					r = add_run(img, &cap, pid, mem,
-						    a + k * PAGE, run);
-				k += run ? run : 1;
-			}
-		}
+		if (proc_image_carries(v))
+			r = proc_mem_own_pages(pagemap, v->start, v->end,
+					       &own);
 	}
-	if (mem >= 0)
-		close(mem);
 	if (pagemap >= 0)
 		close(pagemap);
+	if (r == 0)
+		r = proc_image_read_ranges(pid, own.r, own.n, img);
+	proc_ranges_free(&own);
 	return r;
 }
 
@@ -177,6 +158,19 @@ static int capture_conns(const int *daemon_fds, size_t n_daemon,
 	return 0;
 }
 
+int proc_image_capture_rest(struct proc_stop *ps, int pidfd,
+			    const int *daemon_fds, size_t n_daemon_fds,
+			    struct proc_image *img)
+{
+	int r = capture_threads(ps, img);
+
+	if (r == 0)
+		r = proc_fds_capture(ps->pid, pidfd, &img->fds);
+	if (r == 0)
+		r = capture_conns(daemon_fds, n_daemon_fds, img);
+	return r;
+}
+
 int proc_image_capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 		       size_t n_daemon_fds, struct proc_image *out)
 {
@@ -187,11 +181,8 @@ int proc_image_capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 	if (r == 0)
 		r = capture_pages(ps->pid, out);
 	if (r == 0)
-		r = capture_threads(ps, out);
-	if (r == 0)
-		r = proc_fds_capture(ps->pid, pidfd, &out->fds);
-	if (r == 0)
-		r = capture_conns(daemon_fds, n_daemon_fds, out);
+		r = proc_image_capture_rest(ps, pidfd, daemon_fds,
+					    n_daemon_fds, out);
 	if (r < 0) {
 		log_error("proc-image: capturing %d: %s", (int)ps->pid,
 			  strerror(-r));
@@ -224,5 +215,6 @@ void proc_image_free(struct proc_image *img)
 	for (size_t i = 0; i < img->n_conns; i++)
 		free(img->conns[i].input);
 	free(img->conns);
+	free(img->present);
 	*img = (struct proc_image){ 0 };
 }

@@ -32,6 +32,7 @@
 
 #include "proc-fds.h"
 #include "proc-maps.h"
+#include "proc-ranges.h"
 #include "proc-regs.h"
 #include "proc-stop.h"
 
@@ -42,11 +43,6 @@ struct proc_image_run {
 	uint8_t *data;                  /* pages * 4096 bytes */
 };
 
-/* Consecutive pages, without contents. */
-struct proc_image_range {
-	uint64_t addr;
-	uint64_t pages;
-};
 
 struct proc_image_thread {
 	pid_t ns_tid;
@@ -139,6 +135,33 @@ int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
 			       struct proc_image_base *base, bool full,
 			       struct proc_image *out);
 
+/*
+ * Live sync of a program that runs (proc-image-sweep.c): its own pages a
+ * window of the address space at a time, so that no step on either side
+ * is longer than one window's. A sweep begins full (every own page) or
+ * not (only what changed since the last sweep with base, which must have
+ * ended; else it is full); each proc_image_sweep_next gives the next
+ * window's pages as an image of pages only (map and runs: no threads, fds
+ * or connections, delta false), at most about max_pages own pages looked
+ * at, possibly none carried. Such images are never applied, only added
+ * to the other side's cache (proc_cache_add): a page written while they
+ * are read is in the dirty log again, and the next capture with base
+ * (the first checkpoint's, the program stopped) is the delta that makes
+ * the other side exact. 0 while windows remain, 1 when the sweep has
+ * ended (base then follows it), -errno (logged; base invalid).
+ */
+struct proc_image_sweep {
+	uint64_t next;                  /* where the next window starts */
+	bool full;
+	struct proc_ranges seen;        /* own pages read so far */
+};
+
+void proc_image_sweep_begin(struct proc_image_sweep *sw, bool full);
+int proc_image_sweep_next(pid_t pid, struct proc_image_base *base,
+			  struct proc_image_sweep *sw, uint64_t max_pages,
+			  struct proc_image *out);
+void proc_image_sweep_free(struct proc_image_sweep *sw);
+
 /* The next capture with base is full. */
 void proc_image_base_invalidate(struct proc_image_base *base);
 
@@ -189,15 +212,22 @@ int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
  * the last apply (its dirty log twin_track, refreshed and read here) and
  * the pages that the twin and the cache disagree on holding. After it
  * every own page of the twin's is the cache's, it has no other, and its
- * dirty log is clear. Same returns as proc_image_apply.
+ * dirty log is clear. idle (may be NULL) is called between every 64 MiB
+ * written (a first checkpoint after a live sync writes the whole program
+ * into a fresh twin: seconds for a large one, which the caller's
+ * heartbeats must span). Same returns as proc_image_apply.
  */
 struct proc_cache;
+struct proc_image_idle {
+	int (*fn)(void *opaque);        /* nonzero ends the apply with it */
+	void *opaque;
+};
 int proc_image_apply_cached(const struct proc_image *img,
 			    const struct proc_cache *cache,
 			    struct proc_track *twin_track,
 			    struct proc_stop *twin, int pidfd,
 			    const struct proc_image_link *links,
-			    size_t n_links);
+			    size_t n_links, const struct proc_image_idle *idle);
 
 /* Shared by capture and apply, and useful to callers. */
 

@@ -247,6 +247,11 @@ int64_t proc_inject_close(struct proc_inject *in, int fd)
 	return call6(in, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
 }
 
+int64_t proc_inject_lseek(struct proc_inject *in, int fd, uint64_t offset)
+{
+	return call6(in, SYS_lseek, (uint64_t)fd, offset, SEEK_SET, 0, 0, 0);
+}
+
 int64_t proc_inject_dup3(struct proc_inject *in, int oldfd, int newfd,
 			 int flags)
 {
@@ -256,7 +261,7 @@ int64_t proc_inject_dup3(struct proc_inject *in, int oldfd, int newfd,
 
 int64_t proc_inject_accept4(struct proc_inject *in, int fd, int flags)
 {
-	/* No peer address asked for: the caller reads it from net/tcp. */
+	/* No peer address asked for: the caller asks the socket. */
 	return call6(in, SYS_accept4, (uint64_t)fd, 0, 0, (uint64_t)flags, 0,
 		     0);
 }

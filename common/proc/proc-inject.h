@@ -67,6 +67,8 @@ int64_t proc_inject_mremap(struct proc_inject *in, uint64_t old_addr,
 /* The new program break, which is the old one when the kernel refused. */
 int64_t proc_inject_brk(struct proc_inject *in, uint64_t addr);
 int64_t proc_inject_close(struct proc_inject *in, int fd);
+/* lseek(fd, offset, SEEK_SET): the new offset. */
+int64_t proc_inject_lseek(struct proc_inject *in, int fd, uint64_t offset);
 int64_t proc_inject_dup3(struct proc_inject *in, int oldfd, int newfd,
 			 int flags);
 /* A new fd for the oldest pending connection of the listening fd. */

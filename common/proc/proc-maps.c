@@ -236,8 +236,10 @@ void proc_maps_free(struct proc_maps *m)
 
 bool proc_vma_is_tracked_kind(const struct proc_vma *v)
 {
-	return (v->prot & PROT_WRITE) && !v->shared &&
-	       v->kind != PROC_VMA_VDSO;
+	bool writable = v->prot & PROT_WRITE;
+	bool ro_data = (v->prot & PROT_READ) && !(v->prot & PROT_EXEC);
+
+	return !v->shared && v->kind != PROC_VMA_VDSO && (writable || ro_data);
 }
 
 ssize_t proc_maps_find(const struct proc_maps *m, uint64_t addr)

@@ -47,7 +47,13 @@ int proc_maps_read(pid_t pid, struct proc_maps *out);
 
 void proc_maps_free(struct proc_maps *m);
 
-/* Writable and private: the memory the dirty log must follow. */
+/*
+ * Private data, writable or read-only (RELRO, a loader's page, a mapping
+ * the program may make writable again): the memory the dirty log follows
+ * and an image carries. Read-only data is followed too, so that a delta
+ * need not carry it every time, and a page written between an mprotect
+ * to writable and one back is still seen.
+ */
 bool proc_vma_is_tracked_kind(const struct proc_vma *v);
 
 /* Index of the VMA holding addr, or -1. */

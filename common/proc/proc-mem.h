@@ -69,12 +69,11 @@ int proc_mem_write(pid_t pid, int mem, uint64_t addr, const void *buf,
 /*
  * The own pages (proc-image.h) of [start, end), page-aligned, of the
  * program whose pagemap is open at pagemap, found with PAGEMAP_SCAN:
- * appended to *out (grown with realloc; *n used, *cap allocated) as
- * ranges in address order, a range that continues the last one merged
- * into it. 0 or -errno.
+ * appended to out (proc-ranges.h), whose last range must not end past
+ * start. 0 or -errno.
  */
-struct proc_image_range;
+struct proc_ranges;
 int proc_mem_own_pages(int pagemap, uint64_t start, uint64_t end,
-		       struct proc_image_range **out, size_t *n, size_t *cap);
+		       struct proc_ranges *out);
 
 #endif

@@ -11,7 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proc-image.h"
+/* Consecutive pages, without contents. */
+struct proc_image_range {
+	uint64_t addr;
+	uint64_t pages;
+};
 
 struct proc_ranges {
 	struct proc_image_range *r;

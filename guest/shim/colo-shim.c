@@ -13,12 +13,22 @@
  *  - installs the seccomp filter (shim-seccomp.c).
  * Later mappings are registered by the hooks (shim-hooks.c).
  *
+ * A forked child keeps the shim but not its tracking: a userfaultfd acts
+ * on the memory of the process that created it, so the child's copy of
+ * the fd would register and write-protect ranges of the PARENT (clearing
+ * pages from the parent's dirty log that it did write). The child closes
+ * it at once (pthread_atfork), and shim_register also checks the caller
+ * is the process that opened it, for a fork that bypasses glibc. The
+ * kernel drops the child's registrations (the uffd has no EVENT_FORK);
+ * the parent's stay, and copy-on-write keeps its dirty log right.
+ *
  * A shim that cannot do its work ends the program, with the reason on
  * stderr: an untracked program must not start as if it were protected.
  * Nothing here allocates: /proc/self/maps is read through a small buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -34,6 +44,8 @@
 #define BATCH 256
 
 int shim_uffd = -1;
+/* The process that opened shim_uffd (getpid() is not cached by glibc). */
+static pid_t shim_owner = -1;
 
 static void __attribute__((noreturn)) die(const char *what, int err)
 {
@@ -60,7 +72,8 @@ void shim_register(uintptr_t start, uintptr_t len, bool protect)
 	};
 	int saved = errno;      /* the program must not see ours */
 
-	if (shim_uffd < 0 || end <= first)
+	if (shim_uffd < 0 || end <= first ||
+	    (pid_t)syscall(SYS_getpid) != shim_owner)
 		return;
 	if (ioctl(shim_uffd, UFFDIO_REGISTER, &reg) == 0 && protect)
 		ioctl(shim_uffd, UFFDIO_WRITEPROTECT, &wp);
@@ -167,11 +180,23 @@ static int open_uffd(void)
 	return parked;
 }
 
+/* In a forked child: the parent's tracking is none of its business. */
+static void forget_uffd(void)
+{
+	if (shim_uffd >= 0)
+		close(shim_uffd);
+	shim_uffd = -1;
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
 	int err;
 
+	shim_owner = (pid_t)syscall(SYS_getpid);
 	shim_uffd = open_uffd();
+	err = pthread_atfork(NULL, NULL, forget_uffd);
+	if (err)
+		die("pthread_atfork", err);
 	err = shim_register_all(true);
 	if (err)
 		die("reading /proc/self/maps", -err);

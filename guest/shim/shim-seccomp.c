@@ -1,12 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
- * What a protected program may not do: make another process or become
- * another program. Its copy on the other host could not follow either
- * (the checkpoint copies one process), so both sides get the same error
- * instead: fork, vfork, clone without CLONE_THREAD, execve and execveat
- * fail with EPERM; clone3 with ENOSYS, so that glibc falls back to clone
- * (where the flags can be checked; clone3's are behind a pointer) and
- * threads still work.
+ * What a protected program may not do: become another program, or make a
+ * process that shares its memory without being one of its threads.
+ *
+ *   execve, execveat          EPERM: the checkpoint copies this program,
+ *                             not another one
+ *   vfork, clone with CLONE_VM
+ *   but not CLONE_THREAD      EPERM: writes to the program's memory from
+ *                             a process no checkpoint can stop
+ *   clone3                    ENOSYS, so that glibc falls back to clone,
+ *                             whose flags a filter can read (clone3's are
+ *                             behind a pointer)
+ *   fork, clone without
+ *   CLONE_VM                  allowed: a child is a copy of its own, each
+ *                             side's (BGSAVE's child works on the same
+ *                             data on both hosts); checkpoints wait until
+ *                             the program has none (proc-guest-children.c)
+ *   clone with CLONE_THREAD   allowed: threads are followed (proc-stop)
+ *
+ * Both sides get the same answers, so the copies never diverge on them.
  */
 #include <errno.h>
 #include <linux/audit.h>
@@ -38,16 +50,16 @@ static const struct sock_filter filter[] = {
 	/* 3 */ LOAD(nr),
 	/* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 10, 0),
 	/* 5 */ JEQ(__NR_clone3, 9, 0),
-	/* 6 */ JEQ(__NR_fork, 7, 0),
-	/* 7 */ JEQ(__NR_vfork, 6, 0),
-	/* 8 */ JEQ(__NR_execve, 5, 0),
-	/* 9 */ JEQ(__NR_execveat, 4, 0),
-	/* 10 */ JEQ(__NR_clone, 0, 2),
-	/* 11: the low half of the flags, x86-64's first argument */
-	/* 11 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	/* 6 */ JEQ(__NR_vfork, 7, 0),
+	/* 7 */ JEQ(__NR_execve, 6, 0),
+	/* 8 */ JEQ(__NR_execveat, 5, 0),
+	/* 9 */ JEQ(__NR_clone, 0, 3),
+	/* 10: the low half of the flags, x86-64's first argument */
+	/* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			  offsetof(struct seccomp_data, args[0])),
-	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1),
-	/* 13 */ RET(SECCOMP_RET_ALLOW),
+	/* 11 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 1, 0),
+	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_VM, 1, 0),
+	/* 13 */ RET(SECCOMP_RET_ALLOW),  /* a thread, a fork, any other call */
 	/* 14 */ RET(SECCOMP_RET_ERRNO | EPERM),
 	/* 15 */ RET(SECCOMP_RET_ERRNO | ENOSYS),
 };

@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* -1 until the constructor has parked it at COLO_SHIM_UFFD_FD. */
+/* -1 until the constructor has parked it at COLO_SHIM_UFFD_FD, and again
+ * in a forked child (the uffd is the parent's memory's, see colo-shim.c). */
 extern int shim_uffd;
 
 /*
@@ -25,7 +26,8 @@ void shim_register(uintptr_t start, uintptr_t len, bool protect);
 /* Every writable private VMA of /proc/self/maps. -errno on a read error. */
 int shim_register_all(bool protect);
 
-/* The seccomp filter: no fork, vfork, non-thread clone, exec. 0 or -errno. */
+/* The seccomp filter: no exec, vfork, or clone sharing memory that is not
+ * a thread (shim-seccomp.c); fork is let through. 0 or -errno. */
 int shim_seccomp_install(void);
 
 #endif

@@ -4,7 +4,8 @@
  * input is an encoded process image. Beyond crashes it checks that a
  * refused input leaves nothing behind and says why, that an accepted one
  * keeps what apply relies on (runs aligned, in order, apart; input at
- * least the unconsumed bytes), and that it is the one spelling of its
+ * least the unconsumed bytes; a delta's present ranges aligned, in order,
+ * not touching, each run inside one), and that it is the one spelling of its
  * image: encoding it gives the input back, which decodes again.
  */
 #include <errno.h>
@@ -36,6 +37,24 @@ static void check_accepted(const struct proc_image *img)
 		if (!proc_fds_find(&img->fds, c->fd))
 			abort();
 	}
+	if (!img->delta && img->n_present)
+		abort();
+	end = 0;
+	for (size_t i = 0, k = 0; i < img->n_present; i++) {
+		const struct proc_image_range *p = &img->present[i];
+
+		if (p->addr % 4096 || !p->pages || (i && p->addr <= end))
+			abort();
+		end = p->addr + p->pages * 4096;
+		for (; k < img->n_runs && img->runs[k].addr < end; k++)
+			if (img->runs[k].addr < p->addr ||
+			    img->runs[k].addr + img->runs[k].pages * 4096 > end)
+				abort();
+		if (i == img->n_present - 1 && k != img->n_runs)
+			abort();
+	}
+	if (img->delta && !img->n_present && img->n_runs)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -47,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (proc_image_decode(data, size, &img, why, sizeof(why))) {
 		if (!why[0] || img.maps.n || img.n_runs || img.n_threads ||
-		    img.fds.n || img.n_conns)
+		    img.fds.n || img.n_conns || img.n_present)
 			abort();
 		return 0;
 	}

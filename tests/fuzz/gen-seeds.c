@@ -144,7 +144,10 @@ static void image(const char *root, const char *name, bool with_pages,
 	size_t len;
 	FILE *f;
 
-	image_sample(&img, with_pages);
+	if (!strcmp(name, "sample-delta"))
+		image_sample_delta(&img);
+	else
+		image_sample(&img, with_pages);
 	if (proc_image_encode(&img, &bytes, &len))
 		abort();
 	if (cut && cut < len)
@@ -173,5 +176,6 @@ int main(int argc, char **argv)
 	image(argv[1], "sample", true, 0);
 	image(argv[1], "sample-no-pages", false, 0);
 	image(argv[1], "cut-in-threads", false, 700);
+	image(argv[1], "sample-delta", true, 0);
 	return 0;
 }

@@ -6,14 +6,16 @@
 # redis-server (colo-primary --exec, colo-secondary --exec, over TLS), a
 # fresh server or pair per unit. Prints a table: tests passed and failed
 # on each side, the pair's checkpoints and mismatch checkpoints, and
-# verify at the end of the unit. Fails when the pair passes fewer tests
-# than redis-server alone, a unit leaves the pair out of colo state, or
-# verify is not identical.
+# verify at the end of the unit, and the unit's seconds (both runs). Fails
+# when a test that passes against redis-server alone does not pass
+# through the pair, a unit leaves the pair out of colo state, or verify is
+# not identical.
 #
 #   COLO_BUILD=build tests/integration/redis-suite.sh [UNIT...]
 #
-# Default units: the ones issue 13 names. REDIS_TESTS points at the suite
-# (default ../shared/redis-tests beside the project).
+# Default units: the ones issue 13 names (the meson test `redis-suite`
+# runs a subset, tests/integration/meson.build). REDIS_TESTS points at the
+# suite (default ../shared/redis-tests beside the project).
 source "$(dirname "$0")/lib.sh"
 
 REDIS=/usr/bin/redis-server
@@ -33,7 +35,10 @@ UNITS=("$@")
 
 # runtest writes under tests/tmp: a copy of our own.
 cp -r "$SUITE" "$T/suite"
-PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no)
+# DEBUG on both sides: many tests use `r debug ...` (RELOAD, OBJECT,
+# SLEEP); without it they fail alike on both and hide what the pair does.
+PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no
+      --enable-debug-command yes)
 gen_creds "$T/creds"
 
 # run_unit UNIT PORT LOG: "passed failed" of runtest against PORT.
@@ -42,13 +47,23 @@ run_unit() {
 	(cd "$T/suite" && timeout 600 ./runtest --host 127.0.0.1 --port "$port" \
 		--single "$unit" --clients 1 --singledb --ignore-encoding \
 		--ignore-digest --durable --timeout 120 --tags -resp3) >"$log" 2>&1 || true
+	# runtest colours its lines when TERM is xterm*: counted without.
+	sed -i 's/\x1b\[[0-9;]*m//g' "$log"
 	echo "$(grep -c '^\[ok\]' "$log") $(grep -c '^\[err\]\|^\[exception\]' "$log")"
+}
+
+# passed LOG: the names of the tests that passed, sorted, times left out.
+passed() {
+	grep '^\[ok\]' "$1" | sed 's/ ([0-9]* ms)$//' | sort
 }
 
 start_alone() {
 	APORT=$(free_port)
+	# Its files (BGSAVE's dump.rdb, an AOF) in a scratch dir, as the
+	# pair's program has its own /tmp.
+	rm -rf "$T/alone.dir" && mkdir "$T/alone.dir"
 	spawn alone "$REDIS" --port "$APORT" --bind 127.0.0.1 --save '' \
-		--appendonly no
+		--appendonly no --enable-debug-command yes --dir "$T/alone.dir"
 	for _ in $(seq 100); do
 		redis-cli -p "$APORT" PING >/dev/null 2>&1 && return 0
 		sleep 0.05
@@ -68,10 +83,11 @@ start_pair_exec() {
 	wait_state "$PSOCK" colo 60 primary secondary
 }
 
-printf '%-20s %8s %8s %8s %8s %6s %6s %s\n' unit "alone ok" "alone err" \
-	"pair ok" "pair err" ckpts mism verify
+printf '%-20s %8s %8s %8s %8s %6s %6s %5s %s\n' unit "alone ok" "alone err" \
+	"pair ok" "pair err" ckpts mism secs verify
 worse=0
 for unit in "${UNITS[@]}"; do
+	t0=$SECONDS
 	start_alone
 	read -r aok aerr < <(run_unit "$unit" "$APORT" "$T/${unit//\//_}.alone")
 	stop alone
@@ -88,11 +104,16 @@ for unit in "${UNITS[@]}"; do
 	fi
 	stop primary
 	stop secondary
-	printf '%-20s %8s %8s %8s %8s %6s %6s %s\n' "$unit" "$aok" "$aerr" \
-		"$pok" "$perr" "$ck" "$mm" "$v"
-	if (( pok < aok )) || [[ $v != identical* ]]; then
+	printf '%-20s %8s %8s %8s %8s %6s %6s %5s %s\n' "$unit" "$aok" "$aerr" \
+		"$pok" "$perr" "$ck" "$mm" "$(( SECONDS - t0 ))" "$v"
+	# The same tests, by name (a count could hide one lost, one won).
+	lost=$(comm -23 <(passed "$T/${unit//\//_}.alone") \
+		<(passed "$T/${unit//\//_}.pair"))
+	if [[ -n $lost || $v != identical* ]]; then
 		worse=1
-		grep '^\[err\]\|^\[exception\]' "$T/${unit//\//_}.pair" | head -5 >&2
+		[[ -z $lost ]] || echo "passed alone, not through the pair:" >&2
+		[[ -z $lost ]] || head -5 <<<"$lost" >&2
+		grep '^\[err\]\|^\[exception\]' "$T/${unit//\//_}.pair" | head -5 >&2 || true
 	fi
 done
 (( worse == 0 )) || fail "the pair passed fewer tests, left colo state or verify differed (logs in $T)"

@@ -2,7 +2,8 @@
 /*
  * A hand-made proc_image with a little of everything (file, heap and
  * stack VMAs, page runs, threads with and without xstate, every kind of
- * fd field, connections with and without input), for test-proc-image-wire
+ * fd field, connections with and without input; and as a delta, with a
+ * present list), for test-proc-image-wire
  * and the seeds of fuzz-proc-image-wire (tests/fuzz/gen-seeds.c). No
  * process is involved: the values only need to be distinct, so that a
  * field swapped or dropped on the wire shows.
@@ -173,6 +174,24 @@ static inline void image_sample(struct proc_image *img, bool with_pages)
 	memcpy(img->conns[0].input, input, sizeof(input) - 1);
 	img->conns[1] = (struct proc_image_conn){ .fd = 9,
 		.daemon_port = 40002, .unconsumed = 0 };
+}
+
+/*
+ * The image with its runs as a delta: the present list covers every run
+ * and pages around them (held by the other side), in carried VMAs only,
+ * one range ending a VMA and one starting the next-but-one.
+ */
+static inline void image_sample_delta(struct proc_image *img)
+{
+	static const struct proc_image_range present[] = {
+		{ 0x602000, 2 }, { 0x1000000, 5 }, { 0x7fffffffd000, 2 },
+	};
+
+	image_sample(img, true);
+	img->delta = true;
+	img->n_present = sizeof(present) / sizeof(present[0]);
+	img->present = sample_calloc(img->n_present, sizeof(*img->present));
+	memcpy(img->present, present, sizeof(present));
 }
 
 #endif

@@ -6,6 +6,10 @@
  * echoes each connection's bytes back from a thread of its own (new
  * threads for the tracer to follow). SIGTERM has a handler, as the PID 1
  * of a namespace needs for the signal to reach it at all, and exits 43.
+ *
+ * A read that starts with "!fork MS" also forks a child that lives MS
+ * milliseconds; the connection's thread echoes, then reaps it (waitpid)
+ * before it reads on: test-proc-guest-children's program with a child.
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -14,7 +18,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ECHO_EXIT_ON_TERM 43
@@ -44,9 +50,23 @@ static void *echo(void *arg)
 	char buf[65536];
 	ssize_t n;
 
-	while ((n = read(fd, buf, sizeof(buf))) > 0 &&
-	       write_all(fd, buf, (size_t)n))
-		;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		pid_t child = -1;
+
+		if (n > 6 && !memcmp(buf, "!fork ", 6)) {
+			int ms = atoi(buf + 6);
+
+			child = fork();
+			if (child == 0) {
+				usleep((useconds_t)ms * 1000);
+				_exit(0);
+			}
+		}
+		if (!write_all(fd, buf, (size_t)n))
+			break;
+		if (child > 0)
+			waitpid(child, NULL, 0);
+	}
 	close(fd);
 	return NULL;
 }

@@ -4,10 +4,12 @@
  * It listens on 127.0.0.1:PORT (argv[1]) in its network namespace, takes
  * one connection and answers one line per command line:
  *
- *   checks        what it sees of its sandbox: its pid, what fork, clone3,
+ *   checks        what it sees of its sandbox: its pid, what fork, vfork, clone3,
  *                 exec, a write to / and to /tmp, an outbound connect
  *                 return, its interfaces and host name
  *   buf           the address of its 64-page buffer, its own VMA
+ *   forkmap       forks a child that maps fresh memory over its copy of
+ *                 the buffer (through the shim's mmap hook), reaps it
  *   write P...    writes a byte into each page number P of the buffer
  *   hooks         memory through the shim's other hooks: 16 pages from
  *                 sbrk, and 4 written pages moved by mremap into a
@@ -25,6 +27,14 @@
  *                 numbers
  *   flood N       N bytes of 'x' (sent with a 1 MiB send buffer, so the
  *                 write does not wait for the reader), then the reply
+ *   zap P...      MADV_DONTNEED on each page number P of the buffer
+ *   mapw N        N pages mapped through mmap (the shim's hook), each
+ *                 written; the address
+ *   rawmap N      the same through syscall(SYS_mmap), which no hook sees
+ *   mappop N      N pages mapped MAP_POPULATE through the hook and never
+ *                 written: own (zeroed) pages the dirty log never saw
+ *   remapread A N the N pages at A unmapped, mapped again at A (hooked
+ *                 mmap, MAP_FIXED) and only read; their byte sum
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +44,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +55,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BUF_PAGES 64
@@ -55,12 +67,49 @@ static int err_of(long r)
 	return r < 0 ? errno : 0;
 }
 
+/* 0 when fork worked and the child was reaped with its status 0. */
 static int try_fork(void)
 {
 	pid_t pid = fork();
+	int status = -1;
 
 	if (pid == 0)
 		_exit(0);
+	if (pid < 0)
+		return errno;
+	if (waitpid(pid, &status, 0) != pid)
+		return errno;
+	return status == 0 ? 0 : -1;
+}
+
+/* The child's mmap goes through the shim's hook, in the child's own
+ * address space: nothing of the parent's tracking may change. */
+static void fork_map(char *buf, char *reply, size_t len)
+{
+	pid_t pid = fork();
+	int status = -1;
+
+	if (pid == 0) {
+		void *m = mmap(buf, BUF_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+		_exit(m == buf ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		snprintf(reply, len, "fork: %s", strerror(errno));
+	else
+		snprintf(reply, len, status == 0 ? "ok" : "child failed");
+}
+
+/* A process sharing our memory that is not a thread: refused. */
+static int try_vfork(void)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
 	return err_of(pid);
 }
 
@@ -121,9 +170,10 @@ static void checks(char *reply, size_t len)
 
 	interfaces(ifs, sizeof(ifs));
 	gethostname(host, sizeof(host));
-	snprintf(reply, len, "pid=%d fork=%d clone3=%d exec=%d root=%d "
-		 "tmp=%d net=%d ifs=%s host=%s", (int)getpid(), try_fork(),
-		 try_clone3(), try_exec(), try_create("/colo-rofs-probe"),
+	snprintf(reply, len, "pid=%d fork=%d vfork=%d clone3=%d exec=%d "
+		 "root=%d tmp=%d net=%d ifs=%s host=%s", (int)getpid(),
+		 try_fork(), try_vfork(), try_clone3(), try_exec(),
+		 try_create("/colo-rofs-probe"),
 		 try_create("/tmp/colo-probe"), try_outbound(), ifs, host);
 }
 
@@ -274,6 +324,65 @@ static void write_pages(volatile char *buf, char *args, char *reply,
 	snprintf(reply, len, "ok");
 }
 
+static void zap_pages(char *buf, char *args, char *reply, size_t len)
+{
+	char *tok, *save = NULL;
+
+	for (tok = strtok_r(args, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		long page = strtol(tok, NULL, 10);
+
+		if (page < 0 || page >= BUF_PAGES ||
+		    madvise(buf + page * PAGE, PAGE, MADV_DONTNEED) < 0) {
+			snprintf(reply, len, "bad page %s", tok);
+			return;
+		}
+	}
+	snprintf(reply, len, "ok");
+}
+
+/* N pages mapped through the hook or past it; written unless populated. */
+static void map_written(long n, bool raw, bool populate, char *reply,
+			size_t len)
+{
+	size_t bytes = (size_t)n * PAGE;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0);
+	char *p = raw ? (char *)syscall(SYS_mmap, NULL, bytes,
+					PROT_READ | PROT_WRITE, flags, -1, 0) :
+			mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	if (n <= 0 || p == MAP_FAILED) {
+		snprintf(reply, len, "failed");
+		return;
+	}
+	for (long i = 0; i < n && !populate; i++)
+		memset(p + i * PAGE, (int)(0x40 + i), PAGE);
+	snprintf(reply, len, "%p", (void *)p);
+}
+
+static void remap_read(char *args, char *reply, size_t len)
+{
+	unsigned long long a = 0;
+	long n = 0, sum = 0;
+	volatile char *p;
+
+	if (sscanf(args, "%llx %ld", &a, &n) != 2 || n <= 0 ||
+	    munmap((void *)(uintptr_t)a, (size_t)n * PAGE) < 0) {
+		snprintf(reply, len, "failed");
+		return;
+	}
+	p = mmap((void *)(uintptr_t)a, (size_t)n * PAGE,
+		 PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED) {
+		snprintf(reply, len, "failed");
+		return;
+	}
+	for (long i = 0; i < n; i++)
+		sum += p[i * PAGE];
+	snprintf(reply, len, "%ld", sum);
+}
+
 /* A buffer that is one VMA of its own: PROT_NONE guards on both sides. */
 static char *make_buffer(void)
 {
@@ -331,6 +440,8 @@ int main(int argc, char **argv)
 			snprintf(reply, sizeof(reply), "%p", (void *)buf);
 		else if (!strncmp(line, "write ", 6))
 			write_pages(buf, line + 6, reply, sizeof(reply));
+		else if (!strcmp(line, "forkmap"))
+			fork_map(buf, reply, sizeof(reply));
 		else if (!strcmp(line, "hooks"))
 			hooks(reply, sizeof(reply));
 		else if (!strcmp(line, "droppable"))
@@ -343,6 +454,19 @@ int main(int argc, char **argv)
 			fds(fd, reply, sizeof(reply));
 		else if (!strncmp(line, "flood ", 6))
 			flood(fd, atol(line + 6), reply, sizeof(reply));
+		else if (!strncmp(line, "zap ", 4))
+			zap_pages(buf, line + 4, reply, sizeof(reply));
+		else if (!strncmp(line, "mapw ", 5))
+			map_written(atol(line + 5), false, false, reply,
+				    sizeof(reply));
+		else if (!strncmp(line, "rawmap ", 7))
+			map_written(atol(line + 7), true, false, reply,
+				    sizeof(reply));
+		else if (!strncmp(line, "mappop ", 7))
+			map_written(atol(line + 7), false, true, reply,
+				    sizeof(reply));
+		else if (!strncmp(line, "remapread ", 10))
+			remap_read(line + 10, reply, sizeof(reply));
 		else
 			snprintf(reply, sizeof(reply), "unknown %s", line);
 		strcat(reply, "\n");

@@ -163,6 +163,19 @@ static void test_check(void)
 	f->flags = O_RDWR;
 	expect_refused(&tb, "fd 10: regular file /var/lib/x opened for "
 		       "writing: not supported");
+	/* In the program's scratch /tmp (an AOF): its own on each side. */
+	f = redis_plus(&tb, 10, PROC_FD_FILE,
+		       "/tmp/appendonlydir/appendonly.aof.1.incr.aof");
+	f->flags = O_WRONLY | O_APPEND;
+	CHECK_EQ(proc_fds_check(&tb.t, reason, sizeof(reason)), 0);
+	f = redis_plus(&tb, 10, PROC_FD_FILE, "/tmp/../var/lib/x");
+	f->flags = O_WRONLY;
+	expect_refused(&tb, "fd 10: regular file /tmp/../var/lib/x opened for "
+		       "writing: not supported");
+	f = redis_plus(&tb, 10, PROC_FD_FILE, "/tmpfile");
+	f->flags = O_WRONLY;
+	expect_refused(&tb, "fd 10: regular file /tmpfile opened for "
+		       "writing: not supported");
 
 	redis_plus(&tb, 10, PROC_FD_NULL_DEV, "/dev/urandom");
 	CHECK_EQ(proc_fds_check(&tb.t, reason, sizeof(reason)), 0);
@@ -229,7 +242,8 @@ static void expect_action(const struct proc_fd_actions *acts, size_t i,
 	CHECK_EQ(acts->a[i].fd, fd);
 	if (kind == PROC_FD_ACT_ACCEPT)
 		CHECK_EQ(acts->a[i].listen_fd, other);
-	else if (kind >= PROC_FD_ACT_EPOLL_DEL && kind != PROC_FD_ACT_CLOSE)
+	else if (kind == PROC_FD_ACT_EPOLL_DEL || kind == PROC_FD_ACT_EPOLL_ADD ||
+		 kind == PROC_FD_ACT_EPOLL_MOD)
 		CHECK_EQ(acts->a[i].item.tfd, other);
 }
 
@@ -319,8 +333,16 @@ static void test_diff_refusals(void)
 	redis_like(&s, 0);
 	add(&p, 1001, PROC_FD_EVENTFD, "anon_inode:[eventfd]")->count = 3;
 	add(&s, 1001, PROC_FD_EVENTFD, "anon_inode:[eventfd]")->count = 2;
-	expect_refusal(&p, &s, "fd 1001: eventfd counter 3 on the PVM, 2 on "
-		       "the SVM");
+	{
+		/* A counter is copied, not refused. */
+		struct proc_fd_actions acts;
+
+		CHECK_EQ(proc_fds_diff(&p.t, &s.t, &acts), 0);
+		CHECK_EQ(acts.n, 1);
+		expect_action(&acts, 0, PROC_FD_ACT_EVENTFD_SET, 1001, 0);
+		CHECK_EQ(acts.a[0].count, 3);
+		proc_fd_actions_free(&acts);
+	}
 
 	/* Bytes at a write end are output already given (the daemon's
 	 * stderr, read whenever its reader gets to it): not compared. The
@@ -345,7 +367,7 @@ static void test_diff_refusals(void)
 	redis_like(&s, 0);
 	add(&p, 1001, PROC_FD_EPOLL, "anon_inode:[eventpoll]");
 	expect_refusal(&p, &s, "fd 1001: epoll (0 targets) open on the PVM "
-		       "only");
+		       "only (no like fd of the SVM's to move there)");
 
 	redis_like(&p, 0);
 	redis_like(&s, 0);
@@ -375,6 +397,39 @@ static void test_diff_refusals(void)
 		CHECK_EQ(proc_fds_diff(&p.t, &s.t, &acts), 0);
 		CHECK_EQ(acts.n, 0);
 		proc_fd_actions_free(&acts);
+	}
+
+	/* The same file of the scratch /tmp at another offset: set, last. */
+	{
+		const char *aof = "/tmp/appendonlydir/appendonly.aof.1.incr.aof";
+		struct proc_fd_actions acts;
+		struct proc_fd *f;
+
+		redis_like(&p, 0);
+		add_conn(&p, 10, 40002);
+		f = add(&p, 1001, PROC_FD_FILE, aof);
+		f->pos = 6507;
+		f->flags = O_WRONLY | O_APPEND;
+		redis_like(&s, 1);
+		f = add(&s, 1001, PROC_FD_FILE, aof);
+		f->pos = 6480;
+		f->flags = O_WRONLY | O_APPEND;
+		CHECK_EQ(proc_fds_diff(&p.t, &s.t, &acts), 0);
+		CHECK_EQ(acts.n, 2);
+		CHECK_EQ(acts.a[0].kind, PROC_FD_ACT_ACCEPT);
+		CHECK_EQ(acts.a[1].kind, PROC_FD_ACT_LSEEK);
+		CHECK_EQ(acts.a[1].fd, 1001);
+		CHECK_EQ(acts.a[1].offset, 6507);
+		proc_fd_actions_free(&acts);
+		/* Other flags, or another file: still refused. */
+		f->flags = O_WRONLY;
+		expect_refusal(&p, &s, "fd 1001: flags 02001 cloexec on the "
+			       "PVM, 01 cloexec on the SVM");
+		f->flags = O_WRONLY | O_APPEND;
+		f->target = "/tmp/other";
+		expect_refusal(&p, &s, "fd 1001: /tmp/appendonlydir/appendonly."
+			       "aof.1.incr.aof on the PVM, /tmp/other on the "
+			       "SVM");
 	}
 
 	redis_like(&p, 0);

@@ -11,6 +11,10 @@
  *     runs, fds out of order, input shorter than the unconsumed bytes, a
  *     connection on no TCP fd) are refused naming it; ones over the limits
  *     are refused by the encoder already (-E2BIG)
+ *   - a delta the same way: round trip with its present list, every cut,
+ *     every byte flipped; the present list's rules (aligned, non-empty,
+ *     in order and apart, in carried VMAs, holding every run), a flag
+ *     unknown, a present list after a full image
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -81,6 +85,10 @@ static void check_equal(const struct proc_image *a, const struct proc_image *b)
 	CHECK_EQ(a->fds.n, b->fds.n);
 	for (size_t i = 0; i < a->fds.n; i++)
 		CHECK(same_fd(&a->fds.fds[i], &b->fds.fds[i]));
+	CHECK_EQ(a->delta, b->delta);
+	CHECK_EQ(a->n_present, b->n_present);
+	CHECK(same_bytes(a->present, b->present,
+			 a->n_present * sizeof(*a->present)));
 	CHECK_EQ(a->n_conns, b->n_conns);
 	for (size_t i = 0; i < a->n_conns; i++) {
 		const struct proc_image_conn *x = &a->conns[i], *y = &b->conns[i];
@@ -92,14 +100,17 @@ static void check_equal(const struct proc_image *a, const struct proc_image *b)
 	}
 }
 
-static void round_trip(bool with_pages)
+static void round_trip(bool with_pages, bool delta)
 {
 	struct proc_image img, back;
 	uint8_t *buf, *again;
 	size_t len, len2;
 	char why[160];
 
-	image_sample(&img, with_pages);
+	if (delta)
+		image_sample_delta(&img);
+	else
+		image_sample(&img, with_pages);
 	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
 	CHECK_EQ(proc_image_decode(buf, len, &back, why, sizeof(why)), 0);
 	CHECK_EQ(why[0], 0);
@@ -107,8 +118,8 @@ static void round_trip(bool with_pages)
 	CHECK_EQ(proc_image_encode(&back, &again, &len2), 0);
 	CHECK_EQ(len2, len);
 	CHECK(!memcmp(buf, again, len));
-	fprintf(stderr, "round trip %s pages: %zu bytes\n",
-		with_pages ? "with" : "without", len);
+	fprintf(stderr, "round trip %s pages%s: %zu bytes\n",
+		with_pages ? "with" : "without", delta ? ", a delta" : "", len);
 	free(again);
 	free(buf);
 	proc_image_free(&back);
@@ -124,7 +135,8 @@ static void check_refused(const uint8_t *buf, size_t len, const char *about)
 	CHECK_EQ(proc_image_decode(buf, len, &out, why, sizeof(why)), -EPROTO);
 	CHECK(why[0] != 0);
 	CHECK(out.maps.n == 0 && out.n_runs == 0 && out.n_threads == 0 &&
-	      out.fds.n == 0 && out.n_conns == 0 && !out.runs);
+	      out.fds.n == 0 && out.n_conns == 0 && !out.runs &&
+	      out.n_present == 0 && !out.present && !out.delta);
 	if (about && !strstr(why, about)) {
 		fprintf(stderr, "reason \"%s\" does not mention \"%s\"\n", why,
 			about);
@@ -133,13 +145,16 @@ static void check_refused(const uint8_t *buf, size_t len, const char *about)
 }
 
 /* Each cut in an allocation of exactly its length, for ASan. */
-static void truncations(void)
+static void truncations(bool delta)
 {
 	struct proc_image img;
 	uint8_t *buf;
 	size_t len;
 
-	image_sample(&img, true);
+	if (delta)
+		image_sample_delta(&img);
+	else
+		image_sample(&img, true);
 	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
 	for (size_t n = 0; n < len; n++) {
 		uint8_t *cut = malloc(n ? n : 1);
@@ -260,9 +275,14 @@ static void rules(void)
 	image_sample(&img, true);
 	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
 	check_refused(other, sizeof(other) - 1, "magic");
-	buf[9] = 2;
-	check_refused(buf, len, "version 2");
 	buf[9] = 1;
+	check_refused(buf, len, "version 1");
+	buf[9] = 3;
+	check_refused(buf, len, "version 3");
+	buf[9] = 2;
+	buf[11] = 2;            /* a flag this build does not know */
+	check_refused(buf, len, "flags 0x2");
+	buf[11] = 0;
 	buf[15] = 200;          /* 200 VMAs in a few hundred bytes */
 	check_refused(buf, 200, "cannot fit");
 	buf[15] = 5;
@@ -329,12 +349,128 @@ static void limits(void)
 	proc_image_free(&img);
 }
 
+/*
+ * Every byte of a delta without page data flipped: refused, or one
+ * spelling. The header's and the present count's bytes always refused.
+ */
+static void delta_flips(void)
+{
+	struct proc_image img;
+	uint8_t *buf;
+	size_t len, refused = 0, count;
+
+	image_sample_delta(&img);
+	for (size_t i = 0; i < img.n_runs; i++)
+		free(img.runs[i].data);
+	free(img.runs);
+	img.runs = NULL;
+	img.n_runs = 0;
+	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
+	count = len - 4 - img.n_present * 16;
+	for (size_t i = 0; i < len; i++)
+		flip(buf, len, i, 0xff, i < 12 || (i >= count && i < count + 4),
+		     &refused);
+	fprintf(stderr, "delta flips: %zu of %zu refused\n", refused, len);
+	CHECK(refused > 0 && refused < len);
+	free(buf);
+	proc_image_free(&img);
+}
+
+/* The sample delta with present range i set to addr+pages. */
+static void present_rule(size_t i, uint64_t addr, uint64_t pages,
+			 const char *about)
+{
+	struct proc_image img;
+
+	image_sample_delta(&img);
+	img.present[i] = (struct proc_image_range){ addr, pages };
+	check_rule(&img, about);
+}
+
+static void delta_rules(void)
+{
+	struct proc_image img, back;
+	uint8_t *buf, *cut;
+	size_t len;
+
+	present_rule(0, 0x602010, 2, "present range 0: 2 pages at");
+	present_rule(0, 0x602000, 0, "present range 0: 0 pages at");
+	present_rule(1, 0xff0000, 0x1000 / 4096, "outside the carried VMAs");
+	present_rule(1, 0x1000000, 9, "outside the carried VMAs");
+	present_rule(2, 0x7ffff7ff0000, 1, "outside the carried VMAs");
+	present_rule(2, 0x1004000, 1, "touching or before");
+	present_rule(2, 0x1006000, 1, "run 3: 0x7fffffffe000+1 pages not "
+		     "inside a present range");
+	present_rule(0, 0x603000, 1, "run 0: 0x602000+1 pages not inside");
+	present_rule(1, 0x1000000, 3, "run 2: 0x1003000+1 pages not inside");
+
+	/* VMAs 1 and 2 made adjacent: a range may cross from one to the
+	 * next, as long as both are carried; not into the shared one. */
+	image_sample_delta(&img);
+	img.maps.vma[2].start = 0x604000;
+	img.present[0].pages = 9;
+	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
+	CHECK_EQ(proc_image_decode(buf, len, &back, NULL, 0), 0);
+	check_equal(&img, &back);
+	free(buf);
+	proc_image_free(&back);
+	proc_image_free(&img);
+
+	/* Touching ranges: refused (the merged one is the spelling). */
+	image_sample_delta(&img);
+	img.present[0].pages = 1;
+	img.present[1] = (struct proc_image_range){ 0x603000, 1 };
+	check_rule(&img, "present range 1: at 0x603000, touching");
+
+	/* A delta holding nothing and carrying nothing is an image. */
+	image_sample(&img, false);
+	img.delta = true;
+	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
+	CHECK_EQ(proc_image_decode(buf, len, &back, NULL, 0), 0);
+	CHECK(back.delta && back.n_present == 0);
+	free(buf);
+	proc_image_free(&back);
+	proc_image_free(&img);
+
+	/* A full image has no present list: the delta's, flag cleared. */
+	image_sample_delta(&img);
+	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
+	buf[11] = 0;
+	check_refused(buf, len, "bytes after the last connection");
+	/* ...and a delta with bytes after its list. */
+	buf[11] = 1;
+	cut = malloc(len + 1);
+	CHECK(cut);
+	memcpy(cut, buf, len);
+	cut[len] = 0;
+	check_refused(cut, len + 1, "1 bytes after the last present range");
+	free(cut);
+	free(buf);
+	proc_image_free(&img);
+
+	/* Over the limit: the encoder refuses, the decoder cannot be fed. */
+	image_sample_delta(&img);
+	free(img.present);
+	img.present = sample_calloc(PROC_WIRE_MAX_COUNT + 1,
+				    sizeof(*img.present));
+	img.n_present = PROC_WIRE_MAX_COUNT + 1;
+	CHECK_EQ(proc_image_encode(&img, &buf, &len), -E2BIG);
+	img.delta = false;      /* not written, so not judged */
+	CHECK_EQ(proc_image_encode(&img, &buf, &len), 0);
+	free(buf);
+	proc_image_free(&img);
+}
+
 int main(void)
 {
-	round_trip(true);
-	round_trip(false);
-	truncations();
+	round_trip(true, false);
+	round_trip(false, false);
+	round_trip(true, true);
+	truncations(false);
+	truncations(true);
 	flips();
+	delta_flips();
+	delta_rules();
 	rules();
 	limits();
 	return 0;

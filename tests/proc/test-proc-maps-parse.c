@@ -56,7 +56,7 @@ int main(void)
 	CHECK_EQ(m.vma[9].kind, PROC_VMA_VDSO);
 	CHECK(proc_vma_is_tracked_kind(&m.vma[2]));
 	CHECK(!proc_vma_is_tracked_kind(&m.vma[5]));
-	CHECK(!proc_vma_is_tracked_kind(&m.vma[0]));
+	CHECK(proc_vma_is_tracked_kind(&m.vma[0]));       /* read-only data */
 
 	/* find: every VMA's first and last byte, and the gaps between. */
 	for (size_t i = 0; i < m.n; i++) {

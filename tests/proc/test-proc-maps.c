@@ -42,7 +42,7 @@ static void test_sample(void)
 	CHECK(proc_vma_is_tracked_kind(v));
 
 	CHECK_EQ(m.vma[0].prot, PROT_READ);
-	CHECK(!proc_vma_is_tracked_kind(&m.vma[0]));
+	CHECK(proc_vma_is_tracked_kind(&m.vma[0]));       /* read-only data */
 	CHECK_EQ(m.vma[2].kind, PROC_VMA_HEAP);
 	CHECK_EQ(m.vma[3].kind, PROC_VMA_ANON);
 	CHECK(!strcmp(m.vma[3].path, ""));

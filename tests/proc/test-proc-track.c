@@ -223,6 +223,38 @@ static void test_written_pages(struct proc_track *t, int fd)
 	bitmap_deinit(&bm);
 }
 
+/*
+ * Across a fork: the parent's pages written before it stay written, one
+ * written after it (copy-on-write) is seen, and the child's own mmap over
+ * its copy of the buffer (the shim's hook, in the child) registers and
+ * protects nothing of the parent's: the shim dropped its uffd there.
+ */
+static void test_fork(struct proc_track *t, int fd)
+{
+	static const int pages[] = { 3, 7, 9 };
+	struct bitmap bm;
+	char reply[64];
+	uint64_t buf = ask_addr(fd, "buf\n");
+	size_t i;
+
+	CHECK(proc_track_refresh(t) >= 0);
+	i = vma_index(t, buf);
+	CHECK_EQ(bitmap_init(&bm, 64), 0);
+	CHECK(proc_track_sync(t, i, &bm, 0, true) >= 0);
+	bitmap_zero(&bm);
+	fixture_ask(fd, "write 3 7\n", reply, sizeof(reply), 1);
+	CHECK(!strcmp(reply, "ok\n"));
+	fixture_ask(fd, "forkmap\n", reply, sizeof(reply), 1);
+	CHECK(!strcmp(reply, "ok\n"));
+	fixture_ask(fd, "write 9\n", reply, sizeof(reply), 1);
+	CHECK(!strcmp(reply, "ok\n"));
+	CHECK(proc_track_refresh(t) >= 0);
+	i = vma_index(t, buf);
+	CHECK_EQ(proc_track_sync(t, i, &bm, 0, false), 3);
+	check_exactly(&bm, pages, 3);
+	bitmap_deinit(&bm);
+}
+
 /* Without the shim there is no userfaultfd to take: refused, named. */
 static void test_no_shim(const char *target)
 {
@@ -255,6 +287,7 @@ int main(int argc, char **argv)
 	fd = fixture_connect(c.pid, TARGET_PORT);
 	CHECK_EQ(proc_track_open(&t, c.pid, c.pidfd), 0);
 	test_written_pages(&t, fd);
+	test_fork(&t, fd);
 	test_hooked(&t, fd);
 	test_missed_arena(&t, fd);
 	test_refused(&t, fd);

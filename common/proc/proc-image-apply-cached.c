@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Step 4 of an apply from the page cache (proc_image_apply_cached): the
+ * twin's pages made the cache's, touching only what may differ.
+ *
+ * After the last apply the twin's own pages were exactly the cache's.
+ * Since then a page can differ only if the PVM wrote it (the image
+ * carries it), the twin wrote it (its dirty log says so: this covers the
+ * scratch the fd step's injected calls just wrote on its stack, and every
+ * page of a mapping the reconcile just made, which the log reports whole),
+ * or one side dropped or gained it (the own-page sets differ). So:
+ *   write = held & (carried | twin_dirty | (held & ~twin_own))
+ *   drop  = twin_own & ~held
+ * then the twin's log is cleared, our own writes included, so that the
+ * next apply sees only what the twin does from here on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bitmap.h"
+#include "log.h"
+#include "proc-cache.h"
+#include "proc-image-apply-int.h"
+#include "proc-mem.h"
+#include "proc-ranges.h"
+#include "proc-track.h"
+
+#define PAGE 4096ULL
+#define IDLE_EVERY (64ULL << 20)
+
+static int add_held(void *opaque, uint64_t addr, size_t pages,
+		    const uint8_t *data)
+{
+	(void)data;
+	return proc_ranges_add(opaque, addr, pages);
+}
+
+static int twin_own_pages(struct applier *ap, struct proc_ranges *own)
+{
+	const struct proc_maps *maps = &ap->img->maps;
+	int pagemap = proc_mem_open(ap->twin->pid, "pagemap", O_RDONLY);
+	int r = 0;
+
+	if (pagemap < 0)
+		return pagemap;
+	for (size_t i = 0; i < maps->n && r == 0; i++)
+		if (proc_image_carries(&maps->vma[i]))
+			r = proc_mem_own_pages(pagemap, maps->vma[i].start,
+					       maps->vma[i].end, own);
+	close(pagemap);
+	return r;
+}
+
+static int bits_to_ranges(const struct bitmap *bm, uint64_t start,
+			  struct proc_ranges *out)
+{
+	uint64_t b = bitmap_next_set(bm, 0);
+	int r = 0;
+
+	while (b < bm->nbits && r == 0) {
+		uint64_t e = bitmap_next_clear(bm, b);
+
+		r = proc_ranges_add(out, start + b * PAGE, e - b);
+		b = e < bm->nbits ? bitmap_next_set(bm, e) : bm->nbits;
+	}
+	return r;
+}
+
+/* What the twin wrote since its log was last cleared, VMA by VMA. */
+static int twin_dirty_pages(struct proc_track *t, struct proc_ranges *dirty)
+{
+	int r = proc_track_refresh(t);
+
+	for (size_t i = 0; i < t->maps.n && r >= 0; i++) {
+		const struct proc_vma *v = &t->maps.vma[i];
+		struct bitmap bm;
+		int64_t n;
+
+		if (t->track[i] == PROC_TRACK_NONE)
+			continue;
+		r = bitmap_init(&bm, (v->end - v->start) / PAGE);
+		if (r < 0)
+			break;
+		n = proc_track_sync(t, i, &bm, 0, false);
+		r = n < 0 ? (int)n : bits_to_ranges(&bm, v->start, dirty);
+		bitmap_deinit(&bm);
+	}
+	return r < 0 ? r : 0;
+}
+
+static int clear_twin_log(struct proc_track *t)
+{
+	for (size_t i = 0; i < t->maps.n; i++) {
+		int64_t n;
+
+		if (t->track[i] == PROC_TRACK_NONE)
+			continue;
+		n = proc_track_sync(t, i, NULL, 0, true);
+		if (n < 0)
+			return (int)n;
+	}
+	return 0;
+}
+
+static int image_runs(const struct proc_image *img, struct proc_ranges *out)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < img->n_runs && r == 0; i++)
+		r = proc_ranges_add(out, img->runs[i].addr, img->runs[i].pages);
+	return r;
+}
+
+/* One range of held pages, written in as few calls as the cache's chunks
+ * allow (consecutive pages of a chunk are consecutive bytes). */
+static int write_held(struct applier *ap, uint64_t addr, uint64_t pages)
+{
+	uint64_t end = addr + pages * PAGE;
+
+	while (addr < end) {
+		const uint8_t *p = proc_cache_page(ap->cache, addr);
+		uint64_t n = 1;
+		int r;
+
+		if (!p)
+			return -EPROTO;
+		while (addr + n * PAGE < end &&
+		       proc_cache_page(ap->cache, addr + n * PAGE) ==
+		       p + n * PAGE)
+			n++;
+		r = proc_mem_write(ap->twin->pid, ap->mem, addr, p, n * PAGE);
+		ap->since_idle += n * PAGE;
+		if (r == 0 && ap->idle && ap->idle->fn &&
+		    ap->since_idle >= IDLE_EVERY) {
+			ap->since_idle = 0;
+			r = ap->idle->fn(ap->idle->opaque);
+			if (r > 0)
+				r = -ECANCELED;
+			if (r < 0)
+				return r;
+		}
+		if (r < 0) {
+			log_error("proc-image: writing %#llx+%llu pages into "
+				  "%d: %s", (unsigned long long)addr,
+				  (unsigned long long)n, (int)ap->twin->pid,
+				  strerror(-r));
+			return r;
+		}
+		addr += n * PAGE;
+	}
+	return 0;
+}
+
+int proc_apply_pages_cached(struct applier *ap)
+{
+	struct proc_ranges held = { 0 }, own = { 0 }, dirty = { 0 },
+			   carried = { 0 }, lost = { 0 }, a = { 0 }, b = { 0 },
+			   write = { 0 }, drop = { 0 };
+	int r;
+
+	r = proc_cache_walk(ap->cache, add_held, &held);
+	if (r == 0)
+		r = twin_own_pages(ap, &own);
+	if (r == 0)
+		r = twin_dirty_pages(ap->track, &dirty);
+	if (r == 0)
+		r = image_runs(ap->img, &carried);
+	if (r == 0)
+		r = proc_ranges_subtract(&held, &own, &lost);
+	if (r == 0)
+		r = proc_ranges_union(&carried, &dirty, &a);
+	if (r == 0)
+		r = proc_ranges_union(&a, &lost, &b);
+	if (r == 0)
+		r = proc_ranges_intersect(&held, &b, &write);
+	if (r == 0)
+		r = proc_ranges_subtract(&own, &held, &drop);
+	for (size_t i = 0; i < drop.n && r == 0; i++)
+		r = proc_apply_drop(ap, drop.r[i].addr, drop.r[i].pages);
+	for (size_t i = 0; i < write.n && r == 0; i++)
+		r = write_held(ap, write.r[i].addr, write.r[i].pages);
+	if (r == 0)
+		r = clear_twin_log(ap->track);
+	if (r == 0)
+		log_debug("proc-image: %llu pages written into %d, %llu "
+			  "dropped, of %llu held (%llu carried, %llu the "
+			  "twin wrote)",
+			  (unsigned long long)proc_ranges_pages(&write),
+			  (int)ap->twin->pid,
+			  (unsigned long long)proc_ranges_pages(&drop),
+			  (unsigned long long)proc_ranges_pages(&held),
+			  (unsigned long long)proc_ranges_pages(&carried),
+			  (unsigned long long)proc_ranges_pages(&dirty));
+	else
+		log_error("proc-image: the pages of %d from the cache: %s",
+			  (int)ap->twin->pid, strerror(-r));
+	proc_ranges_free(&held);
+	proc_ranges_free(&own);
+	proc_ranges_free(&dirty);
+	proc_ranges_free(&carried);
+	proc_ranges_free(&lost);
+	proc_ranges_free(&a);
+	proc_ranges_free(&b);
+	proc_ranges_free(&write);
+	proc_ranges_free(&drop);
+	return r;
+}
