@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@
 
 /* How often a wait looks again, pumps the tracer and calls idle. */
 #define POLL_MS 5
+/* How long a pause may be put off for a /proc file held a moment. */
+#define TRANSIENT_WAIT_MS 50
 
 /* The parent in /proc/N/stat, after the command in parentheses (which may
  * hold any byte, ')' too: the last one ends it). -1 when unreadable. */
@@ -132,11 +135,46 @@ static int wait_childless(struct proc_guest *g, int64_t deadline,
 	}
 }
 
+/*
+ * Whether the paused program holds a file of /proc or /sys open: one it
+ * reads and closes within a moment (Redis reads /proc/self/stat for its
+ * RSS on every cron tick), which the SVM, paused elsewhere in the same
+ * work, does not hold. A checkpoint there would find an fd it cannot give
+ * the SVM; a moment later it is gone.
+ */
+static bool holds_transient_fd(pid_t pid)
+{
+	char dir[64], path[64 + 256], link[64];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		found = !strncmp(link, "/proc/", 6) || !strncmp(link, "/sys/", 5);
+	}
+	closedir(d);
+	return found;
+}
+
 int proc_guest_pause_childless(struct proc_guest *g, int wait_ms,
 			       int pause_ms, int (*idle)(void *),
 			       void *opaque)
 {
 	int64_t deadline = now_ms() + wait_ms;
+	int64_t settle = now_ms() + TRANSIENT_WAIT_MS;
 	int n, ret;
 
 	if (!proc_guest_tracer(g))
@@ -150,6 +188,17 @@ int proc_guest_pause_childless(struct proc_guest *g, int wait_ms,
 			return ret;
 		/* It may have forked between the look and the stop. */
 		n = proc_guest_children(g, NULL, 0);
+		/* Caught between the open and the close of a /proc file: let
+		 * it finish (a program that keeps one open gets it refused,
+		 * by name, after TRANSIENT_WAIT_MS). */
+		if (n == 0 && now_ms() < settle &&
+		    holds_transient_fd(g->child.pid)) {
+			ret = proc_guest_resume(g);
+			if (ret < 0)
+				return ret;
+			usleep(1000);
+			continue;
+		}
 		if (n == 0)
 			return 0;
 		ret = proc_guest_resume(g);
