@@ -14,6 +14,16 @@
 #include "log.h"
 #include "xport.h"
 
+/* A message may be read without blocking. A readable fd may hold no byte
+ * (an RDMA completion): fill first, so that proto_recv never waits for a
+ * heartbeat not yet sent. */
+static bool input_waiting(struct link *l)
+{
+	return xport_has_buffered(l->x) ||
+	       (evloop_fd_readable(xport_fd(l->x)) &&
+		!xport_nothing_to_read(l->x));
+}
+
 /*
  * Live sync is one-way traffic, but both sides must still notice a peer
  * that went silent without closing (a host that died, a cut cable): read
@@ -27,11 +37,7 @@ int link_sync_liveness(struct link *l, unsigned heartbeat_ms,
 	uint64_t now;
 	int ret;
 
-	/* A readable fd may hold no byte (an RDMA completion): fill first,
-	 * so that proto_recv never waits for a heartbeat not yet sent. */
-	while (xport_has_buffered(l->x) ||
-	       (evloop_fd_readable(xport_fd(l->x)) &&
-		!xport_nothing_to_read(l->x))) {
+	while (input_waiting(l)) {
 		ret = proto_recv(l->x, &l->rx, &m);
 		if (ret < 0)
 			return ret;
@@ -197,9 +203,7 @@ int link_poll(struct link *l)
 
 	if (!l->x)
 		return -ENOTCONN;
-	while (xport_has_buffered(l->x) ||
-	       (evloop_fd_readable(xport_fd(l->x)) &&
-		!xport_nothing_to_read(l->x))) {
+	while (input_waiting(l)) {
 		ret = proto_recv(l->x, &l->rx, &m);
 		if (ret < 0)
 			return ret;

@@ -54,21 +54,6 @@ static int twin_own_pages(struct applier *ap, struct proc_ranges *own)
 	return r;
 }
 
-static int bits_to_ranges(const struct bitmap *bm, uint64_t start,
-			  struct proc_ranges *out)
-{
-	uint64_t b = bitmap_next_set(bm, 0);
-	int r = 0;
-
-	while (b < bm->nbits && r == 0) {
-		uint64_t e = bitmap_next_clear(bm, b);
-
-		r = proc_ranges_add(out, start + b * PAGE, e - b);
-		b = e < bm->nbits ? bitmap_next_set(bm, e) : bm->nbits;
-	}
-	return r;
-}
-
 /* What the twin wrote since its log was last cleared, VMA by VMA. */
 static int twin_dirty_pages(struct proc_track *t, struct proc_ranges *dirty)
 {
@@ -85,7 +70,7 @@ static int twin_dirty_pages(struct proc_track *t, struct proc_ranges *dirty)
 		if (r < 0)
 			break;
 		n = proc_track_sync(t, i, &bm, 0, false);
-		r = n < 0 ? (int)n : bits_to_ranges(&bm, v->start, dirty);
+		r = n < 0 ? (int)n : proc_ranges_add_bits(dirty, &bm, v->start);
 		bitmap_deinit(&bm);
 	}
 	return r < 0 ? r : 0;

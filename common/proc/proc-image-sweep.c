@@ -68,7 +68,6 @@ static int written(struct proc_track *t, size_t i, uint64_t lo, uint64_t hi,
 {
 	struct bitmap bm;
 	int64_t n;
-	uint64_t b;
 	int r;
 
 	if (t->track[i] == PROC_TRACK_REFUSED)
@@ -77,13 +76,7 @@ static int written(struct proc_track *t, size_t i, uint64_t lo, uint64_t hi,
 	if (r < 0)
 		return r;
 	n = dirtylog_sync_and_clear(&t->dl, lo, hi - lo, &bm, 0);
-	r = n < 0 ? (int)n : 0;
-	for (b = bitmap_next_set(&bm, 0); r == 0 && b < bm.nbits;) {
-		uint64_t e = bitmap_next_clear(&bm, b);
-
-		r = proc_ranges_add(out, lo + b * PAGE, e - b);
-		b = e < bm.nbits ? bitmap_next_set(&bm, e) : bm.nbits;
-	}
+	r = n < 0 ? (int)n : proc_ranges_add_bits(out, &bm, lo);
 	bitmap_deinit(&bm);
 	return r;
 }

@@ -131,11 +131,11 @@ static int scan(struct proc_track *t, int pagemap,
 	return r;
 }
 
-static int capture(pid_t pid, struct proc_stop *ps, int pidfd,
-		   const int *daemon_fds, size_t n_daemon_fds,
-		   struct proc_image_base *base, bool delta,
-		   struct proc_image *out)
+static int capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
+		   size_t n_daemon_fds, struct proc_image_base *base,
+		   bool delta, struct proc_image *out)
 {
+	pid_t pid = ps->pid;
 	struct proc_ranges all = { 0 }, want = { 0 };
 	int pagemap = -1, r;
 
@@ -187,7 +187,7 @@ int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
 	int r;
 
 	*out = (struct proc_image){ 0 };
-	r = capture(ps->pid, ps, pidfd, daemon_fds, n_daemon_fds, base,
+	r = capture(ps, pidfd, daemon_fds, n_daemon_fds, base,
 		    !full && base->valid, out);
 	if (r < 0) {
 		log_error("proc-image: capturing %d against its base: %s",

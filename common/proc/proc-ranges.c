@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "bitmap.h"
 #include "proc-ranges.h"
 
 #define PAGE 4096ULL
@@ -102,6 +103,21 @@ int proc_ranges_subtract(const struct proc_ranges *a,
 			 const struct proc_ranges *b, struct proc_ranges *out)
 {
 	return sweep(a, b, only_a, out);
+}
+
+int proc_ranges_add_bits(struct proc_ranges *s, const struct bitmap *bm,
+			 uint64_t start)
+{
+	uint64_t b = bitmap_next_set(bm, 0);
+	int r = 0;
+
+	while (b < bm->nbits && r == 0) {
+		uint64_t e = bitmap_next_clear(bm, b);
+
+		r = proc_ranges_add(s, start + b * PAGE, e - b);
+		b = e < bm->nbits ? bitmap_next_set(bm, e) : bm->nbits;
+	}
+	return r;
 }
 
 uint64_t proc_ranges_pages(const struct proc_ranges *s)

@@ -37,6 +37,12 @@ int proc_ranges_intersect(const struct proc_ranges *a,
 int proc_ranges_subtract(const struct proc_ranges *a,
 			 const struct proc_ranges *b, struct proc_ranges *out);
 
+/* Appends the pages whose bits are set in bm, bit i being the page at
+ * start + i * 4096 (all of them above the set's end). 0 or -errno. */
+struct bitmap;
+int proc_ranges_add_bits(struct proc_ranges *s, const struct bitmap *bm,
+			 uint64_t start);
+
 /* Pages in the set. */
 uint64_t proc_ranges_pages(const struct proc_ranges *s);
 
