@@ -274,8 +274,10 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 		died(v);
 		return ret;
 	}
-	evloop_defer(v->loop, flush_events, v);
+	/* The secondary's copy first: its way back (link, SVM, link) is the
+	 * longer, and the comparator waits for both. */
 	v->ops->input(v->opaque, &ev);
+	evloop_defer(v->loop, flush_events, v);
 	return 0;
 }
 
