@@ -80,8 +80,12 @@ static void hint_thread_end(struct pvm *v)
 	v->hint_thread_started = false;
 }
 
+static void flush_events(void *opaque);
+
 void pvm_deinit(struct pvm *v)
 {
+	if (v->loop)
+		evloop_defer_cancel(v->loop, flush_events, v);
 	if (v->is_exec) {
 		proc_guest_stop(&v->exec);
 		return;
@@ -107,6 +111,20 @@ static void watch(struct pvm *v)
 	if (v->proc.pid >= 0)
 		evloop_mod(v->loop, v->proc.chan_fd,
 			   guestproc_events(&v->proc));
+}
+
+/* The events of one loop round go to the guest in one write, at the end
+ * of the round (evloop_defer): one wake-up of the guest for all of them. */
+static void flush_events(void *opaque)
+{
+	struct pvm *v = opaque;
+
+	if (v->is_exec || v->proc.pid < 0)
+		return;
+	if (guestproc_flush(&v->proc) < 0)
+		died(v);
+	else
+		watch(v);
 }
 
 static int on_guest_msg(void *opaque, const struct chan_msg *m)
@@ -253,8 +271,10 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 		died(v);
 		return ret;
 	}
-	watch(v);
+	/* The secondary's copy first: its way back (link, SVM, link) is the
+	 * longer, and the comparator waits for both. */
 	v->ops->input(v->opaque, &ev);
+	evloop_defer(v->loop, flush_events, v);
 	return 0;
 }
 

@@ -234,6 +234,10 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 	SSL_CTX_set_mode(sc, SSL_MODE_AUTO_RETRY |
 			 SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read what the socket holds, not a record header and then its
+	 * body: one read() for several records, not two for each (bytes
+	 * read ahead are what tls_pending reports). */
+	SSL_CTX_set_read_ahead(sc, 1);
 	if (load_creds(sc, ca, cert, key, err, errlen))
 		goto fail;
 	if (server) {
@@ -383,7 +387,9 @@ static ssize_t tls_write(struct xport *x, const void *buf, size_t len)
 /* Decrypted bytes OpenSSL holds are invisible to poll() on the fd. */
 static bool tls_pending(const struct xport *x)
 {
-	return SSL_pending(to_tls_const(x)->ssl) > 0;
+	/* SSL_pending counts only the record being read; the records read
+	 * ahead behind it are as invisible to poll() as it is. */
+	return SSL_has_pending(to_tls_const(x)->ssl);
 }
 
 static void tls_destroy(struct xport *x)

@@ -182,6 +182,8 @@ static void test_events(void)
 	CHECK_EQ(f.inputs, 3);
 	CHECK_EQ(f.last_input_seq, 3);
 	CHECK_EQ(f.last_input_type, CHAN_EV_TICK);
+	/* Queued; written together at the end of the loop round. */
+	CHECK_EQ(pvm_input_read(&f.v), 0);
 	spin(&f, 2);
 	CHECK_EQ(chan_recv(&f.rd, &m), 0);
 	CHECK_EQ(m.type, CHAN_EV_OPEN);
