@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc-idle.h"
 #include "digest.h"
 #include "evloop.h"
 #include "incoming.h"
@@ -568,7 +569,10 @@ static int apply_image(struct incoming *in)
 	struct proc_image img = { 0 };
 	int ret;
 
+	/* Heartbeats while a big image is decoded (its pages copied). */
+	proc_idle_set(sec_link_heartbeat_idle, in->link);
 	ret = image_load_decode(&in->image, &img, peer(in));
+	proc_idle_set(NULL, NULL);
 	if (ret < 0)
 		return ret;
 	in->ckpt_pages = proc_image_pages(&img);

@@ -4,7 +4,7 @@
 # the whole image is captured, digested and encoded on the primary, and
 # captured and digested again on the secondary, seconds of work each. The
 # daemons heartbeat inside those steps (common/proc/proc-idle.c), so a
-# pair with a short failover timeout stays a pair: verify once made the
+# pair with the default 1 s failover timeout stays a pair: verify once made the
 # secondary take over from a primary that was only busy.
 source "$(dirname "$0")/lib.sh"
 
@@ -17,7 +17,7 @@ require_dirtylog
 
 PROG=(--exec-port 6379 --exec "$REDIS" --port 6379 --save '' --appendonly no
       --enable-debug-command yes)
-TIMEOUTS=(--heartbeat-ms 100 --failover-timeout-ms 500)
+TIMEOUTS=(--heartbeat-ms 200 --failover-timeout-ms 1000)
 SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
 PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 gen_creds "$T/creds"
@@ -30,11 +30,11 @@ start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 wait_state "$PSOCK" colo 60 primary secondary
 rc() { timeout 60 redis-cli -p "$PPORT" "$@"; }
 
-# About 200 MiB of values, then a checkpoint to carry them.
-[[ $(rc DEBUG POPULATE 200000 key 1000) == OK ]] || fail "DEBUG POPULATE"
+# About 650 MiB of values, then a checkpoint to carry them.
+[[ $(rc DEBUG POPULATE 600000 key 1000) == OK ]] || fail "DEBUG POPULATE"
 ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint after DEBUG POPULATE"
 echo "  $(rc INFO memory | grep '^used_memory_human' | tr -d '\r')"
-pass "a checkpoint carrying 200,000 new keys with a 500 ms failover timeout"
+pass "a checkpoint carrying 600,000 new keys (650 MiB) with the default 1 s failover timeout"
 
 t0=$SECONDS
 out=$(ctl "$PSOCK" verify 2>&1) || fail "verify: $out"
@@ -44,4 +44,4 @@ echo "  verify in $(( SECONDS - t0 )) s: $out"
 	fail "the pair left colo state during verify ($(state_of "$PSOCK")/$(state_of "$SSOCK"))"
 ! grep -q "taking over" "$T/secondary.log" ||
 	fail "the secondary took over during verify"
-pass "verify of a 200 MiB program with a 500 ms failover timeout: identical, still a pair"
+pass "verify of a 650 MiB program with the default 1 s failover timeout: identical, still a pair"
