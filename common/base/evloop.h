@@ -26,6 +26,11 @@ int evloop_del(struct evloop *l, int fd);             /* before close(fd) */
  * fds. Returns how many ran, or -errno. */
 int evloop_run_once(struct evloop *l, int timeout_ms);
 uint64_t evloop_now_ms(void);                         /* CLOCK_MONOTONIC */
+/* The same clock in microseconds: for timing the phases of a checkpoint. */
+uint64_t evloop_now_us(void);
+/* CPU time the calling thread has used, in microseconds: what a phase
+ * cost, apart from what others on the machine took meanwhile. */
+uint64_t evloop_thread_cpu_us(void);
 /* Is fd readable right now (a zero-timeout poll)? For code outside the
  * loop that must not block on a peer, such as the migration thread looking
  * for the secondary's heartbeats between iterations. */

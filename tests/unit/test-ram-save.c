@@ -734,6 +734,16 @@ static void test_complete(struct fixture *f)
 	check_cache(f);
 	CHECK_EQ(sends(f, 300), 1);
 	CHECK_EQ(ram_state_dirty_pages(&f->rs), 0);
+	/* Its one-pass sync re-protected what it sent: the log is clean,
+	 * and a write after it is found by the next one, and sent. */
+	CHECK_EQ(sync_log(f), 0);
+	fill(f, 301, 1);
+	sink_reset(&f->sink);
+	CHECK_EQ(ram_save_complete(&f->rs, &f->tx.x), 1);
+	CHECK_EQ(xport_flush(&f->tx.x), 0);
+	CHECK_EQ(sends(f, 301), 1);
+	CHECK_EQ(sends(f, 300), 0);
+	check_cache(f);
 }
 
 /* --- the live-sync loop ----------------------------------------------- */
