@@ -47,6 +47,7 @@ int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 	rs->queue_budget = RAM_SAVE_QUEUE_BUDGET;
 	rs->clear_shift = clear_shift;
 	rs->protecting = true;
+	rs->maybe_holes = true;
 	rs->nblocks = ram->nblocks;
 	for (i = 0; i < ram->nblocks; i++) {
 		struct ram_block_state *bs = &rs->blocks[i];
@@ -95,6 +96,7 @@ void ram_state_reset_dirty(struct ram_state *rs)
 	rs->cur_block = 0;
 	rs->cur_page = 0;
 	rs->protecting = true;
+	rs->maybe_holes = true;
 }
 
 void ram_state_unprotected(struct ram_state *rs)
@@ -228,40 +230,17 @@ bool migration_bitmap_clear_dirty(struct ram_state *rs, uint32_t block,
 /*
  * Pages of [page, end) that are holes in the memfd, counted from page: they
  * read as zero, but reading them through the alias would allocate them.
- * A page found to be data brings its whole extent (SEEK_HOLE) into
- * rs->data_*, so the scattered runs of a checkpoint cost no lseek each.
- * Nothing punches holes in the PVM's memfd; were a cached page punched
- * meanwhile, it would only be read (allocated) and sent as zero.
  */
-static uint64_t hole_until(struct ram_state *rs, uint32_t block,
-			   uint64_t page, uint64_t end)
+static uint64_t hole_until(const struct ramblock *rb, uint64_t page,
+			   uint64_t end)
 {
-	const struct ramblock *rb = rs->blocks[block].rb;
-	off_t data, hole;
+	off_t data = lseek(rb->memfd, (off_t)(page << RAM_PAGE_SHIFT),
+			   SEEK_DATA);
 
-	if (block == rs->data_block && page >= rs->data_from &&
-	    page < rs->data_to)
-		return page;
-	data = lseek(rb->memfd, (off_t)(page << RAM_PAGE_SHIFT), SEEK_DATA);
 	if (data < 0)
 		return errno == ENXIO ? end : page;  /* ENXIO: no data after */
 	data >>= RAM_PAGE_SHIFT;
-	if ((uint64_t)data > page)
-		return (uint64_t)data < end ? (uint64_t)data : end;
-	hole = lseek(rb->memfd, (off_t)(page << RAM_PAGE_SHIFT), SEEK_HOLE);
-	if (hole > 0) {
-		rs->data_block = block;
-		rs->data_from = page;
-		rs->data_to = (uint64_t)hole >> RAM_PAGE_SHIFT;
-	}
-	return page;
-}
-
-/* One step's answers only: an extent just grows (the guest writes into
- * holes, nothing punches them), so an old one is merely short. */
-static void forget_data_extent(struct ram_state *rs)
-{
-	rs->data_from = rs->data_to = 0;
+	return (uint64_t)data < end ? (uint64_t)data : end;
 }
 
 /* Under the lock the socket gets only what it takes at once: pushed once
@@ -354,7 +333,8 @@ static int64_t queue_run(struct ram_state *rs, struct xport *x,
 
 	start = page;
 	while (start < end) {
-		uint64_t hole_end = hole_until(rs, block, start, end);
+		uint64_t hole_end = rs->maybe_holes ?
+				    hole_until(bs->rb, start, end) : start;
 		bool zero;
 
 		if (hole_end > start) {
@@ -474,6 +454,7 @@ static int queue_dirty(struct ram_state *rs, struct xport *x, uint64_t start,
 	}
 	rs->cur_block = 0;
 	rs->cur_page = 0;
+	rs->maybe_holes = false;     /* every bit set by a fill is visited */
 	return 1;
 }
 
@@ -485,7 +466,6 @@ int ram_save_iterate(struct ram_state *rs, struct xport *x,
 
 	ram_state_lock(rs);
 	rs->stats.iterations++;
-	forget_data_extent(rs);
 	ret = queue_discards(rs, x);
 	if (ret == 1)
 		ret = queue_dirty(rs, x, start, max_wait_ms);
@@ -513,7 +493,6 @@ static int complete_batch(struct ram_state *rs, struct xport *x,
 	ret = queue_discards(rs, x);
 	if (ret != 1)
 		return ret;
-	forget_data_extent(rs);
 	if (!*synced) {
 		n = migration_bitmap_sync_paused(rs);
 		if (n < 0)

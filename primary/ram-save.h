@@ -74,11 +74,12 @@ struct ram_state {
 	bool protecting;           /* a secondary will want the discards */
 	uint32_t cur_block;        /* where the walk goes on */
 	uint64_t cur_page;
-	/* Pages [data_from, data_to) of block data_block are data in the
-	 * memfd, not holes, as lseek said during this step: one lseek for a
-	 * whole extent rather than one per run. Forgotten at each step. */
-	uint32_t data_block;
-	uint64_t data_from, data_to;
+	/* Some bits were set by init or a reset, not by the dirty log: their
+	 * pages may be holes in the memfd, so each run is checked with lseek
+	 * until a walk over all of RAM has cleared them. A page the log
+	 * reports was written, so it is data: a checkpoint's thousands of
+	 * scattered runs cost no lseek (each one walks the memfd's pages). */
+	bool maybe_holes;
 
 	/* Set at init, read-only after. */
 	struct dirtylog *dlog;

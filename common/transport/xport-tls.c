@@ -47,6 +47,9 @@
 #include "tls-identity.h"
 #include "xport-rdma.h"
 
+/* OpenSSL's read buffer for read ahead: eight full records. */
+#define TLS_READ_BUFFER (8 * (16384 + 256))
+
 struct xport_tls_ctx {
 	SSL_CTX *ssl_ctx;
 	enum xport_tls_role role;
@@ -234,6 +237,14 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 	SSL_CTX_set_mode(sc, SSL_MODE_AUTO_RETRY |
 			 SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * Read ahead into a buffer of several records: a checkpoint's pages
+	 * then cost one read() per TLS_READ_BUFFER, not two per 16 KiB record
+	 * (header, then body). Bytes read ahead are invisible to poll(), so
+	 * tls_pending counts them (SSL_has_pending).
+	 */
+	SSL_CTX_set_read_ahead(sc, 1);
+	SSL_CTX_set_default_read_buffer_len(sc, TLS_READ_BUFFER);
 	if (load_creds(sc, ca, cert, key, err, errlen))
 		goto fail;
 	if (server) {
@@ -380,10 +391,14 @@ static ssize_t tls_write(struct xport *x, const void *buf, size_t len)
 	return tls_error(t, "SSL_write", n, errno, false);
 }
 
-/* Decrypted bytes OpenSSL holds are invisible to poll() on the fd. */
+/*
+ * Bytes OpenSSL holds, decrypted or read ahead, are invisible to poll() on
+ * the fd. Read ahead may hold part of a record only: the reader then waits
+ * for the rest of it as it waits for the rest of a frame already begun.
+ */
 static bool tls_pending(const struct xport *x)
 {
-	return SSL_pending(to_tls_const(x)->ssl) > 0;
+	return SSL_has_pending(to_tls_const(x)->ssl) == 1;
 }
 
 static void tls_destroy(struct xport *x)

@@ -741,9 +741,9 @@ static void test_complete(struct fixture *f)
 	sink_reset(&f->sink);
 	CHECK_EQ(ram_save_complete(&f->rs, &f->tx.x), 1);
 	CHECK_EQ(xport_flush(&f->tx.x), 0);
+	check_cache(f);
 	CHECK_EQ(sends(f, 301), 1);
 	CHECK_EQ(sends(f, 300), 0);
-	check_cache(f);
 }
 
 /* --- the live-sync loop ----------------------------------------------- */
