@@ -357,8 +357,25 @@ static void fill_phases(struct ckpt_result *res, const double t[5],
 	ph->secondary_cpu = res->sec.cpu_us / 1e3;
 }
 
+/* Put off by the PVM's child: tried again after a while, the loop serving
+ * meanwhile; the first of a streak is logged, and its end. */
+static void put_off(struct checkpoint *c)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (!c->put_off_since_ms) {
+		c->put_off_since_ms = now;
+		log_info("checkpoint (%s) put off: the program has a child "
+			 "(BGSAVE?); tried every %d ms until it ends, output "
+			 "that differs held meanwhile",
+			 c->reason ? c->reason : "due", CKPT_CHILD_RETRY_MS);
+	}
+	c->put_offs++;
+	c->put_off_until_ms = now + CKPT_CHILD_RETRY_MS;
+}
+
 static int do_checkpoint(struct checkpoint *c, uint32_t flags,
-			 struct ckpt_result *res)
+			 int child_wait_ms, struct ckpt_result *res)
 {
 	struct ram_save_stats before, after;
 	uint64_t cpu0 = evloop_thread_cpu_us();
@@ -368,9 +385,18 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	t[0] = now_ms_precise();
 	c->refusal[0] = '\0';
 	ram_state_get_stats(c->rs, &before);
-	ret = pvm_barrier(c->pvm, child_wait_idle, c);
+	ret = pvm_barrier(c->pvm, child_wait_ms, child_wait_idle, c);
+	if (ret == -EAGAIN)
+		put_off(c);
 	if (ret < 0)
 		return ret;
+	if (c->put_off_since_ms) {
+		log_info("the program's child is gone: checkpoint taken, "
+			 "%llu ms after it was first put off",
+			 (unsigned long long)(evloop_now_ms() -
+					      c->put_off_since_ms));
+		c->put_off_since_ms = 0;
+	}
 	t[1] = now_ms_precise();
 	ret = checkpoint_send_and_wait(c, flags, res, &t[2]);
 	t[3] = now_ms_precise();
@@ -417,18 +443,20 @@ int checkpoint_first(struct checkpoint *c)
 	struct ckpt_result res = { 0 };
 	int ret;
 
-	ret = do_checkpoint(c, PROTO_CKPT_FIRST, &res);
+	ret = do_checkpoint(c, PROTO_CKPT_FIRST, CKPT_CHILD_WAIT_MS, &res);
 	ckpt_result_free(&res);
 	return ret;
 }
 
-int checkpoint_run(struct checkpoint *c, bool verify, struct ckpt_result *res)
+int checkpoint_run(struct checkpoint *c, bool verify, int child_wait_ms,
+		   struct ckpt_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	if (!c->link->x)
 		return -ENOTCONN;
 	res->verify = verify;
-	return do_checkpoint(c, verify ? PROTO_CKPT_VERIFY : 0, res);
+	return do_checkpoint(c, verify ? PROTO_CKPT_VERIFY : 0, child_wait_ms,
+			     res);
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -438,13 +466,17 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 uint64_t checkpoint_deadline_ms(const struct checkpoint *c, uint64_t limit)
 {
-	uint64_t d = min_u64(limit,
-			     c->last_ms + c->opts->checkpoint_delay_ms);
+	uint64_t d = c->last_ms + c->opts->checkpoint_delay_ms;
 	uint64_t oldest = cmp_oldest_pvm_ms(c->cmp);
 
 	if (oldest != UINT64_MAX)
 		d = min_u64(d, oldest + c->opts->compare_timeout_ms);
-	return d;
+	/* One put off by a child is tried again then, requested or not. */
+	if (c->requested)
+		d = min_u64(d, c->put_off_until_ms);
+	if (d < c->put_off_until_ms)
+		d = c->put_off_until_ms;
+	return min_u64(limit, d);
 }
 
 /* The SVM's output, as the link hands it over: compared like the PVM's;
@@ -507,6 +539,8 @@ bool checkpoint_due(struct checkpoint *c, uint64_t now)
 {
 	uint64_t oldest = cmp_oldest_pvm_ms(c->cmp);
 
+	if (now < c->put_off_until_ms)
+		return false;
 	if (c->requested) {
 		/* counted where the mismatch was seen */
 	} else if (now - c->last_ms >= c->opts->checkpoint_delay_ms) {

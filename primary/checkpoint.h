@@ -124,6 +124,10 @@ struct checkpoint {
 	uint64_t count;                 /* acknowledged */
 	uint64_t mismatches, timeouts, periodic, manual;
 	uint64_t held;                  /* forced by --max-held-output */
+	/* An --exec program's child (BGSAVE) puts a checkpoint off: the
+	 * loop serves on until then, and the streak's start is logged. */
+	uint64_t put_off_until_ms, put_off_since_ms;
+	uint64_t put_offs;
 	/* Each acknowledged one's pause (s) and pages, for the metrics;
 	 * the owner initialises them (metrics_hist_init_ckpt_*). */
 	struct metrics_hist pause_hist, pages_hist;
@@ -136,12 +140,24 @@ struct checkpoint {
 };
 
 /*
+ * How long a checkpoint waits for an --exec program's child to end (the
+ * PVM runs meanwhile, the loop does not): one an operator asked for (and
+ * the first) is patient; one the loop takes only glances, and is put off
+ * for CKPT_CHILD_RETRY_MS while clients are served, as long as the child
+ * lives (a BGSAVE of minutes).
+ */
+#define CKPT_CHILD_WAIT_MS 5000
+#define CKPT_CHILD_GLANCE_MS 50
+#define CKPT_CHILD_RETRY_MS 250
+
+/*
  * The whole transaction (steps 1 to 4 in checkpoint.c), with verify a RAM
  * comparison as well; res is the caller's to free (ckpt_result_free). 0;
  * -ECHILD when the PVM died; -ECANCELED on a stop request (the held output
- * stays held); any other -errno: the secondary is lost.
+ * stays held); -EAGAIN when put off (an --exec program's child outlived
+ * child_wait_ms); any other -errno: the secondary is lost.
  */
-int checkpoint_run(struct checkpoint *c, bool verify,
+int checkpoint_run(struct checkpoint *c, bool verify, int child_wait_ms,
 		   struct ckpt_result *res);
 /* The first, which ends live sync; the SVM starts from its cache. */
 int checkpoint_first(struct checkpoint *c);

@@ -151,6 +151,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(reasons, "held_output",
 			       json_object_new_uint64(p->ckpt.held));
 	json_object_object_add(o, "checkpoint_reasons", reasons);
+	json_object_object_add(o, "checkpoints_put_off",
+			       json_object_new_uint64(p->ckpt.put_offs));
 	json_object_object_add(o, "ram_bytes",
 			       json_object_new_uint64(ram_layout_bytes(&p->ram)));
 	json_object_object_add(o, "mismatches",
@@ -223,7 +225,7 @@ static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
 		return not_protected(p, err);
 	p->ckpt.manual++;
 	p->ckpt.reason = "manual";
-	rc = colo_checkpoint(p, false, &r);
+	rc = colo_checkpoint(p, false, CKPT_CHILD_WAIT_MS, &r);
 	if (rc == -EAGAIN) {
 		ctl_error_set(err, "GenericError", "checkpoint put off: the "
 			      "program has a child (BGSAVE?) after waiting "
@@ -256,7 +258,7 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 		return not_protected(p, err);
 	p->ckpt.manual++;
 	p->ckpt.reason = "manual";
-	rc = colo_checkpoint(p, true, &r);
+	rc = colo_checkpoint(p, true, CKPT_CHILD_WAIT_MS, &r);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "verify failed: %s",
 			      strerror(-rc));

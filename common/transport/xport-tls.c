@@ -237,12 +237,10 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 	SSL_CTX_set_mode(sc, SSL_MODE_AUTO_RETRY |
 			 SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/*
-	 * Read ahead into a buffer of several records: a checkpoint's pages
-	 * then cost one read() per TLS_READ_BUFFER, not two per 16 KiB record
-	 * (header, then body). Bytes read ahead are invisible to poll(), so
-	 * tls_pending counts them (SSL_has_pending).
-	 */
+	/* Read what the socket holds, not a record header and then its
+	 * body: one read() for several records, not two for each (bytes
+	 * read ahead are what tls_pending reports). A buffer of eight
+	 * records lets one read() take several when a checkpoint streams. */
 	SSL_CTX_set_read_ahead(sc, 1);
 	SSL_CTX_set_default_read_buffer_len(sc, TLS_READ_BUFFER);
 	if (load_creds(sc, ca, cert, key, err, errlen))
@@ -391,14 +389,12 @@ static ssize_t tls_write(struct xport *x, const void *buf, size_t len)
 	return tls_error(t, "SSL_write", n, errno, false);
 }
 
-/*
- * Bytes OpenSSL holds, decrypted or read ahead, are invisible to poll() on
- * the fd. Read ahead may hold part of a record only: the reader then waits
- * for the rest of it as it waits for the rest of a frame already begun.
- */
+/* Decrypted bytes OpenSSL holds are invisible to poll() on the fd. */
 static bool tls_pending(const struct xport *x)
 {
-	return SSL_has_pending(to_tls_const(x)->ssl) == 1;
+	/* SSL_pending counts only the record being read; the records read
+	 * ahead behind it are as invisible to poll() as it is. */
+	return SSL_has_pending(to_tls_const(x)->ssl);
 }
 
 static void tls_destroy(struct xport *x)
