@@ -251,7 +251,8 @@ print("  verify after live sync: %s" % verify)
 print()
 
 # 2. checkpoints at a steady SET load
-rows = []
+rows, phase_rows = [], []
+PHASES = ("barrier", "scan", "send", "apply", "flush", "ack", "resume")
 for name, label in (("set1", "-t set (one key)"), ("setr", "-t set -r 100000")):
     before, after = load(name + ".before.json"), load(name + ".after.json")
     seen = {}
@@ -267,6 +268,13 @@ for name, label in (("set1", "-t set (one key)"), ("setr", "-t set -r 100000")):
     pages = [c["pages"] for c in cs]
     floor = [c["bytes"] / MiB / ceil * 1000 for c in cs]
     r = rps(name + ".csv").get("SET", float("nan"))
+    ph = lambda k: pct([c["phases_ms"][k] for c in cs], 50)
+    cpu = lambda side: pct([c["cpu_ms"][side] for c in cs], 50)
+    phase_rows.append([label, "%.1f" % pct(pause, 50)] +
+                      ["%.2f" % ph(k) for k in PHASES] +
+                      ["%.2f" % ph("receive"), "%.1f / %.1f" % (cpu("primary"), cpu("secondary")),
+                       "%.2f" % pct(floor, 50),
+                       "%.2f" % (1 + 0.002 * pct(pages, 50))])
     rows.append([label, load1(name + ".csv"), "%.0f" % r, "%d/%d" % (len(cs), n),
                  " ".join("%s %d" % (k, v) for k, v in reasons.items() if v),
                  "%.0f / %.0f / %.0f" % (pct(pause, 50), pct(pause, 90), max(pause or [0])),
@@ -283,6 +291,17 @@ print("  load1 = 1-minute load average when that run started (other work on this
 print("  floor = the checkpoint's bytes at %.0f MiB/s, the slower of the two "
       "ceilings in table 1" % ceil)
 print()
+table("2b. Where the pause went, per phase (p50 over the same checkpoints, ms; "
+      "status's last_checkpoint.phases_ms): barrier = the PVM to a safe point; "
+      "scan = the dirty log read and re-protected; send = pages, device state "
+      "and CKPT_END written; apply = the secondary after CKPT_END but the "
+      "flush (the SVM stopped, the state checked); flush = "
+      "colo_flush_ram_cache; ack = the stream's tail and the ack's trip; "
+      "resume = held output released. receive (the secondary storing pages, "
+      "overlapping send) and each daemon's CPU time are not phases",
+      ["load", "pause"] + list(PHASES) +
+      ["receive", "CPU ms pri / sec", "floor", "goal 1 ms + 2 us/page"],
+      phase_rows)
 
 # 3. per request: perreq_report, after this script
 b3, a3 = load("tp-pair.before.json"), load("tp-pair.after.json")

@@ -19,6 +19,7 @@
 
 #include "image-save.h"
 #include "metrics.h"
+#include "proto.h"
 #include "ram-digest.h"
 
 struct cmp;
@@ -32,15 +33,38 @@ struct primary_opts;
 struct ram_layout;
 struct ram_state;
 
+/*
+ * Where a checkpoint's pause went, in ms, phase after phase: they add up
+ * to pause_ms. The secondary's parts come from its ack; receive overlaps
+ * send (the secondary stores pages as they come) and is not in the sum.
+ */
+struct ckpt_phases {
+	double barrier;    /* the PVM brought to a safe point */
+	double scan;       /* the dirty log read into the migration bitmap */
+	double send;       /* pages, device state and CKPT_END written out */
+	double receive;    /* secondary: CKPT_BEGIN to CKPT_END read */
+	double apply;      /* secondary, after CKPT_END, but the flush: the
+			    * SVM stopped, the device state checked */
+	double flush;      /* secondary: colo_flush_ram_cache */
+	double ack;        /* the rest of the wait: the stream's tail on the
+			    * way, the ack's trip back */
+	double resume;     /* held output released, the PVM resumed */
+	/* Not phases: the CPU time each daemon's thread used meanwhile
+	 * (pause_ms beyond it is time others on the machine took). */
+	double cpu, secondary_cpu;
+};
+
 struct ckpt_result {
 	uint64_t id;
 	uint64_t pages;
 	uint64_t bytes;
 	uint64_t image_bytes;        /* an --exec program's encoded image */
 	double pause_ms;
+	struct ckpt_phases phases;
 	/* filled while waiting for the acknowledgement */
 	bool acked;
 	int status;                  /* the secondary's, 0 or -errno */
+	struct proto_ckpt_ack sec;   /* its times (us) */
 	bool verify;                 /* asked for a RAM comparison */
 	bool verified;               /* the secondary's digests arrived */
 	uint32_t chunk_pages, nchunks;

@@ -38,6 +38,11 @@ void evloop_defer_cancel(struct evloop *l, ev_defer_fn fn, void *opaque);
  * fds, then the deferred work. Returns how many callbacks ran, or -errno. */
 int evloop_run_once(struct evloop *l, int timeout_ms);
 uint64_t evloop_now_ms(void);                         /* CLOCK_MONOTONIC */
+/* The same clock in microseconds: for timing the phases of a checkpoint. */
+uint64_t evloop_now_us(void);
+/* CPU time the calling thread has used, in microseconds: what a phase
+ * cost, apart from what others on the machine took meanwhile. */
+uint64_t evloop_thread_cpu_us(void);
 /* Is fd readable right now (a zero-timeout poll)? For code outside the
  * loop that must not block on a peer, such as the migration thread looking
  * for the secondary's heartbeats between iterations. */

@@ -47,6 +47,9 @@
 #include "tls-identity.h"
 #include "xport-rdma.h"
 
+/* OpenSSL's read buffer for read ahead: eight full records. */
+#define TLS_READ_BUFFER (8 * (16384 + 256))
+
 struct xport_tls_ctx {
 	SSL_CTX *ssl_ctx;
 	enum xport_tls_role role;
@@ -236,8 +239,10 @@ struct xport_tls_ctx *xport_tls_ctx_new(const char *dir,
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Read what the socket holds, not a record header and then its
 	 * body: one read() for several records, not two for each (bytes
-	 * read ahead are what tls_pending reports). */
+	 * read ahead are what tls_pending reports). A buffer of eight
+	 * records lets one read() take several when a checkpoint streams. */
 	SSL_CTX_set_read_ahead(sc, 1);
+	SSL_CTX_set_default_read_buffer_len(sc, TLS_READ_BUFFER);
 	if (load_creds(sc, ca, cert, key, err, errlen))
 		goto fail;
 	if (server) {

@@ -38,7 +38,10 @@
 
 #define XPORT_WBUF_SIZE (64 * 1024)	/* xport_write flushes at this */
 #define XPORT_RBUF_SIZE (64 * 1024)
-#define XPORT_WBUF_KEEP (1024 * 1024)	/* an empty queue shrinks above */
+/* An empty queue shrinks above this. A checkpoint queues up to ram-save's
+ * budget (4 MiB) and a message more: a buffer given back after each would
+ * be faulted in afresh at the next, a thousand page faults a time. */
+#define XPORT_WBUF_KEEP (8 * 1024 * 1024)
 #define XPORT_DEFAULT_TIMEOUT_MS 15000
 
 int xport_init(struct xport *x, const struct xport_ops *ops, int fd)
