@@ -310,6 +310,8 @@ int proc_stop_pump(struct proc_stop *ps)
 			handled++;
 			continue;
 		case STOP_SIGNAL:
+			log_debug("proc-stop: thread %d: signal %d passed on",
+				  (int)tid, WSTOPSIG(status));
 			r = cont(tid, WSTOPSIG(status));
 			break;
 		case STOP_CLONE:
@@ -319,6 +321,10 @@ int proc_stop_pump(struct proc_stop *ps)
 			break;
 		case STOP_EVENT_STOP:
 		case STOP_EXIT:
+			log_debug("proc-stop: thread %d: %s stop (signal %d) "
+				  "let go", (int)tid, status >> 16 ==
+				  PTRACE_EVENT_EXIT ? "exit" : "event",
+				  WSTOPSIG(status));
 			r = cont(tid, 0);
 			break;
 		}
