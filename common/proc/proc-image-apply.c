@@ -25,6 +25,7 @@
 #include "proc-inject.h"
 #include "proc-mem.h"
 #include "proc-ranges.h"
+#include "proc-rseq.h"
 
 #define PAGE 4096ULL
 #define RED_ZONE 128            /* the x86-64 ABI's, below the stack pointer */
@@ -400,6 +401,7 @@ static int apply(struct applier *ap, const struct proc_image_link *links,
 {
 	struct proc_stop *twin = ap->twin;
 	struct proc_fd_actions acts = { 0 };
+	struct proc_rseq_moves rseq = { 0 };
 	int r;
 
 	/* Step 1: what cannot be matched is refused before any change. */
@@ -417,8 +419,15 @@ static int apply(struct applier *ap, const struct proc_image_link *links,
 		r = apply_fds(ap);
 	if (r == 0)
 		r = apply_conns(ap, links, n_links);
+	/* rseq areas that move with the thread pointers: unregistered
+	 * while the memory is still the twin's own (proc-rseq.h). */
+	if (r == 0)
+		r = proc_rseq_unhook(twin, ap->img, &rseq);
 	if (r == 0)
 		r = apply_memory(ap);
+	if (r == 0)
+		r = proc_rseq_rehook(twin, &rseq);
+	free(rseq.m);
 	if (r == 0)
 		r = apply_registers(ap);
 	close(ap->mem);
