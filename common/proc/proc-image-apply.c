@@ -382,11 +382,42 @@ static int apply_memory(struct applier *ap)
 	return r;
 }
 
+/* The kernel's values (arch/x86/include/asm/..., not in uapi). */
+#define ERESTARTNOHAND_ 514
+#define ERESTART_RESTARTBLOCK_ 516
+
+/*
+ * A thread stopped in poll, nanosleep or a futex wait with a timeout would
+ * resume through restart_syscall, which reads the call's arguments from
+ * the kernel's restart block of the thread: the twin's own, pointing into
+ * its own stack, not the source's (poll then failed with EFAULT where the
+ * twin's stacks lay elsewhere). Restarting the call itself from its
+ * registers, which the image carries, is what an unblocked signal does
+ * too; a timeout starts again whole.
+ */
+static int set_registers(pid_t tid, const struct proc_regs *from)
+{
+	struct proc_regs *regs;
+	int r;
+
+	if (from->gp.rax != (uint64_t)-ERESTART_RESTARTBLOCK_ ||
+	    (int64_t)from->gp.orig_rax < 0)
+		return proc_regs_set(tid, from);
+	regs = malloc(sizeof(*regs));
+	if (!regs)
+		return -ENOMEM;
+	*regs = *from;
+	regs->gp.rax = (uint64_t)-ERESTARTNOHAND_;
+	r = proc_regs_set(tid, regs);
+	free(regs);
+	return r;
+}
+
 static int apply_registers(struct applier *ap)
 {
 	for (size_t i = 0; i < ap->img->n_threads; i++) {
 		const struct proc_image_thread *t = &ap->img->threads[i];
-		int r = proc_regs_set(proc_stop_find_ns(ap->twin,
+		int r = set_registers(proc_stop_find_ns(ap->twin,
 							t->ns_tid)->tid,
 				      t->regs);
 

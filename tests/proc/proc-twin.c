@@ -190,10 +190,13 @@ static void *poller(void *arg)
 		if (poll(&p, 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
+			answer(POLLER_OUT, "poll failed: errno %d", errno);
 			return NULL;
 		}
-		if (!read_line(POLLER_IN, line, sizeof(line)))
+		if (!read_line(POLLER_IN, line, sizeof(line))) {
+			answer(POLLER_OUT, "read failed: errno %d", errno);
 			return NULL;
+		}
 		answer(POLLER_OUT, "poller %lu %016llx %s", ++served,
 		       (unsigned long long)(seed * 3), line);
 	}
@@ -238,6 +241,16 @@ int main(void)
 			pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
 			answer(CMD_OUT, "ok");
 		} else if (!strcmp(line, "threads")) {
+			start_threads();
+			answer(CMD_OUT, "ok");
+		} else if (!strcmp(line, "threads apart")) {
+			/* A region first: the threads' stacks, and the rseq
+			 * areas in their TLS, land below it, elsewhere than
+			 * the other twin's. */
+			if (mmap(NULL, 64u << 20, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				 -1, 0) == MAP_FAILED)
+				return 7;
 			start_threads();
 			answer(CMD_OUT, "ok");
 		} else if (!strcmp(line, "state")) {
