@@ -18,6 +18,7 @@
 
 #include "bitmap.h"
 #include "owned-mutex.h"
+#include "prefault.h"
 #include "ramblock.h"
 
 struct dirtylog;
@@ -33,6 +34,7 @@ struct ramcache {
 
 	struct ram_layout *ram;            /* the SVM's RAM (alias views) */
 	uint8_t *cache[RAM_MAX_BLOCKS];    /* same size as each block */
+	int cache_fd[RAM_MAX_BLOCKS];      /* the memfd each is a map of */
 	/* Guarded by bitmap_mutex: the bitmaps, the stats and dlog. */
 	struct bitmap dirty[RAM_MAX_BLOCKS];
 	uint64_t received_pages;           /* stats */
@@ -49,9 +51,9 @@ struct ramcache {
 	bool svm_started;
 	/* The cache is registered for the peer's RDMA WRITEs (set by the
 	 * owner once it is exposed): its pages are pinned where they are,
-	 * and zero pages must be written as zero, never dropped with
-	 * MADV_DONTNEED, which would leave the registration on the old
-	 * pages and every later WRITE there unseen. */
+	 * and zero pages must be written as zero, never punched out of the
+	 * memfd, which would leave the registration on the old pages and
+	 * every later WRITE there unseen. */
 	bool pinned;
 	/* Set at init (may stay NULL): runs every 64 MiB copied by a
 	 * flush, on the flushing thread, so that a large checkpoint keeps
@@ -59,6 +61,9 @@ struct ramcache {
 	 * bitmap_mutex. */
 	void (*flush_tick)(void *opaque);
 	void *flush_tick_opaque;
+	/* Allocates the cache and the SVM's RAM ahead of the live sync
+	 * (ramcache_prefault); stopped before the SVM first runs. */
+	struct prefault prefault;
 };
 
 int ramcache_init(struct ramcache *rc, struct ram_layout *ram);
@@ -67,6 +72,13 @@ void ramcache_deinit(struct ramcache *rc);
 void ramcache_lock(struct ramcache *rc);
 void ramcache_unlock(struct ramcache *rc);
 void ramcache_assert_locked(struct ramcache *rc);
+
+/*
+ * Before a live sync fills them: allocate the cache (unless pinned, which
+ * allocated it) and the SVM's RAM on a thread, ahead of the pages
+ * (prefault.h). 0 or -errno; without it all still works, more slowly.
+ */
+int ramcache_prefault(struct ramcache *rc);
 
 /* Store count pages at first (data NULL: zero pages). The range must have
  * been checked against the layout (proto_check_range); -ERANGE otherwise. */

@@ -38,7 +38,12 @@
 
 #define XPORT_WBUF_SIZE (64 * 1024)	/* xport_write flushes at this */
 #define XPORT_RBUF_SIZE (64 * 1024)
-#define XPORT_WBUF_KEEP (1024 * 1024)	/* an empty queue shrinks above */
+/* An empty queue shrinks above this. Not lower than what a bulk sender
+ * queues between drains (RAM_SAVE_QUEUE_BUDGET, 4 MiB, plus a message,
+ * which doubling rounds to 8 MiB): a queue given back after every drain
+ * is fresh memory again at the next, and the kernel's first touch of it
+ * cost the live sync more than its encryption. */
+#define XPORT_WBUF_KEEP (8 * 1024 * 1024)
 #define XPORT_DEFAULT_TIMEOUT_MS 15000
 
 int xport_init(struct xport *x, const struct xport_ops *ops, int fd)
