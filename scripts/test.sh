@@ -70,12 +70,11 @@ bash scripts/build.sh build-tsan -Drdma=enabled -Db_sanitize=thread -Db_lundef=f
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 run_suites build-tsan "${TSAN_TIMEOUTS[@]}" -- locking
 echo "== build-tsan: threaded unit tests"
-mtest build-tsan "${TSAN_TIMEOUTS[@]}" ram-save ramcache prefault incoming xport-tcp xport-tls ctl-server evloop
+mtest build-tsan "${TSAN_TIMEOUTS[@]}" ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
 
 # The daemons under TSan: the primary's migration and hint threads against
-# its main loop (control, checkpoints); the secondary (its loop, and the
-# prefault thread during a live sync) and the guest run instrumented
-# beside them. A daemon that races stops at the first report (halt_on_error), but
+# its main loop (control, checkpoints); the secondary (one thread today)
+# and the guest run instrumented beside them. A daemon that races stops at the first report (halt_on_error), but
 # a test need not notice a daemon dying at the end, so every report also
 # goes to a file under tsan-reports/ and any such file fails the step.
 # About 2 minutes. (test-redial is left out: its 3 s window between two

@@ -327,12 +327,6 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		ret = expose_cache(in);
 	if (ret < 0)
 		return ret;
-	/* Allocating fresh memory is most of a live sync's cost here: a
-	 * thread does it ahead of the pages (a failure only costs speed). */
-	ret = ramcache_prefault(&in->cache);
-	if (ret < 0)
-		log_warn("cannot start allocating the RAM cache ahead: %s",
-			 strerror(-ret));
 	/* The primary has been waiting for our answer while we set up (and,
 	 * over RDMA, pinned) the RAM cache, seconds for a large guest: its
 	 * silence counts from now, not from its hello. */

@@ -18,7 +18,6 @@
 
 #include "bitmap.h"
 #include "owned-mutex.h"
-#include "prefault.h"
 #include "ramblock.h"
 
 struct dirtylog;
@@ -61,9 +60,6 @@ struct ramcache {
 	 * bitmap_mutex. */
 	void (*flush_tick)(void *opaque);
 	void *flush_tick_opaque;
-	/* Allocates the cache and the SVM's RAM ahead of the live sync
-	 * (ramcache_prefault); stopped before the SVM first runs. */
-	struct prefault prefault;
 };
 
 int ramcache_init(struct ramcache *rc, struct ram_layout *ram);
@@ -72,13 +68,6 @@ void ramcache_deinit(struct ramcache *rc);
 void ramcache_lock(struct ramcache *rc);
 void ramcache_unlock(struct ramcache *rc);
 void ramcache_assert_locked(struct ramcache *rc);
-
-/*
- * Before a live sync fills them: allocate the cache (unless pinned, which
- * allocated it) and the SVM's RAM on a thread, ahead of the pages
- * (prefault.h). 0 or -errno; without it all still works, more slowly.
- */
-int ramcache_prefault(struct ramcache *rc);
 
 /* Store count pages at first (data NULL: zero pages). The range must have
  * been checked against the layout (proto_check_range); -ERANGE otherwise. */
