@@ -11,8 +11,9 @@
 #   2. checkpoint pause and page count at a steady redis-benchmark SET load
 #      with a checkpoint every second (limit: the checkpoint's bytes at the
 #      slower of the two ceilings above);
-#   3. redis-benchmark throughput through the pair, through colo-primary
-#      standalone, and against a real redis-server.
+#   3. per request (issue 11, bench-perreq.sh): throughput, CPU and
+#      syscalls per request, p50/p99 latency at -c 1 and -c 50, through the
+#      pair, through colo-primary standalone, and against a redis-server.
 #
 # Needs: the meson build (scripts/build.sh build), redis-tools, openssl,
 # python3, cc. It starts every process itself through the integration
@@ -30,13 +31,14 @@ export COLO_BUILD=$B COLO_TMP_NAME=colo-bench-pair
 source "$SRC/tests/integration/lib.sh"
 source "$SRC/bench/bench-lib.sh"
 source "$SRC/bench/bench-sync-lib.sh"
+source "$SRC/bench/bench-perreq.sh"
 # State polls at 10 Hz: cheap next to a live sync being measured.
 WAIT_STATE_POLL=0.1
 
 RAM=$SYNC_RAM
 FILL=$SYNC_FILL
 SET_N=200000            # table 2
-TP_N=100000             # table 3
+TP_N=$PERREQ_N          # table 3 (bench-perreq.sh)
 CLIENTS=50
 
 for f in "$PRIMARY" "$SECONDARY" "$CTL" "$KV"; do
@@ -84,24 +86,29 @@ echo "steady SET load, checkpoint every 1000 ms: 100000 random keys (-r 100000).
 steady_set setr "$SET_N" "$CLIENTS" -r 100000
 
 # ---------------------------------------------------------------- table 3
+# Per request (bench-perreq.sh): the pair, then colo-primary standalone,
+# then redis-server, each measured alike.
 "$CTL" -s "$PSOCK" set checkpoint-delay 20000 >/dev/null ||
 	fail "set checkpoint-delay 20000 failed"
-echo "redis-benchmark -t set,get,incr through the pair..."
+echo "per request through the pair (SET, GET at -c $CLIENTS, SET at -c 1, syscalls)..."
+PP=$(pid_of primary); SP=$(pid_of secondary)
+PV=$(pgrep -P "$PP"); SV=$(pgrep -P "$SP")
 status_json "$PSOCK" >"$T/tp-pair.before.json"
-bench_csv "$T/tp-pair.csv" -p "$PPORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
+perreq_measure pair "$PPORT" "$PP $PV" "$PP $PV $SP $SV" "$PP $SP"
 status_json "$PSOCK" >"$T/tp-pair.after.json"
 [[ $(status_field "$PSOCK" 's["state"]') == colo ]] || fail "pair left colo state during the benchmark"
 stop primary
 stop secondary
 
-echo "redis-benchmark -t set,get,incr through colo-primary standalone..."
+echo "per request through colo-primary standalone..."
 APORT=$(free_port)
 start standalone "$PRIMARY" --service "127.0.0.1:$APORT" --control "$T/standalone.sock" \
 	--guest "$KV" "${KV_DEBUG[@]}" --ram "$RAM" --tls-creds "$T/tls"
 r=$(redis-cli -p "$APORT" DEBUG FILLRANDOM "$FILL") || fail "DEBUG FILLRANDOM: $r"
 [[ $(status_field "$T/standalone.sock" 's["state"]') == standalone ]] ||
 	fail "primary without --secondary is not standalone"
-bench_csv "$T/tp-standalone.csv" -p "$APORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
+AP=$(pid_of standalone)
+perreq_measure standalone "$APORT" "$AP $(pgrep -P "$AP")" "$AP $(pgrep -P "$AP")" "$AP"
 stop standalone
 
 REDIS_NOTE=""
@@ -110,7 +117,7 @@ if ! command -v redis-server >/dev/null && [[ $(id -u) == 0 ]] && command -v apt
 	DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >"$T/apt.log" 2>&1 || true
 fi
 if command -v redis-server >/dev/null; then
-	echo "redis-benchmark -t set,get,incr against redis-server..."
+	echo "per request against redis-server..."
 	XPORT=$(free_port)
 	spawn redis redis-server --port "$XPORT" --bind 127.0.0.1 --save '' \
 		--appendonly no --daemonize no
@@ -118,7 +125,8 @@ if command -v redis-server >/dev/null; then
 		redis-cli -p "$XPORT" PING >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	bench_csv "$T/tp-redis.csv" -p "$XPORT" -t set,get,incr -n "$TP_N" -c "$CLIENTS"
+	RP=$(pid_of redis)
+	perreq_measure redis "$XPORT" "$RP" "$RP" "$RP"
 	REDIS_NOTE=$(redis-server --version | awk '{print $3}')
 	stop redis
 else
@@ -184,7 +192,8 @@ def table(title, head, rows):
     print()
 
 # 2. checkpoints at a steady SET load
-rows = []
+rows, phase_rows = [], []
+PHASES = ("barrier", "scan", "send", "apply", "flush", "ack", "resume")
 for name, label in (("set1", "-t set (one key)"), ("setr", "-t set -r 100000")):
     before, after = load(name + ".before.json"), load(name + ".after.json")
     seen = {}
@@ -200,6 +209,13 @@ for name, label in (("set1", "-t set (one key)"), ("setr", "-t set -r 100000")):
     pages = [c["pages"] for c in cs]
     floor = [c["bytes"] / MiB / ceil * 1000 for c in cs]
     r = rps(name + ".csv").get("SET", float("nan"))
+    ph = lambda k: pct([c["phases_ms"][k] for c in cs], 50)
+    cpu = lambda side: pct([c["cpu_ms"][side] for c in cs], 50)
+    phase_rows.append([label, "%.1f" % pct(pause, 50)] +
+                      ["%.2f" % ph(k) for k in PHASES] +
+                      ["%.2f" % ph("receive"), "%.1f / %.1f" % (cpu("primary"), cpu("secondary")),
+                       "%.2f" % pct(floor, 50),
+                       "%.2f" % (1 + 0.002 * pct(pages, 50))])
     rows.append([label, load1(name + ".csv"), "%.0f" % r, "%d/%d" % (len(cs), n),
                  " ".join("%s %d" % (k, v) for k, v in reasons.items() if v),
                  "%.0f / %.0f / %.0f" % (pct(pause, 50), pct(pause, 90), max(pause or [0])),
@@ -216,29 +232,27 @@ print("  load1 = 1-minute load average when that run started (other work on this
 print("  floor = the checkpoint's bytes at %.0f MiB/s, the slower of the two "
       "ceilings in table 1" % ceil)
 print()
+table("2b. Where the pause went, per phase (p50 over the same checkpoints, ms; "
+      "status's last_checkpoint.phases_ms): barrier = the PVM to a safe point; "
+      "scan = the dirty log read and re-protected; send = pages, device state "
+      "and CKPT_END written; apply = the secondary after CKPT_END but the "
+      "flush (the SVM stopped, the state checked); flush = "
+      "colo_flush_ram_cache; ack = the stream's tail and the ack's trip; "
+      "resume = held output released. receive (the secondary storing pages, "
+      "overlapping send) and each daemon's CPU time are not phases",
+      ["load", "pause"] + list(PHASES) +
+      ["receive", "CPU ms pri / sec", "floor", "goal 1 ms + 2 us/page"],
+      phase_rows)
 
-# 3. throughput
-pair, alone, real = rps("tp-pair.csv"), rps("tp-standalone.csv"), rps("tp-redis.csv")
+# 3. per request: perreq_report, after this script
 b3, a3 = load("tp-pair.before.json"), load("tp-pair.after.json")
-rows = []
-for t in ("SET", "GET", "INCR"):
-    pr, al, rr = pair.get(t), alone.get(t), real.get(t)
-    rows.append([t, "%.0f" % pr, "%.0f" % al, "%.2f" % (pr / al),
-                 "%.0f" % rr if rr else "-", "%.2f" % (pr / rr) if rr else "-",
-                 "%.2f" % (al / rr) if rr else "-"])
-rows.append(["load1 at start", load1("tp-pair.csv"), load1("tp-standalone.csv"), "",
-             load1("tp-redis.csv"), "", ""])
-table("3. redis-benchmark -t set,get,incr -n %s -c %s (requests/s), same "
-      "machine, one after the other: pair (TLS, checkpoint-delay 20000 ms) vs "
-      "colo-primary standalone (both 1 GiB guests with %d MiB filled) vs "
-      "redis-server %s" % (tp_n, clients, fill >> 20, redis_note),
-      ["test", "pair", "standalone", "pair/standalone", "redis-server",
-       "pair/redis", "standalone/redis"], rows)
-print("  checkpoints during the pair's run: %d (%s), output mismatches %d" % (
+print("  (table 3 below) checkpoints during the pair's runs: %d (%s), output mismatches %d" % (
     a3["checkpoints"] - b3["checkpoints"],
     ", ".join("%s %d" % (k, a3["checkpoint_reasons"][k] - b3["checkpoint_reasons"][k])
               for k in a3["checkpoint_reasons"]),
     a3["mismatches"] - b3["mismatches"]))
+print()
 PY
+perreq_report "Both guests 1 GiB with $((FILL >> 20)) MiB filled; pair over TLS with checkpoint-delay 20000 ms; redis-server $REDIS_NOTE."
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

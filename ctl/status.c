@@ -27,6 +27,27 @@ static bool is_known(const char *key)
 }
 
 /*
+ * "  phases: barrier 0.31 ms, scan 0.52 ms, ..." in the daemon's order:
+ * where the pause went (the primary's), or this side's part (the
+ * secondary's).
+ */
+static void print_phases(struct json_object *last)
+{
+	struct json_object *ph;
+	const char *sep = "";
+
+	if (!json_object_object_get_ex(last, "phases_ms", &ph) ||
+	    !json_object_is_type(ph, json_type_object))
+		return;
+	printf("  phases:");
+	json_object_object_foreach(ph, k, v) {
+		printf("%s %s %.2f ms", sep, k, json_object_get_double(v));
+		sep = ",";
+	}
+	putchar('\n');
+}
+
+/*
  * "1234 pages, 5.0 MiB, pause 12.3 ms" from whichever parts are there;
  * any other members of a nested last_checkpoint are appended.
  */
@@ -62,10 +83,13 @@ static void print_last(struct json_object *o, const char *pfx)
 	if (!*pfx) {
 		json_object_object_foreach(o, k, val)
 			if (strcmp(k, "id") && strcmp(k, "pages") &&
-			    strcmp(k, "bytes") && strcmp(k, "pause_ms"))
+			    strcmp(k, "bytes") && strcmp(k, "pause_ms") &&
+			    strcmp(k, "phases_ms"))
 				printf(", %s %s", k, cli_value_str(val));
 	}
 	putchar('\n');
+	if (!*pfx)
+		print_phases(o);
 }
 
 /* Flat objects read better as "a=1 b=2" than as JSON. */

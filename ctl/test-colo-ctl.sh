@@ -45,11 +45,12 @@ expect 0 'role: primary
 state: protected
 checkpoints: 7
 last checkpoint: 1234 pages, 5.0 MiB, pause 12.3 ms, flushed_pages 99
+  phases: barrier 0.50 ms, scan 1.25 ms, send 8.00 ms
 ram_bytes: 1073741824 (1.0 GiB)
 mismatches: 3
 checkpoint_reasons: mismatch=2, manual=5
 peer: 10.0.0.2:7000' -- -s "$sock" status
-expect 0 '{"role":"primary","state":"protected","checkpoints":7,"last_checkpoint":{"id":7,"pages":1234,"bytes":5242880,"pause_ms":12.34,"flushed_pages":99},"checkpoint_reasons":{"mismatch":2,"manual":5},"ram_bytes":1073741824,"mismatches":3,"peer":"10.0.0.2:7000"}' -- -s "$sock" status --json
+expect 0 '{"role":"primary","state":"protected","checkpoints":7,"last_checkpoint":{"id":7,"pages":1234,"bytes":5242880,"pause_ms":12.34,"flushed_pages":99,"phases_ms":{"barrier":0.5,"scan":1.25,"send":8}},"checkpoint_reasons":{"mismatch":2,"manual":5},"ram_bytes":1073741824,"mismatches":3,"peer":"10.0.0.2:7000"}' -- -s "$sock" status --json
 COLO_CTL_SOCKET=$sock expect 0 'checkpoint 7: 1234 pages, 5.0 MiB, pause 12.3 ms' -- checkpoint
 expect 0 'identical' -- -s "$sock" verify
 expect 0 'differ = yes' -- -s "$sock" set differ yes

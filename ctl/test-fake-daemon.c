@@ -45,7 +45,8 @@ static int cmd_status(void *opaque, struct json_object *args,
 	*ret = parse("{\"role\":\"primary\",\"state\":\"protected\","
 		     "\"checkpoints\":7,\"last_checkpoint\":{\"id\":7,"
 		     "\"pages\":1234,\"bytes\":5242880,\"pause_ms\":12.34,"
-		     "\"flushed_pages\":99},\"checkpoint_reasons\":{"
+		     "\"flushed_pages\":99,\"phases_ms\":{\"barrier\":0.5,"
+		     "\"scan\":1.25,\"send\":8}},\"checkpoint_reasons\":{"
 		     "\"mismatch\":2,\"manual\":5},"
 		     "\"ram_bytes\":1073741824,\"mismatches\":3,"
 		     "\"peer\":\"10.0.0.2:7000\"}");

@@ -43,6 +43,11 @@ struct colo_guest {
 	bool resumed;
 	int chan_fd, hint_fd;   /* -1 for a local guest (no daemon) */
 	struct chan_reader events, hints;
+	/* Output (and closes) of the events read so far, written once the
+	 * loop has handled every event it holds (or OUT_FLUSH_AT is queued):
+	 * one write for a whole batch of requests. Always empty at a safe
+	 * point. */
+	struct chan_writer out;
 	uint64_t seq;           /* of the event being handled */
 };
 

@@ -141,7 +141,8 @@ struct colo_guest *colo_guest_init(void)
 		FAIL("%s guest RAM: %s", g->resumed ? "resuming" : "laying out",
 		     strerror(-err));
 	if (chan_reader_init(&g->events, g->chan_fd) ||
-	    chan_reader_init(&g->hints, g->hint_fd))
+	    chan_reader_init(&g->hints, g->hint_fd) ||
+	    chan_writer_init(&g->out, g->chan_fd))
 		FAIL("out of memory");
 	err = chan_send(g->chan_fd, &ready);
 	if (err)

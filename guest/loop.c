@@ -12,10 +12,25 @@
 
 #include "log.h"
 
+/* Queued output beyond this is written before the next event: a guest
+ * answering a long backlog keeps its client (and the comparator) fed. */
+#define OUT_FLUSH_AT (64u * 1024)
+
+/* Queue one message for the daemon; write the queue once it is large. */
+static int out_queue(struct colo_guest *g, const struct chan_msg *m)
+{
+	int err = chan_append(&g->out, m);
+
+	if (!err && chan_queued(&g->out) >= OUT_FLUSH_AT)
+		err = chan_flush_wait(&g->out);
+	return err;
+}
+
 static int dispatch(struct colo_guest *g, const struct colo_guest_ops *ops,
 		    void *app, const struct chan_msg *m)
 {
 	struct chan_msg done = { .type = CHAN_BARRIER_DONE };
+	int err;
 
 	g->seq = m->seq;
 	switch (m->type) {
@@ -40,13 +55,40 @@ static int dispatch(struct colo_guest *g, const struct colo_guest_ops *ops,
 			ops->on_tick(g, app, m->a);
 		return 0;
 	case CHAN_EV_BARRIER:
+		/* Behind all the output of the events before it, and written
+		 * now: the daemon waits for it. */
 		done.a = m->a;
 		done.seq = m->seq;
-		return chan_send(g->chan_fd, &done);
+		err = chan_append(&g->out, &done);
+		return err ? err : chan_flush_wait(&g->out);
 	default:
 		log_warn("guest: unexpected message type %u on the event channel",
 			 m->type);
 		return -EPROTO;
+	}
+}
+
+/*
+ * The next event. Events come in batches (the daemon writes a loop round's
+ * worth at once); the output of a batch is written when the batch is done,
+ * just before the loop would wait for more. 0, -ECONNRESET when the daemon
+ * closed the channel, or -errno.
+ */
+static int next_event(struct colo_guest *g, struct chan_msg *m)
+{
+	for (;;) {
+		int n = chan_next(&g->events, m);
+
+		if (n != 0)
+			return n < 0 ? n : 0;
+		n = chan_flush_wait(&g->out);
+		if (n)
+			return n;
+		n = chan_fill(&g->events);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && n != -EINTR)
+			return n;
 	}
 }
 
@@ -59,11 +101,9 @@ int colo_guest_run(struct colo_guest *g, const struct colo_guest_ops *ops,
 	if (g->chan_fd < 0)
 		return -ENOTCONN;
 	for (;;) {
-		err = chan_recv(&g->events, &m);
+		err = next_event(g, &m);
 		if (err == -ECONNRESET)
 			return 0;
-		if (err == -EINTR)
-			continue;
 		if (!err)
 			err = dispatch(g, ops, app, &m);
 		if (err) {
@@ -85,7 +125,7 @@ int colo_send(struct colo_guest *g, uint32_t conn, const void *buf,
 	while (len) {
 		m.len = len < CHAN_MAX_DATA ? (uint32_t)len : CHAN_MAX_DATA;
 		m.data = p;
-		err = chan_send(g->chan_fd, &m);
+		err = out_queue(g, &m);
 		if (err)
 			return err;
 		p += m.len;
@@ -100,5 +140,5 @@ int colo_close(struct colo_guest *g, uint32_t conn)
 
 	if (g->chan_fd < 0)
 		return -ENOTCONN;
-	return chan_send(g->chan_fd, &m);
+	return out_queue(g, &m);
 }

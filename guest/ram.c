@@ -143,5 +143,6 @@ void colo_guest_free(struct colo_guest *g)
 		close(g->hint_fd);
 	chan_reader_deinit(&g->events);
 	chan_reader_deinit(&g->hints);
+	chan_writer_deinit(&g->out);
 	free(g);
 }

@@ -255,6 +255,7 @@ int checkpoint_expect_ack(struct link *l, const struct ram_layout *ram,
 	}
 	res->acked = true;
 	res->status = m.ckpt_ack.status;
+	res->sec = m.ckpt_ack;
 	if (res->status) {
 		log_error("secondary failed checkpoint %llu: %s",
 			  (unsigned long long)res->id, strerror(-res->status));
@@ -275,9 +276,10 @@ static double now_ms_precise(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Steps 2 and 3, the PVM at its safe point (or stopped). */
+/* Steps 2 and 3, the PVM at its safe point (or stopped); *sent_ms gets
+ * the time the whole checkpoint was written out. */
 static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
-				    struct ckpt_result *res)
+				    struct ckpt_result *res, double *sent_ms)
 {
 	int ret;
 
@@ -287,6 +289,7 @@ static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
 	 * newer than this primary for it. */
 	c->gen->generation++;
 	ret = send_checkpoint(c, flags, res);
+	*sent_ms = now_ms_precise();
 	if (ret < 0)
 		return ret;
 	if (res->verify && !c->pvm->is_exec) {
@@ -326,19 +329,77 @@ static int child_wait_idle(void *opaque)
 	return ret;
 }
 
-static int do_checkpoint(struct checkpoint *c, uint32_t flags,
-			 struct ckpt_result *res)
+static double clamp0(double ms)
 {
-	double t0 = now_ms_precise();
+	return ms > 0 ? ms : 0;
+}
+
+/*
+ * The phases from the times taken along the way: t0 start, t1 the PVM at
+ * its safe point, t2 all written out, t3 the ack read, t4 the end; the
+ * scan and the secondary's parts were timed where they ran.
+ */
+static void fill_phases(struct ckpt_result *res, const double t[5],
+			double scan_ms, double cpu_ms)
+{
+	struct ckpt_phases *ph = &res->phases;
+	double end = res->sec.end_us / 1e3;
+
+	ph->barrier = t[1] - t[0];
+	ph->scan = scan_ms;
+	ph->send = clamp0(t[2] - t[1] - scan_ms);
+	ph->receive = res->sec.receive_us / 1e3;
+	ph->flush = res->sec.flush_us / 1e3;
+	ph->apply = clamp0(end - ph->flush);
+	ph->ack = clamp0(t[3] - t[2] - end);
+	ph->resume = t[4] - t[3];
+	ph->cpu = cpu_ms;
+	ph->secondary_cpu = res->sec.cpu_us / 1e3;
+}
+
+/* Put off by the PVM's child: tried again after a while, the loop serving
+ * meanwhile; the first of a streak is logged, and its end. */
+static void put_off(struct checkpoint *c)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (!c->put_off_since_ms) {
+		c->put_off_since_ms = now;
+		log_info("checkpoint (%s) put off: the program has a child "
+			 "(BGSAVE?); tried every %d ms until it ends, output "
+			 "that differs held meanwhile",
+			 c->reason ? c->reason : "due", CKPT_CHILD_RETRY_MS);
+	}
+	c->put_offs++;
+	c->put_off_until_ms = now + CKPT_CHILD_RETRY_MS;
+}
+
+static int do_checkpoint(struct checkpoint *c, uint32_t flags,
+			 int child_wait_ms, struct ckpt_result *res)
+{
 	struct ram_save_stats before, after;
+	uint64_t cpu0 = evloop_thread_cpu_us();
+	double t[5];
 	int ret;
 
+	t[0] = now_ms_precise();
 	c->refusal[0] = '\0';
 	ram_state_get_stats(c->rs, &before);
-	ret = pvm_barrier(c->pvm, child_wait_idle, c);
+	ret = pvm_barrier(c->pvm, child_wait_ms, child_wait_idle, c);
+	if (ret == -EAGAIN)
+		put_off(c);
 	if (ret < 0)
 		return ret;
-	ret = checkpoint_send_and_wait(c, flags, res);
+	if (c->put_off_since_ms) {
+		log_info("the program's child is gone: checkpoint taken, "
+			 "%llu ms after it was first put off",
+			 (unsigned long long)(evloop_now_ms() -
+					      c->put_off_since_ms));
+		c->put_off_since_ms = 0;
+	}
+	t[1] = now_ms_precise();
+	ret = checkpoint_send_and_wait(c, flags, res, &t[2]);
+	t[3] = now_ms_precise();
 	/* An unmodified program was stopped at the barrier: whatever came
 	 * of the checkpoint, it serves on. */
 	pvm_resume(c->pvm);
@@ -351,7 +412,10 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	ram_state_get_stats(c->rs, &after);
 	res->bytes = c->pvm->is_exec ? res->image_bytes :
 		     after.bytes_sent - before.bytes_sent;
-	res->pause_ms = now_ms_precise() - t0;
+	t[4] = now_ms_precise();
+	res->pause_ms = t[4] - t[0];
+	fill_phases(res, t, (after.sync_us - before.sync_us) / 1e3,
+		    (evloop_thread_cpu_us() - cpu0) / 1e3);
 	c->count++;
 	metrics_hist_observe(&c->pause_hist, res->pause_ms / 1000);
 	metrics_hist_observe(&c->pages_hist, (double)res->pages);
@@ -379,18 +443,20 @@ int checkpoint_first(struct checkpoint *c)
 	struct ckpt_result res = { 0 };
 	int ret;
 
-	ret = do_checkpoint(c, PROTO_CKPT_FIRST, &res);
+	ret = do_checkpoint(c, PROTO_CKPT_FIRST, CKPT_CHILD_WAIT_MS, &res);
 	ckpt_result_free(&res);
 	return ret;
 }
 
-int checkpoint_run(struct checkpoint *c, bool verify, struct ckpt_result *res)
+int checkpoint_run(struct checkpoint *c, bool verify, int child_wait_ms,
+		   struct ckpt_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	if (!c->link->x)
 		return -ENOTCONN;
 	res->verify = verify;
-	return do_checkpoint(c, verify ? PROTO_CKPT_VERIFY : 0, res);
+	return do_checkpoint(c, verify ? PROTO_CKPT_VERIFY : 0, child_wait_ms,
+			     res);
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -400,13 +466,17 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 uint64_t checkpoint_deadline_ms(const struct checkpoint *c, uint64_t limit)
 {
-	uint64_t d = min_u64(limit,
-			     c->last_ms + c->opts->checkpoint_delay_ms);
+	uint64_t d = c->last_ms + c->opts->checkpoint_delay_ms;
 	uint64_t oldest = cmp_oldest_pvm_ms(c->cmp);
 
 	if (oldest != UINT64_MAX)
 		d = min_u64(d, oldest + c->opts->compare_timeout_ms);
-	return d;
+	/* One put off by a child is tried again then, requested or not. */
+	if (c->requested)
+		d = min_u64(d, c->put_off_until_ms);
+	if (d < c->put_off_until_ms)
+		d = c->put_off_until_ms;
+	return min_u64(limit, d);
 }
 
 /* The SVM's output, as the link hands it over: compared like the PVM's;
@@ -469,6 +539,8 @@ bool checkpoint_due(struct checkpoint *c, uint64_t now)
 {
 	uint64_t oldest = cmp_oldest_pvm_ms(c->cmp);
 
+	if (now < c->put_off_until_ms)
+		return false;
 	if (c->requested) {
 		/* counted where the mismatch was seen */
 	} else if (now - c->last_ms >= c->opts->checkpoint_delay_ms) {

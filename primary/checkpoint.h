@@ -19,6 +19,7 @@
 
 #include "image-save.h"
 #include "metrics.h"
+#include "proto.h"
 #include "ram-digest.h"
 
 struct cmp;
@@ -32,15 +33,38 @@ struct primary_opts;
 struct ram_layout;
 struct ram_state;
 
+/*
+ * Where a checkpoint's pause went, in ms, phase after phase: they add up
+ * to pause_ms. The secondary's parts come from its ack; receive overlaps
+ * send (the secondary stores pages as they come) and is not in the sum.
+ */
+struct ckpt_phases {
+	double barrier;    /* the PVM brought to a safe point */
+	double scan;       /* the dirty log read into the migration bitmap */
+	double send;       /* pages, device state and CKPT_END written out */
+	double receive;    /* secondary: CKPT_BEGIN to CKPT_END read */
+	double apply;      /* secondary, after CKPT_END, but the flush: the
+			    * SVM stopped, the device state checked */
+	double flush;      /* secondary: colo_flush_ram_cache */
+	double ack;        /* the rest of the wait: the stream's tail on the
+			    * way, the ack's trip back */
+	double resume;     /* held output released, the PVM resumed */
+	/* Not phases: the CPU time each daemon's thread used meanwhile
+	 * (pause_ms beyond it is time others on the machine took). */
+	double cpu, secondary_cpu;
+};
+
 struct ckpt_result {
 	uint64_t id;
 	uint64_t pages;
 	uint64_t bytes;
 	uint64_t image_bytes;        /* an --exec program's encoded image */
 	double pause_ms;
+	struct ckpt_phases phases;
 	/* filled while waiting for the acknowledgement */
 	bool acked;
 	int status;                  /* the secondary's, 0 or -errno */
+	struct proto_ckpt_ack sec;   /* its times (us) */
 	bool verify;                 /* asked for a RAM comparison */
 	bool verified;               /* the secondary's digests arrived */
 	uint32_t chunk_pages, nchunks;
@@ -100,6 +124,10 @@ struct checkpoint {
 	uint64_t count;                 /* acknowledged */
 	uint64_t mismatches, timeouts, periodic, manual;
 	uint64_t held;                  /* forced by --max-held-output */
+	/* An --exec program's child (BGSAVE) puts a checkpoint off: the
+	 * loop serves on until then, and the streak's start is logged. */
+	uint64_t put_off_until_ms, put_off_since_ms;
+	uint64_t put_offs;
 	/* Each acknowledged one's pause (s) and pages, for the metrics;
 	 * the owner initialises them (metrics_hist_init_ckpt_*). */
 	struct metrics_hist pause_hist, pages_hist;
@@ -112,12 +140,24 @@ struct checkpoint {
 };
 
 /*
+ * How long a checkpoint waits for an --exec program's child to end (the
+ * PVM runs meanwhile, the loop does not): one an operator asked for (and
+ * the first) is patient; one the loop takes only glances, and is put off
+ * for CKPT_CHILD_RETRY_MS while clients are served, as long as the child
+ * lives (a BGSAVE of minutes).
+ */
+#define CKPT_CHILD_WAIT_MS 5000
+#define CKPT_CHILD_GLANCE_MS 50
+#define CKPT_CHILD_RETRY_MS 250
+
+/*
  * The whole transaction (steps 1 to 4 in checkpoint.c), with verify a RAM
  * comparison as well; res is the caller's to free (ckpt_result_free). 0;
  * -ECHILD when the PVM died; -ECANCELED on a stop request (the held output
- * stays held); any other -errno: the secondary is lost.
+ * stays held); -EAGAIN when put off (an --exec program's child outlived
+ * child_wait_ms); any other -errno: the secondary is lost.
  */
-int checkpoint_run(struct checkpoint *c, bool verify,
+int checkpoint_run(struct checkpoint *c, bool verify, int child_wait_ms,
 		   struct ckpt_result *res);
 /* The first, which ends live sync; the SVM starts from its cache. */
 int checkpoint_first(struct checkpoint *c);

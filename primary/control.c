@@ -20,15 +20,38 @@
 #include "tunables.h"
 #include "log.h"
 
-static json_object *ckpt_json(const struct ckpt_result *r)
+/* In the order they happen; receive overlaps send (see ckpt_phases). */
+static json_object *phases_json(const struct ckpt_phases *ph)
 {
 	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "barrier", json_object_new_double(ph->barrier));
+	json_object_object_add(o, "scan", json_object_new_double(ph->scan));
+	json_object_object_add(o, "send", json_object_new_double(ph->send));
+	json_object_object_add(o, "apply", json_object_new_double(ph->apply));
+	json_object_object_add(o, "flush", json_object_new_double(ph->flush));
+	json_object_object_add(o, "ack", json_object_new_double(ph->ack));
+	json_object_object_add(o, "resume", json_object_new_double(ph->resume));
+	json_object_object_add(o, "receive", json_object_new_double(ph->receive));
+	return o;
+}
+
+static json_object *ckpt_json(const struct ckpt_result *r)
+{
+	json_object *o = json_object_new_object(), *cpu;
 
 	json_object_object_add(o, "id", json_object_new_uint64(r->id));
 	json_object_object_add(o, "pause_ms",
 			       json_object_new_double(r->pause_ms));
 	json_object_object_add(o, "pages", json_object_new_uint64(r->pages));
 	json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
+	json_object_object_add(o, "phases_ms", phases_json(&r->phases));
+	cpu = json_object_new_object();
+	json_object_object_add(cpu, "primary",
+			       json_object_new_double(r->phases.cpu));
+	json_object_object_add(cpu, "secondary",
+			       json_object_new_double(r->phases.secondary_cpu));
+	json_object_object_add(o, "cpu_ms", cpu);
 	return o;
 }
 
@@ -128,6 +151,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	json_object_object_add(reasons, "held_output",
 			       json_object_new_uint64(p->ckpt.held));
 	json_object_object_add(o, "checkpoint_reasons", reasons);
+	json_object_object_add(o, "checkpoints_put_off",
+			       json_object_new_uint64(p->ckpt.put_offs));
 	json_object_object_add(o, "ram_bytes",
 			       json_object_new_uint64(ram_layout_bytes(&p->ram)));
 	json_object_object_add(o, "mismatches",
@@ -204,7 +229,7 @@ static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
 		return not_protected(p, err);
 	p->ckpt.manual++;
 	p->ckpt.reason = "manual";
-	rc = colo_checkpoint(p, false, &r);
+	rc = colo_checkpoint(p, false, CKPT_CHILD_WAIT_MS, &r);
 	if (rc == -EAGAIN) {
 		ctl_error_set(err, "GenericError", "checkpoint put off: the "
 			      "program has a child (BGSAVE?) after waiting "
@@ -237,7 +262,7 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 		return not_protected(p, err);
 	p->ckpt.manual++;
 	p->ckpt.reason = "manual";
-	rc = colo_checkpoint(p, true, &r);
+	rc = colo_checkpoint(p, true, CKPT_CHILD_WAIT_MS, &r);
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "verify failed: %s",
 			      strerror(-rc));

@@ -10,6 +10,7 @@
 #include "image-save.h"
 #include "log.h"
 #include "proc-guest.h"
+#include "proc-idle.h"
 #include "proc-image-digest.h"
 #include "proc-image-wire.h"
 #include "proc-image.h"
@@ -211,6 +212,9 @@ int image_save(struct proc_guest *g, struct image_save_base *b,
 	int ret;
 
 	memset(st, 0, sizeof(*st));
+	/* Heartbeats inside the capture, digests and encoding of a big
+	 * program (a whole image is a GiB for verify). */
+	proc_idle_set(i ? i->fn : NULL, i ? i->opaque : NULL);
 	ret = base_follow(b, g->child.pid, g->child.pidfd);
 	if (ret == 0)
 		ret = daemon_fds(g, &fds, &nfds);
@@ -219,8 +223,10 @@ int image_save(struct proc_guest *g, struct image_save_base *b,
 						 g->child.pidfd, fds, nfds,
 						 &b->base, ver != NULL, &img);
 	free(fds);
-	if (ret < 0)
+	if (ret < 0) {
+		proc_idle_set(NULL, NULL);
 		return ret;
+	}
 	st->full = !img.delta;
 	ret = check_supported(&img, st);
 	if (ret == 0)
@@ -241,6 +247,7 @@ int image_save(struct proc_guest *g, struct image_save_base *b,
 		st->conns = img.n_conns;
 		ret = send_pieces(x, i, buf, len);
 	}
+	proc_idle_set(NULL, NULL);
 	free(buf);
 	proc_image_free(&img);
 	/* The secondary has not got it: the next image cannot follow it. */

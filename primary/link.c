@@ -93,24 +93,43 @@ static void lost(struct link *l, const char *why)
 		l->lost(l->handlers_opaque, why);
 }
 
-/* Queue a message for the secondary in colo state and write what the
- * socket takes now. 0, or -errno once the link is lost. */
+/* What link_queue queued during a loop round, written at its end: all of
+ * a round's messages in one write (one TLS record up to 16 KiB). */
+static void link_flush_round(void *opaque)
+{
+	struct link *l = opaque;
+	int ret;
+
+	if (!l->x)
+		return;         /* lost meanwhile */
+	ret = xport_flush_nb(l->x);
+	if (ret < 0 && ret != -EAGAIN) {
+		lost(l, strerror(-ret));
+		return;
+	}
+	link_watch(l);
+}
+
+/* Queue a message for the secondary in colo state; it is written at the
+ * end of the loop round, with the round's others (or sooner, by any
+ * blocking send or read on the link). Past LINK_QUEUE_MAX queued, wait
+ * for the socket. 0, or -errno once the link is lost. */
 int link_queue(struct link *l, const struct proto_msg *m)
 {
 	int ret = proto_queue(l->x, m);
 
-	if (ret == 0)
+	if (ret == 0 && xport_queued(l->x) > LINK_QUEUE_MAX) {
 		ret = xport_flush_nb(l->x);
-	if (ret == -EAGAIN) {
-		ret = 0;
-		if (xport_queued(l->x) > LINK_QUEUE_MAX)
+		if (ret == -EAGAIN && xport_queued(l->x) > LINK_QUEUE_MAX)
 			ret = xport_flush(l->x);
+		if (ret == -EAGAIN)
+			ret = 0;
 	}
 	if (ret < 0) {
 		lost(l, strerror(-ret));
 		return ret;
 	}
-	link_watch(l);
+	evloop_defer(l->loop, link_flush_round, l);
 	return 0;
 }
 

@@ -80,8 +80,9 @@ int link_dispatch(struct link *l, const struct proto_msg *m);
  * A failure calls lost (with the handlers' opaque) and returns.
  */
 void link_set_loop(struct link *l, struct evloop *loop, link_lost_fn lost);
-/* Queue a message for the secondary and write what the socket takes now;
- * past a bound, wait for it to drain. 0, or -errno once lost. */
+/* Queue a message for the secondary, written with the rest of the loop
+ * round's at its end (evloop_defer); past a bound, wait for the socket to
+ * drain. 0, or -errno once lost. */
 int link_queue(struct link *l, const struct proto_msg *m);
 /* Queue a heartbeat if heartbeat_ms passed since the last and write what
  * the socket takes. Never blocks and never calls lost, so that it is safe

@@ -146,7 +146,8 @@ void primary_redial_tick(struct primary *p);
 
 /* A checkpoint in colo state (-ENOTCONN otherwise); a failure but the
  * PVM's death or a stop request loses the secondary. See checkpoint_run. */
-int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res);
+int colo_checkpoint(struct primary *p, bool verify, int child_wait_ms,
+		    struct ckpt_result *res);
 
 /* control.c */
 int primary_control_init(struct primary *p);

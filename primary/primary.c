@@ -151,7 +151,8 @@ static uint64_t next_deadline_ms(struct primary *p)
 	return min_u64(d, proxy_next_deadline_ms(&p->proxy));
 }
 
-int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
+int colo_checkpoint(struct primary *p, bool verify, int child_wait_ms,
+		    struct ckpt_result *res)
 {
 	int ret;
 
@@ -159,7 +160,7 @@ int colo_checkpoint(struct primary *p, bool verify, struct ckpt_result *res)
 		memset(res, 0, sizeof(*res));
 		return -ENOTCONN;
 	}
-	ret = checkpoint_run(&p->ckpt, verify, res);
+	ret = checkpoint_run(&p->ckpt, verify, child_wait_ms, res);
 	if (ret == 0)
 		events_checkpoint(p->ctl, p->ckpt.reason, res->id, res->pause_ms,
 				  res->pages, res->bytes);
@@ -184,7 +185,7 @@ static void maybe_checkpoint(struct primary *p)
 	if (p->state != COLO_STATE_COLO ||
 	    !checkpoint_due(&p->ckpt, evloop_now_ms()))
 		return;
-	if (colo_checkpoint(p, false, &res) == 0)
+	if (colo_checkpoint(p, false, CKPT_CHILD_GLANCE_MS, &res) == 0)
 		log_debug("checkpoint %llu: %llu pages, %.1f ms",
 			  (unsigned long long)res.id,
 			  (unsigned long long)res.pages, res.pause_ms);

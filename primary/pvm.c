@@ -18,9 +18,6 @@
 
 #define GUEST_START_TIMEOUT_MS 10000
 #define BARRIER_TIMEOUT_MS 30000
-/* A checkpoint waits this long for an --exec program's children (BGSAVE)
- * to end, heartbeating; then it is put off (-EAGAIN) and tried again. */
-#define PVM_CHILD_WAIT_MS 5000
 /* Above what loopback TCP buffers can hold unread (tcp_rmem's 6 MiB plus
  * our send queue's 4 MiB at most). */
 #define PVM_EXEC_HISTORY_WINDOW (16u << 20)
@@ -83,8 +80,12 @@ static void hint_thread_end(struct pvm *v)
 	v->hint_thread_started = false;
 }
 
+static void flush_events(void *opaque);
+
 void pvm_deinit(struct pvm *v)
 {
+	if (v->loop)
+		evloop_defer_cancel(v->loop, flush_events, v);
 	if (v->is_exec) {
 		proc_guest_stop(&v->exec);
 		return;
@@ -110,6 +111,20 @@ static void watch(struct pvm *v)
 	if (v->proc.pid >= 0)
 		evloop_mod(v->loop, v->proc.chan_fd,
 			   guestproc_events(&v->proc));
+}
+
+/* The events of one loop round go to the guest in one write, at the end
+ * of the round (evloop_defer): one wake-up of the guest for all of them. */
+static void flush_events(void *opaque)
+{
+	struct pvm *v = opaque;
+
+	if (v->is_exec || v->proc.pid < 0)
+		return;
+	if (guestproc_flush(&v->proc) < 0)
+		died(v);
+	else
+		watch(v);
 }
 
 static int on_guest_msg(void *opaque, const struct chan_msg *m)
@@ -256,8 +271,10 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
 		died(v);
 		return ret;
 	}
-	watch(v);
+	/* The secondary's copy first: its way back (link, SVM, link) is the
+	 * longer, and the comparator waits for both. */
 	v->ops->input(v->opaque, &ev);
+	evloop_defer(v->loop, flush_events, v);
 	return 0;
 }
 
@@ -267,15 +284,15 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
  * is read, so that the comparator has seen all of it before the state is
  * captured.
  */
-static int exec_pause(struct pvm *v, int (*child_idle)(void *),
-		      void *opaque)
+static int exec_pause(struct pvm *v, int child_wait_ms,
+		      int (*child_idle)(void *), void *opaque)
 {
 	int ret;
 
 	if (!proc_guest_running(&v->exec))
 		return -ECHILD;
 	/* Never with a child of its alive: the SVM could not follow. */
-	ret = proc_guest_pause_childless(&v->exec, PVM_CHILD_WAIT_MS,
+	ret = proc_guest_pause_childless(&v->exec, child_wait_ms,
 					 BARRIER_TIMEOUT_MS, child_idle, opaque);
 	if (ret == -EAGAIN || ret == -ECANCELED)
 		return ret;
@@ -308,7 +325,8 @@ static int barrier_idle(void *opaque)
 	return v->ops->idle ? v->ops->idle(v->opaque) : 0;
 }
 
-int pvm_barrier(struct pvm *v, int (*child_idle)(void *), void *opaque)
+int pvm_barrier(struct pvm *v, int child_wait_ms, int (*child_idle)(void *),
+		void *opaque)
 {
 	/* Hints need no answer here: hint_thread gives it. */
 	const struct guestproc_wait_ops ops = {
@@ -317,7 +335,7 @@ int pvm_barrier(struct pvm *v, int (*child_idle)(void *), void *opaque)
 	int ret;
 
 	if (v->is_exec)
-		return exec_pause(v, child_idle, opaque);
+		return exec_pause(v, child_wait_ms, child_idle, opaque);
 	if (v->proc.pid < 0)
 		return -ECHILD;
 	ret = guestproc_barrier(&v->proc, ++v->barrier_id, BARRIER_TIMEOUT_MS,

@@ -102,10 +102,11 @@ int pvm_send_event(struct pvm *v, uint32_t type, uint32_t conn, uint64_t arg,
  * unmodified program is stopped instead (every thread, under ptrace) and
  * its output in flight read: it stays stopped until pvm_resume. Never with
  * a child of its alive: it runs until it has none (child_idle(opaque)
- * called every few ms, its error returned), at most a few seconds, then
+ * called every few ms, its error returned), at most child_wait_ms, then
  * -EAGAIN: the checkpoint is put off, the program running.
  */
-int pvm_barrier(struct pvm *v, int (*child_idle)(void *), void *opaque);
+int pvm_barrier(struct pvm *v, int child_wait_ms, int (*child_idle)(void *),
+		void *opaque);
 /* After a checkpoint, whatever its outcome: an unmodified program runs
  * again (a libcolo-guest never stopped). */
 void pvm_resume(struct pvm *v);

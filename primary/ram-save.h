@@ -55,6 +55,7 @@ struct ram_save_stats {
 	uint64_t bytes_sent;       /* payload bytes queued for the wire */
 	uint64_t iterations;       /* ram_save_iterate calls */
 	uint64_t syncs;
+	uint64_t sync_us;          /* time in migration_bitmap_sync */
 	uint64_t hinted_pages;     /* pages taken out by free page hints */
 	uint64_t log_clears;       /* dirty-log clear calls (clear_bmap) */
 };
@@ -73,6 +74,12 @@ struct ram_state {
 	bool protecting;           /* a secondary will want the discards */
 	uint32_t cur_block;        /* where the walk goes on */
 	uint64_t cur_page;
+	/* Some bits were set by init or a reset, not by the dirty log: their
+	 * pages may be holes in the memfd, so each run is checked with lseek
+	 * until a walk over all of RAM has cleared them. A page the log
+	 * reports was written, so it is data: a checkpoint's thousands of
+	 * scattered runs cost no lseek (each one walks the memfd's pages). */
+	bool maybe_holes;
 
 	/* Set at init, read-only after. */
 	struct dirtylog *dlog;
@@ -104,6 +111,12 @@ void ram_state_assert_locked(struct ram_state *rs);
  * clearing it; see migration_bitmap_clear_dirty) and marks every chunk
  * uncleared. Returns the dirty page count or -errno. */
 int64_t migration_bitmap_sync(struct ram_state *rs);
+
+/* Caller holds bitmap_mutex, and the guest is paused (a checkpoint): the
+ * dirty log read into the bitmaps and re-protected in the same pass, so no
+ * chunk is left to clear (I2 holds: nothing writes before the pages are
+ * sent). Returns the dirty page count or -errno. */
+int64_t migration_bitmap_sync_paused(struct ram_state *rs);
 
 /* Caller holds bitmap_mutex. Before the first page of a chunk is sent, the
  * chunk's dirty log is cleared for the pages about to be sent (I2); then the

@@ -30,6 +30,24 @@ static void add_generation(json_object *o, const struct secondary *s)
 			       json_object_new_object());
 }
 
+/* This side's part of the last checkpoint, in ms (proto_ckpt_ack's). */
+static json_object *phases_json(const struct proto_ckpt_ack *a)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "receive",
+			       json_object_new_double(a->receive_us / 1e3));
+	json_object_object_add(o, "svm_barrier",
+			       json_object_new_double(a->svm_barrier_us / 1e3));
+	json_object_object_add(o, "flush",
+			       json_object_new_double(a->flush_us / 1e3));
+	json_object_object_add(o, "after_end",
+			       json_object_new_double(a->end_us / 1e3));
+	json_object_object_add(o, "cpu",
+			       json_object_new_double(a->cpu_us / 1e3));
+	return o;
+}
+
 static int cmd_status(void *opaque, json_object *args, json_object **ret,
 		      struct ctl_error *err)
 {
@@ -59,6 +77,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_uint64(s->in.last_ckpt_flushed));
 	json_object_object_add(last, "pause_ms",
 			       json_object_new_double(s->in.last_ckpt_apply_ms));
+	json_object_object_add(last, "phases_ms",
+			       phases_json(&s->in.last_phases));
 	json_object_object_add(o, "last_checkpoint", last);
 	json_object_object_add(o, "ram_bytes",
 			       json_object_new_uint64(s->in.have_ram ?

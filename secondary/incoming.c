@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc-idle.h"
 #include "digest.h"
 #include "evloop.h"
 #include "incoming.h"
@@ -407,6 +408,9 @@ static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 	in->ckpt_pages = 0;
 	in->have_devstate = false;
 	in->ckpt_begin_ms = evloop_now_ms();
+	in->ckpt_begin_us = evloop_now_us();
+	in->ckpt_begin_cpu_us = evloop_thread_cpu_us();
+	memset(&in->phases, 0, sizeof(in->phases));
 	image_load_reset(&in->image);
 	free(in->svm_digests.digests);
 	in->svm_digests.digests = NULL;
@@ -547,6 +551,24 @@ static int on_device_state(void *opaque, const struct proto_msg *m)
 	return 0;
 }
 
+/* Microseconds since start, as the ack carries them (saturated). */
+static uint32_t us_since(uint64_t start)
+{
+	uint64_t d = evloop_now_us() - start;
+
+	return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+
+/* Stop the SVM at a safe point, timed for the ack. */
+static int timed_svm_barrier(struct incoming *in)
+{
+	uint64_t t = evloop_now_us();
+	int ret = svm_barrier(in->svm);
+
+	in->phases.svm_barrier_us = us_since(t);
+	return ret;
+}
+
 /* Every event before the checkpoint reached the SVM, none after. */
 static int check_input_seq(struct incoming *in)
 {
@@ -568,7 +590,10 @@ static int apply_image(struct incoming *in)
 	struct proc_image img = { 0 };
 	int ret;
 
+	/* Heartbeats while a big image is decoded (its pages copied). */
+	proc_idle_set(sec_link_heartbeat_idle, in->link);
 	ret = image_load_decode(&in->image, &img, peer(in));
+	proc_idle_set(NULL, NULL);
 	if (ret < 0)
 		return ret;
 	in->ckpt_pages = proc_image_pages(&img);
@@ -582,7 +607,7 @@ static int apply_image(struct incoming *in)
 	} else if (in->ckpt_flags & PROTO_CKPT_FIRST) {
 		ret = svm_start(in->svm, NULL, in->dev_input_seq);
 	} else {
-		ret = svm_barrier(in->svm);
+		ret = timed_svm_barrier(in);
 		if (ret == 0)
 			ret = check_input_seq(in);
 	}
@@ -626,12 +651,16 @@ static int apply_checkpoint(struct incoming *in)
 		cache_watch_svm(in, true);
 		flushed = 0;
 	} else {
-		ret = svm_barrier(in->svm);
+		uint64_t t;
+
+		ret = timed_svm_barrier(in);
 		if (ret == 0)
 			ret = check_input_seq(in);
 		if (ret < 0)
 			return ret;
+		t = evloop_now_us();
 		flushed = colo_flush_ram_cache(&in->cache);
+		in->phases.flush_us = us_since(t);
 		if (flushed < 0)
 			return (int)flushed;
 	}
@@ -659,6 +688,8 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 
 	if (!expect(in, m, ST(IN_CKPT)))
 		return -EPROTO;
+	in->phases.receive_us = us_since(in->ckpt_begin_us);
+	in->ckpt_end_us = evloop_now_us();
 	if (e->id != in->ckpt_id || !in->have_devstate) {
 		log_error("%s: checkpoint %llu ended as %llu%s", peer(in),
 			  (unsigned long long)in->ckpt_id,
@@ -695,6 +726,11 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 	if (in->hooks.checkpoint_acked)
 		in->hooks.checkpoint_acked(in->hooks.acked_opaque,
 					   in->ckpt_flags & PROTO_CKPT_FIRST);
+	in->phases.end_us = us_since(in->ckpt_end_us);
+	in->phases.cpu_us = (uint32_t)(evloop_thread_cpu_us() -
+				       in->ckpt_begin_cpu_us);
+	in->last_phases = in->phases;
+	ack.ckpt_ack = in->phases;
 	ack.ckpt_ack.id = e->id;
 	ack.ckpt_ack.status = 0;
 	/* Applying may have taken longer than the failover timeout; the

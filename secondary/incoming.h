@@ -98,11 +98,17 @@ struct incoming {
 	struct proto_generation dev_gen;
 	struct proto_tunables dev_tunables;
 	uint64_t ckpt_begin_ms;
+	uint64_t ckpt_begin_us, ckpt_end_us;   /* when BEGIN, END were read */
+	uint64_t ckpt_begin_cpu_us;            /* the thread's CPU time then */
+	/* Where this side's time went (what the ack carries, and status
+	 * shows): all but end_us are filled as the phases run. */
+	struct proto_ckpt_ack phases;
 
 	/* stats */
 	uint64_t ckpt_count;
 	uint64_t last_ckpt_pages, last_ckpt_flushed;
 	double last_ckpt_apply_ms;
+	struct proto_ckpt_ack last_phases;     /* of the last applied one */
 	uint64_t sync_pages;
 	uint64_t placed_pages;       /* of all pages: placed by RDMA WRITE */
 	/* Each applied checkpoint's time from CKPT_BEGIN to the flush's end

@@ -68,6 +68,40 @@ int sec_link_send(struct sec_link *l, const struct proto_msg *m)
 	return ret;
 }
 
+/* What sec_link_queue queued during a loop round, written at its end. */
+static void flush_round(void *opaque)
+{
+	struct sec_link *l = opaque;
+	int ret;
+
+	if (!l->x)
+		return;
+	ret = xport_flush_nb(l->x);
+	if (ret == 0 || ret == -EAGAIN)
+		evloop_mod(l->cfg.loop, xport_fd(l->x),
+			   EV_READ | (xport_queued(l->x) ? EV_WRITE : 0));
+	/* A broken write is sticky (x->werr): the next read or tick ends
+	 * the link, as for sec_link_send. */
+}
+
+/*
+ * The SVM's output, as it comes: queued, and written with the rest of the
+ * loop round's at its end (one write, one TLS record, for the output of
+ * all the events the round fed the SVM). Anything sent with
+ * sec_link_send meanwhile takes it along, in order.
+ */
+int sec_link_queue(struct sec_link *l, const struct proto_msg *m)
+{
+	int ret;
+
+	if (!l->x)
+		return -ENOTCONN;
+	ret = proto_queue(l->x, m);
+	if (ret == 0)
+		evloop_defer(l->cfg.loop, flush_round, l);
+	return ret;
+}
+
 void sec_link_start_heartbeats(struct sec_link *l)
 {
 	l->heartbeats = true;

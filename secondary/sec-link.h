@@ -129,6 +129,10 @@ const char *sec_link_peer(const struct sec_link *l);
 /* Queue a message, written as the socket takes it (never blocks: the
  * primary may be blocked writing to us). 0, -ENOTCONN or -errno. */
 int sec_link_send(struct sec_link *l, const struct proto_msg *m);
+/* Queue a message without writing: it goes at the end of the loop round
+ * with the others queued in it (or with the next sec_link_send). For the
+ * SVM's output. 0, -ENOTCONN or -errno. */
+int sec_link_queue(struct sec_link *l, const struct proto_msg *m);
 /* Before closing, what is queued (a REFUSE reason) gets a short chance. */
 void sec_link_close(struct sec_link *l);
 

@@ -100,7 +100,7 @@ static void svm_output(void *opaque, const struct proto_msg *m)
 	struct secondary *s = opaque;
 
 	if (sec_link_connected(&s->link))
-		sec_link_send(&s->link, m);
+		sec_link_queue(&s->link, m);
 }
 
 static int svm_idle(void *opaque)

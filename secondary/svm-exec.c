@@ -12,6 +12,7 @@
 #include "log.h"
 #include "proc-cache.h"
 #include "proc-guest.h"
+#include "proc-idle.h"
 #include "proc-image-digest.h"
 #include "proc-image.h"
 #include "proc-track.h"
@@ -338,13 +339,18 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	uint32_t *ids;
 	int ret;
 
+	/* Heartbeats inside the long steps too: the cache's copy, the
+	 * writes, verify's capture and digests of a big program. */
+	proc_idle_set(v->ops.idle, v->ops.opaque);
 	ret = cache_image(v, img);
 	if (ret == 0)
 		ret = follow_writes(v);
 	if (ret == 0)
 		ret = open_missing(v, conns, nconns);
-	if (ret < 0)
+	if (ret < 0) {
+		proc_idle_set(NULL, NULL);
 		return ret;
+	}
 	links = calloc(img->n_conns + 1, sizeof(*links));
 	ids = calloc(img->n_conns + 1, sizeof(*ids));
 	if (!links || !ids) {
@@ -373,6 +379,7 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	if (ret == 0)
 		ret = proc_guest_resume(v->exec);
 out:
+	proc_idle_set(NULL, NULL);
 	free(links);
 	free(ids);
 	return ret;

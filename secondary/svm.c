@@ -106,6 +106,21 @@ static void watch(struct svm *v)
 		evloop_mod(v->loop, v->proc.chan_fd, guestproc_events(&v->proc));
 }
 
+/* The input events of one loop round (a link read's worth) go to the SVM
+ * in one write, at the end of the round (evloop_defer). */
+static void flush_events(void *opaque)
+{
+	struct svm *v = opaque;
+
+	if (v->is_exec || v->proc.pid < 0)
+		return;
+	if (guestproc_flush(&v->proc) < 0) {
+		v->ops.gone(v->ops.opaque, "the SVM went away");
+		return;
+	}
+	watch(v);
+}
+
 /* guestproc hands one opaque to both of its callbacks: ours. */
 static int idle(void *opaque)
 {
@@ -200,6 +215,7 @@ void svm_unwatch(struct svm *v)
 {
 	if (v->is_exec)
 		return;
+	evloop_defer_cancel(v->loop, flush_events, v);
 	evloop_del(v->loop, v->proc.chan_fd);
 	evloop_del(v->loop, v->proc.hint_fd);
 }
@@ -238,7 +254,12 @@ void svm_stop(struct svm *v)
 
 void svm_move(struct svm *dst, struct svm *src)
 {
+	/* Events queued for the guest follow it to dst. */
+	if (src->loop)
+		evloop_defer_cancel(src->loop, flush_events, src);
 	*dst = *src;
+	if (dst->loop && chan_queued(&dst->proc.wr))
+		evloop_defer(dst->loop, flush_events, dst);
 	memset(&src->dlog, 0, sizeof(src->dlog));
 	src->dlog.pagemap_fd = -1;
 	src->proc.pid = -1;
@@ -302,7 +323,8 @@ int svm_feed(struct svm *v, const struct proto_input *in)
 	if (v->is_exec)
 		return svm_exec_feed(v, in);
 	ret = guestproc_send(&v->proc, &ev);
-	watch(v);
+	if (ret == 0)
+		evloop_defer(v->loop, flush_events, v);
 	return ret;
 }
 

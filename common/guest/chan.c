@@ -144,14 +144,13 @@ ssize_t chan_flush(struct chan_writer *w)
 	return (ssize_t)(w->end - w->start);
 }
 
-int chan_queue(struct chan_writer *w, const struct chan_msg *m)
+int chan_append(struct chan_writer *w, const struct chan_msg *m)
 {
 	struct chan_hdr h = {
 		.type = m->type, .conn = m->conn, .seq = m->seq,
 		.a = m->a, .b = m->b, .c = m->c, .len = m->len,
 	};
 	size_t need = sizeof(h) + m->len;
-	ssize_t left;
 
 	if (m->len > CHAN_MAX_DATA)
 		return -EMSGSIZE;
@@ -176,8 +175,32 @@ int chan_queue(struct chan_writer *w, const struct chan_msg *m)
 	if (m->len)
 		memcpy(w->buf + w->end + sizeof(h), m->data, m->len);
 	w->end += need;
+	return 0;
+}
+
+int chan_queue(struct chan_writer *w, const struct chan_msg *m)
+{
+	ssize_t left;
+	int ret = chan_append(w, m);
+
+	if (ret)
+		return ret;
 	left = chan_flush(w);
 	return left < 0 ? (int)left : 0;
+}
+
+int chan_flush_wait(struct chan_writer *w)
+{
+	for (;;) {
+		ssize_t left = chan_flush(w);
+		int ret;
+
+		if (left <= 0)
+			return (int)left;
+		ret = wait_writable(w->fd);
+		if (ret)
+			return ret;
+	}
 }
 
 int chan_reader_init(struct chan_reader *r, int fd)
@@ -185,6 +208,7 @@ int chan_reader_init(struct chan_reader *r, int fd)
 	r->fd = fd;
 	r->cap = CHAN_READ_CHUNK;
 	r->start = r->end = 0;
+	r->drained = false;
 	r->buf = malloc(r->cap);
 	return r->buf ? 0 : -ENOMEM;
 }
@@ -253,6 +277,9 @@ int chan_fill(struct chan_reader *r)
 	n = read(r->fd, r->buf + r->end, r->cap - r->end);
 	if (n < 0)
 		return -errno;
+	/* A stream socket gives what it holds, up to the room asked for:
+	 * less means it held no more just then. */
+	r->drained = (size_t)n < r->cap - r->end;
 	r->end += (size_t)n;
 	return (int)n;
 }

@@ -23,6 +23,7 @@
 #ifndef COLO_CHAN_H
 #define COLO_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -82,8 +83,14 @@ void chan_writer_deinit(struct chan_writer *w);
 /* Queue one message (copied) and write what can go now. 0 or -errno (the
  * guest is gone); -EMSGSIZE when len > CHAN_MAX_DATA. */
 int chan_queue(struct chan_writer *w, const struct chan_msg *m);
+/* Queue one message (copied) without writing: the caller flushes, once for
+ * all it queued (one syscall for a round's events). 0 or -errno. */
+int chan_append(struct chan_writer *w, const struct chan_msg *m);
 /* Write what is queued without blocking: bytes still queued, or -errno. */
 ssize_t chan_flush(struct chan_writer *w);
+/* Write all that is queued, waiting for the socket as needed (a guest's
+ * side, which may block). 0 or -errno. */
+int chan_flush_wait(struct chan_writer *w);
 static inline size_t chan_queued(const struct chan_writer *w)
 {
 	return w->end - w->start;
@@ -98,6 +105,8 @@ struct chan_reader {
 	int fd;
 	uint8_t *buf;
 	size_t cap, start, end;
+	bool drained;       /* the last fill read less than it had room for:
+			     * another read now would most likely give EAGAIN */
 };
 
 int chan_reader_init(struct chan_reader *r, int fd);

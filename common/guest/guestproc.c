@@ -378,7 +378,17 @@ int guestproc_send(struct guestproc *gp, const struct chan_msg *m)
 {
 	if (gp->pid < 0)
 		return -ECHILD;
-	return chan_queue(&gp->wr, m);
+	return chan_append(&gp->wr, m);
+}
+
+int guestproc_flush(struct guestproc *gp)
+{
+	ssize_t left;
+
+	if (gp->pid < 0)
+		return -ECHILD;
+	left = chan_flush(&gp->wr);
+	return left < 0 ? (int)left : 0;
 }
 
 uint32_t guestproc_events(const struct guestproc *gp)
@@ -391,6 +401,7 @@ int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,
 		   void *opaque)
 {
 	struct chan_msg m;
+	bool filled = false;
 	ssize_t left;
 	int ret;
 
@@ -413,7 +424,13 @@ int guestproc_pump(struct guestproc *gp, uint64_t *barrier_done,
 				  (int)gp->pid);
 			return ret;
 		}
+		/* The socket gave less than there was room for: it is empty
+		 * (for now; the loop's level-triggered wait says when not),
+		 * and a read to hear EAGAIN would be a syscall for nothing. */
+		if (filled && gp->rd.drained)
+			return 0;
 		ret = chan_fill(&gp->rd);
+		filled = true;
 		if (ret == -EAGAIN || ret == -EINTR)
 			return 0;
 		if (ret <= 0)

@@ -40,8 +40,13 @@ int guestproc_spawn(struct guestproc *gp, const char *path,
 		    bool resume, int timeout_ms, int (*idle)(void *opaque),
 		    void *opaque);
 
-/* Queue an event for the guest. 0 or -errno (the guest is gone). */
+/* Queue an event for the guest, without writing: guestproc_flush (once
+ * for all the events of a loop round) or guestproc_pump writes it. 0 or
+ * -errno (the guest is gone). */
 int guestproc_send(struct guestproc *gp, const struct chan_msg *m);
+/* Write what is queued, as much as the socket takes now; the rest waits
+ * for EV_WRITE (guestproc_events). 0 or -errno (the guest is gone). */
+int guestproc_flush(struct guestproc *gp);
 /* The loop interest the channel needs now: EV_READ, plus EV_WRITE while
  * events are queued. */
 uint32_t guestproc_events(const struct guestproc *gp);

@@ -207,9 +207,6 @@ int proc_guest_pause_childless(struct proc_guest *g, int wait_ms,
 		if (n < 0)
 			return n;
 	}
-	if (ret == -EAGAIN)
-		log_info("the program still has a child after %d ms: the "
-			 "checkpoint waits", wait_ms);
 	return ret;
 }
 

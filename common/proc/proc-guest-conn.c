@@ -56,6 +56,7 @@ void proc_conn_free(struct proc_guest *g, struct proc_conn *c)
 		close(c->fd);
 	}
 	proc_conn_free_input(c);
+	free(c->last);
 	for (size_t i = 0; i < g->nconns; i++)
 		if (g->conns[i] == c) {
 			memmove(&g->conns[i], &g->conns[i + 1],
@@ -181,12 +182,25 @@ static int conn_read(struct proc_guest *g, uint32_t id, size_t max_reads,
 	return 0;
 }
 
-/* A connection's error ends it, as the program's close. */
+/*
+ * A connection's error ends it, as the program's close. A send that fails
+ * because the program closed (a reset, when it left input unread: Redis
+ * after a protocol error) says nothing of what it wrote before: its reply
+ * is still in our receive queue, and is read before the close, as a client
+ * of the program alone would read it.
+ */
 static void conn_ended(struct proc_guest *g, struct proc_conn *c, int ret)
 {
+	uint32_t id = c->id;
+	size_t got = 0;
+
 	if (ret != -ECONNRESET && ret != -EPIPE)
-		log_debug("program connection %u: %s", c->id, strerror(-ret));
-	proc_conn_closed(g, c);
+		log_debug("program connection %u: %s", id, strerror(-ret));
+	if (!c->connecting)
+		(void)conn_read(g, id, SIZE_MAX, &got);
+	c = proc_conn_find(g, id);      /* ops.output may have closed it */
+	if (c)
+		proc_conn_closed(g, c);
 }
 
 static void on_conn(struct evloop *l, int fd, uint32_t events, void *opaque)
@@ -229,10 +243,26 @@ void proc_conn_on_deferred(struct evloop *l, int fd, uint32_t events,
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("eventfd: %s", strerror(errno));
 	for (i = 0; i < g->nconns;) {
-		if (g->conns[i]->fd < 0)
-			proc_conn_closed(g, g->conns[i]); /* the rest move up */
-		else
+		struct proc_conn *c = g->conns[i];
+		uint32_t id = c->id;
+
+		if (c->fd >= 0) {
 			i++;
+			continue;
+		}
+		if (c->last_len) {
+			uint8_t *last = c->last;
+			size_t len = c->last_len;
+
+			c->last = NULL;
+			c->last_len = 0;
+			g->ops->output(g->opaque, id, last, len);
+			free(last);
+			c = proc_conn_find(g, id);
+		}
+		if (c)
+			proc_conn_closed(g, c);   /* the rest move up */
+		i = 0;                            /* ops may have closed others */
 	}
 }
 
@@ -252,11 +282,35 @@ static int add_conn(struct proc_guest *g, struct proc_conn *c)
 }
 
 /* Mark c failed and have the loop report it. */
+/* What the program wrote before its end went away, kept in c->last: the
+ * failure is reported from the loop, where output may be passed on. */
+static void conn_keep_last(struct proc_conn *c)
+{
+	for (;;) {
+		uint8_t *last = realloc(c->last, c->last_len + READ_CHUNK);
+		ssize_t n;
+
+		if (!last)
+			return;
+		c->last = last;
+		n = recv(c->fd, c->last + c->last_len, READ_CHUNK,
+			 MSG_DONTWAIT);
+		if (n > 0)
+			c->last_len += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			return;
+	}
+}
+
 void proc_conn_fail(struct proc_guest *g, struct proc_conn *c)
 {
 	uint64_t one = 1;
 
 	if (c->fd >= 0) {
+		if (!c->connecting)
+			conn_keep_last(c);
 		evloop_del(g->loop, c->fd);
 		close(c->fd);
 		c->fd = -1;

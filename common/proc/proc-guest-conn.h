@@ -34,6 +34,9 @@ struct proc_conn {
 	size_t start, end, cap;
 	uint8_t *hist;          /* input taken, since the last trim */
 	size_t hist_len, hist_cap;
+	uint8_t *last;          /* failed: what the program wrote before its
+				 * end went away, passed on before the close */
+	size_t last_len;
 };
 
 /* proc-guest-conn.c */

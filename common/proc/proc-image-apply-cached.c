@@ -23,6 +23,7 @@
 #include "bitmap.h"
 #include "log.h"
 #include "proc-cache.h"
+#include "proc-idle.h"
 #include "proc-image-apply-int.h"
 #include "proc-mem.h"
 #include "proc-ranges.h"
@@ -117,6 +118,8 @@ static int write_held(struct applier *ap, uint64_t addr, uint64_t pages)
 		       p + n * PAGE)
 			n++;
 		r = proc_mem_write(ap->twin->pid, ap->mem, addr, p, n * PAGE);
+		if (r == 0)
+			r = proc_idle_tick();
 		ap->since_idle += n * PAGE;
 		if (r == 0 && ap->idle && ap->idle->fn &&
 		    ap->since_idle >= IDLE_EVERY) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 
+#include "proc-idle.h"
 #include "proc-image-digest.h"
 
 #define PAGE 4096u
@@ -29,9 +30,9 @@ int proc_image_digests(const struct proc_image *img, uint32_t chunk_pages,
 	unsigned int len;
 	uint8_t be[8];
 	size_t r, p;
-	int ok = ctx != NULL;
+	int ok = ctx != NULL, err = 0;
 
-	for (r = 0; ok && r < img->n_runs; r++) {
+	for (r = 0; ok && !err && r < img->n_runs; r++) {
 		const struct proc_image_run *run = &img->runs[r];
 
 		for (p = 0; ok && p < run->pages; p++) {
@@ -45,6 +46,8 @@ int proc_image_digests(const struct proc_image *img, uint32_t chunk_pages,
 			put_be64(be, at);
 			ok = ok && EVP_DigestUpdate(ctx, be, sizeof(be)) &&
 			     EVP_DigestUpdate(ctx, run->data + p * PAGE, PAGE);
+			if (ok && p % 1024 == 1023 && (err = proc_idle_tick()))
+				break;
 			if (ok && ++in_chunk == chunk_pages) {
 				ok = EVP_DigestFinal_ex(ctx, out, &len);
 				out += PROC_IMAGE_DIGEST_LEN;
@@ -52,8 +55,8 @@ int proc_image_digests(const struct proc_image *img, uint32_t chunk_pages,
 			}
 		}
 	}
-	if (ok && in_chunk)
+	if (ok && !err && in_chunk)
 		ok = EVP_DigestFinal_ex(ctx, out, &len);
 	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -ENOMEM;
+	return err ? err : ok ? 0 : -ENOMEM;
 }

@@ -20,8 +20,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "proc-idle.h"
 #include "proc-image-wire-int.h"
 #include "proc-image-wire.h"
+
+/* Pages are copied this much at a time, the daemon's heartbeat between. */
+#define COPY_STEP (16u << 20)
 
 /* The smallest encoding of one element of each list, in bytes. */
 #define VMA_MIN (3 * 8 + 4 + 1 + 1 + 2)
@@ -289,7 +293,12 @@ static void get_run(struct reader *r, struct proc_image_run *run,
 		     (unsigned long long)pages);
 		return;
 	}
-	memcpy(run->data, data, pages * WIRE_PAGE);
+	for (size_t at = 0; at < pages * WIRE_PAGE; at += COPY_STEP) {
+		size_t n = pages * WIRE_PAGE - at;
+
+		memcpy(run->data + at, data + at, n < COPY_STEP ? n : COPY_STEP);
+		(void)proc_idle_tick();         /* a heartbeat only */
+	}
 	run->pages = pages;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc-idle.h"
 #include "proc-image-wire-int.h"
 #include "proc-image-wire.h"
 
@@ -17,7 +18,11 @@
 struct writer {
 	uint8_t *p;
 	size_t len;
+	int err;        /* the idle hook's, while copying pages */
 };
+
+/* Pages are copied this much at a time, the daemon's heartbeat between. */
+#define COPY_STEP (16u << 20)
 
 static void put_bytes(struct writer *w, const void *src, size_t n)
 {
@@ -80,9 +85,16 @@ static void put_runs(struct writer *w, const struct proc_image *img)
 	for (size_t i = 0; i < img->n_runs; i++) {
 		const struct proc_image_run *run = &img->runs[i];
 
+		size_t len = run->pages * WIRE_PAGE;
+
 		put64(w, run->addr);
 		put64(w, run->pages);
-		put_bytes(w, run->data, run->pages * WIRE_PAGE);
+		for (size_t at = 0; at < len; at += COPY_STEP) {
+			put_bytes(w, run->data + at,
+				  len - at < COPY_STEP ? len - at : COPY_STEP);
+			if (w->p && !w->err)
+				w->err = proc_idle_tick();
+		}
 	}
 }
 
@@ -220,6 +232,10 @@ int proc_image_encode(const struct proc_image *img, uint8_t **out,
 	if (!w.p)
 		return -ENOMEM;
 	put_image(&w, img);
+	if (w.err) {
+		free(w.p);
+		return w.err;
+	}
 	*out = w.p;
 	*out_len = len;
 	return 0;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc-idle.h"
 #include "proc-image-int.h"
 #include "proc-mem.h"
 #include "proc-ranges.h"
@@ -31,6 +32,9 @@ bool proc_image_carries(const struct proc_vma *v)
 {
 	return proc_vma_is_tracked_kind(v);
 }
+
+/* A run is read this much at a time, the daemon's heartbeat between. */
+#define READ_STEP_PAGES 4096
 
 /* img->runs: one per range, read while the program is stopped. */
 int proc_image_read_ranges(pid_t pid, const struct proc_image_range *ranges,
@@ -54,8 +58,16 @@ int proc_image_read_ranges(pid_t pid, const struct proc_image_range *ranges,
 			break;
 		}
 		img->n_runs++;
-		r = proc_mem_read(pid, mem, run->addr, run->data,
-				  run->pages * PAGE);
+		for (size_t at = 0; at < run->pages && r == 0;
+		     at += READ_STEP_PAGES) {
+			size_t n = run->pages - at < READ_STEP_PAGES ?
+				   run->pages - at : READ_STEP_PAGES;
+
+			r = proc_mem_read(pid, mem, run->addr + at * PAGE,
+					  run->data + at * PAGE, n * PAGE);
+			if (r == 0)
+				r = proc_idle_tick();
+		}
 		if (r < 0)
 			log_error("proc-image: reading %#llx+%zu pages of %d: "
 				  "%s", (unsigned long long)run->addr,

@@ -51,6 +51,9 @@ struct proc_stop {
 	struct proc_thread *thread;     /* [n], in the order we met them */
 	size_t n, cap;
 	bool exited;                    /* the whole program is gone */
+	bool held;                      /* between interrupt and resume */
+	uint64_t next_audit_ms;         /* proc_stop_pump's look at the
+					 * task list (CLOCK_MONOTONIC) */
 };
 
 /*

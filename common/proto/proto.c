@@ -27,7 +27,9 @@
  *                 failover_timeout_ms u32; 56 nconns u32,
  *                 60 nconns * conn id u32
  *   CKPT_END      0 id u64, 8 pages u64
- *   CKPT_ACK      0 id u64, 8 status i32 (0 or -errno)
+ *   CKPT_ACK      0 id u64, 8 status i32 (0 or -errno), 12 receive_us u32,
+ *                 16 svm_barrier_us u32, 20 flush_us u32, 24 end_us u32,
+ *                 28 cpu_us u32
  *   INPUT         0 seq u64, 8 conn u32, 12 kind u32, 16 arg u64,
  *                 24 len u32, 28 len bytes
  *   OUTPUT        0 conn u32, 4 kind u32, 8 len u32, 12 len bytes
@@ -63,7 +65,7 @@ static const struct {
 	[PROTO_CKPT_BEGIN] = { "CKPT_BEGIN", 12 },
 	[PROTO_DEVICE_STATE] = { "DEVICE_STATE", 60 },
 	[PROTO_CKPT_END] = { "CKPT_END", 16 },
-	[PROTO_CKPT_ACK] = { "CKPT_ACK", 12 },
+	[PROTO_CKPT_ACK] = { "CKPT_ACK", 32 },
 	[PROTO_INPUT] = { "INPUT", 28 },
 	[PROTO_OUTPUT] = { "OUTPUT", 12 },
 	[PROTO_HEARTBEAT] = { "HEARTBEAT", 32 },
@@ -344,6 +346,11 @@ static const uint8_t *encode_fixed(const struct proto_msg *m, uint8_t **p)
 	case PROTO_CKPT_ACK:
 		put64(p, m->ckpt_ack.id);
 		put32(p, (uint32_t)m->ckpt_ack.status);
+		put32(p, m->ckpt_ack.receive_us);
+		put32(p, m->ckpt_ack.svm_barrier_us);
+		put32(p, m->ckpt_ack.flush_us);
+		put32(p, m->ckpt_ack.end_us);
+		put32(p, m->ckpt_ack.cpu_us);
 		return NULL;
 	case PROTO_INPUT:
 		put64(p, m->input.seq);
@@ -529,6 +536,11 @@ static int decode_fixed(const uint8_t *p, struct proto_msg *m,
 	case PROTO_CKPT_ACK:
 		m->ckpt_ack.id = get64(&p);
 		m->ckpt_ack.status = (int32_t)get32(&p);
+		m->ckpt_ack.receive_us = get32(&p);
+		m->ckpt_ack.svm_barrier_us = get32(&p);
+		m->ckpt_ack.flush_us = get32(&p);
+		m->ckpt_ack.end_us = get32(&p);
+		m->ckpt_ack.cpu_us = get32(&p);
 		return 0;
 	case PROTO_INPUT:
 		m->input.seq = get64(&p);

@@ -30,7 +30,7 @@
 
 #include "ramblock.h"
 
-#define PROTO_VERSION 4
+#define PROTO_VERSION 5
 #define PROTO_HDR_LEN 8
 #define PROTO_DIGEST_LEN 32            /* SHA-256 */
 #define PROTO_MAX_PAGES_PER_MSG 256    /* 1 MiB of data */
@@ -147,7 +147,21 @@ struct proto_device_state {
 #define PROTO_CONN_SHUT 0x80000000u
 
 struct proto_ckpt_end { uint64_t id; uint64_t pages; };
-struct proto_ckpt_ack { uint64_t id; int32_t status; };  /* 0 or -errno */
+/*
+ * The acknowledgement, with where the secondary's time went (microseconds,
+ * saturated at UINT32_MAX), so that the primary's status shows the whole
+ * checkpoint: receive_us from CKPT_BEGIN read to CKPT_END read (the pages
+ * into the cache, while the primary sends); svm_barrier_us stopping the
+ * SVM at a safe point; flush_us colo_flush_ram_cache; end_us from CKPT_END
+ * read to the ack queued (the flush included; the barrier too when it came
+ * after CKPT_END); cpu_us the CPU time the secondary's thread used from
+ * CKPT_BEGIN to the ack. Only reported, never trusted for anything.
+ */
+struct proto_ckpt_ack {
+	uint64_t id;
+	int32_t status;                        /* 0 or -errno */
+	uint32_t receive_us, svm_barrier_us, flush_us, end_us, cpu_us;
+};
 
 struct proto_input {
 	uint64_t seq;

@@ -106,7 +106,12 @@ int main(int argc, char **argv)
 				.ckpt_end = { .id = 42, .pages = 300 } };
 	r |= write_msg(dir, "ckpt-end", &m, 0);
 	m = (struct proto_msg){ .type = PROTO_CKPT_ACK,
-				.ckpt_ack = { .id = 42, .status = -12 } };
+				.ckpt_ack = { .id = 42, .status = -12,
+					      .receive_us = 2500,
+					      .svm_barrier_us = 80,
+					      .flush_us = 900,
+					      .end_us = 1100,
+					      .cpu_us = 3400 } };
 	r |= write_msg(dir, "ckpt-ack", &m, 0);
 	m = (struct proto_msg){ .type = PROTO_INPUT, .input = {
 		.seq = 7, .conn = 3, .kind = PROTO_IN_DATA,

@@ -107,8 +107,20 @@ s = json.loads(sys.argv[1])
 for k in ("role", "state", "checkpoints", "last_checkpoint", "ram_bytes",
           "mismatches"):
     assert k in s, k
-for k in ("pause_ms", "pages", "bytes"):
+for k in ("pause_ms", "pages", "bytes", "phases_ms", "cpu_ms"):
     assert k in s["last_checkpoint"], k
+# Where the pause went: phases that add up to it (the secondary's parts
+# from its ack, timed on its clock, may overlap ours by a little), and the
+# secondary's receive and each side's CPU time beside them.
+c = s["last_checkpoint"]
+ph = c["phases_ms"]
+order = ["barrier", "scan", "send", "apply", "flush", "ack", "resume"]
+assert list(ph) == order + ["receive"], list(ph)
+assert all(v >= 0 for v in ph.values()), ph
+total = sum(ph[k] for k in order)
+assert abs(total - c["pause_ms"]) <= 0.5 + 0.05 * c["pause_ms"], (total, c)
+assert ph["send"] > 0 and ph["flush"] > 0 and ph["receive"] > 0, ph
+assert c["cpu_ms"]["primary"] > 0 and c["cpu_ms"]["secondary"] > 0, c
 assert s["role"] == "primary" and s["state"] == "colo"
 assert s["checkpoints"] >= 3
 assert s["ram_bytes"] == 512 << 20

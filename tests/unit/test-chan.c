@@ -2,7 +2,8 @@
 /*
  * The guest channel: messages of every size survive the trip, split reads
  * reassemble at every byte, a non-blocking sender still sends everything,
- * pipes work, and malformed headers are refused with -EPROTO.
+ * pipes work, malformed headers are refused with -EPROTO, and messages
+ * appended go out together at a flush.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -192,11 +193,73 @@ static void test_bad_input(void)
 	CHECK_EQ(chan_send(1, &m), -EMSGSIZE);
 }
 
+/*
+ * Batching: appended messages stay queued until a flush, which writes them
+ * all at once; a read that finds less than it had room for says the
+ * socket was drained, one that fills its room does not.
+ */
+static void test_batch(void)
+{
+	struct chan_msg m = { .type = CHAN_EV_DATA, .conn = 1 }, got;
+	static uint8_t big[3 * 65536];
+	struct chan_writer w;
+	struct chan_reader r;
+	int sv[2], i;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	CHECK_EQ(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	CHECK_EQ(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	CHECK_EQ(chan_writer_init(&w, sv[0]), 0);
+	CHECK_EQ(chan_reader_init(&r, sv[1]), 0);
+	m.data = (const uint8_t *)"abc";
+	m.len = 3;
+	for (i = 0; i < 3; i++) {
+		m.seq = (uint64_t)i + 1;
+		CHECK_EQ(chan_append(&w, &m), 0);
+	}
+	CHECK_EQ(chan_queued(&w), 3 * (HDR + 3));
+	CHECK_EQ(w.written, 0);
+	CHECK_EQ(chan_fill(&r), -EAGAIN);       /* nothing went out */
+	CHECK_EQ(chan_flush_wait(&w), 0);
+	CHECK_EQ(chan_queued(&w), 0);
+	CHECK_EQ(w.written, 3 * (HDR + 3));
+	CHECK_EQ(chan_fill(&r), 3 * (HDR + 3));  /* all three in one read */
+	CHECK(r.drained);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(chan_next(&r, &got), 1);
+		CHECK_EQ(got.seq, (uint64_t)i + 1);
+		CHECK_EQ(got.len, 3);
+	}
+	CHECK_EQ(chan_next(&r, &got), 0);
+
+	/* More than a read's room: not drained until the last read. */
+	pattern(big, sizeof(big), 7);
+	m.data = big;
+	m.len = sizeof(big);
+	CHECK_EQ(chan_append(&w, &m), 0);
+	CHECK_EQ(chan_flush(&w) >= 0, 1);
+	CHECK(chan_fill(&r) > 0);
+	CHECK(!r.drained);
+	while (chan_next(&r, &got) == 0) {
+		if (chan_queued(&w))
+			CHECK(chan_flush(&w) >= 0);
+		if (chan_fill(&r) == -EAGAIN)
+			CHECK(chan_queued(&w) > 0);
+	}
+	CHECK_EQ(got.len, sizeof(big));
+	CHECK(!memcmp(got.data, big, sizeof(big)));
+	chan_writer_deinit(&w);
+	chan_reader_deinit(&r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	test_roundtrip(SOCK_STREAM, false);
 	test_roundtrip(SOCK_STREAM, true);
 	test_split_points();
 	test_bad_input();
+	test_batch();
 	return 0;
 }

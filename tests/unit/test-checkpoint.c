@@ -106,6 +106,12 @@ static void send_ack(struct fake *f, uint64_t id, int status)
 
 	m.ckpt_ack.id = id;
 	m.ckpt_ack.status = status;
+	/* Where the secondary's time went, for the primary's status. */
+	m.ckpt_ack.receive_us = 2500;
+	m.ckpt_ack.svm_barrier_us = 70;
+	m.ckpt_ack.flush_us = 900;
+	m.ckpt_ack.end_us = 1000;
+	m.ckpt_ack.cpu_us = 3100;
 	send_msg(f, &m);
 }
 
@@ -152,8 +158,14 @@ static void test_in_order(void)
 	CHECK(res.acked);
 	CHECK_EQ(res.status, 0);
 	CHECK_EQ(outputs, 2);
+	CHECK_EQ(res.sec.receive_us, 2500);
+	CHECK_EQ(res.sec.svm_barrier_us, 70);
+	CHECK_EQ(res.sec.flush_us, 900);
+	CHECK_EQ(res.sec.end_us, 1000);
+	CHECK_EQ(res.sec.cpu_us, 3100);
 	fake_deinit(&f, &res);
-	printf("ok 1 - output on the way, then the ack\n");
+	printf("ok 1 - output on the way, then the ack (with the "
+	       "secondary's times)\n");
 }
 
 static void test_verify(void)

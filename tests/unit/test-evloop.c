@@ -2,13 +2,15 @@
 /*
  * The event loop: readiness reaches the right callback, waits are bounded,
  * and a callback may delete (and even reuse the number of) another fd whose
- * event is still pending in the same round.
+ * event is still pending in the same round; deferred work runs once per
+ * round, in order.
  */
 #include "evloop.h"
 #include "tap.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 struct rec {
@@ -190,10 +192,105 @@ static void test_many(void)
 	evloop_free(l);
 }
 
+/* Deferred work: a log of what ran, in order. */
+struct dlog {
+	char ran[32];
+	size_t n;
+	struct evloop *l;
+};
+
+static struct dlog dlog;
+
+static void defer_a(void *opaque)
+{
+	dlog.ran[dlog.n++] = *(const char *)opaque;
+}
+
+/* Asks for more work while deferred work runs: it runs in the same pass. */
+static void defer_chain(void *opaque)
+{
+	static const char b = 'b';
+
+	(void)opaque;
+	dlog.ran[dlog.n++] = 'c';
+	evloop_defer(dlog.l, defer_a, (void *)&b);
+}
+
+/* Queues a deferred write from an fd callback, as the daemons' writers do. */
+static void on_event_defer(struct evloop *l, int fd, uint32_t events,
+			   void *opaque)
+{
+	static const char x = 'x';
+
+	on_event(l, fd, events, opaque);
+	evloop_defer(l, defer_a, (void *)&x);
+	evloop_defer(l, defer_a, (void *)&x);     /* once only */
+}
+
+static void test_defer(void)
+{
+	static const char a = 'a', b = 'b', z = 'z';
+	struct evloop *l = evloop_new();
+	struct rec r = { 0 };
+	int p[2], i;
+
+	CHECK(l);
+	dlog.l = l;
+	make_pipe(p);
+	CHECK_EQ(evloop_add(l, p[0], EV_READ, on_event_defer, &r), 0);
+
+	/* Outside a round: before the next wait, once each, in order. */
+	CHECK_EQ(evloop_defer(l, defer_a, (void *)&a), 0);
+	CHECK_EQ(evloop_defer(l, defer_a, (void *)&b), 0);
+	CHECK_EQ(evloop_defer(l, defer_a, (void *)&a), 0);
+	CHECK_EQ(evloop_defer(l, defer_a, (void *)&z), 0);
+	evloop_defer_cancel(l, defer_a, (void *)&z);
+	CHECK_EQ(dlog.n, 0);
+	CHECK_EQ(evloop_run_once(l, 0), 0);
+	CHECK_EQ(dlog.n, 2);
+	CHECK(!memcmp(dlog.ran, "ab", 2));
+	CHECK_EQ(evloop_run_once(l, 0), 0);
+	CHECK_EQ(dlog.n, 2);                      /* nothing twice */
+
+	/* Asked for by a callback: after the round, once. */
+	CHECK_EQ(write(p[1], "1", 1), 1);
+	CHECK_EQ(evloop_run_once(l, 1000), 1);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(dlog.n, 3);
+	CHECK_EQ(dlog.ran[2], 'x');
+
+	/* Work asked for by deferred work runs in the same pass. */
+	CHECK_EQ(evloop_defer(l, defer_chain, NULL), 0);
+	CHECK_EQ(evloop_run_once(l, 0), 0);
+	CHECK_EQ(dlog.n, 5);
+	CHECK(!memcmp(dlog.ran + 3, "cb", 2));
+
+	/* More than the table holds: the rest runs at once, none lost. */
+	dlog.n = 0;
+	for (i = 0; i < 20; i++)
+		evloop_defer(l, defer_a, (void *)&"0123456789abcdefghij"[i]);
+	CHECK_EQ(dlog.n, 4);                      /* 16 pending, 4 ran */
+	CHECK_EQ(evloop_run_once(l, 0), 0);
+	CHECK_EQ(dlog.n, 20);
+
+	/* An unchanged interest is no change; a changed one takes effect. */
+	CHECK_EQ(evloop_mod(l, p[0], EV_READ), 0);
+	CHECK_EQ(evloop_mod(l, p[0], 0), 0);
+	CHECK_EQ(write(p[1], "2", 1), 1);
+	CHECK_EQ(evloop_run_once(l, 30), 0);
+	CHECK_EQ(evloop_mod(l, p[0], EV_READ), 0);
+	CHECK_EQ(evloop_run_once(l, 1000), 1);
+	CHECK_EQ(r.calls, 2);
+	close(p[0]);
+	close(p[1]);
+	evloop_free(l);
+}
+
 int main(void)
 {
 	test_basic();
 	test_delete_in_callback();
 	test_many();
+	test_defer();
 	return 0;
 }

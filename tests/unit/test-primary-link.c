@@ -283,9 +283,18 @@ static void test_colo(void)
 	m.input.data = (const uint8_t *)"ping";
 	m.input.len = 4;
 	CHECK_EQ(link_queue(&f.l, &m), 0);
+	m.input.seq = 10;
+	CHECK_EQ(link_queue(&f.l, &m), 0);
+	/* Queued for the end of the loop round, both written then. */
+	CHECK(!evloop_fd_readable(xport_fd(f.peer)));
+	CHECK(xport_queued(f.l.x) > 0);
+	CHECK(evloop_run_once(loop, 0) >= 0);
+	CHECK_EQ(xport_queued(f.l.x), 0);
 	CHECK_EQ(proto_recv(f.peer, &f.peer_rx, &m), 0);
 	CHECK_EQ(m.type, PROTO_INPUT);
 	CHECK_EQ(m.input.seq, 9);
+	CHECK_EQ(proto_recv(f.peer, &f.peer_rx, &m), 0);
+	CHECK_EQ(m.input.seq, 10);
 
 	/* The secondary's output, read by the loop, goes to the handler. */
 	peer_send(&f, PROTO_OUTPUT);

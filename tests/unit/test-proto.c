@@ -111,6 +111,11 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 		m->ckpt_ack.id = test_rand(s);
 		m->ckpt_ack.status = test_rand(s) % 2 ? 0 :
 			-(int32_t)(test_rand(s) % 4096);
+		m->ckpt_ack.receive_us = (uint32_t)test_rand(s);
+		m->ckpt_ack.svm_barrier_us = (uint32_t)test_rand(s);
+		m->ckpt_ack.flush_us = (uint32_t)test_rand(s);
+		m->ckpt_ack.end_us = (uint32_t)test_rand(s);
+		m->ckpt_ack.cpu_us = (uint32_t)test_rand(s);
 		break;
 	case PROTO_INPUT:
 		m->input.seq = test_rand(s);
@@ -213,7 +218,13 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		       a->ckpt_end.pages == b->ckpt_end.pages;
 	case PROTO_CKPT_ACK:
 		return a->ckpt_ack.id == b->ckpt_ack.id &&
-		       a->ckpt_ack.status == b->ckpt_ack.status;
+		       a->ckpt_ack.status == b->ckpt_ack.status &&
+		       a->ckpt_ack.receive_us == b->ckpt_ack.receive_us &&
+		       a->ckpt_ack.svm_barrier_us ==
+		       b->ckpt_ack.svm_barrier_us &&
+		       a->ckpt_ack.flush_us == b->ckpt_ack.flush_us &&
+		       a->ckpt_ack.end_us == b->ckpt_ack.end_us &&
+		       a->ckpt_ack.cpu_us == b->ckpt_ack.cpu_us;
 	case PROTO_INPUT:
 		return a->input.seq == b->input.seq &&
 		       a->input.conn == b->input.conn &&

@@ -182,6 +182,8 @@ static void test_events(void)
 	CHECK_EQ(f.inputs, 3);
 	CHECK_EQ(f.last_input_seq, 3);
 	CHECK_EQ(f.last_input_type, CHAN_EV_TICK);
+	/* Queued; written together at the end of the loop round. */
+	CHECK_EQ(pvm_input_read(&f.v), 0);
 	spin(&f, 2);
 	CHECK_EQ(chan_recv(&f.rd, &m), 0);
 	CHECK_EQ(m.type, CHAN_EV_OPEN);
@@ -229,7 +231,7 @@ static void test_barrier(void)
 
 	setup(&f);
 	f.answer_barrier = true;
-	CHECK_EQ(pvm_barrier(&f.v, NULL, NULL), 0);
+	CHECK_EQ(pvm_barrier(&f.v, 5000, NULL, NULL), 0);
 	CHECK(!f.answer_barrier);
 	/* What the guest said before its answer is through already. */
 	CHECK_EQ(f.outputs, 1);
@@ -238,7 +240,7 @@ static void test_barrier(void)
 
 	/* Called off: the guest stays. */
 	f.give_up = true;
-	CHECK_EQ(pvm_barrier(&f.v, NULL, NULL), -ECANCELED);
+	CHECK_EQ(pvm_barrier(&f.v, 5000, NULL, NULL), -ECANCELED);
 	CHECK(pvm_running(&f.v));
 	CHECK_EQ(f.died, 0);
 	teardown(&f);
@@ -270,7 +272,7 @@ static void test_died(void)
 	CHECK(!pvm_running(&f.v));
 	CHECK(!f.v.hint_thread_started);
 	CHECK_EQ(pvm_send_event(&f.v, CHAN_EV_TICK, 0, 1, NULL, 0), -ECHILD);
-	CHECK_EQ(pvm_barrier(&f.v, NULL, NULL), -ECHILD);
+	CHECK_EQ(pvm_barrier(&f.v, 5000, NULL, NULL), -ECHILD);
 	CHECK_EQ(f.inputs, 0);
 	teardown(&f);
 }

@@ -270,9 +270,8 @@ static void test_good(const struct dirs *d)
 /*
  * Reading ahead: three records that reached the socket together are read
  * by one read(), and once the first is consumed the socket is no longer
- * readable. The other two must still show as buffered (the event loops go
- * to sleep otherwise, holding a message), and a record that arrives only
- * in part must not (the rest is on its way and makes the socket readable).
+ * readable. The other two must still show as buffered: the event loops go
+ * to sleep otherwise, holding a message.
  */
 static void test_read_ahead(const struct dirs *d)
 {
