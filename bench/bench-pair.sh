@@ -70,9 +70,10 @@ measure_limits
 gen_creds "$T/tls"
 
 # ---------------------------------------------------------------- table 1
-# bench-sync-lib.sh: two live syncs (guest idle, guest writing); the
-# second pair goes on into tables 2 and 3.
+# bench-sync-lib.sh: two live syncs (guest idle, guest writing); then a
+# third secondary, synced idle, for tables 2 and 3.
 sync_runs
+sync_fresh_secondary
 FILL_MS=$(cat "$T/fill-ms")
 VERIFY="see table 1"
 
