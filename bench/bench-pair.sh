@@ -5,23 +5,15 @@
 # run of a real pair on loopback with TLS, each beside the physical limit
 # measured on the same machine in the same run:
 #
-#   1. live sync of a 1 GiB colo-kv guest holding 900 MiB of random data
-#      (limits: AES-256-GCM with 16 KiB records, loopback TCP);
+#   1. live sync of a 1 GiB colo-kv guest holding 900 MiB of random data,
+#      idle and while it writes (limits: AES-256-GCM with 16 KiB records,
+#      loopback TCP); bench-sync-lib.sh, which bench-sync.sh runs alone;
 #   2. checkpoint pause and page count at a steady redis-benchmark SET load
 #      with a checkpoint every second (limit: the checkpoint's bytes at the
 #      slower of the two ceilings above);
 #   3. per request (issue 11, bench-perreq.sh): throughput, CPU and
 #      syscalls per request, p50/p99 latency at -c 1 and -c 50, through the
 #      pair, through colo-primary standalone, and against a redis-server.
-#
-# How 1 is set up: colo-primary dials its secondary in a loop until it
-# answers (primary/link.c, dial()), and serves clients meanwhile. So the
-# primary starts first, pointed at a port where nothing listens yet; the
-# guest is filled with DEBUG FILLRANDOM; then colo-secondary starts on that
-# port and the whole live sync (pre-copy, then the first checkpoint) runs
-# against a guest already full. A primary that loses its secondary does not
-# dial again (link_lost() only goes standalone), so restarting the
-# secondary would not measure anything.
 #
 # Needs: the meson build (scripts/build.sh build), redis-tools, openssl,
 # python3, cc. It starts every process itself through the integration
@@ -38,12 +30,13 @@ B=$(cd "${1:-$SRC/build}" && pwd)
 export COLO_BUILD=$B COLO_TMP_NAME=colo-bench-pair
 source "$SRC/tests/integration/lib.sh"
 source "$SRC/bench/bench-lib.sh"
+source "$SRC/bench/bench-sync-lib.sh"
 source "$SRC/bench/bench-perreq.sh"
 # State polls at 10 Hz: cheap next to a live sync being measured.
 WAIT_STATE_POLL=0.1
 
-RAM=1G
-FILL=943718400          # 900 MiB of random data in the 1 GiB guest
+RAM=$SYNC_RAM
+FILL=$SYNC_FILL
 SET_N=200000            # table 2
 TP_N=$PERREQ_N          # table 3 (bench-perreq.sh)
 CLIENTS=50
@@ -77,35 +70,12 @@ measure_limits
 gen_creds "$T/tls"
 
 # ---------------------------------------------------------------- table 1
-PPORT=$(free_port); SPORT=$(free_port); RPORT=$(free_port)
-PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
-
-echo "starting colo-primary (--ram $RAM) towards 127.0.0.1:$RPORT, where nothing listens yet..."
-start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
-	--guest "$KV" "${KV_DEBUG[@]}" --ram "$RAM" --secondary "127.0.0.1:$RPORT" \
-	--tls-creds "$T/tls"
-# Dialling: connecting during a try, standalone between tries (backoff).
-st=$(status_field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
-[[ $st == connecting/* || $st == standalone/[0-9]* ]] ||
-	fail "primary in state '$st' before its secondary exists"
-echo "filling guest RAM: DEBUG FILLRANDOM $FILL..."
-t0=$(date +%s%N)
-r=$(redis-cli -p "$PPORT" DEBUG FILLRANDOM "$FILL") || { require_alive primary; fail "DEBUG FILLRANDOM: $r"; }
-[[ $r == OK ]] || fail "DEBUG FILLRANDOM answered '$r'"
-FILL_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
-st=$(status_field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
-[[ $st == connecting/* || $st == standalone/[0-9]* ]] ||
-	fail "primary went to '$st' before its secondary started"
-
-echo "starting colo-secondary on 127.0.0.1:$RPORT: live sync begins..."
-start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-	--service "127.0.0.1:$SPORT" --control "$SSOCK" --guest "$KV" "${KV_DEBUG[@]}" \
-	--tls-creds "$T/tls"
-wait_state "$PSOCK" colo 180 primary secondary
-status_json "$PSOCK" >"$T/sync-primary.json"
-status_json "$SSOCK" >"$T/sync-secondary.json"
-echo "verify (PVM and SVM RAM by SHA-256)..."
-VERIFY=$("$CTL" -s "$PSOCK" verify 2>&1) || VERIFY="NOT IDENTICAL: $VERIFY"
+# bench-sync-lib.sh: two live syncs (guest idle, guest writing); then a
+# third secondary, synced idle, for tables 2 and 3.
+sync_runs
+sync_fresh_secondary
+FILL_MS=$(cat "$T/fill-ms")
+VERIFY="see table 1"
 
 # ---------------------------------------------------------------- table 2
 "$CTL" -s "$PSOCK" set checkpoint-delay 1000 >/dev/null ||
@@ -166,6 +136,7 @@ fi
 
 # ---------------------------------------------------------------- report
 echo
+sync_report "$TCP_MIBS" "$AES_MIBS"
 python3 - "$T" "$TCP_MIBS" "$AES_MIBS" "$FILL" "$FILL_MS" "$VERIFY" \
 	"$REDIS_NOTE" "$SET_N" "$TP_N" "$CLIENTS" <<'PY'
 import csv, json, os, sys, textwrap
@@ -220,35 +191,6 @@ def table(title, head, rows):
     for r in rows:
         print(line(r))
     print()
-
-# 1. live sync
-p, s = load("sync-primary.json"), load("sync-secondary.json")
-ls, ck = p["live_sync"], p["last_checkpoint"]
-assert p["checkpoints"] == 1, "first checkpoint is not the last one"
-tot_ms, tot_b = ls["ms"], ls["bytes"]
-pre_ms, pre_b = tot_ms - ck["pause_ms"], tot_b - ck["bytes"]
-mibs = lambda b, ms: "%.1f" % (b / MiB / (ms / 1000)) if ms > 0 else "-"
-table("1. Live sync of a 1 GiB colo-kv guest holding %d MiB of random data "
-      "(DEBUG FILLRANDOM %d, %d ms), colo-secondary joining a running primary "
-      "over TLS 1.3 on loopback: primary's live_sync (TLS connected -> first "
-      "checkpoint acked), split into pre-copy and the first checkpoint "
-      "(stop-and-copy; PVM paused)" % (fill >> 20, fill, fill_ms),
-      ["phase", "ms", "pages", "MiB sent", "MiB/s", "floor ms at %.0f MiB/s" % ceil],
-      [["live sync, total", "%.0f" % tot_ms, ls["pages"], "%.1f" % (tot_b / MiB),
-        mibs(tot_b, tot_ms), "%.0f" % (tot_b / MiB / ceil * 1000)],
-       ["  pre-copy (ram_save_iterate)", "%.0f" % pre_ms, ls["pages"] - ck["pages"],
-        "%.1f" % (pre_b / MiB), mibs(pre_b, pre_ms), "%.0f" % (pre_b / MiB / ceil * 1000)],
-       ["  first checkpoint (pause)", "%.0f" % ck["pause_ms"], ck["pages"],
-        "%.2f" % (ck["bytes"] / MiB), mibs(ck["bytes"], ck["pause_ms"]),
-        "%.1f" % (ck["bytes"] / MiB / ceil * 1000)],
-       ["limit: AES-256-GCM encrypt, 16 KiB blocks (openssl speed)", "", "", "", "%.1f" % aes, ""],
-       ["limit: loopback TCP, 1 MiB writes (bench/loopback-tcp.c)", "", "", "", "%.1f" % tcp, ""]])
-print("  secondary's side of the first checkpoint: %.0f ms from CKPT_BEGIN to "
-      "ack, %d pages in it, %d pages loaded into the SVM" % (
-          s["last_checkpoint"]["pause_ms"], s["last_checkpoint"]["pages"],
-          s["last_checkpoint"].get("flushed_pages", -1)))
-print("  verify after live sync: %s" % verify)
-print()
 
 # 2. checkpoints at a steady SET load
 rows, phase_rows = [], []

@@ -51,8 +51,13 @@ static int live_sync(struct migration *m)
 		.opaque = m,
 	};
 
+	int ret;
+
 	m->link->rx_ms = m->link->hb_ms = evloop_now_ms();
-	return ram_save_live_sync(m->rs, m->link->x, &ls);
+	ret = ram_save_live_sync(m->rs, m->link->x, &ls);
+	m->passes = ls.passes;
+	m->converged = ls.converged;
+	return ret;
 }
 
 /*
@@ -152,6 +157,8 @@ int migration_start(struct migration *m, const struct migration_config *cfg)
 	m->error[0] = '\0';
 	free(m->cfg.identity);
 	m->exec_pages = m->exec_bytes = 0;
+	m->passes = 0;
+	m->converged = false;
 	m->cfg = *cfg;
 	if (cfg->identity) {
 		m->cfg.identity = malloc(cfg->identity_len);

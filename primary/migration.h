@@ -86,6 +86,8 @@ struct migration {
 	char error[512];
 	uint64_t started_ms;
 	uint64_t exec_pages, exec_bytes; /* an --exec program's live sync */
+	unsigned passes;                /* over RAM, pre-copy */
+	bool converged;                 /* the last pass left little dirty */
 };
 
 /* The eventfds; event_fd is then the owner's to watch. 0 or -errno. */

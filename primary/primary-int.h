@@ -107,6 +107,8 @@ struct primary {
 	_Atomic unsigned max_wait_ms;     /* `set max-wait` changes it */
 	double last_sync_ms;
 	uint64_t last_sync_pages, last_sync_bytes;
+	unsigned last_sync_passes;      /* pre-copy passes over RAM */
+	bool last_sync_converged;       /* else max passes forced the end */
 
 	/* comparison and checkpoints: the comparator, counters, last
 	 * result (see checkpoint.h) */

@@ -302,6 +302,8 @@ void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
 			     p->mig.exec_pages;
 	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent +
 			     p->mig.exec_bytes;
+	p->last_sync_passes = p->mig.passes;
+	p->last_sync_converged = p->mig.converged;
 	colo_enter(p);
 	events_protected(p->ctl, p->opts.secondary, p->last_sync_ms,
 			 p->last_sync_pages, p->last_sync_bytes);

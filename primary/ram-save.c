@@ -628,8 +628,10 @@ int ram_save_live_sync(struct ram_state *rs, struct xport *x,
 		ls->passes++;
 		log_debug("live sync pass %u: %lld pages dirty", ls->passes,
 			  (long long)dirty);
-		if ((uint64_t)dirty <= ls->converged_pages)
+		if ((uint64_t)dirty <= ls->converged_pages) {
+			ls->converged = true;
 			return 0;
+		}
 		if (ls->passes - first >= ls->max_passes) {
 			log_warn("live sync not converging after %u passes "
 				 "(%lld pages dirty); stopping the guest to "

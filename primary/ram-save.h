@@ -179,6 +179,9 @@ struct ram_live_sync {
 	void *opaque;
 	/* Out: passes made; added to, so the caller zeroes it first. */
 	unsigned passes;
+	/* Out: the last pass left at most converged_pages dirty (not
+	 * max_passes, not the hook, ended it). */
+	bool converged;
 };
 
 /*

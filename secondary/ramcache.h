@@ -33,6 +33,7 @@ struct ramcache {
 
 	struct ram_layout *ram;            /* the SVM's RAM (alias views) */
 	uint8_t *cache[RAM_MAX_BLOCKS];    /* same size as each block */
+	int cache_fd[RAM_MAX_BLOCKS];      /* the memfd each is a map of */
 	/* Guarded by bitmap_mutex: the bitmaps, the stats and dlog. */
 	struct bitmap dirty[RAM_MAX_BLOCKS];
 	uint64_t received_pages;           /* stats */
@@ -49,9 +50,9 @@ struct ramcache {
 	bool svm_started;
 	/* The cache is registered for the peer's RDMA WRITEs (set by the
 	 * owner once it is exposed): its pages are pinned where they are,
-	 * and zero pages must be written as zero, never dropped with
-	 * MADV_DONTNEED, which would leave the registration on the old
-	 * pages and every later WRITE there unseen. */
+	 * and zero pages must be written as zero, never punched out of the
+	 * memfd, which would leave the registration on the old pages and
+	 * every later WRITE there unseen. */
 	bool pinned;
 	/* Set at init (may stay NULL): runs every 64 MiB copied by a
 	 * flush, on the flushing thread, so that a large checkpoint keeps

@@ -851,6 +851,7 @@ static void test_live_sync(struct fixture *f)
 	fresh_state(f);
 	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), 0);
 	CHECK_EQ(ls.passes, 1);
+	CHECK(ls.converged);
 	CHECK(h.calls >= 1);
 	CHECK_EQ(ram_state_dirty_pages(&f->rs), 0);
 
@@ -862,9 +863,11 @@ static void test_live_sync(struct fixture *f)
 	atomic_store(&max_wait, 0);
 	h = (struct step_hook){ .f = f, .dirty_each_step = true };
 	ls.passes = 0;
+	ls.converged = false;
 	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), 0);
 	CHECK(h.calls > 3);
 	CHECK_EQ(ls.passes, 3);
+	CHECK(!ls.converged);
 	CHECK(ram_state_dirty_pages(&f->rs) >= 64);
 
 	/* ... unless it is allowed that many dirty pages. */
@@ -874,6 +877,7 @@ static void test_live_sync(struct fixture *f)
 	ls.converged_pages = 200;
 	CHECK_EQ(ram_save_live_sync(&f->rs, &f->tx.x, &ls), 0);
 	CHECK(ls.passes < 3);
+	CHECK(ls.converged);
 	ls.converged_pages = 0;
 	atomic_store(&max_wait, FOREVER_MS);
 

@@ -123,6 +123,39 @@ static void test_store_bounds(struct fixture *f)
 }
 
 /*
+ * Before the SVM runs, a stored run reaches the cache and the SVM's RAM
+ * alike (by pwrite into both memfds), and a zero run stored over data
+ * reads as zero in both (a hole punched in each); the pages around stay.
+ */
+static void test_store_before_start(struct fixture *f)
+{
+	static uint8_t want[8 * RAM_PAGE_SIZE];
+
+	scribble(f, 407);
+	receive(f, 400, 7, false);
+	memcpy(want, f->buf, 7 * RAM_PAGE_SIZE);
+	for (uint64_t p = 400; p < 407; p++) {
+		const uint8_t *w = want + ((p - 400) << RAM_PAGE_SHIFT);
+
+		CHECK(!memcmp(cache_page(f, p), w, RAM_PAGE_SIZE));
+		CHECK(!memcmp(svm_page(f, p), w, RAM_PAGE_SIZE));
+	}
+	receive(f, 402, 2, true);
+	for (uint64_t p = 400; p < 407; p++) {
+		const uint8_t *w = want + ((p - 400) << RAM_PAGE_SHIFT);
+		bool zero = p == 402 || p == 403;
+
+		CHECK(zero ? ram_page_is_zero(cache_page(f, p)) :
+			     !memcmp(cache_page(f, p), w, RAM_PAGE_SIZE));
+		CHECK(!memcmp(svm_page(f, p), cache_page(f, p), RAM_PAGE_SIZE));
+	}
+	CHECK(svm_page(f, 407)[0] == 0xa5);   /* not part of any run */
+	memcpy(svm_page(f, 407), cache_page(f, 407), RAM_PAGE_SIZE);
+	memset(f->want, 0, sizeof(f->want));
+	memset(f->scribbled, 0, sizeof(f->scribbled));
+}
+
+/*
  * Before the SVM runs, a placed page reaches its RAM at once (as a stored
  * one does), and is marked received; out of range is refused with nothing
  * marked.
@@ -290,6 +323,7 @@ int main(void)
 
 	test_store_bounds(&f);
 	test_sync_asserts_lock(&f);
+	test_store_before_start(&f);
 	test_placed_before_start(&f);
 	test_load_all(&f);
 	test_placed_after_start(&f);

@@ -267,6 +267,44 @@ static void test_good(const struct dirs *d)
 	free(buf);
 }
 
+/*
+ * Reading ahead: three records that reached the socket together are read
+ * by one read(), and once the first is consumed the socket is no longer
+ * readable. The other two must still show as buffered: the event loops go
+ * to sleep otherwise, holding a message.
+ */
+static void test_read_ahead(const struct dirs *d)
+{
+	struct xport_tls_ctx *sctx = ctx_new(d->a, XPORT_TLS_SERVER);
+	struct xport_tls_ctx *cctx = ctx_new(d->a, XPORT_TLS_CLIENT);
+	struct pollfd pfd;
+	struct side srv, cli;
+	char hp[64], buf[64];
+
+	handshake_pair(&srv, &cli, sctx, cctx, hp, sizeof(hp));
+	CHECK(srv.x && cli.x);
+	for (int i = 0; i < 3; i++) {           /* a record each */
+		CHECK_EQ(xport_write(srv.x, "record-", 7), 0);
+		CHECK_EQ(xport_flush(srv.x), 0);
+	}
+	usleep(100 * 1000);                     /* all three arrived */
+	CHECK_EQ(xport_read(cli.x, buf, 7), 7);
+	pfd = (struct pollfd){ .fd = xport_fd(cli.x), .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 0), 0);          /* read ahead, all of it */
+	for (int i = 1; i < 3; i++) {
+		CHECK(xport_has_buffered(cli.x));
+		CHECK_EQ(xport_read_nb(cli.x, buf, sizeof(buf)), 7);
+		CHECK(!memcmp(buf, "record-", 7));
+	}
+	CHECK(!xport_has_buffered(cli.x));
+	CHECK_EQ(xport_read_nb(cli.x, buf, sizeof(buf)), -EAGAIN);
+	xport_free(srv.x);
+	xport_free(cli.x);
+	xport_tls_ctx_free(sctx);
+	xport_tls_ctx_free(cctx);
+	printf("ok - records read ahead show as buffered\n");
+}
+
 /* --- the RDMA binding token --------------------------------------------- */
 
 static void test_export_token(const struct dirs *d)
@@ -740,6 +778,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setup_dirs(&d);
 	test_good(&d);
+	test_read_ahead(&d);
 	test_export_token(&d);
 	test_nonblocking(&d);
 	test_crossfire(&d);
