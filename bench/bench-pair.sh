@@ -119,17 +119,8 @@ if ! command -v redis-server >/dev/null && [[ $(id -u) == 0 ]] && command -v apt
 fi
 if command -v redis-server >/dev/null; then
 	echo "per request against redis-server..."
-	XPORT=$(free_port)
-	spawn redis redis-server --port "$XPORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --daemonize no
-	for _ in $(seq 100); do
-		redis-cli -p "$XPORT" PING >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	RP=$(pid_of redis)
-	perreq_measure redis "$XPORT" "$RP" "$RP" "$RP"
+	perreq_redis_row
 	REDIS_NOTE=$(redis-server --version | awk '{print $3}')
-	stop redis
 else
 	REDIS_NOTE="unavailable: redis-server is not installed and could not be installed"
 fi
@@ -137,9 +128,10 @@ fi
 # ---------------------------------------------------------------- report
 echo
 sync_report "$TCP_MIBS" "$AES_MIBS"
-python3 - "$T" "$TCP_MIBS" "$AES_MIBS" "$FILL" "$FILL_MS" "$VERIFY" \
+PYTHONPATH="$SRC/bench" python3 - "$T" "$TCP_MIBS" "$AES_MIBS" "$FILL" "$FILL_MS" "$VERIFY" \
 	"$REDIS_NOTE" "$SET_N" "$TP_N" "$CLIENTS" <<'PY'
-import csv, json, os, sys, textwrap
+import csv, json, os, sys
+from report import pct, table
 
 T, tcp, aes, fill, fill_ms, verify, redis_note = sys.argv[1:8]
 set_n, tp_n, clients = sys.argv[8:11]
@@ -172,25 +164,6 @@ def rps(name):
 def load1(name):
     path = os.path.join(T, name + ".load")
     return open(path).read().strip() if os.path.exists(path) else "-"
-
-def pct(xs, p):
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-def table(title, head, rows):
-    w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
-    print(textwrap.fill(title, 100, subsequent_indent="   "))
-    line = lambda r: "  " + "  ".join(
-        str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]) for i, c in enumerate(r))
-    print(line(head))
-    print("  " + "  ".join("-" * x for x in w))
-    for r in rows:
-        print(line(r))
-    print()
 
 # 2. checkpoints at a steady SET load
 rows, phase_rows = [], []

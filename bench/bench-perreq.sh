@@ -105,8 +105,9 @@ perreq_measure() {
 
 # perreq_report TITLE-NOTE: table 3 from $T/perreq-{redis,standalone,pair}.*
 perreq_report() {
-	python3 - "$T" "$PERREQ_N" "$PERREQ_N1" "$PERREQ_C" "$1" <<'PY'
-import csv, os, sys, textwrap
+	PYTHONPATH="$SRC/bench" python3 - "$T" "$PERREQ_N" "$PERREQ_N1" "$PERREQ_C" "$1" <<'PY'
+import csv, os, sys
+from report import table
 
 T, n, n1, c, note = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 clk = int(open(os.path.join(T, "perreq.clk")).read())
@@ -171,21 +172,29 @@ for key, label in names:
                                   float(s["p99_latency_ms"]))])
 head = ["", "SET / GET rps", "CPU us/req", "both hosts", "syscalls/req",
         "-c 1 SET p50/p99 ms", "-c %s SET p50/p99 ms" % c]
-w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
-print(textwrap.fill("3. Per request (issue 11): redis-benchmark -r 100000, -n %d "
-                    "-c %s for SET and GET, -n %d -c 1 for SET; CPU = utime+stime "
-                    "of daemon + guest (primary host; both hosts: + colo-secondary "
-                    "+ SVM) / requests, mean of SET and GET; syscalls of each daemon "
-                    "(primary / secondary) in a separate SET run at -c %s. %s"
-                    % (n, c, n1, c, note), 100, subsequent_indent="   "))
-line = lambda r: "  " + "  ".join(
-    str(x).ljust(w[i]) if i == 0 else str(x).rjust(w[i]) for i, x in enumerate(r))
-print(line(head))
-print("  " + "  ".join("-" * x for x in w))
-for r in rows:
-    print(line(r))
-print()
+table("3. Per request (issue 11): redis-benchmark -r 100000, -n %d "
+      "-c %s for SET and GET, -n %d -c 1 for SET; CPU = utime+stime "
+      "of daemon + guest (primary host; both hosts: + colo-secondary "
+      "+ SVM) / requests, mean of SET and GET; syscalls of each daemon "
+      "(primary / secondary) in a separate SET run at -c %s. %s"
+      % (n, c, n1, c, note), head, rows)
 PY
+}
+
+# perreq_redis_row: the redis-server row, a server of our own started,
+# measured and stopped.
+perreq_redis_row() {
+	local port pid
+	port=$(free_port)
+	spawn redis redis-server --port "$port" --bind 127.0.0.1 --save '' \
+		--appendonly no --daemonize no
+	for _ in $(seq 100); do
+		redis-cli -p "$port" PING >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	pid=$(pid_of redis)
+	perreq_measure redis "$port" "$pid" "$pid" "$pid"
+	stop redis
 }
 
 # Run alone: a small pair, then standalone, then redis-server.
@@ -214,15 +223,6 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 	perreq_measure standalone "$APORT" "$ap $(pgrep -P "$ap")" \
 		"$ap $(pgrep -P "$ap")" "$ap"
 	stop standalone
-	XPORT=$(free_port)
-	spawn redis redis-server --port "$XPORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --daemonize no
-	for _ in $(seq 100); do
-		redis-cli -p "$XPORT" PING >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	rp=$(pid_of redis)
-	perreq_measure redis "$XPORT" "$rp" "$rp" "$rp"
-	stop redis
+	perreq_redis_row
 	perreq_report "Guests of $RAM, empty; $(nproc) cores, everything on this one machine."
 fi

@@ -108,8 +108,9 @@ run_transport tls
 run_transport rdma
 
 echo
-python3 - "$T" "$TCP_MIBS" "$AES_MIBS" "$RDMA_MIBS" "$FILL" "$SET_N" "$CLIENTS" <<'PY'
+PYTHONPATH="$SRC/bench" python3 - "$T" "$TCP_MIBS" "$AES_MIBS" "$RDMA_MIBS" "$FILL" "$SET_N" "$CLIENTS" <<'PY'
 import json, os, sys
+from report import pct, table
 
 T = sys.argv[1]
 tcp, aes, rdma = (float(x) for x in sys.argv[2:5])
@@ -130,25 +131,6 @@ def samples(name):
             return out
         obj, i = dec.raw_decode(text, i)
         out.append(obj)
-
-def pct(xs, p):
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-def table(title, head, rows):
-    w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
-    print(title)
-    line = lambda r: "  " + "  ".join(
-        str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]) for i, c in enumerate(r))
-    print(line(head))
-    print("  " + "  ".join("-" * x for x in w))
-    for r in rows:
-        print(line(r))
-    print()
 
 rows = []
 for tr in ("tls", "rdma"):

@@ -126,9 +126,10 @@ sync_fresh_secondary() {
 
 # sync_report TCP_MIBS AES_MIBS: table 1.
 sync_report() {
-	python3 - "$T" "$1" "$2" "$SYNC_FILL" "$SYNC_LOAD_VALUE" "$SYNC_LOAD_KEYS" \
+	PYTHONPATH="$SRC/bench" python3 - "$T" "$1" "$2" "$SYNC_FILL" "$SYNC_LOAD_VALUE" "$SYNC_LOAD_KEYS" \
 		"$SYNC_LOAD_PIPELINE" <<'PY'
-import json, os, sys, textwrap
+import json, os, sys
+from report import table
 
 T, tcp, aes, fill, lval, lkeys, lpipe = sys.argv[1:8]
 tcp, aes, fill, lval = float(tcp), float(aes), int(fill), int(lval)
@@ -142,17 +143,6 @@ def load(name):
 def read(name, default="-"):
     path = os.path.join(T, name)
     return open(path).read().strip() if os.path.exists(path) else default
-
-def table(title, head, rows):
-    w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
-    print(textwrap.fill(title, 100, subsequent_indent="   "))
-    line = lambda r: "  " + "  ".join(
-        str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]) for i, c in enumerate(r))
-    print(line(head))
-    print("  " + "  ".join("-" * x for x in w))
-    for r in rows:
-        print(line(r))
-    print()
 
 mibs = lambda b, ms: "%.1f" % (b / MiB / (ms / 1000)) if ms > 0 else "-"
 rows = []
