@@ -30,6 +30,8 @@
 #include "proc-stop.h"
 
 #define START_POLL_MS 50
+/* How long an exiting program may take to be seen exited. */
+#define EXIT_WAIT_MS 2000
 /* How often the pump runs while the program is seized: a signal to the
  * program, or a new thread of its, waits at most this long for us. */
 #define PUMP_INTERVAL_MS 10
@@ -234,15 +236,18 @@ static int wait_listening(struct proc_guest *g, const char *path,
 			close(fd);
 			return 0;
 		}
-		if (fd != -ECONNREFUSED)
+		/* -ESRCH: its namespace is gone, it is exiting; its pidfd
+		 * says so a moment later. */
+		if (fd != -ECONNREFUSED && fd != -ESRCH)
 			return fd;
-		if (evloop_now_ms() >= until) {
+		if (fd == -ECONNREFUSED && evloop_now_ms() >= until) {
 			log_error("%s is not listening on port %u after %d ms",
 				  path, g->port, timeout_ms);
 			return -ETIMEDOUT;
 		}
 		/* The pidfd doubles as the sleep: readable once it exits. */
-		if (poll(&pfd, 1, START_POLL_MS) > 0) {
+		if (poll(&pfd, 1, fd == -ESRCH ? EXIT_WAIT_MS :
+				  START_POLL_MS) > 0) {
 			char how[64];
 			int status = proc_kill(&g->child);
 
@@ -251,6 +256,11 @@ static int wait_listening(struct proc_guest *g, const char *path,
 				  how_it_ended(status, how, sizeof(how)),
 				  g->port);
 			return -ECHILD;
+		}
+		if (fd == -ESRCH) {
+			log_error("%s: its network namespace is gone, and it "
+				  "has not exited", path);
+			return fd;
 		}
 	}
 }

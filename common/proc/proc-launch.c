@@ -490,10 +490,14 @@ int proc_kill(struct proc_child *child)
 	return si.si_status & 0x7f;       /* killed: the signal, as wait() */
 }
 
+/* -ESRCH, not logged, when the process is on its way out: its
+ * namespaces go before its parent hears of its end. */
 static int open_netns(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
+	if (fd < 0 && errno == ENOENT)
+		return -ESRCH;
 	if (fd < 0)
 		log_error("open %s: %s", path, strerror(errno));
 	return fd < 0 ? -errno : fd;
