@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "image-load.h"
 #include "log.h"
@@ -10,23 +11,33 @@
 
 void image_load_reset(struct image_load *il)
 {
-	free(il->buf);
+	if (il->buf)
+		munmap(il->buf, il->cap);
 	memset(il, 0, sizeof(*il));
 }
 
-/* Grows to what has arrived, never to what a total claims: a lying
- * primary costs us the bytes it really sent, no more. */
+/*
+ * Grows to what has arrived, never to what a total claims: a lying
+ * primary costs us the bytes it really sent, no more. Mapped and grown
+ * with mremap, so that growing never copies what came: a copy of half a
+ * GiB (realloc under ASan does one) is a second in which we read nothing,
+ * and the primary's write times out.
+ */
 static int reserve(struct image_load *il, size_t need)
 {
 	size_t cap = il->cap ? il->cap : (1u << 20);
-	uint8_t *p;
+	void *p;
 
 	if (need <= il->cap)
 		return 0;
 	while (cap < need)
 		cap *= 2;
-	p = realloc(il->buf, cap);
-	if (!p)
+	if (il->buf)
+		p = mremap(il->buf, il->cap, cap, MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return -ENOMEM;
 	il->buf = p;
 	il->cap = cap;
