@@ -426,12 +426,14 @@ static void test_lock_once_per_iterate(struct fixture *f)
 		       "between %u times\n", (unsigned long long)took,
 		       max_wait, c.locked_writes, c.mixed);
 		CHECK_EQ(c.mixed, 0);
-		/* Ran out of time well before the end of RAM, and not much
-		 * later than max_wait: one run and the final flush may
+		/* Ran out of time, or reached the end of RAM (1: a slow
+		 * build, ASan, fills the 8 MiB output queue further between
+		 * writes, so all 4 MiB may go in a few), and not much later
+		 * than max_wait either way: one run and the final flush may
 		 * follow the check. The bound leaves room for a busy
 		 * machine; checking the clock only every 16 runs (the bug
 		 * this catches) took over 25x max_wait. */
-		CHECK_EQ(r, 0);
+		CHECK(r == 0 || r == 1);
 		CHECK(took < 8 * max_wait);
 	}
 	CHECK(c.locked_writes >= 2);
