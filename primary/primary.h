@@ -57,6 +57,8 @@ struct primary_opts {
 					 * stop reading that client */
 	uint64_t max_held_output;       /* held for comparison: checkpoint */
 	unsigned max_clients;           /* 0: from RLIMIT_NOFILE */
+	uint64_t xbzrle_cache_size;     /* checkpoint pages kept for deltas;
+					 * 0: every page whole */
 	/* The file and flags it started with, for query-config; NULL:
 	 * none kept (conf-file.h). */
 	const struct conf *conf;

@@ -60,6 +60,12 @@ const struct tunable tunables[TUNABLE__MAX] = {
 		"max-clients", TUNABLE_COUNT, 0, 1, 65536, 0,
 		TUNABLE_PRIMARY | TUNABLE_ZERO_AUTO,
 		"clients at once" },
+	/* 64M: 16384 pages, eight checkpoints of a busy key-value guest;
+	 * 0 sends every checkpoint page whole. */
+	[TUNABLE_XBZRLE_CACHE_SIZE] = {
+		"xbzrle-cache-size", TUNABLE_BYTES, 64ULL << 20, 0,
+		UINT64_MAX, 4096, TUNABLE_PRIMARY,
+		"last sent checkpoint pages kept to send deltas" },
 };
 
 const struct tunable *tunable_find(const char *name)
