@@ -28,7 +28,9 @@
 /*
  * old -> new as a delta into out, at most cap bytes. The length, or 0
  * when it would not fit in cap (the caller then sends the page whole:
- * with cap < RAM_PAGE_SIZE, 0 means "not worth it").
+ * with cap < RAM_PAGE_SIZE, 0 means "not worth it"). Uncapped, a page
+ * changed nearly throughout can take a few bytes more than
+ * PAGE_DELTA_MAX.
  */
 size_t page_delta_encode(const uint8_t *old, const uint8_t *new,
 			 uint8_t *out, size_t cap);
