@@ -64,7 +64,7 @@ const struct tunable tunables[TUNABLE__MAX] = {
 	 * 0 sends every checkpoint page whole. */
 	[TUNABLE_XBZRLE_CACHE_SIZE] = {
 		"xbzrle-cache-size", TUNABLE_BYTES, 64ULL << 20, 0,
-		UINT64_MAX, 4096, TUNABLE_PRIMARY,
+		1ULL << 40, 4096, TUNABLE_PRIMARY,
 		"last sent checkpoint pages kept to send deltas" },
 };
 
@@ -148,6 +148,12 @@ int tunable_parse_as(const struct tunable *t, const char *s,
 	int ret;
 
 	if (t->unit == TUNABLE_BYTES) {
+		/* A size is never 0 to config_parse_size; "off" is, for a
+		 * tunable whose range starts there. */
+		if (t->min == 0 && s && !strcmp(s, "0")) {
+			*v = 0;
+			return 0;
+		}
 		ret = config_parse_size(s, v);
 		if (!ret)
 			ret = tunable_check(t, *v);
