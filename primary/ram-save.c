@@ -312,7 +312,7 @@ static int queue_delta(struct ram_state *rs, struct xport *x, uint32_t block,
 	struct proto_msg m = { .type = PROTO_PAGES };
 	const struct ramblock *rb = rs->blocks[block].rb;
 	uint32_t i, ndelta = 0;
-	size_t len = 0;
+	size_t len = 0, dbytes = 0;
 	int ret;
 
 	*queued = false;
@@ -326,10 +326,12 @@ static int queue_delta(struct ram_state *rs, struct xport *x, uint32_t block,
 						   rs->delta_buf + len,
 						   RAM_PAGE_SIZE - 1) : 0;
 
-		if (n)
+		if (n) {
 			ndelta++;
-		else
+			dbytes += n;
+		} else {
 			n = page_delta_whole(page, rs->delta_buf + len);
+		}
 		len += n;
 		xbz_cache_insert(&rs->xbz, block, first + i, page);
 	}
@@ -347,7 +349,7 @@ static int queue_delta(struct ram_state *rs, struct xport *x, uint32_t block,
 	*queued = true;
 	rs->stats.pages_sent += count;
 	rs->stats.delta_pages += ndelta;
-	rs->stats.delta_bytes += len;
+	rs->stats.delta_bytes += dbytes;
 	rs->stats.bytes_sent += len;
 	return 0;
 }

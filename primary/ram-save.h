@@ -55,7 +55,8 @@ struct ram_save_stats {
 				    * the stream (bytes_sent leaves them out) */
 	uint64_t bytes_sent;       /* payload bytes queued for the wire */
 	uint64_t delta_pages;      /* of pages_sent: as deltas (checkpoints) */
-	uint64_t delta_bytes;      /* of bytes_sent: their deltas' bytes */
+	uint64_t delta_bytes;      /* of bytes_sent: those deltas' bytes (not
+				    * the whole pages sent beside them) */
 	uint64_t iterations;       /* ram_save_iterate calls */
 	uint64_t syncs;
 	uint64_t sync_us;          /* time in migration_bitmap_sync */
