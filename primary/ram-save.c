@@ -318,22 +318,24 @@ static int queue_delta(struct ram_state *rs, struct xport *x, uint32_t block,
 	*queued = false;
 	for (i = 0; i < count; i++) {
 		const uint8_t *page = ramblock_page(rb, first + i);
-		const uint8_t *old = xbz_cache_lookup(&rs->xbz, block,
-						      first + i);
+		uint8_t *old = xbz_cache_lookup(&rs->xbz, block, first + i);
 		/* Capped below a page: a delta as large is not worth the
 		 * receiver's work. */
 		size_t n = old ? page_delta_encode(old, page,
 						   rs->delta_buf + len,
 						   RAM_PAGE_SIZE - 1) : 0;
 
+		/* The entry becomes what was sent: the delta applied to it,
+		 * which writes only the changed bytes, or the whole page. */
 		if (n) {
 			ndelta++;
 			dbytes += n;
+			page_delta_apply(old, rs->delta_buf + len);
 		} else {
 			n = page_delta_whole(page, rs->delta_buf + len);
+			xbz_cache_insert(&rs->xbz, block, first + i, page);
 		}
 		len += n;
-		xbz_cache_insert(&rs->xbz, block, first + i, page);
 	}
 	if (!ndelta)
 		return 0;

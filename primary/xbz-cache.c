@@ -52,8 +52,8 @@ void xbz_cache_deinit(struct xbz_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
-const uint8_t *xbz_cache_lookup(const struct xbz_cache *c, uint32_t block,
-				uint64_t page)
+uint8_t *xbz_cache_lookup(const struct xbz_cache *c, uint32_t block,
+			  uint64_t page)
 {
 	uint64_t s;
 

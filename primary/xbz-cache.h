@@ -38,9 +38,11 @@ static inline bool xbz_cache_enabled(const struct xbz_cache *c)
 	return c->nslots != 0;
 }
 
-/* The bytes last sent for the page, or NULL when the cache has none. */
-const uint8_t *xbz_cache_lookup(const struct xbz_cache *c, uint32_t block,
-				uint64_t page);
+/* The bytes last sent for the page, or NULL when the cache has none. The
+ * caller may update them in place to what it sends next (a delta applied
+ * to its entry writes only the bytes that changed). */
+uint8_t *xbz_cache_lookup(const struct xbz_cache *c, uint32_t block,
+			  uint64_t page);
 /* The page was just sent as these bytes: they become its entry. */
 void xbz_cache_insert(struct xbz_cache *c, uint32_t block, uint64_t page,
 		      const uint8_t *bytes);

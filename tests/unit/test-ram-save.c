@@ -826,6 +826,14 @@ static void test_deltas(struct fixture *f)
 	complete(f, DELTA_CACHE_PAGES, &dp, &db);
 	CHECK_EQ(dp, 0);
 
+	/* A hint larger than the cache (its slots are scanned, not its
+	 * pages): none of the hinted pages is a delta afterwards. */
+	tguest_cmd(&f->g, TG_ZERO, 0, 600, 0);
+	CHECK_EQ(hint(f, 0, 600), 0);
+	poke(f, 0, 8);
+	complete(f, 8, &dp, &db);
+	CHECK_EQ(dp, 0);
+
 	/* A failed checkpoint, then a new secondary: nothing is a delta. */
 	ram_state_forget_sent(&f->rs);
 	poke(f, 0, 4);
