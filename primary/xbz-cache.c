@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The delta cache (xbz-cache.h). The data is an anonymous mapping, so a
- * large cache costs memory only for slots a checkpoint has used.
+ * The delta cache (xbz-cache.h). The data is an anonymous mapping,
+ * populated when it is made: faulted in lazily, each checkpoint's first
+ * use of thousands of slots cost a fault and a page zeroed apiece, in the
+ * pause (the primary's CPU for a checkpoint of 2,200 pages went from about
+ * 11 ms without deltas to 17 with them, over the first few checkpoints).
  */
 #include "xbz-cache.h"
 
@@ -33,8 +36,8 @@ int xbz_cache_init(struct xbz_cache *c, uint64_t bytes)
 	c->nslots = bytes >> RAM_PAGE_SHIFT;
 	c->tags = calloc(c->nslots, sizeof(*c->tags));
 	c->data = mmap(NULL, c->nslots << RAM_PAGE_SHIFT,
-		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+		       PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (!c->tags || c->data == MAP_FAILED) {
 		if (c->data == MAP_FAILED)
 			c->data = NULL;

@@ -28,8 +28,8 @@ struct xbz_cache {
 	uint64_t nvalid;           /* slots in use (invalidate_all's shortcut) */
 };
 
-/* bytes rounded down to whole pages; 0 (or less than a page) is off.
- * 0 or -ENOMEM. */
+/* bytes rounded down to whole pages; 0 (or less than a page) is off. The
+ * memory is taken at once (populated), not as slots fill. 0 or -ENOMEM. */
 int xbz_cache_init(struct xbz_cache *c, uint64_t bytes);
 void xbz_cache_deinit(struct xbz_cache *c);
 
