@@ -215,13 +215,9 @@ static bool same_token(const uint8_t *a, const uint8_t *b)
 	return d == 0;
 }
 
-int chan_rx_take(struct chan_rx *cr, struct xport *x,
-		 const struct proto_channel *c, char *why, size_t whylen)
+int chan_rx_check(const struct chan_rx *cr, const struct proto_channel *c,
+		  char *why, size_t whylen)
 {
-	struct proto_msg echo = { .type = PROTO_CHANNEL };
-	struct chan_rx_thread *t;
-	int ret;
-
 	if (!cr->open) {
 		snprintf(why, whylen, "no live sync here takes channels");
 		return -EPERM;
@@ -236,12 +232,24 @@ int chan_rx_take(struct chan_rx *cr, struct xport *x,
 			 "channels", c->index, cr->n);
 		return -ERANGE;
 	}
-	t = &cr->t[c->index];
-	if (t->x) {
+	if (cr->t[c->index].x) {
 		snprintf(why, whylen, "channel %u is already connected",
 			 c->index);
 		return -EEXIST;
 	}
+	return 0;
+}
+
+int chan_rx_take(struct chan_rx *cr, struct xport *x,
+		 const struct proto_channel *c, char *why, size_t whylen)
+{
+	struct proto_msg echo = { .type = PROTO_CHANNEL };
+	struct chan_rx_thread *t;
+	int ret = chan_rx_check(cr, c, why, whylen);
+
+	if (ret < 0)
+		return ret;
+	t = &cr->t[c->index];
 	echo.channel = *c;
 	xport_set_timeout(x, 1000);
 	ret = proto_send(x, &echo);

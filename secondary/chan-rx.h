@@ -89,6 +89,10 @@ void chan_rx_open(struct chan_rx *cr, unsigned channels,
 		  unsigned timeout_ms, uint8_t token[PROTO_TOKEN_LEN]);
 /* Does a live sync expect another channel now? */
 bool chan_rx_wanted(const struct chan_rx *cr);
+/* Whether this session takes CHANNEL c now, without taking it: 0, or
+ * -errno with why (chan_rx_take's checks; pure, for the fuzzer). */
+int chan_rx_check(const struct chan_rx *cr, const struct proto_channel *c,
+		  char *why, size_t whylen);
 /*
  * A connection presented CHANNEL c: when c is one this session expects
  * (its token, an index 1..n-1 not yet taken, while the live sync takes
