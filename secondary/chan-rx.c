@@ -150,12 +150,13 @@ static void on_event(struct evloop *loop, int fd, uint32_t events,
 	}
 }
 
-int chan_rx_init(struct chan_rx *cr, struct evloop *loop,
+int chan_rx_init(struct chan_rx *cr, struct evloop *loop, int stop_fd,
 		 void (*failed)(void *opaque, int err, const char *why),
 		 void *opaque)
 {
 	memset(cr, 0, sizeof(*cr));
 	cr->n = 1;
+	cr->stop_fd = stop_fd;
 	cr->loop = loop;
 	cr->failed = failed;
 	cr->opaque = opaque;
@@ -340,7 +341,10 @@ int chan_rx_finish(struct chan_rx *cr, uint64_t *pages, char *why,
 	/* The primary ended every channel before it began the checkpoint:
 	 * what is left is what the sockets still hold, read at once. */
 	while (!all_done(cr)) {
-		struct pollfd pfd = { .fd = cr->event_fd, .events = POLLIN };
+		struct pollfd pfd[2] = {
+			{ .fd = cr->event_fd, .events = POLLIN },
+			{ .fd = cr->stop_fd, .events = POLLIN },
+		};
 		uint64_t now = evloop_now_ms();
 
 		if (now >= deadline) {
@@ -350,13 +354,18 @@ int chan_rx_finish(struct chan_rx *cr, uint64_t *pages, char *why,
 			chan_rx_stop(cr);
 			return -ETIMEDOUT;
 		}
-		if (poll(&pfd, 1, (int)(deadline - now)) < 0 &&
-		    errno != EINTR) {
+		if (poll(pfd, cr->stop_fd >= 0 ? 2 : 1,
+			 (int)(deadline - now)) < 0 && errno != EINTR) {
 			ret = -errno;
 			snprintf(why, whylen, "waiting for the live-sync "
 				 "channels: %s", strerror(-ret));
 			chan_rx_stop(cr);
 			return ret;
+		}
+		if (pfd[1].revents & POLLIN) {
+			snprintf(why, whylen, "stopping");
+			chan_rx_stop(cr);
+			return -ECANCELED;
 		}
 		drain(cr->event_fd);
 	}

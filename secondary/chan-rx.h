@@ -60,6 +60,7 @@ struct chan_rx {
 	struct evloop *loop;
 	int event_fd;                  /* threads -> loop: one ended */
 	int cancel_fd;                 /* loop -> threads: give up */
+	int stop_fd;                   /* readable: a stop was requested */
 	void (*failed)(void *opaque, int err, const char *why);
 	void *opaque;
 
@@ -76,8 +77,10 @@ struct chan_rx {
 };
 
 /* failed(opaque, err, why) is how a receiver's failure reaches the owner
- * (on the loop): the link is to end. 0 or -errno. */
-int chan_rx_init(struct chan_rx *cr, struct evloop *loop,
+ * (on the loop): the link is to end. stop_fd (the daemon's signalfd, or
+ * -1), when readable, cuts chan_rx_finish's wait short (I10); it is
+ * polled, never read. 0 or -errno. */
+int chan_rx_init(struct chan_rx *cr, struct evloop *loop, int stop_fd,
 		 void (*failed)(void *opaque, int err, const char *why),
 		 void *opaque);
 void chan_rx_deinit(struct chan_rx *cr);
@@ -103,7 +106,8 @@ int chan_rx_check(const struct chan_rx *cr, const struct proto_channel *c,
 int chan_rx_take(struct chan_rx *cr, struct xport *x,
 		 const struct proto_channel *c, char *why, size_t whylen);
 /*
- * The first checkpoint begins: wait (at most timeout_ms) until every
+ * The first checkpoint begins: wait (at most timeout_ms, or until stop_fd
+ * says stop: -ECANCELED) until every
  * expected channel has reached its CHANNEL_END, join the receivers and
  * close the channels. *pages gets the pages they stored. 0, or -errno
  * with why (a channel missing, failed or late: the sync fails).

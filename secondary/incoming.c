@@ -272,12 +272,15 @@ static int check_kind(struct incoming *in, const struct proto_hello *h)
 }
 
 /* How long the first checkpoint waits for the channels to end: the
- * primary's silence allowed on the link, with a floor. */
+ * primary's silence allowed on the link, with a floor (a stop request
+ * cuts it short). */
 static unsigned channels_timeout(const struct incoming *in)
 {
 	unsigned ms = in->link->cfg.timeout_ms;
 
-	return ms > 1000 ? ms : 1000;
+	/* The sockets may hold megabytes the receivers still decrypt: on a
+	 * loaded host (or under TSan) more than a short failover timeout. */
+	return ms > 5000 ? ms : 5000;
 }
 
 static void channel_failed(void *opaque, int err, const char *why)
@@ -850,8 +853,8 @@ void incoming_init(struct incoming *in, struct sec_link *link,
 	if (hooks)
 		in->hooks = *hooks;
 	in->state = IN_WAITING;
-	if (chan_rx_init(&in->chans, sec_link_loop(link), channel_failed,
-			 in) < 0)
+	if (chan_rx_init(&in->chans, sec_link_loop(link),
+			 link->cfg.cancel_fd, channel_failed, in) < 0)
 		log_error("live-sync channels: %s", strerror(errno));
 	metrics_hist_init_ckpt_pause(&in->pause_hist);
 	metrics_hist_init_ckpt_pages(&in->pages_hist);

@@ -14,6 +14,7 @@
  *  - a stop joins receivers blocked in a read (the TSan build runs this).
  */
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include "chan-rx.h"
@@ -50,7 +51,7 @@ static void setup(struct fixture *f, unsigned channels)
 				 NPAGES * RAM_PAGE_SIZE, 0x7e0000000000ull), 0);
 	f->ram.nblocks = 1;
 	CHECK_EQ(ramcache_init(&f->cache, &f->ram), 0);
-	CHECK_EQ(chan_rx_init(&f->cr, NULL, on_failed, f), 0);
+	CHECK_EQ(chan_rx_init(&f->cr, NULL, -1, on_failed, f), 0);
 	chan_rx_open(&f->cr, channels, &f->cache, &f->ram, 2000, f->token);
 }
 
@@ -278,6 +279,22 @@ static void test_failures(void)
 	CHECK_EQ(present(&f, 1, f.token, why, sizeof(why)), 0);
 	expect_finish_fails(&f, "did not end within 200 ms");
 	teardown(&f);
+
+	/* A stop request cuts that wait short, however long it may be. */
+	setup(&f, 2);
+	f.cr.timeout_ms = 60000;
+	f.cr.stop_fd = eventfd(1, EFD_CLOEXEC);
+	CHECK(f.cr.stop_fd >= 0);
+	CHECK_EQ(present(&f, 1, f.token, why, sizeof(why)), 0);
+	{
+		uint64_t t0 = evloop_now_ms(), pages;
+
+		CHECK_EQ(chan_rx_finish(&f.cr, &pages, why, sizeof(why)),
+			 -ECANCELED);
+		CHECK(evloop_now_ms() - t0 < 5000);
+	}
+	close(f.cr.stop_fd);
+	teardown(&f);
 	printf("ok failures\n");
 }
 
@@ -296,7 +313,7 @@ static void test_loop_and_stop(void)
 				 NPAGES * RAM_PAGE_SIZE, 0x7e0000000000ull), 0);
 	f.ram.nblocks = 1;
 	CHECK_EQ(ramcache_init(&f.cache, &f.ram), 0);
-	CHECK_EQ(chan_rx_init(&f.cr, loop, on_failed, &f), 0);
+	CHECK_EQ(chan_rx_init(&f.cr, loop, -1, on_failed, &f), 0);
 	chan_rx_open(&f.cr, 4, &f.cache, &f.ram, 2000, f.token);
 	CHECK_EQ(present(&f, 1, f.token, why, sizeof(why)), 0);
 	CHECK_EQ(present(&f, 2, f.token, why, sizeof(why)), 0);
