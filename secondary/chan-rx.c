@@ -33,6 +33,12 @@ static bool on_channel(const struct chan_rx *cr, uint32_t index,
 	return chunk % cr->n == index;
 }
 
+bool chan_rx_routes_to(const struct chan_rx *cr, uint32_t index,
+		       uint64_t first, uint64_t count)
+{
+	return cr->n <= 1 || on_channel(cr, index, first, count);
+}
+
 static int store(struct chan_rx_thread *t, const struct proto_msg *m)
 {
 	const struct chan_rx *cr = t->cr;

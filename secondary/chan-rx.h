@@ -90,6 +90,10 @@ void chan_rx_deinit(struct chan_rx *cr);
 void chan_rx_open(struct chan_rx *cr, unsigned channels,
 		  struct ramcache *cache, const struct ram_layout *ram,
 		  unsigned timeout_ms, uint8_t token[PROTO_TOKEN_LEN]);
+/* While the live sync runs over several channels, may [first, first +
+ * count) travel channel index (0: the link)? Always, over one. */
+bool chan_rx_routes_to(const struct chan_rx *cr, uint32_t index,
+		       uint64_t first, uint64_t count);
 /* Does a live sync expect another channel now? */
 bool chan_rx_wanted(const struct chan_rx *cr);
 /* Whether this session takes CHANNEL c now, without taking it: 0, or

@@ -419,6 +419,16 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 	if (proto_check_range(&in->ram, block, first, count) < 0)
 		return bad_range(in, proto_type_name(m->type), block, first,
 				 count);
+	/* Over several channels the link carries its own chunks only: a
+	 * page on the wrong one could overtake its newer copy. */
+	if (in->state == IN_SYNC &&
+	    !chan_rx_routes_to(&in->chans, 0, first, count)) {
+		log_error("%s sent %s of pages %llu+%llu on the link, which "
+			  "belong to another live-sync channel", peer(in),
+			  proto_type_name(m->type), (unsigned long long)first,
+			  (unsigned long long)count);
+		return -EPROTO;
+	}
 	/* CKPT_END counts the pages sent; discarded ranges are not pages. */
 	if (in->state == IN_CKPT && !discard)
 		in->ckpt_pages += count;
