@@ -244,6 +244,8 @@ for name in ("idle", "load"):
               name, s["last_checkpoint"]["pause_ms"], s["last_checkpoint"]["pages"],
               read(name + "-verify.txt").splitlines()[0]))
 try:
+    if not have("load"):
+        raise LookupError
     secs = (int(read("load-t1")) - int(read("load-t0"))) / 1e9
     sets = int(read("load-cmds1")) - int(read("load-cmds0"))
     pages = sets * -(-lval // 4096)
@@ -251,6 +253,8 @@ try:
           "(%d pages a SET)" % (sets / secs, pages / secs, -(-lval // 4096)))
 except ValueError:
     print("  writing: the guest's SET count was not readable (INFO stats)")
+except LookupError:
+    pass
 print("  CPU ms = user + system time of the daemons (not their guests) "
       "during the sync, the secondary's start-up included when idle")
 print()
