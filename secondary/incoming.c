@@ -926,6 +926,8 @@ bool incoming_release(struct incoming *in, struct ram_layout *ram,
 		      struct proto_generation *gen,
 		      struct proto_tunables *tunables)
 {
+	/* No receiver may outlive the cache it writes into. */
+	chan_rx_stop(&in->chans);
 	if (in->have_ram)
 		ramcache_deinit(&in->cache);
 	free(in->dev_conns);
