@@ -57,6 +57,9 @@ struct primary_opts {
 					 * stop reading that client */
 	uint64_t max_held_output;       /* held for comparison: checkpoint */
 	unsigned max_clients;           /* 0: from RLIMIT_NOFILE */
+	/* Connections of a live sync (--channels, 1..PROTO_MAX_CHANNELS):
+	 * TLS or TCP only, never RDMA nor an --exec guest. */
+	unsigned channels;
 	/* The file and flags it started with, for query-config; NULL:
 	 * none kept (conf-file.h). */
 	const struct conf *conf;

@@ -60,6 +60,11 @@ const struct tunable tunables[TUNABLE__MAX] = {
 		"max-clients", TUNABLE_COUNT, 0, 1, 65536, 0,
 		TUNABLE_PRIMARY | TUNABLE_ZERO_AUTO,
 		"clients at once" },
+	/* Live sync only; PROTO_MAX_CHANNELS connections at most. */
+	[TUNABLE_CHANNELS] = {
+		"channels", TUNABLE_COUNT, 1, 1, PROTO_MAX_CHANNELS, 0,
+		TUNABLE_PRIMARY,
+		"connections (TLS or TCP) a live sync spreads RAM over" },
 };
 
 const struct tunable *tunable_find(const char *name)
