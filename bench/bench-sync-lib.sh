@@ -136,6 +136,41 @@ sync_fresh_secondary() {
 	wait_state "$PSOCK" colo 300 primary secondary
 }
 
+# sync_channel_runs: with CHANNELS="1 2 4" (bench-sync.sh's knob), the idle
+# live sync again for each N in turn, CHANNELS_ROUNDS (2) times over, the
+# N alternating so that a change of the machine's load falls on all of
+# them: a fresh primary with --channels N, filled as in a, joined by a
+# fresh secondary; both stopped after. Each run's figures in $T/chN-R-*.
+sync_channel_runs() {
+	local round n rport sport c0p
+	for round in $(seq "${CHANNELS_ROUNDS:-2}"); do
+		for n in $CHANNELS; do
+			stop secondary
+			stop primary
+			rport=$(free_port); sport=$(free_port); PPORT=$(free_port)
+			PSOCK=$T/ch-primary.sock; SSOCK=$T/ch-secondary.sock
+			echo "--channels $n (round $round): primary, FILLRANDOM, secondary..."
+			start primary "$PRIMARY" --service "127.0.0.1:$PPORT" \
+				--control "$PSOCK" --guest "$KV" "${KV_DEBUG[@]}" \
+				--ram "$SYNC_RAM" --secondary "127.0.0.1:$rport" \
+				--tls-creds "$T/tls" --channels "$n"
+			r=$(redis-cli -p "$PPORT" DEBUG FILLRANDOM "$SYNC_FILL") ||
+				fail "DEBUG FILLRANDOM: $r"
+			c0p=$(cpu_ms "$(pid_of primary)")
+			start secondary "$SECONDARY" --listen "127.0.0.1:$rport" \
+				--service "127.0.0.1:$sport" --control "$SSOCK" \
+				--guest "$KV" "${KV_DEBUG[@]}" --tls-creds "$T/tls"
+			wait_state "$PSOCK" colo 180 primary secondary
+			echo "$(( $(cpu_ms "$(pid_of primary)") - c0p )) $(cpu_ms "$(pid_of secondary)")" \
+				>"$T/ch$n-$round-cpu"
+			cut -d' ' -f1-3 /proc/loadavg >"$T/ch$n-$round-load"
+			sync_capture "ch$n-$round"
+		done
+	done
+	stop secondary
+	stop primary
+}
+
 # sync_report TCP_MIBS AES_MIBS: table 1.
 sync_report() {
 	PYTHONPATH="$SRC/bench" python3 - "$T" "$1" "$2" "$SYNC_FILL" "$SYNC_LOAD_VALUE" "$SYNC_LOAD_KEYS" \
@@ -158,7 +193,10 @@ def read(name, default="-"):
 
 mibs = lambda b, ms: "%.1f" % (b / MiB / (ms / 1000)) if ms > 0 else "-"
 rows = []
+have = lambda name: os.path.exists(os.path.join(T, name + "-primary.json"))
 for name, label in (("idle", "guest idle"), ("load", "guest writing")):
+    if not have(name):
+        continue
     p = load(name + "-primary.json")
     ls, ck = p["live_sync"], p["last_checkpoint"]
     tot_ms, tot_b = ls["ms"], ls["bytes"]
@@ -176,6 +214,24 @@ for name, label in (("idle", "guest idle"), ("load", "guest writing")):
     rows.append(["  first checkpoint (pause)", "%.0f" % ck["pause_ms"], ck["pages"],
                  "%.2f" % (ck["bytes"] / MiB), mibs(ck["bytes"], ck["pause_ms"]),
                  "%.1f" % (ck["bytes"] / MiB / ceil * 1000), "", ""])
+# --channels N (CHANNELS): the idle sync again per N, in the order run.
+runs = sorted(f[:-len("-primary.json")] for f in os.listdir(T)
+              if f.startswith("ch") and f.endswith("-primary.json"))
+runs.sort(key=lambda r: (int(r.split("-")[1]), int(r[2:].split("-")[0])))
+for run in runs:
+    n, rnd = run[2:].split("-")
+    p = load(run + "-primary.json")
+    ls = p["live_sync"]
+    cpu = read(run + "-cpu", "- -").split()
+    ok = read(run + "-verify.txt").splitlines()[0]
+    rows.append(["guest idle, --channels %s (round %s; load %s; %s)" % (
+                     n, rnd, read(run + "-load"), ok),
+                 "%.0f" % ls["ms"], ls["pages"], "%.1f" % (ls["bytes"] / MiB),
+                 mibs(ls["bytes"], ls["ms"]),
+                 "%.0f" % (ls["bytes"] / MiB / ceil * 1000),
+                 "%s / %s" % (ls.get("passes", "-"),
+                              {True: "yes", False: "NO"}.get(ls.get("converged"), "-")),
+                 "%s / %s" % tuple(cpu)])
 rows.append(["limit: AES-256-GCM encrypt, 16 KiB blocks (openssl speed)", "", "", "",
              "%.1f" % aes, "", "", ""])
 rows.append(["limit: loopback TCP, 1 MiB writes (bench/loopback-tcp.c)", "", "", "",
@@ -192,12 +248,16 @@ table("1. Live sync of a 1 GiB colo-kv guest holding %d MiB of random data "
        "passes / converged", "CPU ms pri / sec"],
       rows)
 for name in ("idle", "load"):
+    if not have(name):
+        continue
     s = load(name + "-secondary.json")
     print("  %s: secondary's side of the first checkpoint: %.0f ms from "
           "CKPT_BEGIN to ack, %d pages; verify: %s" % (
               name, s["last_checkpoint"]["pause_ms"], s["last_checkpoint"]["pages"],
               read(name + "-verify.txt").splitlines()[0]))
 try:
+    if not have("load"):
+        raise LookupError
     secs = (int(read("load-t1")) - int(read("load-t0"))) / 1e9
     sets = int(read("load-cmds1")) - int(read("load-cmds0"))
     pages = sets * -(-lval // 4096)
@@ -205,6 +265,8 @@ try:
           "(%d pages a SET)" % (sets / secs, pages / secs, -(-lval // 4096)))
 except ValueError:
     print("  writing: the guest's SET count was not readable (INFO stats)")
+except LookupError:
+    pass
 print("  CPU ms = user + system time of the daemons (not their guests) "
       "during the sync, the secondary's start-up included when idle")
 print()

@@ -7,6 +7,10 @@
 # same run. About a minute and 3 GiB of RAM. Needs what bench-pair.sh
 # needs; stops everything it started by PID, removes its scratch
 # directory (KEEP_LOGS=1 keeps it, as does a failed run).
+#
+# CHANNELS="1 2 4": then the idle sync again for each --channels N, the N
+# alternating, CHANNELS_ROUNDS (2) times over, a row each in table 1
+# (about 15 s and 3 GiB a run). SYNC_ONLY_CHANNELS=1 skips a and b.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,9 +34,12 @@ echo "colo bench-sync: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores," \
 echo "measuring the physical limits..."
 measure_limits
 gen_creds "$T/tls"
-sync_runs
-stop primary
-stop secondary
+if [[ ${SYNC_ONLY_CHANNELS:-0} != 1 ]]; then
+	sync_runs
+	stop primary
+	stop secondary
+fi
+[[ -z ${CHANNELS:-} ]] || sync_channel_runs
 echo
 sync_report "$TCP_MIBS" "$AES_MIBS"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

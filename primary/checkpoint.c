@@ -475,10 +475,11 @@ uint64_t checkpoint_deadline_ms(const struct checkpoint *c, uint64_t limit)
 
 	if (oldest != UINT64_MAX)
 		d = min_u64(d, oldest + c->opts->compare_timeout_ms);
-	/* One put off by a child is tried again then, requested or not. */
+	/* A requested one is due now; one put off by a child is tried again
+	 * then, requested or not. */
 	if (c->requested)
-		d = min_u64(d, c->put_off_until_ms);
-	if (d < c->put_off_until_ms)
+		d = c->put_off_until_ms;
+	else if (d < c->put_off_until_ms)
 		d = c->put_off_until_ms;
 	return min_u64(limit, d);
 }

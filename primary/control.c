@@ -192,6 +192,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_uint64(p->last_sync_bytes));
 	json_object_object_add(sync, "passes",
 			       json_object_new_int(p->last_sync_passes));
+	json_object_object_add(sync, "channels",
+			       json_object_new_int((int)p->last_sync_channels));
 	json_object_object_add(sync, "converged",
 			       json_object_new_boolean(p->last_sync_converged));
 	json_object_object_add(o, "live_sync", sync);

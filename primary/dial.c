@@ -71,7 +71,7 @@ static unsigned handshake_ms(const struct migration *m)
 	       m->cfg.failover_timeout_ms : HANDSHAKE_MIN_MS;
 }
 
-static int tls_handshake(struct migration *m, int fd)
+static int tls_handshake(struct migration *m, int fd, struct xport **xp)
 {
 	unsigned ms = handshake_ms(m);
 	long long deadline = (long long)evloop_now_ms() + ms;
@@ -83,15 +83,15 @@ static int tls_handshake(struct migration *m, int fd)
 		close(fd);
 		return ret;
 	}
-	m->link->x = xport_tls_start(m->cfg.tls, fd, host, err, sizeof(err));
-	if (!m->link->x) {
+	*xp = xport_tls_start(m->cfg.tls, fd, host, err, sizeof(err));
+	if (!*xp) {
 		mig_error(m, "%s", err);
 		return -ENOMEM;
 	}
-	xport_set_cancel(m->link->x, m->cancel_fd);
-	while ((ret = xport_tls_handshake(m->link->x, err, sizeof(err))) ==
+	xport_set_cancel(*xp, m->cancel_fd);
+	while ((ret = xport_tls_handshake(*xp, err, sizeof(err))) ==
 	       -EAGAIN) {
-		ret = xport_wait(m->link->x, deadline);
+		ret = xport_wait(*xp, deadline);
 		if (ret == -ETIMEDOUT)
 			snprintf(err, sizeof(err), "TLS handshake with %s: no "
 				 "answer in %u ms", m->cfg.secondary, ms);
@@ -189,7 +189,8 @@ static int rdma_sources(struct migration *m)
  * definite about the secondary (it may be starting, restarting, or behind a
  * link that flaps): the caller tries again later.
  */
-static int dial(struct migration *m)
+/* A connection to the secondary in *xp: TCP, then TLS unless --insecure. */
+static int connect_one(struct migration *m, struct xport **xp)
 {
 	char err[256];
 	int fd;
@@ -200,17 +201,21 @@ static int dial(struct migration *m)
 			  err);
 		return fd;
 	}
-	if (m->cfg.insecure) {
-		m->link->x = xport_tcp_new(fd);
-		if (!m->link->x)
-			return -ENOMEM;
-		xport_set_cancel(m->link->x, m->cancel_fd);
-	} else {
-		int ret = tls_handshake(m, fd);
+	if (!m->cfg.insecure)
+		return tls_handshake(m, fd, xp);
+	*xp = xport_tcp_new(fd);
+	if (!*xp)
+		return -ENOMEM;
+	xport_set_cancel(*xp, m->cancel_fd);
+	return 0;
+}
 
-		if (ret < 0)
-			return ret;
-	}
+static int dial(struct migration *m)
+{
+	int ret = connect_one(m, &m->link->x);
+
+	if (ret < 0)
+		return ret;
 	if (m->cfg.rdma) {
 		int ret = rdma_connect(m);
 
@@ -270,6 +275,7 @@ static int hello(struct migration *m)
 	msg.hello.page_size = RAM_PAGE_SIZE;
 	memcpy(msg.hello.guest_digest, m->cfg.guest_digest, PROTO_DIGEST_LEN);
 	msg.hello.gen = m->cfg.gen;
+	msg.hello.channels = m->cfg.channels;
 	msg.hello.nblocks = m->cfg.identity ? 0 : m->ram->nblocks;
 	for (i = 0; i < msg.hello.nblocks; i++) {
 		const struct ramblock *rb = &m->ram->blocks[i];
@@ -308,7 +314,70 @@ static int hello(struct migration *m)
 			  m->cfg.secondary, proto_type_name(msg.type));
 		return -EPROTO;
 	}
+	memcpy(m->token, msg.hello_ack.token, PROTO_TOKEN_LEN);
 	return 0;
+}
+
+/*
+ * Extra channel index: connect, present the session's token, and wait for
+ * the secondary to echo it (or REFUSE). Any failure fails this live sync:
+ * the secondary, told N in the hello, waits for all of them.
+ */
+static int dial_channel(struct migration *m, uint32_t index)
+{
+	struct proto_msg msg = { .type = PROTO_CHANNEL };
+	struct proto_rxbuf rx = { 0 };
+	struct xport *x = NULL;
+	int ret;
+
+	ret = connect_one(m, &x);
+	if (ret == 0)
+		ret = xport_set_timeout(x, (int)m->cfg.failover_timeout_ms);
+	memcpy(msg.channel.token, m->token, PROTO_TOKEN_LEN);
+	msg.channel.index = index;
+	if (ret == 0)
+		ret = proto_send(x, &msg);
+	if (ret == 0)
+		ret = xport_flush(x);
+	if (ret == 0)
+		ret = proto_recv(x, &rx, &msg);
+	if (ret == 0 && msg.type == PROTO_REFUSE) {
+		mig_error(m, "secondary %s refused live-sync channel %u: %s",
+			  m->cfg.secondary, index, msg.refuse.reason);
+		ret = -ECONNREFUSED;
+	} else if (ret == 0 && (msg.type != PROTO_CHANNEL ||
+				msg.channel.index != index ||
+				memcmp(msg.channel.token, m->token,
+				       PROTO_TOKEN_LEN))) {
+		mig_error(m, "secondary %s answered channel %u with %s",
+			  m->cfg.secondary, index, proto_type_name(msg.type));
+		ret = -EPROTO;
+	} else if (ret < 0 && ret != -ECANCELED && !m->error[0]) {
+		mig_error(m, "live-sync channel %u to %s: %s", index,
+			  m->cfg.secondary, strerror(-ret));
+	}
+	proto_rxbuf_free(&rx);
+	if (ret < 0) {
+		xport_free(x);
+		return ret;
+	}
+	return mig_channels_add(&m->chans, x);
+}
+
+int dial_channels(struct migration *m)
+{
+	uint32_t i;
+	int ret = 0;
+
+	mig_channels_init(&m->chans, m->link->x);
+	for (i = 1; i < m->cfg.channels && ret == 0; i++)
+		ret = dial_channel(m, i);
+	if (ret < 0)
+		mig_channels_close(&m->chans);
+	else if (m->cfg.channels > 1)
+		log_info("live sync over %u connections to %s",
+			 m->cfg.channels, m->cfg.secondary);
+	return ret;
 }
 
 static const char *transport_words(const struct migration_config *c)

@@ -208,6 +208,13 @@ int main(int argc, char **argv)
 		args_die("--secondary needs --tls-creds DIR (or --insecure for "
 		    "plain TCP)");
 	args_check_rdma(o.rdma, xport_rdma_built());
+	if (o.channels > 1 && o.rdma)
+		args_die("--channels %u: RDMA places pages itself and runs one "
+			 "connection; use --channels 1 with --transport rdma",
+			 o.channels);
+	if (o.channels > 1 && o.exec)
+		args_die("--channels %u: an --exec program's live sync runs "
+			 "over the one link; use --channels 1", o.channels);
 	if (conf.print) {
 		ini = conf_ini(&conf);
 		if (!ini)

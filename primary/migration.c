@@ -54,7 +54,16 @@ static int live_sync(struct migration *m)
 	int ret;
 
 	m->link->rx_ms = m->link->hb_ms = evloop_now_ms();
+	ret = dial_channels(m);
+	if (ret < 0)
+		return ret;
+	ls.chans = &m->chans.rc;
 	ret = ram_save_live_sync(m->rs, m->link->x, &ls);
+	/* The secondary takes the first checkpoint only once every channel
+	 * has ended: it holds pages that must land before it. */
+	if (ret == 0)
+		ret = mig_channels_end(&m->chans);
+	mig_channels_close(&m->chans);
 	m->passes = ls.passes;
 	m->converged = ls.converged;
 	return ret;

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mig-channels.h"
 #include "proto.h"
 #include "ram-save.h"
 
@@ -57,6 +58,9 @@ struct migration_config {
 	int exec_pidfd;
 	/* The liveness tunables as live sync began. */
 	unsigned heartbeat_ms, failover_timeout_ms;
+	/* Connections of the live sync, the link included (--channels):
+	 * 1 for RDMA and an --exec guest. */
+	unsigned channels;
 };
 
 struct migration {
@@ -86,6 +90,8 @@ struct migration {
 	char error[512];
 	uint64_t started_ms;
 	uint64_t exec_pages, exec_bytes; /* an --exec program's live sync */
+	uint8_t token[PROTO_TOKEN_LEN]; /* the session's, from HELLO_ACK */
+	struct mig_channels chans;      /* the live sync's connections */
 	unsigned passes;                /* over RAM, pre-copy */
 	bool converged;                 /* the last pass left little dirty */
 };
@@ -116,5 +122,8 @@ bool migration_join(struct migration *m, int *result);
  * -ECANCELED when called off; refused set when the secondary refused us;
  * anything else is worth another try (error says why). */
 int dial_secondary(struct migration *m);
+/* dial.c, after dial_secondary: the cfg.channels - 1 extra connections of
+ * the live sync into chans (none for 1). 0 or -errno (error says why). */
+int dial_channels(struct migration *m);
 
 #endif

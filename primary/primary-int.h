@@ -108,6 +108,7 @@ struct primary {
 	double last_sync_ms;
 	uint64_t last_sync_pages, last_sync_bytes;
 	unsigned last_sync_passes;      /* pre-copy passes over RAM */
+	unsigned last_sync_channels;    /* connections it ran over */
 	bool last_sync_converged;       /* else max passes forced the end */
 
 	/* comparison and checkpoints: the comparator, counters, last

@@ -59,6 +59,9 @@ struct primary_opts {
 	unsigned max_clients;           /* 0: from RLIMIT_NOFILE */
 	uint64_t xbzrle_cache_size;     /* checkpoint pages kept for deltas;
 					 * 0: every page whole */
+	/* Connections of a live sync (--channels, 1..PROTO_MAX_CHANNELS):
+	 * TLS or TCP only, never RDMA nor an --exec guest. */
+	unsigned channels;
 	/* The file and flags it started with, for query-config; NULL:
 	 * none kept (conf-file.h). */
 	const struct conf *conf;

@@ -109,6 +109,9 @@ int primary_sync_start(struct primary *p)
 	cfg.gen = p->gen;
 	cfg.heartbeat_ms = p->opts.heartbeat_ms;
 	cfg.failover_timeout_ms = p->opts.failover_timeout_ms;
+	cfg.channels = p->opts.rdma || p->opts.exec ? 1 : p->opts.channels;
+	if (cfg.channels < 1)
+		cfg.channels = 1;
 	if (p->opts.exec) {
 		ret = exec_identity(p, &cfg);
 		if (ret < 0)
@@ -303,6 +306,7 @@ void primary_on_sync_done(struct evloop *l, int fd, uint32_t events,
 	p->last_sync_bytes = st.bytes_sent - p->mig.base.bytes_sent +
 			     p->mig.exec_bytes;
 	p->last_sync_passes = p->mig.passes;
+	p->last_sync_channels = p->mig.cfg.channels;
 	p->last_sync_converged = p->mig.converged;
 	colo_enter(p);
 	events_protected(p->ctl, p->opts.secondary, p->last_sync_ms,

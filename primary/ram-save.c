@@ -281,10 +281,32 @@ static uint64_t hole_until(const struct ramblock *rb, uint64_t page,
  * this much is queued, one write per 64 KiB or more, as xport_write did. */
 #define PUSH_AT (64 * 1024)
 
-/* The queue holds the budget: stop queueing and let the caller drain it. */
+/* The queue holds the budget: stop queueing and let the caller drain it.
+ * Over several channels, the budget is each one's, counted together. */
 static bool queue_full(const struct ram_state *rs, const struct xport *x)
 {
-	return xport_queued(x) >= rs->queue_budget;
+	size_t queued = 0;
+	unsigned i;
+
+	if (!rs->chans)
+		return xport_queued(x) >= rs->queue_budget;
+	for (i = 0; i < rs->chans->n; i++)
+		queued += xport_queued(rs->chans->x[i]);
+	return queued >= rs->queue_budget * rs->chans->n;
+}
+
+/* Which channel a page travels (ram-save.h): x, the link, unless live
+ * sync runs over several. */
+static unsigned channel_of(const struct ram_state *rs, uint64_t page)
+{
+	return rs->chans ? (unsigned)((page >> PROTO_CHANNEL_CHUNK_SHIFT) %
+				      rs->chans->n) : 0;
+}
+
+static struct xport *channel_x(struct ram_state *rs, struct xport *x,
+			       uint64_t page)
+{
+	return rs->chans ? rs->chans->x[channel_of(rs, page)] : x;
 }
 
 /* Write what the socket takes now; never waits for it. 0 or -errno. */
@@ -403,7 +425,9 @@ static int queue_pages(struct ram_state *rs, struct xport *x, uint32_t block,
 	m.pages.flags = zero ? PROTO_PAGES_ZERO :
 			placed ? PROTO_PAGES_PLACED : 0;
 	m.pages.data = zero || placed ? NULL : data;
-	ret = proto_queue(x, &m);
+	if (rs->chans)
+		rs->chans->pages[channel_of(rs, first)] += count;
+	ret = proto_queue(channel_x(rs, x, first), &m);
 	if (ret < 0)
 		return ret;
 	/* Naming pages already in the cache writes nothing there: the
@@ -438,6 +462,14 @@ static int64_t queue_run(struct ram_state *rs, struct xport *x,
 		end = chunk_end;
 	if (end - page > PROTO_MAX_PAGES_PER_MSG)
 		end = page + PROTO_MAX_PAGES_PER_MSG;
+	if (rs->chans) {
+		/* A run stays on one channel: inside one 2 MiB chunk. */
+		uint64_t ch_end = ((page >> PROTO_CHANNEL_CHUNK_SHIFT) + 1)
+				  << PROTO_CHANNEL_CHUNK_SHIFT;
+
+		if (end > ch_end)
+			end = ch_end;
+	}
 	for (p = page; p < end; p++)
 		migration_bitmap_clear_dirty(rs, block, p);
 
@@ -471,6 +503,37 @@ static int64_t queue_run(struct ram_state *rs, struct xport *x,
 }
 
 /*
+ * One hinted range as DISCARD: one message on the link; over several
+ * channels, a message per 2 MiB chunk on that chunk's channel, so that it
+ * is ordered with the pages of its chunk (I3: a page written after its
+ * hint reaches the secondary after its DISCARD).
+ */
+static int queue_discard_msg(struct ram_state *rs, struct xport *x,
+			     const struct ram_discard *d)
+{
+	struct proto_msg m = { .type = PROTO_DISCARD };
+	uint64_t p = d->first, end = d->first + d->count;
+	int ret = 0;
+
+	m.discard.block = d->block;
+	while (p < end && ret == 0) {
+		uint64_t next = end;
+
+		if (rs->chans) {
+			next = ((p >> PROTO_CHANNEL_CHUNK_SHIFT) + 1)
+			       << PROTO_CHANNEL_CHUNK_SHIFT;
+			if (next > end)
+				next = end;
+		}
+		m.discard.first = p;
+		m.discard.count = next - p;
+		ret = proto_queue(channel_x(rs, x, p), &m);
+		p = next;
+	}
+	return ret;
+}
+
+/*
  * Queue the discards hints left, oldest first, while the queue has room.
  * 1 when all are queued, 0 when the budget stopped it (the rest stay, and
  * no page may be queued before them: a page written after its hint must
@@ -484,12 +547,7 @@ static int queue_discards(struct ram_state *rs, struct xport *x)
 	ram_state_assert_locked(rs);
 	/* At least one per call, whatever the caller left queued: progress. */
 	for (i = 0; i < rs->ndiscards;) {
-		struct proto_msg m = { .type = PROTO_DISCARD };
-
-		m.discard.block = rs->discards[i].block;
-		m.discard.first = rs->discards[i].first;
-		m.discard.count = rs->discards[i].count;
-		ret = proto_queue(x, &m);
+		ret = queue_discard_msg(rs, x, &rs->discards[i]);
 		if (ret < 0)
 			break;
 		i++;
@@ -585,8 +643,17 @@ int ram_save_iterate(struct ram_state *rs, struct xport *x,
 	if (ret < 0)
 		return ret;
 	/* The one wait for the socket, with bitmap_mutex given back: a
-	 * stalled secondary keeps the migration thread, never a hint. */
+	 * stalled secondary keeps the migration thread, never a hint. The
+	 * extra channels write theirs meanwhile, each on its thread. */
+	if (rs->chans)
+		rs->chans->start(rs->chans->opaque);
 	flush = xport_flush(x);
+	if (rs->chans) {
+		int r = rs->chans->wait(rs->chans->opaque);
+
+		if (flush == 0)
+			flush = r;
+	}
 	return flush < 0 ? flush : ret;
 }
 
@@ -716,8 +783,27 @@ void ram_save_let_hints_in(struct ram_state *rs)
 		sched_yield();
 }
 
+static int live_sync_loop(struct ram_state *rs, struct xport *x,
+			  struct ram_live_sync *ls);
+
 int ram_save_live_sync(struct ram_state *rs, struct xport *x,
 		       struct ram_live_sync *ls)
+{
+	int ret;
+
+	ram_state_lock(rs);
+	rs->chans = ls->chans && ls->chans->n > 1 ? ls->chans : NULL;
+	ram_state_unlock(rs);
+	ret = live_sync_loop(rs, x, ls);
+	/* What the checkpoints send goes over the link alone. */
+	ram_state_lock(rs);
+	rs->chans = NULL;
+	ram_state_unlock(rs);
+	return ret;
+}
+
+static int live_sync_loop(struct ram_state *rs, struct xport *x,
+			  struct ram_live_sync *ls)
 {
 	unsigned first = ls->passes;
 	int ret;

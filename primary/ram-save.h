@@ -27,6 +27,7 @@
 
 #include "bitmap.h"
 #include "owned-mutex.h"
+#include "proto.h"
 #include "ramblock.h"
 #include "xbz-cache.h"
 
@@ -41,6 +42,25 @@ struct ram_block_state {
 	struct ramblock *rb;
 	struct bitmap bmap;        /* pages still to send */
 	struct bitmap clear_bmap;  /* chunks whose dirty log is not cleared */
+};
+
+/*
+ * Live sync over several connections (--channels): x[0] is the link, the
+ * others extra channels. Each 2 MiB of a block (PROTO_CHANNEL_CHUNK_SHIFT)
+ * travels one channel, chunk index mod n, its DISCARDs too, so that a page
+ * sent again never overtakes its older copy on another connection. The
+ * owner writes out x[1..n-1] on threads of its own: start() hands them
+ * what was queued, wait() waits until they have written it (0 or -errno);
+ * ram_save_iterate calls the two around its own drain of x[0], with
+ * bitmap_mutex given back.
+ */
+struct ram_channels {
+	unsigned n;                         /* 1..PROTO_MAX_CHANNELS */
+	struct xport *x[PROTO_MAX_CHANNELS];
+	uint64_t pages[PROTO_MAX_CHANNELS]; /* queued on each (out) */
+	void (*start)(void *opaque);
+	int (*wait)(void *opaque);
+	void *opaque;
 };
 
 struct ram_discard {
@@ -89,6 +109,9 @@ struct ram_state {
 	 * buffer a run's deltas are encoded into. Off when nslots is 0. */
 	struct xbz_cache xbz;
 	uint8_t *delta_buf;
+	/* The live sync's channels while ram_save_live_sync runs over more
+	 * than the link, else NULL. */
+	struct ram_channels *chans;
 
 	/* Set at init, read-only after. */
 	struct dirtylog *dlog;
@@ -196,6 +219,8 @@ struct ram_live_sync {
 	 * fails it with that value. NULL: no hook. */
 	int (*before_step)(void *opaque);
 	void *opaque;
+	/* NULL: the link (x) alone; else x must be chans->x[0]. */
+	struct ram_channels *chans;
 	/* Out: passes made; added to, so the caller zeroes it first. */
 	unsigned passes;
 	/* Out: the last pass left at most converged_pages dirty (not

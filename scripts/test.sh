@@ -70,10 +70,10 @@ bash scripts/build.sh build-tsan -Drdma=enabled -Db_sanitize=thread -Db_lundef=f
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 run_suites build-tsan "${TSAN_TIMEOUTS[@]}" -- locking
 echo "== build-tsan: threaded unit tests"
-mtest build-tsan "${TSAN_TIMEOUTS[@]}" ram-save ramcache incoming xport-tcp xport-tls ctl-server evloop
+mtest build-tsan "${TSAN_TIMEOUTS[@]}" ram-save ramcache chan-rx incoming xport-tcp xport-tls ctl-server evloop
 
 # The daemons under TSan: the primary's migration and hint threads against
-# its main loop (control, checkpoints); the secondary (one thread today)
+# its main loop (control, checkpoints), the live sync's channel threads on both sides (channels); the secondary
 # and the guest run instrumented beside them. A daemon that races stops at the first report (halt_on_error), but
 # a test need not notice a daemon dying at the end, so every report also
 # goes to a file under tsan-reports/ and any such file fails the step.
@@ -85,7 +85,7 @@ echo "== build-tsan: daemons' threads (integration)"
 STOP_REPEAT=2 \
 TSAN_OPTIONS=$TSAN_OPTIONS:log_path=$PWD/$reports/tsan \
 	mtest build-tsan "${TSAN_TIMEOUTS[@]}" \
-		pair control stop verify events metrics
+		pair control stop verify events metrics channels
 if compgen -G "$reports/tsan*" >/dev/null; then
 	cat "$reports"/tsan*
 	echo "ThreadSanitizer reported the above (kept in $reports)"

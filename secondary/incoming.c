@@ -271,6 +271,42 @@ static int check_kind(struct incoming *in, const struct proto_hello *h)
 	return 0;
 }
 
+/* How long the first checkpoint waits for the channels to end: the
+ * primary's silence allowed on the link, with a floor (a stop request
+ * cuts it short). */
+static unsigned channels_timeout(const struct incoming *in)
+{
+	unsigned ms = in->link->cfg.timeout_ms;
+
+	/* The sockets may hold megabytes the receivers still decrypt: on a
+	 * loaded host (or under TSan) more than a short failover timeout. */
+	return ms > 5000 ? ms : 5000;
+}
+
+static void channel_failed(void *opaque, int err, const char *why)
+{
+	struct incoming *in = opaque;
+
+	/* The link's failure: the partial sync goes, as when it drops. */
+	sec_link_fail(in->link, err, why, false);
+}
+
+bool incoming_channel_wanted(struct incoming *in)
+{
+	return in->state == IN_SYNC && chan_rx_wanted(&in->chans);
+}
+
+int incoming_channel(struct incoming *in, struct xport *x,
+		     const struct proto_channel *c, char *why, size_t whylen)
+{
+	if (in->state != IN_SYNC) {
+		snprintf(why, whylen, "channel %u: the pair is in state %s, "
+			 "not live sync", c->index, in_state_name(in->state));
+		return -EPERM;
+	}
+	return chan_rx_take(&in->chans, x, c, why, whylen);
+}
+
 static int on_hello(void *opaque, const struct proto_msg *m)
 {
 	struct incoming *in = opaque;
@@ -311,6 +347,11 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		if (in->hooks.replacing_fenced)
 			in->hooks.replacing_fenced(in->hooks.opaque);
 	}
+	if (h->channels > 1 && (in->is_exec || sec_link_is_rdma(in->link)))
+		return refuse(in, "live sync over %u channels: only a "
+			      "libcolo-guest over TLS or TCP may use them, "
+			      "this link is %s", h->channels,
+			      in->is_exec ? "an --exec program's" : "RDMA");
 	in->state = IN_SYNC;
 	in->sync_pages = 0;
 	if (in->is_exec) {
@@ -328,6 +369,9 @@ static int on_hello(void *opaque, const struct proto_msg *m)
 		ret = expose_cache(in);
 	if (ret < 0)
 		return ret;
+	/* The channels' token goes with the ack; they may come from now. */
+	chan_rx_open(&in->chans, h->channels, &in->cache, &in->ram,
+		     channels_timeout(in), ack.hello_ack.token);
 	/* The primary has been waiting for our answer while we set up (and,
 	 * over RDMA, pinned) the RAM cache, seconds for a large guest: its
 	 * silence counts from now, not from its hello. */
@@ -382,6 +426,16 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 	if (proto_check_range(&in->ram, block, first, count) < 0)
 		return bad_range(in, proto_type_name(m->type), block, first,
 				 count);
+	/* Over several channels the link carries its own chunks only: a
+	 * page on the wrong one could overtake its newer copy. */
+	if (in->state == IN_SYNC &&
+	    !chan_rx_routes_to(&in->chans, 0, first, count)) {
+		log_error("%s sent %s of pages %llu+%llu on the link, which "
+			  "belong to another live-sync channel", peer(in),
+			  proto_type_name(m->type), (unsigned long long)first,
+			  (unsigned long long)count);
+		return -EPROTO;
+	}
 	/* CKPT_END counts the pages sent; discarded ranges are not pages. */
 	if (in->state == IN_CKPT && !discard)
 		in->ckpt_pages += count;
@@ -413,6 +467,19 @@ static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 			  first ? "claims to be" : "is not",
 			  in_state_name(in->state));
 		return -EPROTO;
+	}
+	if (first) {
+		/* Every page of the sync is in before the checkpoint's. */
+		char why[256];
+		uint64_t pages;
+		int ret = chan_rx_finish(&in->chans, &pages, why, sizeof(why));
+
+		if (ret < 0) {
+			log_error("%s: %s", peer(in), why);
+			last_error_set(in->last_error, "%s", why);
+			return ret;
+		}
+		in->sync_pages += pages;
 	}
 	in->state = IN_CKPT;
 	in->ckpt_id = b->id;
@@ -808,6 +875,9 @@ void incoming_init(struct incoming *in, struct sec_link *link,
 	if (hooks)
 		in->hooks = *hooks;
 	in->state = IN_WAITING;
+	if (chan_rx_init(&in->chans, sec_link_loop(link),
+			 link->cfg.cancel_fd, channel_failed, in) < 0)
+		log_error("live-sync channels: %s", strerror(errno));
 	metrics_hist_init_ckpt_pause(&in->pause_hist);
 	metrics_hist_init_ckpt_pages(&in->pages_hist);
 }
@@ -831,6 +901,8 @@ void incoming_reset(struct incoming *in, const char *why)
 		last_error_set(in->last_error, "primary %s: %s", peer(in), why);
 		sec_link_close(in->link);
 	}
+	/* The receivers write into the cache: gone before it goes. */
+	chan_rx_stop(&in->chans);
 	if (in->have_ram && svm_running(in->svm))
 		cache_watch_svm(in, false);
 	svm_stop(in->svm);
@@ -857,6 +929,7 @@ void incoming_reset(struct incoming *in, const char *why)
 void incoming_deinit(struct incoming *in)
 {
 	incoming_reset(in, "shutting down");
+	chan_rx_deinit(&in->chans);
 	free(in->dev_conns);
 	in->dev_conns = NULL;
 }
@@ -865,6 +938,8 @@ bool incoming_release(struct incoming *in, struct ram_layout *ram,
 		      struct proto_generation *gen,
 		      struct proto_tunables *tunables)
 {
+	/* No receiver may outlive the cache it writes into. */
+	chan_rx_stop(&in->chans);
 	if (in->have_ram)
 		ramcache_deinit(&in->cache);
 	free(in->dev_conns);

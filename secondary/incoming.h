@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chan-rx.h"
 #include "image-load.h"
 #include "metrics.h"
 #include "sec-link.h"
@@ -80,6 +81,8 @@ struct incoming {
 	bool have_ram;
 	struct ram_layout ram;
 	struct ramcache cache;
+	/* The live sync's extra channels (their receiver threads). */
+	struct chan_rx chans;
 
 	/* what the SVM holds: the last applied checkpoint's (I8) */
 	struct proto_generation gen;
@@ -131,6 +134,12 @@ extern const sec_link_handler incoming_handlers[PROTO__MAX];
 /* One message through that table, as the link does: 0 or -errno, after
  * which the connection ends. */
 int incoming_handle(struct incoming *in, const struct proto_msg *m);
+
+/* For the link (sec_link_ops): does the live sync expect another channel,
+ * and one presented CHANNEL c (chan_rx_take). */
+bool incoming_channel_wanted(struct incoming *in);
+int incoming_channel(struct incoming *in, struct xport *x,
+		     const struct proto_channel *c, char *why, size_t whylen);
 
 /* A primary connected: now its hello is awaited (a fenced SVM stays). */
 void incoming_connected(struct incoming *in);

@@ -23,10 +23,14 @@
 struct dirtylog;
 
 /*
- * Threads: the secondary has one, the event loop, and every call here is
- * made on it today (the flush too: flush_tick below runs on it). The lock
- * is for the day pages arrive on another thread (RDMA); until then it is
- * taken once per message and cannot be contended.
+ * Threads: the event loop makes every call here (the flush too:
+ * flush_tick below runs on it), except during a live sync over several
+ * channels (chan-rx.h), when each channel's receiver thread calls
+ * ramcache_store for its own pages beside the loop. Those pages are
+ * disjoint (each 2 MiB chunk travels one channel), the bitmaps and stats
+ * are under bitmap_mutex, taken once per message, and the receivers are
+ * joined before the first checkpoint changes anything else
+ * (ramcache_svm_start).
  */
 struct ramcache {
 	struct owned_mutex bitmap_mutex;

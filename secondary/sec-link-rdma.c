@@ -85,6 +85,8 @@ const char *sec_pending_late(const struct sec_link *l,
 				    "no RDMA connection request in time after "
 				    "its token; is the primary started with "
 				    "--transport rdma?";
+	case SEC_CHANNEL:
+		return "no CHANNEL in time";
 	case SEC_HANDSHAKE:
 		break;
 	}

@@ -155,6 +155,17 @@ static void ended(struct sec_link *l, int err, const char *why, bool lost)
 	l->ops.ended(l->ops.opaque, err, why, lost);
 }
 
+void sec_link_fail(struct sec_link *l, int err, const char *why, bool lost)
+{
+	if (l->x)
+		ended(l, err, why, lost);
+}
+
+struct evloop *sec_link_loop(const struct sec_link *l)
+{
+	return l->cfg.loop;
+}
+
 /* Our write to the primary broke: the link, not us, is at fault. */
 static bool link_broken(const struct sec_link *l)
 {
@@ -308,6 +319,89 @@ void sec_pending_reject(struct sec_link *l, struct sec_pending *pp,
 	sec_pending_end(l, pp);
 }
 
+static bool channel_wanted(const struct sec_link *l)
+{
+	return l->x && !l->x_rdma && l->ops.channel_wanted &&
+	       l->ops.channel_wanted(l->ops.opaque);
+}
+
+/* A channel's CHANNEL frame, header and all (proto.c: 20 bytes). */
+#define CHANNEL_FRAME_LEN (PROTO_HDR_LEN + 20)
+_Static_assert(CHANNEL_FRAME_LEN <= SEC_TOKEN_LEN, "CHANNEL frame fits");
+
+/* The refusal goes out in the protocol, so the primary can say why; x
+ * is out of the loop and is freed. */
+static void refuse_x(struct sec_link *l, struct xport *x, const char *why)
+{
+	struct proto_msg m = { .type = PROTO_REFUSE };
+
+	snprintf(m.refuse.reason, sizeof(m.refuse.reason), "%s", why);
+	xport_set_timeout(x, 1000);
+	if (proto_send(x, &m) == 0)
+		xport_flush(x);
+	log_error("rejecting %s: %s", x->peer, why);
+	last_error_set(l->cfg.last_error, "rejected %s: %s", x->peer, why);
+	xport_free(x);
+}
+
+static void channel_refuse(struct sec_link *l, struct sec_pending *pp,
+			   const char *why)
+{
+	struct xport *x = pp->x;
+
+	evloop_del(l->cfg.loop, xport_fd(x));
+	pp->x = NULL;
+	refuse_x(l, x, why);
+}
+
+/*
+ * A connection that came while a primary was served may only be a
+ * channel of its live sync: its first frame is CHANNEL, read without
+ * blocking (it is small and fixed), then handed to the owner.
+ */
+static void read_channel(struct sec_link *l, struct sec_pending *pp)
+{
+	struct proto_msg m;
+	uint32_t type, len;
+	char why[PROTO_REASON_MAX];
+	struct xport *x;
+	ssize_t n;
+
+	n = xport_read_nb(pp->x, pp->token + pp->got,
+			  CHANNEL_FRAME_LEN - pp->got);
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		sec_pending_reject(l, pp, n == 0 ? "closed before its CHANNEL"
+				   : strerror((int)-n));
+		return;
+	}
+	pp->got += (size_t)n;
+	if (pp->got < CHANNEL_FRAME_LEN)
+		return;
+	if (proto_decode_hdr(pp->token, &type, &len) < 0 ||
+	    type != PROTO_CHANNEL || len != CHANNEL_FRAME_LEN - PROTO_HDR_LEN ||
+	    proto_decode(type, pp->token + PROTO_HDR_LEN, len, &m) < 0) {
+		channel_refuse(l, pp, "already serving a primary, and this "
+			       "connection is no live-sync CHANNEL of it");
+		return;
+	}
+	if (!channel_wanted(l) || !l->ops.channel) {
+		channel_refuse(l, pp, "no live sync here takes channels");
+		return;
+	}
+	x = pp->x;
+	evloop_del(l->cfg.loop, xport_fd(x));
+	pp->x = NULL;
+	if (l->ops.channel(l->ops.opaque, x, &m.channel, why,
+			   sizeof(why)) == 0) {
+		log_info("live-sync channel %u from %s", m.channel.index,
+			 x->peer);
+		return;
+	}
+	refuse_x(l, x, why);
+}
+
 static void on_pending(struct evloop *loop, int fd, uint32_t events,
 		       void *opaque)
 {
@@ -325,6 +419,10 @@ static void on_pending(struct evloop *loop, int fd, uint32_t events,
 			pp = &l->pending[i];
 	if (!pp)
 		return;
+	if (pp->phase == SEC_CHANNEL) {
+		read_channel(l, pp);
+		return;
+	}
 	if (pp->phase != SEC_HANDSHAKE) {
 		sec_rdma_on_pending(l, pp);
 		return;
@@ -337,6 +435,14 @@ static void on_pending(struct evloop *loop, int fd, uint32_t events,
 	}
 	if (ret < 0) {
 		sec_pending_reject(l, pp, err);
+		return;
+	}
+	if (pp->channel) {
+		/* Authenticated: now its CHANNEL, which may be here already. */
+		evloop_mod(l->cfg.loop, fd, EV_READ);
+		pp->phase = SEC_CHANNEL;
+		pp->got = 0;
+		read_channel(l, pp);
 		return;
 	}
 	if (l->cfg.rdma) {
@@ -443,6 +549,7 @@ static void pending_add(struct sec_link *l, struct xport *x,
 	pp->x = x;
 	pp->phase = phase;
 	pp->got = 0;
+	pp->channel = l->x != NULL;
 	pp->deadline_ms = evloop_now_ms() + ms;
 	if (evloop_add(l->cfg.loop, xport_fd(x), EV_READ, on_pending, l) < 0)
 		sec_pending_reject(l, pp, "cannot watch the connection");
@@ -462,7 +569,7 @@ void sec_link_on_accept(struct evloop *loop, int fd, uint32_t events,
 	cfd = net_accept(fd, peer, sizeof(peer));
 	if (cfd < 0)
 		return;
-	if (l->x) {
+	if (l->x && !channel_wanted(l)) {
 		log_warn("refusing %s: already serving primary %s", peer,
 			 l->peer);
 		close(cfd);
@@ -472,6 +579,8 @@ void sec_link_on_accept(struct evloop *loop, int fd, uint32_t events,
 		x = xport_tcp_new(cfd);
 		if (!x)
 			log_error("cannot take connection from %s", peer);
+		else if (l->x)
+			pending_add(l, x, SEC_CHANNEL, ms);
 		else if (!l->cfg.rdma)
 			sec_link_adopt(l, x);
 		else

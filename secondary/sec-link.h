@@ -44,6 +44,17 @@ struct sec_link_ops {
 	 * sec_link_peer and closes it (sec_link_close).
 	 */
 	void (*ended)(void *opaque, int err, const char *why, bool lost);
+	/*
+	 * Extra live-sync channels (chan-rx.h); either may be NULL (none
+	 * taken). channel_wanted: while a primary is served, may another
+	 * connection come (a channel)? channel: one presented CHANNEL c; 0
+	 * when the callee took x, else -errno with why, and the link sends
+	 * REFUSE (why) and closes x.
+	 */
+	bool (*channel_wanted)(void *opaque);
+	int (*channel)(void *opaque, struct xport *x,
+		       const struct proto_channel *c, char *why,
+		       size_t whylen);
 	/* For waits outside the loop: true once a stop was requested. */
 	bool (*stop_requested)(void *opaque);
 	void *opaque;
@@ -70,6 +81,8 @@ enum sec_pending_phase {
 	SEC_HANDSHAKE,                 /* TLS handshake in progress */
 	SEC_TOKEN,                     /* --insecure rdma: token in clear */
 	SEC_AWAIT_RDMA,                /* bound: its RDMA request awaited */
+	SEC_CHANNEL,                   /* a live-sync channel: its CHANNEL
+					* frame awaited (in token) */
 };
 struct sec_pending {
 	struct xport *x;               /* NULL: free slot */
@@ -77,6 +90,7 @@ struct sec_pending {
 	enum sec_pending_phase phase;
 	uint8_t token[SEC_TOKEN_LEN];  /* SEC_TOKEN: got bytes of it */
 	size_t got;
+	bool channel;                  /* came while a primary was served */
 };
 
 struct sec_link {
@@ -145,6 +159,10 @@ int sec_link_heartbeat(struct sec_link *l);
 /* For waits in the loop (opaque: the sec_link): heartbeats go on; a
  * pending stop request ends the wait with -ECANCELED. */
 int sec_link_heartbeat_idle(void *opaque);
+/* End the connection with the primary from outside the link (a live-sync
+ * channel failed): ended(err, why, lost) as if the link had found it. */
+void sec_link_fail(struct sec_link *l, int err, const char *why, bool lost);
+struct evloop *sec_link_loop(const struct sec_link *l);
 /* Count the primary's silence from now (after a long apply). */
 void sec_link_heard(struct sec_link *l);
 

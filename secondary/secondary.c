@@ -93,6 +93,22 @@ static void link_ended(void *opaque, int err, const char *why, bool lost)
 		incoming_reset(&s->in, why);
 }
 
+static bool link_channel_wanted(void *opaque)
+{
+	struct secondary *s = opaque;
+
+	return incoming_channel_wanted(&s->in);
+}
+
+static int link_channel(void *opaque, struct xport *x,
+			const struct proto_channel *c, char *why,
+			size_t whylen)
+{
+	struct secondary *s = opaque;
+
+	return incoming_channel(&s->in, x, c, why, whylen);
+}
+
 /* A broken link is for the link to report (the primary is lost); a
  * failed send must never pass for the SVM's death. */
 static void svm_output(void *opaque, const struct proto_msg *m)
@@ -143,6 +159,8 @@ static void wire(struct secondary *s)
 	};
 	const struct sec_link_ops lo = {
 		.handlers = incoming_handlers, .handler_opaque = &s->in,
+		.channel_wanted = link_channel_wanted,
+		.channel = link_channel,
 		.connected = link_connected, .ended = link_ended,
 		.stop_requested = stop_requested, .opaque = s,
 	};

@@ -66,6 +66,11 @@ const struct tunable tunables[TUNABLE__MAX] = {
 		"xbzrle-cache-size", TUNABLE_BYTES, 64ULL << 20, 0,
 		1ULL << 40, 4096, TUNABLE_PRIMARY,
 		"last sent checkpoint pages kept to send deltas" },
+	/* Live sync only; PROTO_MAX_CHANNELS connections at most. */
+	[TUNABLE_CHANNELS] = {
+		"channels", TUNABLE_COUNT, 1, 1, PROTO_MAX_CHANNELS, 0,
+		TUNABLE_PRIMARY,
+		"connections (TLS or TCP) a live sync spreads RAM over" },
 };
 
 const struct tunable *tunable_find(const char *name)

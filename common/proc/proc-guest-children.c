@@ -39,7 +39,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "evloop.h"
@@ -101,10 +100,7 @@ int proc_guest_children(const struct proc_guest *g, pid_t *pids, size_t max)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)evloop_now_ms();
 }
 
 /*

@@ -281,7 +281,6 @@ static int add_conn(struct proc_guest *g, struct proc_conn *c)
 	return 0;
 }
 
-/* Mark c failed and have the loop report it. */
 /* What the program wrote before its end went away, kept in c->last: the
  * failure is reported from the loop, where output may be passed on. */
 static void conn_keep_last(struct proc_conn *c)
@@ -304,6 +303,7 @@ static void conn_keep_last(struct proc_conn *c)
 	}
 }
 
+/* Mark c failed and have the loop report it. */
 void proc_conn_fail(struct proc_guest *g, struct proc_conn *c)
 {
 	uint64_t one = 1;

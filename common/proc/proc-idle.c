@@ -1,26 +1,18 @@
 // SPDX-License-Identifier: MIT
 #include <stdint.h>
-#include <time.h>
 
+#include "evloop.h"
 #include "proc-idle.h"
 
 static _Thread_local int (*hook)(void *opaque);
 static _Thread_local void *hook_opaque;
 static _Thread_local uint64_t last_ms;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void proc_idle_set(int (*fn)(void *opaque), void *opaque)
 {
 	hook = fn;
 	hook_opaque = opaque;
-	last_ms = now_ms();
+	last_ms = evloop_now_ms();
 }
 
 int proc_idle_tick(void)
@@ -29,7 +21,7 @@ int proc_idle_tick(void)
 
 	if (!hook)
 		return 0;
-	now = now_ms();
+	now = evloop_now_ms();
 	if (now - last_ms < PROC_IDLE_EVERY_MS)
 		return 0;
 	last_ms = now;

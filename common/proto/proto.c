@@ -7,11 +7,14 @@
  * payload length u32. Payloads, by type (offsets in bytes):
  *
  *   HELLO         0 version u32, 4 page_size u32, 8 guest digest [32],
- *                 40 pair id u64, 48 generation u64,
- *                 56 nblocks u32 (0: a process guest), 60 nblocks * block:
+ *                 40 pair id u64, 48 generation u64, 56 channels u32
+ *                 (0..8), 60 nblocks u32 (0: a process guest),
+ *                 64 nblocks * block:
  *                   0 id u32, 4 name [32] (NUL-terminated, zero-padded),
  *                   36 size u64, 44 guest_addr u64          (52 bytes each)
- *   HELLO_ACK     empty
+ *   HELLO_ACK     0 token [16]
+ *   CHANNEL       0 token [16], 16 index u32 (1..7)
+ *   CHANNEL_END   0 pages u64
  *   REFUSE        0 reason length u16 (< 256), 2 reason bytes (no NUL)
  *   PAGES         0 block u32, 4 count u32, 8 first u64, 16 flags u32,
  *                 20 delta_len u32 (0 unless PROTO_PAGES_DELTA), 24 count *
@@ -61,8 +64,8 @@ static const struct {
 	const char *name;
 	size_t fixed;                    /* payload bytes before variable data */
 } types[PROTO__MAX] = {
-	[PROTO_HELLO] = { "HELLO", 60 },
-	[PROTO_HELLO_ACK] = { "HELLO_ACK", 0 },
+	[PROTO_HELLO] = { "HELLO", 64 },
+	[PROTO_HELLO_ACK] = { "HELLO_ACK", 16 },
 	[PROTO_REFUSE] = { "REFUSE", 2 },
 	[PROTO_PAGES] = { "PAGES", 24 },
 	[PROTO_DISCARD] = { "DISCARD", 20 },
@@ -76,6 +79,8 @@ static const struct {
 	[PROTO_VERIFY] = { "VERIFY", 16 },
 	[PROTO_IDENTITY] = { "IDENTITY", 4 },
 	[PROTO_IMAGE] = { "IMAGE", 20 },
+	[PROTO_CHANNEL] = { "CHANNEL", 20 },
+	[PROTO_CHANNEL_END] = { "CHANNEL_END", 8 },
 };
 
 static bool known_type(uint32_t type)
@@ -153,7 +158,8 @@ static int check_msg(const struct proto_msg *m)
 
 	switch (m->type) {
 	case PROTO_HELLO:
-		if (h->nblocks > RAM_MAX_BLOCKS)
+		if (h->nblocks > RAM_MAX_BLOCKS ||
+		    h->channels > PROTO_MAX_CHANNELS)
 			return -EPROTO;
 		for (i = 0; i < h->nblocks; i++) {
 			if (!memchr(h->blocks[i].name, 0, RAM_BLOCK_NAME_MAX))
@@ -227,7 +233,11 @@ static int check_msg(const struct proto_msg *m)
 		/* Written so that offset + len cannot wrap. */
 		return im->offset > im->total - im->len ? -EPROTO : 0;
 	}
+	case PROTO_CHANNEL:
+		return m->channel.index < 1 ||
+		       m->channel.index >= PROTO_MAX_CHANNELS ? -EPROTO : 0;
 	case PROTO_HELLO_ACK:
+	case PROTO_CHANNEL_END:
 	case PROTO_DISCARD:
 	case PROTO_CKPT_END:
 	case PROTO_HEARTBEAT:
@@ -311,6 +321,7 @@ static void encode_hello(const struct proto_hello *h, uint8_t **p)
 	putbytes(p, h->guest_digest, PROTO_DIGEST_LEN);
 	put64(p, h->gen.pair_id);
 	put64(p, h->gen.generation);
+	put32(p, h->channels);
 	put32(p, h->nblocks);
 	for (i = 0; i < h->nblocks; i++) {
 		size_t n = strlen(h->blocks[i].name);
@@ -347,6 +358,16 @@ static const uint8_t *encode_fixed(const struct proto_msg *m, uint8_t **p)
 		put32(p, m->pages.flags);
 		put32(p, m->pages.delta_len);
 		return pages_inline(&m->pages) ? m->pages.data : NULL;
+	case PROTO_HELLO_ACK:
+		putbytes(p, m->hello_ack.token, PROTO_TOKEN_LEN);
+		return NULL;
+	case PROTO_CHANNEL:
+		putbytes(p, m->channel.token, PROTO_TOKEN_LEN);
+		put32(p, m->channel.index);
+		return NULL;
+	case PROTO_CHANNEL_END:
+		put64(p, m->channel_end.pages);
+		return NULL;
 	case PROTO_DISCARD:
 		put32(p, m->discard.block);
 		put64(p, m->discard.first);
@@ -486,6 +507,7 @@ static int decode_hello(const uint8_t *p, size_t len, struct proto_hello *h)
 	p += PROTO_DIGEST_LEN;
 	h->gen.pair_id = get64(&p);
 	h->gen.generation = get64(&p);
+	h->channels = get32(&p);
 	h->nblocks = get32(&p);
 	/* Count first: it sizes both the length check and the array. */
 	if (h->nblocks > RAM_MAX_BLOCKS ||
@@ -527,6 +549,17 @@ static int decode_fixed(const uint8_t *p, struct proto_msg *m,
 {
 	*data = NULL;
 	switch (m->type) {
+	case PROTO_HELLO_ACK:
+		memcpy(m->hello_ack.token, p, PROTO_TOKEN_LEN);
+		return 0;
+	case PROTO_CHANNEL:
+		memcpy(m->channel.token, p, PROTO_TOKEN_LEN);
+		p += PROTO_TOKEN_LEN;
+		m->channel.index = get32(&p);
+		return 0;
+	case PROTO_CHANNEL_END:
+		m->channel_end.pages = get64(&p);
+		return 0;
 	case PROTO_PAGES:
 		m->pages.block = get32(&p);
 		m->pages.count = get32(&p);

@@ -12,8 +12,12 @@
  *   primary                          secondary
  *   [IDENTITY]                       ->        (a process guest's)
  *   HELLO (version, layout, digest) ->
- *                                    <- HELLO_ACK | REFUSE (reason)
+ *                                    <- HELLO_ACK (token) | REFUSE (reason)
  *   live sync:  PAGES / DISCARD ...  ->        (into the RAM cache)
+ *   with --channels N, N-1 more connections, each:
+ *               CHANNEL (token, index) ->
+ *                                    <- CHANNEL (the same) | REFUSE
+ *               PAGES / DISCARD ..., CHANNEL_END -> (then closed)
  *   checkpoint: CKPT_BEGIN, PAGES / DISCARD ... | IMAGE ..., DEVICE_STATE,
  *               CKPT_END ->
  *                                    <- [VERIFY] CKPT_ACK
@@ -30,7 +34,9 @@
 
 #include "ramblock.h"
 
-#define PROTO_VERSION 6
+/* 6: PAGES DELTA (checkpoint page deltas); 7: live-sync channels;
+ * 8: both. */
+#define PROTO_VERSION 8
 #define PROTO_HDR_LEN 8
 #define PROTO_DIGEST_LEN 32            /* SHA-256 */
 #define PROTO_MAX_PAGES_PER_MSG 256    /* 1 MiB of data */
@@ -38,6 +44,12 @@
 #define PROTO_MAX_VERIFY_DIGESTS 65536
 #define PROTO_MAX_PAYLOAD (PROTO_MAX_VERIFY_DIGESTS * PROTO_DIGEST_LEN + 64)
 #define PROTO_REASON_MAX 256
+/* Live sync over at most this many connections (--channels). */
+#define PROTO_MAX_CHANNELS 8
+#define PROTO_TOKEN_LEN 16
+/* Each 2 MiB of a block (512 pages) travels one channel: chunk index mod
+ * the channel count, so a page sent again never overtakes its old copy. */
+#define PROTO_CHANNEL_CHUNK_SHIFT 9
 /* A process image is sent in IMAGE chunks of at most PROTO_MAX_DATA; the
  * whole is bounded so that a lying total cannot make the secondary reserve
  * more than a real program could need. */
@@ -59,6 +71,8 @@ enum proto_type {
 	PROTO_VERIFY,
 	PROTO_IDENTITY,
 	PROTO_IMAGE,
+	PROTO_CHANNEL,
+	PROTO_CHANNEL_END,
 	PROTO__MAX
 };
 
@@ -112,6 +126,9 @@ struct proto_hello {
 	uint32_t page_size;
 	uint8_t guest_digest[PROTO_DIGEST_LEN];
 	struct proto_generation gen;           /* the primary's */
+	/* Connections of the live sync, this one included: 0..
+	 * PROTO_MAX_CHANNELS, 0 and 1 both meaning this one alone. */
+	uint32_t channels;
 	uint32_t nblocks;                      /* 0..RAM_MAX_BLOCKS */
 	struct {
 		uint32_t id;
@@ -120,6 +137,21 @@ struct proto_hello {
 		uint64_t guest_addr;
 	} blocks[RAM_MAX_BLOCKS];
 };
+
+/* The secondary's answer to an accepted hello: the token an extra
+ * channel of this session presents (random, drawn per session). */
+struct proto_hello_ack { uint8_t token[PROTO_TOKEN_LEN]; };
+
+/* First on an extra live-sync connection (and the secondary's answer when
+ * it takes it): the session's token and which channel this is,
+ * 1..PROTO_MAX_CHANNELS - 1 (0 is the link). */
+struct proto_channel {
+	uint8_t token[PROTO_TOKEN_LEN];
+	uint32_t index;
+};
+
+/* Last on an extra channel: the pages (DISCARDs not counted) it carried. */
+struct proto_channel_end { uint64_t pages; };
 
 struct proto_refuse { char reason[PROTO_REASON_MAX]; };
 
@@ -223,6 +255,9 @@ struct proto_msg {
 	enum proto_type type;
 	union {
 		struct proto_hello hello;
+		struct proto_hello_ack hello_ack;
+		struct proto_channel channel;
+		struct proto_channel_end channel_end;
 		struct proto_refuse refuse;
 		struct proto_pages pages;
 		struct proto_discard discard;

@@ -55,6 +55,8 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 		memcpy(m->hello.guest_digest, pool_at(pool, s, 32), 32);
 		m->hello.gen.pair_id = test_rand(s);
 		m->hello.gen.generation = test_rand(s);
+		m->hello.channels = (uint32_t)(test_rand(s) %
+					       (PROTO_MAX_CHANNELS + 1));
 		/* 0: a process guest's hello, which names no block. */
 		m->hello.nblocks = (uint32_t)(test_rand(s) % (RAM_MAX_BLOCKS + 1));
 		for (i = 0; i < m->hello.nblocks; i++) {
@@ -156,6 +158,19 @@ static void gen_msg(uint32_t type, uint64_t *s, const uint8_t *pool,
 				  (m->image.total - m->image.len + 1);
 		m->image.data = pool_at(pool, s, m->image.len);
 		break;
+	case PROTO_HELLO_ACK:
+		memcpy(m->hello_ack.token, pool_at(pool, s, PROTO_TOKEN_LEN),
+		       PROTO_TOKEN_LEN);
+		break;
+	case PROTO_CHANNEL:
+		memcpy(m->channel.token, pool_at(pool, s, PROTO_TOKEN_LEN),
+		       PROTO_TOKEN_LEN);
+		m->channel.index = 1 + (uint32_t)(test_rand(s) %
+						  (PROTO_MAX_CHANNELS - 1));
+		break;
+	case PROTO_CHANNEL_END:
+		m->channel_end.pages = test_rand(s);
+		break;
 	}
 }
 
@@ -176,6 +191,7 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		    a->hello.page_size != b->hello.page_size ||
 		    memcmp(a->hello.guest_digest, b->hello.guest_digest, 32) ||
 		    memcmp(&a->hello.gen, &b->hello.gen, sizeof(a->hello.gen)) ||
+		    a->hello.channels != b->hello.channels ||
 		    a->hello.nblocks != b->hello.nblocks)
 			return false;
 		for (i = 0; i < a->hello.nblocks; i++)
@@ -258,6 +274,15 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		       a->image.total == b->image.total &&
 		       a->image.len == b->image.len &&
 		       same_bytes(a->image.data, b->image.data, a->image.len);
+	case PROTO_HELLO_ACK:
+		return !memcmp(a->hello_ack.token, b->hello_ack.token,
+			       PROTO_TOKEN_LEN);
+	case PROTO_CHANNEL:
+		return !memcmp(a->channel.token, b->channel.token,
+			       PROTO_TOKEN_LEN) &&
+		       a->channel.index == b->channel.index;
+	case PROTO_CHANNEL_END:
+		return a->channel_end.pages == b->channel_end.pages;
 	default:
 		return true;
 	}
@@ -421,8 +446,9 @@ static int decode_patched(const struct proto_msg *m, uint8_t *buf, size_t cap,
 }
 
 /* HELLO's payload: where nblocks and the first block are. */
-#define HELLO_NBLOCKS 56
-#define HELLO_BLOCKS 60
+#define HELLO_CHANNELS 56
+#define HELLO_NBLOCKS 60
+#define HELLO_BLOCKS 64
 
 /*
  * PLACED: no data follows (the bytes came by RDMA WRITE), the decoder
@@ -707,7 +733,41 @@ static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 	CHECK_EQ(proto_decode_hdr(buf, &t, &len), -EPROTO);
 	CHECK_EQ(proto_decode(0, buf, 8, &d), -EPROTO);
 	CHECK_EQ(proto_decode(PROTO__MAX, buf, 8, &d), -EPROTO);
-	CHECK_EQ(proto_decode(PROTO_HELLO_ACK, NULL, 0, &d), 0);
+	/* HELLO_ACK carries the session's token now: empty is too short. */
+	CHECK_EQ(proto_decode(PROTO_HELLO_ACK, NULL, 0, &d), -EPROTO);
+}
+
+/* CHANNEL: an index the link (0) or past the last channel is refused, on
+ * the way out and in; a hello asking for more channels than exist too. */
+static void test_channel(uint8_t *buf, size_t cap)
+{
+	struct proto_msg m = { .type = PROTO_CHANNEL }, d;
+	size_t n;
+
+	memset(m.channel.token, 0xa5, PROTO_TOKEN_LEN);
+	m.channel.index = PROTO_MAX_CHANNELS - 1;
+	n = proto_encode(&m, buf, cap);
+	CHECK_EQ(n, PROTO_HDR_LEN + 20);
+	CHECK_EQ(proto_decode(PROTO_CHANNEL, buf + 8, n - 8, &d), 0);
+	CHECK_EQ(d.channel.index, PROTO_MAX_CHANNELS - 1);
+	CHECK_EQ(d.channel.token[15], 0xa5);
+	put32(buf + 8 + 16, 0);
+	CHECK_EQ(proto_decode(PROTO_CHANNEL, buf + 8, n - 8, &d), -EPROTO);
+	put32(buf + 8 + 16, PROTO_MAX_CHANNELS);
+	CHECK_EQ(proto_decode(PROTO_CHANNEL, buf + 8, n - 8, &d), -EPROTO);
+	CHECK_EQ(proto_decode(PROTO_CHANNEL, buf + 8, n - 9, &d), -EPROTO);
+	m.channel.index = 0;
+	CHECK_EQ(proto_encode(&m, buf, cap), 0);
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_HELLO;
+	m.hello.channels = PROTO_MAX_CHANNELS;
+	n = proto_encode(&m, buf, cap);
+	CHECK(n > 0);
+	put32(buf + 8 + HELLO_CHANNELS, PROTO_MAX_CHANNELS + 1);
+	CHECK_EQ(proto_decode(PROTO_HELLO, buf + 8, n - 8, &d), -EPROTO);
+	m.hello.channels = PROTO_MAX_CHANNELS + 1;
+	CHECK_EQ(proto_encode(&m, buf, cap), 0);
 }
 
 static void test_check_range(void)
@@ -832,6 +892,7 @@ int main(void)
 		pool[i] = (uint8_t)test_rand(&seed);
 	test_names();
 	test_check_range();
+	test_channel(buf, cap);
 	test_bad_fields(pool, buf, cap);
 	test_delta(pool, buf, cap);
 	test_round_trips(pool, buf, out, cap);
