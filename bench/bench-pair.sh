@@ -15,6 +15,11 @@
 #      syscalls per request, p50/p99 latency at -c 1 and -c 50, through the
 #      pair, through colo-primary standalone, and against a redis-server.
 #
+# BENCH_ONLY=2 runs tables 2 and 2b alone (the limits, one idle live sync,
+# the SET loads; about a minute). BENCH_PRIMARY_ARGS adds flags to
+# colo-primary, e.g. "--xbzrle-cache-size 0" to send every checkpoint page
+# whole. After table 2's loads, verify compares PVM and SVM RAM.
+#
 # Needs: the meson build (scripts/build.sh build), redis-tools, openssl,
 # python3, cc. It starts every process itself through the integration
 # tests' fixture library (tests/integration/lib.sh), stops them by PID, and
@@ -72,8 +77,13 @@ gen_creds "$T/tls"
 # ---------------------------------------------------------------- table 1
 # bench-sync-lib.sh: two live syncs (guest idle, guest writing); then a
 # third secondary, synced idle, for tables 2 and 3.
-sync_runs
-sync_fresh_secondary
+ONLY=${BENCH_ONLY:-}
+if [[ $ONLY == 2 ]]; then
+	sync_idle
+else
+	sync_runs
+	sync_fresh_secondary
+fi
 FILL_MS=$(cat "$T/fill-ms")
 VERIFY="see table 1"
 
@@ -85,7 +95,16 @@ echo "steady SET load, checkpoint every 1000 ms: one key..."
 steady_set set1 "$SET_N" "$CLIENTS"
 echo "steady SET load, checkpoint every 1000 ms: 100000 random keys (-r 100000)..."
 steady_set setr "$SET_N" "$CLIENTS" -r 100000
+echo "verify (PVM and SVM RAM by SHA-256) after the SET loads..."
+"$CTL" -s "$PSOCK" verify >"$T/set-verify.txt" 2>&1 ||
+	sed -i '1s/^/NOT IDENTICAL: /' "$T/set-verify.txt"
 
+REDIS_NOTE=""
+if [[ $ONLY == 2 ]]; then
+	touch "$T/tables-2-only"
+	stop primary
+	stop secondary
+else
 # ---------------------------------------------------------------- table 3
 # Per request (bench-perreq.sh): the pair, then colo-primary standalone,
 # then redis-server, each measured alike.
@@ -112,7 +131,6 @@ AP=$(pid_of standalone)
 perreq_measure standalone "$APORT" "$AP $(pgrep -P "$AP")" "$AP $(pgrep -P "$AP")" "$AP"
 stop standalone
 
-REDIS_NOTE=""
 if ! command -v redis-server >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
 	echo "redis-server not installed: apt-get install -y redis-server..."
 	DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >"$T/apt.log" 2>&1 || true
@@ -124,10 +142,17 @@ if command -v redis-server >/dev/null; then
 else
 	REDIS_NOTE="unavailable: redis-server is not installed and could not be installed"
 fi
+fi
 
 # ---------------------------------------------------------------- report
 echo
-sync_report "$TCP_MIBS" "$AES_MIBS"
+if [[ $ONLY == 2 ]]; then
+	echo "tables 2 and 2b only (BENCH_ONLY=2); colo-primary ${BENCH_PRIMARY_ARGS:-with its defaults};" \
+		"limits: loopback TCP $TCP_MIBS MiB/s, AES-256-GCM $AES_MIBS MiB/s"
+	echo
+else
+	sync_report "$TCP_MIBS" "$AES_MIBS"
+fi
 PYTHONPATH="$SRC/bench" python3 - "$T" "$TCP_MIBS" "$AES_MIBS" "$FILL" "$FILL_MS" "$VERIFY" \
 	"$REDIS_NOTE" "$SET_N" "$TP_N" "$CLIENTS" <<'PY'
 import csv, json, os, sys
@@ -181,6 +206,8 @@ for name, label in (("set1", "-t set (one key)"), ("setr", "-t set -r 100000")):
     cs = list(seen.values())
     pause = [c["pause_ms"] for c in cs]
     pages = [c["pages"] for c in cs]
+    dpages = [c.get("delta_pages", 0) for c in cs]
+    kib = [c["bytes"] / 1024 for c in cs]
     floor = [c["bytes"] / MiB / ceil * 1000 for c in cs]
     r = rps(name + ".csv").get("SET", float("nan"))
     ph = lambda k: pct([c["phases_ms"][k] for c in cs], 50)
@@ -194,15 +221,18 @@ for name, label in (("set1", "-t set (one key)"), ("setr", "-t set -r 100000")):
                  " ".join("%s %d" % (k, v) for k, v in reasons.items() if v),
                  "%.0f / %.0f / %.0f" % (pct(pause, 50), pct(pause, 90), max(pause or [0])),
                  "%.0f / %.0f / %.0f" % (pct(pages, 50), pct(pages, 90), max(pages or [0])),
+                 "%.0f / %.0f" % (pct(dpages, 50), pct(kib, 50)),
                  "%.2f / %.2f" % (pct(floor, 50), max(floor or [0]))])
 table("2. Checkpoints at a steady SET load through the pair: redis-benchmark "
       "-n %s -c %s, checkpoint-delay 1000 ms, status sampled every 200 ms; "
       "pause_ms = primary's whole checkpoint (barrier -> ack), 1 ms resolution"
       % (set_n, clients),
       ["load", "load1", "SET/s", "seen/taken", "reasons", "pause ms p50/p90/max",
-       "pages p50/p90/max", "floor ms p50/max"],
+       "pages p50/p90/max", "delta pages / KiB p50", "floor ms p50/max"],
       rows)
 print("  load1 = 1-minute load average when that run started (other work on this 2-core machine)")
+print("  delta pages = pages sent as deltas against the checkpoint before's (--xbzrle-cache-size); KiB = all page bytes sent")
+print("  verify after the SET loads: %s" % open(os.path.join(T, "set-verify.txt")).read().strip().splitlines()[0])
 print("  floor = the checkpoint's bytes at %.0f MiB/s, the slower of the two "
       "ceilings in table 1" % ceil)
 print()
@@ -219,6 +249,8 @@ table("2b. Where the pause went, per phase (p50 over the same checkpoints, ms; "
       phase_rows)
 
 # 3. per request: perreq_report, after this script
+if os.path.exists(os.path.join(T, "tables-2-only")):
+    sys.exit(0)
 b3, a3 = load("tp-pair.before.json"), load("tp-pair.after.json")
 print("  (table 3 below) checkpoints during the pair's runs: %d (%s), output mismatches %d" % (
     a3["checkpoints"] - b3["checkpoints"],
@@ -227,6 +259,6 @@ print("  (table 3 below) checkpoints during the pair's runs: %d (%s), output mis
     a3["mismatches"] - b3["mismatches"]))
 print()
 PY
-perreq_report "Both guests 1 GiB with $((FILL >> 20)) MiB filled; pair over TLS with checkpoint-delay 20000 ms; redis-server $REDIS_NOTE."
+[[ $ONLY == 2 ]] || perreq_report "Both guests 1 GiB with $((FILL >> 20)) MiB filled; pair over TLS with checkpoint-delay 20000 ms; redis-server $REDIS_NOTE."
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

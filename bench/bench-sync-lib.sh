@@ -39,15 +39,17 @@ cpu_ms() {
 	awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"
 }
 
-sync_runs() {
-	local rport=$(free_port) sport=$(free_port) t0 c0p c0s lpid
+# sync_idle: a of the above. BENCH_PRIMARY_ARGS (words) go to colo-primary.
+sync_idle() {
+	local rport=$(free_port) sport=$(free_port) t0 c0p
 	PPORT=$(free_port)
 	PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 
 	echo "starting colo-primary (--ram $SYNC_RAM) towards 127.0.0.1:$rport, where nothing listens yet..."
 	start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 		--guest "$KV" "${KV_DEBUG[@]}" --ram "$SYNC_RAM" \
-		--secondary "127.0.0.1:$rport" --tls-creds "$T/tls"
+		--secondary "127.0.0.1:$rport" --tls-creds "$T/tls" \
+		${BENCH_PRIMARY_ARGS:-}
 	# Dialling: connecting during a try, standalone between tries (backoff).
 	st=$(status_field "$PSOCK" 's["state"] + "/" + str(s["next_dial_in_ms"])')
 	[[ $st == connecting/* || $st == standalone/[0-9]* ]] ||
@@ -72,6 +74,11 @@ sync_runs() {
 	# the secondary included.
 	echo "$(( $(cpu_ms "$(pid_of primary)") - c0p )) $(cpu_ms "$(pid_of secondary)")" >"$T/idle-cpu"
 	sync_capture idle
+}
+
+# sync_load: b, after sync_idle.
+sync_load() {
+	local rport sport c0p c0s lpid
 
 	echo "stopping the secondary: the primary goes on standalone..."
 	stop secondary
@@ -103,6 +110,11 @@ sync_runs() {
 	wait "$lpid" 2>/dev/null || true
 	forget "$lpid"
 	sync_capture load
+}
+
+sync_runs() {
+	sync_idle
+	sync_load
 }
 
 # sync_fresh_secondary: a new secondary, live-synced with the guest idle,

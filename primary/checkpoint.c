@@ -404,14 +404,18 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	 * of the checkpoint, it serves on. */
 	pvm_resume(c->pvm);
 	if (ret < 0) {
-		/* Applied or not, we cannot know: the next image is whole. */
+		/* Applied or not, we cannot know: the next image is whole,
+		 * and so is the next page of every page sent. */
 		image_save_base_invalidate(&c->img_base);
+		ram_state_forget_sent(c->rs);
 		return ret;
 	}
 	cmp_checkpoint_done(c->cmp);
 	ram_state_get_stats(c->rs, &after);
 	res->bytes = c->pvm->is_exec ? res->image_bytes :
 		     after.bytes_sent - before.bytes_sent;
+	res->delta_pages = after.delta_pages - before.delta_pages;
+	res->delta_bytes = after.delta_bytes - before.delta_bytes;
 	t[4] = now_ms_precise();
 	res->pause_ms = t[4] - t[0];
 	fill_phases(res, t, (after.sync_us - before.sync_us) / 1e3,

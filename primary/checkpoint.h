@@ -58,6 +58,8 @@ struct ckpt_result {
 	uint64_t id;
 	uint64_t pages;
 	uint64_t bytes;
+	uint64_t delta_pages;        /* of pages: sent as deltas */
+	uint64_t delta_bytes;        /* of bytes: those deltas' */
 	uint64_t image_bytes;        /* an --exec program's encoded image */
 	double pause_ms;
 	struct ckpt_phases phases;

@@ -45,6 +45,10 @@ static json_object *ckpt_json(const struct ckpt_result *r)
 			       json_object_new_double(r->pause_ms));
 	json_object_object_add(o, "pages", json_object_new_uint64(r->pages));
 	json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
+	json_object_object_add(o, "delta_pages",
+			       json_object_new_uint64(r->delta_pages));
+	json_object_object_add(o, "delta_bytes",
+			       json_object_new_uint64(r->delta_bytes));
 	json_object_object_add(o, "phases_ms", phases_json(&r->phases));
 	cpu = json_object_new_object();
 	json_object_object_add(cpu, "primary",
@@ -177,6 +181,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	status_add_transport(o, p->opts.rdma, p->opts.insecure);
 	json_object_object_add(o, "placed_pages",
 			       json_object_new_uint64(rs.placed_pages));
+	json_object_object_add(o, "delta_pages",
+			       json_object_new_uint64(rs.delta_pages));
 	sync = json_object_new_object();
 	json_object_object_add(sync, "ms",
 			       json_object_new_double(p->last_sync_ms));

@@ -37,6 +37,7 @@ void primary_opts_set(struct primary_opts *o, enum tunable_id id, uint64_t v)
 	case TUNABLE_CLIENT_INPUT_LIMIT: o->client_input_limit = v; break;
 	case TUNABLE_MAX_HELD_OUTPUT: o->max_held_output = v; break;
 	case TUNABLE_MAX_CLIENTS: o->max_clients = u; break;
+	case TUNABLE_XBZRLE_CACHE_SIZE: o->xbzrle_cache_size = v; break;
 	case TUNABLE_CHANNELS: o->channels = u; break;
 	case TUNABLE__MAX: break;
 	}

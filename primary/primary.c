@@ -355,6 +355,9 @@ static int pvm_attach(struct primary *p)
 		return ret;
 	ret = ram_state_init(&p->rs, &p->ram, &p->dlog,
 			     p->opts.clear_bitmap_shift);
+	if (ret == 0)
+		ret = ram_state_set_delta_cache(&p->rs,
+						p->opts.xbzrle_cache_size);
 	if (ret < 0)
 		return ret;
 	/* Until live sync starts (migration_start), nobody wants discards. */

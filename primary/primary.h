@@ -57,6 +57,8 @@ struct primary_opts {
 					 * stop reading that client */
 	uint64_t max_held_output;       /* held for comparison: checkpoint */
 	unsigned max_clients;           /* 0: from RLIMIT_NOFILE */
+	uint64_t xbzrle_cache_size;     /* checkpoint pages kept for deltas;
+					 * 0: every page whole */
 	/* Connections of a live sync (--channels, 1..PROTO_MAX_CHANNELS):
 	 * TLS or TCP only, never RDMA nor an --exec guest. */
 	unsigned channels;

@@ -29,6 +29,7 @@
 #include "owned-mutex.h"
 #include "proto.h"
 #include "ramblock.h"
+#include "xbz-cache.h"
 
 struct dirtylog;
 struct xport;
@@ -73,6 +74,9 @@ struct ram_save_stats {
 	uint64_t placed_pages;     /* of pages_sent: by RDMA WRITE, not in
 				    * the stream (bytes_sent leaves them out) */
 	uint64_t bytes_sent;       /* payload bytes queued for the wire */
+	uint64_t delta_pages;      /* of pages_sent: as deltas (checkpoints) */
+	uint64_t delta_bytes;      /* of bytes_sent: those deltas' bytes (not
+				    * the whole pages sent beside them) */
 	uint64_t iterations;       /* ram_save_iterate calls */
 	uint64_t syncs;
 	uint64_t sync_us;          /* time in migration_bitmap_sync */
@@ -100,6 +104,11 @@ struct ram_state {
 	 * reports was written, so it is data: a checkpoint's thousands of
 	 * scattered runs cost no lseek (each one walks the memfd's pages). */
 	bool maybe_holes;
+	/* What checkpoints sent last for some pages, to send deltas against
+	 * (xbz-cache.h: entry == the secondary's cache copy), and the
+	 * buffer a run's deltas are encoded into. Off when nslots is 0. */
+	struct xbz_cache xbz;
+	uint8_t *delta_buf;
 	/* The live sync's channels while ram_save_live_sync runs over more
 	 * than the link, else NULL. */
 	struct ram_channels *chans;
@@ -118,9 +127,16 @@ struct ram_state {
 int ram_state_init(struct ram_state *rs, struct ram_layout *ram,
 		   struct dirtylog *dlog, unsigned clear_shift);
 void ram_state_deinit(struct ram_state *rs);
+/* After init, before the first send: keep up to bytes of pages sent by
+ * checkpoints to send later ones as deltas (0: never). 0 or -ENOMEM. */
+int ram_state_set_delta_cache(struct ram_state *rs, uint64_t bytes);
+/* A checkpoint failed: what the secondary holds is not known for sure any
+ * more, so no page is sent as a delta until it was sent whole again. */
+void ram_state_forget_sent(struct ram_state *rs);
 
 /* Caller holds bitmap_mutex: every page dirty again, discards dropped
- * (for a new secondary, which has nothing); discards are kept from now on. */
+ * and the delta cache emptied (for a new secondary, which has nothing);
+ * discards are kept from now on. */
 void ram_state_reset_dirty(struct ram_state *rs);
 /* No secondary any more: stop keeping discards (they would pile up). */
 void ram_state_unprotected(struct ram_state *rs);
@@ -161,7 +177,10 @@ int ram_save_iterate(struct ram_state *rs, struct xport *x,
 		     unsigned max_wait_ms);
 
 /* Stop-and-copy (the guest is paused): sync the log and send every dirty
- * page and queued discard, everything written out on return. Takes
+ * page and queued discard, everything written out on return. With a
+ * delta cache and a link that does not place pages (RDMA: never deltas),
+ * a page with an entry goes as a delta when that is smaller, and each
+ * non-zero page's bytes become its entry. Takes
  * bitmap_mutex once per queue_budget of data and gives it back for each
  * drain, as ram_save_iterate does. Pages sent or -errno. */
 int64_t ram_save_complete(struct ram_state *rs, struct xport *x);

@@ -98,6 +98,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 	status_add_transport(o, s->opts.rdma, s->opts.insecure);
 	json_object_object_add(o, "placed_pages",
 			       json_object_new_uint64(s->in.placed_pages));
+	json_object_object_add(o, "delta_pages",
+			       json_object_new_uint64(s->in.delta_pages));
 	add_generation(o, s);
 	*ret = o;
 	return 0;

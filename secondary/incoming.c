@@ -406,6 +406,7 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 	const uint8_t *data = discard ? NULL : m->pages.data;
 
 	bool placed = !discard && (m->pages.flags & PROTO_PAGES_PLACED);
+	bool delta = !discard && (m->pages.flags & PROTO_PAGES_DELTA);
 
 	if (!expect(in, m, ST(IN_SYNC) | ST(IN_CKPT)))
 		return -EPROTO;
@@ -414,6 +415,12 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 	if (placed && !sec_link_is_rdma(in->link)) {
 		log_error("%s sent placed PAGES on a link without RDMA",
 			  peer(in));
+		return -EPROTO;
+	}
+	/* Deltas are against what the last checkpoints sent: a primary
+	 * sends them only inside one (the decoder checked their shape). */
+	if (delta && in->state != IN_CKPT) {
+		log_error("%s sent delta PAGES outside a checkpoint", peer(in));
 		return -EPROTO;
 	}
 	if (proto_check_range(&in->ram, block, first, count) < 0)
@@ -437,6 +444,11 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 	if (placed) {
 		in->placed_pages += count;
 		return ramcache_mark_placed(&in->cache, block, first, count);
+	}
+	if (delta) {
+		in->delta_pages += count;
+		return ramcache_apply_delta(&in->cache, block, first, count,
+					    data);
 	}
 	return ramcache_store(&in->cache, block, first, count, data);
 }

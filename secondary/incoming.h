@@ -114,6 +114,7 @@ struct incoming {
 	struct proto_ckpt_ack last_phases;     /* of the last applied one */
 	uint64_t sync_pages;
 	uint64_t placed_pages;       /* of all pages: placed by RDMA WRITE */
+	uint64_t delta_pages;        /* of all pages: in PAGES DELTA messages */
 	/* Each applied checkpoint's time from CKPT_BEGIN to the flush's end
 	 * (s), and its pages: the metrics' histograms. */
 	struct metrics_hist pause_hist, pages_hist;

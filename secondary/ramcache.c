@@ -11,6 +11,7 @@
 
 #include "dirtylog.h"
 #include "log.h"
+#include "page-delta.h"
 
 /*
  * Each block of the cache is a memfd of its own (shared with nobody),
@@ -180,6 +181,25 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 			store_at(rb->memfd, rb->alias, off, data, len, true);
 		else
 			zero_at(rb->memfd, rb->alias, off, len, false);
+	}
+	mark_received(rc, block, first, count);
+	return 0;
+}
+
+int ramcache_apply_delta(struct ramcache *rc, uint32_t block, uint64_t first,
+			 uint64_t count, const uint8_t *delta)
+{
+	uint64_t i;
+
+	if (check_range(rc, block, first, count) < 0)
+		return -ERANGE;
+	for (i = 0; i < count; i++) {
+		uint64_t off = (first + i) << RAM_PAGE_SHIFT;
+
+		delta += page_delta_apply(rc->cache[block] + off, delta);
+		if (!rc->svm_started)
+			memcpy(rc->ram->blocks[block].alias + off,
+			       rc->cache[block] + off, RAM_PAGE_SIZE);
 	}
 	mark_received(rc, block, first, count);
 	return 0;

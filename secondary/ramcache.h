@@ -79,6 +79,15 @@ int ramcache_store(struct ramcache *rc, uint32_t block, uint64_t first,
 		   uint64_t count, const uint8_t *data);
 
 /*
+ * count pages at first as deltas against the cache's copies (a PAGES
+ * DELTA message's data, which the decoder checked whole: applying cannot
+ * fail half-way). Before the SVM first runs, the results go into its RAM
+ * too, as ramcache_store does. Range as for ramcache_store.
+ */
+int ramcache_apply_delta(struct ramcache *rc, uint32_t block, uint64_t first,
+			 uint64_t count, const uint8_t *delta);
+
+/*
  * count pages at first arrived in the cache by RDMA WRITE (the peer placed
  * them; the transport ordered them before the message saying so): mark
  * them received, and before the SVM first runs copy them into its RAM too,

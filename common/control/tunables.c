@@ -60,6 +60,12 @@ const struct tunable tunables[TUNABLE__MAX] = {
 		"max-clients", TUNABLE_COUNT, 0, 1, 65536, 0,
 		TUNABLE_PRIMARY | TUNABLE_ZERO_AUTO,
 		"clients at once" },
+	/* 64M: 16384 pages, eight checkpoints of a busy key-value guest;
+	 * 0 sends every checkpoint page whole. */
+	[TUNABLE_XBZRLE_CACHE_SIZE] = {
+		"xbzrle-cache-size", TUNABLE_BYTES, 64ULL << 20, 0,
+		1ULL << 40, 4096, TUNABLE_PRIMARY,
+		"last sent checkpoint pages kept to send deltas" },
 	/* Live sync only; PROTO_MAX_CHANNELS connections at most. */
 	[TUNABLE_CHANNELS] = {
 		"channels", TUNABLE_COUNT, 1, 1, PROTO_MAX_CHANNELS, 0,
@@ -147,6 +153,12 @@ int tunable_parse_as(const struct tunable *t, const char *s,
 	int ret;
 
 	if (t->unit == TUNABLE_BYTES) {
+		/* A size is never 0 to config_parse_size; "off" is, for a
+		 * tunable whose range starts there. */
+		if (t->min == 0 && s && !strcmp(s, "0")) {
+			*v = 0;
+			return 0;
+		}
 		ret = config_parse_size(s, v);
 		if (!ret)
 			ret = tunable_check(t, *v);

@@ -17,10 +17,12 @@
  *   CHANNEL_END   0 pages u64
  *   REFUSE        0 reason length u16 (< 256), 2 reason bytes (no NUL)
  *   PAGES         0 block u32, 4 count u32, 8 first u64, 16 flags u32,
- *                 20 reserved u32 (0), 24 count * 4096 bytes of data, or
- *                 nothing with PROTO_PAGES_ZERO or PROTO_PAGES_PLACED (not
- *                 both: -EPROTO). The reserved word puts the
- *                 data 32 bytes into the frame, so page copies are aligned.
+ *                 20 delta_len u32 (0 unless PROTO_PAGES_DELTA), 24 count *
+ *                 4096 bytes of data, or with PROTO_PAGES_DELTA delta_len
+ *                 bytes of count page deltas (page-delta.h), or nothing
+ *                 with PROTO_PAGES_ZERO or PROTO_PAGES_PLACED (at most one
+ *                 of the three: -EPROTO). The word at 20 puts the data 32
+ *                 bytes into the frame, so page copies are aligned.
  *   DISCARD       0 block u32, 4 first u64, 12 count u64
  *   CKPT_BEGIN    0 id u64, 8 flags u32
  *   DEVICE_STATE  0 input_seq u64, 8 clock_ms u64, 16 pair id u64,
@@ -52,6 +54,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+
+#include "page-delta.h"
 
 #define HELLO_BLOCK_LEN 52
 #define ACK_STATUS_MIN (-4095)   /* the errno range, as the kernel has it */
@@ -172,16 +176,22 @@ static int check_msg(const struct proto_msg *m)
 		if (m->pages.count < 1 ||
 		    m->pages.count > PROTO_MAX_PAGES_PER_MSG)
 			return -EPROTO;
-		if (m->pages.flags & ~(PROTO_PAGES_ZERO | PROTO_PAGES_PLACED))
+		if (m->pages.flags & ~(PROTO_PAGES_ZERO | PROTO_PAGES_PLACED |
+				       PROTO_PAGES_DELTA))
 			return -EPROTO;
 		/* Zero pages are never placed: one says the bytes are
-		 * zero, the other that they arrived; both is a lie. */
-		if ((m->pages.flags & PROTO_PAGES_ZERO) &&
-		    (m->pages.flags & PROTO_PAGES_PLACED))
+		 * zero, the other that they arrived; both is a lie. A delta
+		 * is data in the stream, so neither of them either. */
+		if (m->pages.flags & (m->pages.flags - 1))   /* two bits */
 			return -EPROTO;
 		if (pages_inline(&m->pages) && !m->pages.data)
 			return -EPROTO;
-		return 0;
+		/* Bounded by the whole-page form of each page, so that the
+		 * lengths below add up without overflow. */
+		if (m->pages.flags & PROTO_PAGES_DELTA)
+			return m->pages.delta_len >
+			       m->pages.count * PAGE_DELTA_MAX ? -EPROTO : 0;
+		return m->pages.delta_len ? -EPROTO : 0;
 	case PROTO_CKPT_BEGIN:
 		return m->ckpt_begin.flags &
 		       ~(PROTO_CKPT_FIRST | PROTO_CKPT_VERIFY) ? -EPROTO : 0;
@@ -252,6 +262,8 @@ static size_t var_len(const struct proto_msg *m)
 	case PROTO_PAGES:
 		if (!pages_inline(&m->pages))
 			return 0;
+		if (m->pages.flags & PROTO_PAGES_DELTA)
+			return m->pages.delta_len;
 		return (size_t)m->pages.count * RAM_PAGE_SIZE;
 	case PROTO_DEVICE_STATE:
 		return (size_t)m->device_state.nconns * 4;
@@ -270,9 +282,22 @@ static size_t var_len(const struct proto_msg *m)
 	}
 }
 
+/*
+ * What check_msg cannot see, because the decoder calls it before the
+ * payload's length is known to cover the data: a delta's structure, all
+ * pages of it, before anyone applies one.
+ */
+static int check_data(const struct proto_msg *m)
+{
+	if (m->type == PROTO_PAGES && (m->pages.flags & PROTO_PAGES_DELTA))
+		return page_delta_check(m->pages.data, m->pages.delta_len,
+					m->pages.count);
+	return 0;
+}
+
 size_t proto_frame_len(const struct proto_msg *m)
 {
-	if (check_msg(m))
+	if (check_msg(m) || check_data(m))
 		return 0;
 	return PROTO_HDR_LEN + types[m->type].fixed + var_len(m);
 }
@@ -331,7 +356,7 @@ static const uint8_t *encode_fixed(const struct proto_msg *m, uint8_t **p)
 		put32(p, m->pages.count);
 		put64(p, m->pages.first);
 		put32(p, m->pages.flags);
-		put32(p, 0);
+		put32(p, m->pages.delta_len);
 		return pages_inline(&m->pages) ? m->pages.data : NULL;
 	case PROTO_HELLO_ACK:
 		putbytes(p, m->hello_ack.token, PROTO_TOKEN_LEN);
@@ -415,7 +440,7 @@ size_t proto_encode_head(const struct proto_msg *m, uint8_t *buf, size_t cap,
 	size_t fixed, var;
 	uint8_t *p = buf;
 
-	if (check_msg(m))
+	if (check_msg(m) || check_data(m))
 		return 0;
 	fixed = types[m->type].fixed;
 	var = var_len(m);
@@ -540,8 +565,7 @@ static int decode_fixed(const uint8_t *p, struct proto_msg *m,
 		m->pages.count = get32(&p);
 		m->pages.first = get64(&p);
 		m->pages.flags = get32(&p);
-		if (get32(&p))                        /* reserved */
-			return -EPROTO;
+		m->pages.delta_len = get32(&p);       /* checked by check_msg */
 		*data = p;
 		return 0;
 	case PROTO_DISCARD:
@@ -677,7 +701,7 @@ int proto_decode(uint32_t type, const uint8_t *payload, size_t len,
 	/* Only now are the counts known to be small enough to add up. */
 	if (len != types[type].fixed + var_len(m))
 		return -EPROTO;
-	return 0;
+	return check_data(m);
 }
 
 int proto_check_range(const struct ram_layout *l, uint32_t block,

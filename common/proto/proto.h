@@ -34,7 +34,9 @@
 
 #include "ramblock.h"
 
-#define PROTO_VERSION 7
+/* 6: PAGES DELTA (checkpoint page deltas); 7: live-sync channels;
+ * 8: both. */
+#define PROTO_VERSION 8
 #define PROTO_HDR_LEN 8
 #define PROTO_DIGEST_LEN 32            /* SHA-256 */
 #define PROTO_MAX_PAGES_PER_MSG 256    /* 1 MiB of data */
@@ -80,6 +82,11 @@ enum proto_type {
  * WRITEs ordered before this message (xport_place); no data follows. Only
  * an RDMA link may carry it, and never together with ZERO. */
 #define PROTO_PAGES_PLACED 0x2u
+/* The data is count pages as deltas (page-delta.h) against the receiver's
+ * RAM cache, delta_len bytes, checked whole by the decoder. The sender
+ * keeps what it sent last for each page it deltas against; only a
+ * checkpoint's pages use it (never with ZERO or PLACED). */
+#define PROTO_PAGES_DELTA 0x4u
 /* CKPT_BEGIN flags */
 #define PROTO_CKPT_FIRST 0x1u   /* ends the live sync: start the SVM */
 #define PROTO_CKPT_VERIFY 0x2u  /* answer with VERIFY before CKPT_ACK */
@@ -153,8 +160,10 @@ struct proto_pages {
 	uint64_t first;                        /* page index in the block */
 	uint32_t count;                        /* 1..PROTO_MAX_PAGES_PER_MSG */
 	uint32_t flags;                        /* PROTO_PAGES_* */
-	const uint8_t *data;                   /* count pages, NULL when ZERO
-						* or PLACED */
+	uint32_t delta_len;                    /* DELTA: bytes of data; else 0 */
+	const uint8_t *data;                   /* count pages (DELTA: their
+						* deltas), NULL when ZERO or
+						* PLACED */
 };
 
 struct proto_discard { uint32_t block; uint64_t first; uint64_t count; };

@@ -113,6 +113,11 @@ static inline bool xport_nothing_to_read(struct xport *x)
 }
 
 bool xport_has_buffered(const struct xport *x);
+/* Whether x may put bytes in the peer's memory (RDMA: xport_place). */
+static inline bool xport_can_place(const struct xport *x)
+{
+	return x->ops->place != NULL;
+}
 /*
  * A file descriptor whose readability cancels every blocking wait on x with
  * -ECANCELED (the daemons pass their signalfd, or an eventfd their main

@@ -62,6 +62,17 @@ for sock in "$PSOCK" "$SSOCK"; do
 done
 pass "status: transport rdma, placed pages $(status_get "$PSOCK" placed_pages) (primary) $(status_get "$SSOCK" placed_pages) (secondary)"
 
+# No page goes as a delta over RDMA (ram-save.c: placed pages need none):
+# the same keys written again, whose pages the last checkpoints sent, and
+# neither side counts a delta page.
+keys 1 500
+ctl "$PSOCK" checkpoint >/dev/null || fail "checkpoint"
+for sock in "$PSOCK" "$SSOCK"; do
+	n=$(status_field "$sock" 's["delta_pages"]')
+	[[ $n == 0 ]] || fail "$sock: $n pages went as deltas over RDMA"
+done
+pass "no page sent as a delta over RDMA"
+
 # More keys after the last explicit checkpoint: acknowledged output means
 # the SVM had them too, so the takeover must serve them.
 keys 501 700

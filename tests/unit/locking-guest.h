@@ -53,7 +53,9 @@ struct tguest {
 typedef void (*tguest_fn)(struct tguest_child *c);
 
 /* Commands of tguest_serve; each gets one int32 reply. */
-enum tguest_op { TG_FILL = 1, TG_ZERO, TG_EXIT };
+/* TG_POKE: 8 bytes of gen at an offset of gen's choosing in each page,
+ * a small change like a key-value store's SET (for delta tests). */
+enum tguest_op { TG_FILL = 1, TG_ZERO, TG_EXIT, TG_POKE };
 
 struct tguest_cmd {
 	uint32_t op;
@@ -100,6 +102,9 @@ static inline void tguest_serve(struct tguest_child *c)
 
 			if (cmd.op == TG_FILL)
 				tg_fill_page(pg, p, cmd.gen);
+			else if (cmd.op == TG_POKE)
+				memcpy(pg + cmd.gen % (RAM_PAGE_SIZE - 8),
+				       &cmd.gen, 8);
 			else
 				memset(pg, 0, RAM_PAGE_SIZE);
 		}

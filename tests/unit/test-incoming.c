@@ -15,6 +15,7 @@
 
 #include "digest.h"
 #include "log.h"
+#include "page-delta.h"
 #include "secondary-fixture.h"
 #include "tap.h"
 #include "image-load.h"
@@ -174,6 +175,61 @@ static void test_partial_checkpoint(void)
 	m.ckpt_end.id = 7;
 	m.ckpt_end.pages = 2;
 	CHECK_EQ(incoming_handle(&s.in, &m), -EPROTO);
+	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
+	fx_deinit(&s);
+}
+
+static int delta_pages(struct sec_fixture *s, uint64_t first, uint32_t count,
+		       const uint8_t *delta, size_t len)
+{
+	struct proto_msg m = { .type = PROTO_PAGES };
+
+	m.pages.first = first;
+	m.pages.count = count;
+	m.pages.flags = PROTO_PAGES_DELTA;
+	m.pages.delta_len = (uint32_t)len;
+	m.pages.data = delta;
+	return incoming_handle(&s->in, &m);
+}
+
+/*
+ * DELTA pages are applied to the cache's copies, only inside a checkpoint
+ * (a live sync has nothing to delta against), and reach the SVM's RAM only
+ * with the flush, as whole pages do. Out of range: nothing is written.
+ */
+static void test_delta(void)
+{
+	static uint8_t delta[2 * PAGE_DELTA_MAX];
+	uint8_t old[4096], new[4096];
+	struct sec_fixture s;
+	struct proto_msg m = { .type = PROTO_CKPT_BEGIN };
+	size_t len;
+
+	memset(old, 0x3c, sizeof(old));
+	memcpy(new, old, sizeof(new));
+	new[5] = 0x99;
+	len = page_delta_encode(old, new, delta, 4096);
+	CHECK(len > 0 && len < 10);
+	len += page_delta_whole(page_b, delta + len);
+
+	setup(&s, IN_SYNC);
+	memset(s.in.cache.cache[0], 0x3c, RAM_BYTES);
+	CHECK_EQ(delta_pages(&s, 10, 2, delta, len), -EPROTO);
+	s.in.state = IN_COLO;
+	ramcache_svm_start(&s.in.cache);
+	m.ckpt_begin.id = 3;
+	CHECK_EQ(incoming_handle(&s.in, &m), 0);
+	CHECK_EQ(delta_pages(&s, PAGES - 1, 2, delta, len), -ERANGE);
+	CHECK(all_bytes(s.in.cache.cache[0], RAM_BYTES, 0x3c));
+	CHECK_EQ(bitmap_count(&s.in.cache.dirty[0]), 0);
+	CHECK_EQ(delta_pages(&s, 10, 2, delta, len), 0);
+	CHECK(!memcmp(s.in.cache.cache[0] + 10 * 4096, new, 4096));
+	CHECK(!memcmp(s.in.cache.cache[0] + 11 * 4096, page_b, 4096));
+	CHECK(all_bytes(s.in.cache.cache[0] + 12 * 4096, RAM_BYTES - 12 * 4096,
+			0x3c));
+	CHECK_EQ(bitmap_count(&s.in.cache.dirty[0]), 2);
+	CHECK_EQ(s.in.delta_pages, 2);
+	CHECK_EQ(s.in.ckpt_pages, 2);
 	CHECK(all_bytes(s.in.ram.blocks[0].alias, RAM_BYTES, 0xa5));
 	fx_deinit(&s);
 }
@@ -425,6 +481,7 @@ int main(void)
 	test_ranges();
 	test_placed();
 	test_partial_checkpoint();
+	test_delta();
 	test_order();
 	test_hello();
 	test_image_pieces();

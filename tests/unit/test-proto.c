@@ -5,6 +5,7 @@
  * corruption that must either be rejected or re-encode to the same bytes,
  * random garbage (meant to run under ASan), and framed I/O over a socketpair.
  */
+#include "page-delta.h"
 #include "proto.h"
 #include "xport.h"
 #include "tap.h"
@@ -487,6 +488,68 @@ static void test_placed(struct proto_msg *m, uint8_t *buf, size_t cap)
 	m->pages.flags = 0x4;
 }
 
+/*
+ * DELTA: delta_len bytes of page deltas follow, checked whole by the
+ * decoder and the encoder; never with ZERO or PLACED; delta_len is 0
+ * without DELTA.
+ */
+static void test_delta(const uint8_t *pool, uint8_t *buf, size_t cap)
+{
+	static uint8_t delta[2 * PAGE_DELTA_MAX];
+	uint8_t page[RAM_PAGE_SIZE];
+	struct proto_msg m = { .type = PROTO_PAGES }, d;
+	size_t len, n;
+
+	memcpy(page, pool, RAM_PAGE_SIZE);
+	page[77] ^= 1;
+	len = page_delta_encode(pool, page, delta, RAM_PAGE_SIZE);
+	CHECK(len > 0 && len < 16);
+	len += page_delta_whole(page, delta + len);
+	m.pages.block = 1;
+	m.pages.first = 9;
+	m.pages.count = 2;
+	m.pages.flags = PROTO_PAGES_DELTA;
+	m.pages.delta_len = (uint32_t)len;
+	m.pages.data = delta;
+	n = proto_encode(&m, buf, cap);
+	CHECK_EQ(n, PROTO_HDR_LEN + 24 + len);
+	CHECK_EQ(proto_decode(PROTO_PAGES, buf + 8, n - 8, &d), 0);
+	CHECK_EQ(d.pages.delta_len, len);
+	CHECK(!memcmp(d.pages.data, delta, len));
+	/* The frame cut short or grown by a byte, the length lying. */
+	CHECK_EQ(proto_decode(PROTO_PAGES, buf + 8, n - 9, &d), -EPROTO);
+	buf[n] = 0;
+	CHECK_EQ(proto_decode(PROTO_PAGES, buf + 8, n - 7, &d), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, 20, (uint32_t)len - 1), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, 20, (uint32_t)len + 1), -EPROTO);
+	/* One page fewer or more than the deltas hold. */
+	CHECK_EQ(decode_patched(&m, buf, cap, 4, 1), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, 4, 3), -EPROTO);
+	/* With ZERO or PLACED, or a data frame with a delta_len. */
+	CHECK_EQ(decode_patched(&m, buf, cap, 16,
+				PROTO_PAGES_DELTA | PROTO_PAGES_ZERO), -EPROTO);
+	CHECK_EQ(decode_patched(&m, buf, cap, 16,
+				PROTO_PAGES_DELTA | PROTO_PAGES_PLACED), -EPROTO);
+	/* A bad delta inside: the first op's skip made to run past. */
+	n = proto_encode(&m, buf, cap);
+	buf[8 + 24] = 0x7f;
+	CHECK_EQ(proto_decode(PROTO_PAGES, buf + 8, n - 8, &d), -EPROTO);
+	/* The encoder refuses what the decoder would. */
+	delta[0] = 0x7f;
+	CHECK_EQ(proto_encode(&m, buf, cap), 0);
+	CHECK_EQ(proto_frame_len(&m), 0);
+	m.pages.delta_len = 2 * PAGE_DELTA_MAX + 1;
+	CHECK_EQ(proto_encode(&m, buf, cap), 0);
+	m.pages.flags = 0;
+	m.pages.delta_len = 1;
+	m.pages.data = pool;
+	CHECK_EQ(proto_encode(&m, buf, cap), 0);
+	m.pages.delta_len = 0;
+	n = proto_encode(&m, buf, cap);
+	CHECK_EQ(n, PROTO_HDR_LEN + 24 + 2 * RAM_PAGE_SIZE);
+	CHECK_EQ(decode_patched(&m, buf, cap, 20, 8), -EPROTO);
+}
+
 static void test_bad_fields(const uint8_t *pool, uint8_t *buf, size_t cap)
 {
 	struct proto_msg m, d;
@@ -831,6 +894,7 @@ int main(void)
 	test_check_range();
 	test_channel(buf, cap);
 	test_bad_fields(pool, buf, cap);
+	test_delta(pool, buf, cap);
 	test_round_trips(pool, buf, out, cap);
 	test_garbage(buf, out, cap);
 	test_io(pool);

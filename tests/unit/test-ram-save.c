@@ -21,6 +21,11 @@
  *      every other test ends with.
  *  I3  A hinted page does not come back in the next sync; one written after
  *      its hint does, and its DISCARD reaches the secondary first.
+ *  Deltas: a checkpoint sends a page as a delta only against what a
+ *      checkpoint sent last for it; pages sent by live sync, hinted pages,
+ *      pages evicted from the cache and everything after a new secondary
+ *      go whole, and the sink's cache, which applies the deltas, equals
+ *      the guest's RAM after each.
  *
  * The stalled-link test makes the sink stop reading for a while, as a
  * secondary that hangs does, and times free page hints against it.
@@ -122,8 +127,12 @@ static void sink_store(struct sink *s, const struct proto_msg *m)
 	uint64_t count = discard ? m->discard.count : m->pages.count;
 
 	CHECK_EQ(proto_check_range(s->rc.ram, block, first, count), 0);
-	CHECK_EQ(ramcache_store(&s->rc, block, first, count,
-				discard ? NULL : m->pages.data), 0);
+	if (!discard && (m->pages.flags & PROTO_PAGES_DELTA))
+		CHECK_EQ(ramcache_apply_delta(&s->rc, block, first, count,
+					      m->pages.data), 0);
+	else
+		CHECK_EQ(ramcache_store(&s->rc, block, first, count,
+					discard ? NULL : m->pages.data), 0);
 	pthread_mutex_lock(&s->m);
 	s->seq++;
 	for (uint64_t p = first; p < first + count; p++) {
@@ -748,6 +757,106 @@ static void test_complete(struct fixture *f)
 	CHECK_EQ(sends(f, 300), 0);
 }
 
+/* --- deltas ---------------------------------------------------------- */
+
+#define DELTA_CACHE_PAGES 512		/* half of RAM: some evictions */
+
+static void poke(struct fixture *f, uint64_t page, uint64_t n)
+{
+	tguest_cmd(&f->g, TG_POKE, page, n, ++f->gen * 977);
+}
+
+/* A checkpoint's stop-and-copy; its delta pages and bytes. */
+static void complete(struct fixture *f, int64_t pages, uint64_t *dpages,
+		     uint64_t *dbytes)
+{
+	struct ram_save_stats a, b;
+
+	ram_state_get_stats(&f->rs, &a);
+	CHECK_EQ(ram_save_complete(&f->rs, &f->tx.x), pages);
+	CHECK_EQ(xport_flush(&f->tx.x), 0);
+	ram_state_get_stats(&f->rs, &b);
+	*dpages = b.delta_pages - a.delta_pages;
+	*dbytes = b.delta_bytes - a.delta_bytes;
+	check_cache(f);
+}
+
+static void test_deltas(struct fixture *f)
+{
+	uint64_t dp, db;
+
+	fresh_state(f);
+	CHECK_EQ(ram_state_set_delta_cache(&f->rs, DELTA_CACHE_PAGES *
+					   RAM_PAGE_SIZE), 0);
+	fill(f, 0, NPAGES);
+	pass(f);
+	/* Live sync caches nothing: the first checkpoint's pages go whole. */
+	poke(f, 300, 10);
+	complete(f, 10, &dp, &db);
+	CHECK_EQ(dp, 0);
+	/* Now they have entries: 8 changed bytes a page, a few more sent. */
+	poke(f, 300, 10);
+	complete(f, 10, &dp, &db);
+	CHECK_EQ(dp, 10);
+	CHECK(db <= 10 * 16);
+
+	/* Pages a live-sync pass sent lose their entries. */
+	poke(f, 300, 5);
+	CHECK_EQ(sync_log(f), 5);
+	pass(f);
+	poke(f, 300, 10);
+	complete(f, 10, &dp, &db);
+	CHECK_EQ(dp, 5);
+
+	/* A hinted page is zero at the secondary: whole afterwards. */
+	tguest_cmd(&f->g, TG_ZERO, 305, 1, 0);
+	CHECK_EQ(hint(f, 305, 1), 0);
+	poke(f, 305, 5);
+	complete(f, 5, &dp, &db);
+	CHECK_EQ(dp, 4);
+
+	/* Every page sent, the second half evicting the first (a page has
+	 * one slot: page % DELTA_CACHE_PAGES here). */
+	fill(f, 0, NPAGES);
+	complete(f, NPAGES, &dp, &db);
+	poke(f, DELTA_CACHE_PAGES, NPAGES - DELTA_CACHE_PAGES);
+	complete(f, NPAGES - DELTA_CACHE_PAGES, &dp, &db);
+	CHECK_EQ(dp, NPAGES - DELTA_CACHE_PAGES);
+	poke(f, 0, DELTA_CACHE_PAGES);
+	complete(f, DELTA_CACHE_PAGES, &dp, &db);
+	CHECK_EQ(dp, 0);
+
+	/* A hint larger than the cache (its slots are scanned, not its
+	 * pages): none of the hinted pages is a delta afterwards. */
+	tguest_cmd(&f->g, TG_ZERO, 0, 600, 0);
+	CHECK_EQ(hint(f, 0, 600), 0);
+	poke(f, 0, 8);
+	complete(f, 8, &dp, &db);
+	CHECK_EQ(dp, 0);
+
+	/* A failed checkpoint, then a new secondary: nothing is a delta. */
+	ram_state_forget_sent(&f->rs);
+	poke(f, 0, 4);
+	complete(f, 4, &dp, &db);
+	CHECK_EQ(dp, 0);
+	poke(f, 0, 4);
+	complete(f, 4, &dp, &db);
+	CHECK_EQ(dp, 4);
+	ram_state_lock(&f->rs);
+	ram_state_reset_dirty(&f->rs);
+	ram_state_unlock(&f->rs);
+	complete(f, NPAGES, &dp, &db);
+	CHECK_EQ(dp, 0);
+
+	/* Off: whole pages only. */
+	CHECK_EQ(ram_state_set_delta_cache(&f->rs, 0), 0);
+	poke(f, 0, 4);
+	complete(f, 4, &dp, &db);
+	poke(f, 0, 4);
+	complete(f, 4, &dp, &db);
+	CHECK_EQ(dp, 0);
+}
+
 /* --- holes ----------------------------------------------------------- */
 
 /* Pages of [first, first + n) that hold data in the guest's memfd. */
@@ -933,6 +1042,7 @@ int main(void)
 	test_clear_after_send_is_caught(&f);
 	test_hints(&f);
 	test_complete(&f);
+	test_deltas(&f);
 	test_live_sync(&f);
 	test_holes(&f);
 
