@@ -16,6 +16,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "evloop.h"
 #include "log.h"
 #include "ramcache.h"
@@ -211,15 +213,11 @@ bool chan_rx_wanted(const struct chan_rx *cr)
 	return cr->open && cr->taken < cr->n - 1;
 }
 
-/* Every byte compared: how long a refusal takes says nothing of a token. */
+/* Every byte compared (CRYPTO_memcmp): how long a refusal takes says
+ * nothing of a token. */
 static bool same_token(const uint8_t *a, const uint8_t *b)
 {
-	uint8_t d = 0;
-	size_t i;
-
-	for (i = 0; i < PROTO_TOKEN_LEN; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
+	return CRYPTO_memcmp(a, b, PROTO_TOKEN_LEN) == 0;
 }
 
 int chan_rx_check(const struct chan_rx *cr, const struct proto_channel *c,

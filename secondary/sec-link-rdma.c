@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "evloop.h"
 #include "last-error.h"
 #include "log.h"
@@ -93,16 +95,11 @@ const char *sec_pending_late(const struct sec_link *l,
 	return "TLS handshake: no answer in time";
 }
 
-/* Every byte compared, whatever the first difference: how long a
- * rejection takes says nothing about a token. */
+/* Every byte compared (CRYPTO_memcmp): how long a refusal takes says
+ * nothing of a token. */
 static bool same_token(const uint8_t *a, const uint8_t *b)
 {
-	uint8_t d = 0;
-	size_t i;
-
-	for (i = 0; i < SEC_TOKEN_LEN; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
+	return CRYPTO_memcmp(a, b, SEC_TOKEN_LEN) == 0;
 }
 
 static struct sec_pending *bound_to(struct sec_link *l, const uint8_t *token)
