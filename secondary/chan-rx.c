@@ -50,9 +50,13 @@ static int store(struct chan_rx_thread *t, const struct proto_msg *m)
 	uint64_t count = discard ? m->discard.count : m->pages.count;
 	int ret;
 
-	if (!discard && (m->pages.flags & PROTO_PAGES_PLACED)) {
-		snprintf(t->why, sizeof(t->why), "placed PAGES on a channel "
-			 "without RDMA");
+	/* Plain or zero pages only: placed ones need RDMA (never with
+	 * channels), and a delta's data is not count pages, nor is there a
+	 * checkpoint's page to apply it to. */
+	if (!discard && (m->pages.flags & ~PROTO_PAGES_ZERO)) {
+		snprintf(t->why, sizeof(t->why), "%s PAGES on a live-sync "
+			 "channel", (m->pages.flags & PROTO_PAGES_PLACED) ?
+			 "placed" : "delta");
 		return -EPROTO;
 	}
 	if (proto_check_range(cr->ram, block, first, count) < 0) {

@@ -19,6 +19,7 @@
 
 #include "chan-rx.h"
 #include "evloop.h"
+#include "page-delta.h"
 #include "ramcache.h"
 #include "tap.h"
 #include "xport.h"
@@ -122,6 +123,22 @@ static void send_pages(struct fixture *f, uint32_t index, uint64_t first,
 	m.pages.block = 0;
 	m.pages.first = first;
 	m.pages.count = count;
+	m.pages.data = buf;
+	send_msg(f, index, &m);
+}
+
+/* One page as a well-formed delta: the whole-page op. */
+static void send_delta(struct fixture *f, uint32_t index, uint64_t first)
+{
+	static uint8_t page[RAM_PAGE_SIZE], buf[PAGE_DELTA_MAX];
+	struct proto_msg m = { .type = PROTO_PAGES };
+
+	memset(page, 0x33, sizeof(page));
+	m.pages.block = 0;
+	m.pages.first = first;
+	m.pages.count = 1;
+	m.pages.flags = PROTO_PAGES_DELTA;
+	m.pages.delta_len = (uint32_t)page_delta_whole(page, buf);
 	m.pages.data = buf;
 	send_msg(f, index, &m);
 }
@@ -241,6 +258,14 @@ static void test_failures(void)
 	send_pages(&f, 1, 1024, 1, 0x11);
 	send_end(&f, 2, 0);
 	expect_finish_fails(&f, "another channel");
+	teardown(&f);
+
+	/* A delta on a channel: its data is not count pages (the store
+	 * would read past it). */
+	setup(&f, 2);
+	CHECK_EQ(present(&f, 1, f.token, why, sizeof(why)), 0);
+	send_delta(&f, 1, 512);
+	expect_finish_fails(&f, "delta PAGES on a live-sync channel");
 	teardown(&f);
 
 	/* A run across two chunks. */
