@@ -13,7 +13,9 @@
 #      slower of the two ceilings above);
 #   3. per request (issue 11, bench-perreq.sh): throughput, CPU and
 #      syscalls per request, p50/p99 latency at -c 1 and -c 50, through the
-#      pair, through colo-primary standalone, and against a redis-server.
+#      pair, through colo-primary standalone, and against a redis-server,
+#      all three up at once and measured in PERREQ_ROUNDS (3) interleaved
+#      rounds; 3b gives issue 11's ratios round by round.
 #
 # BENCH_ONLY=2 runs tables 2 and 2b alone (the limits, one idle live sync,
 # the SET loads; about a minute). BENCH_PRIMARY_ARGS adds flags to
@@ -25,7 +27,7 @@
 # tests' fixture library (tests/integration/lib.sh), stops them by PID, and
 # removes its temporary directory (KEEP_LOGS=1 keeps it, with the daemons'
 # logs, as does a failed run).
-# About 3 minutes and 3.5 GiB of RAM.
+# About 5 minutes and 4.5 GiB of RAM.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -106,21 +108,15 @@ if [[ $ONLY == 2 ]]; then
 	stop secondary
 else
 # ---------------------------------------------------------------- table 3
-# Per request (bench-perreq.sh): the pair, then colo-primary standalone,
-# then redis-server, each measured alike.
+# Per request (bench-perreq.sh): the pair, colo-primary standalone and
+# redis-server, all up at once, measured alike in interleaved rounds.
 "$CTL" -s "$PSOCK" set checkpoint-delay 20000 >/dev/null ||
 	fail "set checkpoint-delay 20000 failed"
-echo "per request through the pair (SET, GET at -c $CLIENTS, SET at -c 1, syscalls)..."
 PP=$(pid_of primary); SP=$(pid_of secondary)
 PV=$(pgrep -P "$PP"); SV=$(pgrep -P "$SP")
-status_json "$PSOCK" >"$T/tp-pair.before.json"
-perreq_measure pair "$PPORT" "$PP $PV" "$PP $PV $SP $SV" "$PP $SP"
-status_json "$PSOCK" >"$T/tp-pair.after.json"
-[[ $(status_field "$PSOCK" 's["state"]') == colo ]] || fail "pair left colo state during the benchmark"
-stop primary
-stop secondary
+perreq_add pair "$PPORT" "$PP $PV" "$PP $PV $SP $SV" "$PP $SP"
 
-echo "per request through colo-primary standalone..."
+echo "starting colo-primary standalone beside the pair..."
 APORT=$(free_port)
 start standalone "$PRIMARY" --service "127.0.0.1:$APORT" --control "$T/standalone.sock" \
 	--guest "$KV" "${KV_DEBUG[@]}" --ram "$RAM" --tls-creds "$T/tls"
@@ -128,20 +124,28 @@ r=$(redis-cli -p "$APORT" DEBUG FILLRANDOM "$FILL") || fail "DEBUG FILLRANDOM: $
 [[ $(status_field "$T/standalone.sock" 's["state"]') == standalone ]] ||
 	fail "primary without --secondary is not standalone"
 AP=$(pid_of standalone)
-perreq_measure standalone "$APORT" "$AP $(pgrep -P "$AP")" "$AP $(pgrep -P "$AP")" "$AP"
-stop standalone
+perreq_add standalone "$APORT" "$AP $(pgrep -P "$AP")" "$AP $(pgrep -P "$AP")" "$AP"
 
 if ! command -v redis-server >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
 	echo "redis-server not installed: apt-get install -y redis-server..."
 	DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >"$T/apt.log" 2>&1 || true
 fi
 if command -v redis-server >/dev/null; then
-	echo "per request against redis-server..."
-	perreq_redis_row
+	perreq_redis_start
 	REDIS_NOTE=$(redis-server --version | awk '{print $3}')
 else
 	REDIS_NOTE="unavailable: redis-server is not installed and could not be installed"
 fi
+
+echo "per request, $PERREQ_ROUNDS rounds (SET, GET at -c $CLIENTS, SET at -c 1; syscalls in round 1)..."
+status_json "$PSOCK" >"$T/tp-pair.before.json"
+perreq_rounds
+status_json "$PSOCK" >"$T/tp-pair.after.json"
+[[ $(status_field "$PSOCK" 's["state"]') == colo ]] || fail "pair left colo state during the benchmark"
+stop primary
+stop secondary
+stop standalone
+[[ -z $REDIS_NOTE || $REDIS_NOTE == unavailable* ]] || stop redis
 fi
 
 # ---------------------------------------------------------------- report
@@ -252,7 +256,7 @@ table("2b. Where the pause went, per phase (p50 over the same checkpoints, ms; "
 if os.path.exists(os.path.join(T, "tables-2-only")):
     sys.exit(0)
 b3, a3 = load("tp-pair.before.json"), load("tp-pair.after.json")
-print("  (table 3 below) checkpoints during the pair's runs: %d (%s), output mismatches %d" % (
+print("  (table 3 below) the pair's checkpoints while table 3 ran: %d (%s), output mismatches %d" % (
     a3["checkpoints"] - b3["checkpoints"],
     ", ".join("%s %d" % (k, a3["checkpoint_reasons"][k] - b3["checkpoint_reasons"][k])
               for k in a3["checkpoint_reasons"]),

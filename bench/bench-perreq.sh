@@ -18,7 +18,8 @@
 # Sourced by bench-pair.sh for its table 3 (perreq_measure on the running
 # pair, then on a standalone primary and a redis-server; perreq_report);
 # run alone it starts a small pair itself (PERREQ_RAM, 256M by default).
-# About a minute alone. Needs what bench-pair.sh needs, and perf or strace.
+# PERREQ_ROUNDS (3) sets the rounds. About two minutes alone. Needs what
+# bench-pair.sh needs, and perf or strace.
 
 PERREQ_N=${PERREQ_N:-100000}      # requests of each -c 50 run
 PERREQ_N1=${PERREQ_N1:-20000}     # requests of the -c 1 run
@@ -84,106 +85,165 @@ perreq_syscalls() {
 	done
 }
 
-# perreq_measure NAME PORT "HOST-PIDS" "ALL-PIDS" "DAEMON-PIDS": every
-# figure for one service into $T/perreq-NAME.*. HOST-PIDS: the processes
-# whose CPU is the primary host's; ALL-PIDS: both hosts' (may be equal);
-# DAEMON-PIDS: whose syscalls to count ("" for none).
-perreq_measure() {
-	local port=$2 daemons=($5) p=$T/perreq-$1
-	local t
-	for t in set get; do
-		perreq_run "$p.$t" "$3" "$4" -p "$port" -t "$t" -r 100000 \
-			-n "$PERREQ_N" -c "$PERREQ_C"
-	done
-	perreq_run "$p.set1" "$3" "$4" -p "$port" -t set -r 100000 \
-		-n "$PERREQ_N1" -c 1
-	if (( ${#daemons[@]} )); then
-		perreq_syscalls "$p.sys" "$port" "${daemons[@]}"
-	fi
-	echo "$(getconf CLK_TCK)" >"$T/perreq.clk"
+# The services table 3 compares, measured in rounds: perreq_add each, then
+# perreq_rounds. Each round measures every service once, in an order turned
+# by one each round, so that a quiet or a busy minute of this shared machine
+# falls on each alike; the report takes each figure's median over the
+# rounds and each ratio's per round.
+PERREQ_ROUNDS=${PERREQ_ROUNDS:-3}
+PERREQ_NAMES=()
+declare -A PERREQ_PORT PERREQ_HOST PERREQ_ALL PERREQ_DAEMONS
+
+# perreq_add NAME PORT "HOST-PIDS" "ALL-PIDS" "DAEMON-PIDS": HOST-PIDS: the
+# processes whose CPU is the primary host's; ALL-PIDS: both hosts' (may be
+# equal); DAEMON-PIDS: whose syscalls to count ("" for none).
+perreq_add() {
+	PERREQ_NAMES+=("$1")
+	PERREQ_PORT[$1]=$2 PERREQ_HOST[$1]=$3 PERREQ_ALL[$1]=$4
+	PERREQ_DAEMONS[$1]=$5
 }
 
-# perreq_report TITLE-NOTE: table 3 from $T/perreq-{redis,standalone,pair}.*
+# perreq_measure NAME ROUND: every figure for one service into
+# $T/perreq-NAME.rROUND.*; its syscalls (a separate run) in round 1 only,
+# into $T/perreq-NAME.sys.
+perreq_measure() {
+	local name=$1 round=$2 port=${PERREQ_PORT[$1]}
+	local host=${PERREQ_HOST[$1]} all=${PERREQ_ALL[$1]}
+	local daemons=(${PERREQ_DAEMONS[$1]}) p=$T/perreq-$1.r$2 t
+	for t in set get; do
+		perreq_run "$p.$t" "$host" "$all" -p "$port" -t "$t" \
+			-r 100000 -n "$PERREQ_N" -c "$PERREQ_C"
+	done
+	perreq_run "$p.set1" "$host" "$all" -p "$port" -t set -r 100000 \
+		-n "$PERREQ_N1" -c 1
+	if (( round == 1 && ${#daemons[@]} )); then
+		perreq_syscalls "$T/perreq-$name.sys" "$port" "${daemons[@]}"
+	fi
+}
+
+# perreq_rounds: PERREQ_ROUNDS rounds over the services added.
+perreq_rounds() {
+	local n=${#PERREQ_NAMES[@]} r i name
+	echo "$(getconf CLK_TCK)" >"$T/perreq.clk"
+	echo "$PERREQ_ROUNDS" >"$T/perreq.rounds"
+	for ((r = 1; r <= PERREQ_ROUNDS; r++)); do
+		for ((i = 0; i < n; i++)); do
+			name=${PERREQ_NAMES[(i + r - 1) % n]}
+			echo "  round $r of $PERREQ_ROUNDS: $name..."
+			perreq_measure "$name" "$r"
+		done
+	done
+}
+
+# perreq_report TITLE-NOTE: tables 3 and 3b from $T/perreq-*.
 perreq_report() {
 	PYTHONPATH="$SRC/bench" python3 - "$T" "$PERREQ_N" "$PERREQ_N1" "$PERREQ_C" "$1" <<'PY'
-import csv, os, sys
+import csv, os, statistics, sys
 from report import table
 
 T, n, n1, c, note = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 clk = int(open(os.path.join(T, "perreq.clk")).read())
+rounds = int(open(os.path.join(T, "perreq.rounds")).read())
 
 def path(*a):
     return os.path.join(T, "perreq-" + ".".join(a))
 
-def row(name, test):
-    p = path(name, test)
-    if not os.path.exists(p):
-        return None
-    with open(p) as f:
-        r = next(csv.DictReader(f))
-    return r
+def csv_row(name, r, test):
+    with open(path(name, "r%d" % r, test)) as f:
+        return next(csv.DictReader(f))
 
-def us_per_req(name, test, reqs):
-    p = path(name, test) + ".ticks"
-    if not os.path.exists(p):
+def us_per_req(name, r, test, reqs):
+    return int(open(path(name, "r%d" % r, test) + ".ticks").read()) / clk / reqs * 1e6
+
+def one_round(name, r):
+    """Every figure of one service in round r, or None when not run."""
+    if not os.path.exists(path(name, "r%d" % r, "set")):
         return None
-    return int(open(p).read()) / clk / reqs * 1e6
+    s, g, s1 = (csv_row(name, r, t) for t in ("set", "get", "set1"))
+    return {
+        "set": float(s["rps"]), "get": float(g["rps"]),
+        "cpu": (us_per_req(name, r, "set", n) + us_per_req(name, r, "get", n)) / 2,
+        "cpu_all": (us_per_req(name, r, "set.all", n) +
+                    us_per_req(name, r, "get.all", n)) / 2,
+        "p50_1": float(s1["p50_latency_ms"]), "p99_1": float(s1["p99_latency_ms"]),
+        "p50": float(s["p50_latency_ms"]), "p99": float(s["p99_latency_ms"]),
+    }
 
 def syscalls(name):
     p = path(name, "sys")
     if not os.path.exists(p):
         return []
-    out = []
-    for line in open(p):
-        pid, cnt = line.split()
-        out.append(float(cnt) / n)
-    return out
+    return [float(line.split()[1]) / n for line in open(p)]
 
 names = [("redis", "redis-server"), ("standalone", "colo-primary standalone"),
          ("pair", "pair (TLS)")]
-base = {}
+runs = {k: [x for x in (one_round(k, r) for r in range(1, rounds + 1)) if x]
+        for k, _ in names}
+
+def med(key, field):
+    return statistics.median(x[field] for x in runs[key])
+
+def per_round(f, a, b):
+    """f over the rounds in which both a and b ran."""
+    return [f(x, y) for x, y in zip(runs[a], runs[b])]
+
 rows = []
 for key, label in names:
-    s, g, s1 = row(key, "set"), row(key, "get"), row(key, "set1")
-    if not s:
+    if not runs[key]:
         continue
-    cs, cg = us_per_req(key, "set", n), us_per_req(key, "get", n)
-    cpu = (cs + cg) / 2
-    base.setdefault("cpu", cpu)
-    if key == "standalone":
-        base["alone_cpu"], base["alone_p50"] = cpu, float(s1["p50_latency_ms"])
-    ratio = ""
-    if key == "pair" and "alone_cpu" in base:
-        ratio = " (%.2fx)" % (cpu / base["alone_cpu"])
-    both = ""
-    if key == "pair":
-        ca = (us_per_req(key, "set.all", n) + us_per_req(key, "get.all", n)) / 2
-        both = "%.1f (%.2fx)" % (ca, ca / base.get("alone_cpu", ca))
-    sc = syscalls(key)
-    added = ""
-    if key == "pair" and "alone_p50" in base:
-        added = " (+%.0f us)" % ((float(s1["p50_latency_ms"]) - base["alone_p50"]) * 1000)
-    rows.append([label, "%.0f / %.0f" % (float(s["rps"]), float(g["rps"])),
-                 "%.1f%s" % (cpu, ratio), both or "-",
-                 " / ".join("%.2f" % x for x in sc) or "-",
-                 "%.3f / %.3f%s" % (float(s1["p50_latency_ms"]),
-                                    float(s1["p99_latency_ms"]), added),
-                 "%.3f / %.3f" % (float(s["p50_latency_ms"]),
-                                  float(s["p99_latency_ms"]))])
+    cpu, ratio, both, added = med(key, "cpu"), "", "-", ""
+    if key == "pair" and runs["standalone"]:
+        ratio = " (%.2fx)" % statistics.median(
+            per_round(lambda p, s: p["cpu"] / s["cpu"], "pair", "standalone"))
+        both = "%.1f (%.2fx)" % (med(key, "cpu_all"), statistics.median(
+            per_round(lambda p, s: p["cpu_all"] / s["cpu"], "pair", "standalone")))
+        added = " (+%.0f us)" % statistics.median(
+            per_round(lambda p, s: (p["p50_1"] - s["p50_1"]) * 1000, "pair", "standalone"))
+    elif key == "pair":
+        both = "%.1f" % med(key, "cpu_all")
+    rows.append([label, "%.0f / %.0f" % (med(key, "set"), med(key, "get")),
+                 "%.1f%s" % (cpu, ratio), both,
+                 " / ".join("%.2f" % x for x in syscalls(key)) or "-",
+                 "%.3f / %.3f%s" % (med(key, "p50_1"), med(key, "p99_1"), added),
+                 "%.3f / %.3f" % (med(key, "p50"), med(key, "p99"))])
 head = ["", "SET / GET rps", "CPU us/req", "both hosts", "syscalls/req",
         "-c 1 SET p50/p99 ms", "-c %s SET p50/p99 ms" % c]
 table("3. Per request (issue 11): redis-benchmark -r 100000, -n %d "
       "-c %s for SET and GET, -n %d -c 1 for SET; CPU = utime+stime "
       "of daemon + guest (primary host; both hosts: + colo-secondary "
       "+ SVM) / requests, mean of SET and GET; syscalls of each daemon "
-      "(primary / secondary) in a separate SET run at -c %s. %s"
-      % (n, c, n1, c, note), head, rows)
+      "(primary / secondary) in a separate SET run at -c %s (round 1). "
+      "Each figure is the median of %d rounds, each round measuring every "
+      "service once in a turned order; a ratio is the median of its "
+      "rounds' ratios (table 3b). %s"
+      % (n, c, n1, c, rounds, note), head, rows)
+
+# 3b. issue 11's ratios, round by round, beside its goals
+ratios = []
+def ratio_row(label, goal, f, a, b, fmt):
+    if not runs[a] or not runs[b]:
+        return
+    v = per_round(f, a, b)
+    ratios.append([label, goal] + [fmt % x for x in v] +
+                  [""] * (rounds - len(v)) + [fmt % statistics.median(v)])
+ratio_row("primary-host CPU/request, pair / standalone", "<= 1.5x",
+          lambda p, s: p["cpu"] / s["cpu"], "pair", "standalone", "%.2fx")
+ratio_row("-c 1 SET p50, pair - standalone", "<= +40 us",
+          lambda p, s: (p["p50_1"] - s["p50_1"]) * 1000, "pair", "standalone", "%+.0f us")
+ratio_row("SET rps, standalone / redis-server", ">= 0.9",
+          lambda s, r: s["set"] / r["set"], "standalone", "redis", "%.2f")
+ratio_row("GET rps, standalone / redis-server", ">= 0.9",
+          lambda s, r: s["get"] / r["get"], "standalone", "redis", "%.2f")
+if ratios:
+    table("3b. Issue 11's per-request figures in each round of table 3",
+          ["", "goal"] + ["round %d" % (i + 1) for i in range(rounds)] + ["median"],
+          ratios)
 PY
 }
 
-# perreq_redis_row: the redis-server row, a server of our own started,
-# measured and stopped.
-perreq_redis_row() {
+# perreq_redis_start: a redis-server of our own, added to the rounds
+# (stopped with `stop redis`).
+perreq_redis_start() {
 	local port pid
 	port=$(free_port)
 	spawn redis redis-server --port "$port" --bind 127.0.0.1 --save '' \
@@ -193,11 +253,11 @@ perreq_redis_row() {
 		sleep 0.1
 	done
 	pid=$(pid_of redis)
-	perreq_measure redis "$port" "$pid" "$pid" "$pid"
-	stop redis
+	perreq_add redis "$port" "$pid" "$pid" "$pid"
 }
 
-# Run alone: a small pair, then standalone, then redis-server.
+# Run alone: a small pair, colo-primary standalone and redis-server, all
+# three up at once and measured in rounds.
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 	set -euo pipefail
 	SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -213,16 +273,16 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 	ctl "$PSOCK" set checkpoint-delay 20000 >/dev/null
 	pp=$(pid_of primary); sp=$(pid_of secondary)
 	pv=$(pgrep -P "$pp"); sv=$(pgrep -P "$sp")
-	perreq_measure pair "$PPORT" "$pp $pv" "$pp $pv $sp $sv" "$pp $sp"
-	[[ $(state_of "$PSOCK") == colo ]] || fail "pair left colo state"
-	stop primary; stop secondary
+	perreq_add pair "$PPORT" "$pp $pv" "$pp $pv $sp $sv" "$pp $sp"
 	APORT=$(free_port)
 	start standalone "$PRIMARY" --service "127.0.0.1:$APORT" \
 		--control "$T/standalone.sock" --guest "$KV" --ram "$RAM"
 	ap=$(pid_of standalone)
-	perreq_measure standalone "$APORT" "$ap $(pgrep -P "$ap")" \
+	perreq_add standalone "$APORT" "$ap $(pgrep -P "$ap")" \
 		"$ap $(pgrep -P "$ap")" "$ap"
-	stop standalone
-	perreq_redis_row
+	perreq_redis_start
+	perreq_rounds
+	[[ $(state_of "$PSOCK") == colo ]] || fail "pair left colo state"
+	stop primary; stop secondary; stop standalone; stop redis
 	perreq_report "Guests of $RAM, empty; $(nproc) cores, everything on this one machine."
 fi
