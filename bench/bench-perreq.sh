@@ -121,12 +121,18 @@ perreq_measure() {
 	fi
 }
 
-# perreq_rounds: PERREQ_ROUNDS rounds over the services added.
+# perreq_rounds: PERREQ_ROUNDS rounds over the services added; before each,
+# the round trip between two processes that sleep on each other
+# (bench/wakeup-rtt.c), the floor under the pair's added -c 1 latency.
 perreq_rounds() {
 	local n=${#PERREQ_NAMES[@]} r i name
 	echo "$(getconf CLK_TCK)" >"$T/perreq.clk"
 	echo "$PERREQ_ROUNDS" >"$T/perreq.rounds"
+	cc -O2 -std=c11 -D_GNU_SOURCE -o "$T/wakeup-rtt" \
+		"$SRC/bench/wakeup-rtt.c" || fail "cannot compile bench/wakeup-rtt.c"
 	for ((r = 1; r <= PERREQ_ROUNDS; r++)); do
+		"$T/wakeup-rtt" >"$T/perreq-rtt.r$r" ||
+			fail "bench/wakeup-rtt failed"
 		for ((i = 0; i < n; i++)); do
 			name=${PERREQ_NAMES[(i + r - 1) % n]}
 			echo "  round $r of $PERREQ_ROUNDS: $name..."
@@ -230,12 +236,32 @@ ratio_row("primary-host CPU/request, pair / standalone", "<= 1.5x",
           lambda p, s: p["cpu"] / s["cpu"], "pair", "standalone", "%.2fx")
 ratio_row("-c 1 SET p50, pair - standalone", "<= +40 us",
           lambda p, s: (p["p50_1"] - s["p50_1"]) * 1000, "pair", "standalone", "%+.0f us")
+def rtt(r):
+    """Round trips between two processes in round r: unix, tcp p50 (us)."""
+    v = open(path("rtt", "r%d" % r)).read().split()
+    return {"unix": float(v[0]), "tcp": float(v[2])}
+rtts = [rtt(r) for r in range(1, rounds + 1)
+        if os.path.exists(path("rtt", "r%d" % r))]
+if rtts:
+    ratios.append(["  its floor here: a loopback TCP round trip (p50)", "",
+                   *("%.0f us" % x["tcp"] for x in rtts),
+                   *([""] * (rounds - len(rtts))),
+                   "%.0f us" % statistics.median(x["tcp"] for x in rtts)])
+    ratios.append(["  a Unix socket round trip (p50), for scale", "",
+                   *("%.0f us" % x["unix"] for x in rtts),
+                   *([""] * (rounds - len(rtts))),
+                   "%.0f us" % statistics.median(x["unix"] for x in rtts)])
 ratio_row("SET rps, standalone / redis-server", ">= 0.9",
           lambda s, r: s["set"] / r["set"], "standalone", "redis", "%.2f")
 ratio_row("GET rps, standalone / redis-server", ">= 0.9",
           lambda s, r: s["get"] / r["get"], "standalone", "redis", "%.2f")
 if ratios:
-    table("3b. Issue 11's per-request figures in each round of table 3",
+    table("3b. Issue 11's per-request figures in each round of table 3. "
+          "The floor: a request through the pair waits for the SVM's "
+          "answer, one TCP round trip to the secondary more than "
+          "standalone's way; two processes that sleep on each other "
+          "(bench/wakeup-rtt.c, measured before each round) show what one "
+          "costs on this machine",
           ["", "goal"] + ["round %d" % (i + 1) for i in range(rounds)] + ["median"],
           ratios)
 PY
