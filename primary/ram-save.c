@@ -464,8 +464,7 @@ static int64_t queue_run(struct ram_state *rs, struct xport *x,
 		end = page + PROTO_MAX_PAGES_PER_MSG;
 	if (rs->chans) {
 		/* A run stays on one channel: inside one 2 MiB chunk. */
-		uint64_t ch_end = ((page >> PROTO_CHANNEL_CHUNK_SHIFT) + 1)
-				  << PROTO_CHANNEL_CHUNK_SHIFT;
+		uint64_t ch_end = proto_channel_chunk_end(page);
 
 		if (end > ch_end)
 			end = ch_end;
@@ -520,8 +519,7 @@ static int queue_discard_msg(struct ram_state *rs, struct xport *x,
 		uint64_t next = end;
 
 		if (rs->chans) {
-			next = ((p >> PROTO_CHANNEL_CHUNK_SHIFT) + 1)
-			       << PROTO_CHANNEL_CHUNK_SHIFT;
+			next = proto_channel_chunk_end(p);
 			if (next > end)
 				next = end;
 		}

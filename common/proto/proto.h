@@ -50,6 +50,13 @@
 /* Each 2 MiB of a block (512 pages) travels one channel: chunk index mod
  * the channel count, so a page sent again never overtakes its old copy. */
 #define PROTO_CHANNEL_CHUNK_SHIFT 9
+
+/* The first page past the channel chunk that holds page. */
+static inline uint64_t proto_channel_chunk_end(uint64_t page)
+{
+	return ((page >> PROTO_CHANNEL_CHUNK_SHIFT) + 1)
+	       << PROTO_CHANNEL_CHUNK_SHIFT;
+}
 /* A process image is sent in IMAGE chunks of at most PROTO_MAX_DATA; the
  * whole is bounded so that a lying total cannot make the secondary reserve
  * more than a real program could need. */
