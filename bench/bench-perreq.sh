@@ -18,7 +18,8 @@
 # Sourced by bench-pair.sh for its table 3 (perreq_measure on the running
 # pair, then on a standalone primary and a redis-server; perreq_report);
 # run alone it starts a small pair itself (PERREQ_RAM, 256M by default).
-# PERREQ_ROUNDS (3) sets the rounds. About two minutes alone. Needs what
+# PERREQ_ROUNDS (3) sets the rounds, PERREQ_PIN where the processes run
+# (below). About two minutes alone. Needs what
 # bench-pair.sh needs, and perf or strace.
 
 PERREQ_N=${PERREQ_N:-100000}      # requests of each -c 50 run
@@ -43,7 +44,7 @@ perreq_ticks() {
 perreq_run() {
 	local out=$1 host=($2) all=($3) h0 a0; shift 3
 	h0=$(perreq_ticks "${host[@]}"); a0=$(perreq_ticks "${all[@]}")
-	redis-benchmark "$@" --csv >"$out" 2>"$out.err" ||
+	"${PERREQ_CLIENT[@]}" redis-benchmark "$@" --csv >"$out" 2>"$out.err" ||
 		fail "redis-benchmark $* failed: $(tail -n 3 "$out.err")"
 	echo $(( $(perreq_ticks "${host[@]}") - h0 )) >"$out.ticks"
 	echo $(( $(perreq_ticks "${all[@]}") - a0 )) >"$out.all.ticks"
@@ -66,7 +67,7 @@ perreq_syscalls() {
 		i=$((i + 1))
 	done
 	sleep 0.5       # attached
-	redis-benchmark -p "$port" -t set -r 100000 -n "$PERREQ_N" \
+	"${PERREQ_CLIENT[@]}" redis-benchmark -p "$port" -t set -r 100000 -n "$PERREQ_N" \
 		-c "$PERREQ_C" --csv >"$out.csv" 2>"$out.err" ||
 		fail "redis-benchmark (syscalls) failed: $(tail -n 3 "$out.err")"
 	for pid in "${tracers[@]}"; do
@@ -94,10 +95,54 @@ PERREQ_ROUNDS=${PERREQ_ROUNDS:-3}
 PERREQ_NAMES=()
 declare -A PERREQ_PORT PERREQ_HOST PERREQ_ALL PERREQ_DAEMONS
 
+# Where the processes run (PERREQ_PIN):
+#   none  (the default) the kernel places them. On this VM a wake-up that
+#         crosses to an idle virtual CPU costs tens of microseconds, so
+#         the -c 1 figures follow where the processes happen to land.
+#   hosts each "host" a core of its own, as two machines would have: the
+#         primary host's processes (daemon and guest; standalone's, and
+#         redis-server, alike) on CPU 0, the secondary host's and
+#         redis-benchmark on CPU 1; every hop between hosts crosses cores.
+#   one   every process on CPU 0: no wake-up crosses cores, which leaves
+#         what the code's own way costs (syscalls, switches, TLS).
+PERREQ_PIN=${PERREQ_PIN:-none}
+PERREQ_CLIENT=() PERREQ_RTT_CPUS=() PERREQ_CPU_PRIMARY="" PERREQ_CPU_SECONDARY=""
+case $PERREQ_PIN in
+none) ;;
+hosts)
+	(( $(nproc) >= 2 )) || fail "PERREQ_PIN=hosts needs two CPUs"
+	PERREQ_CPU_PRIMARY=0 PERREQ_CPU_SECONDARY=1
+	PERREQ_CLIENT=(taskset -c 1)
+	PERREQ_RTT_CPUS=(0 1) ;;     # the floor crosses from host to host
+one)
+	PERREQ_CPU_PRIMARY=0 PERREQ_CPU_SECONDARY=0
+	PERREQ_CLIENT=(taskset -c 0)
+	PERREQ_RTT_CPUS=(0 0) ;;
+*)
+	fail "PERREQ_PIN=$PERREQ_PIN: none, hosts or one" ;;
+esac
+
+# perreq_pin CPU PID...: every thread of each process onto CPU.
+perreq_pin() {
+	local cpu=$1 pid; shift
+	for pid in "$@"; do
+		taskset -a -p -c "$cpu" "$pid" >/dev/null ||
+			fail "cannot pin process $pid to CPU $cpu"
+	done
+}
+
 # perreq_add NAME PORT "HOST-PIDS" "ALL-PIDS" "DAEMON-PIDS": HOST-PIDS: the
 # processes whose CPU is the primary host's; ALL-PIDS: both hosts' (may be
 # equal); DAEMON-PIDS: whose syscalls to count ("" for none).
 perreq_add() {
+	local pid
+	if [[ $PERREQ_PIN != none ]]; then
+		perreq_pin "$PERREQ_CPU_PRIMARY" $3
+		for pid in $4; do
+			[[ " $3 " == *" $pid "* ]] ||
+				perreq_pin "$PERREQ_CPU_SECONDARY" "$pid"
+		done
+	fi
 	PERREQ_NAMES+=("$1")
 	PERREQ_PORT[$1]=$2 PERREQ_HOST[$1]=$3 PERREQ_ALL[$1]=$4
 	PERREQ_DAEMONS[$1]=$5
@@ -128,10 +173,11 @@ perreq_rounds() {
 	local n=${#PERREQ_NAMES[@]} r i name
 	echo "$(getconf CLK_TCK)" >"$T/perreq.clk"
 	echo "$PERREQ_ROUNDS" >"$T/perreq.rounds"
+	echo "$PERREQ_PIN" >"$T/perreq.pin"
 	cc -O2 -std=c11 -D_GNU_SOURCE -o "$T/wakeup-rtt" \
 		"$SRC/bench/wakeup-rtt.c" || fail "cannot compile bench/wakeup-rtt.c"
 	for ((r = 1; r <= PERREQ_ROUNDS; r++)); do
-		"$T/wakeup-rtt" >"$T/perreq-rtt.r$r" ||
+		"$T/wakeup-rtt" 20000 "${PERREQ_RTT_CPUS[@]}" >"$T/perreq-rtt.r$r" ||
 			fail "bench/wakeup-rtt failed"
 		for ((i = 0; i < n; i++)); do
 			name=${PERREQ_NAMES[(i + r - 1) % n]}
@@ -150,6 +196,13 @@ from report import table
 T, n, n1, c, note = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 clk = int(open(os.path.join(T, "perreq.clk")).read())
 rounds = int(open(os.path.join(T, "perreq.rounds")).read())
+placement = {
+    "none": "Unpinned (PERREQ_PIN=none): the kernel places every process.",
+    "hosts": "PERREQ_PIN=hosts: the primary host's processes, standalone's and "
+             "redis-server on CPU 0, the secondary host's and redis-benchmark "
+             "on CPU 1.",
+    "one": "PERREQ_PIN=one: every process, redis-benchmark too, on CPU 0.",
+}[open(os.path.join(T, "perreq.pin")).read().strip()]
 
 def path(*a):
     return os.path.join(T, "perreq-" + ".".join(a))
@@ -221,8 +274,8 @@ table("3. Per request (issue 11): redis-benchmark -r 100000, -n %d "
       "(primary / secondary) in a separate SET run at -c %s (round 1). "
       "Each figure is the median of %d rounds, each round measuring every "
       "service once in a turned order; a ratio is the median of its "
-      "rounds' ratios (table 3b). %s"
-      % (n, c, n1, c, rounds, note), head, rows)
+      "rounds' ratios (table 3b). %s %s"
+      % (n, c, n1, c, rounds, placement, note), head, rows)
 
 # 3b. issue 11's ratios, round by round, beside its goals
 ratios = []

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * wakeup-rtt [ROUNDS]: what one request/answer round trip between two
+ * wakeup-rtt [ROUNDS [CPU-A CPU-B]]: what one request/answer round trip between two
  * processes costs on this machine when each side sleeps until the other
  * writes - the floor under every hop a request takes. A parent and a child
  * bounce 16 bytes ROUNDS times (default 20000, after 1000 unmeasured) over
@@ -19,6 +19,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -33,10 +34,25 @@
 #define MSG 16
 #define WARMUP 1000
 
+/* Where the parent and the child run; -1: wherever the kernel puts them. */
+static int cpu_parent = -1, cpu_child = -1;
+
 static void die(const char *what)
 {
 	fprintf(stderr, "wakeup-rtt: %s: %s\n", what, strerror(errno));
 	exit(1);
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		die("sched_setaffinity");
 }
 
 static double now_us(void)
@@ -73,6 +89,7 @@ static void echo(int fd)
 {
 	char buf[MSG];
 
+	pin(cpu_child);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 
@@ -185,10 +202,15 @@ int main(int argc, char **argv)
 	int rounds = argc > 1 ? atoi(argv[1]) : 20000;
 	double u50, u99, t50, t99;
 
-	if (rounds < 100) {
-		fprintf(stderr, "usage: wakeup-rtt [ROUNDS >= 100]\n");
+	if (rounds < 100 || argc == 3 || argc > 4) {
+		fprintf(stderr, "usage: wakeup-rtt [ROUNDS >= 100 [CPU-A CPU-B]]\n");
 		return 2;
 	}
+	if (argc == 4) {
+		cpu_parent = atoi(argv[2]);
+		cpu_child = atoi(argv[3]);
+	}
+	pin(cpu_parent);
 	signal(SIGPIPE, SIG_IGN);
 	over_unix(rounds, &u50, &u99);
 	over_tcp(rounds, &t50, &t99);
