@@ -15,12 +15,12 @@
 #     above;
 #   - p50/p99 latency of SET at -c 1 and -c 50 (redis-benchmark's own).
 #
-# Sourced by bench-pair.sh for its table 3 (perreq_measure on the running
-# pair, then on a standalone primary and a redis-server; perreq_report);
-# run alone it starts a small pair itself (PERREQ_RAM, 256M by default).
-# PERREQ_ROUNDS (3) sets the rounds, PERREQ_PIN where the processes run
-# (below). About two minutes alone. Needs what
-# bench-pair.sh needs, and perf or strace.
+# Sourced by bench-pair.sh for its table 3 (perreq_add for its running
+# pair, a standalone primary and a redis-server; perreq_rounds;
+# perreq_report); run alone it starts a small pair itself (PERREQ_RAM, 256M
+# by default). PERREQ_ROUNDS (3) sets the rounds, PERREQ_PIN where the
+# processes run (below). About two minutes alone. Needs what bench-pair.sh
+# needs, taskset, and perf or strace.
 
 PERREQ_N=${PERREQ_N:-100000}      # requests of each -c 50 run
 PERREQ_N1=${PERREQ_N1:-20000}     # requests of the -c 1 run
