@@ -350,9 +350,15 @@ static bool fds_not_now(struct svm *v, const struct proc_image *img)
 	for (size_t i = 0; r == PROC_FDS_NOT_NOW && i < acts.n; i++)
 		if (acts.a[i].kind == PROC_FD_ACT_REFUSE &&
 		    acts.a[i].transient) {
-			log_info("checkpoint not now: %s; the SVM resumes as it "
-				 "was, the primary tries again",
-				 acts.a[i].reason);
+			if (v->exec_not_now)
+				log_debug("checkpoint not now: %s",
+					  acts.a[i].reason);
+			else
+				log_info("checkpoint not now: %s; the SVM "
+					 "resumes as it was, the primary tries "
+					 "again (not logged again until one is "
+					 "applied)", acts.a[i].reason);
+			v->exec_not_now = true;
 			break;
 		}
 	proc_fd_actions_free(&acts);
@@ -429,6 +435,10 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = shut_as_pvm(v, conns, nconns);
 	if (ret == 0)
 		ret = proc_guest_resume(v->exec);
+	if (ret == 0 && v->exec_not_now) {
+		log_info("checkpoint applied after the \"not now\" above");
+		v->exec_not_now = false;
+	}
 out:
 	proc_idle_set(NULL, NULL);
 	free(links);

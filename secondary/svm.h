@@ -58,6 +58,9 @@ struct svm {
 	 * the program; on the heap like exec. */
 	struct proc_cache *exec_cache;
 	struct proc_track *exec_track;
+	/* A streak of "not now" answers (SVM_APPLY_NOT_NOW) is under way:
+	 * its first is logged, the rest only at debug level. */
+	bool exec_not_now;
 	struct dirtylog dlog;          /* the pages it writes (I4) */
 	uint64_t input_seq;            /* last event fed to it */
 	uint32_t *conns;               /* connections it believes open */
