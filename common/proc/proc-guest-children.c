@@ -15,7 +15,9 @@
  *   SVM  (proc_guest_pause_reaping)    the same wait, bounded, then the
  *        pause, and whatever children are left are killed and reaped
  *        from inside the program (wait4 injected): its memory is about to
- *        become the PVM's, which has none.
+ *        become the PVM's, which has none. In two steps for a caller that
+ *        may still decide against the checkpoint once the program is
+ *        paused (pause_settled, then end_children).
  *
  * The SVM may also be a thread short, or one over, of the image: threads
  * a program starts on its own schedule (jemalloc's background threads,
