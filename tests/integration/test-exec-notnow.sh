@@ -96,6 +96,26 @@ out=$(ctl "$PSOCK" verify) || fail "verify: $out"
 [[ $(ask INCR) == 5 ]] || fail "INCR after the hold"
 pass "verify: identical; the program serves on"
 
+# (a2) The loop's own (periodic) checkpoints meet the hold: put off, the
+# loop serving on, taken after the close.
+n0=$(status_get "$PSOCK" checkpoints)
+off0=$(status_get "$PSOCK" checkpoints_put_off)
+ctl "$PSOCK" set checkpoint-delay 300 >/dev/null || fail "set checkpoint-delay"
+holding 1500
+wait "$HOLDER" || fail "the HOLD client: $(cat "$T/held.out")"
+[[ $(cat "$T/held.out") == HELD ]] || fail "HOLD answered $(cat "$T/held.out")"
+sleep 1
+ctl "$PSOCK" set checkpoint-delay 60000 >/dev/null || fail "set checkpoint-delay"
+off=$(status_get "$PSOCK" checkpoints_put_off)
+(( off > off0 )) || fail "periodic: checkpoints_put_off $off, not above $off0"
+(( $(status_get "$PSOCK" checkpoints) > n0 )) || fail "no periodic checkpoint"
+[[ $(state_of "$PSOCK") == colo && $(state_of "$SSOCK") == colo ]] ||
+	fail "pair left colo state: $(state_of "$PSOCK")/$(state_of "$SSOCK")"
+[[ $(status_get "$PSOCK" secondary_losses) == 0 ]] || fail "secondary lost"
+out=$(ctl "$PSOCK" verify) || fail "verify: $out"
+[[ $out == identical* ]] || fail "verify after the periodic hold: $out"
+pass "periodic checkpoints during the hold: put off $((off - off0)) times, then taken; verify identical"
+
 # (b) Held past the bound: given up, the secondary lost.
 losses0=$(status_get "$PSOCK" secondary_losses)
 holding 7000
