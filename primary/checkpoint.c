@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "compare.h"
@@ -256,6 +257,9 @@ int checkpoint_expect_ack(struct link *l, const struct ram_layout *ram,
 	res->acked = true;
 	res->status = m.ckpt_ack.status;
 	res->sec = m.ckpt_ack;
+	/* "Not now": nothing changed there; the caller logs its streak. */
+	if (res->status == -EAGAIN)
+		return res->status;
 	if (res->status) {
 		log_error("secondary failed checkpoint %llu: %s",
 			  (unsigned long long)res->id, strerror(-res->status));
@@ -374,6 +378,38 @@ static void put_off(struct checkpoint *c)
 	c->put_off_until_ms = now + CKPT_CHILD_RETRY_MS;
 }
 
+/*
+ * The secondary answered "not now" (svm.h's SVM_APPLY_NOT_NOW: the PVM was
+ * caught with a file open its copy does not hold), having changed
+ * nothing: put off like a child's, the first of a streak logged and its
+ * end; -EINPROGRESS (checkpoint_run says -EAGAIN or waits), or -EBUSY once
+ * the streak has lasted CKPT_NOT_NOW_MAX_MS.
+ */
+static int not_now(struct checkpoint *c)
+{
+	uint64_t now = evloop_now_ms();
+
+	if (!c->not_now_since_ms) {
+		c->not_now_since_ms = now;
+		log_info("checkpoint (%s) put off: the secondary cannot take "
+			 "it now (the program holds a file open that its copy "
+			 "does not; the secondary's log names it); tried every "
+			 "%d ms for at most %d ms, output that differs held "
+			 "meanwhile", c->reason ? c->reason : "due",
+			 CKPT_CHILD_RETRY_MS, CKPT_NOT_NOW_MAX_MS);
+	} else if (now - c->not_now_since_ms >= CKPT_NOT_NOW_MAX_MS) {
+		log_error("checkpoint put off by the secondary for %llu ms "
+			  "(the program kept a file open that its copy does "
+			  "not hold): given up",
+			  (unsigned long long)(now - c->not_now_since_ms));
+		c->not_now_since_ms = 0;
+		return -EBUSY;
+	}
+	c->put_offs++;
+	c->put_off_until_ms = now + CKPT_CHILD_RETRY_MS;
+	return -EINPROGRESS;
+}
+
 static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 			 int child_wait_ms, struct ckpt_result *res)
 {
@@ -405,10 +441,22 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	pvm_resume(c->pvm);
 	if (ret < 0) {
 		/* Applied or not, we cannot know: the next image is whole,
-		 * and so is the next page of every page sent. */
+		 * and so is the next page of every page sent. (After "not
+		 * now" we do know, but the base is already the image sent.)
+		 * The output held stays held: nothing was acknowledged. */
 		image_save_base_invalidate(&c->img_base);
 		ram_state_forget_sent(c->rs);
+		if (ret == -EAGAIN && res->acked)
+			return not_now(c);
+		c->not_now_since_ms = 0;
 		return ret;
+	}
+	if (c->not_now_since_ms) {
+		log_info("the secondary took the checkpoint, %llu ms after it "
+			 "first put it off",
+			 (unsigned long long)(evloop_now_ms() -
+					      c->not_now_since_ms));
+		c->not_now_since_ms = 0;
 	}
 	cmp_checkpoint_done(c->cmp);
 	ram_state_get_stats(c->rs, &after);
@@ -452,15 +500,43 @@ int checkpoint_first(struct checkpoint *c)
 	return ret;
 }
 
+/* Until the next try of a put-off checkpoint, serving the link as the
+ * wait for a child does (child_wait_idle). */
+static int wait_retry(struct checkpoint *c)
+{
+	int ret = 0;
+
+	while (ret == 0 && evloop_now_ms() < c->put_off_until_ms) {
+		usleep(10 * 1000);
+		ret = child_wait_idle(c);
+	}
+	return ret;
+}
+
 int checkpoint_run(struct checkpoint *c, bool verify, int child_wait_ms,
 		   struct ckpt_result *res)
 {
-	memset(res, 0, sizeof(*res));
-	if (!c->link->x)
-		return -ENOTCONN;
-	res->verify = verify;
-	return do_checkpoint(c, verify ? PROTO_CKPT_VERIFY : 0, child_wait_ms,
-			     res);
+	int ret;
+
+	for (;;) {
+		memset(res, 0, sizeof(*res));
+		if (!c->link->x)
+			return -ENOTCONN;
+		res->verify = verify;
+		ret = do_checkpoint(c, verify ? PROTO_CKPT_VERIFY : 0,
+				    child_wait_ms, res);
+		if (ret != -EINPROGRESS)
+			return ret;
+		/* The loop's glance tries again on a later turn; one that
+		 * waits for a child (asked for) waits here, until taken or
+		 * given up (not_now's bound). */
+		if (child_wait_ms < CKPT_CHILD_RETRY_MS)
+			return -EAGAIN;
+		ckpt_result_free(res);
+		ret = wait_retry(c);
+		if (ret < 0)
+			return ret;
+	}
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)

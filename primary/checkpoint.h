@@ -129,7 +129,11 @@ struct checkpoint {
 	/* An --exec program's child (BGSAVE) puts a checkpoint off: the
 	 * loop serves on until then, and the streak's start is logged. */
 	uint64_t put_off_until_ms, put_off_since_ms;
-	uint64_t put_offs;
+	uint64_t put_offs;              /* by a child or by the secondary */
+	/* The secondary's "not now" (an fd the PVM had open mid-way, that
+	 * the SVM did not): put off the same way; the streak's start, 0
+	 * outside one. */
+	uint64_t not_now_since_ms;
 	/* Each acknowledged one's pause (s) and pages, for the metrics;
 	 * the owner initialises them (metrics_hist_init_ckpt_*). */
 	struct metrics_hist pause_hist, pages_hist;
@@ -153,11 +157,28 @@ struct checkpoint {
 #define CKPT_CHILD_RETRY_MS 250
 
 /*
+ * How long a streak of the secondary's "not now" may last before the
+ * checkpoint is given up (-EBUSY; the caller loses the secondary, as for
+ * any failed one). A program holds a file open between two instructions
+ * for a DEBUG RELOAD or a foreground SAVE: a second or two on a big data
+ * set. The same bound as a requested checkpoint's wait for a child: past
+ * it the pair is as good as unprotected (no checkpoint, output that
+ * differs held), and a re-protection's whole transfer is the better deal.
+ */
+#define CKPT_NOT_NOW_MAX_MS CKPT_CHILD_WAIT_MS
+
+/*
  * The whole transaction (steps 1 to 4 in checkpoint.c), with verify a RAM
  * comparison as well; res is the caller's to free (ckpt_result_free). 0;
  * -ECHILD when the PVM died; -ECANCELED on a stop request (the held output
  * stays held); -EAGAIN when put off (an --exec program's child outlived
- * child_wait_ms); any other -errno: the secondary is lost.
+ * child_wait_ms, or the secondary answered "not now" to one that does not
+ * wait: child_wait_ms below CKPT_CHILD_RETRY_MS); -EBUSY when the
+ * secondary's "not now" lasted CKPT_NOT_NOW_MAX_MS; any other -errno: the
+ * secondary is lost (-EBUSY too). A caller that waits for a child waits
+ * through the secondary's "not now" as well, trying again every
+ * CKPT_CHILD_RETRY_MS (the PVM running, the loop not), until it is taken
+ * or given up.
  */
 int checkpoint_run(struct checkpoint *c, bool verify, int child_wait_ms,
 		   struct ckpt_result *res);

@@ -225,6 +225,17 @@ static int not_protected(struct primary *p, struct ctl_error *err)
 	return -ENOTCONN;
 }
 
+/* checkpoint and verify, when the secondary's "not now" outlasted the
+ * bound (checkpoint.h's CKPT_NOT_NOW_MAX_MS). */
+static void not_now_given_up(struct ctl_error *err)
+{
+	ctl_error_set(err, "GenericError", "checkpoint given up: the "
+		      "secondary put it off for %d ms, the program keeping a "
+		      "file open that its copy does not hold (the secondary's "
+		      "log names it); the secondary is lost, re-protection "
+		      "follows", CKPT_NOT_NOW_MAX_MS);
+}
+
 static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
 			  struct ctl_error *err)
 {
@@ -242,6 +253,11 @@ static int cmd_checkpoint(void *opaque, json_object *args, json_object **ret,
 		ctl_error_set(err, "GenericError", "checkpoint put off: the "
 			      "program has a child (BGSAVE?) after waiting "
 			      "for it; it is taken once the child ends");
+		ckpt_result_free(&r);
+		return rc;
+	}
+	if (rc == -EBUSY) {
+		not_now_given_up(err);
 		ckpt_result_free(&r);
 		return rc;
 	}
@@ -271,6 +287,11 @@ static int cmd_verify(void *opaque, json_object *args, json_object **ret,
 	p->ckpt.manual++;
 	p->ckpt.reason = "manual";
 	rc = colo_checkpoint(p, true, CKPT_CHILD_WAIT_MS, &r);
+	if (rc == -EBUSY) {
+		not_now_given_up(err);
+		ckpt_result_free(&r);
+		return rc;
+	}
 	if (rc < 0) {
 		ctl_error_set(err, "GenericError", "verify failed: %s",
 			      strerror(-rc));

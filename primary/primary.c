@@ -164,15 +164,19 @@ int colo_checkpoint(struct primary *p, bool verify, int child_wait_ms,
 	if (ret == 0)
 		events_checkpoint(p->ctl, p->ckpt.reason, res->id, res->pause_ms,
 				  res->pages, res->bytes);
-	/* -EAGAIN: put off, the --exec program has a child (pvm.c); still
-	 * due, tried again on a later turn with its reason, output held. */
+	/* -EAGAIN: put off, the --exec program has a child (pvm.c) or the
+	 * secondary said "not now"; still due, tried again on a later turn
+	 * with its reason, output held. */
 	if (ret != -EAGAIN)
 		p->ckpt.reason = NULL;
 	/* A stop request (-ECANCELED) ends us with the output still held:
 	 * releasing it would let out bytes the SVM may never produce. */
 	if (ret < 0 && ret != -ECHILD && ret != -ECANCELED && ret != -EAGAIN)
 		secondary_lost(p, ret == -ENOTSUP ? "the program cannot be "
-			       "protected" : "checkpoint failed");
+			       "protected" : ret == -EBUSY ? "the secondary "
+			       "put the checkpoint off too long (the program "
+			       "kept a file open that its copy does not hold)"
+			       : "checkpoint failed");
 	if (ret == -ENOTSUP && p->ckpt.refusal[0])
 		primary_refused_guest(p);
 	return ret;

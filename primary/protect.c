@@ -47,6 +47,7 @@ void secondary_lost(struct primary *p, const char *why)
 	p->redial_at_ms = evloop_now_ms() + 500;
 	p->ckpt.requested = false;
 	p->ckpt.put_off_until_ms = p->ckpt.put_off_since_ms = 0;
+	p->ckpt.not_now_since_ms = 0;
 	cmp_checkpoint_done(p->ckpt.cmp);
 	cmp_get_stats(p->ckpt.cmp, &cs);
 	p->retired_mismatches += cs.mismatches;

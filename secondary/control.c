@@ -63,6 +63,8 @@ static int cmd_status(void *opaque, json_object *args, json_object **ret,
 			       json_object_new_string(secondary_state_name(s)));
 	json_object_object_add(o, "checkpoints",
 			       json_object_new_uint64(s->in.ckpt_count));
+	json_object_object_add(o, "checkpoints_not_now",
+			       json_object_new_uint64(s->in.not_now));
 	json_object_object_add(o, "link_rtt_us",
 			       sec_link_connected(&s->link) &&
 			       hb_rtt_us(&s->link.rtt) >= 0 ?

@@ -719,7 +719,7 @@ static int apply_checkpoint(struct incoming *in)
 
 	if (in->is_exec) {
 		ret = apply_image(in);
-		if (ret < 0)
+		if (ret != 0)           /* SVM_APPLY_NOT_NOW too */
 			return ret;
 	} else if (in->ckpt_flags & PROTO_CKPT_FIRST) {
 		/* Live sync wrote every page to the SVM's RAM as well. */
@@ -758,6 +758,32 @@ static int apply_checkpoint(struct incoming *in)
 	return svm_conns_replace(in->svm, in->dev_conns, in->ndev_conns);
 }
 
+/*
+ * The SVM could not be made the image only for now (svm_apply_image's
+ * SVM_APPLY_NOT_NOW): nothing changed, the SVM runs on, and the pair goes
+ * on as before the checkpoint began, the primary told -EAGAIN to try
+ * again. The first checkpoint has no "before" (live sync is over, the
+ * program just started): it fails as any refusal does.
+ */
+static int ack_not_now(struct incoming *in, uint64_t id)
+{
+	struct proto_msg ack = { .type = PROTO_CKPT_ACK };
+
+	if (in->ckpt_flags & PROTO_CKPT_FIRST)
+		return -ENOTSUP;
+	free(in->svm_digests.digests);
+	in->svm_digests.digests = NULL;
+	in->svm_digests.nchunks = 0;
+	in->state = IN_COLO;
+	in->not_now++;
+	ack.ckpt_ack = in->phases;
+	ack.ckpt_ack.id = id;
+	ack.ckpt_ack.status = -EAGAIN;
+	ack.ckpt_ack.end_us = us_since(in->ckpt_end_us);
+	sec_link_heard(in->link);
+	return sec_link_send(in->link, &ack);
+}
+
 static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 {
 	struct incoming *in = opaque;
@@ -786,6 +812,8 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 		return -EPROTO;
 	}
 	ret = apply_checkpoint(in);
+	if (ret == SVM_APPLY_NOT_NOW)
+		return ack_not_now(in, e->id);
 	if (ret < 0)
 		return ret;
 	if (in->ckpt_flags & PROTO_CKPT_VERIFY) {

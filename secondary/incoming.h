@@ -109,6 +109,7 @@ struct incoming {
 
 	/* stats */
 	uint64_t ckpt_count;
+	uint64_t not_now;            /* checkpoints answered "not now" */
 	uint64_t last_ckpt_pages, last_ckpt_flushed;
 	double last_ckpt_apply_ms;
 	struct proto_ckpt_ack last_phases;     /* of the last applied one */

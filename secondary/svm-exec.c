@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "proc-cache.h"
+#include "proc-fds.h"
 #include "proc-guest.h"
 #include "proc-idle.h"
 #include "proc-image-digest.h"
@@ -329,6 +330,41 @@ static int follow_writes(struct svm *v)
 	return ret;
 }
 
+/*
+ * The paused SVM's fds against the PVM's as the image has them: whether
+ * the apply would be refused only for now (PROC_FDS_NOT_NOW: the PVM was
+ * caught with a regular file open that the SVM does not hold). Anything
+ * else, refusals too, is left to the apply, which diffs again and says
+ * why; a capture that fails here will there too.
+ */
+static bool fds_not_now(struct svm *v, const struct proc_image *img)
+{
+	struct proc_fd_table svm = { 0 };
+	struct proc_fd_actions acts = { 0 };
+	int r = proc_fds_capture(v->exec->child.pid, v->exec->child.pidfd,
+				 &svm);
+
+	if (r == 0)
+		r = proc_fds_diff(&img->fds, &svm, &acts);
+	proc_fds_free(&svm);
+	for (size_t i = 0; r == PROC_FDS_NOT_NOW && i < acts.n; i++)
+		if (acts.a[i].kind == PROC_FD_ACT_REFUSE &&
+		    acts.a[i].transient) {
+			if (v->exec_not_now)
+				log_debug("checkpoint not now: %s",
+					  acts.a[i].reason);
+			else
+				log_info("checkpoint not now: %s; the SVM "
+					 "resumes as it was, the primary tries "
+					 "again (not logged again until one is "
+					 "applied)", acts.a[i].reason);
+			v->exec_not_now = true;
+			break;
+		}
+	proc_fd_actions_free(&acts);
+	return r == PROC_FDS_NOT_NOW;
+}
+
 int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		   const uint32_t *conns, size_t nconns,
 		   struct svm_image_digests *dg)
@@ -342,12 +378,36 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	/* Heartbeats inside the long steps too: the cache's copy, the
 	 * writes, verify's capture and digests of a big program. */
 	proc_idle_set(v->ops.idle, v->ops.opaque);
-	ret = cache_image(v, img);
-	if (ret == 0)
-		ret = follow_writes(v);
+	/* Our dirty log of the program (once per run) and the PVM's
+	 * connections, which it must find pending or have: neither is
+	 * undone by a "not now" below, as neither makes the program other
+	 * than it would be (the connections are its clients' anyway). */
+	ret = follow_writes(v);
 	if (ret == 0)
 		ret = open_missing(v, conns, nconns);
+	/* Paused once its children had their chance to end, and a thread
+	 * the PVM started a moment earlier had its chance to come here. */
+	if (ret == 0)
+		ret = proc_guest_pause_settled(v->exec, SVM_CHILD_WAIT_MS,
+					       EXEC_STOP_TIMEOUT_MS,
+					       img->n_threads, v->ops.idle,
+					       v->ops.opaque);
 	if (ret < 0) {
+		proc_idle_set(NULL, NULL);
+		return ret;
+	}
+	/* "Not now" comes before any change: the cache, the children, the
+	 * program's fds and memory are all as they were when it resumes. */
+	if (fds_not_now(v, img)) {
+		ret = proc_guest_resume(v->exec);
+		proc_idle_set(NULL, NULL);
+		return ret < 0 ? ret : SVM_APPLY_NOT_NOW;
+	}
+	/* Checked before it changes (cache_image), so a delta that does not
+	 * fit leaves the SVM running as it was too. */
+	ret = cache_image(v, img);
+	if (ret < 0) {
+		(void)proc_guest_resume(v->exec);
 		proc_idle_set(NULL, NULL);
 		return ret;
 	}
@@ -357,11 +417,8 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = -ENOMEM;
 		goto out;
 	}
-	/* Its children end, or are ended: the PVM's image has none. And a
-	 * thread the PVM started a moment earlier is let come here too. */
-	ret = proc_guest_pause_reaping(v->exec, SVM_CHILD_WAIT_MS,
-				       EXEC_STOP_TIMEOUT_MS, img->n_threads,
-				       v->ops.idle, v->ops.opaque);
+	/* Its children are ended: the PVM's image has none. */
+	ret = proc_guest_end_children(v->exec, EXEC_STOP_TIMEOUT_MS);
 	if (ret == 0)
 		ret = make_links(v, img, links, ids);
 	if (ret == 0)
@@ -378,6 +435,10 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 		ret = shut_as_pvm(v, conns, nconns);
 	if (ret == 0)
 		ret = proc_guest_resume(v->exec);
+	if (ret == 0 && v->exec_not_now) {
+		log_info("checkpoint applied after the \"not now\" above");
+		v->exec_not_now = false;
+	}
 out:
 	proc_idle_set(NULL, NULL);
 	free(links);

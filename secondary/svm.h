@@ -58,6 +58,9 @@ struct svm {
 	 * the program; on the heap like exec. */
 	struct proc_cache *exec_cache;
 	struct proc_track *exec_track;
+	/* A streak of "not now" answers (SVM_APPLY_NOT_NOW) is under way:
+	 * its first is logged, the rest only at debug level. */
+	bool exec_not_now;
 	struct dirtylog dlog;          /* the pages it writes (I4) */
 	uint64_t input_seq;            /* last event fed to it */
 	uint32_t *conns;               /* connections it believes open */
@@ -90,8 +93,12 @@ void svm_drop_cache(struct svm *v);
  * missing), the program stopped, the image applied (proc_image_apply),
  * each connection's unconsumed input written and the rest queued, the
  * program resumed. 0, or -errno (logged); after a failure the program is
- * half-made and the caller stops it.
+ * half-made and the caller stops it. SVM_APPLY_NOT_NOW (logged) when the
+ * PVM was caught between the open and the close of a regular file the
+ * SVM does not hold (PROC_FDS_NOT_NOW): found with the program paused
+ * before anything changed, so it runs on as it was, its page cache too.
  */
+#define SVM_APPLY_NOT_NOW 1
 struct svm_image_digests {
 	uint32_t chunk_pages;           /* in */
 	uint32_t nchunks;               /* out, with digests (malloc'd) */

@@ -22,6 +22,19 @@
  *                                 counter set, a file in the scratch /tmp
  *                                 given the PVM's offset (lseek)
  *   anything else                 refused: the fd cannot be created
+ *
+ * A refusal is transient ("not now") when it only says that the PVM was
+ * stopped between an open and the close of a regular file: a PVM-only
+ * regular file (redis's DEBUG RELOAD holding dump.rdb, a foreground SAVE
+ * its temp-PID.rdb), or a regular file at a number where the other side
+ * holds another kind (the SVM's next client took the number the PVM's
+ * file has, or the other way round). The same program a moment later
+ * holds no such file, so the checkpoint is tried again. Everything else
+ * stays fatal: a file both sides hold but differently (name, offset,
+ * flags) is the program doing different things with it, not a moment's
+ * difference; and the other kinds (epoll, eventfd, signalfd, pipes,
+ * listeners, connections) are objects the program keeps, whose mismatch
+ * waiting does not mend.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,19 +47,38 @@
 #include "proc-fds.h"
 #include "proc-fds-renumber.h"
 
-static void __attribute__((format(printf, 3, 4)))
-refuse(struct proc_fd_builder *b, int fd, const char *fmt, ...)
+static void refuse_va(struct proc_fd_builder *b, int fd, bool transient,
+		      const char *fmt, va_list ap)
 {
 	struct proc_fd_action *a = proc_fd_builder_push(b, PROC_FD_ACT_REFUSE,
 							fd);
 	int n;
-	va_list ap;
 
 	if (!a)
 		return;
+	a->transient = transient;
 	n = snprintf(a->reason, sizeof(a->reason), "fd %d: ", fd);
-	va_start(ap, fmt);
 	vsnprintf(a->reason + n, sizeof(a->reason) - (size_t)n, fmt, ap);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+refuse(struct proc_fd_builder *b, int fd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	refuse_va(b, fd, false, fmt, ap);
+	va_end(ap);
+}
+
+/* A refusal that a moment later would not be (the header comment). */
+static void __attribute__((format(printf, 3, 4)))
+not_now(struct proc_fd_builder *b, int fd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	refuse_va(b, fd, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -202,6 +234,12 @@ static void diff_fd(struct proc_fd_builder *b, const struct proc_fd_table *pvm,
 	if (!p) {
 		svm_only(b, pvm, s);
 	} else if (!s || replaced(p, s)) {
+		if (p->kind == PROC_FD_FILE) {
+			proc_fd_describe(p, pw, sizeof(pw));
+			not_now(b, p->fd, "%s open on the PVM only (between "
+				"its open and close?)", pw);
+			return;
+		}
 		if (p->kind != PROC_FD_TCP_CONN) {
 			proc_fd_describe(p, pw, sizeof(pw));
 			refuse(b, p->fd, "%s open on the PVM only (no like "
@@ -214,7 +252,12 @@ static void diff_fd(struct proc_fd_builder *b, const struct proc_fd_table *pvm,
 	} else if (p->kind != s->kind) {
 		proc_fd_describe(p, pw, sizeof(pw));
 		proc_fd_describe(s, sw, sizeof(sw));
-		refuse(b, p->fd, "%s on the PVM, %s on the SVM", pw, sw);
+		if (p->kind == PROC_FD_FILE || s->kind == PROC_FD_FILE)
+			not_now(b, p->fd, "%s on the PVM, %s on the SVM", pw,
+				sw);
+		else
+			refuse(b, p->fd, "%s on the PVM, %s on the SVM", pw,
+			       sw);
 	} else {
 		compare_same(b, p, s);
 	}
@@ -392,6 +435,7 @@ int proc_fds_diff(const struct proc_fd_table *pvm,
 	struct proc_fd_builder b = { out, 0, 0 }, rb = { &rest, 0, 0 };
 	struct proc_fd_table after = { NULL, 0 };
 	struct proc_fd_action *v;
+	int r;
 
 	out->a = NULL;
 	out->n = 0;
@@ -427,10 +471,15 @@ int proc_fds_diff(const struct proc_fd_table *pvm,
 		proc_fd_actions_free(out);
 		return b.err;
 	}
+	/* One transient refusal makes them all "not now": the fd numbers a
+	 * file mid-way takes shift the program's next ones, so the others
+	 * may be its consequences; retried, they show for what they are. */
+	r = 0;
 	for (size_t k = 0; k < out->n; k++)
 		if (out->a[k].kind == PROC_FD_ACT_REFUSE)
-			return PROC_FDS_UNSUPPORTED;
-	return 0;
+			r = out->a[k].transient ? PROC_FDS_NOT_NOW :
+			    r ? r : PROC_FDS_UNSUPPORTED;
+	return r;
 }
 
 void proc_fd_actions_free(struct proc_fd_actions *acts)

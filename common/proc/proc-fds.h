@@ -114,6 +114,9 @@ bool proc_fd_in_scratch(const struct proc_fd *f);
 
 /* A documented positive result: the table is not supported. */
 #define PROC_FDS_UNSUPPORTED 1
+/* proc_fds_diff's other one: refused for now only, the PVM caught between
+ * the open and the close of a regular file; a moment later it may pass. */
+#define PROC_FDS_NOT_NOW 2
 
 /*
  * Whether the process backend supports the program with this table (the
@@ -155,6 +158,7 @@ struct proc_fd_action {
 	uint64_t count;         /* EVENTFD_SET */
 	uint64_t offset;                /* LSEEK */
 	char reason[160];       /* REFUSE */
+	bool transient;         /* REFUSE: only for now (PROC_FDS_NOT_NOW) */
 };
 
 struct proc_fd_actions {
@@ -180,7 +184,10 @@ struct proc_fd_actions {
  * port on both hosts; connections are not renumbered. An accept takes the
  * oldest pending connection of the SVM's listening socket: the caller
  * checks it is the one meant (its remote end).
- * Returns 0, PROC_FDS_UNSUPPORTED when the list holds a refusal, or
+ * Returns 0; PROC_FDS_NOT_NOW when the list holds a transient refusal
+ * (a regular file open on the PVM only, or a regular file against another
+ * kind at one number: proc-fds-diff.c says why those), whatever else it
+ * holds; PROC_FDS_UNSUPPORTED when it holds only other refusals; or
  * -ENOMEM. out must be empty or freed.
  */
 int proc_fds_diff(const struct proc_fd_table *pvm,

@@ -15,7 +15,9 @@
  *   SVM  (proc_guest_pause_reaping)    the same wait, bounded, then the
  *        pause, and whatever children are left are killed and reaped
  *        from inside the program (wait4 injected): its memory is about to
- *        become the PVM's, which has none.
+ *        become the PVM's, which has none. In two steps for a caller that
+ *        may still decide against the checkpoint once the program is
+ *        paused (pause_settled, then end_children).
  *
  * The SVM may also be a thread short, or one over, of the image: threads
  * a program starts on its own schedule (jemalloc's background threads,
@@ -265,11 +267,11 @@ int proc_guest_wait_threads(struct proc_guest *g, size_t n, int wait_ms,
 	}
 }
 
-int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
+int proc_guest_pause_settled(struct proc_guest *g, int wait_ms,
 			     int pause_ms, size_t threads,
 			     int (*idle)(void *), void *opaque)
 {
-	int n, ret;
+	int ret;
 
 	if (!proc_guest_tracer(g))
 		return -ECHILD;
@@ -278,7 +280,7 @@ int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
 	 * memory came from an image crashed starting a thread in its
 	 * handling of the end (glibc: "rseq registration failed", seen on
 	 * Redis 7.0.15 after a killed BGSAVE; not understood yet). Reaped
-	 * inside it instead, paused, below. */
+	 * inside it instead, paused (proc_guest_end_children). */
 	if (ret < 0 && ret != -EAGAIN)
 		return ret;
 	if (threads) {
@@ -286,10 +288,13 @@ int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
 		if (ret < 0 && ret != -EAGAIN)
 			return ret;
 	}
-	ret = proc_guest_pause(g, pause_ms);
-	if (ret < 0)
-		return ret;
-	n = proc_guest_children(g, NULL, 0);
+	return proc_guest_pause(g, pause_ms);
+}
+
+int proc_guest_end_children(struct proc_guest *g, int pause_ms)
+{
+	int n = proc_guest_children(g, NULL, 0), ret;
+
 	if (n == 0)
 		return 0;
 	log_info("the program has %d child(ren) at the checkpoint: killed, "
@@ -301,4 +306,14 @@ int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
 		(void)proc_guest_resume(g);
 	}
 	return ret;
+}
+
+int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
+			     int pause_ms, size_t threads,
+			     int (*idle)(void *), void *opaque)
+{
+	int ret = proc_guest_pause_settled(g, wait_ms, pause_ms, threads, idle,
+					   opaque);
+
+	return ret < 0 ? ret : proc_guest_end_children(g, pause_ms);
 }

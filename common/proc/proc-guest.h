@@ -192,6 +192,18 @@ int proc_guest_pause_reaping(struct proc_guest *g, int wait_ms,
 			     int (*idle)(void *), void *opaque);
 
 /*
+ * pause_reaping in two, for a caller that looks at the paused program
+ * before anything of it changes (the SVM's "not now", svm-exec.c):
+ * pause_settled waits and pauses as it does (0 paused, or -errno running);
+ * end_children, the program paused, kills and reaps the children left
+ * (0 still paused, or -errno with the program running again).
+ */
+int proc_guest_pause_settled(struct proc_guest *g, int wait_ms,
+			     int pause_ms, size_t threads,
+			     int (*idle)(void *), void *opaque);
+int proc_guest_end_children(struct proc_guest *g, int pause_ms);
+
+/*
  * With the program paused: reads every connection's output until no read
  * returns data, each piece through ops.output and a close through
  * ops.close, as the loop would. Returns the bytes read.

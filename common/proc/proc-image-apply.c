@@ -49,7 +49,9 @@ static int check_threads(struct applier *ap)
 	return 0;
 }
 
-/* The fd diff against the twin's table now; -ENOTSUP on a refusal. */
+/* The fd diff against the twin's table now; -ENOTSUP on a refusal. One
+ * that is only for now (PROC_FDS_NOT_NOW) is the caller's to have asked
+ * about before it changed anything: here it is as fatal as the rest. */
 static int diff_twin(struct applier *ap, struct proc_fd_actions *acts)
 {
 	struct proc_fd_table svm = { 0 };
@@ -58,7 +60,7 @@ static int diff_twin(struct applier *ap, struct proc_fd_actions *acts)
 	if (r == 0)
 		r = proc_fds_diff(&ap->img->fds, &svm, acts);
 	proc_fds_free(&svm);
-	if (r == PROC_FDS_UNSUPPORTED) {
+	if (r == PROC_FDS_UNSUPPORTED || r == PROC_FDS_NOT_NOW) {
 		for (size_t i = 0; i < acts->n; i++)
 			if (acts->a[i].kind == PROC_FD_ACT_REFUSE) {
 				log_error("proc-image: fds of %d: %s",

@@ -202,10 +202,13 @@ struct proto_ckpt_end { uint64_t id; uint64_t pages; };
  * read to the ack queued (the flush included; the barrier too when it came
  * after CKPT_END); cpu_us the CPU time the secondary's thread used from
  * CKPT_BEGIN to the ack. Only reported, never trusted for anything.
+ * status -EAGAIN is "not now": an --exec program's checkpoint the
+ * secondary could not take at that moment and did not start applying (the
+ * SVM runs on as before it); the primary tries again (checkpoint.c).
  */
 struct proto_ckpt_ack {
 	uint64_t id;
-	int32_t status;                        /* 0 or -errno */
+	int32_t status;                        /* 0, -EAGAIN or -errno */
 	uint32_t receive_us, svm_barrier_us, flush_us, end_us, cpu_us;
 };
 

@@ -453,6 +453,115 @@ static void test_diff_refusals(void)
 		       "only, while the PVM's fd 6 has 1 pending");
 }
 
+/* The diff's verdict on p and s, its first transient refusal's reason
+ * (or its first refusal's) checked too. */
+static void expect_verdict(struct table *p, struct table *s, int verdict,
+			   const char *why)
+{
+	struct proc_fd_actions acts;
+	const struct proc_fd_action *a = NULL;
+	int r;
+
+	r = proc_fds_diff(&p->t, &s->t, &acts);
+	if (r != verdict && acts.n)
+		fprintf(stderr, "verdict %d: %s\n", r, acts.a[0].reason);
+	CHECK_EQ(r, verdict);
+	for (size_t i = 0; i < acts.n; i++)
+		if (acts.a[i].kind == PROC_FD_ACT_REFUSE &&
+		    (!a || (acts.a[i].transient && !a->transient)))
+			a = &acts.a[i];
+	CHECK(a != NULL);
+	CHECK_EQ(a->transient, verdict == PROC_FDS_NOT_NOW);
+	if (strcmp(a->reason, why))
+		fprintf(stderr, "reason: %s\nexpected: %s\n", a->reason, why);
+	CHECK(!strcmp(a->reason, why));
+	proc_fd_actions_free(&acts);
+}
+
+/*
+ * "Not now": the PVM stopped between the open and the close of a regular
+ * file (DEBUG RELOAD's dump.rdb, a SAVE's temp file) is refused only for
+ * now; what waiting does not mend stays refused for good.
+ */
+static void test_diff_not_now(void)
+{
+	struct table p, s;
+	struct proc_fd *f;
+
+	/* dump.rdb open on the PVM only. */
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add(&p, 10, PROC_FD_FILE, "/tmp/dump.rdb")->flags = O_RDONLY;
+	expect_verdict(&p, &s, PROC_FDS_NOT_NOW, "fd 10: regular file "
+		       "/tmp/dump.rdb open on the PVM only (between its open "
+		       "and close?)");
+
+	/* A SAVE's temp file at the number the SVM's next client took; its
+	 * consequences (that client pending on the PVM) ride along. */
+	redis_like(&p, 1);
+	redis_like(&s, 0);
+	f = add(&p, 10, PROC_FD_FILE, "/tmp/temp-1.rdb");
+	f->flags = O_WRONLY;
+	add_conn(&s, 10, 40002);
+	expect_verdict(&p, &s, PROC_FDS_NOT_NOW, "fd 10: regular file "
+		       "/tmp/temp-1.rdb on the PVM, TCP connection "
+		       "127.0.0.1:6379 from 127.0.0.1:40002 on the SVM");
+
+	/* The SVM caught mid-way instead: closed there, no refusal. */
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add(&s, 10, PROC_FD_FILE, "/tmp/dump.rdb")->flags = O_RDONLY;
+	{
+		struct proc_fd_actions acts;
+
+		CHECK_EQ(proc_fds_diff(&p.t, &s.t, &acts), 0);
+		CHECK_EQ(acts.n, 1);
+		expect_action(&acts, 0, PROC_FD_ACT_CLOSE, 10, 0);
+		proc_fd_actions_free(&acts);
+	}
+
+	/* Not files: fatal as before. */
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add(&p, 10, PROC_FD_EVENTFD, "anon_inode:[eventfd]");
+	expect_verdict(&p, &s, PROC_FDS_UNSUPPORTED, "fd 10: eventfd open on "
+		       "the PVM only (no like fd of the SVM's to move there)");
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add(&p, 10, PROC_FD_SIGNALFD, "anon_inode:[signalfd]");
+	add(&s, 10, PROC_FD_EVENTFD, "anon_inode:[eventfd]");
+	expect_verdict(&p, &s, PROC_FDS_UNSUPPORTED, "fd 10: signalfd on the "
+		       "PVM, eventfd on the SVM");
+	/* A file both hold, but another one or elsewhere in it: the program
+	 * does different things, no moment's difference. */
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add(&p, 10, PROC_FD_FILE, "/etc/x")->pos = 10;
+	add(&s, 10, PROC_FD_FILE, "/etc/x")->pos = 12;
+	expect_verdict(&p, &s, PROC_FDS_UNSUPPORTED, "fd 10: file offset 10 "
+		       "on the PVM, 12 on the SVM");
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add(&p, 10, PROC_FD_FILE, "/etc/x");
+	add(&s, 10, PROC_FD_FILE, "/etc/y");
+	expect_verdict(&p, &s, PROC_FDS_UNSUPPORTED, "fd 10: /etc/x on the "
+		       "PVM, /etc/y on the SVM");
+
+	/* A fatal refusal beside a transient one: not now (it may be the
+	 * file's consequence); once the file is closed, fatal. */
+	redis_like(&p, 0);
+	redis_like(&s, 0);
+	add(&p, 10, PROC_FD_FILE, "/tmp/dump.rdb")->flags = O_RDONLY;
+	p.fds[3].unread = 3;
+	expect_verdict(&p, &s, PROC_FDS_NOT_NOW, "fd 10: regular file "
+		       "/tmp/dump.rdb open on the PVM only (between its open "
+		       "and close?)");
+	redis_like(&p, 0);
+	p.fds[3].unread = 3;
+	expect_verdict(&p, &s, PROC_FDS_UNSUPPORTED, "fd 3: pipe holding 3 "
+		       "bytes on the PVM, 0 on the SVM");
+}
+
 /* The SVM as the kernel would hold it while the actions run. */
 struct model {
 	bool open[MAX_FDS];
@@ -597,6 +706,7 @@ int main(void)
 	test_check();
 	test_diff_fixed();
 	test_diff_refusals();
+	test_diff_not_now();
 	test_diff_random();
 	return 0;
 }

@@ -10,7 +10,8 @@
  *    another checkpoint or an ack without the asked-for VERIFY fail with
  *    -EPROTO;
  *  - the secondary's own error comes back as the checkpoint's, also when
- *    it skips the VERIFY to say so.
+ *    it skips the VERIFY to say so; its "not now" (-EAGAIN) too, marked
+ *    acknowledged.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -247,6 +248,16 @@ static void test_secondary_error(void)
 	fake_init(&f, &res, true);
 	send_ack(&f, CKPT_ID, -ENOSPC);
 	CHECK_EQ(checkpoint_expect_ack(&f.l, &f.ram, &res), -ENOSPC);
+	fake_deinit(&f, &res);
+
+	/* "Not now" (the SVM left as it was): -EAGAIN, acknowledged, so
+	 * that do_checkpoint tells it from a link that failed; with verify
+	 * too, no VERIFY coming. */
+	fake_init(&f, &res, true);
+	send_ack(&f, CKPT_ID, -EAGAIN);
+	CHECK_EQ(checkpoint_expect_ack(&f.l, &f.ram, &res), -EAGAIN);
+	CHECK(res.acked);
+	CHECK_EQ(res.status, -EAGAIN);
 	fake_deinit(&f, &res);
 	printf("ok 4 - the secondary's error is the checkpoint's\n");
 }
