@@ -114,6 +114,10 @@ static void collect(void *opaque, struct metrics_text *t)
 	metrics_one(t, "colo_guest_ram_bytes", METRIC_GAUGE,
 		    "Guest RAM (0 for an --exec program).",
 		    (double)ram_layout_bytes(&p->ram));
+	metrics_one(t, "colo_checkpoints_put_off_total", METRIC_COUNTER,
+		    "Tries of a checkpoint put off to be tried again: the "
+		    "--exec program had a child, or the secondary answered "
+		    "\"not now\".", (double)p->ckpt.put_offs);
 	metrics_one(t, "colo_placed_pages_total", METRIC_COUNTER,
 		    "Pages sent by RDMA WRITE into the secondary's RAM cache "
 		    "rather than in the stream (--transport rdma).",

@@ -40,6 +40,10 @@ static void collect(void *opaque, struct metrics_text *t)
 	metrics_one(t, "colo_checkpoints_applied_total", METRIC_COUNTER,
 		    "Checkpoints received whole, flushed into the SVM and "
 		    "acknowledged.", (double)s->in.ckpt_count);
+	metrics_one(t, "colo_checkpoints_not_now_total", METRIC_COUNTER,
+		    "Checkpoints of an --exec program answered \"not now\": "
+		    "the PVM held a file the SVM did not, nothing changed "
+		    "here.", (double)s->in.not_now);
 	metrics_histogram(t, "colo_checkpoint_pause_seconds",
 			  "Time from each applied checkpoint's CKPT_BEGIN to "
 			  "its flush into the SVM.", &s->in.pause_hist);

@@ -21,12 +21,14 @@ require_dirtylog
 
 PROG=(--exec-port 7000 --exec "$HOLD" 7000)
 SPORT=$(free_port); PPORT=$(free_port); RPORT=$(free_port)
+PMET=$(free_port); SMET=$(free_port)
 PSOCK=$T/primary.sock; SSOCK=$T/secondary.sock
 start secondary "$SECONDARY" --listen "127.0.0.1:$RPORT" \
-	--service "127.0.0.1:$SPORT" --control "$SSOCK" --insecure "${PROG[@]}"
+	--service "127.0.0.1:$SPORT" --control "$SSOCK" --insecure \
+	--metrics "127.0.0.1:$SMET" "${PROG[@]}"
 start primary "$PRIMARY" --service "127.0.0.1:$PPORT" --control "$PSOCK" \
 	--secondary "127.0.0.1:$RPORT" --insecure --checkpoint-delay 60000 \
-	"${PROG[@]}"
+	--metrics "127.0.0.1:$PMET" "${PROG[@]}"
 wait_state "$PSOCK" colo 60 primary secondary
 wait_state "$SSOCK" colo 10
 
@@ -80,6 +82,14 @@ off=$(status_get "$PSOCK" checkpoints_put_off)
 (( off > off0 )) || fail "checkpoints_put_off $off, not above $off0"
 nn=$(status_get "$SSOCK" checkpoints_not_now)
 (( nn > 0 )) || fail "secondary's checkpoints_not_now $nn"
+# metric PORT NAME: one counter from the daemon's /metrics.
+metric() {
+	curl -sf --max-time 20 "http://127.0.0.1:$1/metrics" |
+		awk -v s="$2" '$1 == s { print $2 }'
+}
+[[ $(metric "$PMET" colo_checkpoints_put_off_total) == "$off" &&
+   $(metric "$SMET" colo_checkpoints_not_now_total) == "$nn" ]] ||
+	fail "/metrics: put off $(metric "$PMET" colo_checkpoints_put_off_total) (status $off), not now $(metric "$SMET" colo_checkpoints_not_now_total) (status $nn)"
 (( ms >= 800 )) || fail "checkpoint took $ms ms: not put off until the close"
 [[ $(status_get "$PSOCK" secondary_losses) == 0 ]] ||
 	fail "secondary lost $(status_get "$PSOCK" secondary_losses) times"

@@ -115,11 +115,13 @@ promtool_ok "$SMET" secondary
    $(metric "$PMET" 'colo_state{state="colo"}') == 1 &&
    $(metric "$PMET" 'colo_state{state="standalone"}') == 0 &&
    $(metric "$PMET" colo_live_sync_progress_ratio) == 1 &&
-   $(metric "$PMET" colo_guest_ram_bytes) == $((64 << 20)) ]] ||
+   $(metric "$PMET" colo_guest_ram_bytes) == $((64 << 20)) &&
+   $(metric "$PMET" colo_checkpoints_put_off_total) == 0 ]] ||
 	fail "primary's role, state, progress or RAM wrong: $(scrape "$PMET")"
 [[ $(metric "$SMET" 'colo_role{role="secondary"}') == 1 &&
    $(metric "$SMET" 'colo_state{state="colo"}') == 1 &&
-   $(metric "$SMET" colo_failovers_total) == 0 ]] ||
+   $(metric "$SMET" colo_failovers_total) == 0 &&
+   $(metric "$SMET" colo_checkpoints_not_now_total) == 0 ]] ||
 	fail "secondary's role or state wrong: $(scrape "$SMET")"
 # The link's round trip, from the heartbeats both ways: there on both sides
 # once each has echoed the other's (a heartbeat interval or two), in
