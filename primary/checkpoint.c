@@ -441,13 +441,22 @@ static int do_checkpoint(struct checkpoint *c, uint32_t flags,
 	pvm_resume(c->pvm);
 	if (ret < 0) {
 		/* Applied or not, we cannot know: the next image is whole,
-		 * and so is the next page of every page sent. (After "not
-		 * now" we do know, but the base is already the image sent.)
-		 * The output held stays held: nothing was acknowledged. */
-		image_save_base_invalidate(&c->img_base);
+		 * and so is the next page of every page sent. After "not
+		 * now" we do know: the secondary holds the image before this
+		 * one, unchanged, so the retry is a delta of that (a whole
+		 * image of a big program would pause it for seconds, every
+		 * 250 ms); given up, nothing is assumed any more. RAM keeps
+		 * forgetting what was sent: that costs one page each. The
+		 * output held stays held: nothing was acknowledged. */
 		ram_state_forget_sent(c->rs);
-		if (ret == -EAGAIN && res->acked)
-			return not_now(c);
+		if (ret == -EAGAIN && res->acked) {
+			image_save_base_not_applied(&c->img_base);
+			ret = not_now(c);
+			if (ret == -EBUSY)
+				image_save_base_invalidate(&c->img_base);
+			return ret;
+		}
+		image_save_base_invalidate(&c->img_base);
 		c->not_now_since_ms = 0;
 		return ret;
 	}

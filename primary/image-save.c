@@ -126,6 +126,11 @@ void image_save_base_invalidate(struct image_save_base *b)
 	proc_image_base_invalidate(&b->base);
 }
 
+void image_save_base_not_applied(struct image_save_base *b)
+{
+	proc_image_base_not_applied(&b->base);
+}
+
 void image_save_base_close(struct image_save_base *b)
 {
 	proc_image_base_free(&b->base);

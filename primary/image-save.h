@@ -36,8 +36,13 @@ struct image_save_base {
 	struct proc_image_base base;
 };
 
-/* The next save sends the whole program (the last one was not applied). */
+/* The next save sends the whole program (the last one may or may not
+ * have been applied: we cannot know what the secondary holds). */
 void image_save_base_invalidate(struct image_save_base *b);
+/* The last save was not applied and the secondary holds the image
+ * before it, unchanged (its "not now"): the next save is a delta of that
+ * one (proc_image_base_not_applied), not the whole program. */
+void image_save_base_not_applied(struct image_save_base *b);
 void image_save_base_close(struct image_save_base *b);
 
 struct image_save_stats {

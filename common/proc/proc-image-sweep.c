@@ -250,8 +250,12 @@ int proc_image_sweep_next(pid_t pid, struct proc_image_base *base,
 	int r;
 
 	*out = (struct proc_image){ 0 };
-	if (!sw->full && !base->valid)
-		sw->full = true;        /* nothing to follow: take it all */
+	/* Nothing to follow: take it all. So too with pages pending after
+	 * a capture not applied, which a sweep does not look at (only a
+	 * capture follows a "not now"; this is the safe side should one
+	 * not). */
+	if (!sw->full && (!base->valid || base->pending.n))
+		sw->full = true;
 	r = sweep_window(pid, base, sw, max_pages ? max_pages : 1, out);
 	if (r < 0) {
 		log_error("proc-image: live sync of %d: %s", (int)pid,

@@ -11,6 +11,11 @@
  *     sees: moved in by mremap, or registered late);
  *   - any other (registered only now, refused, or not followed at all,
  *     as read-only data is): every own page.
+ * After a capture the other side did not apply (proc_image_base_not_applied)
+ * the base is the image before it again, and the pages that capture
+ * carried are "pending": written since that image, though the log, which
+ * the capture cleared, no longer says so. A delta carries every own page
+ * of them too, in logged mappings (the others' own pages all go anyway).
  * A page that stopped being own needs no bytes: the other side drops it
  * (it reads as zero or the file's there too), which the present list
  * says. A mapping replaced at the same address cannot pass for the old
@@ -35,13 +40,13 @@
 
 #define PAGE 4096ULL
 
-/* A cursor over the base's present list, walked in address order. */
+/* A cursor over a range list, walked in address order. */
 struct cursor {
 	const struct proc_image_range *r;
 	size_t n, i;
 };
 
-static bool was_own(struct cursor *c, uint64_t addr)
+static bool in_set(struct cursor *c, uint64_t addr)
 {
 	while (c->i < c->n && c->r[c->i].addr + c->r[c->i].pages * PAGE <= addr)
 		c->i++;
@@ -50,11 +55,11 @@ static bool was_own(struct cursor *c, uint64_t addr)
 
 /*
  * What a delta carries of a logged mapping v (VMA i of the track): own
- * pages written since the base, or own now and not then.
+ * pages written since the base, own now and not then, or pending.
  */
 static int pick_logged(struct proc_track *t, size_t i,
 		       const struct proc_ranges *own, struct cursor *base,
-		       struct proc_ranges *want)
+		       struct cursor *pending, struct proc_ranges *want)
 {
 	const struct proc_vma *v = &t->maps.vma[i];
 	struct bitmap bm;
@@ -72,7 +77,7 @@ static int pick_logged(struct proc_track *t, size_t i,
 
 		for (; a < end && r == 0; a += PAGE)
 			if (bitmap_test(&bm, (a - v->start) / PAGE) ||
-			    !was_own(base, a))
+			    !in_set(base, a) || in_set(pending, a))
 				r = proc_ranges_add(want, a, 1);
 	}
 	bitmap_deinit(&bm);
@@ -99,6 +104,7 @@ static int scan(struct proc_track *t, int pagemap,
 		struct proc_ranges *all, struct proc_ranges *want)
 {
 	struct cursor cur = { base->present, base->n_present, 0 };
+	struct cursor pend = { base->pending.r, base->pending.n, 0 };
 	struct proc_ranges own = { 0 };
 	int r = 0;
 
@@ -115,7 +121,7 @@ static int scan(struct proc_track *t, int pagemap,
 		if (r < 0)
 			break;
 		if (delta && state == PROC_TRACK_LOGGED) {
-			r = pick_logged(t, i, &own, &cur, want);
+			r = pick_logged(t, i, &own, &cur, &pend, want);
 			continue;
 		}
 		if (delta)
@@ -131,12 +137,40 @@ static int scan(struct proc_track *t, int pagemap,
 	return r;
 }
 
+/*
+ * base follows the image just captured, whose own pages are all (taken).
+ * A delta's base is kept as before, and what it carried plus what was
+ * pending as sent: should it not be applied, the pending pages of the
+ * next capture are all of those (sent), the union over the streak. The
+ * pending set is spent: this capture carried its own pages.
+ */
+static void follow(struct proc_image_base *base, struct proc_ranges *all,
+		   bool delta, struct proc_ranges *sent)
+{
+	proc_ranges_free(&base->before);
+	if (delta)
+		base->before = (struct proc_ranges){ base->present,
+						     base->n_present,
+						     base->n_present };
+	else
+		free(base->present);
+	base->before_valid = delta;
+	base->present = all->r;
+	base->n_present = all->n;
+	*all = (struct proc_ranges){ 0 };
+	proc_ranges_free(&base->sent);
+	base->sent = *sent;
+	*sent = (struct proc_ranges){ 0 };
+	proc_ranges_free(&base->pending);
+	base->valid = true;
+}
+
 static int capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 		   size_t n_daemon_fds, struct proc_image_base *base,
 		   bool delta, struct proc_image *out)
 {
 	pid_t pid = ps->pid;
-	struct proc_ranges all = { 0 }, want = { 0 };
+	struct proc_ranges all = { 0 }, want = { 0 }, sent = { 0 };
 	int pagemap = -1, r;
 
 	r = proc_track_refresh(base->track);
@@ -156,27 +190,24 @@ static int capture(struct proc_stop *ps, int pidfd, const int *daemon_fds,
 	if (r == 0)
 		r = proc_image_capture_rest(ps, pidfd, daemon_fds,
 					    n_daemon_fds, out);
-	free(want.r);
-	proc_image_base_invalidate(base);
-	if (r < 0) {
-		free(all.r);
-		return r;
-	}
-	/* The base follows this image; a delta also says what is present. */
-	if (delta) {
+	/* A delta also says what is present. */
+	if (r == 0 && delta) {
 		out->delta = true;
 		out->present = malloc((all.n ? all.n : 1) * sizeof(*all.r));
-		if (!out->present) {
-			free(all.r);
-			return -ENOMEM;
-		}
-		memcpy(out->present, all.r, all.n * sizeof(*all.r));
-		out->n_present = all.n;
+		if (!out->present)
+			r = -ENOMEM;
+		else
+			memcpy(out->present, all.r, all.n * sizeof(*all.r));
+		out->n_present = out->present ? all.n : 0;
 	}
-	base->present = all.r;
-	base->n_present = all.n;
-	base->valid = true;
-	return 0;
+	if (r == 0 && delta)
+		r = proc_ranges_union(&want, &base->pending, &sent);
+	if (r == 0)
+		follow(base, &all, delta, &sent);
+	proc_ranges_free(&all);
+	proc_ranges_free(&want);
+	proc_ranges_free(&sent);
+	return r;
 }
 
 int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
@@ -204,6 +235,34 @@ void proc_image_base_invalidate(struct proc_image_base *base)
 	base->present = NULL;
 	base->n_present = 0;
 	base->valid = false;
+	base->before_valid = false;
+	proc_ranges_free(&base->before);
+	proc_ranges_free(&base->sent);
+	proc_ranges_free(&base->pending);
+}
+
+/*
+ * The other side holds the image before the last capture, so the base is
+ * that image's present list again (before); nothing of what the log said
+ * since then is lost: the log was cleared only of what the rejected
+ * capture carried, all of which is in sent, which becomes pending. The
+ * rejected image's own-page list is dropped: a page own in it and not
+ * before is not own in before, and the next delta carries it if own.
+ */
+void proc_image_base_not_applied(struct proc_image_base *base)
+{
+	if (!base->valid || !base->before_valid) {
+		proc_image_base_invalidate(base);
+		return;
+	}
+	free(base->present);
+	base->present = base->before.r;
+	base->n_present = base->before.n;
+	base->before = (struct proc_ranges){ 0 };
+	base->before_valid = false;
+	proc_ranges_free(&base->pending);
+	base->pending = base->sent;
+	base->sent = (struct proc_ranges){ 0 };
 }
 
 void proc_image_base_free(struct proc_image_base *base)

@@ -109,6 +109,13 @@ void proc_image_free(struct proc_image *img);
  * follows: the program's dirty log (proc-track.h) and that image's own
  * pages. valid is false until a capture succeeds, and after
  * proc_image_base_invalidate.
+ *
+ * For proc_image_base_not_applied it also keeps, from the last capture
+ * if it was a delta, the own pages of the image that delta followed
+ * (before) and every page it carried or was to carry (sent); and, after
+ * a capture was not applied, the pages the next one must carry though
+ * the dirty log no longer shows them (pending). Range lists only: no
+ * page is copied.
  */
 struct proc_track;
 struct proc_image_base {
@@ -116,6 +123,10 @@ struct proc_image_base {
 	struct proc_image_range *present;
 	size_t n_present;
 	bool valid;
+	bool before_valid;              /* the last capture was a delta */
+	struct proc_ranges before;      /* present as that delta followed it */
+	struct proc_ranges sent;        /* what it carried, and pending then */
+	struct proc_ranges pending;     /* for the next capture to carry */
 };
 
 /*
@@ -123,11 +134,13 @@ struct proc_image_base {
  * log (base->track, refreshed first). With full, or when base is not
  * valid, the image is full; otherwise it is a delta of the last image
  * captured with base: runs hold each own page written since (the dirty
- * log), each own page that was not an own page then, and every own page
- * of a mapping the log does not follow (read-only data, a mapping the
- * kernel refused or that was registered only now). Either way base then
- * follows this image: the caller invalidates it if the image is not
- * applied on the other side (the next capture is full). 0 or -errno
+ * log), each own page that was not an own page then, each own page in
+ * base->pending, and every own page of a mapping the log does not follow
+ * (read-only data, a mapping the kernel refused or that was registered
+ * only now). Either way base then follows this image. If the other side
+ * did not apply it, the caller says so: proc_image_base_not_applied when
+ * it knows that side holds the image before, unchanged, else
+ * proc_image_base_invalidate (the next capture is full). 0 or -errno
  * (logged); base is invalid after a failure.
  */
 int proc_image_capture_tracked(struct proc_stop *ps, int pidfd,
@@ -164,6 +177,19 @@ void proc_image_sweep_free(struct proc_image_sweep *sw);
 
 /* The next capture with base is full. */
 void proc_image_base_invalidate(struct proc_image_base *base);
+
+/*
+ * The last image captured with base was not applied, and the other side
+ * still holds, unchanged, the image before it (a "not now"): base follows
+ * that image again, and the next capture is a delta of it that also
+ * carries every own page the rejected one carried (its dirty-log bits
+ * were cleared by that capture). Over a streak of such captures the
+ * pages add up, so a page carried by the first and not own at the second
+ * is still carried once it is own again. When the last capture was full
+ * (nothing before it to follow) or was already called not applied, base
+ * is invalidated instead. A capture that is applied needs no call.
+ */
+void proc_image_base_not_applied(struct proc_image_base *base);
 
 /* Frees what base holds (not its track). */
 void proc_image_base_free(struct proc_image_base *base);

@@ -13,6 +13,11 @@
 # scratch /tmp: hold-ms written into the PVM's alone makes the PVM hold
 # the file while the SVM, fed the same HOLD, closed it at once; that is
 # the moment the CI run met by chance, made certain.
+#
+# A "not now" changes nothing on the secondary, so each retry is a delta
+# of the image it still holds, not the whole program: the checkpoint
+# taken after the streak carries a fraction of what verify's whole image
+# does, and verify still finds the pair identical.
 source "$(dirname "$0")/lib.sh"
 
 HOLD=$BUILD/tests/integration/hold-file
@@ -64,6 +69,10 @@ holding() {
 }
 
 # (a) A requested checkpoint while the PVM holds the file for 1.5 s.
+# verify first: a whole image, the reference for the retries' size.
+out=$(ctl "$PSOCK" verify) || fail "verify before the hold: $out"
+[[ $out == identical* ]] || fail "verify before the hold: $out"
+whole=$(status_field "$PSOCK" 's["last_checkpoint"]["pages"]')
 n0=$(status_get "$PSOCK" checkpoints)
 off0=$(status_get "$PSOCK" checkpoints_put_off)
 holding 1500
@@ -100,6 +109,14 @@ grep -q "checkpoint not now: fd [0-9]*: regular file /tmp/held.dat open on the P
 grep -q "the secondary took the checkpoint, [0-9]* ms after" "$T/primary.log" ||
 	fail "the streak's end not logged"
 pass "checkpoint during the hold: put off $((off - off0)) times, taken after $ms ms, pair in colo"
+
+# The checkpoint taken after the streak followed the image the secondary
+# held all along: a delta (a whole image before this change).
+taken=$(status_field "$PSOCK" 's["last_checkpoint"]["pages"]')
+echo "  whole image (verify) $whole pages; taken after the put-offs $taken pages"
+(( whole > 0 && taken * 2 < whole )) ||
+	fail "the checkpoint after the put-offs carried $taken pages of $whole: not a delta"
+pass "after 'not now' the checkpoint taken is a delta: $taken pages of $whole"
 
 out=$(ctl "$PSOCK" verify) || fail "verify: $out"
 [[ $out == identical* ]] || fail "verify after the hold: $out"

@@ -11,6 +11,9 @@
  *   forkmap       forks a child that maps fresh memory over its copy of
  *                 the buffer (through the shim's mmap hook), reaps it
  *   write P...    writes a byte into each page number P of the buffer
+ *   stamp P...    the same with a value none of the pages held before
+ *                 (each stamp its own), so that a page left out of an
+ *                 image shows as different, not only as not carried
  *   hooks         memory through the shim's other hooks: 16 pages from
  *                 sbrk, and 4 written pages moved by mremap into a
  *                 32-page mapping; the two addresses
@@ -306,8 +309,8 @@ static void flood(int conn, long n, char *reply, size_t len)
 	snprintf(reply, len, "flooded");
 }
 
-static void write_pages(volatile char *buf, char *args, char *reply,
-			size_t len)
+static void write_pages(volatile char *buf, char *args, char value,
+			char *reply, size_t len)
 {
 	char *tok, *save = NULL;
 
@@ -319,7 +322,7 @@ static void write_pages(volatile char *buf, char *args, char *reply,
 			snprintf(reply, len, "bad page %s", tok);
 			return;
 		}
-		buf[page * PAGE] = 1;
+		buf[page * PAGE] = value;
 	}
 	snprintf(reply, len, "ok");
 }
@@ -418,6 +421,7 @@ int main(int argc, char **argv)
 {
 	char line[256], reply[512];
 	char *buf = make_buffer();
+	unsigned stamps = 0;
 	int lfd, fd;
 	FILE *in;
 
@@ -439,7 +443,11 @@ int main(int argc, char **argv)
 		else if (!strcmp(line, "buf"))
 			snprintf(reply, sizeof(reply), "%p", (void *)buf);
 		else if (!strncmp(line, "write ", 6))
-			write_pages(buf, line + 6, reply, sizeof(reply));
+			write_pages(buf, line + 6, 1, reply, sizeof(reply));
+		else if (!strncmp(line, "stamp ", 6))
+			/* 2 up: neither 0 (never written) nor write's 1. */
+			write_pages(buf, line + 6, (char)(2 + stamps++ % 250),
+				    reply, sizeof(reply));
 		else if (!strcmp(line, "forkmap"))
 			fork_map(buf, reply, sizeof(reply));
 		else if (!strcmp(line, "hooks"))

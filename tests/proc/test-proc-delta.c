@@ -21,6 +21,13 @@
  * runs. The same again through proc-image-wire, then a delta after a
  * round of nothing much, then a base invalidated (full again).
  *
+ * "Not now": deltas the other side did not apply, each followed by
+ * proc_image_base_not_applied, and then one it does: each is a delta of
+ * the image that side still holds, carrying what every rejected one
+ * carried (the log no longer shows it) besides what was written since;
+ * the cache updated with the full image and that last delta alone is
+ * exact. A full image not applied leaves nothing to follow: full again.
+ *
  * Usage: test-proc-delta PROC-TARGET COLO-SHIM.SO
  */
 #include <errno.h>
@@ -331,6 +338,97 @@ int main(int argc, char **argv)
 	check_equal(&t, cache, NULL);
 	proc_image_free(&full);
 	CHECK_EQ(proc_stop_resume(&t.ps), 0);
+
+	/* "Not now": A (full) held there; B and C rejected; D applied. */
+	{
+		struct proc_cache *held = proc_cache_new();
+		uint64_t pages_a;
+
+		CHECK(held != NULL);
+		stop(&t);
+		capture(&t, true, &full);               /* A */
+		CHECK(!full.delta);
+		pages_a = proc_image_pages(&full);
+		update(held, &full);
+		proc_image_free(&full);
+		CHECK_EQ(proc_stop_resume(&t.ps), 0);
+
+		/* Pages 1, 3, 4 and 5 are own in A (written at the start). */
+		ask_ok(&t, "stamp 1 4\n");
+		stop(&t);
+		capture(&t, false, &delta);             /* B */
+		CHECK(delta.delta);
+		check_pages("B: stamped", &delta, l.buf + PAGE, 1, true);
+		check_pages("B: stamped", &delta, l.buf + 4 * PAGE, 1, true);
+		check_pages("B: left alone", &delta, l.buf + 3 * PAGE, 1,
+			    false);
+		proc_image_free(&delta);
+		proc_image_base_not_applied(&t.base);
+		CHECK(t.base.valid);
+		CHECK_EQ(proc_stop_resume(&t.ps), 0);
+
+		ask_ok(&t, "stamp 3\n");
+		ask_ok(&t, "zap 4\n");
+		stop(&t);
+		capture(&t, false, &delta);             /* C */
+		CHECK(delta.delta);
+		check_pages("C: B's", &delta, l.buf + PAGE, 1, true);
+		check_pages("C: stamped", &delta, l.buf + 3 * PAGE, 1, true);
+		check_pages("C: zapped", &delta, l.buf + 4 * PAGE, 1, false);
+		check_pages("C: left alone", &delta, l.buf + 5 * PAGE, 1,
+			    false);
+		check_pages("C: kept", &delta, l.kept, 200, false);
+		proc_image_free(&delta);
+		proc_image_base_not_applied(&t.base);
+		CHECK(t.base.valid);
+		/* Page 4, B's and not own at C, stays pending: were it own
+		 * again without a write (mremap), D would carry it. */
+		CHECK(in_ranges(t.base.pending.r, t.base.pending.n,
+				l.buf + 4 * PAGE));
+		CHECK(in_ranges(t.base.pending.r, t.base.pending.n,
+				l.buf + PAGE));
+		CHECK_EQ(proc_stop_resume(&t.ps), 0);
+
+		ask_ok(&t, "stamp 5\n");
+		stop(&t);
+		capture(&t, false, &delta);             /* D */
+		CHECK(delta.delta);
+		fprintf(stderr, "after two not applied: %llu pages carried "
+			"(A: %llu)\n",
+			(unsigned long long)proc_image_pages(&delta),
+			(unsigned long long)pages_a);
+		check_pages("D: B's", &delta, l.buf + PAGE, 1, true);
+		check_pages("D: C's", &delta, l.buf + 3 * PAGE, 1, true);
+		check_pages("D: stamped", &delta, l.buf + 5 * PAGE, 1, true);
+		check_pages("D: zapped", &delta, l.buf + 4 * PAGE, 1, false);
+		check_pages("D: left alone", &delta, l.buf + 10 * PAGE, 3,
+			    false);
+		check_pages("D: kept", &delta, l.kept, 200, false);
+		CHECK(proc_image_pages(&delta) < pages_a / 2);
+		CHECK(!t.base.pending.n);
+		update(held, &delta);
+		check_equal(&t, held, &delta);
+		proc_image_free(&delta);
+
+		/* Nothing before a full image to follow: full again. */
+		capture(&t, true, &full);
+		proc_image_free(&full);
+		proc_image_base_not_applied(&t.base);
+		CHECK(!t.base.valid);
+		capture(&t, false, &full);
+		CHECK(!full.delta);
+		proc_image_free(&full);
+		/* Called twice for one capture: the second cannot know. */
+		capture(&t, false, &delta);
+		CHECK(delta.delta);
+		proc_image_free(&delta);
+		proc_image_base_not_applied(&t.base);
+		CHECK(t.base.valid);
+		proc_image_base_not_applied(&t.base);
+		CHECK(!t.base.valid);
+		CHECK_EQ(proc_stop_resume(&t.ps), 0);
+		proc_cache_free(held);
+	}
 
 	/*
 	 * Live sync: sweeps in windows of 16 own pages while the program runs
