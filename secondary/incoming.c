@@ -453,6 +453,14 @@ static int on_pages(void *opaque, const struct proto_msg *m)
 	return ramcache_store(&in->cache, block, first, count, data);
 }
 
+/* The SVM image's verify digests, taken when an image was applied. */
+static void drop_svm_digests(struct incoming *in)
+{
+	free(in->svm_digests.digests);
+	in->svm_digests.digests = NULL;
+	in->svm_digests.nchunks = 0;
+}
+
 static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 {
 	struct incoming *in = opaque;
@@ -491,9 +499,7 @@ static int on_ckpt_begin(void *opaque, const struct proto_msg *m)
 	in->ckpt_begin_cpu_us = evloop_thread_cpu_us();
 	memset(&in->phases, 0, sizeof(in->phases));
 	image_load_reset(&in->image);
-	free(in->svm_digests.digests);
-	in->svm_digests.digests = NULL;
-	in->svm_digests.nchunks = 0;
+	drop_svm_digests(in);
 	in->svm_digests.chunk_pages = RAM_DIGEST_CHUNK_PAGES;
 	return 0;
 }
@@ -556,9 +562,7 @@ static int send_image_verify(struct incoming *in)
 		m.verify.digests = dg->digests;
 		ret = sec_link_send(in->link, &m);
 	}
-	free(dg->digests);
-	dg->digests = NULL;
-	dg->nchunks = 0;
+	drop_svm_digests(in);
 	return ret;
 }
 
@@ -765,30 +769,43 @@ static int apply_checkpoint(struct incoming *in)
  * again. The first checkpoint has no "before" (live sync is over, the
  * program just started): it fails as any refusal does.
  */
-static int ack_not_now(struct incoming *in, uint64_t id)
+/*
+ * CKPT_ACK for checkpoint id with status (0 applied, -EAGAIN "not now"),
+ * carrying where our time went; an applied one's phases are kept for
+ * status.
+ */
+static int send_ack(struct incoming *in, uint64_t id, int32_t status)
 {
 	struct proto_msg ack = { .type = PROTO_CKPT_ACK };
 
-	if (in->ckpt_flags & PROTO_CKPT_FIRST)
-		return -ENOTSUP;
-	free(in->svm_digests.digests);
-	in->svm_digests.digests = NULL;
-	in->svm_digests.nchunks = 0;
-	in->state = IN_COLO;
-	in->not_now++;
+	in->phases.end_us = us_since(in->ckpt_end_us);
+	in->phases.cpu_us = (uint32_t)(evloop_thread_cpu_us() -
+				       in->ckpt_begin_cpu_us);
+	if (status == 0)
+		in->last_phases = in->phases;
 	ack.ckpt_ack = in->phases;
 	ack.ckpt_ack.id = id;
-	ack.ckpt_ack.status = -EAGAIN;
-	ack.ckpt_ack.end_us = us_since(in->ckpt_end_us);
+	ack.ckpt_ack.status = status;
+	/* Applying may have taken longer than the failover timeout; the
+	 * primary was alive when it sent CKPT_END, so count from now. */
 	sec_link_heard(in->link);
 	return sec_link_send(in->link, &ack);
+}
+
+static int ack_not_now(struct incoming *in, uint64_t id)
+{
+	if (in->ckpt_flags & PROTO_CKPT_FIRST)
+		return -ENOTSUP;
+	drop_svm_digests(in);
+	in->state = IN_COLO;
+	in->not_now++;
+	return send_ack(in, id, -EAGAIN);
 }
 
 static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 {
 	struct incoming *in = opaque;
 	const struct proto_ckpt_end *e = &m->ckpt_end;
-	struct proto_msg ack = { .type = PROTO_CKPT_ACK };
 	int ret;
 
 	if (!expect(in, m, ST(IN_CKPT)))
@@ -833,17 +850,7 @@ static int on_ckpt_end(void *opaque, const struct proto_msg *m)
 	if (in->hooks.checkpoint_acked)
 		in->hooks.checkpoint_acked(in->hooks.acked_opaque,
 					   in->ckpt_flags & PROTO_CKPT_FIRST);
-	in->phases.end_us = us_since(in->ckpt_end_us);
-	in->phases.cpu_us = (uint32_t)(evloop_thread_cpu_us() -
-				       in->ckpt_begin_cpu_us);
-	in->last_phases = in->phases;
-	ack.ckpt_ack = in->phases;
-	ack.ckpt_ack.id = e->id;
-	ack.ckpt_ack.status = 0;
-	/* Applying may have taken longer than the failover timeout; the
-	 * primary was alive when it sent CKPT_END, so count from now. */
-	sec_link_heard(in->link);
-	return sec_link_send(in->link, &ack);
+	return send_ack(in, e->id, 0);
 }
 
 static int on_input(void *opaque, const struct proto_msg *m)
@@ -939,8 +946,7 @@ void incoming_reset(struct incoming *in, const char *why)
 	in->ndev_conns = 0;
 	svm_conns_clear(in->svm);
 	image_load_reset(&in->image);
-	free(in->svm_digests.digests);
-	in->svm_digests.digests = NULL;
+	drop_svm_digests(in);
 	in->have_identity = false;
 	if (in->have_ram) {
 		ramcache_deinit(&in->cache);
