@@ -165,6 +165,7 @@ static int rdma_connect(struct migration *m)
 static int rdma_sources(struct migration *m)
 {
 	char err[sizeof(m->error) - 128];
+	uint64_t start = evloop_now_ms(), bytes = 0;
 	uint32_t i;
 	int ret;
 
@@ -180,7 +181,12 @@ static int rdma_sources(struct migration *m)
 				  rb->name, err);
 			return ret;
 		}
+		bytes += rb->size;
 	}
+	/* The secondary waits this out before our hello: say how long. */
+	log_info("pinned %llu MiB of guest RAM for RDMA in %llu ms",
+		 (unsigned long long)(bytes >> 20),
+		 (unsigned long long)(evloop_now_ms() - start));
 	return 0;
 }
 
@@ -241,8 +247,8 @@ static int send_identity(struct migration *m)
 
 /*
  * Over RDMA the secondary answers the hello once it has registered (pinned)
- * a RAM cache as large as the guest: allow 10 s and 2 s a GiB (a server
- * does a GiB in well under one), never less than the usual timeout.
+ * a RAM cache as large as the guest: allow XPORT_RDMA_PIN_ALLOWANCE_MS and
+ * 2 s a GiB, never less than the usual timeout.
  */
 static int rdma_hello_ms(const struct migration *m)
 {
@@ -251,7 +257,7 @@ static int rdma_hello_ms(const struct migration *m)
 
 	for (i = 0; !m->cfg.identity && i < m->ram->nblocks; i++)
 		bytes += m->ram->blocks[i].size;
-	ms = 10000 + 2000 * ((bytes + (1ull << 30) - 1) >> 30);
+	ms = XPORT_RDMA_PIN_ALLOWANCE_MS + 2000 * ((bytes + (1ull << 30) - 1) >> 30);
 	if (ms < m->cfg.failover_timeout_ms)
 		ms = m->cfg.failover_timeout_ms;
 	return ms > INT_MAX ? INT_MAX : (int)ms;

@@ -17,6 +17,7 @@
 #include "sec-link-int.h"
 #include "log.h"
 #include "xport.h"
+#include "xport-rdma.h"
 
 /* See the primary's link.c: a floor for the handshake of a slow host. */
 #define HANDSHAKE_MIN_MS 1000
@@ -459,11 +460,10 @@ static void on_pending(struct evloop *loop, int fd, uint32_t events,
 
 /*
  * Over RDMA the primary registers (pins) its whole guest RAM between the
- * connection and its hello: about a second a GiB on a server, many times
- * that in an emulator. Until the hello it may be silent this long; after
- * it, timeout_ms as always.
+ * connection and its hello. Until the hello it may be silent this long;
+ * after it, timeout_ms as always.
  */
-#define SEC_RDMA_HELLO_MS 60000u
+#define SEC_RDMA_HELLO_MS XPORT_RDMA_PIN_ALLOWANCE_MS
 
 static uint64_t silence_limit(const struct sec_link *l)
 {

@@ -42,6 +42,17 @@ struct xport;
 
 #define XPORT_RDMA_TOKEN_LEN 32
 
+/*
+ * Registering memory pins it: about a second a GiB on a server, tens of
+ * seconds for 256 MiB in an emulator (TCG) on a loaded host. Each side
+ * pins before it speaks (the primary its RAM before the hello, the
+ * secondary its RAM cache before the answer), and allows the other this
+ * long (the primary 2 s a GiB more) before it takes the silence for a
+ * death. A peer that dies meanwhile ends its connections, which is seen
+ * at once; only a host that vanishes mid-hello costs the whole wait.
+ */
+#define XPORT_RDMA_PIN_ALLOWANCE_MS 60000u
+
 /* Built with librdmacm and libibverbs (-Drdma); when false, every call
  * below fails with -EPROTONOSUPPORT and says why in err. */
 bool xport_rdma_built(void);

@@ -9,7 +9,10 @@
 #  3. an RDMA connection request with a token of no TLS session: refused,
 #     and the secondary logs it;
 #  4. an RDMA primary against a TLS-only secondary: the primary's dial
-#     fails naming RDMA and asking the same of the secondary.
+#     fails naming RDMA and asking the same of the secondary;
+#  5. 256 MiB pinned on each side, longer than a 1500 ms failover
+#     timeout: neither side takes the other's pinning for silence, and
+#     each logs how long it pinned.
 source "$(dirname "$0")/../integration/lib.sh"
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -104,4 +107,7 @@ grep -q "ended: no message for" "$T/secondary.log" &&
 	fail "the secondary took the primary's pinning for silence: $(grep -m1 'no message for' "$T/secondary.log")"
 grep -q "hello with .* failed" "$T/primary.log" &&
 	fail "the primary took the secondary's pinning for silence: $(grep -m1 'hello with' "$T/primary.log")"
-pass "256 MiB pinned on both sides with a 1500 ms failover timeout: colo at the first try"
+pins="primary: $(grep -m1 -o 'pinned .* ms' "$T/primary.log"); secondary: $(grep -m1 -o 'pinned .* ms' "$T/secondary.log")"
+[[ $pins == *"primary: pinned 256 MiB"*"secondary: pinned 256 MiB"* ]] ||
+	fail "each side should log how long it pinned: $pins"
+pass "256 MiB pinned on both sides with a 1500 ms failover timeout: colo at the first try ($pins)"
