@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "count-sockets.h"
 #include "log.h"
 #include "proc-fixture.h"
 #include "proc-image-wire.h"
@@ -67,31 +68,15 @@ static void pump(struct twin *t)
 		CHECK(proc_stop_pump(&t->ps) >= 0);
 }
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	CHECK(d != NULL);
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-/* Until t holds n fds (it accepted or closed what it was meant to). */
-static void wait_fds(struct twin *t, int n, const char *why)
+/* Until t holds n sockets (it accepted or closed what it was meant to). */
+static void wait_sockets(struct twin *t, int n, const char *why)
 {
 	uint64_t deadline = fixture_now_ms() + REPLY_MS;
 
-	while (count_fds(t->c.pid) != n) {
+	while (count_sockets(t->c.pid) != n) {
 		if (fixture_now_ms() >= deadline) {
-			fprintf(stderr, "%s: %s holds %d fds, not %d\n", why,
-				t->name, count_fds(t->c.pid), n);
+			fprintf(stderr, "%s: %s holds %d sockets, not %d\n", why,
+				t->name, count_sockets(t->c.pid), n);
 			exit(1);
 		}
 		pump(t);
@@ -179,10 +164,10 @@ static void launch(struct twin *t, const char *name, const char *shim)
 	fd = fixture_connect(t->c.pid, REDIS_PORT);
 	fixture_ask(fd, "PING\r\n", reply, sizeof(reply), 1);
 	CHECK(!strcmp(reply, "+PONG\r\n"));
-	/* Every round counts the fds it adds: this one must be gone. */
-	fds = count_fds(t->c.pid);
+	/* Every round counts the sockets it adds: this one must be gone. */
+	fds = count_sockets(t->c.pid);
 	close(fd);
-	wait_fds(t, fds - 1, "after the first PING");
+	wait_sockets(t, fds - 1, "after the first PING");
 	for (int k = 0; k < NCLIENTS; k++)
 		t->fd[k] = -1;
 }
@@ -209,7 +194,7 @@ static void value_of(int seed, int i, char *out, size_t cap)
 /* SETs keys [0, n) with seed's values on a connection of its own. */
 static void load(struct twin *t, uint16_t port, int seed, int n)
 {
-	int fds = count_fds(t->c.pid), fd = connect_client(t, port);
+	int fds = count_sockets(t->c.pid), fd = connect_client(t, port);
 	char cmd[128], value[64], reply[64];
 
 	for (int i = 0; i < n; i++) {
@@ -223,7 +208,7 @@ static void load(struct twin *t, uint16_t port, int seed, int n)
 			}
 	}
 	close(fd);
-	wait_fds(t, fds, "after loading");
+	wait_sockets(t, fds, "after loading");
 }
 
 static void stop(struct twin *t)
@@ -389,12 +374,12 @@ static void hang_up_all(struct twin *t, int fds_without)
 			close(t->fd[k]);
 			t->fd[k] = -1;
 		}
-	wait_fds(t, fds_without, "after hanging up");
+	wait_sockets(t, fds_without, "after hanging up");
 }
 
 static void round_of(struct twin *a, struct twin *b, int round, int nkeys)
 {
-	int fa = count_fds(a->c.pid), fb = count_fds(b->c.pid);
+	int fa = count_sockets(a->c.pid), fb = count_sockets(b->c.pid);
 	char reply[256];
 
 	memset(hist, 0, sizeof(hist));
@@ -403,14 +388,14 @@ static void round_of(struct twin *a, struct twin *b, int round, int nkeys)
 
 	for (int k = IDLE; k <= CLOSED; k++) {
 		a->fd[k] = connect_client(a, port_of(round, k));
-		wait_fds(a, fa + k + 1, "a client connected");
+		wait_sockets(a, fa + k + 1, "a client connected");
 		b->fd[k] = connect_client(b, port_of(round, k));
-		wait_fds(b, fb + k + 1, "a client connected");
+		wait_sockets(b, fb + k + 1, "a client connected");
 	}
 	/* closed: A sees the hang-up and closes its fd; B still has it. */
 	close(a->fd[CLOSED]);
 	a->fd[CLOSED] = -1;
-	wait_fds(a, fa + CLOSED, "closed on A");
+	wait_sockets(a, fa + CLOSED, "closed on A");
 
 	stop(b);
 	a->fd[LATE] = connect_client(a, port_of(round, LATE));

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 
+#include "count-sockets.h"
 #include "log.h"
 #include "proc-inject.h"
 #include "proc-mem.h"
@@ -118,22 +119,6 @@ static void command(struct twin *t, int s, const char *cmd, char *out,
 	read_reply(t, s, out, cap);
 }
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	CHECK(d != NULL);
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* Closes a client and waits until the program has closed its end too. */
 static void hang_up(struct twin *t, int s, int fds_before)
 {
@@ -141,7 +126,7 @@ static void hang_up(struct twin *t, int s, int fds_before)
 
 	close(s);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (count_fds(t->pid) != fds_before) {
+	while (count_sockets(t->pid) != fds_before) {
 		CHECK(twin_ms_since(&t0) < REPLY_MS);
 		CHECK(proc_stop_pump(&t->ps) >= 0);
 		usleep(1000);
@@ -178,7 +163,7 @@ static void value_of(int round, int i, char *out, size_t cap)
 /* Sets keys [from, to) of this round in batches; returns after all OKs. */
 static void load(struct twin *t, int round, int from, int to)
 {
-	int fds = count_fds(t->pid), s = dial(t);
+	int fds = count_sockets(t->pid), s = dial(t);
 	char cmd[128], value[64], reply[64];
 
 	CHECK(s >= 0);
@@ -226,7 +211,7 @@ static void transplant(struct twin *a, struct twin *b)
 /* B holds A's keys: the count, a sample of values, and it takes writes. */
 static void check_b(struct twin *a, struct twin *b, int round, int nkeys)
 {
-	int fa = count_fds(a->pid), fb = count_fds(b->pid);
+	int fa = count_sockets(a->pid), fb = count_sockets(b->pid);
 	int sa = dial(a), sb = dial(b);
 	char want[64], got[128], other[128], cmd[64];
 	uint64_t rnd = 0x9e3779b97f4a7c15ULL + (uint64_t)round;
