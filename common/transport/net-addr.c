@@ -1,15 +1,46 @@
 // SPDX-License-Identifier: MIT
 /*
- * Socket addresses as the logs and the control socket print them. Kept out
- * of xport-tcp.c so that the buffered layer (xport.c), which names every
- * link's peer, does not depend on one of its own transports.
+ * Socket addresses as the daemons take and print them. Kept out of
+ * xport-tcp.c so that the buffered layer (xport.c), which names every
+ * link's peer, and the RDMA CM, which resolves as the sockets do, do not
+ * depend on one of their own transports.
  */
 #include "net-addr.h"
 
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
+
+#include "config.h"
+
+int net_resolve(const char *hostport, bool passive, struct addrinfo **res,
+		char *err, size_t errlen)
+{
+	struct addrinfo hints = { 0 };
+	char host[256], port[16];
+	int r;
+
+	if (config_parse_hostport(hostport, host, sizeof(host), port,
+				  sizeof(port)) < 0) {
+		snprintf(err, errlen,
+			 "bad address '%s': expected host:port or [v6]:port",
+			 hostport);
+		return -EINVAL;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	r = getaddrinfo(host, port, &hints, res);
+	if (!r)
+		return 0;
+	snprintf(err, errlen, "getaddrinfo %s: %s", hostport,
+		 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+	if (r == EAI_SYSTEM)
+		return -errno;
+	return r == EAI_MEMORY ? -ENOMEM : -EADDRNOTAVAIL;
+}
 
 int net_format_addr(const struct sockaddr *sa, socklen_t salen, char *buf,
 		    size_t buflen)

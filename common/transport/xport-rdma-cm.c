@@ -50,31 +50,6 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-static int resolve(const char *hostport, bool passive, struct addrinfo **res,
-		   char *err, size_t errlen)
-{
-	struct addrinfo hints = { 0 };
-	char host[256], port[16];
-	int r;
-
-	if (config_parse_hostport(hostport, host, sizeof(host), port,
-				  sizeof(port)) < 0) {
-		snprintf(err, errlen,
-			 "bad address '%s': expected host:port or [v6]:port",
-			 hostport);
-		return -EINVAL;
-	}
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-	r = getaddrinfo(host[0] ? host : NULL, port, &hints, res);
-	if (!r)
-		return 0;
-	snprintf(err, errlen, "getaddrinfo %s: %s", hostport,
-		 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-	return -EADDRNOTAVAIL;
-}
-
 /* --- per-connection resources ------------------------------------------- */
 
 int rdma_conn_setup(struct rdma_xport *t, char *err, size_t errlen)
@@ -328,7 +303,7 @@ struct xport *xport_rdma_connect(const char *hostport,
 		snprintf(err, errlen, "rdma_create_id: %s", strerror(errno));
 		goto fail;
 	}
-	if (resolve(hostport, false, &ai, err, errlen) < 0)
+	if (net_resolve(hostport, false, &ai, err, errlen) < 0)
 		goto fail;
 	if (rdma_resolve_addr(t->id, NULL, ai->ai_addr,
 			      ms_left(deadline)) < 0) {
@@ -417,7 +392,7 @@ struct xport_rdma_listener *xport_rdma_listen(const char *hostport,
 		snprintf(err, errlen, "rdma_create_id: %s", strerror(errno));
 		goto fail;
 	}
-	if (resolve(hostport, true, &ai, err, errlen) < 0)
+	if (net_resolve(hostport, true, &ai, err, errlen) < 0)
 		goto fail;
 	if (rdma_bind_addr(l->id, ai->ai_addr) < 0) {
 		snprintf(err, errlen, "rdma_bind_addr %s: %s", hostport,

@@ -40,40 +40,13 @@ static void set_nodelay(int fd)
 			 strerror(errno));
 }
 
-static int resolve(const char *hostport, bool passive, struct addrinfo **res,
-		   char *err, size_t errlen)
-{
-	struct addrinfo hints = { 0 };
-	char host[256], port[16];
-	int r;
-
-	if (config_parse_hostport(hostport, host, sizeof(host), port,
-				  sizeof(port)) < 0) {
-		snprintf(err, errlen,
-			 "bad address '%s': expected host:port or [v6]:port",
-			 hostport);
-		return -EINVAL;
-	}
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-	r = getaddrinfo(host, port, &hints, res);
-	if (!r)
-		return 0;
-	snprintf(err, errlen, "getaddrinfo %s: %s", hostport,
-		 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-	if (r == EAI_SYSTEM)
-		return -errno;
-	return r == EAI_MEMORY ? -ENOMEM : -EADDRNOTAVAIL;
-}
-
 int net_listen(const char *hostport, char *err, size_t errlen)
 {
 	const char *call = "socket";
 	struct addrinfo *res, *ai;
 	int fd = -1, one = 1, r;
 
-	r = resolve(hostport, true, &res, err, errlen);
+	r = net_resolve(hostport, true, &res, err, errlen);
 	if (r)
 		return r;
 	r = -EADDRNOTAVAIL;
@@ -177,7 +150,7 @@ int net_connect(const char *hostport, int timeout_ms, char *err,
 	struct addrinfo *res, *ai;
 	int fd = -EADDRNOTAVAIL, r;
 
-	r = resolve(hostport, false, &res, err, errlen);
+	r = net_resolve(hostport, false, &res, err, errlen);
 	if (r)
 		return r;
 	/* One deadline for all addresses: the caller asked for a bound. */
