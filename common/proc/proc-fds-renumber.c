@@ -15,9 +15,14 @@
  * on the same address, a file or device of the same name and offset, a
  * signalfd of the same mask), and a pipe is matched whole: all the fds on
  * one pipe, in fd order, with the same directions and flags. An fd keeps
- * its number when it can. Connections are not renumbered (the pair makes
- * them in the same order on both hosts; proc-fds-diff accepts what is
- * missing), nor are fds 0-2 (each host's own) or the shim's uffd.
+ * its number when it can. A connection is alike only to the one with the
+ * same two ends (the pair opens each from the same port on both hosts):
+ * the program accepts in the same order on both, but a thread that holds
+ * an fd for a moment can push one accept to the next number (a new
+ * thread's first act, in the shim, is to read /proc/self/maps: redis's
+ * bio threads did it while the main thread accepted). What the SVM has
+ * not accepted, proc-fds-diff accepts. fds 0-2 (each host's own) and the
+ * shim's uffd keep their numbers.
  *
  * A move is dup3 then close, and an epoll's entry is keyed by file and
  * the number it was added under: a moved fd stays in an interest list
@@ -69,7 +74,7 @@ struct proc_fd_action *proc_fd_builder_push(struct proc_fd_builder *b,
 static bool movable(const struct proc_fd *f)
 {
 	return f->fd > 2 && f->fd != COLO_SHIM_UFFD_FD &&
-	       f->kind != PROC_FD_TCP_CONN && f->kind < PROC_FD__MAX;
+	       f->kind < PROC_FD__MAX;
 }
 
 /*
@@ -110,6 +115,9 @@ static bool alike(const struct proc_fd *p, const struct proc_fd *s)
 	switch (p->kind) {
 	case PROC_FD_TCP_LISTEN:
 		return proc_tcp_end_same(&p->local, &s->local);
+	case PROC_FD_TCP_CONN:
+		return proc_tcp_end_same(&p->local, &s->local) &&
+		       proc_tcp_end_same(&p->remote, &s->remote);
 	case PROC_FD_SIGNALFD:
 		return p->sigmask == s->sigmask;
 	case PROC_FD_FILE:

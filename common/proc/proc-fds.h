@@ -172,16 +172,17 @@ struct proc_fd_actions {
  * others start (memcached's) numbers its own objects differently on each
  * run, so each of the PVM's fds that are the program's own (epoll,
  * eventfd, signalfd, a pipe with all its ends, a listening socket, a
- * device or file by name) takes a like one of the SVM's, at its own
+ * device or file by name, a connection by both its ends) takes a like
+ * one of the SVM's, at its own
  * number when it can, else the first unclaimed one, moved: epoll DELs of
  * what moves, then MOVEs through free numbers (an SVM fd in the way is
  * moved aside too, to be closed below). Then, on the table as it is after
  * those: epoll DELs, closes, accepts, epoll ADDs and MODs (an ADD needs
  * its tfd in place), eventfd counters, lseeks of files in the scratch
  * /tmp. Refusals come first. A connection
- * is the same on both sides when its fd number and both ends' addresses
- * are equal, so the daemon's end of each connection must have the same
- * port on both hosts; connections are not renumbered. An accept takes the
+ * is the same on both sides when both ends' addresses are equal, so the
+ * daemon's end of each connection must have the same port on both
+ * hosts; one the SVM has not accepted is accepted. An accept takes the
  * oldest pending connection of the SVM's listening socket: the caller
  * checks it is the one meant (its remote end).
  * Returns 0; PROC_FDS_NOT_NOW when the list holds a transient refusal

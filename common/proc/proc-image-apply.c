@@ -49,6 +49,24 @@ static int check_threads(struct applier *ap)
 	return 0;
 }
 
+/* Both tables behind a refusal, fd by fd, for --verbose. */
+static void log_tables(const struct proc_fd_table *pvm,
+		       const struct proc_fd_table *svm, pid_t twin)
+{
+	const struct proc_fd_table *t[2] = { pvm, svm };
+	static const char *const side[2] = { "PVM", "SVM" };
+	char what[320];
+
+	if (!log_enabled(LOG_LVL_DEBUG))
+		return;
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < t[k]->n; i++) {
+			proc_fd_describe(&t[k]->fds[i], what, sizeof(what));
+			log_debug("proc-image: %d refused: %s fd %d: %s",
+				  (int)twin, side[k], t[k]->fds[i].fd, what);
+		}
+}
+
 /* The fd diff against the twin's table now; -ENOTSUP on a refusal. One
  * that is only for now (PROC_FDS_NOT_NOW) is the caller's to have asked
  * about before it changed anything: here it is as fatal as the rest. */
@@ -59,6 +77,8 @@ static int diff_twin(struct applier *ap, struct proc_fd_actions *acts)
 
 	if (r == 0)
 		r = proc_fds_diff(&ap->img->fds, &svm, acts);
+	if (r == PROC_FDS_UNSUPPORTED || r == PROC_FDS_NOT_NOW)
+		log_tables(&ap->img->fds, &svm, ap->twin->pid);
 	proc_fds_free(&svm);
 	if (r == PROC_FDS_UNSUPPORTED || r == PROC_FDS_NOT_NOW) {
 		for (size_t i = 0; i < acts->n; i++)
