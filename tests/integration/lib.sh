@@ -23,7 +23,8 @@ INJECT=$BUILD/tests/integration/colo-inject
 PROBE_DIRTYLOG=$BUILD/tests/integration/probe-dirtylog
 # The sanitizer the daemons were built with (asan, tsan or none): memory
 # and latency bounds allow for its shadow memory and slowdown. (Not
-# `ldd | grep -q`: under pipefail grep leaving early SIGPIPEs ldd.)
+# `ldd | grep -q`: under pipefail grep leaving early SIGPIPEs ldd, and
+# the pipeline fails; a long output is read with `grep -q ... < <(cmd)`.)
 case $(ldd "$PRIMARY" 2>/dev/null) in
 *libasan*) SANITIZER=asan ;;
 *libtsan*) SANITIZER=tsan ;;

@@ -145,7 +145,7 @@ expect_refusal "colo-secondary: --tls-creds and --insecure exclude each other" \
 f=$(bad primary "max-wait = 0")
 expect_refusal "colo-primary: $f:12: max-wait: '0' is not a time in ms (1..86400000)" \
 	"$PRIMARY" --config "$f" --print-config
-"$PRIMARY" --config "$f" --max-wait 40 --print-config | grep -qx "max-wait = 40" ||
+grep -qx "max-wait = 40" < <("$PRIMARY" --config "$f" --max-wait 40 --print-config) ||
 	fail "--max-wait did not replace the file's bad value"
 expect_refusal "colo-primary: $T/none.conf: cannot read: No such file or directory" \
 	"$PRIMARY" --config "$T/none.conf"

@@ -36,7 +36,7 @@ expect_refusal "--exec: '/etc/passwd' is not an executable file" "${P[@]}" --exe
 # What follows the program is its own, even what looks like our flags.
 expect_refusal "--exec-port PORT is required with --exec" "${P[@]}" \
 	--exec /bin/true --exec-port 1 --guest x
-"$PRIMARY" --help | grep -q "rest of the command line" || fail "--help: nothing on --exec"
+grep -q "rest of the command line" < <("$PRIMARY" --help) || fail "--help: nothing on --exec"
 # The secondary takes the same, with the same words.
 S=("$SECONDARY" --listen 127.0.0.1:1 --service 127.0.0.1:2 --control x --insecure)
 expect_refusal "--exec-port PORT is required with --exec" "${S[@]}" --exec /bin/true
@@ -47,7 +47,7 @@ expect_refusal "--guest-arg: with --exec" "${S[@]}" --guest-arg x --exec-port 1 
 expect_refusal "--exec: 'no-such-colo-program' is not in PATH" "${S[@]}" --exec-port 1 --exec no-such-colo-program
 expect_refusal "--exec-port PORT is required with --exec" "${S[@]}" \
 	--exec /bin/true --exec-port 1 --listen x
-"$SECONDARY" --help | grep -q "rest of" || fail "secondary --help: nothing on --exec"
+grep -q "rest of" < <("$SECONDARY" --help) || fail "secondary --help: nothing on --exec"
 pass "--exec and --exec-port refused with one line naming the flag, on both daemons"
 
 # --transport: tls or rdma, the same words on both daemons; rdma in a

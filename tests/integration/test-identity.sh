@@ -26,10 +26,12 @@ primary() {
 		--tls-creds "$T/creds" "$@"
 }
 
-# wait_log FILE TEXT: TEXT appears in FILE within 10 s; prints the line.
+# wait_log FILE TEXT: TEXT appears in FILE within 10 s; prints its first
+# line (grep -m1, not `| head`: under pipefail head leaving early fails
+# the pipeline).
 wait_log() {
 	for _ in $(seq 100); do
-		grep -F -- "$2" "$1" && return 0
+		grep -m1 -F -- "$2" "$1" && return 0
 		sleep 0.1
 	done
 	fail "no '$2' in $(basename "$1")"
@@ -39,7 +41,7 @@ wait_log() {
 # secondary presented; dialled again; the secondary still waits.
 refused_by_primary() {
 	local name=$1 want=$2 line err next st
-	line=$(wait_log "$T/$name.log" "expected $want" | head -n 1)
+	line=$(wait_log "$T/$name.log" "expected $want")
 	[[ $line == *"presented subject CN=colo server"* ]] ||
 		fail "$name: refusal does not say what was presented: $line"
 	err=$(status_field "$T/$name.sock" 's["last_error"]')
@@ -88,7 +90,7 @@ start s2 "$SECONDARY" --listen "127.0.0.1:$R2" \
 	--guest "$KV" --tls-creds "$T/creds" \
 	--tls-authz "CN=colo client elsewhere" --tls-authz other.example
 primary p4 --secondary "127.0.0.1:$R2"
-line=$(wait_log "$T/s2.log" "rejecting" | head -n 1)
+line=$(wait_log "$T/s2.log" "rejecting")
 [[ $line == *"expected 'CN=colo client elsewhere' or 'other.example'"* &&
    $line == *"presented subject CN=colo client"* ]] ||
 	fail "secondary's refusal does not name both: $line"

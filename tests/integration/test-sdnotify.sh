@@ -39,7 +39,7 @@ sent() { cut -f2 "$T/$1.notify"; }
 wait_msg() {
 	local deadline=$(( $(date +%s) + ${3:-30} ))
 	while (( $(date +%s) <= deadline )); do
-		sent "$1" | grep -qE "$2" && return 0
+		grep -qE "$2" < <(sent "$1") && return 0
 		sleep 0.05
 	done
 	fail "$1 sent nothing matching /$2/; it sent: $(sent "$1" | uniq -c | tail -n 12)"
