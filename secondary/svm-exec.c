@@ -92,6 +92,7 @@ static void forget_writes(struct svm *v)
 		proc_track_close(v->exec_track);
 	free(v->exec_track);
 	v->exec_track = NULL;
+	v->exec_twin_is_cache = false;
 }
 
 /* The cache to one primary: live sync fills it before the program runs. */
@@ -99,6 +100,7 @@ void svm_exec_drop_cache(struct svm *v)
 {
 	proc_cache_free(v->exec_cache);
 	v->exec_cache = NULL;
+	v->exec_twin_is_cache = false;
 }
 
 static void forget_pages(struct svm *v)
@@ -424,9 +426,12 @@ int svm_exec_apply(struct svm *v, const struct proc_image *img,
 	if (ret == 0)
 		ret = proc_image_apply_cached(img, v->exec_cache,
 					      v->exec_track,
+					      v->exec_twin_is_cache,
 					      proc_guest_tracer(v->exec),
 					      v->exec->child.pidfd, links,
 					      img->n_conns, &idle);
+	/* Half made on a failure: the caller starts the program again. */
+	v->exec_twin_is_cache = ret == 0;
 	if (ret == 0 && dg)
 		ret = digest_svm(v, links, img->n_conns, dg);
 	if (ret == 0)

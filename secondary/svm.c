@@ -270,6 +270,7 @@ void svm_move(struct svm *dst, struct svm *src)
 	src->exec = NULL;
 	src->exec_cache = NULL;
 	src->exec_track = NULL;
+	src->exec_twin_is_cache = false;
 	if (dst->exec)
 		dst->exec->opaque = dst;
 }

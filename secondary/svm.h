@@ -58,6 +58,10 @@ struct svm {
 	 * the program; on the heap like exec. */
 	struct proc_cache *exec_cache;
 	struct proc_track *exec_track;
+	/* The last apply made the program's pages exec_cache's and
+	 * exec_track has followed it since: the next writes only what may
+	 * differ. False for a new program or a new cache. */
+	bool exec_twin_is_cache;
 	/* A streak of "not now" answers (SVM_APPLY_NOT_NOW) is under way:
 	 * its first is logged, the rest only at debug level. */
 	bool exec_not_now;

@@ -13,6 +13,15 @@
  *   drop  = twin_own & ~held
  * then the twin's log is cleared, our own writes included, so that the
  * next apply sees only what the twin does from here on.
+ *
+ * Before the first apply of a cache into a twin there is no such "last
+ * apply", and the log does not make up for it: the shim write-protects
+ * what the loader and earlier constructors wrote (a stack page the loader
+ * used, jemalloc's first metadata), so a page the twin wrote then and
+ * never since is in no log, while the PVM's copy has moved on. That apply
+ * writes every held page (write = held). Writing only the logged ones
+ * left a redis SVM with a stale jemalloc page after each live sync; the
+ * first allocation of that size class crashed it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -142,11 +151,67 @@ static int write_held(struct applier *ap, uint64_t addr, uint64_t pages)
 	return 0;
 }
 
+/*
+ * COLO_CHECK_APPLY: every held page read back and compared, and the twin
+ * owning exactly the held pages. For tests: it reads the whole program.
+ */
+static bool check_wanted(void)
+{
+	static int wanted = -1;
+
+	if (wanted < 0) {
+		const char *e = getenv("COLO_CHECK_APPLY");
+
+		wanted = e && *e && strcmp(e, "0");
+	}
+	return wanted;
+}
+
+static int check_twin(struct applier *ap, const struct proc_ranges *held)
+{
+	uint8_t page[PAGE];
+	struct proc_ranges own = { 0 }, extra = { 0 };
+	uint64_t differ = 0, first = 0, read = 0;
+	int r;
+
+	for (size_t i = 0; i < held->n; i++)
+		for (uint64_t k = 0; k < held->r[i].pages; k++) {
+			uint64_t a = held->r[i].addr + k * PAGE;
+
+			r = proc_mem_read(ap->twin->pid, ap->mem, a, page, PAGE);
+			/* A heartbeat's chance every MiB, as write_held. */
+			if (r == 0 && !(++read % 256))
+				r = proc_idle_tick();
+			if (r < 0)
+				return r;
+			if (memcmp(page, proc_cache_page(ap->cache, a), PAGE) &&
+			    !differ++)
+				first = a;
+		}
+	r = twin_own_pages(ap, &own);
+	if (r == 0)
+		r = proc_ranges_subtract(&own, held, &extra);
+	if (r == 0 && (differ || extra.n)) {
+		log_error("proc-image: check after the apply into %d: %llu "
+			  "held pages differ (the first at %#llx), %llu own "
+			  "pages not held (the first at %#llx)",
+			  (int)ap->twin->pid, (unsigned long long)differ,
+			  (unsigned long long)first,
+			  (unsigned long long)proc_ranges_pages(&extra),
+			  (unsigned long long)(extra.n ? extra.r[0].addr : 0));
+		r = -EPROTO;
+	}
+	proc_ranges_free(&own);
+	proc_ranges_free(&extra);
+	return r;
+}
+
 int proc_apply_pages_cached(struct applier *ap)
 {
 	struct proc_ranges held = { 0 }, own = { 0 }, dirty = { 0 },
 			   carried = { 0 }, lost = { 0 }, a = { 0 }, b = { 0 },
 			   write = { 0 }, drop = { 0 };
+	const struct proc_ranges *w;
 	int r;
 
 	r = proc_cache_walk(ap->cache, add_held, &held);
@@ -168,15 +233,19 @@ int proc_apply_pages_cached(struct applier *ap)
 		r = proc_ranges_subtract(&own, &held, &drop);
 	for (size_t i = 0; i < drop.n && r == 0; i++)
 		r = proc_apply_drop(ap, drop.r[i].addr, drop.r[i].pages);
-	for (size_t i = 0; i < write.n && r == 0; i++)
-		r = write_held(ap, write.r[i].addr, write.r[i].pages);
+	/* Not yet made the cache's: every held page (see the top). */
+	w = ap->twin_is_cache ? &write : &held;
+	for (size_t i = 0; i < w->n && r == 0; i++)
+		r = write_held(ap, w->r[i].addr, w->r[i].pages);
+	if (r == 0 && check_wanted())
+		r = check_twin(ap, &held);
 	if (r == 0)
 		r = clear_twin_log(ap->track);
 	if (r == 0)
 		log_debug("proc-image: %llu pages written into %d, %llu "
 			  "dropped, of %llu held (%llu carried, %llu the "
 			  "twin wrote)",
-			  (unsigned long long)proc_ranges_pages(&write),
+			  (unsigned long long)proc_ranges_pages(w),
 			  (int)ap->twin->pid,
 			  (unsigned long long)proc_ranges_pages(&drop),
 			  (unsigned long long)proc_ranges_pages(&held),

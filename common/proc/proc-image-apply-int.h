@@ -14,6 +14,7 @@ struct applier {
 	struct proc_inject in;
 	const struct proc_cache *cache; /* apply_cached: the pages */
 	struct proc_track *track;       /* apply_cached: the twin's log */
+	bool twin_is_cache;             /* apply_cached: only what may differ */
 	const struct proc_image_idle *idle;     /* apply_cached, or NULL */
 	uint64_t since_idle;            /* bytes written since it was called */
 };

@@ -507,14 +507,15 @@ int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
 
 int proc_image_apply_cached(const struct proc_image *img,
 			    const struct proc_cache *cache,
-			    struct proc_track *twin_track,
+			    struct proc_track *twin_track, bool twin_is_cache,
 			    struct proc_stop *twin, int pidfd,
 			    const struct proc_image_link *links,
 			    size_t n_links, const struct proc_image_idle *idle)
 {
 	struct applier ap = {
 		.img = img, .twin = twin, .pidfd = pidfd, .cache = cache,
-		.track = twin_track, .idle = idle,
+		.track = twin_track, .twin_is_cache = twin_is_cache,
+		.idle = idle,
 	};
 
 	return apply(&ap, links, n_links);

@@ -233,15 +233,25 @@ int proc_image_apply(const struct proc_image *img, struct proc_stop *twin,
 
 /*
  * proc_image_apply, with the pages taken from cache (proc-cache.h),
- * already updated with img, which may be a delta: step 4 writes only
- * what may differ, the pages img carries, the pages the twin wrote since
- * the last apply (its dirty log twin_track, refreshed and read here) and
- * the pages that the twin and the cache disagree on holding. After it
- * every own page of the twin's is the cache's, it has no other, and its
- * dirty log is clear. idle (may be NULL) is called between every 64 MiB
- * written (a first checkpoint after a live sync writes the whole program
- * into a fresh twin: seconds for a large one, which the caller's
- * heartbeats must span). Same returns as proc_image_apply.
+ * already updated with img, which may be a delta. When twin_is_cache
+ * (the last apply made this twin's pages this cache's, and its dirty log
+ * twin_track has followed it since), step 4 writes only what may differ:
+ * the pages img carries, the pages the twin wrote since (its log,
+ * refreshed and read here) and the pages that the twin and the cache
+ * disagree on holding. Otherwise (a fresh twin, or a cache a new primary
+ * filled) it writes every page the cache holds: a page the twin wrote
+ * before its shim's constructor write-protected it, and never since, is
+ * in no log, and may hold anything. After it every own page of the
+ * twin's is the cache's, it has no other, and its dirty log is clear.
+ * idle (may be NULL) is called between every 64 MiB written (a first
+ * checkpoint after a live sync writes the whole program into a fresh
+ * twin: seconds for a large one, which the caller's heartbeats must
+ * span). Same returns as proc_image_apply.
+ *
+ * With COLO_CHECK_APPLY=1 in the environment (the tests set it), step 4
+ * ends by reading every held page back from the twin and comparing it
+ * with the cache's, and the twin's own pages with the cache's set: a
+ * difference fails the apply (-EPROTO, the first addresses logged).
  */
 struct proc_cache;
 struct proc_image_idle {
@@ -250,7 +260,7 @@ struct proc_image_idle {
 };
 int proc_image_apply_cached(const struct proc_image *img,
 			    const struct proc_cache *cache,
-			    struct proc_track *twin_track,
+			    struct proc_track *twin_track, bool twin_is_cache,
 			    struct proc_stop *twin, int pidfd,
 			    const struct proc_image_link *links,
 			    size_t n_links, const struct proc_image_idle *idle);
