@@ -158,6 +158,64 @@ static int cont(pid_t tid, int sig)
 	return 0;
 }
 
+/* Bit sig of the hex mask on the "Key:" line of /proc/PID/task/TID/status. */
+static bool status_mask_has(pid_t pid, pid_t tid, const char *key, int sig)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	size_t klen = strlen(key);
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid,
+		 (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen))
+			found = sscanf(line + klen, "%llx", &mask) == 1;
+	fclose(f);
+	return found && (mask >> (sig - 1)) & 1;
+}
+
+/*
+ * A fault (a kernel-sent SIGSEGV, SIGBUS, SIGILL or SIGFPE) the thread
+ * has no handler for, or blocks: the program dies of it. Untraced, the
+ * kernel kills even the init of a PID namespace, as our programs are, for
+ * such a fault (it drops init's immunity when it forces the signal). A
+ * traced init keeps that immunity, the signal we pass on is ignored as
+ * init's, and the faulting instruction runs again: stop after stop, a
+ * program that crashed hangs at full CPU, and its clients wait forever
+ * (a redis-server whose crash report ended in kill(getpid(), SIGSEGV)).
+ */
+static bool dies_of_fault(pid_t pid, pid_t tid, int sig)
+{
+	siginfo_t si;
+
+	if (sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE)
+		return false;
+	if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0 || si.si_code <= 0)
+		return false;   /* sent by a process, not the fault itself */
+	return !status_mask_has(pid, tid, "SigCgt:", sig) ||
+	       status_mask_has(pid, tid, "SigBlk:", sig);
+}
+
+/* A signal-delivery-stop: the signal passed on, or, for a fault the
+ * program dies of, the program killed as the kernel would have. */
+static int pass_signal(struct proc_stop *ps, pid_t tid, int sig)
+{
+	if (dies_of_fault(ps->pid, tid, sig)) {
+		log_warn("proc-stop: thread %d of %d crashed (signal %d, %s) "
+			 "with no handler: killed", (int)tid, (int)ps->pid,
+			 sig, strsignal(sig));
+		if (kill(ps->pid, SIGKILL) < 0 && errno != ESRCH)
+			return -errno;
+		return 0;
+	}
+	return cont(tid, sig);
+}
+
 /* A thread that appeared through a clone of one we trace is ours too. */
 static bool traced_by_us(pid_t pid, pid_t tid)
 {
@@ -319,7 +377,7 @@ int proc_stop_pump(struct proc_stop *ps)
 		case STOP_SIGNAL:
 			log_debug("proc-stop: thread %d: signal %d passed on",
 				  (int)tid, WSTOPSIG(status));
-			r = cont(tid, WSTOPSIG(status));
+			r = pass_signal(ps, tid, WSTOPSIG(status));
 			break;
 		case STOP_CLONE:
 			r = add_clone(ps, tid);
@@ -367,7 +425,7 @@ static int settle(struct proc_stop *ps, size_t i, enum stop_kind kind,
 		*held = true;
 		return 0;
 	case STOP_SIGNAL:
-		r = cont(tid, WSTOPSIG(status));
+		r = pass_signal(ps, tid, WSTOPSIG(status));
 		break;
 	case STOP_CLONE:
 		/* The new thread is interrupted by its own first stop. */

@@ -10,6 +10,8 @@
  * A read that starts with "!fork MS" also forks a child that lives MS
  * milliseconds; the connection's thread echoes, then reaps it (waitpid)
  * before it reads on: test-proc-guest-children's program with a child.
+ * A read that starts with "!segv" writes through a null pointer, with no
+ * handler for SIGSEGV: a program that crashes.
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -24,6 +26,8 @@
 #include <unistd.h>
 
 #define ECHO_EXIT_ON_TERM 43
+
+static int *volatile nowhere;   /* NULL, out of the compiler's sight */
 
 static void on_term(int sig)
 {
@@ -53,6 +57,8 @@ static void *echo(void *arg)
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		pid_t child = -1;
 
+		if (n >= 5 && !memcmp(buf, "!segv", 5))
+			*nowhere = 1;
 		if (n > 6 && !memcmp(buf, "!fork ", 6)) {
 			int ms = atoi(buf + 6);
 

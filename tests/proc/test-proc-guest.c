@@ -242,6 +242,28 @@ static void test_signal(const char *echo)
 	finish(&f);
 }
 
+/* A fault with no handler ends the program, and its death is reported:
+ * traced, the PID 1 of a namespace would otherwise fault again and again
+ * and never die (proc-stop.c, dies_of_fault). */
+static void test_crash(const char *echo)
+{
+	struct fixture f;
+	uint64_t until;
+	pid_t pid;
+
+	start(&f, echo);
+	open_and_connect(&f, 1, 1);
+	pid = f.g.child.pid;
+	say(&f, 1, "!segv");
+	until = fixture_now_ms() + WAIT_MS;
+	while (!f.died && fixture_now_ms() < until)
+		CHECK(evloop_run_once(f.loop, 10) >= 0);
+	CHECK(f.died);
+	CHECK(!proc_guest_running(&f.g));
+	CHECK(kill(pid, 0) < 0 && errno == ESRCH);      /* reaped */
+	finish(&f);
+}
+
 /* Waits, without the loop, until fd has something to read (or EOF). */
 static void wait_readable(int fd, short what)
 {
@@ -380,6 +402,7 @@ int main(int argc, char **argv)
 	test_connect_timeout(argv[1]);
 	test_pause_resume(argv[1]);
 	test_signal(argv[1]);
+	test_crash(argv[1]);
 	test_drain(argv[1]);
 	test_history(argv[1]);
 	test_no_history(argv[1]);
