@@ -44,6 +44,7 @@ pass "lab up: $(lab_var PRIMARY_SERVICE) (A) protected by $(lab_var SECONDARY_SE
 RESULTS=$T/results
 : >"$RESULTS"
 FAILED=()
+WHY=()      # per failed drill, its report's reasons, for the last line
 
 # drill N KIND MOMENT
 drill() {
@@ -63,6 +64,9 @@ drill() {
 	if (( rc != 0 )) || [[ $line != *result=PASS* ]]; then
 		TEST_FAILED=1
 		FAILED+=("$n")
+		# The reasons go into the last line too: CI shows a log's end.
+		WHY+=("drill $n ($kind at $at, exit $rc): $(sed -n 's/^  \(failed\|note\|writes lost\|verify\): */\1: /p' "$out" |
+			paste -sd ';' -)")
 		echo "---- drill $n ($kind at $at, seed $(( SEED + n ))) failed (exit $rc):"
 		cat "$out"
 		lab_logs_tail
@@ -127,6 +131,7 @@ print(f"verify identical after re-protection: {verify} of {len(rows)}")
 PY
 
 if (( ${#FAILED[@]} )); then
+	printf '%s\n' "${WHY[@]}" >&2
 	fail "drills failed: ${FAILED[*]} (seed $SEED; outputs above, logs in $T)"
 fi
 pass "$n drills: no acknowledged write lost, verify identical after every re-protection"
