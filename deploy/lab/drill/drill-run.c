@@ -23,6 +23,7 @@
 #define SERVE_TIMEOUT_MS 30000
 #define COLO_TIMEOUT_MS 120000
 #define REDIAL_WAIT_MS 15000
+#define GONE_TIMEOUT_MS 10000
 #define TAIL_MS 300                  /* load before and after re-protection */
 
 static uint64_t rnd(struct drill *d)
@@ -314,12 +315,29 @@ static void isolate_old_primary(struct drill *d)
 	lab_do(d, "heal", NULL);
 }
 
+/* The killed daemon gone for good: a busy host takes a while to end a
+ * process (colo-lab refuses a second daemon on a host whose first still
+ * runs, as an operator would). */
+static void wait_gone(struct drill *d, const struct drill_host *h)
+{
+	int64_t end = cli_now_ms() + GONE_TIMEOUT_MS;
+
+	while (lab_pid_alive(h->pid) && cli_now_ms() < end)
+		drill_sleep_ms(10);
+	if (lab_pid_alive(h->pid))
+		fail(d, "pid %d on host %s still runs %d s after kill -9",
+		     h->pid, h->host, GONE_TIMEOUT_MS / 1000);
+}
+
 static void reprotect(struct drill *d)
 {
 	const struct drill_host *sec = d->kind == DRILL_SECONDARY_LOSS ? &d->s : &d->p;
 	char role[32];
 
-	if (lab_do(d, "refresh", NULL) || lab_do(d, "start-secondary", sec->host))
+	if (d->kind != DRILL_PARTITION)
+		wait_gone(d, sec);
+	if (d->failed[0] || lab_do(d, "refresh", NULL) ||
+	    lab_do(d, "start-secondary", sec->host))
 		return;
 	if (d->kind == DRILL_SECONDARY_LOSS &&
 	    (d->t_colo = wait_colo(d->serve->ctl, REDIAL_WAIT_MS)) > 0) {
