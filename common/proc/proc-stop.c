@@ -89,18 +89,24 @@ struct proc_thread *proc_stop_find_ns(struct proc_stop *ps, pid_t ns_tid)
 	return NULL;
 }
 
+static FILE *open_status(pid_t pid, pid_t tid)
+{
+	char path[80];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid,
+		 (int)tid);
+	return fopen(path, "re");
+}
+
 /*
  * From /proc/PID/task/TID/status: the tracer's pid and the thread's id in
  * the innermost PID namespace (the last NSpid field). false if gone.
  */
 static bool read_status(pid_t pid, pid_t tid, pid_t *tracer, pid_t *ns_tid)
 {
-	char path[80], line[256];
-	FILE *f;
+	char line[256];
+	FILE *f = open_status(pid, tid);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid,
-		 (int)tid);
-	f = fopen(path, "re");
 	if (!f)
 		return false;
 	*tracer = 0;
@@ -161,15 +167,12 @@ static int cont(pid_t tid, int sig)
 /* Bit sig of the hex mask on the "Key:" line of /proc/PID/task/TID/status. */
 static bool status_mask_has(pid_t pid, pid_t tid, const char *key, int sig)
 {
-	char path[64], line[256];
+	char line[256];
 	unsigned long long mask = 0;
 	size_t klen = strlen(key);
 	bool found = false;
-	FILE *f;
+	FILE *f = open_status(pid, tid);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid,
-		 (int)tid);
-	f = fopen(path, "re");
 	if (!f)
 		return false;
 	while (!found && fgets(line, sizeof(line), f))

@@ -220,24 +220,29 @@ static void test_pause_resume(const char *echo)
 	CHECK(!f.died);                 /* our stop is no death to report */
 }
 
+/* The program pid ends by itself (within WAIT_MS): its death reported,
+ * nothing left of it, reaped. */
+static void check_died(struct fixture *f, pid_t pid)
+{
+	uint64_t until = fixture_now_ms() + WAIT_MS;
+
+	while (!f->died && fixture_now_ms() < until)
+		CHECK(evloop_run_once(f->loop, 10) >= 0);
+	CHECK(f->died);
+	CHECK(!proc_guest_running(&f->g));
+	CHECK(!proc_guest_tracer(&f->g));
+	CHECK(kill(pid, 0) < 0 && errno == ESRCH);      /* reaped */
+}
+
 /* SIGTERM reaches the traced program (its handler exits 43). */
 static void test_signal(const char *echo)
 {
 	struct fixture f;
-	uint64_t until;
-	pid_t pid;
 
 	start(&f, echo);
 	open_and_connect(&f, 1, 1);
-	pid = f.g.child.pid;
-	CHECK_EQ(kill(pid, SIGTERM), 0);
-	until = fixture_now_ms() + WAIT_MS;
-	while (!f.died && fixture_now_ms() < until)
-		CHECK(evloop_run_once(f.loop, 10) >= 0);
-	CHECK(f.died);
-	CHECK(!proc_guest_running(&f.g));
-	CHECK(!proc_guest_tracer(&f.g));
-	CHECK(kill(pid, 0) < 0 && errno == ESRCH);      /* reaped */
+	CHECK_EQ(kill(f.g.child.pid, SIGTERM), 0);
+	check_died(&f, f.g.child.pid);
 	CHECK(echoed(&f, 1)->len == 0);
 	finish(&f);
 }
@@ -248,19 +253,11 @@ static void test_signal(const char *echo)
 static void test_crash(const char *echo)
 {
 	struct fixture f;
-	uint64_t until;
-	pid_t pid;
 
 	start(&f, echo);
 	open_and_connect(&f, 1, 1);
-	pid = f.g.child.pid;
 	say(&f, 1, "!segv");
-	until = fixture_now_ms() + WAIT_MS;
-	while (!f.died && fixture_now_ms() < until)
-		CHECK(evloop_run_once(f.loop, 10) >= 0);
-	CHECK(f.died);
-	CHECK(!proc_guest_running(&f.g));
-	CHECK(kill(pid, 0) < 0 && errno == ESRCH);      /* reaped */
+	check_died(&f, f.g.child.pid);
 	finish(&f);
 }
 
