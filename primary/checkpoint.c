@@ -116,6 +116,7 @@ static int send_memory(struct checkpoint *c, struct ckpt_result *res)
 		if (ret < 0)
 			return ret;
 		res->pages = st.pages;
+		res->own_pages = st.own_pages;
 		res->image_bytes = st.bytes;
 		return 0;
 	}
@@ -315,6 +316,14 @@ static int checkpoint_send_and_wait(struct checkpoint *c, uint32_t flags,
 	if (res->verify)
 		xport_set_timeout(c->link->x,
 				  (int)c->opts->failover_timeout_ms);
+	/* The SVM is not what the deltas say: the next image is whole, so
+	 * that what verify found does not outlive it. */
+	if (res->verified && res->ndiff && c->pvm->is_exec) {
+		log_warn("verify: the SVM differs from the PVM in %zu chunk "
+			 "range(s); the next checkpoint sends the whole program",
+			 res->ndiff);
+		image_save_base_invalidate(&c->img_base);
+	}
 	return ret;
 }
 

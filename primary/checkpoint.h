@@ -61,6 +61,7 @@ struct ckpt_result {
 	uint64_t delta_pages;        /* of pages: sent as deltas */
 	uint64_t delta_bytes;        /* of bytes: those deltas' */
 	uint64_t image_bytes;        /* an --exec program's encoded image */
+	uint64_t own_pages;          /* the --exec program's own: its size */
 	double pause_ms;
 	struct ckpt_phases phases;
 	/* filled while waiting for the acknowledgement */

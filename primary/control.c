@@ -49,6 +49,8 @@ static json_object *ckpt_json(const struct ckpt_result *r)
 			       json_object_new_uint64(r->delta_pages));
 	json_object_object_add(o, "delta_bytes",
 			       json_object_new_uint64(r->delta_bytes));
+	json_object_object_add(o, "own_pages",
+			       json_object_new_uint64(r->own_pages));
 	json_object_object_add(o, "phases_ms", phases_json(&r->phases));
 	cpu = json_object_new_object();
 	json_object_object_add(cpu, "primary",

@@ -109,16 +109,43 @@ static int check_supported(const struct proc_image *img,
 	return -ENOTSUP;
 }
 
-static int digest_image(const struct proc_image *img,
+static uint64_t present_pages(const struct proc_image *img)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < img->n_present; i++)
+		n += img->present[i].pages;
+	return n;
+}
+
+/*
+ * verify's digests: of every own page of the PVM, which is what the SVM
+ * must hold once it applied img. A whole image carries them all; for a
+ * delta they are read now, the PVM still stopped, so that verify checks
+ * the path every checkpoint takes (the cache, the delta, the apply), not
+ * only a whole image's (which would repair what it was to find).
+ */
+static int digest_image(pid_t pid, const struct proc_image *img,
 			struct image_save_verify *ver)
 {
-	ver->nchunks = proc_image_nchunks(img, ver->chunk_pages);
+	struct proc_image own = { 0 };
+	const struct proc_image *d = img;
+	int ret = 0;
+
+	if (img->delta) {
+		ret = proc_image_read_present(img, pid, &own);
+		d = &own;
+	}
+	ver->nchunks = ret < 0 ? 0 : proc_image_nchunks(d, ver->chunk_pages);
 	ver->digests = malloc((size_t)ver->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
 	ver->chunk_addr = malloc((size_t)ver->nchunks * sizeof(uint64_t) + 1);
-	if (!ver->digests || !ver->chunk_addr)
-		return -ENOMEM;
-	return proc_image_digests(img, ver->chunk_pages, ver->digests,
-				  ver->chunk_addr);
+	if (ret == 0 && (!ver->digests || !ver->chunk_addr))
+		ret = -ENOMEM;
+	if (ret == 0)
+		ret = proc_image_digests(d, ver->chunk_pages, ver->digests,
+					 ver->chunk_addr);
+	proc_image_free(&own);
+	return ret;
 }
 
 void image_save_base_invalidate(struct image_save_base *b)
@@ -226,7 +253,7 @@ int image_save(struct proc_guest *g, struct image_save_base *b,
 	if (ret == 0)
 		ret = proc_image_capture_tracked(proc_guest_tracer(g),
 						 g->child.pidfd, fds, nfds,
-						 &b->base, ver != NULL, &img);
+						 &b->base, false, &img);
 	free(fds);
 	if (ret < 0) {
 		proc_idle_set(NULL, NULL);
@@ -239,13 +266,14 @@ int image_save(struct proc_guest *g, struct image_save_base *b,
 	if (ret == 0)
 		ret = idle(i);
 	if (ret == 0 && ver)
-		ret = digest_image(&img, ver);
+		ret = digest_image(g->child.pid, &img, ver);
 	if (ret == 0)
 		ret = idle(i);
 	if (ret == 0)
 		ret = proc_image_encode(&img, &buf, &len);
 	if (ret == 0) {
 		st->pages = proc_image_pages(&img);
+		st->own_pages = img.delta ? present_pages(&img) : st->pages;
 		st->bytes = len;
 		st->threads = img.n_threads;
 		st->fds = img.fds.n;

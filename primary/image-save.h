@@ -48,6 +48,7 @@ void image_save_base_close(struct image_save_base *b);
 struct image_save_stats {
 	bool full;                      /* the whole program, not a delta */
 	uint64_t pages;                 /* own pages carried */
+	uint64_t own_pages;             /* own pages the program holds */
 	uint64_t bytes;                 /* the encoded image */
 	uint64_t threads, fds, conns;
 	/* With -ENOTSUP: what the program holds that cannot be copied
@@ -88,13 +89,15 @@ int image_save_live(struct image_save_base *b, pid_t pid, int pidfd,
 		    struct image_save_stats *st);
 
 /*
- * Captures the held program of g and sends it on x: whole for verify or
- * when b follows nothing this secondary has (no live sync on this link,
- * the last image failed), else only what changed since the last image
- * taken with b (proc-image.h, deltas). Afterwards each
+ * Captures the held program of g and sends it on x: whole when b follows
+ * nothing this secondary has (no live sync on this link, the last image
+ * failed or verify found a difference), else only what changed since the
+ * last image taken with b (proc-image.h, deltas). Afterwards each
  * connection's input history keeps only what the program had not consumed
  * (the next image needs no older byte: the program only reads forward).
- * With ver (NULL: no verify), the image's digests too. 0; -ENOTSUP when the
+ * With ver (NULL: no verify), the digests of every own page the program
+ * holds (read now for a delta), which the secondary's SVM must equal once
+ * it applied the image. 0; -ENOTSUP when the
  * program holds something a checkpoint cannot copy (st->refusal says
  * what: protecting it would diverge silently); or -errno with the reason
  * logged.

@@ -77,6 +77,13 @@ int proc_image_read_ranges(pid_t pid, const struct proc_image_range *ranges,
 	return r;
 }
 
+int proc_image_read_present(const struct proc_image *img, pid_t pid,
+			    struct proc_image *out)
+{
+	memset(out, 0, sizeof(*out));
+	return proc_image_read_ranges(pid, img->present, img->n_present, out);
+}
+
 /* The own pages (proc-image.h) of every carried mapping, as runs. */
 static int capture_pages(pid_t pid, struct proc_image *img)
 {

@@ -265,6 +265,15 @@ int proc_image_apply_cached(const struct proc_image *img,
 			    const struct proc_image_link *links,
 			    size_t n_links, const struct proc_image_idle *idle);
 
+/*
+ * The pages img's present list names (every own page of the program when
+ * img, a delta, was captured), read from pid, still stopped, into out as
+ * runs only (no map, threads or fds): what the other side holds once it
+ * applied img, for verify's digests. 0 or -errno (logged).
+ */
+int proc_image_read_present(const struct proc_image *img, pid_t pid,
+			    struct proc_image *out);
+
 /* Shared by capture and apply, and useful to callers. */
 
 /* Whether the image carries v's pages (private data mappings). */

@@ -16,8 +16,8 @@
 #
 # A "not now" changes nothing on the secondary, so each retry is a delta
 # of the image it still holds, not the whole program: the checkpoint
-# taken after the streak carries a fraction of what verify's whole image
-# does, and verify still finds the pair identical.
+# taken after the streak carries a fraction of the program's own pages
+# (status own_pages), and verify still finds the pair identical.
 source "$(dirname "$0")/lib.sh"
 
 HOLD=$BUILD/tests/integration/hold-file
@@ -69,10 +69,11 @@ holding() {
 }
 
 # (a) A requested checkpoint while the PVM holds the file for 1.5 s.
-# verify first: a whole image, the reference for the retries' size.
+# verify first; the program's own pages are the reference for the retries'
+# size.
 out=$(ctl "$PSOCK" verify) || fail "verify before the hold: $out"
 [[ $out == identical* ]] || fail "verify before the hold: $out"
-whole=$(status_field "$PSOCK" 's["last_checkpoint"]["pages"]')
+whole=$(status_field "$PSOCK" 's["last_checkpoint"]["own_pages"]')
 n0=$(status_get "$PSOCK" checkpoints)
 off0=$(status_get "$PSOCK" checkpoints_put_off)
 holding 1500
@@ -113,7 +114,7 @@ pass "checkpoint during the hold: put off $((off - off0)) times, taken after $ms
 # The checkpoint taken after the streak followed the image the secondary
 # held all along: a delta (a whole image before this change).
 taken=$(status_field "$PSOCK" 's["last_checkpoint"]["pages"]')
-echo "  whole image (verify) $whole pages; taken after the put-offs $taken pages"
+echo "  the program's own $whole pages; taken after the put-offs $taken pages"
 (( whole > 0 && taken * 2 < whole )) ||
 	fail "the checkpoint after the put-offs carried $taken pages of $whole: not a delta"
 pass "after 'not now' the checkpoint taken is a delta: $taken pages of $whole"

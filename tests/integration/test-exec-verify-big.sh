@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # `colo-ctl verify` of an unmodified program holding a few hundred MiB:
-# the whole image is captured, digested and encoded on the primary, and
+# every own page of the program is read and digested on the primary, and
 # captured and digested again on the secondary, seconds of work each. The
 # daemons heartbeat inside those steps (common/proc/proc-idle.c), so a
 # pair with the default 1 s failover timeout stays a pair: verify once made the
