@@ -14,6 +14,7 @@
 #include "proc-image-digest.h"
 #include "proc-image-wire.h"
 #include "proc-image.h"
+#include "proc-ranges.h"
 #include "proto.h"
 #include "xport.h"
 
@@ -109,13 +110,27 @@ static int check_supported(const struct proc_image *img,
 	return -ENOTSUP;
 }
 
-static uint64_t present_pages(const struct proc_image *img)
+/* The own pages the program holds: a delta lists them all in present,
+ * a whole image carries them all. */
+static uint64_t own_pages(const struct proc_image *img)
 {
-	uint64_t n = 0;
+	const struct proc_ranges present = {
+		.r = img->present, .n = img->n_present,
+	};
 
-	for (size_t i = 0; i < img->n_present; i++)
-		n += img->present[i].pages;
-	return n;
+	return img->delta ? proc_ranges_pages(&present) : proc_image_pages(img);
+}
+
+static int digest_chunks(const struct proc_image *img,
+			 struct image_save_verify *ver)
+{
+	ver->nchunks = proc_image_nchunks(img, ver->chunk_pages);
+	ver->digests = malloc((size_t)ver->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
+	ver->chunk_addr = malloc((size_t)ver->nchunks * sizeof(uint64_t) + 1);
+	if (!ver->digests || !ver->chunk_addr)
+		return -ENOMEM;
+	return proc_image_digests(img, ver->chunk_pages, ver->digests,
+				  ver->chunk_addr);
 }
 
 /*
@@ -129,21 +144,13 @@ static int digest_image(pid_t pid, const struct proc_image *img,
 			struct image_save_verify *ver)
 {
 	struct proc_image own = { 0 };
-	const struct proc_image *d = img;
-	int ret = 0;
+	int ret;
 
-	if (img->delta) {
-		ret = proc_image_read_present(img, pid, &own);
-		d = &own;
-	}
-	ver->nchunks = ret < 0 ? 0 : proc_image_nchunks(d, ver->chunk_pages);
-	ver->digests = malloc((size_t)ver->nchunks * PROC_IMAGE_DIGEST_LEN + 1);
-	ver->chunk_addr = malloc((size_t)ver->nchunks * sizeof(uint64_t) + 1);
-	if (ret == 0 && (!ver->digests || !ver->chunk_addr))
-		ret = -ENOMEM;
+	if (!img->delta)
+		return digest_chunks(img, ver);
+	ret = proc_image_read_present(img, pid, &own);
 	if (ret == 0)
-		ret = proc_image_digests(d, ver->chunk_pages, ver->digests,
-					 ver->chunk_addr);
+		ret = digest_chunks(&own, ver);
 	proc_image_free(&own);
 	return ret;
 }
@@ -273,7 +280,7 @@ int image_save(struct proc_guest *g, struct image_save_base *b,
 		ret = proc_image_encode(&img, &buf, &len);
 	if (ret == 0) {
 		st->pages = proc_image_pages(&img);
-		st->own_pages = img.delta ? present_pages(&img) : st->pages;
+		st->own_pages = own_pages(&img);
 		st->bytes = len;
 		st->threads = img.n_threads;
 		st->fds = img.fds.n;
