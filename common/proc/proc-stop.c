@@ -164,22 +164,22 @@ static int cont(pid_t tid, int sig)
 	return 0;
 }
 
-/* Bit sig of the hex mask on the "Key:" line of /proc/PID/task/TID/status. */
-static bool status_mask_has(pid_t pid, pid_t tid, const char *key, int sig)
+/* The thread's blocked and caught signals, from one read of its status
+ * file; both 0 if it is gone. */
+static void read_sigmasks(pid_t pid, pid_t tid, unsigned long long *blocked,
+			  unsigned long long *caught)
 {
 	char line[256];
-	unsigned long long mask = 0;
-	size_t klen = strlen(key);
-	bool found = false;
 	FILE *f = open_status(pid, tid);
 
+	*blocked = *caught = 0;
 	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen))
-			found = sscanf(line + klen, "%llx", &mask) == 1;
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "SigBlk: %llx", blocked);
+		sscanf(line, "SigCgt: %llx", caught);
+	}
 	fclose(f);
-	return found && (mask >> (sig - 1)) & 1;
 }
 
 /*
@@ -194,14 +194,15 @@ static bool status_mask_has(pid_t pid, pid_t tid, const char *key, int sig)
  */
 static bool dies_of_fault(pid_t pid, pid_t tid, int sig)
 {
+	unsigned long long blocked, caught, bit = 1ULL << (sig - 1);
 	siginfo_t si;
 
 	if (sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE)
 		return false;
 	if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0 || si.si_code <= 0)
 		return false;   /* sent by a process, not the fault itself */
-	return !status_mask_has(pid, tid, "SigCgt:", sig) ||
-	       status_mask_has(pid, tid, "SigBlk:", sig);
+	read_sigmasks(pid, tid, &blocked, &caught);
+	return !(caught & bit) || (blocked & bit);
 }
 
 /* A signal-delivery-stop: the signal passed on, or, for a fault the
